@@ -1,0 +1,10 @@
+//! Carapace's core: the rules. Certificate lifecycles, the CA, validation, jobs, the clock.
+//!
+//! The core knows neither wire formats nor SQL: handlers call it with plain Rust values,
+//! and it persists through [`carapace_store::Store`].
+
+pub mod ca;
+pub mod clock;
+pub mod crypto;
+
+pub use clock::{Clock, ManualClock, SystemClock};
