@@ -1,3 +1,230 @@
-fn main() {
-    println!("Hello, world!");
+//! `carapace`: a self-hosted certificate service that speaks the real AWS APIs.
+
+use std::path::PathBuf;
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+use carapace::app::App;
+use carapace::config::Config;
+
+#[derive(Parser)]
+#[command(name = "carapace", version, about = "Self-hosted certificates behind the real AWS APIs (ACM, Lightsail, Directory Service)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage access keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage the certificate authority.
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+/// Where the data lives; shared by every command.
+#[derive(Args, Clone)]
+struct Common {
+    /// TOML configuration file.
+    #[arg(long, env = "CARAPACE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (database, master key, CA).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Master key file.
+    #[arg(long)]
+    master_key_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Emulator mode: accept any well-formed SigV4 request, auto-approve validation.
+    #[arg(long)]
+    dev: bool,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an access key for an account and print it as a credentials-file profile.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// The 12-digit account id.
+        #[arg(long)]
+        account: String,
+    },
+    /// List access keys (ids and accounts, never secrets).
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Revoke an access key.
+    Revoke {
+        #[command(flatten)]
+        common: Common,
+        /// The access key id.
+        access_key_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Print the root certificate (PEM) for trust stores.
+    ExportRoot {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Replace the CA with your own root and intermediate (used for every new leaf).
+    Import {
+        #[command(flatten)]
+        common: Common,
+        /// Root certificate, PEM.
+        #[arg(long)]
+        root: PathBuf,
+        /// Intermediate certificate, PEM, signed by the root.
+        #[arg(long)]
+        intermediate: PathBuf,
+        /// The intermediate's private key, PEM (PKCS#8).
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+fn load_config(common: &Common, tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Config> {
+    let mut config = Config::load(common.config.as_deref(), std::env::vars())?;
+    if let Some(dir) = &common.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(file) = &common.master_key_file {
+        config.master_key_file = Some(file.clone());
+    }
+    tweak(&mut config);
+    config.validate()?;
+    Ok(config)
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("carapace: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("carapace: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = load_config(&args.common, |c| {
+                if let Some(listen) = args.listen {
+                    c.listen = listen;
+                }
+                c.dev |= args.dev;
+            })?;
+            carapace::logging::init(&config.log_format);
+            carapace::serve::serve(config, shutdown_signal()).await
+        }
+        Command::Keys(cmd) => keys(cmd).await,
+        Command::Ca(cmd) => ca(cmd).await,
+    }
+}
+
+async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::Create { common, account } => {
+            let app = App::open(&load_config(&common, |_| {})?)?;
+            let key = app.accounts.create_key(&account).await?;
+            println!(
+                "[carapace-{}]\naws_access_key_id = {}\naws_secret_access_key = {}",
+                key.info.account_id,
+                key.info.access_key_id,
+                key.secret.as_str()
+            );
+            app.store.close().await?;
+        }
+        KeysCommand::List { common } => {
+            let app = App::open(&load_config(&common, |_| {})?)?;
+            for key in app.accounts.list_keys().await? {
+                let created = time::OffsetDateTime::from_unix_timestamp(key.created_ms / 1000)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default();
+                println!("{}\t{}\t{}", key.access_key_id, key.account_id, created);
+            }
+            app.store.close().await?;
+        }
+        KeysCommand::Revoke { common, access_key_id } => {
+            let app = App::open(&load_config(&common, |_| {})?)?;
+            app.accounts.revoke_key(&access_key_id).await?;
+            println!("revoked {access_key_id}");
+            app.store.close().await?;
+        }
+    }
+    Ok(())
+}
+
+async fn ca(cmd: CaCommand) -> anyhow::Result<()> {
+    match cmd {
+        CaCommand::ExportRoot { common } => {
+            let config = load_config(&common, |_| {})?;
+            let app = App::open(&config)?;
+            let ca = app.ca(&config).await?;
+            print!("{}", ca.root_pem());
+            app.store.close().await?;
+        }
+        CaCommand::Import { common, root, intermediate, key } => {
+            let config = load_config(&common, |_| {})?;
+            let app = App::open(&config)?;
+            let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+            let (_, material) = carapace_core::ca::CertificateAuthority::import(
+                &read(&root)?,
+                &read(&intermediate)?,
+                &read(&key)?,
+                &app.master_key,
+            )?;
+            carapace_core::runtime::store_ca(app.store.as_ref(), &material, app.clock.now_ms()).await?;
+            std::fs::write(config.data_dir.join("ca-root.pem"), read(&root)?)?;
+            println!("imported; new certificates chain to {}", root.display());
+            app.store.close().await?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

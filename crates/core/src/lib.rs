@@ -3,8 +3,11 @@
 //! The core knows neither wire formats nor SQL: handlers call it with plain Rust values,
 //! and it persists through [`carapace_store::Store`].
 
+pub mod accounts;
 pub mod ca;
 pub mod clock;
 pub mod crypto;
+pub mod runtime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use runtime::{AcmSettings, Core, Settings};

@@ -1,14 +1,34 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Directory Service operations over the Carapace core.
+
+use carapace_core::Core;
+use carapace_model::schema::{Operation, Service};
+use carapace_proto::{RequestContext, ServiceHandler, WireError};
+
+/// The Directory Service handler.
+pub struct Ds {
+    #[allow(dead_code)]
+    core: Core,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl Ds {
+    /// Directory Service over these core handles.
+    pub fn new(core: Core) -> Self {
+        Self { core }
+    }
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+#[async_trait::async_trait]
+impl ServiceHandler for Ds {
+    fn service(&self) -> &'static Service {
+        &carapace_model::ds::SERVICE
+    }
+
+    async fn call(
+        &self,
+        _ctx: &RequestContext,
+        operation: &'static Operation,
+        _input: serde_json::Value,
+    ) -> Result<serde_json::Value, WireError> {
+        Err(WireError::not_implemented("ds", operation.name))
     }
 }

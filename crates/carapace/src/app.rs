@@ -1,0 +1,102 @@
+//! Opening a data directory: store, master key, CA, first-start admin key.
+
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use carapace_core::accounts::{Accounts, random_account_id};
+use carapace_core::ca::CertificateAuthority;
+use carapace_core::crypto::MasterKey;
+use carapace_core::{Clock, SystemClock};
+use carapace_store::Store;
+use carapace_store::sqlite::SqliteStore;
+
+use crate::config::Config;
+
+/// The profile name of the first-start admin credentials.
+pub const ADMIN_PROFILE: &str = "carapace-admin";
+
+/// An opened data directory.
+pub struct App {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// The master key.
+    pub master_key: Arc<MasterKey>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Access keys.
+    pub accounts: Accounts,
+}
+
+impl App {
+    /// Creates the data directory if needed and opens the store and master key.
+    pub fn open(config: &Config) -> anyhow::Result<Self> {
+        create_private_dir(&config.data_dir)?;
+        let master_key = MasterKey::load_or_create(&config.master_key_path())
+            .with_context(|| format!("master key {}", config.master_key_path().display()))?;
+        let store = SqliteStore::open(&config.database_file())
+            .with_context(|| format!("database {}", config.database_file().display()))?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let master_key = Arc::new(master_key);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let accounts = Accounts::new(store.clone(), master_key.clone(), clock.clone());
+        Ok(Self { store, master_key, clock, accounts })
+    }
+
+    /// Loads the CA, creating it on first start.
+    pub async fn ca(&self, config: &Config) -> anyhow::Result<CertificateAuthority> {
+        let (ca, created) =
+            carapace_core::runtime::load_or_create_ca(self.store.as_ref(), &self.master_key, &config.ca_name, self.clock.as_ref())
+                .await?;
+        let root = config.data_dir.join("ca-root.pem");
+        if created || !root.exists() {
+            std::fs::write(&root, ca.root_pem()).with_context(|| format!("writing {}", root.display()))?;
+        }
+        if created {
+            tracing::info!(root = %root.display(), "created a new certificate authority");
+        }
+        Ok(ca)
+    }
+
+    /// On first start in strict mode, creates an admin key for a fresh account and writes it
+    /// as an AWS credentials-file profile (0600). Returns the file when one was written.
+    pub async fn bootstrap_admin(&self, config: &Config) -> anyhow::Result<Option<PathBuf>> {
+        if !self.accounts.list_keys().await?.is_empty() {
+            return Ok(None);
+        }
+        let key = self.accounts.create_key(&random_account_id()).await?;
+        let path = config.data_dir.join("admin-credentials");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        writeln!(
+            file,
+            "# Carapace admin credentials for account {}.\n# Use with: AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE={ADMIN_PROFILE}\n[{ADMIN_PROFILE}]\naws_access_key_id = {}\naws_secret_access_key = {}",
+            key.info.account_id,
+            path.display(),
+            key.info.access_key_id,
+            key.secret.as_str()
+        )?;
+        file.sync_all()?;
+        Ok(Some(path))
+    }
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))
+}
+
+use std::os::unix::fs::DirBuilderExt as _;

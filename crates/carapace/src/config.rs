@@ -1,0 +1,281 @@
+//! Configuration: one serde struct, a default for every field, read from an optional TOML
+//! file, then overridden by `CARAPACE_*` environment variables, then by flags, and checked
+//! by [`Config::validate`] before anything starts.
+//!
+//! Environment names are the field path in upper case joined by `_`: `listen` is
+//! `CARAPACE_LISTEN`, `acm.domains_per_certificate` is `CARAPACE_ACM_DOMAINS_PER_CERTIFICATE`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The default API address: loopback only, so a fresh `carapace serve` is never exposed.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
+
+/// Everything `carapace serve` can be told.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory holding the database, the master key, the CA and the admin credentials.
+    pub data_dir: PathBuf,
+    /// Address the API listens on. Port 0 picks a free port (printed at start-up).
+    pub listen: SocketAddr,
+    /// Emulator mode: any well-formed SigV4 request is accepted and validation is
+    /// auto-approved. Never use it for real certificates.
+    pub dev: bool,
+    /// File holding the 32-byte master key (64 hex digits) that seals private keys at rest.
+    /// Default: `<data_dir>/master.key`, created 0600 on first start.
+    pub master_key_file: Option<PathBuf>,
+    /// SQLite database file. Default: `<data_dir>/carapace.db`.
+    pub database_path: Option<PathBuf>,
+    /// Public base URL of this server, used in certificates' AIA and CRL distribution
+    /// point extensions. Default: `http://<listen>`.
+    pub base_url: Option<String>,
+    /// Largest API request body accepted, in bytes (ACM certificate chains can be 2 MiB,
+    /// base64-encoded in JSON).
+    pub max_body_bytes: usize,
+    /// Seconds to let in-flight requests finish after SIGTERM before closing anyway.
+    pub shutdown_grace_secs: u64,
+    /// Log format: `text` or `json`. The level comes from `RUST_LOG` (default `info`).
+    pub log_format: String,
+    /// Name of the CA shown in certificates (`<name> Root CA 1`, issuer organisation).
+    pub ca_name: String,
+    /// ACM settings.
+    pub acm: AcmConfig,
+}
+
+/// ACM settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AcmConfig {
+    /// Domain names (DomainName plus SANs) allowed on one certificate. ACM's default quota
+    /// is 10 and it can be raised to 100.
+    pub domains_per_certificate: u32,
+    /// Certificates an account can hold in one region (ACM default quota: 2,500).
+    pub certificates_per_account: u32,
+    /// Certificates an account can request in one region in a rolling 365 days
+    /// (ACM: 5 × the account quota).
+    pub certificates_per_year: u32,
+    /// Days a newly issued certificate is valid (ACM issues 395-day certificates).
+    pub validity_days: u32,
+    /// In `--dev`, milliseconds after which a pending certificate is auto-approved.
+    pub dev_auto_approve_ms: u64,
+    /// Enforce ACM's documented per-operation request rates (always off in `--dev`).
+    pub throttling: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./carapace-data"),
+            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 4566))),
+            dev: false,
+            master_key_file: None,
+            database_path: None,
+            base_url: None,
+            max_body_bytes: 4 << 20,
+            shutdown_grace_secs: 30,
+            log_format: String::from("text"),
+            ca_name: String::from("Carapace"),
+            acm: AcmConfig::default(),
+        }
+    }
+}
+
+impl Default for AcmConfig {
+    fn default() -> Self {
+        Self {
+            domains_per_certificate: 10,
+            certificates_per_account: 2_500,
+            certificates_per_year: 12_500,
+            validity_days: 395,
+            dev_auto_approve_ms: 500,
+            throttling: true,
+        }
+    }
+}
+
+/// A configuration that cannot be used, naming the field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file or an environment variable does not parse into the config.
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    /// A field has a value out of range.
+    #[error("invalid configuration: field `{field}`: {reason}")]
+    Invalid {
+        /// Dotted field path.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads the file (if any) and applies `CARAPACE_*` variables from `env`.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                text.parse::<toml::Table>().map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        let defaults = toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("CARAPACE_")).collect();
+        overlay_env(&mut table, &defaults, "CARAPACE", &env)?;
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        Ok(config)
+    }
+
+    /// Checks ranges and relations between fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| Err(ConfigError::Invalid { field, reason: reason.to_owned() });
+        if self.max_body_bytes < 1024 {
+            return invalid("max_body_bytes", "must be at least 1024");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return invalid("log_format", "must be \"text\" or \"json\"");
+        }
+        if self.ca_name.trim().is_empty() || self.ca_name.len() > 64 {
+            return invalid("ca_name", "must be 1 to 64 characters");
+        }
+        if let Some(url) = &self.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return invalid("base_url", "must start with http:// or https://");
+        }
+        if !(1..=100).contains(&self.acm.domains_per_certificate) {
+            return invalid("acm.domains_per_certificate", "must be between 1 and 100 (ACM's maximum)");
+        }
+        if self.acm.certificates_per_account == 0 {
+            return invalid("acm.certificates_per_account", "must be at least 1");
+        }
+        if self.acm.certificates_per_year < self.acm.certificates_per_account {
+            return invalid("acm.certificates_per_year", "must be at least acm.certificates_per_account");
+        }
+        if !(1..=825).contains(&self.acm.validity_days) {
+            return invalid("acm.validity_days", "must be between 1 and 825");
+        }
+        Ok(())
+    }
+
+    /// The master key file, defaulting into the data directory.
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The SQLite file, defaulting into the data directory.
+    pub fn database_file(&self) -> PathBuf {
+        self.database_path.clone().unwrap_or_else(|| self.data_dir.join("carapace.db"))
+    }
+}
+
+/// Applies `PREFIX_FIELD` variables over `table`, using `defaults` to know the field names
+/// and types. Values are read as TOML when they parse as the field's type, else as strings.
+fn overlay_env(
+    table: &mut toml::Table,
+    defaults: &toml::Table,
+    prefix: &str,
+    env: &[(String, String)],
+) -> Result<(), ConfigError> {
+    for (name, default) in defaults {
+        let var = format!("{prefix}_{}", name.to_uppercase());
+        if let toml::Value::Table(sub_defaults) = default {
+            let entry = table.entry(name.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(sub) = entry {
+                overlay_env(sub, sub_defaults, &var, env)?;
+            }
+            continue;
+        }
+        if let Some((_, raw)) = env.iter().find(|(k, _)| *k == var) {
+            let value = match default {
+                toml::Value::String(_) => toml::Value::String(raw.clone()),
+                _ => format!("v = {raw}")
+                    .parse::<toml::Table>()
+                    .ok()
+                    .and_then(|mut t| t.remove("v"))
+                    .ok_or_else(|| ConfigError::Parse(format!("{var}={raw:?} is not a valid value for `{name}`")))?,
+            };
+            table.insert(name.clone(), value);
+        }
+    }
+    // Optional fields have no default to learn their names from.
+    for name in ["master_key_file", "database_path", "base_url"] {
+        let var = format!("{prefix}_{}", name.to_uppercase());
+        if prefix == "CARAPACE"
+            && let Some((_, raw)) = env.iter().find(|(k, _)| *k == var)
+        {
+            table.insert(name.to_owned(), toml::Value::String(raw.clone()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+        c.validate().unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn file_then_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\n[acm]\ndomains_per_certificate = 20\n").unwrap();
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("CARAPACE_ACM_DOMAINS_PER_CERTIFICATE", "30"),
+                ("CARAPACE_DEV", "true"),
+                ("CARAPACE_DATA_DIR", "/tmp/x"),
+                ("CARAPACE_BASE_URL", "https://certs.example.com"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.acm.domains_per_certificate, 30);
+        assert!(c.dev);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.base_url.as_deref(), Some("https://certs.example.com"));
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let err = Config::load(None, env(&[("CARAPACE_LISTEN", "nope")])).unwrap_err().to_string();
+        assert!(err.contains("listen"), "{err}");
+        let err = Config::load(None, env(&[("CARAPACE_ACM_VALIDITY_DAYS", "many")])).unwrap_err().to_string();
+        assert!(err.contains("validity_days"), "{err}");
+        let mut c = Config::default();
+        c.acm.domains_per_certificate = 101;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("acm.domains_per_certificate"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,9 @@
+//! The `carapace` binary's library: configuration, start-up, the HTTP front and metrics.
+//! Split from `main.rs` so integration tests and benchmarks can reuse the pieces.
+
+pub mod app;
+pub mod config;
+pub mod logging;
+pub mod metrics;
+pub mod serve;
+pub mod server;

@@ -1,0 +1,94 @@
+//! Prometheus metrics served at `GET /metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of one API request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Service short name (`acm`, `ds`, `lightsail`, `-`).
+    pub service: String,
+    /// Operation name, `-` when none was recognised.
+    pub operation: String,
+    /// Error code, empty on success.
+    pub code: String,
+}
+
+/// Labels of a latency observation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LatencyLabels {
+    /// Service short name.
+    pub service: String,
+    /// Operation name.
+    pub operation: String,
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<LatencyLabels, Histogram>,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("carapace");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("api_requests", "API requests by service, operation and error code", requests.clone());
+        let latency = Family::<LatencyLabels, Histogram>::new_with_constructor(|| {
+            // 100 µs to ~3 s.
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 16))
+        });
+        registry.register("api_request_duration_seconds", "API request latency", latency.clone());
+        Self { registry, requests, latency }
+    }
+
+    /// Records one request.
+    pub fn observe(&self, service: &str, operation: &str, code: Option<&str>, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                service: service.to_owned(),
+                operation: operation.to_owned(),
+                code: code.unwrap_or_default().to_owned(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&LatencyLabels { service: service.to_owned(), operation: operation.to_owned() })
+            .observe(seconds);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::new();
+        m.observe("acm", "ListCertificates", None, 0.001);
+        m.observe("acm", "DescribeCertificate", Some("ValidationException"), 0.002);
+        let text = m.render();
+        assert!(text.contains(r#"carapace_api_requests_total{service="acm",operation="ListCertificates",code=""} 1"#), "{text}");
+        assert!(text.contains(r#"code="ValidationException""#), "{text}");
+        assert!(text.contains("carapace_api_request_duration_seconds_bucket"), "{text}");
+    }
+}

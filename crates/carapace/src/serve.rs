@@ -1,0 +1,117 @@
+//! `carapace serve`: wires the pieces together and runs until told to stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use carapace_core::{AcmSettings, Core, Settings};
+use carapace_proto::sigv4::SecretKey;
+use carapace_proto::{Credential, CredentialLookup, Dispatcher, DispatcherConfig, ServiceHandler, WireError};
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::server::{self, Front};
+
+/// Runs the server until `shutdown` resolves, then drains and closes the store.
+pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let app = App::open(&config)?;
+    let ca = Arc::new(app.ca(&config).await?);
+    if !config.dev
+        && let Some(path) = app.bootstrap_admin(&config).await?
+    {
+        // The secret goes only to the 0600 file, never to stdout or the log.
+        println!("admin credentials written to {} (profile {})", path.display(), crate::app::ADMIN_PROFILE);
+    }
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let core = Core {
+        store: app.store.clone(),
+        clock: app.clock.clone(),
+        master_key: app.master_key.clone(),
+        ca: ca.clone(),
+        settings: Arc::new(Settings { dev: config.dev, base_url, acm: acm_settings(&config) }),
+        work: Arc::new(tokio::sync::Notify::new()),
+    };
+    let services: Vec<Arc<dyn ServiceHandler>> = vec![
+        Arc::new(carapace_acm::Acm::new(core.clone())),
+        Arc::new(carapace_ds::Ds::new(core.clone())),
+        Arc::new(Unbuilt(&carapace_model::lightsail::SERVICE)),
+    ];
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = carapace_acm::spawn_workers(core.clone(), stop_rx.clone());
+    let dispatcher = Dispatcher::new(
+        services,
+        Arc::new(KeyLookup(app.accounts.clone())),
+        DispatcherConfig { dev: config.dev, max_body_bytes: config.max_body_bytes, ..Default::default() },
+    );
+    let front = Arc::new(Front {
+        dispatcher,
+        metrics: Metrics::new(),
+        store: app.store.clone(),
+        static_routes: vec![(String::from("/ca/root.pem"), "application/x-pem-file", Bytes::from(ca.root_pem()))],
+    });
+    tracing::info!(%addr, dev = config.dev, data_dir = %config.data_dir.display(), "carapace listening");
+    // Tests and scripts read the bound address from this line.
+    println!("carapace listening on http://{addr}");
+    server::run(listener, front, shutdown, Duration::from_secs(config.shutdown_grace_secs)).await;
+    let _ = stop_tx.send(true);
+    for worker in workers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
+    }
+    app.store.close().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn acm_settings(config: &Config) -> AcmSettings {
+    AcmSettings {
+        domains_per_certificate: config.acm.domains_per_certificate,
+        certificates_per_account: config.acm.certificates_per_account,
+        certificates_per_year: config.acm.certificates_per_year,
+        validity_days: config.acm.validity_days,
+        dev_auto_approve_ms: config.acm.dev_auto_approve_ms,
+        throttling: config.acm.throttling && !config.dev,
+    }
+}
+
+/// Access keys from the store.
+struct KeyLookup(carapace_core::accounts::Accounts);
+
+#[async_trait::async_trait]
+impl CredentialLookup for KeyLookup {
+    async fn lookup(&self, access_key_id: &str) -> Result<Option<Credential>, WireError> {
+        match self.0.lookup(access_key_id).await {
+            Ok(found) => Ok(found.map(|(account_id, secret)| Credential {
+                account_id,
+                secret: SecretKey::new(secret.as_str().to_owned()),
+            })),
+            Err(e) => {
+                tracing::error!(error = %e, "access key lookup failed");
+                Err(WireError::internal())
+            }
+        }
+    }
+}
+
+/// A service whose model is served but whose operations are not built yet: every call
+/// answers a clear `NotImplementedException` naming the operation.
+struct Unbuilt(&'static carapace_model::schema::Service);
+
+#[async_trait::async_trait]
+impl ServiceHandler for Unbuilt {
+    fn service(&self) -> &'static carapace_model::schema::Service {
+        self.0
+    }
+
+    async fn call(
+        &self,
+        _ctx: &carapace_proto::RequestContext,
+        operation: &'static carapace_model::schema::Operation,
+        _input: serde_json::Value,
+    ) -> Result<serde_json::Value, WireError> {
+        Err(WireError::not_implemented(self.0.name, operation.name))
+    }
+}

@@ -1,0 +1,139 @@
+//! The HTTP front: accepts connections, serves `/health` and `/metrics`, hands API calls to
+//! the [`Dispatcher`], logs and meters every request, and shuts down gracefully.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use carapace_proto::Dispatcher;
+use carapace_store::Store;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::metrics::Metrics;
+
+/// What the HTTP front needs.
+pub struct Front {
+    /// API dispatch.
+    pub dispatcher: Dispatcher,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// For `/health`.
+    pub store: Arc<dyn Store>,
+    /// Extra GET routes served in clear (CA certificates, CRLs): path → (content type, body).
+    pub static_routes: Vec<(String, &'static str, Bytes)>,
+}
+
+impl Front {
+    async fn serve(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let started = Instant::now();
+        let path = req.uri().path().to_owned();
+        if req.method() == http::Method::GET {
+            match path.as_str() {
+                "/health" => return Ok(self.health().await),
+                "/metrics" => {
+                    return Ok(plain(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render()));
+                }
+                _ => {
+                    if let Some((_, ctype, body)) = self.static_routes.iter().find(|(p, _, _)| *p == path) {
+                        let mut resp = Response::new(Full::new(body.clone()));
+                        resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(ctype));
+                        return Ok(resp);
+                    }
+                }
+            }
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let (resp, outcome) = self.dispatcher.handle(req, now).await;
+        let elapsed = started.elapsed();
+        self.metrics.observe(outcome.service, outcome.operation, outcome.error.as_deref(), elapsed.as_secs_f64());
+        let status = resp.status().as_u16();
+        match &outcome.error {
+            Some(code) if status >= 500 => tracing::error!(
+                request_id = %outcome.request_id, service = outcome.service, operation = outcome.operation,
+                status, error = %code, micros = elapsed.as_micros() as u64, "request failed"
+            ),
+            Some(code) => tracing::info!(
+                request_id = %outcome.request_id, service = outcome.service, operation = outcome.operation,
+                status, error = %code, micros = elapsed.as_micros() as u64, "request rejected"
+            ),
+            None => tracing::debug!(
+                request_id = %outcome.request_id, service = outcome.service, operation = outcome.operation,
+                status, micros = elapsed.as_micros() as u64, "request served"
+            ),
+        }
+        Ok(resp)
+    }
+
+    async fn health(&self) -> Response<Full<Bytes>> {
+        match self.store.ping().await {
+            Ok(()) => plain(StatusCode::OK, "application/json", r#"{"status":"ok"}"#.to_owned()),
+            Err(e) => {
+                tracing::error!(error = %e, "health check: store unreachable");
+                plain(StatusCode::SERVICE_UNAVAILABLE, "application/json", r#"{"status":"store unreachable"}"#.to_owned())
+            }
+        }
+    }
+}
+
+fn plain(status: StatusCode, ctype: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(ctype));
+    resp
+}
+
+/// Accepts connections until `shutdown` resolves, then stops accepting and gives in-flight
+/// requests up to `grace` to finish.
+pub async fn run(
+    listener: TcpListener,
+    front: Arc<Front>,
+    shutdown: impl std::future::Future<Output = ()>,
+    grace: Duration,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().keep_alive(true);
+    let builder = Arc::new(builder);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let front = front.clone();
+        let service = hyper::service::service_fn(move |req| front.clone().serve(req));
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(
+            async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "connection closed with error");
+                }
+            }
+            .instrument(tracing::debug_span!("conn", %peer)),
+        );
+    }
+    drop(listener);
+    tracing::info!("shutting down: no longer accepting, waiting for in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining connections"),
+    }
+}

@@ -1,0 +1,123 @@
+//! The handles every service shares: store, clock, master key, CA and settings.
+
+use std::sync::Arc;
+
+use carapace_store::{Key, Row, Store, Write};
+
+use crate::ca::{CaMaterial, CertificateAuthority};
+use crate::clock::Clock;
+use crate::crypto::MasterKey;
+
+/// Row kind of the CA material (one row, id [`CA_ID`], global scope).
+pub const CA_KIND: &str = "ca.authority";
+/// The id of the active CA.
+pub const CA_ID: &str = "default";
+
+/// Settings the core needs, filled from the binary's configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Emulator mode: validation is auto-approved after `acm.dev_auto_approve_ms`.
+    pub dev: bool,
+    /// Public base URL (AIA, CRL distribution points, approval links).
+    pub base_url: String,
+    /// ACM quotas and behaviour.
+    pub acm: AcmSettings,
+}
+
+/// ACM quotas and behaviour.
+#[derive(Debug, Clone)]
+pub struct AcmSettings {
+    /// Domain names allowed on one certificate.
+    pub domains_per_certificate: u32,
+    /// Certificates one account may hold in one region.
+    pub certificates_per_account: u32,
+    /// Certificates one account may request in one region in a rolling 365 days.
+    pub certificates_per_year: u32,
+    /// Validity of issued certificates, days.
+    pub validity_days: u32,
+    /// Auto-approve delay in `--dev`, milliseconds.
+    pub dev_auto_approve_ms: u64,
+    /// Enforce per-operation request rates.
+    pub throttling: bool,
+}
+
+impl Default for AcmSettings {
+    fn default() -> Self {
+        Self {
+            domains_per_certificate: 10,
+            certificates_per_account: 2_500,
+            certificates_per_year: 12_500,
+            validity_days: 395,
+            dev_auto_approve_ms: 500,
+            throttling: false,
+        }
+    }
+}
+
+/// Shared handles. Cheap to clone.
+#[derive(Clone)]
+pub struct Core {
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Seals private keys and secrets at rest.
+    pub master_key: Arc<MasterKey>,
+    /// The issuing CA.
+    pub ca: Arc<CertificateAuthority>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// Wakes background workers when new work is enqueued (they also poll, slowly).
+    pub work: Arc<tokio::sync::Notify>,
+}
+
+/// Errors bringing the CA up.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] carapace_store::Error),
+    /// The CA could not be generated or loaded.
+    #[error("certificate authority: {0}")]
+    Ca(String),
+}
+
+/// Loads the CA from the store, creating (and storing) a new one on first start. When two
+/// nodes start at once, the loser of the insert race loads the winner's CA.
+pub async fn load_or_create_ca(
+    store: &dyn Store,
+    master_key: &MasterKey,
+    name: &str,
+    clock: &dyn Clock,
+) -> Result<(CertificateAuthority, bool), BootstrapError> {
+    let key = Key::new(CA_KIND, "", CA_ID);
+    if let Some(row) = store.get(&key).await? {
+        return Ok((load_ca(&row, master_key)?, false));
+    }
+    let (ca, material) =
+        CertificateAuthority::generate(name, clock.now(), master_key).map_err(|e| BootstrapError::Ca(e.to_string()))?;
+    let body = serde_json::to_vec(&material).map_err(|e| BootstrapError::Ca(e.to_string()))?;
+    let row = Row { key: key.clone(), version: 0, created_ms: clock.now_ms(), body };
+    match store.apply(vec![Write::Put { row, expect: None }]).await {
+        Ok(_) => Ok((ca, true)),
+        Err(carapace_store::Error::Conflict(_)) => {
+            let row = store.get(&key).await?.ok_or_else(|| BootstrapError::Ca("CA row vanished".into()))?;
+            Ok((load_ca(&row, master_key)?, false))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Replaces the stored CA material (used by `carapace ca import`).
+pub async fn store_ca(store: &dyn Store, material: &CaMaterial, now_ms: i64) -> Result<(), BootstrapError> {
+    let key = Key::new(CA_KIND, "", CA_ID);
+    let expect = store.get(&key).await?.map(|r| r.version);
+    let body = serde_json::to_vec(material).map_err(|e| BootstrapError::Ca(e.to_string()))?;
+    store.apply(vec![Write::Put { row: Row { key, version: 0, created_ms: now_ms, body }, expect }]).await?;
+    Ok(())
+}
+
+fn load_ca(row: &Row, master_key: &MasterKey) -> Result<CertificateAuthority, BootstrapError> {
+    let material: CaMaterial = serde_json::from_slice(&row.body).map_err(|e| BootstrapError::Ca(e.to_string()))?;
+    CertificateAuthority::from_material(&material, master_key).map_err(|e| BootstrapError::Ca(e.to_string()))
+}
