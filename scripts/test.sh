@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test: Rust unit and integration tests (aws-sdk-rust against the real binary),
+# then the Python suite (boto3 and the AWS CLI against the real binary).
+# Installs what a fresh machine lacks: a Python venv with boto3/awscli/pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/carapace/target}"
+VENV="${CARAPACE_VENV:-$HOME/.cache/carapace/venv}"
+
+if ! "$VENV/bin/python" -c 'import boto3, pytest, awscli' 2>/dev/null; then
+  echo "--- setting up Python venv in $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+fi
+
+echo "--- cargo test"
+cargo build --quiet --bins
+cargo test --workspace --quiet
+
+echo "--- pytest (boto3, AWS CLI)"
+export CARAPACE_BIN="$CARGO_TARGET_DIR/debug/carapace"
+export PATH="$VENV/bin:$PATH"
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/python

@@ -1,0 +1,202 @@
+"""The wire layer through boto3: authentication, errors, validation, both DS protocols."""
+
+import copy
+import datetime
+import json
+import os
+import stat
+import tempfile
+import urllib.error
+import urllib.request
+
+import boto3
+import botocore.auth
+import botocore.awsrequest
+import botocore.config
+import botocore.credentials
+import botocore.exceptions
+import botocore.session
+import pytest
+
+
+def error_of(excinfo):
+    err = excinfo.value.response
+    return err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"], err["Error"].get("Message")
+
+
+def test_first_start_writes_admin_credentials_0600_and_never_prints_the_secret(strict_server):
+    path = os.path.join(strict_server.data_dir, "admin-credentials")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    key, secret, account = strict_server.admin_credentials()
+    assert key.startswith("AKIA") and len(secret) == 40 and len(account) == 12
+    printed = "".join(strict_server.stdout_lines + strict_server.stderr_lines)
+    assert path in printed
+    assert secret not in printed
+
+
+def test_real_keys_work(strict_server):
+    key, secret, _ = strict_server.admin_credentials()
+    acm = strict_server.client("acm", key=key, secret=secret)
+    assert acm.list_certificates()["CertificateSummaryList"] == []
+
+
+def test_wrong_secret_is_invalid_signature(strict_server):
+    key, _, _ = strict_server.admin_credentials()
+    acm = strict_server.client("acm", key=key, secret="not-the-secret")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        acm.list_certificates()
+    code, status, message = error_of(e)
+    assert (code, status) == ("InvalidSignatureException", 403)
+    assert message.startswith("The request signature we calculated does not match the signature you provided.")
+
+
+def test_unknown_key_is_unrecognized_client(strict_server):
+    acm = strict_server.client("acm", key="AKIAUNKNOWNUNKNOWN00", secret="x")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        acm.list_certificates()
+    assert error_of(e) == ("UnrecognizedClientException", 403, "The security token included in the request is invalid.")
+
+
+def signed_request(server, key, secret, target, body, when=None, service="acm"):
+    """A botocore-signed awsJson1.1 request, optionally signed at another time."""
+    request = botocore.awsrequest.AWSRequest(
+        method="POST",
+        url=server.endpoint + "/",
+        data=body,
+        headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"},
+    )
+    auth = botocore.auth.SigV4Auth(botocore.credentials.Credentials(key, secret), service, "us-east-1")
+    if when is not None:
+        original = botocore.auth.get_current_datetime
+        botocore.auth.get_current_datetime = lambda: when
+        try:
+            auth.add_auth(request)
+        finally:
+            botocore.auth.get_current_datetime = original
+    else:
+        auth.add_auth(request)
+    return request.prepare()
+
+
+def send(prepared, body=None):
+    req = urllib.request.Request(
+        prepared.url, data=body if body is not None else prepared.body, headers=dict(prepared.headers), method="POST"
+    )
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, json.loads(resp.read() or b"{}"), resp.headers
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}"), err.headers
+
+
+def test_skewed_clock_is_signature_expired(strict_server):
+    key, secret, _ = strict_server.admin_credentials()
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=10)
+    status, body, _ = send(signed_request(strict_server, key, secret, "CertificateManager.ListCertificates", b"{}", past))
+    assert status == 403
+    assert body["__type"] == "InvalidSignatureException"
+    assert body["message"].startswith("Signature expired:")
+
+
+def test_tampered_body_is_rejected(strict_server):
+    key, secret, _ = strict_server.admin_credentials()
+    prepared = signed_request(strict_server, key, secret, "CertificateManager.ListCertificates", b'{"MaxItems": 5}')
+    status, body, _ = send(prepared, body=b'{"MaxItems": 6}')
+    assert (status, body["__type"]) == (403, "InvalidSignatureException")
+    # The untampered request goes through.
+    status, body, headers = send(prepared)
+    assert status == 200, body
+    assert headers["x-amzn-RequestId"]
+
+
+def test_missing_signature(strict_server):
+    req = urllib.request.Request(
+        strict_server.endpoint + "/",
+        data=b"{}",
+        headers={"X-Amz-Target": "CertificateManager.ListCertificates", "Content-Type": "application/x-amz-json-1.1"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    assert e.value.code == 403
+    assert json.loads(e.value.read()) == {"__type": "MissingAuthenticationTokenException", "message": "Missing Authentication Token"}
+
+
+def test_invalid_input_gets_the_exact_validation_message(dev_server):
+    # botocore validates lengths itself; turn that off so the server's answer is seen.
+    acm = dev_server.client("acm", parameter_validation=False)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        acm.describe_certificate(CertificateArn="x")
+    code, status, message = error_of(e)
+    assert (code, status) == ("ValidationException", 400)
+    pattern = r"arn:[\w+=/,.@-]+:acm:[\w+=/,.@-]*:[0-9]+:[\w+=,.@-]+(/[\w+=,.@-]+)*"
+    assert message == (
+        "2 validation errors detected: "
+        "Value 'x' at 'certificateArn' failed to satisfy constraint: Member must have length greater than or equal to 20; "
+        f"Value 'x' at 'certificateArn' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
+    )
+
+
+def test_unknown_operation(dev_server):
+    status, body, _ = send(signed_request(dev_server, "123456789012", "s", "CertificateManager.NoSuchThing", b"{}"))
+    assert (status, body["__type"]) == (400, "UnknownOperationException")
+
+
+def test_unbuilt_operation_names_itself(dev_server):
+    lightsail = dev_server.client("lightsail")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lightsail.get_instances()
+    code, status, message = error_of(e)
+    assert code == "NotImplementedException"
+    assert "GetInstances" in message
+
+
+def test_not_json_is_serialization_exception(dev_server):
+    status, body, _ = send(signed_request(dev_server, "123456789012", "s", "CertificateManager.ListCertificates", b"{nope"))
+    assert (status, body["__type"]) == (400, "SerializationException")
+
+
+def ds_json_client(server):
+    """A boto3 DS client whose model says awsJson1.1, like older SDKs."""
+    loader_session = botocore.session.get_session()
+    model = loader_session.get_component("data_loader").load_service_model("ds", "service-2")
+    model = copy.deepcopy(model)
+    model["metadata"]["protocol"] = "json"
+    model["metadata"]["protocols"] = ["json"]
+    data_dir = tempfile.mkdtemp()
+    api_dir = os.path.join(data_dir, "ds", model["metadata"]["apiVersion"])
+    os.makedirs(api_dir)
+    with open(os.path.join(api_dir, "service-2.json"), "w") as f:
+        json.dump(model, f)
+    session = botocore.session.get_session()
+    session.get_component("data_loader").search_paths.insert(0, data_dir)
+    return boto3.Session(botocore_session=session).client(
+        "ds",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="123456789012",
+        aws_secret_access_key="s",
+    )
+
+
+def test_directory_service_speaks_cbor_and_json(dev_server):
+    cbor = dev_server.client("ds")
+    assert cbor.meta.service_model.protocol == "smithy-rpc-v2-cbor"
+    json_client = ds_json_client(dev_server)
+    assert json_client.meta.service_model.protocol == "json"
+    for client in (cbor, json_client):
+        assert client.describe_directories()["DirectoryDescriptions"] == []
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            client.describe_directories(DirectoryIds=["d-0000000000"])
+        code, status, _ = error_of(e)
+        assert (code, status) == ("EntityDoesNotExistException", 400)
+        assert e.value.response["Error"]["Code"] == "EntityDoesNotExistException"
+
+
+def test_health_and_metrics(dev_server):
+    with urllib.request.urlopen(dev_server.endpoint + "/health") as resp:
+        assert resp.status == 200
+    with urllib.request.urlopen(dev_server.endpoint + "/metrics") as resp:
+        text = resp.read().decode()
+    assert "carapace_api_requests_total" in text
+    assert "carapace_api_request_duration_seconds_bucket" in text
