@@ -4,9 +4,11 @@
 //! and it persists through [`carapace_store::Store`].
 
 pub mod accounts;
+pub mod acm;
 pub mod ca;
 pub mod clock;
 pub mod crypto;
+pub mod ds;
 pub mod runtime;
 
 pub use clock::{Clock, ManualClock, SystemClock};

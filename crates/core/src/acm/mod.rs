@@ -1,0 +1,1 @@
+//! ACM certificate lifecycle: records, state machine, issuance.

@@ -1,0 +1,1 @@
+//! Directory Service: directories, registered certificates, LDAPS, client authentication.
