@@ -94,7 +94,9 @@ pub struct Scan<'a> {
 pub enum Write {
     /// Insert a new row (`expect: None`, fails with [`Error::Conflict`] if it exists) or
     /// replace an existing row at exactly version `expect`. The stored version becomes
-    /// `expect + 1` (1 for an insert); `row.version` is ignored.
+    /// `expect + 1` (1 for an insert); `row.version` is ignored. On replace, `row.created_ms`
+    /// is ignored too: a row keeps its creation time for life, so a listing that is paging
+    /// through `(created_ms, id)` never meets an updated row twice or misses it.
     Put {
         /// The row to store.
         row: Row,

@@ -1,0 +1,645 @@
+//! The backend-agnostic [`Store`] test suite: every implementation runs these unchanged.
+//!
+//! Each `pub async fn` takes a fresh, empty store and panics (plain `assert!`) when the
+//! store breaks the trait's contract; [`run_all`] runs them all, each on a new store from a
+//! factory. The module is compiled in normal builds (not only `cfg(test)`) so another
+//! backend's crate, or an integration test, can call it; it therefore uses no
+//! dev-dependencies.
+//!
+//! ```ignore
+//! #[tokio::test]
+//! async fn postgres_passes_the_store_suite() {
+//!     carapace_store::testsuite::run_all(|| async { PgStore::connect(URL).await.unwrap() }).await;
+//! }
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+
+use crate::{Cursor, Error, Job, Key, NewJob, Order, Result, Row, Scan, Store, Write};
+
+/// Runs every test in this module, each on a new store from `make`, closing it afterwards.
+/// The name of each test is printed before it runs, so a failure's captured output names it.
+pub async fn run_all<S, F, Fut>(mut make: F)
+where
+    S: Store,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    macro_rules! run {
+        ($($test:ident),* $(,)?) => {$(
+            println!("store testsuite: {}", stringify!($test));
+            let store = make().await;
+            $test(&store).await;
+            // Some tests close the store themselves; a second close may fail, harmlessly.
+            let _ = store.close().await;
+        )*};
+    }
+    run!(
+        get_missing,
+        insert_then_get,
+        insert_twice_conflicts,
+        update_with_current_version,
+        stale_update_conflicts_and_writes_nothing,
+        failed_batch_writes_nothing,
+        batch_returns_versions_in_order,
+        delete_checks_version,
+        opaque_bodies_and_keys,
+        scan_orders_ties_by_id,
+        pagination_is_stable_under_writes,
+        id_prefix_filters_exactly,
+        scopes_and_kinds_isolate,
+        count_since,
+        concurrent_updates_lose_nothing,
+        jobs_claim_due_only,
+        jobs_lease_prevents_double_claim,
+        jobs_lease_expiry_allows_reclaim,
+        jobs_retry_releases_lease,
+        jobs_finish_removes,
+        jobs_enqueue_is_idempotent,
+        jobs_claim_respects_limit_and_order,
+        ping_and_close,
+    );
+}
+
+// ---- helpers ----------------------------------------------------------------------------
+
+const KIND: &str = "test.thing";
+const SCOPE: &str = "111122223333/us-east-1";
+
+fn key(id: &str) -> Key {
+    Key::new(KIND, SCOPE, id)
+}
+
+fn row(key: Key, created_ms: i64, body: &[u8]) -> Row {
+    Row { key, version: 0, created_ms, body: body.to_vec() }
+}
+
+fn insert(row: Row) -> Write {
+    Write::Put { row, expect: None }
+}
+
+fn update(row: Row, expect: u64) -> Write {
+    Write::Put { row, expect: Some(expect) }
+}
+
+fn job(id: &str, run_at_ms: i64, payload: &[u8]) -> Write {
+    Write::Enqueue(NewJob { id: id.to_owned(), kind: "test.job".to_owned(), run_at_ms, payload: payload.to_vec() })
+}
+
+/// Unwraps a store result, naming the step that failed.
+#[track_caller]
+fn must<T>(result: Result<T>, what: &str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(e) => panic!("{what}: unexpected error: {e}"),
+    }
+}
+
+/// Asserts a conflict on exactly `expected`.
+#[track_caller]
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T>, expected: &Key, what: &str) {
+    match result {
+        Err(Error::Conflict(k)) => assert!(&k == expected, "{what}: conflict on {k}, expected {expected}"),
+        other => panic!("{what}: expected a conflict on {expected}, got {other:?}"),
+    }
+}
+
+async fn get(store: &dyn Store, id: &str) -> Option<Row> {
+    must(store.get(&key(id)).await, "get")
+}
+
+async fn scan_page(
+    store: &dyn Store,
+    scope: &str,
+    id_prefix: Option<&str>,
+    after: Option<Cursor>,
+    order: Order,
+    limit: usize,
+) -> Vec<Row> {
+    let scan = Scan { kind: KIND, scope, id_prefix, after, order, limit };
+    must(store.scan(scan).await, "scan")
+}
+
+/// Every row of a listing, fetched `page` rows at a time.
+async fn scan_all(store: &dyn Store, scope: &str, id_prefix: Option<&str>, order: Order, page: usize) -> Vec<Row> {
+    let mut out: Vec<Row> = Vec::new();
+    loop {
+        let after = out.last().map(|r| Cursor { created_ms: r.created_ms, id: r.key.id.clone() });
+        let rows = scan_page(store, scope, id_prefix, after, order, page).await;
+        assert!(rows.len() <= page, "scan returned {} rows, limit {page}", rows.len());
+        if rows.is_empty() {
+            return out;
+        }
+        out.extend(rows);
+    }
+}
+
+fn ids(rows: &[Row]) -> Vec<&str> {
+    rows.iter().map(|r| r.key.id.as_str()).collect()
+}
+
+async fn claim(store: &dyn Store, now_ms: i64, lease_ms: i64, limit: usize) -> Vec<Job> {
+    must(store.claim_jobs(now_ms, lease_ms, limit).await, "claim_jobs")
+}
+
+fn job_ids(jobs: &[Job]) -> Vec<&str> {
+    jobs.iter().map(|j| j.id.as_str()).collect()
+}
+
+// ---- rows -------------------------------------------------------------------------------
+
+/// A missing row reads as `None`, not an error.
+pub async fn get_missing(store: &dyn Store) {
+    assert!(get(store, "nope").await.is_none());
+}
+
+/// An insert stores version 1 and the given creation time and body.
+pub async fn insert_then_get(store: &dyn Store) {
+    let versions = must(store.apply(vec![insert(row(key("a"), 42, b"hello"))]).await, "insert");
+    assert_eq!(versions, vec![1]);
+    let got = get(store, "a").await;
+    assert_eq!(got, Some(Row { key: key("a"), version: 1, created_ms: 42, body: b"hello".to_vec() }));
+}
+
+/// Inserting an existing key conflicts and leaves the first row alone.
+pub async fn insert_twice_conflicts(store: &dyn Store) {
+    must(store.apply(vec![insert(row(key("a"), 1, b"first"))]).await, "insert");
+    let again = store.apply(vec![insert(row(key("a"), 2, b"second"))]).await;
+    assert_conflict(again, &key("a"), "second insert");
+    let got = get(store, "a").await;
+    assert!(got.is_some_and(|r| r.body == b"first" && r.version == 1 && r.created_ms == 1));
+}
+
+/// Replacing at the current version bumps it and keeps the creation time.
+pub async fn update_with_current_version(store: &dyn Store) {
+    must(store.apply(vec![insert(row(key("a"), 10, b"v1"))]).await, "insert");
+    let versions = must(store.apply(vec![update(row(key("a"), 99, b"v2"), 1)]).await, "update");
+    assert_eq!(versions, vec![2]);
+    let got = get(store, "a").await;
+    assert_eq!(got, Some(Row { key: key("a"), version: 2, created_ms: 10, body: b"v2".to_vec() }));
+    let versions = must(store.apply(vec![update(row(key("a"), 10, b"v3"), 2)]).await, "update");
+    assert_eq!(versions, vec![3]);
+}
+
+/// A stale or impossible expected version conflicts and writes nothing; so does updating a
+/// missing row.
+pub async fn stale_update_conflicts_and_writes_nothing(store: &dyn Store) {
+    must(store.apply(vec![insert(row(key("a"), 10, b"v1"))]).await, "insert");
+    must(store.apply(vec![update(row(key("a"), 10, b"v2"), 1)]).await, "update");
+    for stale in [1, 3, 0, u64::MAX] {
+        let r = store.apply(vec![update(row(key("a"), 10, b"lost"), stale)]).await;
+        assert_conflict(r, &key("a"), "stale update");
+    }
+    let got = get(store, "a").await;
+    assert!(got.is_some_and(|r| r.version == 2 && r.body == b"v2"));
+    let r = store.apply(vec![update(row(key("missing"), 10, b"x"), 1)]).await;
+    assert_conflict(r, &key("missing"), "update of a missing row");
+    assert!(get(store, "missing").await.is_none());
+}
+
+/// A batch whose second write conflicts writes nothing: not the first put, not the jobs
+/// enqueued around it, not the writes after it.
+pub async fn failed_batch_writes_nothing(store: &dyn Store) {
+    must(store.apply(vec![insert(row(key("b"), 1, b"b1"))]).await, "insert b");
+    let batch = vec![
+        insert(row(key("a"), 1, b"a")),
+        job("job-before", 0, b"p"),
+        insert(row(key("b"), 2, b"b-again")),
+        job("job-after", 0, b"p"),
+        insert(row(key("c"), 3, b"c")),
+    ];
+    assert_conflict(store.apply(batch).await, &key("b"), "batch");
+    assert!(get(store, "a").await.is_none(), "first put of a failed batch was written");
+    assert!(get(store, "c").await.is_none(), "last put of a failed batch was written");
+    assert!(get(store, "b").await.is_some_and(|r| r.version == 1 && r.body == b"b1"));
+    let jobs = claim(store, i64::MAX / 2, 1000, 10).await;
+    assert!(jobs.is_empty(), "failed batch enqueued {:?}", job_ids(&jobs));
+
+    // A failed update-and-delete batch leaves both rows as they were.
+    let batch = vec![update(row(key("b"), 1, b"b2"), 1), Write::Delete { key: key("a"), expect: 1 }];
+    assert_conflict(store.apply(batch).await, &key("a"), "update then bad delete");
+    assert!(get(store, "b").await.is_some_and(|r| r.version == 1 && r.body == b"b1"));
+}
+
+/// Put versions come back in batch order; later writes see earlier ones in the same batch;
+/// an empty batch is fine.
+pub async fn batch_returns_versions_in_order(store: &dyn Store) {
+    must(store.apply(vec![insert(row(key("old"), 1, b"o"))]).await, "insert");
+    let batch = vec![
+        insert(row(key("new"), 2, b"n1")),
+        job("j", 0, b""),
+        update(row(key("old"), 1, b"o2"), 1),
+        update(row(key("new"), 2, b"n2"), 1),
+        Write::Delete { key: key("old"), expect: 2 },
+        insert(row(key("old"), 5, b"reborn")),
+    ];
+    assert_eq!(must(store.apply(batch).await, "batch"), vec![1, 2, 2, 1]);
+    assert!(get(store, "new").await.is_some_and(|r| r.version == 2 && r.body == b"n2"));
+    assert!(get(store, "old").await.is_some_and(|r| r.version == 1 && r.created_ms == 5));
+    assert_eq!(must(store.apply(Vec::new()).await, "empty batch"), Vec::<u64>::new());
+}
+
+/// Delete needs the current version; a missing row conflicts; a deleted key can be reused.
+pub async fn delete_checks_version(store: &dyn Store) {
+    must(store.apply(vec![insert(row(key("a"), 1, b"a"))]).await, "insert");
+    must(store.apply(vec![update(row(key("a"), 1, b"a2"), 1)]).await, "update");
+    let wrong = store.apply(vec![Write::Delete { key: key("a"), expect: 1 }]).await;
+    assert_conflict(wrong, &key("a"), "delete at a stale version");
+    assert!(get(store, "a").await.is_some());
+    must(store.apply(vec![Write::Delete { key: key("a"), expect: 2 }]).await, "delete");
+    assert!(get(store, "a").await.is_none());
+    let again = store.apply(vec![Write::Delete { key: key("a"), expect: 2 }]).await;
+    assert_conflict(again, &key("a"), "delete of a missing row");
+    let versions = must(store.apply(vec![insert(row(key("a"), 7, b"new"))]).await, "reinsert");
+    assert_eq!(versions, vec![1]);
+}
+
+/// Bodies are bytes (NUL, non-UTF-8, empty, large); keys may be empty or non-ASCII.
+pub async fn opaque_bodies_and_keys(store: &dyn Store) {
+    let binary: Vec<u8> = (0..=255u8).chain([0, 0, 0xff]).collect();
+    let large = vec![0xa5; 256 * 1024];
+    let rows = [
+        row(Key::new(KIND, "", "global"), 1, &binary),
+        row(Key::new(KIND, SCOPE, "empty-body"), 2, b""),
+        row(Key::new(KIND, SCOPE, "größe/é✓"), 3, &large),
+        row(Key::new(KIND, SCOPE, "quote'\"; --"), 4, b"sql"),
+        row(Key::new(KIND, SCOPE, ""), -5, b"empty id, negative time"),
+    ];
+    must(store.apply(rows.iter().cloned().map(insert).collect()).await, "insert");
+    for expected in rows {
+        let got = must(store.get(&expected.key).await, "get");
+        assert_eq!(got, Some(Row { version: 1, ..expected }));
+    }
+}
+
+/// Listings follow `(created_ms, id)` both ways, ties broken by id; `limit` caps a page.
+pub async fn scan_orders_ties_by_id(store: &dyn Store) {
+    let rows = [("b", 20), ("c", 10), ("a", 20), ("z", 5), ("m", 20), ("d", 30)];
+    must(store.apply(rows.iter().map(|(id, t)| insert(row(key(id), *t, id.as_bytes()))).collect()).await, "insert");
+    let asc = scan_page(store, SCOPE, None, None, Order::Ascending, 100).await;
+    assert_eq!(ids(&asc), ["z", "c", "a", "b", "m", "d"]);
+    assert!(asc.iter().all(|r| r.version == 1 && r.body == r.key.id.as_bytes()));
+    let desc = scan_page(store, SCOPE, None, None, Order::Descending, 100).await;
+    assert_eq!(ids(&desc), ["d", "m", "b", "a", "c", "z"]);
+    let first = scan_page(store, SCOPE, None, None, Order::Ascending, 3).await;
+    assert_eq!(ids(&first), ["z", "c", "a"]);
+    // Resume inside a tie: after (20, "a") comes (20, "b").
+    let next =
+        scan_page(store, SCOPE, None, Some(Cursor { created_ms: 20, id: "a".into() }), Order::Ascending, 2).await;
+    assert_eq!(ids(&next), ["b", "m"]);
+    let next =
+        scan_page(store, SCOPE, None, Some(Cursor { created_ms: 20, id: "m".into() }), Order::Descending, 2).await;
+    assert_eq!(ids(&next), ["b", "a"]);
+    // A cursor need not name an existing row.
+    let next =
+        scan_page(store, SCOPE, None, Some(Cursor { created_ms: 20, id: "aa".into() }), Order::Ascending, 10).await;
+    assert_eq!(ids(&next), ["b", "m", "d"]);
+    assert!(scan_page(store, SCOPE, None, None, Order::Ascending, 0).await.is_empty());
+    assert!(scan_page(store, "other", None, None, Order::Ascending, 10).await.is_empty());
+    let paged = scan_all(store, SCOPE, None, Order::Descending, 1).await;
+    assert_eq!(ids(&paged), ["d", "m", "b", "a", "c", "z"]);
+}
+
+/// Paging through 1,000 rows while rows are inserted and deleted between pages visits every
+/// row that existed throughout exactly once, in order, and never repeats a row.
+pub async fn pagination_is_stable_under_writes(store: &dyn Store) {
+    for order in [Order::Ascending, Order::Descending] {
+        let scope = format!("{order:?}");
+        let key = |id: &str| Key::new(KIND, scope.as_str(), id);
+        // Ids are a permutation of creation order, and three rows share each timestamp, so
+        // the id tie-break is exercised on most pages.
+        let originals: Vec<Row> =
+            (0..1000i64).map(|i| row(key(&format!("row-{:04}", (i * 7919) % 1000)), 1_000 + i / 3, b"x")).collect();
+        must(store.apply(originals.iter().cloned().map(insert).collect()).await, "insert 1000");
+
+        let mut present: HashSet<String> = originals.iter().map(|r| r.key.id.clone()).collect();
+        let mut ahead = Vec::new(); // inserted beyond the cursor: must be seen once
+        let mut behind = Vec::new(); // inserted before the cursor: must never be seen
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut last: Option<(i64, String)> = None;
+        let mut pages = 0;
+        loop {
+            let after = last.clone().map(|(created_ms, id)| Cursor { created_ms, id });
+            let page = scan_page(store, &scope, None, after, order, 37).await;
+            if page.is_empty() {
+                break;
+            }
+            for r in &page {
+                let pos = (r.created_ms, r.key.id.clone());
+                if let Some(prev) = &last {
+                    let in_order = match order {
+                        Order::Ascending => &pos > prev,
+                        Order::Descending => &pos < prev,
+                    };
+                    assert!(in_order, "{order:?}: {pos:?} came after {prev:?}");
+                }
+                *seen.entry(r.key.id.clone()).or_default() += 1;
+                last = Some(pos);
+            }
+            pages += 1;
+            assert!(pages < 200, "pagination does not end");
+            if page.len() < 37 {
+                // The tail: writing on would add a row ahead of the cursor per page forever.
+                continue;
+            }
+
+            // Between pages: one row beyond the end, one before the start, one inside a tie,
+            // and up to three deletions of original rows (seen or not yet seen).
+            let p = i64::from(pages);
+            let (ahead_ms, behind_ms) = match order {
+                Order::Ascending => (1_000_000 + p, -p),
+                Order::Descending => (-p, 1_000_000 + p),
+            };
+            let (ahead_id, behind_id) = (format!("ahead-{p:03}"), format!("behind-{p:03}"));
+            let mut writes = vec![
+                insert(row(key(&ahead_id), ahead_ms, b"a")),
+                insert(row(key(&behind_id), behind_ms, b"b")),
+                insert(row(key(&format!("row-{:04}-tie", p * 37 % 1000)), 1_000 + p * 12, b"t")),
+            ];
+            ahead.push(ahead_id);
+            behind.push(behind_id);
+            for j in [p * 13 % 1000, (p * 29 + 7) % 1000, (p * 31 + 500) % 1000] {
+                let id = format!("row-{j:04}");
+                if present.remove(&id) {
+                    writes.push(Write::Delete { key: key(&id), expect: 1 });
+                }
+            }
+            must(store.apply(writes).await, "writes between pages");
+        }
+
+        assert!(ahead.len() >= 25, "too few pages with writes between them: {}", ahead.len());
+        assert!(present.len() > 700, "test deleted too much: {} left", present.len());
+        for id in &present {
+            assert_eq!(seen.get(id), Some(&1), "{order:?}: row {id} present throughout");
+        }
+        for id in &ahead {
+            assert_eq!(seen.get(id), Some(&1), "{order:?}: row {id} inserted ahead of the cursor");
+        }
+        for id in &behind {
+            assert!(!seen.contains_key(id), "{order:?}: row {id} inserted behind the cursor");
+        }
+        if let Some((id, n)) = seen.iter().find(|(_, n)| **n > 1) {
+            panic!("{order:?}: row {id} listed {n} times");
+        }
+    }
+}
+
+/// `id_prefix` matches literally (no wildcards), by whole characters, and pages correctly.
+pub async fn id_prefix_filters_exactly(store: &dyn Store) {
+    let ids_in =
+        ["d-1/a", "d-1/b", "d-10/a", "d-2/a", "d-1", "a_b", "axb", "a%c", "abc", "é/1", "é/2", "éx", "e/1", "A_b"];
+    must(
+        store.apply(ids_in.iter().enumerate().map(|(i, id)| insert(row(key(id), 100 - i as i64, b""))).collect()).await,
+        "insert",
+    );
+    must(store.apply(vec![insert(row(Key::new(KIND, "other", "d-1/z"), 0, b""))]).await, "insert other");
+
+    let list = |prefix: &'static str| async move {
+        let mut got: Vec<String> = scan_page(store, SCOPE, Some(prefix), None, Order::Ascending, 100)
+            .await
+            .into_iter()
+            .map(|r| r.key.id)
+            .collect();
+        got.sort();
+        got
+    };
+    assert_eq!(list("d-1/").await, ["d-1/a", "d-1/b"]);
+    assert_eq!(list("d-1").await, ["d-1", "d-1/a", "d-1/b", "d-10/a"]);
+    assert_eq!(list("a_").await, ["a_b"]);
+    assert_eq!(list("a%").await, ["a%c"]);
+    assert_eq!(list("é/").await, ["é/1", "é/2"]);
+    assert_eq!(list("é").await, ["é/1", "é/2", "éx"]);
+    assert_eq!(list("a_b").await, ["a_b"]);
+    assert!(list("zzz").await.is_empty());
+    assert!(list("d-1/a/").await.is_empty());
+    assert_eq!(list("").await.len(), ids_in.len());
+
+    // Paging with a prefix among many non-matching rows.
+    let many: Vec<Write> = (0..60i64)
+        .flat_map(|i| {
+            [
+                insert(row(key(&format!("p/{i:02}")), 1_000 + i / 2, b"")),
+                insert(row(key(&format!("q/{i:02}")), 1_000 + i / 2, b"")),
+            ]
+        })
+        .collect();
+    must(store.apply(many).await, "insert many");
+    for order in [Order::Ascending, Order::Descending] {
+        let got = scan_all(store, SCOPE, Some("p/"), order, 7).await;
+        let mut expected: Vec<String> = (0..60).map(|i| format!("p/{i:02}")).collect();
+        if order == Order::Descending {
+            expected.reverse();
+        }
+        assert_eq!(ids(&got), expected.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+}
+
+/// A scope (or kind) never sees another's rows, even with equal ids.
+pub async fn scopes_and_kinds_isolate(store: &dyn Store) {
+    let a = |id: &str| Key::new(KIND, "acct-a/us-east-1", id);
+    let b = |id: &str| Key::new(KIND, "acct-b/us-east-1", id);
+    let other_kind = |id: &str| Key::new("test.other", "acct-a/us-east-1", id);
+    must(
+        store
+            .apply(vec![
+                insert(row(a("same"), 1, b"A")),
+                insert(row(b("same"), 1, b"B")),
+                insert(row(other_kind("same"), 1, b"K")),
+                insert(row(a("only-a"), 2, b"A")),
+            ])
+            .await,
+        "insert",
+    );
+    assert!(must(store.get(&b("only-a")).await, "get").is_none());
+    assert!(must(store.get(&b("same")).await, "get").is_some_and(|r| r.body == b"B"));
+    assert!(must(store.get(&other_kind("same")).await, "get").is_some_and(|r| r.body == b"K"));
+    let listing = |scope: &'static str| async move {
+        let scan = Scan { kind: KIND, scope, id_prefix: None, after: None, order: Order::Ascending, limit: 10 };
+        must(store.scan(scan).await, "scan")
+    };
+    let in_a = listing("acct-a/us-east-1").await;
+    assert_eq!(ids(&in_a), ["same", "only-a"]);
+    assert!(in_a.iter().all(|r| r.body == b"A" && r.key.scope == "acct-a/us-east-1" && r.key.kind == KIND));
+    let in_b = listing("acct-b/us-east-1").await;
+    assert_eq!(ids(&in_b), ["same"]);
+    assert!(listing("acct-a").await.is_empty(), "scope matched by prefix");
+    // Writes in one scope cannot touch the other: B's row is at version 1, but A has no row.
+    let cross = store.apply(vec![Write::Delete { key: b("only-a"), expect: 1 }]).await;
+    assert_conflict(cross, &b("only-a"), "delete across scopes");
+    assert_eq!(must(store.count(KIND, "acct-b/us-east-1", i64::MIN).await, "count"), 1);
+    assert_eq!(must(store.count("test.other", "acct-a/us-east-1", i64::MIN).await, "count"), 1);
+}
+
+/// `count` counts one `(kind, scope)` from `since_ms` inclusive.
+pub async fn count_since(store: &dyn Store) {
+    let rows = vec![
+        insert(row(key("a"), 10, b"")),
+        insert(row(key("b"), 20, b"")),
+        insert(row(key("c"), 20, b"")),
+        insert(row(key("d"), 30, b"")),
+        insert(row(Key::new(KIND, "elsewhere", "e"), 20, b"")),
+        insert(row(Key::new("test.other", SCOPE, "f"), 20, b"")),
+    ];
+    must(store.apply(rows).await, "insert");
+    let count = |since| async move { must(store.count(KIND, SCOPE, since).await, "count") };
+    assert_eq!(count(i64::MIN).await, 4);
+    assert_eq!(count(10).await, 4);
+    assert_eq!(count(11).await, 3);
+    assert_eq!(count(20).await, 3);
+    assert_eq!(count(21).await, 1);
+    assert_eq!(count(31).await, 0);
+    assert_eq!(must(store.count(KIND, "nobody", i64::MIN).await, "count"), 0);
+    must(store.apply(vec![Write::Delete { key: key("d"), expect: 1 }]).await, "delete");
+    assert_eq!(count(i64::MIN).await, 3);
+}
+
+/// Concurrent read-modify-write loops with optimistic retries lose no update.
+pub async fn concurrent_updates_lose_nothing(store: &dyn Store) {
+    must(store.apply(vec![insert(row(key("counter"), 0, b"0"))]).await, "insert");
+    async fn increment(store: &dyn Store, times: u32) -> u32 {
+        let mut conflicts = 0;
+        let mut done = 0;
+        while done < times {
+            let Some(current) = get(store, "counter").await else { panic!("counter vanished") };
+            let n: u64 = match std::str::from_utf8(&current.body).ok().and_then(|s| s.parse().ok()) {
+                Some(n) => n,
+                None => panic!("counter body is not a number"),
+            };
+            let next = row(key("counter"), 0, (n + 1).to_string().as_bytes());
+            match store.apply(vec![update(next, current.version)]).await {
+                Ok(_) => done += 1,
+                Err(Error::Conflict(_)) => conflicts += 1,
+                Err(e) => panic!("increment: {e}"),
+            }
+            assert!(conflicts < 10_000, "increment starves");
+        }
+        conflicts
+    }
+    tokio::join!(increment(store, 25), increment(store, 25), increment(store, 25), increment(store, 25));
+    let got = get(store, "counter").await;
+    assert!(got.is_some_and(|r| r.version == 101 && r.body == b"100"), "lost an update");
+}
+
+// ---- jobs -------------------------------------------------------------------------------
+
+/// Only jobs whose run time has come are claimed; a claim reports the lease and prior
+/// attempts; enqueuing returns no versions.
+pub async fn jobs_claim_due_only(store: &dyn Store) {
+    let versions = must(store.apply(vec![job("j1", 100, b"one"), job("j2", 200, b"two")]).await, "enqueue");
+    assert!(versions.is_empty());
+    assert!(claim(store, 99, 1000, 10).await.is_empty());
+    let jobs = claim(store, 150, 1000, 10).await;
+    assert_eq!(
+        jobs,
+        vec![Job {
+            id: "j1".into(),
+            kind: "test.job".into(),
+            payload: b"one".to_vec(),
+            attempts: 0,
+            lease_until_ms: 1150
+        }]
+    );
+    assert!(claim(store, 150, 1000, 10).await.is_empty());
+    let jobs = claim(store, 200, 1000, 10).await;
+    assert_eq!(job_ids(&jobs), ["j2"]);
+}
+
+/// A leased job cannot be claimed again before the lease ends, even by simultaneous claims.
+pub async fn jobs_lease_prevents_double_claim(store: &dyn Store) {
+    must(store.apply(vec![job("j", 0, b"")]).await, "enqueue");
+    assert_eq!(job_ids(&claim(store, 10, 100, 10).await), ["j"]);
+    assert!(claim(store, 50, 100, 10).await.is_empty());
+    assert!(claim(store, 109, 100, 10).await.is_empty());
+
+    let many: Vec<Write> = (0..20).map(|i| job(&format!("k{i:02}"), 0, b"")).collect();
+    must(store.apply(many).await, "enqueue");
+    let (a, b, c) =
+        tokio::join!(store.claim_jobs(200, 100, 8), store.claim_jobs(200, 100, 8), store.claim_jobs(200, 100, 8));
+    let mut all: Vec<String> = [a, b, c].into_iter().flat_map(|r| must(r, "concurrent claim")).map(|j| j.id).collect();
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), total, "a job was claimed twice");
+    assert_eq!(total, 21, "3 claims of 8 should take all 21 due jobs");
+}
+
+/// When a lease runs out (at exactly `lease_until_ms`) the job can be claimed again, and the
+/// attempt count grows.
+pub async fn jobs_lease_expiry_allows_reclaim(store: &dyn Store) {
+    must(store.apply(vec![job("j", 0, b"p")]).await, "enqueue");
+    let first = claim(store, 10, 100, 10).await;
+    assert!(first.len() == 1 && first[0].attempts == 0 && first[0].lease_until_ms == 110);
+    let second = claim(store, 110, 100, 10).await;
+    assert!(second.len() == 1 && second[0].attempts == 1 && second[0].lease_until_ms == 210);
+    assert!(claim(store, 209, 100, 10).await.is_empty());
+    let third = claim(store, 1000, 5, 10).await;
+    assert!(third.len() == 1 && third[0].attempts == 2 && third[0].payload == b"p");
+}
+
+/// `retry_job` moves the run time and releases the lease; unknown ids are ignored.
+pub async fn jobs_retry_releases_lease(store: &dyn Store) {
+    must(store.apply(vec![job("j", 0, b"")]).await, "enqueue");
+    let jobs = claim(store, 0, 10_000, 10).await;
+    assert_eq!(job_ids(&jobs), ["j"]);
+    must(store.retry_job("j", 500).await, "retry");
+    assert!(claim(store, 499, 10, 10).await.is_empty(), "retried job ran early");
+    let again = claim(store, 500, 10, 10).await;
+    assert!(again.len() == 1 && again[0].attempts == 1, "lease not released: {again:?}");
+    // Retrying into the past makes it due at once.
+    must(store.retry_job("j", -1).await, "retry");
+    assert_eq!(claim(store, 501, 10, 10).await.len(), 1);
+    must(store.retry_job("unknown", 0).await, "retry of an unknown job");
+}
+
+/// A finished job is gone for good; finishing twice or an unknown id is fine.
+pub async fn jobs_finish_removes(store: &dyn Store) {
+    must(store.apply(vec![job("j", 0, b""), job("k", 0, b"")]).await, "enqueue");
+    assert_eq!(claim(store, 0, 10, 1).await.len(), 1);
+    must(store.finish_job("j").await, "finish");
+    must(store.finish_job("j").await, "finish again");
+    must(store.finish_job("unknown").await, "finish unknown");
+    let rest = claim(store, 1 << 40, 10, 10).await;
+    assert_eq!(job_ids(&rest), ["k"]);
+    must(store.finish_job("k").await, "finish a leased job");
+    assert!(claim(store, 1 << 41, 10, 10).await.is_empty());
+}
+
+/// Enqueuing an existing id changes nothing: payload, run time, lease and attempts stay.
+pub async fn jobs_enqueue_is_idempotent(store: &dyn Store) {
+    must(store.apply(vec![job("j", 0, b"first")]).await, "enqueue");
+    must(store.apply(vec![job("j", 0, b"second")]).await, "enqueue again");
+    let jobs = claim(store, 0, 100, 10).await;
+    assert!(jobs.len() == 1 && jobs[0].payload == b"first");
+    must(store.apply(vec![job("j", -50, b"third"), insert(row(key("a"), 1, b""))]).await, "enqueue in a batch");
+    assert!(get(store, "a").await.is_some(), "batch with a duplicate enqueue did not apply");
+    assert!(claim(store, 50, 100, 10).await.is_empty(), "re-enqueue reset the lease");
+    let jobs = claim(store, 100, 100, 10).await;
+    assert!(jobs.len() == 1 && jobs[0].attempts == 1 && jobs[0].payload == b"first");
+}
+
+/// `limit` caps a claim, and due jobs are handed out oldest run time first.
+pub async fn jobs_claim_respects_limit_and_order(store: &dyn Store) {
+    let enqueue = [50, 10, 40, 20, 30].map(|t| job(&format!("j{t}"), t, b""));
+    must(store.apply(enqueue.to_vec()).await, "enqueue");
+    assert!(claim(store, 100, 1000, 0).await.is_empty());
+    assert_eq!(job_ids(&claim(store, 100, 1000, 2).await), ["j10", "j20"]);
+    assert_eq!(job_ids(&claim(store, 100, 1000, 10).await), ["j30", "j40", "j50"]);
+}
+
+// ---- lifecycle --------------------------------------------------------------------------
+
+/// `ping` works while open; after `close` every call fails with a backend error.
+pub async fn ping_and_close(store: &dyn Store) {
+    must(store.ping().await, "ping");
+    must(store.apply(vec![insert(row(key("a"), 1, b""))]).await, "insert");
+    must(store.close().await, "close");
+    let is_backend = |r: Result<()>| matches!(r, Err(Error::Backend(_)));
+    assert!(is_backend(store.ping().await), "ping after close");
+    assert!(is_backend(store.get(&key("a")).await.map(drop)), "get after close");
+    assert!(is_backend(store.apply(vec![insert(row(key("b"), 1, b""))]).await.map(drop)));
+    assert!(is_backend(store.claim_jobs(0, 1, 1).await.map(drop)), "claim after close");
+    let scan = Scan { kind: KIND, scope: SCOPE, id_prefix: None, after: None, order: Order::Ascending, limit: 1 };
+    assert!(is_backend(store.scan(scan).await.map(drop)), "scan after close");
+    assert!(is_backend(store.count(KIND, SCOPE, 0).await.map(drop)), "count after close");
+}
