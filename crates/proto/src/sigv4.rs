@@ -497,7 +497,7 @@ fn check_time(info: &SignatureInfo, now: OffsetDateTime, max_skew: std::time::Du
         });
     }
     let (window, secs) = match info.expires_secs {
-        Some(expires) => (time::Duration::seconds(expires as i64), expires),
+        Some(expires) => (time::Duration::seconds(i64::try_from(expires).unwrap_or(i64::MAX)), expires),
         None => (skew, max_skew.as_secs()),
     };
     let earliest = now.checked_sub(window).unwrap_or(now);
@@ -514,7 +514,7 @@ fn check_time(info: &SignatureInfo, now: OffsetDateTime, max_skew: std::time::Du
 
 /// `5 min` for whole minutes (as AWS prints its skew), `90 sec` otherwise.
 fn window_text(secs: u64) -> String {
-    if secs % 60 == 0 { format!("{} min", secs / 60) } else { format!("{secs} sec") }
+    if secs.is_multiple_of(60) { format!("{} min", secs / 60) } else { format!("{secs} sec") }
 }
 
 /// The payload line(s) the signer may have used.
@@ -1094,6 +1094,16 @@ mod tests {
         assert_eq!(payload_lines(&info, &p, &body), Ok(vec![body.as_str()]));
         let presigned = info_at("20130524T000000Z", Some(60));
         assert_eq!(payload_lines(&presigned, &p, &body), Ok(vec![body.as_str(), UNSIGNED_PAYLOAD]));
+    }
+
+    #[test]
+    fn odd_signed_header_names_do_not_panic() {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKID/20130524/us-east-1/acm/aws4_request, \
+                    SignedHeaders=host;bad header;:authority;x-amz-date;;caf\u{e9}, Signature=00";
+        let p = parts("POST", "/", &[("host", "h"), ("x-amz-date", "20130524T000000Z"), ("authorization", auth)]);
+        let info = parse(&p).unwrap();
+        let secret = SecretKey::new("s".into());
+        assert_eq!(verify(&info, &p, "", &secret, "acm", at("20130524T000000Z")), Err(AuthError::SignatureMismatch));
     }
 
     #[test]
