@@ -43,6 +43,9 @@ pub struct Operation {
 pub struct Shape {
     /// The shape's name in the model.
     pub name: &'static str,
+    /// The model marks values of this shape sensitive (passwords, private keys): they are
+    /// left out of validation messages, as AWS does.
+    pub sensitive: bool,
     /// What the shape is, with its constraints.
     pub kind: Kind,
 }
@@ -131,10 +134,7 @@ impl Service {
     where
         Self: 'static,
     {
-        self.operations
-            .binary_search_by(|op| op.name.cmp(name))
-            .ok()
-            .map(|i| &self.operations[i])
+        self.operations.binary_search_by(|op| op.name.cmp(name)).ok().map(|i| &self.operations[i])
     }
 
     /// The shape with this id.
@@ -144,8 +144,6 @@ impl Service {
 
     /// Finds an error shape by its code (the shape name).
     pub fn error_shape(&self, code: &str) -> Option<&Shape> {
-        self.shapes
-            .iter()
-            .find(|s| s.name == code && matches!(s.kind, Kind::Structure { error: Some(_), .. }))
+        self.shapes.iter().find(|s| s.name == code && matches!(s.kind, Kind::Structure { error: Some(_), .. }))
     }
 }
