@@ -108,7 +108,7 @@ impl Dispatcher {
     where
         B: Body + Send,
         B::Data: Send,
-        B::Error: std::fmt::Display,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let request_id = uuid::Uuid::new_v4().to_string();
         let (parts, body) = req.into_parts();
@@ -140,7 +140,7 @@ impl Dispatcher {
     where
         B: Body + Send,
         B::Data: Send,
-        B::Error: std::fmt::Display,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let route = match codec::route(&parts.method, parts.uri.path(), &parts.headers) {
             Ok(route) => route,
@@ -221,7 +221,7 @@ async fn read_body<B>(parts: &http::request::Parts, body: B, limit: usize) -> Re
 where
     B: Body + Send,
     B::Data: Send,
-    B::Error: std::fmt::Display,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let too_large = || {
         WireError::with_status(
