@@ -6,11 +6,12 @@
 //! backend's crate, or an integration test, can call it; it therefore uses no
 //! dev-dependencies.
 //!
-//! ```ignore
-//! #[tokio::test]
-//! async fn postgres_passes_the_store_suite() {
-//!     carapace_store::testsuite::run_all(|| async { PgStore::connect(URL).await.unwrap() }).await;
-//! }
+//! ```no_run
+//! # async fn demo() {
+//! use carapace_store::{sqlite::SqliteStore, testsuite};
+//! // In a `#[tokio::test]`; a PostgreSQL store would connect to a fresh schema here.
+//! testsuite::run_all(|| async { SqliteStore::open_in_memory().unwrap() }).await;
+//! # }
 //! ```
 
 use std::collections::{HashMap, HashSet};
