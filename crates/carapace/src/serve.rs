@@ -51,7 +51,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         dispatcher,
         metrics: Metrics::new(),
         store: app.store.clone(),
-        static_routes: vec![(String::from("/ca/root.pem"), "application/x-pem-file", Bytes::from(ca.root_pem()))],
+        static_routes: vec![(String::from("/ca/root.pem"), "application/x-pem-file", Bytes::from(ca.root_pem().to_owned()))],
     });
     tracing::info!(%addr, dev = config.dev, data_dir = %config.data_dir.display(), "carapace listening");
     // Tests and scripts read the bound address from this line.
