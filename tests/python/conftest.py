@@ -8,8 +8,12 @@ import subprocess
 import tempfile
 import threading
 
+import copy
+import json
+
 import boto3
 import botocore.config
+import botocore.session
 import pytest
 
 BIN = os.environ.get("CARAPACE_BIN", "target/debug/carapace")
@@ -63,6 +67,33 @@ class Server:
             aws_access_key_id=key,
             aws_secret_access_key=secret,
             config=botocore.config.Config(retries={"max_attempts": 1}, **config),
+        )
+
+    def ds_client(self, protocol, key="123456789012", secret="test-secret", region=REGION):
+        """A boto3 Directory Service client forced to one wire protocol.
+
+        botocore lists DS as `["smithy-rpc-v2-cbor", "json"]` but prefers `json` when both
+        are offered, so each protocol is tested through a copy of the model that offers only
+        that one (`smithy-rpc-v2-cbor` is what newer SDKs send; `json` what older ones do).
+        """
+        loader_session = botocore.session.get_session()
+        model = copy.deepcopy(loader_session.get_component("data_loader").load_service_model("ds", "service-2"))
+        model["metadata"]["protocol"] = protocol
+        model["metadata"]["protocols"] = [protocol]
+        data_dir = tempfile.mkdtemp(prefix="carapace-model-")
+        api_dir = os.path.join(data_dir, "ds", model["metadata"]["apiVersion"])
+        os.makedirs(api_dir)
+        with open(os.path.join(api_dir, "service-2.json"), "w") as f:
+            json.dump(model, f)
+        session = botocore.session.get_session()
+        session.get_component("data_loader").search_paths.insert(0, data_dir)
+        return boto3.Session(botocore_session=session).client(
+            "ds",
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=botocore.config.Config(retries={"max_attempts": 1}),
         )
 
     def stop(self):

@@ -1,11 +1,9 @@
 """The wire layer through boto3: authentication, errors, validation, both DS protocols."""
 
-import copy
 import datetime
 import json
 import os
 import stat
-import tempfile
 import urllib.error
 import urllib.request
 
@@ -158,29 +156,11 @@ def test_not_json_is_serialization_exception(dev_server):
 
 def ds_json_client(server):
     """A boto3 DS client whose model says awsJson1.1, like older SDKs."""
-    loader_session = botocore.session.get_session()
-    model = loader_session.get_component("data_loader").load_service_model("ds", "service-2")
-    model = copy.deepcopy(model)
-    model["metadata"]["protocol"] = "json"
-    model["metadata"]["protocols"] = ["json"]
-    data_dir = tempfile.mkdtemp()
-    api_dir = os.path.join(data_dir, "ds", model["metadata"]["apiVersion"])
-    os.makedirs(api_dir)
-    with open(os.path.join(api_dir, "service-2.json"), "w") as f:
-        json.dump(model, f)
-    session = botocore.session.get_session()
-    session.get_component("data_loader").search_paths.insert(0, data_dir)
-    return boto3.Session(botocore_session=session).client(
-        "ds",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="123456789012",
-        aws_secret_access_key="s",
-    )
+    return server.ds_client("json")
 
 
 def test_directory_service_speaks_cbor_and_json(dev_server):
-    cbor = dev_server.client("ds")
+    cbor = dev_server.ds_client("smithy-rpc-v2-cbor")
     assert cbor.meta.service_model.protocol == "smithy-rpc-v2-cbor"
     json_client = ds_json_client(dev_server)
     assert json_client.meta.service_model.protocol == "json"
