@@ -1,19 +1,46 @@
 //! Directory Service operations over the Carapace core.
+//!
+//! One file per operation family: [`directories`] (create, connect, describe, delete,
+//! limits), [`tags`], [`certificates`] (register, describe, list, deregister), [`ldaps`]
+//! (enable, disable, describe, and running the check), [`client_auth`] (smart-card
+//! settings). Each maps the generated DTOs onto [`carapace_core::ds::Directories`], which
+//! holds the rules; [`probe`] is the network half of the LDAPS check.
+//!
+//! No background worker is needed: time-driven states are computed on read by the core,
+//! and an LDAPS check is run by a task spawned when `EnableLDAPS` is accepted — and
+//! re-spawned by `DescribeLDAPSSettings` if the process restarted while the directory
+//! was `Enabling` (the check id is stored, so nothing is lost).
+
+pub mod certificates;
+pub mod client_auth;
+pub mod directories;
+pub mod ldaps;
+pub mod probe;
+pub mod tags;
 
 use carapace_core::Core;
+use carapace_core::ds::{Directories, DsError};
+use carapace_model::Timestamp;
 use carapace_model::schema::{Operation, Service};
 use carapace_proto::{RequestContext, ServiceHandler, WireError};
 
 /// The Directory Service handler.
 pub struct Ds {
-    #[allow(dead_code)]
-    core: Core,
+    dirs: Directories,
+    checks: ldaps::Checks,
 }
 
 impl Ds {
-    /// Directory Service over these core handles.
+    /// Directory Service over these core handles. The LDAPS port probed on customer domain
+    /// controllers is 636 unless `CARAPACE_DS_LDAPS_PORT` says otherwise.
     pub fn new(core: Core) -> Self {
-        Self { core }
+        Self::with_probe_settings(core, probe::ProbeSettings::from_env())
+    }
+
+    /// Directory Service with explicit LDAPS probe settings.
+    pub fn with_probe_settings(core: Core, settings: probe::ProbeSettings) -> Self {
+        let dirs = Directories::new(core.clone());
+        Self { checks: ldaps::Checks::new(dirs.clone(), core.clock.clone(), settings), dirs }
     }
 }
 
@@ -25,10 +52,81 @@ impl ServiceHandler for Ds {
 
     async fn call(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         operation: &'static Operation,
-        _input: serde_json::Value,
+        input: serde_json::Value,
     ) -> Result<serde_json::Value, WireError> {
-        Err(WireError::not_implemented("ds", operation.name))
+        match operation.name {
+            "CreateDirectory" => directories::create_directory(self, ctx, input).await,
+            "CreateMicrosoftAD" => directories::create_microsoft_ad(self, ctx, input).await,
+            "ConnectDirectory" => directories::connect_directory(self, ctx, input).await,
+            "DescribeDirectories" => directories::describe_directories(self, ctx, input).await,
+            "DeleteDirectory" => directories::delete_directory(self, ctx, input).await,
+            "GetDirectoryLimits" => directories::get_directory_limits(self, ctx, input).await,
+            "AddTagsToResource" => tags::add_tags_to_resource(self, ctx, input).await,
+            "RemoveTagsFromResource" => tags::remove_tags_from_resource(self, ctx, input).await,
+            "ListTagsForResource" => tags::list_tags_for_resource(self, ctx, input).await,
+            "RegisterCertificate" => certificates::register_certificate(self, ctx, input).await,
+            "DescribeCertificate" => certificates::describe_certificate(self, ctx, input).await,
+            "ListCertificates" => certificates::list_certificates(self, ctx, input).await,
+            "DeregisterCertificate" => certificates::deregister_certificate(self, ctx, input).await,
+            "EnableLDAPS" => ldaps::enable_ldaps(self, ctx, input).await,
+            "DisableLDAPS" => ldaps::disable_ldaps(self, ctx, input).await,
+            "DescribeLDAPSSettings" => ldaps::describe_ldaps_settings(self, ctx, input).await,
+            "EnableClientAuthentication" => client_auth::enable_client_authentication(self, ctx, input).await,
+            "DisableClientAuthentication" => client_auth::disable_client_authentication(self, ctx, input).await,
+            "DescribeClientAuthenticationSettings" => {
+                client_auth::describe_client_authentication_settings(self, ctx, input).await
+            }
+            _ => Err(WireError::not_implemented("ds", operation.name)),
+        }
     }
+}
+
+/// Which error a missing directory is: the directory operations (describe, delete, tags)
+/// say `EntityDoesNotExistException`, the certificate, LDAPS and client authentication
+/// operations `DirectoryDoesNotExistException` — as each operation's model lists.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Missing {
+    Entity,
+    Directory,
+}
+
+/// The one conversion from core errors to wire errors.
+pub(crate) fn wire(ctx: &RequestContext, missing: Missing, err: DsError) -> WireError {
+    let code = match &err {
+        DsError::DirectoryNotFound(_) => match missing {
+            Missing::Entity => "EntityDoesNotExistException",
+            Missing::Directory => "DirectoryDoesNotExistException",
+        },
+        DsError::CertificateNotFound(_) => "CertificateDoesNotExistException",
+        DsError::DirectoryLimitExceeded(_) => "DirectoryLimitExceededException",
+        DsError::InvalidParameter(_) => "InvalidParameterException",
+        DsError::InvalidCertificate(_) => "InvalidCertificateException",
+        DsError::CertificateAlreadyExists(_) => "CertificateAlreadyExistsException",
+        DsError::CertificateLimitExceeded(_) => "CertificateLimitExceededException",
+        DsError::Unsupported(_) => "UnsupportedOperationException",
+        DsError::DirectoryUnavailable(_) => "DirectoryUnavailableException",
+        DsError::CertificateInUse(_) => "CertificateInUseException",
+        DsError::NoAvailableCertificate(_) => "NoAvailableCertificateException",
+        DsError::InvalidLdapsStatus(_) => "InvalidLDAPSStatusException",
+        DsError::InvalidClientAuthStatus(_) => "InvalidClientAuthStatusException",
+        DsError::InvalidNextToken => "InvalidNextTokenException",
+        DsError::TagLimitExceeded(_) => "TagLimitExceededException",
+        DsError::Store(_) | DsError::Internal(_) => {
+            tracing::error!(request_id = %ctx.request_id, error = %err, "directory service fault");
+            return WireError::internal();
+        }
+    };
+    WireError::client(code, err.to_string())
+}
+
+/// A `Limit` member as a page size (`None` and 0 mean "the default").
+pub(crate) fn limit(value: Option<i32>) -> Option<usize> {
+    value.map(|v| usize::try_from(v).unwrap_or(0))
+}
+
+/// Unix milliseconds as a wire timestamp.
+pub(crate) fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_unix_millis(ms)
 }
