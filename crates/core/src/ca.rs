@@ -1,0 +1,86 @@
+//! Carapace's certificate authority: key generation, the root and intermediates, leaf
+//! issuance, certificate parsing and key matching, and encrypted key export.
+//!
+//! The hierarchy mirrors Amazon's public one, which ACM users know from their certificate
+//! chains: one root (`<name> Root CA 1`, RSA-2048, 20 years) signs two intermediates
+//! (`<name> RSA 2048 M01` and `<name> ECDSA 256 M01`, 10 years, `pathlen:0`). RSA leaves are
+//! signed by the RSA intermediate and EC leaves by the ECDSA one, as ACM does. An operator
+//! can instead bring their own root and one intermediate, which then signs every leaf
+//! ([`CertificateAuthority::import`]).
+//!
+//! Building and signing certificates is rcgen's job; generating keys and signing bytes is
+//! aws-lc-rs's; reading certificates is x509-parser's. Private keys at rest are sealed with the
+//! [`MasterKey`](crate::crypto::MasterKey) ([`CaMaterial`]).
+//!
+//! Known differences from ACM's certificates: no Signed Certificate Timestamps (there is no
+//! public CT log to submit to), and the leaf's subject carries only the common name.
+
+mod authority;
+mod der;
+mod export;
+mod keys;
+mod parse;
+
+pub use authority::{
+    CaMaterial, CertificateAuthority, IntermediateInfo, IntermediateMaterial, IssuedCertificate, LeafRequest,
+    RevokedSerial,
+};
+pub use export::{PKCS8_PBKDF2_ITERATIONS, encrypt_pkcs8_pem};
+pub use keys::{KeyAlgorithm, KeyFamily, PrivateKey, UnknownKeyAlgorithm, generate_key};
+pub use parse::{
+    ExtendedKeyUsage, ParsedCertificate, parse_certificate, parse_certificate_der, parse_certificates,
+    private_key_matches,
+};
+
+use crate::crypto::CryptoError;
+
+/// Errors from the CA, key handling and certificate parsing.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// Carapace does not generate keys of this algorithm (RSA-1024 exists for imports only).
+    #[error("key algorithm {0} is not supported for this operation")]
+    UnsupportedKeyAlgorithm(KeyAlgorithm),
+    /// aws-lc-rs failed to generate a key.
+    #[error("could not generate a {0} key")]
+    KeyGeneration(KeyAlgorithm),
+    /// A private key could not be read or is not usable.
+    #[error("invalid private key: {0}")]
+    InvalidPrivateKey(String),
+    /// A certificate could not be parsed.
+    #[error("invalid certificate: {0}")]
+    InvalidCertificate(String),
+    /// A leaf request is malformed (bad name, empty validity window, ...).
+    #[error("invalid certificate request: {0}")]
+    InvalidRequest(String),
+    /// The issuing intermediate is not valid at the time of issuance.
+    #[error("the issuing CA certificate {id} is not valid at {at} (valid {not_before} to {not_after})")]
+    IssuerNotValid {
+        /// The intermediate's id.
+        id: String,
+        /// The issuance time.
+        at: time::OffsetDateTime,
+        /// Intermediate validity start.
+        not_before: time::OffsetDateTime,
+        /// Intermediate validity end.
+        not_after: time::OffsetDateTime,
+    },
+    /// rcgen could not build or sign a certificate or CRL.
+    #[error("signing failed: {0}")]
+    Signing(#[from] rcgen::Error),
+    /// A user-provided root/intermediate was refused.
+    #[error("CA import rejected: {0}")]
+    Import(String),
+    /// Stored CA material is inconsistent (a key that does not match its certificate, an
+    /// intermediate that does not chain to the root, an unknown format version).
+    #[error("stored CA material is invalid: {0}")]
+    Material(String),
+    /// A sealed key could not be opened (usually: a different master key).
+    #[error("CA key could not be unsealed: {0}")]
+    Unseal(#[from] CryptoError),
+    /// Encrypted key export failed.
+    #[error("key export failed: {0}")]
+    Export(String),
+    /// No intermediate has this id.
+    #[error("no CA certificate with id {0}")]
+    UnknownIntermediate(String),
+}

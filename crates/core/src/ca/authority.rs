@@ -1,0 +1,832 @@
+//! The CA itself: its stored form, generation, import, loading, and leaf and CRL issuance.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint, CustomExtension,
+    DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, RevocationReason,
+    RevokedCertParams, SanType, SerialNumber,
+};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::x509::X509Name;
+
+use super::CaError;
+use super::der;
+use super::keys::{KeyAlgorithm, KeyFamily, PrivateKey, Signer, generate_key};
+use super::parse::{certificate_pem, certificates_der, colon_hex, display_issuer, verify_signed_by, x509};
+use crate::crypto::MasterKey;
+
+/// Version of the [`CaMaterial`] layout.
+const MATERIAL_VERSION: u32 = 1;
+
+/// Root lifetime: 20 years (Amazon Root CA 1 runs 2015–2038).
+const ROOT_VALIDITY: Duration = Duration::days(20 * 365 + 5);
+/// Intermediate lifetime: 10 years.
+const INTERMEDIATE_VALIDITY: Duration = Duration::days(10 * 365 + 2);
+/// CA certificates start an hour before their creation so a node whose clock is slightly
+/// behind the creating node's still sees them as valid.
+const CA_BACKDATE: Duration = Duration::hours(1);
+
+/// RFC 5280 upper bound for a common name (ub-common-name).
+const MAX_COMMON_NAME: usize = 64;
+/// Longest DNS name (RFC 1035 §2.3.4, textual form).
+const MAX_DNS_NAME: usize = 253;
+
+/// The stored (serde) form of the CA: certificates as PEM, private keys sealed with the
+/// master key and base64-encoded. Safe to keep in the database; useless without the master key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaMaterial {
+    /// Layout version (1).
+    pub version: u32,
+    /// The root certificate, PEM.
+    pub root_certificate_pem: String,
+    /// The root's private key, sealed. `None` for an imported CA whose root key stays with its
+    /// owner.
+    pub root_private_key_sealed: Option<String>,
+    /// The intermediate that signs RSA leaves.
+    pub rsa_intermediate: IntermediateMaterial,
+    /// The intermediate that signs EC leaves (the same as `rsa_intermediate` for an imported CA).
+    pub ecdsa_intermediate: IntermediateMaterial,
+}
+
+/// A CA certificate and its sealed private key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntermediateMaterial {
+    /// The certificate, PEM.
+    pub certificate_pem: String,
+    /// The private key (PKCS#8 DER), sealed with the master key and base64-encoded. The
+    /// sealing is bound to the certificate, so keys cannot be swapped between certificates.
+    pub private_key_sealed: String,
+}
+
+/// What to put in a leaf certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafRequest {
+    /// The subject common name: ACM's `DomainName` (at most 64 characters).
+    pub common_name: String,
+    /// DNS subject alternative names, wildcards allowed. The common name is always included
+    /// (first), as ACM does; duplicates (case-insensitive) are dropped.
+    pub sans: Vec<String>,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity (ACM issues 395 days). Clamped to the issuing intermediate's expiry:
+    /// a CA never vouches for longer than it is itself valid.
+    pub not_after: OffsetDateTime,
+    /// The serial number (big-endian, positive); `None` for a random 128-bit serial.
+    pub serial: Option<[u8; 16]>,
+    /// The service's own base URL (e.g. `http://127.0.0.1:4566`), for the AIA and CRL URLs.
+    pub base_url: String,
+}
+
+/// A freshly issued leaf certificate and the facts ACM reports about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCertificate {
+    /// The leaf, PEM.
+    pub certificate_pem: String,
+    /// The issuing intermediate then the root, PEM (ACM's `CertificateChain`).
+    pub chain_pem: String,
+    /// Serial as ACM shows it: `0a:1b:...` (the DER INTEGER's bytes).
+    pub serial_hex: String,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity (after clamping to the intermediate's expiry).
+    pub not_after: OffsetDateTime,
+    /// ACM key usage names: `DIGITAL_SIGNATURE`, and `KEY_ENCIPHERMENT` for RSA keys.
+    pub key_usages: Vec<String>,
+    /// ACM extended key usage names: `TLS_WEB_SERVER_AUTHENTICATION`, `TLS_WEB_CLIENT_AUTHENTICATION`.
+    pub extended_key_usages: Vec<String>,
+    /// ACM-style signature algorithm: `SHA256WITHRSA`, `SHA256WITHECDSA`, ...
+    pub signature_algorithm: String,
+    /// ACM's `Issuer`: the issuing CA's organisation (e.g. `Carapace`).
+    pub issuer: String,
+    /// The subject, e.g. `CN=example.com`.
+    pub subject: String,
+    /// DNS names in the certificate, in order (ACM's `SubjectAlternativeNames`).
+    pub subject_alternative_names: Vec<String>,
+    /// Id of the issuing intermediate (see [`CertificateAuthority::intermediate_by_id`]).
+    pub intermediate_id: String,
+}
+
+/// A revoked certificate, for [`CertificateAuthority::sign_crl`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedSerial {
+    /// The serial number's bytes (as in the certificate).
+    pub serial: Vec<u8>,
+    /// When it was revoked.
+    pub revoked_at: OffsetDateTime,
+    /// RFC 5280 §5.3.1 reason code (0–10, 7 unused); `None` omits the extension.
+    pub reason_code: Option<u8>,
+}
+
+/// A public view of one intermediate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntermediateInfo {
+    /// Its id: the hex of its subject key identifier. Equal to the authority key identifier
+    /// of every leaf it signs, and used in the AIA/CRL URLs.
+    pub id: String,
+    /// The certificate, PEM.
+    pub certificate_pem: String,
+    /// Which leaf key families it signs.
+    pub families: Vec<KeyFamily>,
+}
+
+/// A loaded intermediate, ready to sign.
+struct Intermediate {
+    id: String,
+    pem: String,
+    der: Vec<u8>,
+    signer: Signer,
+    /// Issuer name and key identifier rcgen writes into what this intermediate signs.
+    issuer_params: CertificateParams,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    /// ACM's `Issuer` for its leaves.
+    display_name: String,
+}
+
+/// The certificate authority: a root and the intermediates that sign leaves.
+pub struct CertificateAuthority {
+    root_pem: String,
+    root_der: Vec<u8>,
+    /// Kept so a future intermediate rotation can be signed; `None` for imported CAs.
+    root_signer: Option<Signer>,
+    rsa: Arc<Intermediate>,
+    ecdsa: Arc<Intermediate>,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("rsa_intermediate", &self.rsa.id)
+            .field("ecdsa_intermediate", &self.ecdsa.id)
+            .field("has_root_key", &self.root_signer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The AAD a CA key is sealed with: binds the key to its certificate.
+fn key_aad(cert_der: &[u8]) -> Vec<u8> {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert_der);
+    let mut aad = b"carapace/ca-key/v1/".to_vec();
+    aad.extend_from_slice(digest.as_ref());
+    aad
+}
+
+fn seal_key(key: &PrivateKey, cert_der: &[u8], master_key: &MasterKey) -> String {
+    base64::engine::general_purpose::STANDARD.encode(master_key.seal(key.pkcs8_der(), &key_aad(cert_der)))
+}
+
+fn unseal_key(sealed_b64: &str, cert_der: &[u8], master_key: &MasterKey) -> Result<PrivateKey, CaError> {
+    let sealed = base64::engine::general_purpose::STANDARD
+        .decode(sealed_b64)
+        .map_err(|_| CaError::Material("a sealed key is not valid base64".into()))?;
+    let pkcs8 = master_key.open(&sealed, &key_aad(cert_der))?;
+    PrivateKey::from_pkcs8_der(&pkcs8)
+}
+
+/// The single certificate in a PEM field of stored material or an import.
+fn single_certificate_der(pem_text: &str, what: &str) -> Result<Vec<u8>, CaError> {
+    certificates_der(pem_text)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CaError::InvalidCertificate(format!("{what}: no PEM CERTIFICATE block found")))
+}
+
+/// 16 random bytes as a positive serial that always encodes in exactly 16 bytes: the top bit
+/// is cleared (positive) and the next one set (no leading zero byte), leaving 126 random bits
+/// — well above the CA/Browser Forum's 64.
+fn random_serial() -> Result<[u8; 16], CaError> {
+    let mut serial = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut serial).map_err(|_| CaError::Signing(rcgen::Error::RingUnspecified))?;
+    serial[0] = (serial[0] & 0x3f) | 0x40;
+    Ok(serial)
+}
+
+/// The bytes of a DER INTEGER holding the positive number `magnitude`.
+fn der_integer_bytes(magnitude: &[u8]) -> Vec<u8> {
+    let m = der::unsigned_magnitude(magnitude);
+    match m.first() {
+        None => vec![0],
+        Some(first) if first & 0x80 != 0 => [&[0u8][..], m].concat(),
+        Some(_) => m.to_vec(),
+    }
+}
+
+/// Rebuilds an rcgen `DistinguishedName` from a parsed name, keeping each value's string type,
+/// so what rcgen writes as the issuer of a leaf is byte-identical to the CA's subject (callers
+/// verify this). Multi-valued RDNs and repeated attribute types cannot be represented by rcgen
+/// and are refused.
+fn distinguished_name(name: &X509Name<'_>) -> Result<rcgen::DistinguishedName, CaError> {
+    use x509_parser::der_parser::asn1_rs::Tag;
+    let unsupported = |why: &str| CaError::Import(format!("unsupported CA subject name ({why})"));
+    let mut dn = rcgen::DistinguishedName::new();
+    let mut seen = Vec::new();
+    for rdn in name.iter() {
+        let mut attrs = rdn.iter();
+        let (Some(attr), None) = (attrs.next(), attrs.next()) else {
+            return Err(unsupported("multi-valued or empty relative distinguished name"));
+        };
+        let arcs: Vec<u64> = attr.attr_type().iter().ok_or_else(|| unsupported("attribute type"))?.collect();
+        if seen.contains(&arcs) {
+            return Err(unsupported("repeated attribute type"));
+        }
+        seen.push(arcs.clone());
+        let value = attr.attr_value();
+        let text = || std::str::from_utf8(value.data).map_err(|_| unsupported("attribute value is not text"));
+        let bad_value = |_| unsupported("attribute value");
+        let dn_value = match value.header.tag() {
+            Tag::PrintableString => DnValue::PrintableString(text()?.try_into().map_err(bad_value)?),
+            Tag::Utf8String => DnValue::Utf8String(text()?.to_owned()),
+            Tag::Ia5String => DnValue::Ia5String(text()?.try_into().map_err(bad_value)?),
+            Tag::T61String => DnValue::TeletexString(text()?.try_into().map_err(bad_value)?),
+            Tag::BmpString => {
+                DnValue::BmpString(rcgen::string::BmpString::from_utf16be(value.data.to_vec()).map_err(bad_value)?)
+            }
+            Tag::UniversalString => DnValue::UniversalString(
+                rcgen::string::UniversalString::from_utf32be(value.data.to_vec()).map_err(bad_value)?,
+            ),
+            _ => return Err(unsupported("attribute string type")),
+        };
+        dn.push(DnType::from_oid(&arcs), dn_value);
+    }
+    Ok(dn)
+}
+
+/// rcgen key usages matching a parsed certificate's, so rcgen's CRL-signer check agrees with
+/// the certificate.
+fn key_usages_of(cert: &X509Certificate<'_>) -> Vec<KeyUsagePurpose> {
+    let Ok(Some(ku)) = cert.key_usage() else { return Vec::new() };
+    let ku = ku.value;
+    [
+        (ku.digital_signature(), KeyUsagePurpose::DigitalSignature),
+        (ku.non_repudiation(), KeyUsagePurpose::ContentCommitment),
+        (ku.key_encipherment(), KeyUsagePurpose::KeyEncipherment),
+        (ku.data_encipherment(), KeyUsagePurpose::DataEncipherment),
+        (ku.key_agreement(), KeyUsagePurpose::KeyAgreement),
+        (ku.key_cert_sign(), KeyUsagePurpose::KeyCertSign),
+        (ku.crl_sign(), KeyUsagePurpose::CrlSign),
+        (ku.encipher_only(), KeyUsagePurpose::EncipherOnly),
+        (ku.decipher_only(), KeyUsagePurpose::DecipherOnly),
+    ]
+    .into_iter()
+    .filter_map(|(set, purpose)| set.then_some(purpose))
+    .collect()
+}
+
+/// The key identifier of a CA certificate: its subject key identifier, or (when absent) the
+/// RFC 7093 method-1 identifier of its public key.
+fn key_identifier(cert: &X509Certificate<'_>) -> Vec<u8> {
+    let ski = cert.extensions().iter().find_map(|ext| match ext.parsed_extension() {
+        x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+        _ => None,
+    });
+    ski.unwrap_or_else(|| {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &cert.public_key().subject_public_key.data);
+        d.as_ref()[..20].to_vec()
+    })
+}
+
+impl Intermediate {
+    /// Loads an intermediate from its certificate and key, checking that they match and that
+    /// rcgen reproduces its subject exactly as the issuer of what it signs.
+    fn load(cert_der: Vec<u8>, key: &PrivateKey) -> Result<Self, CaError> {
+        let cert = x509(&cert_der)?;
+        if cert.public_key().raw != key.public_key_der() {
+            return Err(CaError::Material("a CA private key does not match its certificate".into()));
+        }
+        let signer = Signer::new(key)?;
+        let key_id = key_identifier(&cert);
+        let mut issuer_params = CertificateParams::default();
+        issuer_params.distinguished_name = distinguished_name(cert.subject())?;
+        issuer_params.key_identifier_method = KeyIdMethod::PreSpecified(key_id.clone());
+        issuer_params.key_usages = key_usages_of(&cert);
+        let intermediate = Self {
+            id: hex::encode(&key_id),
+            pem: certificate_pem(&cert_der),
+            not_before: cert.validity().not_before.to_datetime(),
+            not_after: cert.validity().not_after.to_datetime(),
+            display_name: display_issuer(cert.subject()),
+            signer,
+            issuer_params,
+            der: cert_der.clone(),
+        };
+        intermediate.check_issuer_name_roundtrip(&cert)?;
+        Ok(intermediate)
+    }
+
+    /// Signs a throwaway certificate and checks its issuer name is byte-identical to this CA's
+    /// subject; a difference would make every leaf fail to chain.
+    fn check_issuer_name_roundtrip(&self, cert: &X509Certificate<'_>) -> Result<(), CaError> {
+        let mut probe = CertificateParams::default();
+        probe.serial_number = Some(SerialNumber::from(1u64));
+        let probe = probe.signed_by(&self.signer, &self.issuer())?;
+        let parsed = x509(probe.der())?;
+        if parsed.issuer().as_raw() != cert.subject().as_raw() {
+            return Err(CaError::Import(
+                "the CA subject name cannot be reproduced exactly (unusual encoding); leaves would not chain".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn issuer(&self) -> Issuer<'_, &Signer> {
+        Issuer::from_params(&self.issuer_params, &self.signer)
+    }
+
+    fn info(&self, families: Vec<KeyFamily>) -> IntermediateInfo {
+        IntermediateInfo { id: self.id.clone(), certificate_pem: self.pem.clone(), families }
+    }
+}
+
+/// The subject and key usages shared by the root and intermediates Carapace generates.
+fn ca_params(
+    organization: &str,
+    common_name: &str,
+    now: OffsetDateTime,
+    validity: Duration,
+) -> Result<CertificateParams, CaError> {
+    let mut params = CertificateParams::default();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(DnType::OrganizationName, organization);
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    params.not_before = now - CA_BACKDATE;
+    params.not_after = now + validity;
+    params.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    Ok(params)
+}
+
+impl CertificateAuthority {
+    /// Creates a new CA named `name` (e.g. `Carapace`): an RSA-2048 root `<name> Root CA 1`
+    /// (20 years) and two intermediates signed by it, `<name> RSA 2048 M01` (RSA-2048) and
+    /// `<name> ECDSA 256 M01` (P-256), 10 years each, `pathlen:0`. RSA-2048 for the root as
+    /// Amazon Root CA 1 uses, and because it generates in milliseconds at first start.
+    ///
+    /// Returns the CA and its [`CaMaterial`] to store.
+    pub fn generate(name: &str, now: OffsetDateTime, master_key: &MasterKey) -> Result<(Self, CaMaterial), CaError> {
+        if name.trim().is_empty() {
+            return Err(CaError::InvalidRequest("the CA name is empty".into()));
+        }
+        let root_key = generate_key(KeyAlgorithm::Rsa2048)?;
+        let root_signer = Signer::new(&root_key)?;
+        let mut root_params = ca_params(name, &format!("{name} Root CA 1"), now, ROOT_VALIDITY)?;
+        root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let root_cert = root_params.self_signed(&root_signer)?;
+        let root_issuer = Issuer::from_params(&root_params, &root_signer);
+
+        let intermediate = |alg: KeyAlgorithm, cn: String| -> Result<IntermediateMaterial, CaError> {
+            let key = generate_key(alg)?;
+            let mut params = ca_params(name, &cn, now, INTERMEDIATE_VALIDITY)?;
+            params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+            params.use_authority_key_identifier_extension = true;
+            let cert = params.signed_by(&key.rcgen_public_key(), &root_issuer)?;
+            Ok(IntermediateMaterial {
+                certificate_pem: certificate_pem(cert.der()),
+                private_key_sealed: seal_key(&key, cert.der(), master_key),
+            })
+        };
+        let rsa_intermediate = intermediate(KeyAlgorithm::Rsa2048, format!("{name} RSA 2048 M01"))?;
+        let ecdsa_intermediate = intermediate(KeyAlgorithm::EcPrime256v1, format!("{name} ECDSA 256 M01"))?;
+
+        let material = CaMaterial {
+            version: MATERIAL_VERSION,
+            root_certificate_pem: certificate_pem(root_cert.der()),
+            root_private_key_sealed: Some(seal_key(&root_key, root_cert.der(), master_key)),
+            rsa_intermediate,
+            ecdsa_intermediate,
+        };
+        // Load through the same path as a restart, so a CA that works now works after one.
+        let ca = Self::from_material(&material, master_key)?;
+        Ok((ca, material))
+    }
+
+    /// Loads a CA from its stored material, unsealing the keys with `master_key` and checking
+    /// that every key matches its certificate and every intermediate chains to the root.
+    pub fn from_material(material: &CaMaterial, master_key: &MasterKey) -> Result<Self, CaError> {
+        if material.version != MATERIAL_VERSION {
+            return Err(CaError::Material(format!("unknown material version {}", material.version)));
+        }
+        let root_der = single_certificate_der(&material.root_certificate_pem, "root certificate")?;
+        let root = x509(&root_der)?;
+        let root_signer = match &material.root_private_key_sealed {
+            Some(sealed) => {
+                let key = unseal_key(sealed, &root_der, master_key)?;
+                if root.public_key().raw != key.public_key_der() {
+                    return Err(CaError::Material("the root private key does not match the root certificate".into()));
+                }
+                Some(Signer::new(&key)?)
+            }
+            None => None,
+        };
+        let load = |m: &IntermediateMaterial, what: &str| -> Result<Arc<Intermediate>, CaError> {
+            let der = single_certificate_der(&m.certificate_pem, what)?;
+            let key = unseal_key(&m.private_key_sealed, &der, master_key)?;
+            let intermediate = Intermediate::load(der, &key)?;
+            let cert = x509(&intermediate.der)?;
+            if cert.issuer().as_raw() != root.subject().as_raw() || verify_signed_by(&cert, root.public_key()).is_err()
+            {
+                return Err(CaError::Material(format!("the {what} is not signed by the root")));
+            }
+            Ok(Arc::new(intermediate))
+        };
+        let rsa = load(&material.rsa_intermediate, "RSA intermediate")?;
+        let ecdsa = if material.ecdsa_intermediate == material.rsa_intermediate {
+            rsa.clone()
+        } else {
+            load(&material.ecdsa_intermediate, "ECDSA intermediate")?
+        };
+        Ok(Self { root_pem: certificate_pem(&root_der), root_der, root_signer, rsa, ecdsa })
+    }
+
+    /// Builds a CA from an operator's own root certificate and one intermediate certificate
+    /// with its private key (unencrypted PEM: PKCS#8, PKCS#1 or SEC1). The intermediate then
+    /// signs every leaf, RSA and EC alike; the root key is never needed.
+    ///
+    /// Checks: the root is a self-signed CA certificate; the intermediate is a CA certificate
+    /// (with `keyCertSign` if it has a key usage extension) whose issuer is the root and whose
+    /// signature verifies with the root's key; the root allows a sub-CA (`pathlen` absent or
+    /// ≥ 1); the key belongs to the intermediate. Validity is checked at issuance.
+    pub fn import(
+        root_pem: &str,
+        intermediate_pem: &str,
+        intermediate_key_pem: &str,
+        master_key: &MasterKey,
+    ) -> Result<(Self, CaMaterial), CaError> {
+        let rejected = |why: &str| CaError::Import(why.to_owned());
+        let root_der = single_certificate_der(root_pem, "root certificate")?;
+        let root = x509(&root_der)?;
+        let root_bc = root.basic_constraints().map_err(|e| CaError::InvalidCertificate(e.to_string()))?;
+        match root_bc.map(|b| b.value) {
+            Some(bc) if bc.ca => {
+                if bc.path_len_constraint == Some(0) {
+                    return Err(rejected("the root's pathLenConstraint is 0, so it cannot have an intermediate"));
+                }
+            }
+            _ => return Err(rejected("the root certificate is not a CA certificate (basicConstraints CA:TRUE)")),
+        }
+        if root.subject().as_raw() != root.issuer().as_raw() {
+            return Err(rejected("the root certificate is not self-signed (its issuer differs from its subject)"));
+        }
+        verify_signed_by(&root, root.public_key())
+            .map_err(|e| CaError::Import(format!("the root certificate's self-signature: {e}")))?;
+
+        let inter_der = single_certificate_der(intermediate_pem, "intermediate certificate")?;
+        let inter = x509(&inter_der)?;
+        let inter_bc = inter.basic_constraints().map_err(|e| CaError::InvalidCertificate(e.to_string()))?;
+        if !inter_bc.is_some_and(|b| b.value.ca) {
+            return Err(rejected("the intermediate certificate is not a CA certificate (basicConstraints CA:TRUE)"));
+        }
+        if let Ok(Some(ku)) = inter.key_usage()
+            && !ku.value.key_cert_sign()
+        {
+            return Err(rejected("the intermediate certificate's key usage does not allow certificate signing"));
+        }
+        if inter.issuer().as_raw() != root.subject().as_raw() {
+            return Err(rejected("the intermediate certificate was not issued by this root (issuer name differs)"));
+        }
+        verify_signed_by(&inter, root.public_key())
+            .map_err(|e| CaError::Import(format!("the intermediate is not signed by the root: {e}")))?;
+
+        let key = PrivateKey::from_pem(intermediate_key_pem)?;
+        if inter.public_key().raw != key.public_key_der() {
+            return Err(rejected("the private key does not belong to the intermediate certificate"));
+        }
+        let intermediate = IntermediateMaterial {
+            certificate_pem: certificate_pem(&inter_der),
+            private_key_sealed: seal_key(&key, &inter_der, master_key),
+        };
+        let material = CaMaterial {
+            version: MATERIAL_VERSION,
+            root_certificate_pem: certificate_pem(&root_der),
+            root_private_key_sealed: None,
+            rsa_intermediate: intermediate.clone(),
+            ecdsa_intermediate: intermediate,
+        };
+        let ca = Self::from_material(&material, master_key)?;
+        Ok((ca, material))
+    }
+
+    fn intermediate(&self, family: KeyFamily) -> &Arc<Intermediate> {
+        match family {
+            KeyFamily::Rsa => &self.rsa,
+            KeyFamily::Ec => &self.ecdsa,
+        }
+    }
+
+    /// The root certificate, PEM (what clients add to their trust store).
+    pub fn root_pem(&self) -> &str {
+        &self.root_pem
+    }
+
+    /// The root certificate, DER.
+    pub fn root_der(&self) -> &[u8] {
+        &self.root_der
+    }
+
+    /// Whether the root's private key is held (false for an imported CA).
+    pub fn has_root_key(&self) -> bool {
+        self.root_signer.is_some()
+    }
+
+    /// The intermediate that signs leaves of `family`, PEM.
+    pub fn intermediate_pem(&self, family: KeyFamily) -> &str {
+        &self.intermediate(family).pem
+    }
+
+    /// The id of the intermediate that signs leaves of `family`.
+    pub fn intermediate_id(&self, family: KeyFamily) -> &str {
+        &self.intermediate(family).id
+    }
+
+    /// The chain for a leaf with a key of `algorithm`: its intermediate then the root, PEM.
+    pub fn chain_pem(&self, algorithm: KeyAlgorithm) -> String {
+        format!("{}{}", self.intermediate(algorithm.family()).pem, self.root_pem)
+    }
+
+    /// Every distinct intermediate (one for an imported CA, two otherwise).
+    pub fn intermediates(&self) -> Vec<IntermediateInfo> {
+        if Arc::ptr_eq(&self.rsa, &self.ecdsa) || self.rsa.id == self.ecdsa.id {
+            vec![self.rsa.info(vec![KeyFamily::Rsa, KeyFamily::Ec])]
+        } else {
+            vec![self.rsa.info(vec![KeyFamily::Rsa]), self.ecdsa.info(vec![KeyFamily::Ec])]
+        }
+    }
+
+    fn by_id(&self, id: &str) -> Option<&Arc<Intermediate>> {
+        [&self.rsa, &self.ecdsa].into_iter().find(|i| i.id == id)
+    }
+
+    /// The intermediate with this id as `(PEM, DER)`: what `/ca/<id>.crt` serves (DER, as
+    /// RFC 5280 §4.2.2.1 requires for caIssuers).
+    pub fn intermediate_by_id(&self, id: &str) -> Option<(&str, &[u8])> {
+        self.by_id(id).map(|i| (i.pem.as_str(), i.der.as_slice()))
+    }
+
+    /// Issues a leaf certificate for `leaf_key`, signed by the RSA intermediate for RSA keys
+    /// and the ECDSA intermediate for EC keys.
+    ///
+    /// Contents, as in ACM's certificates: subject `CN=<common_name>`; DNS SANs; key usage
+    /// (critical) digitalSignature, plus keyEncipherment for RSA keys; EKU serverAuth and
+    /// clientAuth; basicConstraints CA:FALSE (critical); subject and authority key
+    /// identifiers; AIA with OCSP `<base_url>/ocsp` and caIssuers `<base_url>/ca/<id>.crt`;
+    /// CRL distribution point `<base_url>/crl/<id>.crl`; certificate policy 2.23.140.1.2.1
+    /// (domain validated).
+    pub fn issue(
+        &self,
+        req: &LeafRequest,
+        leaf_key: &PrivateKey,
+        now: OffsetDateTime,
+    ) -> Result<IssuedCertificate, CaError> {
+        let algorithm = leaf_key.algorithm();
+        let family = algorithm.family();
+        let inter = self.intermediate(family);
+        if now < inter.not_before || now > inter.not_after {
+            return Err(CaError::IssuerNotValid {
+                id: inter.id.clone(),
+                at: now,
+                not_before: inter.not_before,
+                not_after: inter.not_after,
+            });
+        }
+        let names = leaf_names(req)?;
+        let base_url = req.base_url.trim_end_matches('/');
+        if !base_url.is_ascii() || base_url.chars().any(|c| c.is_ascii_whitespace() || c.is_ascii_control()) {
+            return Err(CaError::InvalidRequest(format!("base URL {base_url:?} is not a valid ASCII URL")));
+        }
+        // Certificates carry whole seconds; report exactly what is in the certificate.
+        let not_before = whole_seconds(req.not_before);
+        let not_after = whole_seconds(req.not_after.min(inter.not_after));
+        if not_after <= not_before {
+            return Err(CaError::InvalidRequest("not_after must be later than not_before".into()));
+        }
+        let serial = match req.serial {
+            Some(s) if s.iter().all(|b| *b == 0) => {
+                return Err(CaError::InvalidRequest("the serial number must be positive".into()));
+            }
+            Some(s) => s,
+            None => random_serial()?,
+        };
+
+        let mut params = CertificateParams::default();
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(DnType::CommonName, names[0].as_str());
+        params.distinguished_name = dn;
+        params.subject_alt_names = names
+            .iter()
+            .map(|n| {
+                rcgen::string::Ia5String::try_from(n.as_str())
+                    .map(SanType::DnsName)
+                    .map_err(|_| CaError::InvalidRequest(format!("{n:?} is not a valid DNS name")))
+            })
+            .collect::<Result<_, _>>()?;
+        params.not_before = not_before;
+        params.not_after = not_after;
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let mut key_usages = vec!["DIGITAL_SIGNATURE".to_owned()];
+        if family == KeyFamily::Rsa {
+            // keyEncipherment is for RSA key transport; it is meaningless for ECDSA keys
+            // (RFC 8813 §3 forbids it with id-ecPublicKey).
+            params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+            key_usages.push("KEY_ENCIPHERMENT".to_owned());
+        }
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        params.crl_distribution_points =
+            vec![CrlDistributionPoint { uris: vec![format!("{base_url}/crl/{}.crl", inter.id)] }];
+        params.custom_extensions = vec![
+            authority_info_access(&format!("{base_url}/ocsp"), &format!("{base_url}/ca/{}.crt", inter.id)),
+            domain_validated_policy(),
+        ];
+
+        let cert = params.signed_by(&leaf_key.rcgen_public_key(), &inter.issuer())?;
+        Ok(IssuedCertificate {
+            certificate_pem: certificate_pem(cert.der()),
+            chain_pem: self.chain_pem(algorithm),
+            serial_hex: colon_hex(&der_integer_bytes(&serial)),
+            not_before,
+            not_after,
+            key_usages,
+            extended_key_usages: vec!["TLS_WEB_SERVER_AUTHENTICATION".into(), "TLS_WEB_CLIENT_AUTHENTICATION".into()],
+            signature_algorithm: inter.signer.key_algorithm().acm_signature_name().to_owned(),
+            issuer: inter.display_name.clone(),
+            subject: format!("CN={}", names[0]),
+            subject_alternative_names: names,
+            intermediate_id: inter.id.clone(),
+        })
+    }
+
+    /// Signs a CRL (RFC 5280 §5) for the intermediate `intermediate_id`, returning DER (what
+    /// `/crl/<id>.crl` serves). `crl_number` must increase with every CRL of that issuer.
+    pub fn sign_crl(
+        &self,
+        intermediate_id: &str,
+        revoked: &[RevokedSerial],
+        crl_number: u64,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<Vec<u8>, CaError> {
+        let inter =
+            self.by_id(intermediate_id).ok_or_else(|| CaError::UnknownIntermediate(intermediate_id.to_owned()))?;
+        let revoked_certs = revoked
+            .iter()
+            .map(|r| {
+                let reason_code = match r.reason_code {
+                    None => None,
+                    Some(code) => Some(crl_reason(code)?),
+                };
+                Ok(RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(der::unsigned_magnitude(&r.serial)),
+                    revocation_time: r.revoked_at,
+                    reason_code,
+                    invalidity_date: None,
+                })
+            })
+            .collect::<Result<Vec<_>, CaError>>()?;
+        let params = CertificateRevocationListParams {
+            this_update,
+            next_update,
+            crl_number: SerialNumber::from(crl_number),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: inter.issuer_params.key_identifier_method.clone(),
+        };
+        Ok(params.signed_by(&inter.issuer())?.der().to_vec())
+    }
+}
+
+/// `t` without its fraction of a second.
+fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
+/// The rcgen reason for an RFC 5280 §5.3.1 CRLReason code.
+fn crl_reason(code: u8) -> Result<RevocationReason, CaError> {
+    Ok(match code {
+        0 => RevocationReason::Unspecified,
+        1 => RevocationReason::KeyCompromise,
+        2 => RevocationReason::CaCompromise,
+        3 => RevocationReason::AffiliationChanged,
+        4 => RevocationReason::Superseded,
+        5 => RevocationReason::CessationOfOperation,
+        6 => RevocationReason::CertificateHold,
+        8 => RevocationReason::RemoveFromCrl,
+        9 => RevocationReason::PrivilegeWithdrawn,
+        10 => RevocationReason::AaCompromise,
+        _ => return Err(CaError::InvalidRequest(format!("CRL reason code {code} does not exist"))),
+    })
+}
+
+/// The certificate's DNS names: the common name first, then the SANs, without duplicates
+/// (case-insensitive), each checked for length and characters.
+fn leaf_names(req: &LeafRequest) -> Result<Vec<String>, CaError> {
+    let cn = req.common_name.trim();
+    if cn.is_empty() {
+        return Err(CaError::InvalidRequest("the common name is empty".into()));
+    }
+    if cn.len() > MAX_COMMON_NAME {
+        return Err(CaError::InvalidRequest(format!("the common name exceeds {MAX_COMMON_NAME} characters")));
+    }
+    let mut names: Vec<String> = Vec::with_capacity(req.sans.len() + 1);
+    for name in std::iter::once(cn).chain(req.sans.iter().map(|s| s.trim())) {
+        if name.is_empty()
+            || name.len() > MAX_DNS_NAME
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.*_".contains(&b))
+        {
+            return Err(CaError::InvalidRequest(format!("{name:?} is not a valid DNS name")));
+        }
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(names)
+}
+
+/// Authority Information Access (RFC 5280 §4.2.2.1): OCSP responder, then issuer certificate,
+/// the order Amazon's certificates use.
+fn authority_info_access(ocsp_url: &str, ca_issuers_url: &str) -> CustomExtension {
+    const ID_AD_OCSP: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 1];
+    const ID_AD_CA_ISSUERS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 2];
+    const ID_PE_AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
+    let access =
+        |method: &[u64], url: &str| der::sequence(&[der::oid(method), der::tlv(der::GENERAL_NAME_URI, url.as_bytes())]);
+    let content = der::sequence(&[access(ID_AD_OCSP, ocsp_url), access(ID_AD_CA_ISSUERS, ca_issuers_url)]);
+    CustomExtension::from_oid_content(ID_PE_AUTHORITY_INFO_ACCESS, content)
+}
+
+/// Certificate Policies (RFC 5280 §4.2.1.4) with the CA/Browser Forum domain-validated policy,
+/// as ACM's DNS/email/HTTP-validated certificates carry.
+fn domain_validated_policy() -> CustomExtension {
+    const CERTIFICATE_POLICIES: &[u64] = &[2, 5, 29, 32];
+    const CABF_DOMAIN_VALIDATED: &[u64] = &[2, 23, 140, 1, 2, 1];
+    let content = der::sequence(&[der::sequence(&[der::oid(CABF_DOMAIN_VALIDATED)])]);
+    CustomExtension::from_oid_content(CERTIFICATE_POLICIES, content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_serials_are_16_byte_positive() {
+        for _ in 0..64 {
+            let s = random_serial().unwrap();
+            assert_eq!(der_integer_bytes(&s).len(), 16);
+            assert_eq!(s[0] & 0xc0, 0x40);
+        }
+    }
+
+    #[test]
+    fn der_integer_bytes_adds_sign_byte() {
+        assert_eq!(der_integer_bytes(&[0x80, 1]), vec![0, 0x80, 1]);
+        assert_eq!(der_integer_bytes(&[0, 0, 5]), vec![5]);
+        assert_eq!(der_integer_bytes(&[0, 0]), vec![0]);
+    }
+
+    #[test]
+    fn leaf_names_dedupe_and_validate() {
+        let req = |cn: &str, sans: &[&str]| LeafRequest {
+            common_name: cn.into(),
+            sans: sans.iter().map(|s| s.to_string()).collect(),
+            not_before: OffsetDateTime::UNIX_EPOCH,
+            not_after: OffsetDateTime::UNIX_EPOCH,
+            serial: None,
+            base_url: String::new(),
+        };
+        assert_eq!(
+            leaf_names(&req("example.com", &["*.example.com", "EXAMPLE.com"])).unwrap(),
+            vec!["example.com", "*.example.com"]
+        );
+        assert!(leaf_names(&req("", &[])).is_err());
+        assert!(leaf_names(&req(&"a".repeat(65), &[])).is_err());
+        assert!(leaf_names(&req("ok.example", &["bad name"])).is_err());
+        assert!(leaf_names(&req("ok.example", &["ü.example"])).is_err());
+    }
+
+    #[test]
+    fn aia_encoding() {
+        let ext = authority_info_access("http://h/ocsp", "http://h/ca/1.crt");
+        let (content, rest) = der::expect_tlv(ext.content(), der::SEQUENCE).unwrap();
+        assert!(rest.is_empty());
+        let (first, rest) = der::expect_tlv(content, der::SEQUENCE).unwrap();
+        let (second, rest) = der::expect_tlv(rest, der::SEQUENCE).unwrap();
+        assert!(rest.is_empty());
+        let (_, uri) = der::expect_tlv(first, der::OID).unwrap();
+        assert_eq!(der::expect_tlv(uri, der::GENERAL_NAME_URI).unwrap().0, b"http://h/ocsp");
+        let (_, uri) = der::expect_tlv(second, der::OID).unwrap();
+        assert_eq!(der::expect_tlv(uri, der::GENERAL_NAME_URI).unwrap().0, b"http://h/ca/1.crt");
+    }
+
+    #[test]
+    fn crl_reasons() {
+        assert!(crl_reason(7).is_err());
+        assert!(crl_reason(11).is_err());
+        assert!(crl_reason(1).is_ok());
+    }
+}

@@ -1,0 +1,439 @@
+//! The generated CA end to end: leaves for every key type, checked by `openssl verify` and by
+//! reading every extension back; stored material round trips; CRLs verify.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use carapace_core::ca::{
+    CaError, CaMaterial, CertificateAuthority, KeyAlgorithm, KeyFamily, LeafRequest, PrivateKey, RevokedSerial,
+    generate_key, parse_certificate, parse_certificates, private_key_matches,
+};
+use carapace_core::crypto::MasterKey;
+use time::{Duration, OffsetDateTime};
+use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
+
+const BASE_URL: &str = "http://127.0.0.1:4566";
+
+struct Fixture {
+    ca: CertificateAuthority,
+    material: CaMaterial,
+    master: MasterKey,
+}
+
+/// One CA for the whole file: generation costs a few RSA keys.
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let master = MasterKey::generate().unwrap();
+        let (ca, material) = CertificateAuthority::generate("Carapace", OffsetDateTime::now_utc(), &master).unwrap();
+        Fixture { ca, material, master }
+    })
+}
+
+/// One key per algorithm, generated once (RSA-4096 takes a while).
+fn key(alg: KeyAlgorithm) -> &'static PrivateKey {
+    static KEYS: OnceLock<Vec<(KeyAlgorithm, PrivateKey)>> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        let algs = [
+            KeyAlgorithm::Rsa2048,
+            KeyAlgorithm::Rsa3072,
+            KeyAlgorithm::Rsa4096,
+            KeyAlgorithm::EcPrime256v1,
+            KeyAlgorithm::EcSecp384r1,
+            KeyAlgorithm::EcSecp521r1,
+        ];
+        let handles: Vec<_> =
+            algs.into_iter().map(|a| std::thread::spawn(move || (a, generate_key(a).unwrap()))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    &keys.iter().find(|(a, _)| *a == alg).unwrap().1
+}
+
+fn request(now: OffsetDateTime) -> LeafRequest {
+    LeafRequest {
+        common_name: "example.com".into(),
+        sans: vec!["*.example.com".into(), "www.example.com".into()],
+        not_before: now - Duration::minutes(5),
+        not_after: now + Duration::days(395),
+        serial: None,
+        base_url: BASE_URL.into(),
+    }
+}
+
+/// Runs `openssl verify` on leaf + chain against the root; returns (success, output).
+fn openssl_verify(dir: &Path, root: &str, chain: &str, leaf: &str, extra: &[&str]) -> (bool, String) {
+    std::fs::write(dir.join("root.pem"), root).unwrap();
+    std::fs::write(dir.join("chain.pem"), chain).unwrap();
+    std::fs::write(dir.join("leaf.pem"), leaf).unwrap();
+    let out = Command::new("/usr/bin/openssl")
+        .arg("verify")
+        .args(extra)
+        .arg("-CAfile")
+        .arg(dir.join("root.pem"))
+        .arg("-untrusted")
+        .arg(dir.join("chain.pem"))
+        .arg(dir.join("leaf.pem"))
+        .output()
+        .expect("run openssl");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success() && text.contains(": OK"), text)
+}
+
+#[test]
+fn ca_hierarchy_looks_like_amazons() {
+    let f = fixture();
+    let root = parse_certificate(f.ca.root_pem()).unwrap();
+    assert_eq!(root.subject, "O=Carapace, CN=Carapace Root CA 1");
+    assert!(root.is_ca && root.is_self_issued);
+    assert_eq!(root.key_algorithm, Some(KeyAlgorithm::Rsa2048));
+    assert!(root.not_after - root.not_before > Duration::days(20 * 365));
+    assert!(root.key_usages.contains(&"CERTIFICATE_SIGNING".to_string()));
+
+    let rsa = parse_certificate(f.ca.intermediate_pem(KeyFamily::Rsa)).unwrap();
+    assert_eq!(rsa.common_name.as_deref(), Some("Carapace RSA 2048 M01"));
+    assert_eq!(rsa.key_algorithm, Some(KeyAlgorithm::Rsa2048));
+    assert_eq!((rsa.is_ca, rsa.path_len_constraint), (true, Some(0)));
+    assert_eq!(rsa.authority_key_id, root.subject_key_id);
+    assert_eq!(rsa.signature_algorithm, "SHA256WITHRSA");
+
+    let ec = parse_certificate(f.ca.intermediate_pem(KeyFamily::Ec)).unwrap();
+    assert_eq!(ec.common_name.as_deref(), Some("Carapace ECDSA 256 M01"));
+    assert_eq!(ec.key_algorithm, Some(KeyAlgorithm::EcPrime256v1));
+    assert_eq!((ec.is_ca, ec.path_len_constraint), (true, Some(0)));
+    assert_eq!(ec.issuer, "Carapace");
+
+    assert_eq!(f.ca.intermediate_id(KeyFamily::Rsa), hex::encode(rsa.subject_key_id.unwrap()));
+    assert_eq!(f.ca.intermediates().len(), 2);
+    assert!(f.ca.has_root_key());
+    let (pem, der) = f.ca.intermediate_by_id(f.ca.intermediate_id(KeyFamily::Ec)).unwrap();
+    assert_eq!(pem, f.ca.intermediate_pem(KeyFamily::Ec));
+    assert_eq!(der, ec.der);
+    assert!(f.ca.intermediate_by_id("nope").is_none());
+
+    // Both intermediates verify against the root with openssl (strict mode).
+    let dir = tempfile::tempdir().unwrap();
+    for family in [KeyFamily::Rsa, KeyFamily::Ec] {
+        let (ok, out) = openssl_verify(
+            dir.path(),
+            f.ca.root_pem(),
+            f.ca.root_pem(),
+            f.ca.intermediate_pem(family),
+            &["-x509_strict"],
+        );
+        assert!(ok, "{family:?}: {out}");
+    }
+}
+
+#[test]
+fn leaves_of_every_key_type_chain_and_carry_acm_extensions() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let now = OffsetDateTime::now_utc();
+    for alg in [
+        KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::Rsa3072,
+        KeyAlgorithm::Rsa4096,
+        KeyAlgorithm::EcPrime256v1,
+        KeyAlgorithm::EcSecp384r1,
+        KeyAlgorithm::EcSecp521r1,
+    ] {
+        let req = request(now);
+        let issued = f.ca.issue(&req, key(alg), now).unwrap();
+        let ctx = format!("{alg}");
+
+        // openssl accepts the chain, strictly, for TLS server use.
+        let (ok, out) = openssl_verify(
+            dir.path(),
+            f.ca.root_pem(),
+            &issued.chain_pem,
+            &issued.certificate_pem,
+            &["-x509_strict", "-purpose", "sslserver", "-verify_hostname", "foo.example.com"],
+        );
+        assert!(ok, "{ctx}: {out}");
+
+        // The chain is intermediate then root; the intermediate matches the key family.
+        let chain = parse_certificates(&issued.chain_pem).unwrap();
+        assert_eq!(chain.len(), 2, "{ctx}");
+        assert_eq!(chain[1].der, parse_certificate(f.ca.root_pem()).unwrap().der);
+        let expected_intermediate = match alg.family() {
+            KeyFamily::Rsa => "Carapace RSA 2048 M01",
+            KeyFamily::Ec => "Carapace ECDSA 256 M01",
+        };
+        assert_eq!(chain[0].common_name.as_deref(), Some(expected_intermediate), "{ctx}");
+
+        // What we report equals what is in the certificate.
+        let leaf = parse_certificate(&issued.certificate_pem).unwrap();
+        assert_eq!(leaf.key_algorithm, Some(alg), "{ctx}");
+        assert_eq!(leaf.subject, "CN=example.com");
+        assert_eq!(issued.subject, leaf.subject);
+        assert_eq!(leaf.issuer_dn, format!("O=Carapace, CN={expected_intermediate}"));
+        assert_eq!(issued.issuer, "Carapace");
+        assert_eq!(leaf.issuer, "Carapace");
+        assert_eq!(leaf.subject_alternative_names, vec!["example.com", "*.example.com", "www.example.com"]);
+        assert_eq!(issued.subject_alternative_names, leaf.subject_alternative_names);
+        assert_eq!(leaf.serial_hex, issued.serial_hex);
+        assert_eq!(leaf.not_before, issued.not_before);
+        assert_eq!(leaf.not_after, issued.not_after);
+        assert_eq!(leaf.not_before.unix_timestamp(), req.not_before.unix_timestamp());
+        assert_eq!(leaf.not_after.unix_timestamp(), req.not_after.unix_timestamp());
+        assert_eq!(leaf.key_usages, issued.key_usages);
+        let expected_ku: &[&str] = match alg.family() {
+            KeyFamily::Rsa => &["DIGITAL_SIGNATURE", "KEY_ENCIPHERMENT"],
+            KeyFamily::Ec => &["DIGITAL_SIGNATURE"],
+        };
+        assert_eq!(leaf.key_usages, expected_ku, "{ctx}");
+        let ekus: Vec<_> = leaf.extended_key_usages.iter().map(|e| e.name.clone()).collect();
+        assert_eq!(ekus, vec!["TLS_WEB_SERVER_AUTHENTICATION", "TLS_WEB_CLIENT_AUTHENTICATION"]);
+        assert_eq!(issued.extended_key_usages, ekus);
+        assert_eq!(leaf.signature_algorithm, issued.signature_algorithm);
+        let expected_sig = match alg.family() {
+            KeyFamily::Rsa => "SHA256WITHRSA",
+            KeyFamily::Ec => "SHA256WITHECDSA",
+        };
+        assert_eq!(leaf.signature_algorithm, expected_sig);
+        assert!(!leaf.is_ca);
+        assert_eq!(leaf.version, 3);
+
+        // Serial: 16 bytes, positive, not zero.
+        let raw: Vec<u8> = leaf.serial_hex.split(':').map(|h| u8::from_str_radix(h, 16).unwrap()).collect();
+        assert_eq!(raw.len(), 16, "{ctx}: {}", leaf.serial_hex);
+        assert_eq!(raw[0] & 0x80, 0);
+        assert!(raw.iter().any(|b| *b != 0));
+
+        // Key identifiers link leaf and intermediate.
+        assert_eq!(leaf.authority_key_id, chain[0].subject_key_id);
+        assert_eq!(hex::encode(leaf.authority_key_id.clone().unwrap()), issued.intermediate_id);
+        assert!(leaf.subject_key_id.is_some());
+
+        // AIA, CRL DP, basicConstraints and policies, read with x509-parser directly.
+        let (_, cert) = x509_parser::parse_x509_certificate(&leaf.der).unwrap();
+        let id = &issued.intermediate_id;
+        let mut seen = Vec::new();
+        for ext in cert.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::AuthorityInfoAccess(aia) => {
+                    let pairs: Vec<(String, String)> = aia
+                        .accessdescs
+                        .iter()
+                        .map(|d| {
+                            let GeneralName::URI(uri) = d.access_location else { panic!("not a URI") };
+                            (d.access_method.to_id_string(), uri.to_string())
+                        })
+                        .collect();
+                    assert_eq!(
+                        pairs,
+                        vec![
+                            ("1.3.6.1.5.5.7.48.1".to_string(), format!("{BASE_URL}/ocsp")),
+                            ("1.3.6.1.5.5.7.48.2".to_string(), format!("{BASE_URL}/ca/{id}.crt")),
+                        ]
+                    );
+                    seen.push("aia");
+                }
+                ParsedExtension::CRLDistributionPoints(dps) => {
+                    let Some(DistributionPointName::FullName(names)) = &dps.points[0].distribution_point else {
+                        panic!("no full name")
+                    };
+                    assert!(matches!(names[0], GeneralName::URI(u) if u == format!("{BASE_URL}/crl/{id}.crl")));
+                    seen.push("crl");
+                }
+                ParsedExtension::BasicConstraints(bc) => {
+                    assert!(!bc.ca && ext.critical);
+                    seen.push("bc");
+                }
+                ParsedExtension::KeyUsage(_) => {
+                    assert!(ext.critical);
+                    seen.push("ku");
+                }
+                ParsedExtension::CertificatePolicies(policies) => {
+                    assert_eq!(policies[0].policy_id.to_id_string(), "2.23.140.1.2.1");
+                    seen.push("policy");
+                }
+                _ => {}
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, vec!["aia", "bc", "crl", "ku", "policy"], "{ctx}");
+
+        // The key matches its certificate, and not another one.
+        assert!(private_key_matches(&leaf, &key(alg).to_pem()).unwrap(), "{ctx}");
+        let other = if alg == KeyAlgorithm::Rsa2048 { KeyAlgorithm::Rsa3072 } else { KeyAlgorithm::Rsa2048 };
+        assert!(!private_key_matches(&leaf, &key(other).to_pem()).unwrap(), "{ctx}");
+    }
+}
+
+#[test]
+fn hostname_outside_the_sans_is_refused_by_openssl() {
+    let f = fixture();
+    let now = OffsetDateTime::now_utc();
+    let issued = f.ca.issue(&request(now), key(KeyAlgorithm::EcPrime256v1), now).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _) = openssl_verify(
+        dir.path(),
+        f.ca.root_pem(),
+        &issued.chain_pem,
+        &issued.certificate_pem,
+        &["-verify_hostname", "a.b.example.com"],
+    );
+    assert!(!ok, "wildcards cover one label only");
+    // And a leaf is not accepted when the chain is the wrong intermediate.
+    let (ok, _) = openssl_verify(
+        dir.path(),
+        f.ca.root_pem(),
+        f.ca.intermediate_pem(KeyFamily::Rsa),
+        &issued.certificate_pem,
+        &[],
+    );
+    assert!(!ok);
+}
+
+#[test]
+fn explicit_serial_validity_clamping_and_bad_requests() {
+    let f = fixture();
+    let now = OffsetDateTime::now_utc();
+    let k = key(KeyAlgorithm::EcPrime256v1);
+
+    let mut req = request(now);
+    req.serial = Some([0x80; 16]);
+    let issued = f.ca.issue(&req, k, now).unwrap();
+    // A serial with the top bit set gets a sign byte, as DER requires and ACM shows.
+    assert_eq!(issued.serial_hex, format!("00:{}", vec!["80"; 16].join(":")));
+    assert_eq!(parse_certificate(&issued.certificate_pem).unwrap().serial_hex, issued.serial_hex);
+
+    // Two random serials differ.
+    let a = f.ca.issue(&request(now), k, now).unwrap();
+    let b = f.ca.issue(&request(now), k, now).unwrap();
+    assert_ne!(a.serial_hex, b.serial_hex);
+
+    // A leaf never outlives its intermediate.
+    let mut req = request(now);
+    req.not_after = now + Duration::days(365 * 30);
+    let issued = f.ca.issue(&req, k, now).unwrap();
+    let inter = parse_certificate(f.ca.intermediate_pem(KeyFamily::Ec)).unwrap();
+    assert_eq!(issued.not_after, inter.not_after);
+
+    // Issuing after the intermediate expired (or before it starts) is refused.
+    let late = now + Duration::days(365 * 11);
+    assert!(matches!(f.ca.issue(&request(late), k, late), Err(CaError::IssuerNotValid { .. })));
+    let early = now - Duration::days(1);
+    assert!(matches!(f.ca.issue(&request(early), k, early), Err(CaError::IssuerNotValid { .. })));
+
+    let bad = |mutate: &dyn Fn(&mut LeafRequest)| {
+        let mut req = request(now);
+        mutate(&mut req);
+        f.ca.issue(&req, k, now).unwrap_err()
+    };
+    assert!(matches!(bad(&|r| r.common_name = String::new()), CaError::InvalidRequest(_)));
+    assert!(matches!(bad(&|r| r.common_name = "a".repeat(65)), CaError::InvalidRequest(_)));
+    assert!(matches!(bad(&|r| r.sans.push("not a name".into())), CaError::InvalidRequest(_)));
+    assert!(matches!(bad(&|r| r.not_after = r.not_before), CaError::InvalidRequest(_)));
+    assert!(matches!(bad(&|r| r.serial = Some([0; 16])), CaError::InvalidRequest(_)));
+    assert!(matches!(bad(&|r| r.base_url = "http://h st".into()), CaError::InvalidRequest(_)));
+}
+
+#[test]
+fn trailing_slash_in_base_url_is_ignored() {
+    let f = fixture();
+    let now = OffsetDateTime::now_utc();
+    let mut req = request(now);
+    req.base_url = format!("{BASE_URL}/");
+    let issued = f.ca.issue(&req, key(KeyAlgorithm::Rsa2048), now).unwrap();
+    let text = String::from_utf8_lossy(&parse_certificate(&issued.certificate_pem).unwrap().der).to_string();
+    assert!(text.contains(&format!("{BASE_URL}/ocsp")));
+    assert!(!text.contains("4566//"));
+}
+
+#[test]
+fn material_roundtrips_and_needs_the_right_master_key() {
+    let f = fixture();
+    let json = serde_json::to_string(&f.material).unwrap();
+    // Private keys never appear in clear in the stored form.
+    assert!(!json.contains("PRIVATE KEY"));
+    let material: CaMaterial = serde_json::from_str(&json).unwrap();
+    let loaded = CertificateAuthority::from_material(&material, &f.master).unwrap();
+    assert_eq!(loaded.root_pem(), f.ca.root_pem());
+    assert_eq!(loaded.intermediate_pem(KeyFamily::Rsa), f.ca.intermediate_pem(KeyFamily::Rsa));
+    assert_eq!(loaded.intermediate_id(KeyFamily::Ec), f.ca.intermediate_id(KeyFamily::Ec));
+
+    // The reloaded CA issues leaves that chain to the same root.
+    let now = OffsetDateTime::now_utc();
+    let issued = loaded.issue(&request(now), key(KeyAlgorithm::Rsa2048), now).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = openssl_verify(dir.path(), f.ca.root_pem(), &issued.chain_pem, &issued.certificate_pem, &[]);
+    assert!(ok, "{out}");
+
+    // Another master key cannot open the keys.
+    let other = MasterKey::generate().unwrap();
+    assert!(matches!(CertificateAuthority::from_material(&material, &other), Err(CaError::Unseal(_))));
+
+    // A key sealed for one certificate does not open for another (keys are bound to certs).
+    let mut swapped = material.clone();
+    swapped.ecdsa_intermediate.private_key_sealed = material.rsa_intermediate.private_key_sealed.clone();
+    assert!(matches!(CertificateAuthority::from_material(&swapped, &f.master), Err(CaError::Unseal(_))));
+
+    // An intermediate from another CA is refused.
+    let (_, foreign) = CertificateAuthority::generate("Other", now, &f.master).unwrap();
+    let mut mixed = material.clone();
+    mixed.rsa_intermediate = foreign.rsa_intermediate;
+    assert!(matches!(CertificateAuthority::from_material(&mixed, &f.master), Err(CaError::Material(_))));
+
+    let mut future = material;
+    future.version = 2;
+    assert!(matches!(CertificateAuthority::from_material(&future, &f.master), Err(CaError::Material(_))));
+}
+
+#[test]
+fn parse_reports_each_key_algorithm() {
+    let f = fixture();
+    let now = OffsetDateTime::now_utc();
+    for alg in [
+        KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::Rsa3072,
+        KeyAlgorithm::Rsa4096,
+        KeyAlgorithm::EcPrime256v1,
+        KeyAlgorithm::EcSecp384r1,
+        KeyAlgorithm::EcSecp521r1,
+    ] {
+        let issued = f.ca.issue(&request(now), key(alg), now).unwrap();
+        let parsed = parse_certificate(&issued.certificate_pem).unwrap();
+        assert_eq!(parsed.key_algorithm, Some(alg));
+        assert_eq!(parsed.public_key_der, key(alg).public_key_der());
+    }
+}
+
+#[test]
+fn crl_verifies_with_openssl_and_lists_revoked_serials() {
+    let f = fixture();
+    let now = OffsetDateTime::now_utc();
+    let id = f.ca.intermediate_id(KeyFamily::Rsa).to_string();
+    let revoked = vec![
+        RevokedSerial { serial: vec![0x40, 1, 2, 3], revoked_at: now - Duration::hours(1), reason_code: Some(1) },
+        RevokedSerial { serial: vec![0x00, 0x90, 9], revoked_at: now, reason_code: None },
+    ];
+    let der = f.ca.sign_crl(&id, &revoked, 7, now, now + Duration::days(1)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("crl.der"), &der).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), f.ca.intermediate_pem(KeyFamily::Rsa)).unwrap();
+    let out = Command::new("/usr/bin/openssl")
+        .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+        .arg(dir.path().join("crl.der"))
+        .arg("-CAfile")
+        .arg(dir.path().join("ca.pem"))
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("verify OK"), "{text}");
+    assert!(text.contains("40010203"), "{text}");
+    assert!(text.contains("Key Compromise"), "{text}");
+    assert!(text.contains("X509v3 CRL Number"), "{text}");
+    assert!(matches!(f.ca.sign_crl("unknown", &[], 1, now, now), Err(CaError::UnknownIntermediate(_))));
+}
+
+#[test]
+fn rsa1024_cannot_be_generated() {
+    assert!(matches!(
+        generate_key(KeyAlgorithm::Rsa1024),
+        Err(CaError::UnsupportedKeyAlgorithm(KeyAlgorithm::Rsa1024))
+    ));
+}
