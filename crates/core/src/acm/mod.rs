@@ -1,1 +1,235 @@
-//! ACM certificate lifecycle: records, state machine, issuance.
+//! ACM certificate lifecycle: records, state machine, requests, issuance, import/export.
+//!
+//! [`CertificateManager`] is the one entry point: the ACM handler calls its methods with
+//! plain Rust values (no DTOs, no JSON), and [`CertificateManager::run_worker`] runs the
+//! background jobs (issuance, renewal, validation timeouts) that requests enqueue.
+//!
+//! - [`state`]: the closed state machine; every status change goes through
+//!   [`state::transition`].
+//! - [`record`]: what is stored (a small record row and a material row per certificate).
+//! - [`names`]: domain names, ARNs and tags.
+//! - [`validation`]: the DNS records, HTTP redirects and addresses that prove ownership.
+//!
+//! Accounts and regions are isolated by the store scope `<account>/<region>`: a certificate
+//! ARN naming another account or region is answered exactly like one that does not exist.
+
+mod account;
+mod import_export;
+mod issue;
+mod manage;
+pub mod names;
+mod query;
+pub mod record;
+mod request;
+pub mod state;
+#[cfg(test)]
+mod tests;
+pub mod validation;
+
+use std::sync::Arc;
+
+use carapace_store::{Key, Row, Write};
+
+pub use account::AccountConfiguration;
+pub use import_export::{ExportedCertificate, ImportRequest};
+pub use issue::{ISSUE_JOB, JOB_PREFIX, TIMEOUT_JOB};
+pub use manage::OptionsUpdate;
+pub use names::{CertificateArn, Tag};
+pub use query::{
+    CertificateView, DEFAULT_LIST_KEY_TYPES, DomainValidationPage, ListFilter, ListPage, ListQuery, SearchPage,
+    SearchQuery, SortValue,
+};
+pub use record::{
+    CertificateRecord, CertificateType, KeyPairOrigin, ManagedBy, Options, RevocationReason, ValidationMethod,
+};
+pub use request::NewCertificate;
+pub use state::Status;
+
+use crate::Core;
+use validation::ValidationSecret;
+
+/// The validation window: a request not validated within 72 hours times out (ACM).
+pub const VALIDATION_WINDOW_MS: i64 = 72 * 3_600_000;
+/// How long an idempotency token keeps returning the same ARN (ACM: one hour).
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 3_600_000;
+
+/// Who is asking: an account in a region. Certificates live per account and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The 12-digit account id.
+    pub account: String,
+    /// The region.
+    pub region: String,
+}
+
+impl Owner {
+    /// An owner.
+    pub fn new(account: impl Into<String>, region: impl Into<String>) -> Self {
+        Self { account: account.into(), region: region.into() }
+    }
+
+    /// The store scope, `<account>/<region>`.
+    pub fn scope(&self) -> String {
+        format!("{}/{}", self.account, self.region)
+    }
+
+    /// The owner of a store scope.
+    pub fn from_scope(scope: &str) -> Option<Self> {
+        let (account, region) = scope.split_once('/')?;
+        Some(Self::new(account, region))
+    }
+}
+
+/// Everything that can go wrong in an ACM operation, named after ACM's error codes. The
+/// handler turns each variant into the wire error of the same name.
+#[derive(Debug, thiserror::Error)]
+pub enum AcmError {
+    /// No such certificate for this caller (`ResourceNotFoundException`); holds the ARN.
+    #[error("Could not find certificate {0}.")]
+    NotFound(String),
+    /// An ARN that is well formed but names no ACM certificate (`InvalidArnException`).
+    #[error("String '{0}' is not a valid certificate ARN.")]
+    InvalidArn(String),
+    /// The certificate is not issued yet (`RequestInProgressException`).
+    #[error("{0}")]
+    RequestInProgress(String),
+    /// The operation does not fit the certificate's state (`InvalidStateException`).
+    #[error("{0}")]
+    InvalidState(String),
+    /// Bad domain validation options (`InvalidDomainValidationOptionsException`).
+    #[error("{0}")]
+    InvalidDomainValidationOptions(String),
+    /// A parameter ACM refuses (`InvalidParameterException`).
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// Bad arguments, such as a foreign NextToken (`InvalidArgsException`).
+    #[error("{0}")]
+    InvalidArgs(String),
+    /// A quota would be exceeded (`LimitExceededException`).
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// A tag ACM refuses (`InvalidTagException`).
+    #[error("{0}")]
+    InvalidTag(String),
+    /// More than 50 tags (`TooManyTagsException`).
+    #[error("{0}")]
+    TooManyTags(String),
+    /// The certificate is used by another resource (`ResourceInUseException`).
+    #[error("{0}")]
+    ResourceInUse(String),
+    /// Input ACM rejects with `ValidationException`.
+    #[error("{0}")]
+    Validation(String),
+    /// A concurrent change won (`ConflictException`).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed. Never shown to a client.
+    #[error(transparent)]
+    Store(#[from] carapace_store::Error),
+    /// An internal failure (corrupt row, CA failure). Never shown to a client.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl AcmError {
+    fn internal(what: impl std::fmt::Display) -> Self {
+        Self::Internal(what.to_string())
+    }
+}
+
+/// How many times an optimistic read-modify-write is retried after losing a race.
+const MAX_CONFLICT_RETRIES: usize = 16;
+
+/// A record read from the store with the version to write it back at.
+#[derive(Debug, Clone)]
+pub(crate) struct Loaded {
+    /// The certificate id (the ARN's last part).
+    pub id: String,
+    /// The row version read.
+    pub version: u64,
+    /// The row's creation time (list order).
+    pub created_ms: i64,
+    /// The record.
+    pub record: CertificateRecord,
+}
+
+/// ACM over the core: requests, queries, management and the background worker.
+#[derive(Clone)]
+pub struct CertificateManager {
+    core: Core,
+    secret: Arc<tokio::sync::OnceCell<ValidationSecret>>,
+}
+
+impl CertificateManager {
+    /// ACM over these core handles.
+    pub fn new(core: Core) -> Self {
+        Self { core, secret: Arc::new(tokio::sync::OnceCell::new()) }
+    }
+
+    /// The core handles.
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.core.clock.now_ms()
+    }
+
+    /// The validation secret, loaded (or created) once per process.
+    pub(crate) async fn secret(&self) -> Result<&ValidationSecret, AcmError> {
+        self.secret
+            .get_or_try_init(|| async {
+                ValidationSecret::load_or_create(self.core.store.as_ref(), &self.core.master_key, self.now_ms()).await
+            })
+            .await
+    }
+
+    /// Reads a certificate by id within a scope.
+    pub(crate) async fn load_id(&self, scope: &str, id: &str) -> Result<Option<Loaded>, AcmError> {
+        let Some(row) = self.core.store.get(&Key::new(record::KIND, scope, id)).await? else {
+            return Ok(None);
+        };
+        let record = CertificateRecord::decode(&row.body).map_err(AcmError::Internal)?;
+        Ok(Some(Loaded { id: id.to_owned(), version: row.version, created_ms: row.created_ms, record }))
+    }
+
+    /// Reads the caller's certificate named by `arn`, or [`AcmError::NotFound`].
+    pub(crate) async fn load(&self, owner: &Owner, arn: &str) -> Result<Loaded, AcmError> {
+        let id = CertificateArn::id_for(arn, owner)?;
+        self.load_id(&owner.scope(), &id).await?.ok_or_else(|| AcmError::NotFound(arn.to_owned()))
+    }
+
+    /// Read-modify-write of the caller's certificate: `change` edits the record (and may add
+    /// writes to the same batch); the result is written at the version read, and the whole
+    /// thing is retried from a fresh read if another writer got there first.
+    pub(crate) async fn modify<F>(&self, owner: &Owner, arn: &str, mut change: F) -> Result<CertificateRecord, AcmError>
+    where
+        F: FnMut(&mut CertificateRecord, i64) -> Result<Vec<Write>, AcmError>,
+    {
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let mut loaded = self.load(owner, arn).await?;
+            let extra = change(&mut loaded.record, self.now_ms())?;
+            let mut writes = vec![record_put(&owner.scope(), &loaded, Some(loaded.version))];
+            writes.extend(extra);
+            match self.core.store.apply(writes).await {
+                Ok(_) => return Ok(loaded.record),
+                Err(carapace_store::Error::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AcmError::Conflict(format!("The certificate {arn} is being changed by another request; try again.")))
+    }
+}
+
+/// A `Put` of a loaded record at `expect`.
+pub(crate) fn record_put(scope: &str, loaded: &Loaded, expect: Option<u64>) -> Write {
+    Write::Put {
+        row: Row {
+            key: Key::new(record::KIND, scope, &loaded.id),
+            version: 0,
+            created_ms: loaded.created_ms,
+            body: loaded.record.encode(),
+        },
+        expect,
+    }
+}

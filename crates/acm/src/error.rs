@@ -1,0 +1,77 @@
+//! The one place core errors become ACM wire errors.
+
+use carapace_core::acm::AcmError;
+use carapace_proto::WireError;
+
+/// A handler failure: a core error, or a wire error raised while decoding.
+#[derive(Debug)]
+pub(crate) enum Error {
+    /// From the core.
+    Core(AcmError),
+    /// Already a wire error (decoding, validation done here).
+    Wire(WireError),
+}
+
+impl From<AcmError> for Error {
+    fn from(e: AcmError) -> Self {
+        Self::Core(e)
+    }
+}
+
+impl From<WireError> for Error {
+    fn from(e: WireError) -> Self {
+        Self::Wire(e)
+    }
+}
+
+/// Handler result.
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The wire error. Internal failures are logged with the request id and answered with
+    /// a generic fault; their details never reach the client.
+    pub(crate) fn into_wire(self, request_id: &str, operation: &str) -> WireError {
+        let e = match self {
+            Self::Wire(w) => return w,
+            Self::Core(e) => e,
+        };
+        let message = e.to_string();
+        let code = match e {
+            AcmError::NotFound(_) => "ResourceNotFoundException",
+            AcmError::InvalidArn(_) => "InvalidArnException",
+            AcmError::RequestInProgress(_) => "RequestInProgressException",
+            AcmError::InvalidState(_) => "InvalidStateException",
+            AcmError::InvalidDomainValidationOptions(_) => "InvalidDomainValidationOptionsException",
+            AcmError::InvalidParameter(_) => "InvalidParameterException",
+            AcmError::InvalidArgs(_) => "InvalidArgsException",
+            AcmError::LimitExceeded(_) => "LimitExceededException",
+            AcmError::InvalidTag(_) => "InvalidTagException",
+            // TagResource has no TooManyTagsException in the model; it uses the quota error.
+            AcmError::TooManyTags(_) if operation == "TagResource" => "ServiceQuotaExceededException",
+            AcmError::TooManyTags(_) => "TooManyTagsException",
+            AcmError::ResourceInUse(_) => "ResourceInUseException",
+            AcmError::Validation(_) => "ValidationException",
+            AcmError::Conflict(_) => "ConflictException",
+            AcmError::Store(_) | AcmError::Internal(_) => {
+                tracing::error!(request_id, operation, error = %message, "ACM operation failed");
+                return WireError::internal();
+            }
+        };
+        WireError::client(code, message)
+    }
+}
+
+/// Decodes a validated input document.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(input: serde_json::Value) -> Result<T> {
+    Ok(carapace_proto::decode_input(input)?)
+}
+
+/// Encodes an output DTO.
+pub(crate) fn encode<T: serde::Serialize>(output: &T) -> Result<serde_json::Value> {
+    Ok(carapace_proto::encode_output(output)?)
+}
+
+/// The empty output document.
+pub(crate) fn empty() -> Result<serde_json::Value> {
+    Ok(serde_json::Value::Object(serde_json::Map::new()))
+}

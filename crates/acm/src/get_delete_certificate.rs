@@ -1,0 +1,32 @@
+//! GetCertificate and DeleteCertificate.
+
+use carapace_core::acm::CertificateManager;
+use carapace_model::acm as m;
+use carapace_proto::RequestContext;
+
+use crate::error::{Result, decode, empty, encode};
+
+/// GetCertificate: the leaf and chain; never the private key.
+pub(crate) async fn get(
+    manager: &CertificateManager,
+    ctx: &RequestContext,
+    input: serde_json::Value,
+) -> Result<serde_json::Value> {
+    let req: m::GetCertificateRequest = decode(input)?;
+    let (certificate, chain) = manager.get_certificate(&crate::owner(ctx), &req.certificate_arn).await?;
+    encode(&m::GetCertificateResponse {
+        certificate: Some(certificate),
+        certificate_chain: (!chain.is_empty()).then_some(chain),
+    })
+}
+
+/// DeleteCertificate.
+pub(crate) async fn delete(
+    manager: &CertificateManager,
+    ctx: &RequestContext,
+    input: serde_json::Value,
+) -> Result<serde_json::Value> {
+    let req: m::DeleteCertificateRequest = decode(input)?;
+    manager.delete_certificate(&crate::owner(ctx), &req.certificate_arn).await?;
+    empty()
+}

@@ -1,0 +1,378 @@
+//! Issuance and the background worker.
+//!
+//! Requests and renewals enqueue jobs in the same batch that writes the record, so a job
+//! exists exactly when there is work. The worker claims due jobs with a lease and runs up to
+//! one issuance per core at once: RSA key generation dominates (tens of milliseconds per
+//! key) and runs on the blocking pool, so issuance throughput follows the raw key-generation
+//! rate of the machine.
+//!
+//! Every job is idempotent. An issue job names the issuance it produces
+//! ([`CertificateRecord::issuance`] after it), and the record is written at the version
+//! read, so a job replayed after a crash — or run twice by two nodes after a lease expired —
+//! finds the issuance done and stops: a certificate is never issued twice.
+//!
+//! Job kinds:
+//! - [`ISSUE_JOB`]: sign the leaf once every domain is validated (in `--dev`, approve every
+//!   domain first). Renewals use it too.
+//! - [`TIMEOUT_JOB`]: at the end of the validation window, move a still-pending request to
+//!   `VALIDATION_TIMED_OUT`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use carapace_store::{Job, Key, NewJob, Row, Write};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
+
+use super::record::{self, CertificateRecord, Material, RenewalStatus, X509Facts};
+use super::request::new_job;
+use super::state::{DomainStatus, Event, Status, transition};
+use super::{AcmError, CertificateManager, Loaded, MAX_CONFLICT_RETRIES, record_put};
+use crate::ca::{self, LeafRequest, ParsedCertificate, PrivateKey};
+
+/// Prefix of every ACM job kind.
+pub const JOB_PREFIX: &str = "acm.";
+/// Job kind: issue (or renew) a certificate.
+pub const ISSUE_JOB: &str = "acm.issue";
+/// Job kind: time out a pending request.
+pub const TIMEOUT_JOB: &str = "acm.validation-timeout";
+
+/// How long a claimed job is leased before another worker may take it over.
+const LEASE_MS: i64 = 60_000;
+/// How often an idle worker looks for due jobs without being woken.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// Arguments of an [`ISSUE_JOB`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct IssuePayload {
+    /// The certificate's scope.
+    pub scope: String,
+    /// The certificate id.
+    pub id: String,
+    /// The issuance this job produces (1 for the first leaf).
+    pub issuance: u32,
+    /// Emulator mode: approve every domain before issuing.
+    pub approve_all: bool,
+}
+
+/// Arguments of a [`TIMEOUT_JOB`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TimeoutPayload {
+    /// The certificate's scope.
+    pub scope: String,
+    /// The certificate id.
+    pub id: String,
+}
+
+/// The issue job for `payload`, due at `run_at_ms`. The id names the issuance, so
+/// enqueuing it twice is a no-op.
+pub(crate) fn issue_job(payload: &IssuePayload, run_at_ms: i64) -> NewJob {
+    new_job(format!("{ISSUE_JOB}/{}/{}/{}", payload.scope, payload.id, payload.issuance), ISSUE_JOB, run_at_ms, payload)
+}
+
+/// The timeout job of a request.
+pub(crate) fn timeout_job(scope: &str, id: &str, run_at_ms: i64, payload: &TimeoutPayload) -> NewJob {
+    new_job(format!("{TIMEOUT_JOB}/{scope}/{id}"), TIMEOUT_JOB, run_at_ms, payload)
+}
+
+/// What became of a job.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Done (or nothing left to do): remove it.
+    Finished,
+    /// Not due yet: run again at this time.
+    RetryAt(i64),
+}
+
+/// The facts ACM shows about a leaf.
+pub(crate) fn facts(parsed: &ParsedCertificate) -> X509Facts {
+    X509Facts {
+        serial: parsed.serial_hex.clone(),
+        subject: parsed.subject.clone(),
+        common_name: parsed.common_name.clone(),
+        issuer: parsed.issuer.clone(),
+        issuer_dn: parsed.issuer_dn.clone(),
+        dns_names: parsed.subject_alternative_names.clone(),
+        not_before_ms: (parsed.not_before.unix_timestamp_nanos() / 1_000_000) as i64,
+        not_after_ms: (parsed.not_after.unix_timestamp_nanos() / 1_000_000) as i64,
+        signature_algorithm: parsed.signature_algorithm.clone(),
+        key_usages: parsed.key_usages.clone(),
+        extended_key_usages: parsed.extended_key_usages.iter().map(|e| (e.name.clone(), e.oid.clone())).collect(),
+    }
+}
+
+/// Seals a private key for storage in the material row, bound to the certificate ARN.
+pub(crate) fn seal_key(core: &crate::Core, key: &PrivateKey, arn: &str) -> String {
+    seal_bytes(core, key.pkcs8_der(), arn)
+}
+
+/// Seals secret bytes for the material row, bound to the certificate ARN.
+pub(crate) fn seal_bytes(core: &crate::Core, secret: &[u8], arn: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(core.master_key.seal(secret, arn.as_bytes()))
+}
+
+/// The material write for `scope`/`id`: an insert, or a replace at the version found.
+pub(crate) async fn material_put(
+    m: &CertificateManager,
+    scope: &str,
+    id: &str,
+    created_ms: i64,
+    material: &Material,
+) -> Result<Write, AcmError> {
+    let key = Key::new(record::MATERIAL_KIND, scope, id);
+    let expect = m.core.store.get(&key).await?.map(|r| r.version);
+    Ok(Write::Put { row: Row { key, version: 0, created_ms, body: material.encode() }, expect })
+}
+
+impl CertificateManager {
+    /// Runs ACM's background jobs until `stop` turns true: claims due jobs, runs up to
+    /// `concurrency` at once, and sleeps until woken by [`crate::Core::work`] or the idle
+    /// poll.
+    pub async fn run_worker(self, concurrency: usize, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let concurrency = concurrency.max(1);
+        let mut running: JoinSet<()> = JoinSet::new();
+        let work = Arc::clone(&self.core.work);
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let free = concurrency.saturating_sub(running.len());
+            let mut claimed = 0;
+            if free > 0 {
+                match self.core.store.claim_jobs(self.now_ms(), LEASE_MS, free).await {
+                    Ok(jobs) => {
+                        claimed = jobs.len();
+                        for job in jobs {
+                            let me = self.clone();
+                            running.spawn(async move { me.run_job(job).await });
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "claiming ACM jobs failed"),
+                }
+            }
+            // There may be more due jobs; look again at once when there is room.
+            if claimed > 0 && running.len() < concurrency {
+                continue;
+            }
+            tokio::select! {
+                changed = stop.changed() => {
+                    if changed.is_err() {
+                        break; // the sender is gone: the server is shutting down
+                    }
+                }
+                _ = work.notified() => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        }
+        // Let jobs in flight finish their write; an interrupted job is re-run after its lease.
+        while running.join_next().await.is_some() {}
+    }
+
+    async fn run_job(&self, job: Job) {
+        let store = &self.core.store;
+        let outcome = match job.kind.as_str() {
+            ISSUE_JOB => match serde_json::from_slice::<IssuePayload>(&job.payload) {
+                Ok(p) => self.issue(&p).await,
+                Err(e) => Err(AcmError::Internal(format!("bad issue job payload: {e}"))),
+            },
+            TIMEOUT_JOB => match serde_json::from_slice::<TimeoutPayload>(&job.payload) {
+                Ok(p) => self.time_out(&p).await,
+                Err(e) => Err(AcmError::Internal(format!("bad timeout job payload: {e}"))),
+            },
+            other => {
+                // Not ours (the queue is shared): put it back for its owner.
+                tracing::warn!(job = %job.id, kind = other, "job of unknown kind; releasing it");
+                Ok(Outcome::RetryAt(self.now_ms() + 5_000))
+            }
+        };
+        let result = match outcome {
+            Ok(Outcome::Finished) => store.finish_job(&job.id).await,
+            Ok(Outcome::RetryAt(at)) => store.retry_job(&job.id, at).await,
+            Err(e) => {
+                // Back off exponentially (1 s .. ~17 min); the job is never dropped.
+                let delay = 1_000i64 << job.attempts.min(10);
+                tracing::error!(job = %job.id, attempts = job.attempts, error = %e, "ACM job failed; will retry");
+                store.retry_job(&job.id, self.now_ms() + delay).await
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(job = %job.id, error = %e, "could not record the job's outcome; it will run again after its lease");
+        }
+    }
+
+    /// Runs one issue job: approve (in `--dev`), generate the key, sign, store.
+    async fn issue(&self, job: &IssuePayload) -> Result<Outcome, AcmError> {
+        let Some(first) = self.load_id(&job.scope, &job.id).await? else {
+            return Ok(Outcome::Finished); // deleted meanwhile
+        };
+        if !self.issuance_wanted(&first, job) {
+            return Ok(Outcome::Finished);
+        }
+        let dev_approve = job.approve_all && self.core.settings.dev;
+        if !dev_approve && first.record.domains.iter().any(|d| d.status != DomainStatus::Success) {
+            // Validation is not complete; the validation worker enqueues a new job when it is.
+            return Ok(Outcome::Finished);
+        }
+
+        // The slow part, off the async threads. The names cannot change while a request is
+        // pending or renewing, so the leaf signed here stays right across write retries.
+        let algorithm = first.record.key_algorithm;
+        let names = first.record.sans.clone();
+        let now = self.core.clock.now();
+        let validity = time::Duration::days(i64::from(self.core.settings.acm.validity_days));
+        let leaf = LeafRequest {
+            common_name: first.record.domain_name.clone(),
+            sans: names,
+            // Whole seconds: X.509 times have no fractions, and Describe must match the PEM.
+            not_before: now.replace_nanosecond(0).unwrap_or(now),
+            not_after: now.replace_nanosecond(0).unwrap_or(now) + validity,
+            serial: None,
+            base_url: self.core.settings.base_url.clone(),
+        };
+        let ca_handle = Arc::clone(&self.core.ca);
+        let (key, issued) = tokio::task::spawn_blocking(move || -> Result<_, ca::CaError> {
+            let key = ca::generate_key(algorithm)?;
+            let issued = ca_handle.issue(&leaf, &key, now)?;
+            Ok((key, issued))
+        })
+        .await
+        .map_err(|e| AcmError::Internal(format!("issuance task: {e}")))?
+        .map_err(|e| AcmError::Internal(format!("issuing {}: {e}", first.record.arn)))?;
+        let parsed = ca::parse_certificate(&issued.certificate_pem).map_err(|e| AcmError::Internal(e.to_string()))?;
+        let facts = facts(&parsed);
+        let material = Material {
+            schema: record::SCHEMA,
+            certificate_pem: issued.certificate_pem,
+            chain_pem: issued.chain_pem,
+            sealed_key: seal_key(&self.core, &key, &first.record.arn),
+            key_format: record::KeyFormat::Pkcs8Der,
+        };
+
+        let mut loaded = first;
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            if !self.issuance_wanted(&loaded, job) {
+                return Ok(Outcome::Finished);
+            }
+            let now_ms = self.now_ms();
+            let record = &mut loaded.record;
+            let event = if record.status == Status::PendingValidation { Event::Issue } else { Event::Renew };
+            record.status = transition(record.status, event).map_err(|e| AcmError::Internal(e.to_string()))?;
+            if dev_approve {
+                for d in &mut record.domains {
+                    d.status = DomainStatus::Success;
+                }
+            }
+            record.x509 = Some(facts.clone());
+            record.issued_ms = Some(now_ms);
+            record.issuance = job.issuance;
+            record.failure_reason = None;
+            if let Some(renewal) = &mut record.renewal {
+                renewal.status = RenewalStatus::Success;
+                renewal.updated_ms = now_ms;
+            }
+            let writes = vec![
+                record_put(&job.scope, &loaded, Some(loaded.version)),
+                material_put(self, &job.scope, &job.id, loaded.created_ms, &material).await?,
+            ];
+            match self.core.store.apply(writes).await {
+                Ok(_) => {
+                    tracing::info!(arn = %loaded.record.arn, issuance = job.issuance, "certificate issued");
+                    return Ok(Outcome::Finished);
+                }
+                Err(carapace_store::Error::Conflict(_)) => match self.load_id(&job.scope, &job.id).await? {
+                    Some(fresh) => loaded = fresh,
+                    None => return Ok(Outcome::Finished),
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AcmError::Conflict(format!("certificate {} kept changing during issuance", loaded.record.arn)))
+    }
+
+    /// Whether the record still needs the issuance `job` produces.
+    fn issuance_wanted(&self, loaded: &Loaded, job: &IssuePayload) -> bool {
+        let r = &loaded.record;
+        if r.issuance >= job.issuance || r.issuance + 1 != job.issuance {
+            return false;
+        }
+        match r.status {
+            Status::PendingValidation => job.issuance == 1,
+            Status::Issued | Status::Expired => r
+                .renewal
+                .as_ref()
+                .is_some_and(|x| x.status != RenewalStatus::Success && x.target_issuance == job.issuance),
+            _ => false,
+        }
+    }
+
+    /// Runs a timeout job.
+    async fn time_out(&self, job: &TimeoutPayload) -> Result<Outcome, AcmError> {
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let Some(mut loaded) = self.load_id(&job.scope, &job.id).await? else {
+                return Ok(Outcome::Finished);
+            };
+            if loaded.record.status != Status::PendingValidation {
+                return Ok(Outcome::Finished);
+            }
+            let deadline =
+                loaded.record.validation_deadline_ms.unwrap_or(loaded.record.created_ms + super::VALIDATION_WINDOW_MS);
+            let now = self.now_ms();
+            if now < deadline {
+                // The window was extended (ResendValidationEmail) or the clock is behind.
+                return Ok(Outcome::RetryAt(deadline));
+            }
+            loaded.record.status =
+                transition(loaded.record.status, Event::TimeOut).map_err(|e| AcmError::Internal(e.to_string()))?;
+            match self.core.store.apply(vec![record_put(&job.scope, &loaded, Some(loaded.version))]).await {
+                Ok(_) => {
+                    tracing::info!(arn = %loaded.record.arn, "certificate request timed out");
+                    return Ok(Outcome::Finished);
+                }
+                Err(carapace_store::Error::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AcmError::Conflict("certificate kept changing while timing out".into()))
+    }
+
+    /// Runs every job due now, one after another, and returns how many ran. For tests that
+    /// drive the clock by hand instead of running the worker.
+    pub async fn run_due_jobs(&self) -> Result<usize, AcmError> {
+        let mut ran = 0;
+        loop {
+            let jobs = self.core.store.claim_jobs(self.now_ms(), LEASE_MS, 16).await?;
+            if jobs.is_empty() {
+                return Ok(ran);
+            }
+            for job in jobs {
+                ran += 1;
+                self.run_job(job).await;
+            }
+        }
+    }
+
+    /// Enqueues issuance for a certificate whose domains are all validated. The validation
+    /// workers call this when the last domain succeeds.
+    pub async fn enqueue_issuance(&self, scope: &str, id: &str) -> Result<(), AcmError> {
+        let Some(loaded) = self.load_id(scope, id).await? else {
+            return Err(AcmError::NotFound(id.to_owned()));
+        };
+        let payload = IssuePayload {
+            scope: scope.to_owned(),
+            id: id.to_owned(),
+            issuance: loaded.record.issuance + 1,
+            approve_all: false,
+        };
+        self.core.store.apply(vec![Write::Enqueue(issue_job(&payload, self.now_ms()))]).await?;
+        self.core.work.notify_one();
+        Ok(())
+    }
+}
+
+/// The scope and id of a record, for jobs.
+pub(crate) fn locate(record: &CertificateRecord) -> Option<(String, String)> {
+    let parsed = super::names::CertificateArn::parse(&record.arn).ok()?;
+    Some((format!("{}/{}", parsed.account, parsed.region), parsed.id))
+}

@@ -1,0 +1,260 @@
+//! Changing certificates: delete, tags, options, renew, revoke, resend validation mail, and
+//! the in-use marks other services set.
+
+use carapace_store::{Key, Write};
+
+use super::issue::{IssuePayload, issue_job, locate};
+use super::names::{self, Tag};
+use super::query::not_yet_issued;
+use super::record::{self, CertificateType, MethodUpdate, Renewal, RenewalStatus, RevocationReason, ValidationMethod};
+use super::state::{DomainStatus, Event, Status, transition};
+use super::{AcmError, CertificateManager, MAX_CONFLICT_RETRIES, Owner, VALIDATION_WINDOW_MS};
+
+/// What UpdateCertificateOptions may change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OptionsUpdate {
+    /// Transparency logging preference.
+    pub transparency_logging: Option<bool>,
+    /// Export (cannot change after the request; repeating the current value is accepted).
+    pub export: Option<bool>,
+    /// Validation method (ACM supports migrating EMAIL → DNS).
+    pub validation_method: Option<ValidationMethod>,
+}
+
+impl CertificateManager {
+    /// DeleteCertificate: removes the record and its material (key included).
+    pub async fn delete_certificate(&self, owner: &Owner, arn: &str) -> Result<(), AcmError> {
+        let scope = owner.scope();
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let loaded = self.load(owner, arn).await?;
+            if !loaded.record.in_use_by.is_empty() {
+                return Err(AcmError::ResourceInUse(format!(
+                    "Certificate {arn} in account {} is in use.",
+                    owner.account
+                )));
+            }
+            let mut writes =
+                vec![Write::Delete { key: Key::new(record::KIND, &scope, &loaded.id), expect: loaded.version }];
+            let material_key = Key::new(record::MATERIAL_KIND, &scope, &loaded.id);
+            if let Some(row) = self.core.store.get(&material_key).await? {
+                writes.push(Write::Delete { key: material_key, expect: row.version });
+            }
+            match self.core.store.apply(writes).await {
+                Ok(_) => return Ok(()),
+                Err(carapace_store::Error::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AcmError::Conflict(format!("The certificate {arn} is being changed by another request; try again.")))
+    }
+
+    /// AddTagsToCertificate / TagResource.
+    pub async fn add_tags(&self, owner: &Owner, arn: &str, tags: &[Tag]) -> Result<(), AcmError> {
+        names::check_tags(tags)?;
+        self.modify(owner, arn, |r, _| names::merge_tags(&mut r.tags, tags).map(|()| Vec::new())).await?;
+        Ok(())
+    }
+
+    /// RemoveTagsFromCertificate / UntagResource.
+    pub async fn remove_tags(&self, owner: &Owner, arn: &str, tags: &[Tag]) -> Result<(), AcmError> {
+        names::check_tags(tags)?;
+        self.modify(owner, arn, |r, _| names::remove_tags(&mut r.tags, tags).map(|()| Vec::new())).await?;
+        Ok(())
+    }
+
+    /// ListTagsForCertificate / ListTagsForResource.
+    pub async fn list_tags(&self, owner: &Owner, arn: &str) -> Result<Vec<Tag>, AcmError> {
+        Ok(self.load(owner, arn).await?.record.tags)
+    }
+
+    /// UpdateCertificateOptions.
+    pub async fn update_options(&self, owner: &Owner, arn: &str, update: OptionsUpdate) -> Result<(), AcmError> {
+        let dev = self.core.settings.dev;
+        let secret = match update.validation_method {
+            Some(_) => Some(self.secret().await?),
+            None => None,
+        };
+        let base_url = self.core.settings.base_url.clone();
+        self.modify(owner, arn, |r, now| {
+            if r.cert_type == CertificateType::Imported {
+                return Err(AcmError::InvalidState(format!(
+                    "Certificate {arn} is imported; the options of imported certificates cannot be updated."
+                )));
+            }
+            if let Some(export) = update.export
+                && export != r.options.export
+            {
+                return Err(AcmError::Validation(
+                    "You cannot update the value of Export after the certificate is created.".into(),
+                ));
+            }
+            if let Some(ct) = update.transparency_logging {
+                r.options.transparency_logging = ct;
+            }
+            if let Some(to) = update.validation_method
+                && Some(to) != r.validation_method
+            {
+                if to == ValidationMethod::Http && r.managed_by.is_none() {
+                    return Err(AcmError::Validation(
+                        "HTTP validation is only available for certificates managed by CloudFront.".into(),
+                    ));
+                }
+                let from = r.validation_method.unwrap_or(ValidationMethod::Email);
+                // A pending request simply switches; an issued certificate migrates, which
+                // completes once the domains validate with the new method (at once in --dev).
+                let switch_now = r.status == Status::PendingValidation || dev;
+                if switch_now {
+                    r.validation_method = Some(to);
+                    for d in &mut r.domains {
+                        d.method = Some(to);
+                        d.resource_record = None;
+                        d.http_redirect = None;
+                        d.validation_emails.clear();
+                        match to {
+                            ValidationMethod::Dns => {
+                                d.resource_record = secret.map(|s| s.dns_record(&owner.account, &d.domain_name));
+                            }
+                            ValidationMethod::Http => {
+                                d.http_redirect =
+                                    secret.map(|s| s.http_redirect(&owner.account, &d.domain_name, &base_url));
+                            }
+                            ValidationMethod::Email => {
+                                d.validation_emails =
+                                    names::validation_emails(&names::default_email_domain(&d.validation_domain));
+                            }
+                        }
+                    }
+                }
+                if r.status != Status::PendingValidation {
+                    r.method_update =
+                        Some(MethodUpdate { from, to, done: switch_now, requested_ms: now, updated_ms: now });
+                }
+            }
+            Ok(Vec::new())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// RenewCertificate: starts a renewal of an issued certificate (same ARN, new key and
+    /// leaf). The domains were validated for the first issuance; in `--dev` the renewal
+    /// completes within moments.
+    pub async fn renew_certificate(&self, owner: &Owner, arn: &str) -> Result<(), AcmError> {
+        let dev = self.core.settings.dev;
+        let mut scheduled = false;
+        self.modify(owner, arn, |r, now| {
+            scheduled = false;
+            match r.status_at(now) {
+                Status::PendingValidation => return Err(not_yet_issued(arn, owner)),
+                Status::Issued | Status::Expired if r.cert_type != CertificateType::Imported => {}
+                _ => {
+                    return Err(AcmError::Validation(format!(
+                        "Certificate {arn} is not eligible for renewal: only issued certificates that Carapace issued can be renewed."
+                    )));
+                }
+            }
+            transition(r.status, Event::Renew).map_err(|e| AcmError::Validation(e.to_string()))?;
+            if r.renewal.as_ref().is_some_and(|x| x.status == RenewalStatus::PendingAutoRenewal) {
+                return Ok(Vec::new()); // already renewing
+            }
+            let target = r.issuance + 1;
+            r.renewal = Some(Renewal { status: RenewalStatus::PendingAutoRenewal, reason: None, updated_ms: now, target_issuance: target });
+            let (scope, id) = locate(r).ok_or_else(|| AcmError::Internal(format!("bad stored ARN {}", r.arn)))?;
+            scheduled = true;
+            let payload = IssuePayload { scope, id, issuance: target, approve_all: dev };
+            Ok(vec![Write::Enqueue(issue_job(&payload, now))])
+        })
+        .await?;
+        if scheduled {
+            self.core.work.notify_one();
+        }
+        Ok(())
+    }
+
+    /// RevokeCertificate: only for exported certificates (as ACM). Records the reason and time
+    /// for the CRL and OCSP responder.
+    pub async fn revoke_certificate(&self, owner: &Owner, arn: &str, reason: RevocationReason) -> Result<(), AcmError> {
+        self.modify(owner, arn, |r, now| {
+            if !r.in_use_by.is_empty() {
+                return Err(AcmError::ResourceInUse(format!(
+                    "Certificate {arn} in account {} is in use.",
+                    owner.account
+                )));
+            }
+            if r.status == Status::Revoked {
+                return Err(AcmError::Conflict(format!("Certificate {arn} is already revoked.")));
+            }
+            if !r.exported {
+                return Err(AcmError::Validation(format!(
+                    "Certificate {arn} cannot be revoked: only exported certificates can be revoked."
+                )));
+            }
+            r.status = transition(r.status_at(now), Event::Revoke).map_err(|e| AcmError::Validation(e.to_string()))?;
+            r.revoked_ms = Some(now);
+            r.revocation_reason = Some(reason);
+            Ok(Vec::new())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// ResendValidationEmail: for pending EMAIL requests within their window. Checks the
+    /// domain and validation domain, and restarts the 72-hour window (ACM's documented
+    /// behaviour). Sending the mail is the email validation worker's job.
+    pub async fn resend_validation_email(
+        &self,
+        owner: &Owner,
+        arn: &str,
+        domain: &str,
+        validation_domain: &str,
+    ) -> Result<(), AcmError> {
+        let domain = names::canonical(domain);
+        let validation_domain = names::canonical(validation_domain);
+        self.modify(owner, arn, |r, now| {
+            if r.status_at(now) != Status::PendingValidation
+                || r.validation_method != Some(ValidationMethod::Email)
+                || r.validation_deadline_ms.is_some_and(|d| now >= d)
+            {
+                return Err(AcmError::InvalidState(format!(
+                    "Certificate {arn} is not a pending request validated by email; no validation email can be sent."
+                )));
+            }
+            let d = r.domains.iter().find(|d| d.domain_name == domain).ok_or_else(|| {
+                AcmError::InvalidDomainValidationOptions(format!("{domain} is not a domain name of certificate {arn}."))
+            })?;
+            if d.status != DomainStatus::PendingValidation {
+                return Err(AcmError::InvalidState(format!(
+                    "Domain {domain} of certificate {arn} is already validated."
+                )));
+            }
+            names::check_validation_domain(&domain, &validation_domain)?;
+            if d.validation_domain != validation_domain
+                && names::default_email_domain(&d.validation_domain) != validation_domain
+            {
+                return Err(AcmError::InvalidDomainValidationOptions(format!(
+                    "The validation domain {validation_domain} does not match the one requested for {domain} ({}).",
+                    d.validation_domain
+                )));
+            }
+            r.validation_deadline_ms = Some(now + VALIDATION_WINDOW_MS);
+            Ok(Vec::new())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Marks the certificate as used (or no longer used) by `resource_arn` — for services
+    /// that attach certificates (Lightsail distributions). A used certificate cannot be
+    /// deleted and shows the resource in `InUseBy`.
+    pub async fn set_in_use(&self, owner: &Owner, arn: &str, resource_arn: &str, in_use: bool) -> Result<(), AcmError> {
+        self.modify(owner, arn, |r, _| {
+            r.in_use_by.retain(|a| a != resource_arn);
+            if in_use {
+                r.in_use_by.push(resource_arn.to_owned());
+            }
+            Ok(Vec::new())
+        })
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,302 @@
+//! RequestCertificate: checks, quotas, idempotency, and one atomic write that stores the
+//! pending certificate and enqueues its jobs. No key is generated here: the request returns
+//! in a few milliseconds and the issuance worker does the slow part.
+//!
+//! ## Idempotency tokens
+//!
+//! A token is remembered for one hour per account and region (row kind
+//! [`IDEMPOTENCY_KIND`]). Within that hour every request carrying it returns the first
+//! request's ARN — **even if the other parameters changed**, which is what ACM does (it
+//! documents that the token identifies the request, and a changed request with a reused
+//! token does not create a second certificate). Carapace logs the mismatch at `info`. After
+//! the hour the token starts a new certificate. Two concurrent first uses race on inserting
+//! the token row; the loser returns the winner's ARN.
+
+use carapace_store::{Key, NewJob, Row, Write};
+use serde::{Deserialize, Serialize};
+
+use super::issue::{IssuePayload, TimeoutPayload, issue_job, timeout_job};
+use super::names::{self, CertificateArn, Tag};
+use super::record::{
+    self, CertificateRecord, CertificateType, DomainValidation, KeyPairOrigin, ManagedBy, Options, ValidationMethod,
+};
+use super::state::{DomainStatus, Status};
+use super::{AcmError, CertificateManager, IDEMPOTENCY_WINDOW_MS, Owner, VALIDATION_WINDOW_MS};
+use crate::ca::KeyAlgorithm;
+
+/// Row kind of idempotency tokens (`<scope>`, id `request/<token>`).
+pub const IDEMPOTENCY_KIND: &str = "acm.idempotency";
+/// Row kind of the request log: one row per requested or imported certificate, kept so
+/// the per-year quota counts certificates that were since deleted (as ACM's does).
+pub const REQUEST_LOG_KIND: &str = "acm.request-log";
+
+const YEAR_MS: i64 = 365 * 24 * 3_600_000;
+
+/// A certificate request, as the handler decoded it.
+#[derive(Debug, Clone, Default)]
+pub struct NewCertificate {
+    /// The subject common name.
+    pub domain_name: String,
+    /// Additional names.
+    pub subject_alternative_names: Vec<String>,
+    /// EMAIL when absent (ACM's default).
+    pub validation_method: Option<ValidationMethod>,
+    /// `(domain, validation domain)` pairs.
+    pub domain_validation_options: Vec<(String, String)>,
+    /// The idempotency token.
+    pub idempotency_token: Option<String>,
+    /// Export (default disabled) and transparency logging (default enabled).
+    pub export: Option<bool>,
+    /// Transparency logging preference.
+    pub transparency_logging: Option<bool>,
+    /// Key algorithm; RSA_2048 when absent.
+    pub key_algorithm: Option<KeyAlgorithm>,
+    /// The managing service.
+    pub managed_by: Option<ManagedBy>,
+    /// A private CA ARN (not supported).
+    pub certificate_authority_arn: Option<String>,
+    /// Tags.
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TokenRow {
+    arn: String,
+    /// SHA-256 of the request's parameters, to log a changed request with a reused token.
+    fingerprint: String,
+    at_ms: i64,
+}
+
+/// The key algorithms RequestCertificate accepts (the others are for imports).
+pub const REQUESTABLE: [KeyAlgorithm; 3] =
+    [KeyAlgorithm::Rsa2048, KeyAlgorithm::EcPrime256v1, KeyAlgorithm::EcSecp384r1];
+
+impl CertificateManager {
+    /// RequestCertificate: returns the new (or, for a reused idempotency token, the
+    /// earlier) certificate ARN.
+    pub async fn request_certificate(&self, owner: &Owner, req: NewCertificate) -> Result<String, AcmError> {
+        let settings = &self.core.settings;
+        if req.certificate_authority_arn.is_some() {
+            return Err(AcmError::InvalidParameter(
+                "Carapace has no private certificate authorities: omit CertificateAuthorityArn to request a certificate from Carapace's CA."
+                    .into(),
+            ));
+        }
+        let key_algorithm = req.key_algorithm.unwrap_or(KeyAlgorithm::Rsa2048);
+        if !REQUESTABLE.contains(&key_algorithm) {
+            return Err(AcmError::InvalidParameter(format!(
+                "KeyAlgorithm {key_algorithm} is not supported for requested certificates; use RSA_2048, EC_prime256v1 or EC_secp384r1 (all seven algorithms are accepted by ImportCertificate)."
+            )));
+        }
+        let method = req.validation_method.unwrap_or(ValidationMethod::Email);
+        if method == ValidationMethod::Http && req.managed_by != Some(ManagedBy::Cloudfront) {
+            return Err(AcmError::InvalidParameter(
+                "HTTP validation is only available for certificates managed by CloudFront (ManagedBy=CLOUDFRONT)."
+                    .into(),
+            ));
+        }
+        let sans = names::subject_alternative_names(
+            &req.domain_name,
+            &req.subject_alternative_names,
+            settings.acm.domains_per_certificate,
+        )?;
+        let validation_domains = validation_domains(&sans, &req.domain_validation_options)?;
+        names::check_tags(&req.tags)?;
+        let mut tags = Vec::new();
+        names::merge_tags(&mut tags, &req.tags)?;
+
+        let store = self.core.store.as_ref();
+        let scope = owner.scope();
+        let now = self.now_ms();
+        let fingerprint = fingerprint(&req, &sans, key_algorithm, method);
+
+        // Idempotency: a live token returns its ARN before anything else is checked.
+        let token_key =
+            req.idempotency_token.as_ref().map(|t| Key::new(IDEMPOTENCY_KIND, &scope, format!("request/{t}")));
+        let mut token_version = None;
+        if let Some(key) = &token_key
+            && let Some(row) = store.get(key).await?
+        {
+            let token: TokenRow = serde_json::from_slice(&row.body).map_err(AcmError::internal)?;
+            if now < token.at_ms + IDEMPOTENCY_WINDOW_MS {
+                if token.fingerprint != fingerprint {
+                    tracing::info!(arn = %token.arn, "idempotency token reused with different parameters; returning the first request's certificate");
+                }
+                return Ok(token.arn);
+            }
+            token_version = Some(row.version);
+        }
+
+        self.check_quotas(&scope, now).await?;
+
+        let id = uuid::Uuid::new_v4().to_string();
+        let arn = CertificateArn::format(owner, &id);
+        let secret = self.secret().await?;
+        let domains = sans
+            .iter()
+            .zip(validation_domains)
+            .map(|(domain, validation_domain)| {
+                let mut dv = DomainValidation {
+                    domain_name: domain.clone(),
+                    validation_domain: validation_domain.clone(),
+                    status: DomainStatus::PendingValidation,
+                    method: Some(method),
+                    resource_record: None,
+                    http_redirect: None,
+                    validation_emails: Vec::new(),
+                };
+                match method {
+                    ValidationMethod::Dns => dv.resource_record = Some(secret.dns_record(&owner.account, domain)),
+                    ValidationMethod::Http => {
+                        dv.http_redirect = Some(secret.http_redirect(&owner.account, domain, &settings.base_url));
+                    }
+                    ValidationMethod::Email => {
+                        dv.validation_emails =
+                            names::validation_emails(&names::default_email_domain(&validation_domain));
+                    }
+                }
+                dv
+            })
+            .collect();
+        let deadline = now + VALIDATION_WINDOW_MS;
+        let record = CertificateRecord {
+            schema: record::SCHEMA,
+            arn: arn.clone(),
+            domain_name: sans[0].clone(),
+            sans,
+            status: Status::PendingValidation,
+            cert_type: CertificateType::AmazonIssued,
+            key_algorithm,
+            key_pair_origin: KeyPairOrigin::AwsManaged,
+            validation_method: Some(method),
+            domains,
+            options: Options {
+                transparency_logging: req.transparency_logging.unwrap_or(true),
+                export: req.export.unwrap_or(false),
+            },
+            managed_by: req.managed_by,
+            created_ms: now,
+            issued_ms: None,
+            imported_ms: None,
+            revoked_ms: None,
+            revocation_reason: None,
+            failure_reason: None,
+            validation_deadline_ms: Some(deadline),
+            x509: None,
+            tags,
+            in_use_by: Vec::new(),
+            exported: false,
+            renewal: None,
+            method_update: None,
+            issuance: 0,
+        };
+
+        let mut writes = vec![
+            Write::Put {
+                row: Row {
+                    key: Key::new(record::KIND, &scope, &id),
+                    version: 0,
+                    created_ms: now,
+                    body: record.encode(),
+                },
+                expect: None,
+            },
+            Write::Put {
+                row: Row {
+                    key: Key::new(REQUEST_LOG_KIND, &scope, &id),
+                    version: 0,
+                    created_ms: now,
+                    body: Vec::new(),
+                },
+                expect: None,
+            },
+            Write::Enqueue(timeout_job(
+                &scope,
+                &id,
+                deadline,
+                &TimeoutPayload { scope: scope.clone(), id: id.clone() },
+            )),
+        ];
+        if settings.dev {
+            // Emulator mode: every domain is approved after a short delay, then issued.
+            let payload = IssuePayload { scope: scope.clone(), id: id.clone(), issuance: 1, approve_all: true };
+            writes.push(Write::Enqueue(issue_job(&payload, now + settings.acm.dev_auto_approve_ms as i64)));
+        }
+        if let Some(key) = &token_key {
+            let body = serde_json::to_vec(&TokenRow { arn: arn.clone(), fingerprint, at_ms: now })
+                .map_err(AcmError::internal)?;
+            writes.push(Write::Put {
+                row: Row { key: key.clone(), version: 0, created_ms: now, body },
+                expect: token_version,
+            });
+        }
+        match store.apply(writes).await {
+            Ok(_) => {}
+            Err(carapace_store::Error::Conflict(conflict)) if token_key.as_ref() == Some(&conflict) => {
+                // A concurrent request with the same token won: return its certificate.
+                let row = store.get(&conflict).await?.ok_or_else(|| {
+                    AcmError::Conflict("The idempotency token is in use by a concurrent request; try again.".into())
+                })?;
+                let token: TokenRow = serde_json::from_slice(&row.body).map_err(AcmError::internal)?;
+                return Ok(token.arn);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.core.work.notify_one();
+        Ok(arn)
+    }
+
+    /// Certificates held and requested-per-year quotas (ACM counts expired and revoked
+    /// certificates too; the yearly count includes deleted ones).
+    pub(crate) async fn check_quotas(&self, scope: &str, now: i64) -> Result<(), AcmError> {
+        let quotas = &self.core.settings.acm;
+        let store = self.core.store.as_ref();
+        let held = store.count(record::KIND, scope, i64::MIN).await?;
+        if held >= u64::from(quotas.certificates_per_account) {
+            return Err(AcmError::LimitExceeded(format!(
+                "Error: you have reached your limit of {} certificates.",
+                quotas.certificates_per_account
+            )));
+        }
+        let this_year = store.count(REQUEST_LOG_KIND, scope, now - YEAR_MS).await?;
+        if this_year >= u64::from(quotas.certificates_per_year) {
+            return Err(AcmError::LimitExceeded(format!(
+                "Error: you have reached your limit of {} certificates in the last year.",
+                quotas.certificates_per_year
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The validation domain of each SAN: the one given in DomainValidationOptions, else the
+/// domain itself (approval mail then goes to the domain without a leading `*.`/`www.`).
+fn validation_domains(sans: &[String], options: &[(String, String)]) -> Result<Vec<String>, AcmError> {
+    for (domain, _) in options {
+        let domain = names::canonical(domain);
+        if !sans.contains(&domain) {
+            return Err(AcmError::InvalidDomainValidationOptions(format!(
+                "DomainValidationOptions names {domain}, which is not one of the certificate's domain names."
+            )));
+        }
+    }
+    sans.iter()
+        .map(|san| match options.iter().find(|(d, _)| names::canonical(d) == *san) {
+            Some((_, vd)) => names::check_validation_domain(san, vd),
+            None => Ok(san.clone()),
+        })
+        .collect()
+}
+
+fn fingerprint(req: &NewCertificate, sans: &[String], key: KeyAlgorithm, method: ValidationMethod) -> String {
+    let text = format!(
+        "{sans:?}|{key:?}|{method:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        req.domain_validation_options, req.export, req.transparency_logging, req.managed_by, req.tags
+    );
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()))
+}
+
+/// A job for the queue, shared by request and renewal.
+pub(crate) fn new_job(id: String, kind: &str, run_at_ms: i64, payload: &impl Serialize) -> NewJob {
+    NewJob { id, kind: kind.to_owned(), run_at_ms, payload: serde_json::to_vec(payload).unwrap_or_default() }
+}

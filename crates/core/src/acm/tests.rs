@@ -1,0 +1,325 @@
+//! Lifecycle tests over a real SQLite store, a real CA and a hand-driven clock.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::ca::{CertificateAuthority, KeyAlgorithm, generate_key};
+use crate::clock::{Clock as _, ManualClock};
+use crate::crypto::MasterKey;
+use crate::runtime::{AcmSettings, Settings};
+
+const START_MS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+struct Env {
+    manager: CertificateManager,
+    clock: ManualClock,
+}
+
+fn env_with(dev: bool, acm: AcmSettings) -> Env {
+    let clock = ManualClock::new(START_MS);
+    let master = Arc::new(MasterKey::generate().unwrap());
+    let (ca, _) =
+        CertificateAuthority::generate("Carapace Test", clock.now() - time::Duration::days(1), &master).unwrap();
+    let core = Core {
+        store: Arc::new(carapace_store::sqlite::SqliteStore::open_in_memory().unwrap()),
+        clock: Arc::new(clock.clone()),
+        master_key: master,
+        ca: Arc::new(ca),
+        settings: Arc::new(Settings { dev, base_url: "http://127.0.0.1:4566".into(), acm }),
+        work: Arc::new(tokio::sync::Notify::new()),
+    };
+    Env { manager: CertificateManager::new(core), clock }
+}
+
+fn env(dev: bool) -> Env {
+    env_with(dev, AcmSettings { dev_auto_approve_ms: 100, ..AcmSettings::default() })
+}
+
+fn alice() -> Owner {
+    Owner::new("111111111111", "us-east-1")
+}
+
+fn request(domain: &str) -> NewCertificate {
+    NewCertificate {
+        domain_name: domain.into(),
+        subject_alternative_names: vec![format!("www.{domain}")],
+        validation_method: Some(ValidationMethod::Dns),
+        key_algorithm: Some(KeyAlgorithm::EcPrime256v1),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn dev_request_is_issued_by_the_worker_once() {
+    let Env { manager, clock } = env(true);
+    let arn = manager.request_certificate(&alice(), request("example.com")).await.unwrap();
+    let pending = manager.describe_certificate(&alice(), &arn).await.unwrap();
+    assert_eq!(pending.status, Status::PendingValidation);
+    assert!(pending.record.x509.is_none());
+    let rr = pending.record.domains[0].resource_record.clone().unwrap();
+    assert!(rr.name.starts_with('_') && rr.name.ends_with(".example.com."));
+    assert!(matches!(manager.get_certificate(&alice(), &arn).await, Err(AcmError::RequestInProgress(_))));
+
+    // Not due before the auto-approve delay.
+    assert_eq!(manager.run_due_jobs().await.unwrap(), 0);
+    clock.advance(100);
+    assert_eq!(manager.run_due_jobs().await.unwrap(), 1);
+    let issued = manager.describe_certificate(&alice(), &arn).await.unwrap();
+    assert_eq!(issued.status, Status::Issued);
+    assert!(issued.record.domains.iter().all(|d| d.status == state::DomainStatus::Success));
+    let facts = issued.record.x509.clone().unwrap();
+    assert_eq!(facts.dns_names, ["example.com", "www.example.com"]);
+    assert_eq!(facts.key_usages, ["DIGITAL_SIGNATURE"]);
+    let (leaf, chain) = manager.get_certificate(&alice(), &arn).await.unwrap();
+    let parsed = crate::ca::parse_certificate(&leaf).unwrap();
+    assert_eq!(parsed.serial_hex, facts.serial);
+    assert_eq!(crate::ca::parse_certificates(&chain).unwrap().len(), 2);
+
+    // Replaying the issue job (a crash before finish_job) changes nothing.
+    let payload = issue::IssuePayload {
+        scope: alice().scope(),
+        id: arn.rsplit('/').next().unwrap().into(),
+        issuance: 1,
+        approve_all: true,
+    };
+    manager
+        .core
+        .store
+        .apply(vec![carapace_store::Write::Enqueue(carapace_store::NewJob {
+            id: "replay".into(),
+            ..issue::issue_job(&payload, clock.now_ms())
+        })])
+        .await
+        .unwrap();
+    assert_eq!(manager.run_due_jobs().await.unwrap(), 1);
+    let again = manager.describe_certificate(&alice(), &arn).await.unwrap();
+    assert_eq!(again.record.x509.unwrap().serial, facts.serial, "not issued twice");
+
+    manager.delete_certificate(&alice(), &arn).await.unwrap();
+    assert!(matches!(manager.describe_certificate(&alice(), &arn).await, Err(AcmError::NotFound(_))));
+    let err = manager.delete_certificate(&alice(), &arn).await.unwrap_err();
+    assert_eq!(err.to_string(), format!("Could not find certificate {arn}."));
+}
+
+#[tokio::test]
+async fn strict_mode_waits_for_validation_then_times_out() {
+    let Env { manager, clock } = env(false);
+    let arn = manager.request_certificate(&alice(), request("example.org")).await.unwrap();
+    clock.advance(60_000);
+    manager.run_due_jobs().await.unwrap();
+    assert_eq!(manager.describe_certificate(&alice(), &arn).await.unwrap().status, Status::PendingValidation);
+    clock.advance(VALIDATION_WINDOW_MS);
+    assert_eq!(manager.run_due_jobs().await.unwrap(), 1);
+    assert_eq!(manager.describe_certificate(&alice(), &arn).await.unwrap().status, Status::ValidationTimedOut);
+}
+
+#[tokio::test]
+async fn accounts_and_regions_are_isolated() {
+    let Env { manager, .. } = env(true);
+    let arn = manager.request_certificate(&alice(), request("example.net")).await.unwrap();
+    let bob = Owner::new("222222222222", "us-east-1");
+    let other_arn = arn.replace("111111111111", "222222222222");
+    for (owner, a) in [(&bob, &arn), (&bob, &other_arn), (&Owner::new("111111111111", "eu-west-1"), &arn)] {
+        assert!(matches!(manager.describe_certificate(owner, a).await, Err(AcmError::NotFound(_))));
+        assert!(matches!(manager.delete_certificate(owner, a).await, Err(AcmError::NotFound(_))));
+        assert!(matches!(manager.add_tags(owner, a, &[]).await, Err(AcmError::NotFound(_))));
+    }
+    let all = ListQuery {
+        filter: ListFilter { key_types: Some(KeyAlgorithm::ALL.to_vec()), ..Default::default() },
+        max_items: 10,
+        ..Default::default()
+    };
+    assert!(manager.list_certificates(&bob, &all).await.unwrap().items.is_empty());
+    assert_eq!(manager.list_certificates(&alice(), &all).await.unwrap().items.len(), 1);
+    // DNS records differ per account for the same domain.
+    let bob_arn = manager.request_certificate(&bob, request("example.net")).await.unwrap();
+    let a = manager.describe_certificate(&alice(), &arn).await.unwrap().record.domains[0].resource_record.clone();
+    let b = manager.describe_certificate(&bob, &bob_arn).await.unwrap().record.domains[0].resource_record.clone();
+    assert_ne!(a, b);
+}
+
+#[tokio::test]
+async fn idempotency_tokens_return_the_first_arn_for_an_hour() {
+    let Env { manager, clock } = env(true);
+    let with_token = |domain: &str| NewCertificate { idempotency_token: Some("tok1".into()), ..request(domain) };
+    let first = manager.request_certificate(&alice(), with_token("a.example.com")).await.unwrap();
+    // The same token with different parameters still returns the first ARN (as ACM does).
+    let second = manager.request_certificate(&alice(), with_token("b.example.com")).await.unwrap();
+    assert_eq!(first, second);
+    // Another account's identical token is its own.
+    let bob = Owner::new("222222222222", "us-east-1");
+    assert_ne!(manager.request_certificate(&bob, with_token("a.example.com")).await.unwrap(), first);
+    clock.advance(IDEMPOTENCY_WINDOW_MS);
+    let third = manager.request_certificate(&alice(), with_token("a.example.com")).await.unwrap();
+    assert_ne!(third, first);
+}
+
+#[tokio::test]
+async fn quotas_are_enforced() {
+    let Env { manager, .. } = env_with(
+        true,
+        AcmSettings {
+            certificates_per_account: 2,
+            certificates_per_year: 3,
+            domains_per_certificate: 2,
+            ..AcmSettings::default()
+        },
+    );
+    let too_many_names = NewCertificate {
+        subject_alternative_names: vec!["a.example.com".into(), "b.example.com".into()],
+        ..request("example.com")
+    };
+    assert!(matches!(manager.request_certificate(&alice(), too_many_names).await, Err(AcmError::LimitExceeded(_))));
+    let a = manager.request_certificate(&alice(), request("one.com")).await.unwrap();
+    manager.request_certificate(&alice(), request("two.com")).await.unwrap();
+    let held = manager.request_certificate(&alice(), request("three.com")).await.unwrap_err();
+    assert!(held.to_string().contains("limit of 2 certificates"), "{held}");
+    manager.delete_certificate(&alice(), &a).await.unwrap();
+    manager.request_certificate(&alice(), request("three.com")).await.unwrap();
+    // Deleted certificates still count toward the yearly quota.
+    manager
+        .delete_certificate(
+            &alice(),
+            &manager
+                .list_certificates(
+                    &alice(),
+                    &ListQuery {
+                        filter: ListFilter { key_types: Some(vec![KeyAlgorithm::EcPrime256v1]), ..Default::default() },
+                        max_items: 1,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .items[0]
+                .record
+                .arn,
+        )
+        .await
+        .unwrap();
+    let yearly = manager.request_certificate(&alice(), request("four.com")).await.unwrap_err();
+    assert!(yearly.to_string().contains("in the last year"), "{yearly}");
+}
+
+#[tokio::test]
+async fn requests_are_checked() {
+    let Env { manager, .. } = env(true);
+    let bad_key = NewCertificate { key_algorithm: Some(KeyAlgorithm::Rsa4096), ..request("example.com") };
+    assert!(matches!(manager.request_certificate(&alice(), bad_key).await, Err(AcmError::InvalidParameter(_))));
+    let bad_vd = NewCertificate {
+        domain_validation_options: vec![("www.example.com".into(), "other.com".into())],
+        ..request("example.com")
+    };
+    assert!(matches!(
+        manager.request_certificate(&alice(), bad_vd).await,
+        Err(AcmError::InvalidDomainValidationOptions(_))
+    ));
+    let reserved = NewCertificate { tags: vec![Tag { key: "aws:x".into(), value: None }], ..request("example.com") };
+    assert!(matches!(manager.request_certificate(&alice(), reserved).await, Err(AcmError::InvalidTag(_))));
+    let email = NewCertificate { validation_method: None, ..request("www.example.com") };
+    let arn = manager.request_certificate(&alice(), email).await.unwrap();
+    let d = manager.describe_certificate(&alice(), &arn).await.unwrap();
+    assert_eq!(d.record.validation_method, Some(ValidationMethod::Email));
+    assert!(d.record.domains[0].validation_emails.contains(&"admin@example.com".to_owned()));
+}
+
+#[tokio::test]
+async fn list_pages_survive_inserts_and_deletes() {
+    let Env { manager, clock } = env(true);
+    let mut arns = Vec::new();
+    for i in 0..25 {
+        arns.push(manager.request_certificate(&alice(), request(&format!("n{i}.example.com"))).await.unwrap());
+        clock.advance(1);
+    }
+    let query = |token: Option<String>| ListQuery {
+        filter: ListFilter { key_types: Some(vec![KeyAlgorithm::EcPrime256v1]), ..Default::default() },
+        max_items: 10,
+        next_token: token,
+        ..Default::default()
+    };
+    let first = manager.list_certificates(&alice(), &query(None)).await.unwrap();
+    assert_eq!(first.items.len(), 10);
+    // Between pages: delete a listed and an unlisted certificate, add a new one.
+    manager.delete_certificate(&alice(), &arns[0]).await.unwrap();
+    manager.delete_certificate(&alice(), &arns[15]).await.unwrap();
+    let added = manager.request_certificate(&alice(), request("late.example.com")).await.unwrap();
+    let mut seen: Vec<String> = first.items.iter().map(|v| v.record.arn.clone()).collect();
+    let mut token = first.next_token;
+    while let Some(t) = token {
+        let page = manager.list_certificates(&alice(), &query(Some(t))).await.unwrap();
+        seen.extend(page.items.iter().map(|v| v.record.arn.clone()));
+        token = page.next_token;
+    }
+    let mut expected: Vec<String> = arns.iter().enumerate().filter(|(i, _)| *i != 15).map(|(_, a)| a.clone()).collect();
+    expected.push(added);
+    assert_eq!(seen, expected, "every certificate that existed throughout, once, in order");
+    // Default key types hide EC certificates; a token from another filter is refused.
+    let default =
+        manager.list_certificates(&alice(), &ListQuery { max_items: 10, ..Default::default() }).await.unwrap();
+    assert!(default.items.is_empty());
+    let page = manager.list_certificates(&alice(), &query(None)).await.unwrap();
+    let foreign = ListQuery { next_token: page.next_token, max_items: 10, ..Default::default() };
+    assert!(matches!(manager.list_certificates(&alice(), &foreign).await, Err(AcmError::InvalidArgs(_))));
+}
+
+fn self_signed(domain: &str, algorithm: KeyAlgorithm, days: i64) -> (String, String) {
+    let key = generate_key(algorithm).unwrap();
+    let pem = key.to_pem();
+    let pair = rcgen::KeyPair::from_pem(&pem).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![domain.to_owned()]).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, domain);
+    let now = time::OffsetDateTime::from_unix_timestamp(START_MS / 1000).unwrap();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(days);
+    let cert = params.self_signed(&pair).unwrap();
+    (cert.pem(), pem.to_string())
+}
+
+#[tokio::test]
+async fn import_reimport_and_export_rules() {
+    let Env { manager, .. } = env(true);
+    let (cert, key) = self_signed("imported.example.com", KeyAlgorithm::EcPrime256v1, 30);
+    let import = |cert: &str, key: &str, arn: Option<String>| ImportRequest {
+        certificate_arn: arn,
+        certificate: cert.as_bytes().to_vec(),
+        private_key: zeroize::Zeroizing::new(key.as_bytes().to_vec()),
+        certificate_chain: None,
+        tags: Vec::new(),
+    };
+    let arn = manager.import_certificate(&alice(), import(&cert, &key, None)).await.unwrap();
+    let v = manager.describe_certificate(&alice(), &arn).await.unwrap();
+    assert_eq!((v.status, v.record.cert_type), (Status::Issued, CertificateType::Imported));
+    assert_eq!(v.record.domain_name, "imported.example.com");
+    // A key that belongs to another certificate is refused.
+    let (_, other_key) = self_signed("x.example.com", KeyAlgorithm::EcPrime256v1, 30);
+    assert!(matches!(
+        manager.import_certificate(&alice(), import(&cert, &other_key, None)).await,
+        Err(AcmError::Validation(_))
+    ));
+    // An oversized key is refused before anything else.
+    let big = "A".repeat(6_000);
+    assert!(
+        manager.import_certificate(&alice(), import(&cert, &big, None)).await.unwrap_err().to_string().contains("5120")
+    );
+    // Re-import keeps the ARN.
+    let (cert2, key2) = self_signed("renamed.example.com", KeyAlgorithm::EcSecp384r1, 60);
+    let again = manager.import_certificate(&alice(), import(&cert2, &key2, Some(arn.clone()))).await.unwrap();
+    assert_eq!(again, arn);
+    let v = manager.describe_certificate(&alice(), &arn).await.unwrap();
+    assert_eq!(
+        (v.record.domain_name.as_str(), v.record.key_algorithm),
+        ("renamed.example.com", KeyAlgorithm::EcSecp384r1)
+    );
+    // Imported certificates cannot be exported; exportable issued ones can, once issued.
+    assert!(matches!(manager.export_certificate(&alice(), &arn, b"pass1234").await, Err(AcmError::Validation(_))));
+    let exportable = NewCertificate { export: Some(true), ..request("export.example.com") };
+    let issued = manager.request_certificate(&alice(), exportable).await.unwrap();
+    assert!(matches!(
+        manager.export_certificate(&alice(), &issued, b"pass1234").await,
+        Err(AcmError::RequestInProgress(_))
+    ));
+    assert!(matches!(
+        manager.revoke_certificate(&alice(), &issued, RevocationReason::KeyCompromise).await,
+        Err(AcmError::Validation(_))
+    ));
+}
