@@ -24,6 +24,28 @@ enum Command {
     /// Manage the certificate authority.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Benchmarks (figures for the README; they assert nothing).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Full protocol stack (SigV4, parse, validate, store read, serialize) vs a bare hyper server.
+    Wire {
+        /// Keep-alive connections.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Measured seconds per target.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// The bare hyper server `bench wire` compares against (run by it as a child process).
+    BareServer {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 /// Where the data lives; shared by every command.
@@ -144,6 +166,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(cmd) => keys(cmd).await,
         Command::Ca(cmd) => ca(cmd).await,
+        Command::Bench(BenchCommand::Wire { connections, seconds }) => {
+            carapace::bench::wire(connections, seconds).await
+        }
+        Command::Bench(BenchCommand::BareServer { listen }) => {
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            println!("bare server listening on http://{}", listener.local_addr()?);
+            carapace::bench::bare_server(listener).await
+        }
     }
 }
 

@@ -1,0 +1,319 @@
+//! `carapace bench`: load generators whose figures go into the README. These are
+//! benchmarks, not tests: they print numbers and assert nothing about speed.
+//!
+//! `bench wire` compares the full protocol stack (SigV4 verification, routing, decoding,
+//! model validation, a store read, serialization) against a bare hyper server answering a
+//! fixed body, both in their own processes on loopback, driven by the same client: the same
+//! signed requests over the same number of keep-alive connections.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context as _, bail};
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Who to sign as.
+#[derive(Clone)]
+pub struct Signer {
+    /// Access key id.
+    pub key: String,
+    /// Secret access key.
+    pub secret: String,
+    /// Region in the credential scope.
+    pub region: String,
+}
+
+/// One awsJson1.1 call to send repeatedly.
+#[derive(Clone)]
+pub struct Call {
+    /// `X-Amz-Target`, e.g. `CertificateManager.DescribeCertificate`.
+    pub target: String,
+    /// SigV4 service name.
+    pub service: &'static str,
+    /// JSON body.
+    pub body: Bytes,
+}
+
+/// Throughput and latency of one run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Requests completed.
+    pub requests: u64,
+    /// Requests per second.
+    pub ops_per_sec: f64,
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th percentile latency.
+    pub p99: Duration,
+    /// Responses that were not HTTP 200.
+    pub errors: u64,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>9.0} ops/s  p50 {:>7.3} ms  p99 {:>7.3} ms  ({} requests, {} errors)",
+            self.ops_per_sec,
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3,
+            self.requests,
+            self.errors
+        )
+    }
+}
+
+/// Signs and builds one request.
+pub fn signed_request(addr: &str, signer: &Signer, call: &Call) -> anyhow::Result<http::Request<Full<Bytes>>> {
+    let url = format!("http://{addr}/");
+    let mut req = http::Request::builder()
+        .method("POST")
+        .uri(&url)
+        .header("host", addr)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", &call.target)
+        .body(Full::new(call.body.clone()))?;
+    let identity: Identity =
+        aws_credential_types::Credentials::new(&signer.key, &signer.secret, None, None, "bench").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&signer.region)
+        .name(call.service)
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()?
+        .into();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+        .collect();
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(&call.body),
+    )?;
+    let (instructions, _) = sign(signable, &params)?.into_parts();
+    instructions.apply_to_request_http1x(&mut req);
+    Ok(req)
+}
+
+/// Sends one request on a fresh connection and returns status and body (setup calls).
+pub async fn call_once(addr: &str, signer: &Signer, call: &Call) -> anyhow::Result<(u16, Bytes)> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(signed_request(addr, signer, call)?).await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.into_body().collect().await?.to_bytes()))
+}
+
+/// Drives `calls` (round-robin) over `connections` keep-alive connections for `duration`
+/// after `warmup`, signing every request afresh as an SDK would.
+pub async fn load(
+    addr: &str,
+    signer: &Signer,
+    calls: Vec<Call>,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Report> {
+    let calls = Arc::new(calls);
+    let start = Instant::now() + warmup;
+    let end = start + duration;
+    let mut tasks = Vec::new();
+    for worker in 0..connections {
+        let addr = addr.to_owned();
+        let signer = signer.clone();
+        let calls = calls.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            let mut latencies = Vec::with_capacity(64 * 1024);
+            let mut errors = 0u64;
+            let mut i = worker;
+            loop {
+                let call = &calls[i % calls.len()];
+                i += 1;
+                let began = Instant::now();
+                if began >= end {
+                    break;
+                }
+                let req = signed_request(&addr, &signer, call)?;
+                sender.ready().await?;
+                let resp = sender.send_request(req).await?;
+                let ok = resp.status() == http::StatusCode::OK;
+                resp.into_body().collect().await?;
+                if began >= start {
+                    latencies.push(began.elapsed().as_micros() as u32);
+                    errors += u64::from(!ok);
+                }
+            }
+            anyhow::Ok((latencies, errors))
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (lat, err) = task.await??;
+        all.extend(lat);
+        errors += err;
+    }
+    all.sort_unstable();
+    let pct = |p: f64| {
+        let idx = ((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1));
+        Duration::from_micros(u64::from(all.get(idx).copied().unwrap_or(0)))
+    };
+    Ok(Report {
+        requests: all.len() as u64,
+        ops_per_sec: all.len() as f64 / duration.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        errors,
+    })
+}
+
+/// Serves a fixed small JSON body to every request, reading (and discarding) the body:
+/// the ceiling the full stack is measured against.
+pub async fn bare_server(listener: TcpListener) -> anyhow::Result<()> {
+    let body = Bytes::from_static(br#"{"Certificate":{"CertificateArn":"arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000","DomainName":"example.com","Status":"PENDING_VALIDATION"}}"#);
+    let builder = Arc::new({
+        let mut b = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        b.http1().keep_alive(true);
+        b
+    });
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let body = body.clone();
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let body = body.clone();
+                async move {
+                    let _ = req.into_body().collect().await;
+                    let mut resp = http::Response::new(Full::new(body));
+                    resp.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/x-amz-json-1.1"),
+                    );
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            });
+            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+/// A child process printing `... listening on http://ADDR` on stdout.
+pub struct Child {
+    /// `host:port`.
+    pub addr: String,
+    child: tokio::process::Child,
+}
+
+impl Child {
+    /// Spawns `exe args...` and waits for its listening line.
+    pub async fn spawn(exe: &PathBuf, args: &[&str]) -> anyhow::Result<Self> {
+        let mut child = tokio::process::Command::new(exe)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("spawning {}", exe.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(line) = lines.next_line().await? {
+            if let Some((_, url)) = line.split_once("listening on http://") {
+                let addr = url.trim().to_owned();
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                return Ok(Self { addr, child });
+            }
+        }
+        bail!("{} exited before listening", exe.display())
+    }
+
+    /// Stops the child with SIGTERM-like kill and waits.
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// Reads `(key, secret, account)` from a data directory's admin credentials file.
+pub fn admin_credentials(data_dir: &std::path::Path) -> anyhow::Result<(String, String, String)> {
+    let text = std::fs::read_to_string(data_dir.join("admin-credentials"))?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim_start_matches([' ', '=']).trim().to_owned()))
+            .with_context(|| format!("{name} missing"))
+    };
+    let account = text.split("account ").nth(1).and_then(|s| s.get(..12)).context("account missing")?.to_owned();
+    Ok((field("aws_access_key_id")?, field("aws_secret_access_key")?, account))
+}
+
+/// `carapace bench wire`: the full stack against a bare hyper server.
+pub async fn wire(connections: usize, seconds: u64) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let warmup = Duration::from_secs(2);
+    let duration = Duration::from_secs(seconds);
+
+    let bare = Child::spawn(&exe, &["bench", "bare-server", "--listen", "127.0.0.1:0"]).await?;
+    let signer = Signer { key: "AKIAEXAMPLE".into(), secret: "secret".into(), region: "us-east-1".into() };
+    let describe = |arn: &str| Call {
+        target: "CertificateManager.DescribeCertificate".into(),
+        service: "acm",
+        body: Bytes::from(format!(r#"{{"CertificateArn":"{arn}"}}"#)),
+    };
+    let bare_report = load(
+        &bare.addr,
+        &signer,
+        vec![describe("arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000")],
+        connections,
+        warmup,
+        duration,
+    )
+    .await?;
+    bare.stop().await;
+
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().to_str().context("temp dir path")?;
+    let full = Child::spawn(&exe, &["serve", "--listen", "127.0.0.1:0", "--data-dir", data]).await?;
+    let (key, secret, _) = admin_credentials(dir.path())?;
+    let signer = Signer { key, secret, region: "us-east-1".into() };
+    let request = Call {
+        target: "CertificateManager.RequestCertificate".into(),
+        service: "acm",
+        body: Bytes::from_static(br#"{"DomainName":"bench.example.com","KeyAlgorithm":"EC_prime256v1"}"#),
+    };
+    let (status, body) = call_once(&full.addr, &signer, &request).await?;
+    if status != 200 {
+        bail!("RequestCertificate failed: {status} {}", String::from_utf8_lossy(&body));
+    }
+    let arn = serde_json::from_slice::<serde_json::Value>(&body)?["CertificateArn"]
+        .as_str()
+        .context("no CertificateArn")?
+        .to_owned();
+    let full_report = load(&full.addr, &signer, vec![describe(&arn)], connections, warmup, duration).await?;
+    full.stop().await;
+
+    println!("wire benchmark: {connections} keep-alive connections, {seconds} s after {} s warm-up", warmup.as_secs());
+    println!("  bare hyper (fixed body)            {bare_report}");
+    println!("  carapace DescribeCertificate       {full_report}");
+    println!("  full stack / bare throughput       {:.1}%", 100.0 * full_report.ops_per_sec / bare_report.ops_per_sec);
+    Ok(())
+}
