@@ -30,17 +30,45 @@ pub struct Ds {
     checks: ldaps::Checks,
 }
 
+/// Environment variable: how long new directories stay in each of `Requested` and
+/// `Creating`, milliseconds (default 150). Tests lengthen it to observe those stages.
+pub const STAGE_DELAY_ENV: &str = "CARAPACE_DS_STAGE_DELAY_MS";
+
+/// Knobs of the Directory Service handler.
+#[derive(Debug, Clone)]
+pub struct DsSettings {
+    /// How the LDAPS check probes customer domain controllers.
+    pub probe: probe::ProbeSettings,
+    /// How long new directories stay in each of `Requested` and `Creating`, milliseconds.
+    pub directory_step_ms: i64,
+}
+
+impl DsSettings {
+    /// Defaults, overridden by `CARAPACE_DS_LDAPS_PORT` and `CARAPACE_DS_STAGE_DELAY_MS`.
+    pub fn from_env() -> Self {
+        let mut directory_step_ms = carapace_core::ds::records::DIRECTORY_STEP_MS;
+        if let Ok(value) = std::env::var(STAGE_DELAY_ENV) {
+            match value.trim().parse::<u32>() {
+                Ok(ms) => directory_step_ms = i64::from(ms),
+                Err(_) => tracing::warn!(%value, "ignoring {STAGE_DELAY_ENV}: not a number of milliseconds"),
+            }
+        }
+        Self { probe: probe::ProbeSettings::from_env(), directory_step_ms }
+    }
+}
+
 impl Ds {
-    /// Directory Service over these core handles. The LDAPS port probed on customer domain
-    /// controllers is 636 unless `CARAPACE_DS_LDAPS_PORT` says otherwise.
+    /// Directory Service over these core handles, with [`DsSettings::from_env`]: the LDAPS
+    /// port probed on customer domain controllers is 636 unless `CARAPACE_DS_LDAPS_PORT`
+    /// says otherwise.
     pub fn new(core: Core) -> Self {
-        Self::with_probe_settings(core, probe::ProbeSettings::from_env())
+        Self::with_settings(core, DsSettings::from_env())
     }
 
-    /// Directory Service with explicit LDAPS probe settings.
-    pub fn with_probe_settings(core: Core, settings: probe::ProbeSettings) -> Self {
-        let dirs = Directories::new(core.clone());
-        Self { checks: ldaps::Checks::new(dirs.clone(), core.clock.clone(), settings), dirs }
+    /// Directory Service with explicit settings.
+    pub fn with_settings(core: Core, settings: DsSettings) -> Self {
+        let dirs = Directories::new(core.clone()).with_directory_step_ms(settings.directory_step_ms);
+        Self { checks: ldaps::Checks::new(dirs.clone(), core.clock.clone(), settings.probe), dirs }
     }
 }
 

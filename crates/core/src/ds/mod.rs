@@ -303,12 +303,19 @@ pub enum LdapsFailure {
 #[derive(Clone)]
 pub struct Directories {
     core: Core,
+    step_ms: i64,
 }
 
 impl Directories {
     /// The rules over these handles.
     pub fn new(core: Core) -> Self {
-        Self { core }
+        Self { core, step_ms: records::DIRECTORY_STEP_MS }
+    }
+
+    /// Sets how long new directories stay in each of `Requested` and `Creating`.
+    pub fn with_directory_step_ms(mut self, step_ms: i64) -> Self {
+        self.step_ms = step_ms.max(0);
+        self
     }
 
     fn now(&self) -> i64 {
@@ -366,6 +373,7 @@ impl Directories {
             password_hash: password_hash.to_owned(),
             security_group_id: format!("sg-{}", &random_hex(9)?[..17]),
             created_ms: now,
+            step_ms: self.step_ms,
             tags: new.tags.clone(),
             ldaps: Default::default(),
             client_auth: Vec::new(),

@@ -7,11 +7,16 @@ use super::machine::{
     CertificateEvent, CertificateState, ClientAuthStatus, DirectoryEvent, DirectoryStage, LdapsStatus,
 };
 
-/// How long a directory stays in each of `Requested` and `Creating`, milliseconds.
+/// How long a directory stays in each of `Requested` and `Creating` by default,
+/// milliseconds (see [`super::Directories::with_directory_step_ms`]).
 ///
 /// AWS takes 5–45 minutes; Carapace keeps the stages observable (SDK code that polls for
 /// `Active` is exercised) but short.
 pub const DIRECTORY_STEP_MS: i64 = 150;
+
+fn default_step_ms() -> i64 {
+    DIRECTORY_STEP_MS
+}
 /// How long a certificate stays `Registering`, milliseconds.
 pub const REGISTER_DELAY_MS: i64 = 200;
 /// How long a certificate stays `Deregistering`, milliseconds.
@@ -168,6 +173,10 @@ pub struct DirectoryRecord {
     pub security_group_id: String,
     /// Creation time, Unix milliseconds.
     pub created_ms: i64,
+    /// How long each of `Requested` and `Creating` lasts for this directory, milliseconds
+    /// (fixed at creation, so a changed setting never moves an existing directory back).
+    #[serde(default = "default_step_ms")]
+    pub step_ms: i64,
     /// Tags in insertion order; keys are unique.
     pub tags: Vec<(String, String)>,
     /// Client LDAPS.
@@ -179,14 +188,14 @@ pub struct DirectoryRecord {
 }
 
 impl DirectoryRecord {
-    /// The stage at `now_ms` and when it began: `Requested` for [`DIRECTORY_STEP_MS`],
-    /// then `Creating` as long again, then `Active`.
+    /// The stage at `now_ms` and when it began: `Requested` for `step_ms`, then
+    /// `Creating` as long again, then `Active`.
     pub fn stage_at(&self, now_ms: i64) -> (DirectoryStage, i64) {
         let mut stage = DirectoryStage::Requested;
         let mut since = self.created_ms;
         let steps = [
-            (self.created_ms + DIRECTORY_STEP_MS, DirectoryEvent::ProvisioningStarted),
-            (self.created_ms + 2 * DIRECTORY_STEP_MS, DirectoryEvent::ProvisioningFinished),
+            (self.created_ms + self.step_ms, DirectoryEvent::ProvisioningStarted),
+            (self.created_ms + 2 * self.step_ms, DirectoryEvent::ProvisioningFinished),
         ];
         for (at, event) in steps {
             if now_ms >= at
@@ -297,6 +306,7 @@ mod tests {
             password_hash: String::new(),
             security_group_id: "sg-0".into(),
             created_ms: 1_000,
+            step_ms: DIRECTORY_STEP_MS,
             tags: vec![],
             ldaps: LdapsRecord::default(),
             client_auth: vec![],
