@@ -15,10 +15,10 @@ use zeroize::Zeroizing;
 use super::issue::{facts, material_put, seal_bytes, seal_key};
 use super::names::{self, CertificateArn, Tag};
 use super::query::not_yet_issued;
+use super::quota::{backoff, is_usage_conflict, usage_put};
 use super::record::{
     self, CertificateRecord, CertificateType, DomainValidation, KeyFormat, KeyPairOrigin, Material, Options,
 };
-use super::request::REQUEST_LOG_KIND;
 use super::state::{DomainStatus, Event, Status, transition};
 use super::{AcmError, CertificateManager, Loaded, MAX_CONFLICT_RETRIES, Owner, record_put};
 use crate::ca::{self, ParsedCertificate, PrivateKey};
@@ -189,7 +189,6 @@ impl CertificateManager {
             names::check_tags(&req.tags)?;
             let mut tags = Vec::new();
             names::merge_tags(&mut tags, &req.tags)?;
-            self.check_quotas(&scope, now).await?;
             let id = uuid::Uuid::new_v4().to_string();
             let arn = CertificateArn::format(owner, &id);
             let (sealed_key, key_format) = seal(&arn);
@@ -227,15 +226,23 @@ impl CertificateManager {
                 row: Row { key: Key::new(kind, &scope, &id), version: 0, created_ms: now, body },
                 expect: None,
             };
-            self.core
-                .store
-                .apply(vec![
+            let _turn = self.usage_locks.lock(&scope).await;
+            for attempt in 0..MAX_CONFLICT_RETRIES {
+                let mut usage = self.usage(&scope).await?;
+                self.check_quotas(&usage.usage, now)?;
+                usage.usage.add(now);
+                let writes = vec![
                     row(record::KIND, record.encode()),
                     row(record::MATERIAL_KIND, material.encode()),
-                    row(REQUEST_LOG_KIND, Vec::new()),
-                ])
-                .await?;
-            return Ok(arn);
+                    usage_put(&scope, &usage),
+                ];
+                match self.core.store.apply(writes).await {
+                    Ok(_) => return Ok(arn),
+                    Err(carapace_store::Error::Conflict(key)) if is_usage_conflict(&key) => backoff(attempt).await,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            return Err(AcmError::Conflict("Too many concurrent requests for this account; try again.".into()));
         };
 
         // Re-import over an existing imported certificate.

@@ -6,6 +6,7 @@ use carapace_store::{Key, Write};
 use super::issue::{IssuePayload, issue_job, locate};
 use super::names::{self, Tag};
 use super::query::not_yet_issued;
+use super::quota::{backoff, usage_put};
 use super::record::{self, CertificateType, MethodUpdate, Renewal, RenewalStatus, RevocationReason, ValidationMethod};
 use super::state::{DomainStatus, Event, Status, transition};
 use super::{AcmError, CertificateManager, MAX_CONFLICT_RETRIES, Owner, VALIDATION_WINDOW_MS};
@@ -25,7 +26,8 @@ impl CertificateManager {
     /// DeleteCertificate: removes the record and its material (key included).
     pub async fn delete_certificate(&self, owner: &Owner, arn: &str) -> Result<(), AcmError> {
         let scope = owner.scope();
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        let _turn = self.usage_locks.lock(&scope).await;
+        for attempt in 0..MAX_CONFLICT_RETRIES {
             let loaded = self.load(owner, arn).await?;
             if !loaded.record.in_use_by.is_empty() {
                 return Err(AcmError::ResourceInUse(format!(
@@ -33,15 +35,19 @@ impl CertificateManager {
                     owner.account
                 )));
             }
-            let mut writes =
-                vec![Write::Delete { key: Key::new(record::KIND, &scope, &loaded.id), expect: loaded.version }];
+            let mut usage = self.usage(&scope).await?;
+            usage.usage.remove();
+            let mut writes = vec![
+                Write::Delete { key: Key::new(record::KIND, &scope, &loaded.id), expect: loaded.version },
+                usage_put(&scope, &usage),
+            ];
             let material_key = Key::new(record::MATERIAL_KIND, &scope, &loaded.id);
             if let Some(row) = self.core.store.get(&material_key).await? {
                 writes.push(Write::Delete { key: material_key, expect: row.version });
             }
             match self.core.store.apply(writes).await {
                 Ok(_) => return Ok(()),
-                Err(carapace_store::Error::Conflict(_)) => continue,
+                Err(carapace_store::Error::Conflict(_)) => backoff(attempt).await,
                 Err(e) => return Err(e.into()),
             }
         }

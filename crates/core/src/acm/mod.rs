@@ -19,6 +19,7 @@ mod issue;
 mod manage;
 pub mod names;
 mod query;
+mod quota;
 pub mod record;
 mod request;
 pub mod state;
@@ -158,12 +159,13 @@ pub(crate) struct Loaded {
 pub struct CertificateManager {
     core: Core,
     secret: Arc<tokio::sync::OnceCell<ValidationSecret>>,
+    usage_locks: Arc<quota::ScopeLocks>,
 }
 
 impl CertificateManager {
     /// ACM over these core handles.
     pub fn new(core: Core) -> Self {
-        Self { core, secret: Arc::new(tokio::sync::OnceCell::new()) }
+        Self { core, secret: Arc::new(tokio::sync::OnceCell::new()), usage_locks: Arc::default() }
     }
 
     /// The core handles.

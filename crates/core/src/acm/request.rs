@@ -17,20 +17,16 @@ use serde::{Deserialize, Serialize};
 
 use super::issue::{IssuePayload, TimeoutPayload, issue_job, timeout_job};
 use super::names::{self, CertificateArn, Tag};
+use super::quota::{backoff, is_usage_conflict, usage_put};
 use super::record::{
     self, CertificateRecord, CertificateType, DomainValidation, KeyPairOrigin, ManagedBy, Options, ValidationMethod,
 };
 use super::state::{DomainStatus, Status};
-use super::{AcmError, CertificateManager, IDEMPOTENCY_WINDOW_MS, Owner, VALIDATION_WINDOW_MS};
+use super::{AcmError, CertificateManager, IDEMPOTENCY_WINDOW_MS, MAX_CONFLICT_RETRIES, Owner, VALIDATION_WINDOW_MS};
 use crate::ca::KeyAlgorithm;
 
 /// Row kind of idempotency tokens (`<scope>`, id `request/<token>`).
 pub const IDEMPOTENCY_KIND: &str = "acm.idempotency";
-/// Row kind of the request log: one row per requested or imported certificate, kept so
-/// the per-year quota counts certificates that were since deleted (as ACM's does).
-pub const REQUEST_LOG_KIND: &str = "acm.request-log";
-
-const YEAR_MS: i64 = 365 * 24 * 3_600_000;
 
 /// A certificate request, as the handler decoded it.
 #[derive(Debug, Clone, Default)]
@@ -110,25 +106,7 @@ impl CertificateManager {
         let now = self.now_ms();
         let fingerprint = fingerprint(&req, &sans, key_algorithm, method);
 
-        // Idempotency: a live token returns its ARN before anything else is checked.
-        let token_key =
-            req.idempotency_token.as_ref().map(|t| Key::new(IDEMPOTENCY_KIND, &scope, format!("request/{t}")));
-        let mut token_version = None;
-        if let Some(key) = &token_key
-            && let Some(row) = store.get(key).await?
-        {
-            let token: TokenRow = serde_json::from_slice(&row.body).map_err(AcmError::internal)?;
-            if now < token.at_ms + IDEMPOTENCY_WINDOW_MS {
-                if token.fingerprint != fingerprint {
-                    tracing::info!(arn = %token.arn, "idempotency token reused with different parameters; returning the first request's certificate");
-                }
-                return Ok(token.arn);
-            }
-            token_version = Some(row.version);
-        }
-
-        self.check_quotas(&scope, now).await?;
-
+        // The certificate as it will be stored; written below once the quota and token allow.
         let id = uuid::Uuid::new_v4().to_string();
         let arn = CertificateArn::format(owner, &id);
         let secret = self.secret().await?;
@@ -190,82 +168,77 @@ impl CertificateManager {
             method_update: None,
             issuance: 0,
         };
+        let body = record.encode();
 
-        let mut writes = vec![
-            Write::Put {
-                row: Row {
-                    key: Key::new(record::KIND, &scope, &id),
-                    version: 0,
-                    created_ms: now,
-                    body: record.encode(),
-                },
-                expect: None,
-            },
-            Write::Put {
-                row: Row {
-                    key: Key::new(REQUEST_LOG_KIND, &scope, &id),
-                    version: 0,
-                    created_ms: now,
-                    body: Vec::new(),
-                },
-                expect: None,
-            },
-            Write::Enqueue(timeout_job(
-                &scope,
-                &id,
-                deadline,
-                &TimeoutPayload { scope: scope.clone(), id: id.clone() },
-            )),
-        ];
-        if settings.dev {
-            // Emulator mode: every domain is approved after a short delay, then issued.
-            let payload = IssuePayload { scope: scope.clone(), id: id.clone(), issuance: 1, approve_all: true };
-            writes.push(Write::Enqueue(issue_job(&payload, now + settings.acm.dev_auto_approve_ms as i64)));
-        }
-        if let Some(key) = &token_key {
-            let body = serde_json::to_vec(&TokenRow { arn: arn.clone(), fingerprint, at_ms: now })
-                .map_err(AcmError::internal)?;
-            writes.push(Write::Put {
-                row: Row { key: key.clone(), version: 0, created_ms: now, body },
-                expect: token_version,
-            });
-        }
-        match store.apply(writes).await {
-            Ok(_) => {}
-            Err(carapace_store::Error::Conflict(conflict)) if token_key.as_ref() == Some(&conflict) => {
-                // A concurrent request with the same token won: return its certificate.
-                let row = store.get(&conflict).await?.ok_or_else(|| {
-                    AcmError::Conflict("The idempotency token is in use by a concurrent request; try again.".into())
-                })?;
+        let token_key =
+            req.idempotency_token.as_ref().map(|t| Key::new(IDEMPOTENCY_KIND, &scope, format!("request/{t}")));
+        let _turn = self.usage_locks.lock(&scope).await;
+        for attempt in 0..MAX_CONFLICT_RETRIES {
+            // Idempotency: a live token returns its ARN before anything else is checked.
+            let mut token_version = None;
+            if let Some(key) = &token_key
+                && let Some(row) = store.get(key).await?
+            {
                 let token: TokenRow = serde_json::from_slice(&row.body).map_err(AcmError::internal)?;
-                return Ok(token.arn);
+                if now < token.at_ms + IDEMPOTENCY_WINDOW_MS {
+                    if token.fingerprint != fingerprint {
+                        tracing::info!(arn = %token.arn, "idempotency token reused with different parameters; returning the first request's certificate");
+                    }
+                    return Ok(token.arn);
+                }
+                token_version = Some(row.version);
             }
-            Err(e) => return Err(e.into()),
-        }
-        self.core.work.notify_one();
-        Ok(arn)
-    }
+            let mut usage = self.usage(&scope).await?;
+            self.check_quotas(&usage.usage, now)?;
+            usage.usage.add(now);
 
-    /// Certificates held and requested-per-year quotas (ACM counts expired and revoked
-    /// certificates too; the yearly count includes deleted ones).
-    pub(crate) async fn check_quotas(&self, scope: &str, now: i64) -> Result<(), AcmError> {
-        let quotas = &self.core.settings.acm;
-        let store = self.core.store.as_ref();
-        let held = store.count(record::KIND, scope, i64::MIN).await?;
-        if held >= u64::from(quotas.certificates_per_account) {
-            return Err(AcmError::LimitExceeded(format!(
-                "Error: you have reached your limit of {} certificates.",
-                quotas.certificates_per_account
-            )));
+            let mut writes = vec![
+                Write::Put {
+                    row: Row {
+                        key: Key::new(record::KIND, &scope, &id),
+                        version: 0,
+                        created_ms: now,
+                        body: body.clone(),
+                    },
+                    expect: None,
+                },
+                usage_put(&scope, &usage),
+                Write::Enqueue(timeout_job(
+                    &scope,
+                    &id,
+                    deadline,
+                    &TimeoutPayload { scope: scope.clone(), id: id.clone() },
+                )),
+            ];
+            if settings.dev {
+                // Emulator mode: every domain is approved after a short delay, then issued.
+                let payload = IssuePayload { scope: scope.clone(), id: id.clone(), issuance: 1, approve_all: true };
+                writes.push(Write::Enqueue(issue_job(&payload, now + settings.acm.dev_auto_approve_ms as i64)));
+            }
+            if let Some(key) = &token_key {
+                let token =
+                    serde_json::to_vec(&TokenRow { arn: arn.clone(), fingerprint: fingerprint.clone(), at_ms: now })
+                        .map_err(AcmError::internal)?;
+                writes.push(Write::Put {
+                    row: Row { key: key.clone(), version: 0, created_ms: now, body: token },
+                    expect: token_version,
+                });
+            }
+            match store.apply(writes).await {
+                Ok(_) => {
+                    self.core.work.notify_one();
+                    return Ok(arn);
+                }
+                // Another request took a quota slot or the token first: look again.
+                Err(carapace_store::Error::Conflict(conflict))
+                    if is_usage_conflict(&conflict) || token_key.as_ref() == Some(&conflict) =>
+                {
+                    backoff(attempt).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        let this_year = store.count(REQUEST_LOG_KIND, scope, now - YEAR_MS).await?;
-        if this_year >= u64::from(quotas.certificates_per_year) {
-            return Err(AcmError::LimitExceeded(format!(
-                "Error: you have reached your limit of {} certificates in the last year.",
-                quotas.certificates_per_year
-            )));
-        }
-        Ok(())
+        Err(AcmError::Conflict("Too many concurrent requests for this account; try again.".into()))
     }
 }
 
