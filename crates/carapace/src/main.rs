@@ -36,9 +36,12 @@ enum BenchCommand {
         /// Keep-alive connections.
         #[arg(long, default_value_t = 32)]
         connections: usize,
-        /// Measured seconds per target.
-        #[arg(long, default_value_t = 10)]
+        /// Measured seconds per server per round.
+        #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// Alternating rounds (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// The bare hyper server `bench wire` compares against (run by it as a child process).
     BareServer {
@@ -166,8 +169,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(cmd) => keys(cmd).await,
         Command::Ca(cmd) => ca(cmd).await,
-        Command::Bench(BenchCommand::Wire { connections, seconds }) => {
-            carapace::bench::wire(connections, seconds).await
+        Command::Bench(BenchCommand::Wire { connections, seconds, rounds }) => {
+            carapace::bench::wire(connections, seconds, rounds).await
         }
         Command::Bench(BenchCommand::BareServer { listen }) => {
             let listener = tokio::net::TcpListener::bind(listen).await?;

@@ -44,7 +44,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let workers = carapace_acm::spawn_workers(core.clone(), stop_rx.clone());
     let dispatcher = Dispatcher::new(
         services,
-        Arc::new(KeyLookup(app.accounts.clone())),
+        Arc::new(KeyLookup::new(app.accounts.clone())),
         DispatcherConfig { dev: config.dev, max_body_bytes: config.max_body_bytes, ..Default::default() },
     );
     let front = Arc::new(Front {
@@ -77,17 +77,38 @@ fn acm_settings(config: &Config) -> AcmSettings {
     }
 }
 
-/// Access keys from the store.
-struct KeyLookup(carapace_core::accounts::Accounts);
+/// How long a looked-up key (or its absence) is trusted before the store is asked again:
+/// `carapace keys revoke` takes effect within this time. Without the cache every request
+/// pays a store read and an AES-GCM unseal before its signature can be checked.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Access keys from the store, cached briefly.
+struct KeyLookup {
+    accounts: carapace_core::accounts::Accounts,
+    cache: moka::future::Cache<String, Option<Credential>>,
+}
+
+impl KeyLookup {
+    fn new(accounts: carapace_core::accounts::Accounts) -> Self {
+        Self { accounts, cache: moka::future::Cache::builder().max_capacity(10_000).time_to_live(KEY_CACHE_TTL).build() }
+    }
+}
 
 #[async_trait::async_trait]
 impl CredentialLookup for KeyLookup {
     async fn lookup(&self, access_key_id: &str) -> Result<Option<Credential>, WireError> {
-        match self.0.lookup(access_key_id).await {
-            Ok(found) => Ok(found.map(|(account_id, secret)| Credential {
-                account_id,
-                secret: SecretKey::new(secret.as_str().to_owned()),
-            })),
+        if let Some(hit) = self.cache.get(access_key_id).await {
+            return Ok(hit);
+        }
+        match self.accounts.lookup(access_key_id).await {
+            Ok(found) => {
+                let credential = found.map(|(account_id, secret)| Credential {
+                    account_id,
+                    secret: SecretKey::new(secret.as_str().to_owned()),
+                });
+                self.cache.insert(access_key_id.to_owned(), credential.clone()).await;
+                Ok(credential)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "access key lookup failed");
                 Err(WireError::internal())

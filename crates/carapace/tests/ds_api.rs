@@ -174,8 +174,6 @@ async fn directories_are_created_described_paged_and_deleted() {
     let c = server.ds("123456789012").await;
     let simple = simple_ad(&c).await;
     assert!(simple.starts_with("d-") && simple.len() == 12, "{simple}");
-    let first = stage(&c, &simple).await;
-    assert!(matches!(first, DirectoryStage::Requested | DirectoryStage::Creating), "{first:?}");
     wait_active(&c, &simple).await;
     let managed = managed_ad(&c).await;
     let conn = connector(&c, &["192.0.2.10", "192.0.2.11"]).await;
@@ -437,10 +435,10 @@ async fn certificates_are_registered_listed_and_deregistered() {
 }
 
 #[tokio::test]
-async fn directories_that_are_not_active_are_unavailable() {
+async fn stages_are_observable_and_only_active_directories_are_available() {
     let pki = Pki::new();
-    // Stages long enough to be observed even on a loaded machine.
-    let server = Server::start(&["--dev"], &[("CARAPACE_DS_STAGE_DELAY_MS", "60000")]);
+    // Two seconds per stage: long enough to observe each even on a loaded machine.
+    let server = Server::start(&["--dev"], &[("CARAPACE_DS_STAGE_DELAY_MS", "2000")]);
     let c = server.ds("123456789012").await;
     let managed = managed_ad(&c).await;
     assert_eq!(stage(&c, &managed).await, DirectoryStage::Requested);
@@ -454,8 +452,17 @@ async fn directories_that_are_not_active_are_unavailable() {
         c.deregister_certificate().directory_id(&managed).certificate_id("c-0000000000"),
         "DirectoryUnavailableException"
     );
+    eventually("Creating", || async { (stage(&c, &managed).await == DirectoryStage::Creating).then_some(()) }).await;
+    wait_active(&c, &managed).await;
+    let out = c.describe_directories().directory_ids(&managed).send().await.unwrap();
+    let d = &out.directory_descriptions()[0];
+    let launched = d.launch_time().unwrap().as_secs_f64();
+    let active_since = d.stage_last_updated_date_time().unwrap().as_secs_f64();
+    assert!((active_since - launched - 4.0).abs() < 0.01, "{launched} {active_since}");
+    register(&c, &managed, &pki.pem("ca")).await;
     // Deleting is allowed in any stage.
-    c.delete_directory().directory_id(&managed).send().await.unwrap();
+    let other = simple_ad(&c).await;
+    c.delete_directory().directory_id(&other).send().await.unwrap();
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ use crate::sigv4::{self, AuthError, SecretKey};
 use crate::{RequestContext, WireError};
 
 /// A caller's signing secret and the account it belongs to.
+#[derive(Clone)]
 pub struct Credential {
     /// The 12-digit account id.
     pub account_id: String,
