@@ -132,7 +132,6 @@ def settled_ldaps(ds, directory_id):
 def test_directories(ds):
     simple = simple_ad(ds)
     assert simple.startswith("d-") and len(simple) == 12
-    assert describe(ds, simple)["Stage"] in ("Requested", "Creating")
     managed = managed_ad(ds)
     conn = connector(ds, ["192.0.2.10", "192.0.2.11"])
     for d in (simple, managed, conn):
@@ -302,11 +301,12 @@ def test_certificates(ds, pki):
     error(ds.deregister_certificate, "DirectoryDoesNotExistException", DirectoryId="d-0000000000", CertificateId=cid)
 
 
-def test_not_active_is_unavailable(pki):
-    server = Server(dev=True, env={"CARAPACE_DS_STAGE_DELAY_MS": "60000"})
+def test_stages_and_unavailable_directories(pki):
+    # Two seconds per stage: long enough to observe each even on a loaded machine.
+    server = Server(dev=True, env={"CARAPACE_DS_STAGE_DELAY_MS": "2000"})
     try:
         for protocol in PROTOCOLS:
-            ds = server.ds_client(protocol)
+            ds = server.ds_client(protocol, key=str(next(_accounts)))
             d = managed_ad(ds)
             assert describe(ds, d)["Stage"] == "Requested"
             error(ds.register_certificate, "DirectoryUnavailableException", DirectoryId=d, CertificateData=pki("ca"))
@@ -318,6 +318,11 @@ def test_not_active_is_unavailable(pki):
                 DirectoryId=d,
                 CertificateId="c-0000000000",
             )
+            eventually(lambda: describe(ds, d)["Stage"] == "Creating", "Creating")
+            wait_active(ds, d)
+            desc = describe(ds, d)
+            assert abs((desc["StageLastUpdatedDateTime"] - desc["LaunchTime"]).total_seconds() - 4.0) < 0.01
+            register(ds, d, pki("ca"))
             ds.delete_directory(DirectoryId=d)
     finally:
         server.stop()

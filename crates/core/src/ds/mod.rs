@@ -525,7 +525,19 @@ impl Directories {
         }
         require_active(&directory, now)?;
         let inspected = certificate::inspect(&new.data, now)?;
-        let live = self.live_certificates(scope, directory_id, now).await?;
+        // Rows of finished deregistrations are swept here, in the same batch, the next time
+        // a certificate is added: nothing else reads them.
+        let mut live = Vec::new();
+        let mut swept = Vec::new();
+        for row in self.certificate_rows(scope, directory_id).await? {
+            let record: CertificateRecord = decode(&row)?;
+            let state = record.state_at(now);
+            if state.is_live() {
+                live.push(CertificateView { record, state });
+            } else if state == CertificateState::Deregistered {
+                swept.push(Write::Delete { key: row.key, expect: row.version });
+            }
+        }
         if live.iter().any(|c| c.record.kind == new.kind && c.record.fingerprint == inspected.fingerprint) {
             return Err(DsError::CertificateAlreadyExists(format!(
                 "The certificate is already registered with directory {directory_id}."
@@ -553,13 +565,12 @@ impl Directories {
         };
         // Rewriting the directory at the version read serialises this against other
         // registrations (limits, duplicates) and against LDAPS / deregistration changes.
-        self.core
-            .store
-            .apply(vec![
-                Write::Put { row: directory_row(scope, &directory, now)?, expect: Some(version) },
-                Write::Put { row: certificate_row(scope, &record, now)?, expect: None },
-            ])
-            .await?;
+        let mut writes = vec![
+            Write::Put { row: directory_row(scope, &directory, now)?, expect: Some(version) },
+            Write::Put { row: certificate_row(scope, &record, now)?, expect: None },
+        ];
+        writes.extend(swept);
+        self.core.store.apply(writes).await?;
         Ok(record.id)
     }
 

@@ -199,7 +199,7 @@ async fn tags_are_added_overwritten_removed_and_limited() {
 
 #[tokio::test]
 async fn certificate_registration_checks() {
-    let (ds, clock, _) = setup();
+    let (ds, clock, store) = setup();
     let simple = active_dir(&ds, &clock, DirectoryKind::SimpleAd).await;
     let managed = active_dir(&ds, &clock, DirectoryKind::MicrosoftAd).await;
     let connector = active_dir(&ds, &clock, DirectoryKind::AdConnector).await;
@@ -274,7 +274,33 @@ async fn certificate_registration_checks() {
     clock.advance(DEREGISTER_DELAY_MS);
     assert!(matches!(ds.describe_certificate(SCOPE, &managed, &id).await, Err(DsError::CertificateNotFound(_))));
     assert_eq!(ds.list_certificates(SCOPE, &managed, None, None).await.unwrap().items.len(), 4);
+    let rows =
+        |s: Arc<dyn carapace_store::Store>| async move { s.count(CERTIFICATE_KIND, SCOPE, i64::MIN).await.unwrap() };
+    let before = rows(store.clone()).await;
+    // Registering again sweeps the deregistered row.
     ds.register_certificate(SCOPE, &managed, &cert(pem, CertificateKind::ClientLdaps)).await.unwrap();
+    assert_eq!(rows(store.clone()).await, before);
+}
+
+#[tokio::test]
+async fn at_most_100_client_cert_auth_certificates() {
+    let (ds, clock, _) = setup();
+    let dir = active_dir(&ds, &clock, DirectoryKind::AdConnector).await;
+    let ocsp = Some("http://ocsp.example.com".to_owned());
+    for i in 0..100 {
+        let new = NewCertificate {
+            data: ca_pem(&format!("CA {i}"), 365),
+            kind: CertificateKind::ClientCertAuth,
+            ocsp_url: ocsp.clone(),
+        };
+        ds.register_certificate(SCOPE, &dir, &new).await.unwrap();
+    }
+    let new = NewCertificate { data: ca_pem("CA 100", 365), kind: CertificateKind::ClientCertAuth, ocsp_url: ocsp };
+    let err = ds.register_certificate(SCOPE, &dir, &new).await.unwrap_err();
+    assert!(matches!(err, DsError::CertificateLimitExceeded(_)), "{err:?}");
+    assert!(err.to_string().contains("100 ClientCertAuth"), "{err}");
+    // LDAPS certificates are counted separately.
+    ds.register_certificate(SCOPE, &dir, &cert(ca_pem("LDAPS", 365), CertificateKind::ClientLdaps)).await.unwrap();
 }
 
 #[tokio::test]
