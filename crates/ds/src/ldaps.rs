@@ -1,6 +1,6 @@
 //! EnableLDAPS, DisableLDAPS, DescribeLDAPSSettings, and the task that runs a check.
 //!
-//! `EnableLDAPS` stores `Enabling` with a fresh check id and spawns [`Checks`]' task: after
+//! `EnableLDAPS` stores `Enabling` with a fresh check id and spawns a task: after
 //! a short delay it asks the core what to verify ([`Directories::ldaps_plan`]), probes the
 //! customer's domain controllers ([`crate::probe`]) and reports the outcome
 //! ([`Directories::finish_ldaps_check`]). The outcome is dropped if LDAPS was disabled or

@@ -10,6 +10,19 @@
 //! and an LDAPS check is run by a task spawned when `EnableLDAPS` is accepted — and
 //! re-spawned by `DescribeLDAPSSettings` if the process restarted while the directory
 //! was `Enabling` (the check id is stored, so nothing is lost).
+//!
+//! What the LDAPS check does: for an AD Connector, connect to every
+//! `ConnectSettings.CustomerDnsIps` / `CustomerDnsIpsV6` address on the LDAPS port (636, or
+//! `CARAPACE_DS_LDAPS_PORT`), complete a TLS handshake trusting only the directory's
+//! registered `ClientLDAPS` certificates, and read the root DSE; any failure is the
+//! `LDAPSStatusReason` of `EnableFailed` (see [`probe`] for why host names are not
+//! checked). A Managed Microsoft AD's domain controllers are AWS's, and Carapace runs none,
+//! so once a `ClientLDAPS` certificate is registered its LDAPS goes `Enabling` → `Enabled`
+//! with nothing to probe. Simple AD has no LDAPS (`UnsupportedOperationException`).
+//!
+//! Environment: `CARAPACE_DS_LDAPS_PORT` (the probed port) and
+//! `CARAPACE_DS_STAGE_DELAY_MS` (how long a new directory stays in each of `Requested` and
+//! `Creating`; 150 ms by default), read once by [`Ds::new`].
 
 pub mod certificates;
 pub mod client_auth;

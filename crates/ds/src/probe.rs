@@ -6,7 +6,7 @@
 //! (`ConnectSettings.CustomerDnsIps`), while a domain controller's certificate names its
 //! host (`dc1.corp.example.com`). So the IP is sent as the TLS server name and the chain,
 //! validity period and key usage are verified as usual, but a name mismatch is tolerated
-//! ([`ChainOnly`]): requiring the IP in the certificate would fail every real domain
+//! (`ChainOnly`): requiring the IP in the certificate would fail every real domain
 //! controller. This is the one relaxation, and rustls checks the name only after the
 //! chain, so nothing else is skipped.
 
