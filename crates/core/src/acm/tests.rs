@@ -323,3 +323,66 @@ async fn import_reimport_and_export_rules() {
         Err(AcmError::Validation(_))
     ));
 }
+
+#[tokio::test]
+async fn certificates_in_use_cannot_be_deleted_or_revoked() {
+    let Env { manager, clock } = env(true);
+    let exportable = NewCertificate { export: Some(true), ..request("used.example.com") };
+    let arn = manager.request_certificate(&alice(), exportable).await.unwrap();
+    clock.advance(100);
+    manager.run_due_jobs().await.unwrap();
+    let distribution = "arn:aws:lightsail:us-east-1:111111111111:Distribution/d-1";
+    manager.set_in_use(&alice(), &arn, distribution, true).await.unwrap();
+    let v = manager.describe_certificate(&alice(), &arn).await.unwrap();
+    assert_eq!(v.record.in_use_by, [distribution]);
+    assert!(v.renewal_eligible, "in use and issued: eligible for managed renewal");
+    assert!(matches!(manager.delete_certificate(&alice(), &arn).await, Err(AcmError::ResourceInUse(_))));
+    manager.export_certificate(&alice(), &arn, b"pass1234").await.unwrap();
+    assert!(matches!(
+        manager.revoke_certificate(&alice(), &arn, RevocationReason::Superseded).await,
+        Err(AcmError::ResourceInUse(_))
+    ));
+    manager.set_in_use(&alice(), &arn, distribution, false).await.unwrap();
+    manager.revoke_certificate(&alice(), &arn, RevocationReason::Superseded).await.unwrap();
+    let v = manager.describe_certificate(&alice(), &arn).await.unwrap();
+    assert_eq!((v.status, v.record.revocation_reason), (Status::Revoked, Some(RevocationReason::Superseded)));
+    assert_eq!(v.record.revoked_ms, Some(clock.now_ms()));
+    // A revoked certificate is neither renewed nor revoked again.
+    assert!(manager.renew_certificate(&alice(), &arn).await.is_err());
+    assert!(matches!(
+        manager.revoke_certificate(&alice(), &arn, RevocationReason::Superseded).await,
+        Err(AcmError::Conflict(_))
+    ));
+    manager.delete_certificate(&alice(), &arn).await.unwrap();
+}
+
+#[tokio::test]
+async fn issued_certificates_expire_on_read_and_renew_in_place() {
+    let Env { manager, clock } = env(false);
+    // Strict mode: simulate validation finishing by marking the domains and enqueuing issuance,
+    // as the validation worker does.
+    let arn = manager.request_certificate(&alice(), request("renew.example.com")).await.unwrap();
+    let id = arn.rsplit('/').next().unwrap().to_owned();
+    manager
+        .modify(&alice(), &arn, |r, _| {
+            for d in &mut r.domains {
+                d.status = state::DomainStatus::Success;
+            }
+            Ok(Vec::new())
+        })
+        .await
+        .unwrap();
+    manager.enqueue_issuance(&alice().scope(), &id).await.unwrap();
+    manager.run_due_jobs().await.unwrap();
+    let first = manager.describe_certificate(&alice(), &arn).await.unwrap();
+    assert_eq!(first.status, Status::Issued);
+    manager.renew_certificate(&alice(), &arn).await.unwrap();
+    manager.run_due_jobs().await.unwrap();
+    let renewed = manager.describe_certificate(&alice(), &arn).await.unwrap();
+    assert_ne!(renewed.record.x509.as_ref().unwrap().serial, first.record.x509.as_ref().unwrap().serial);
+    assert_eq!(renewed.record.renewal.as_ref().unwrap().status, record::RenewalStatus::Success);
+    assert_eq!(renewed.record.issuance, 2);
+    let not_after = renewed.record.x509.unwrap().not_after_ms;
+    clock.set(not_after + 1_000);
+    assert_eq!(manager.describe_certificate(&alice(), &arn).await.unwrap().status, Status::Expired);
+}
