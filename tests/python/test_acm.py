@@ -250,6 +250,21 @@ def test_domain_validations_and_method_change(slow_server):
     assert error_of(e)[0] == "InvalidStateException"
 
 
+def test_http_validation_for_cloudfront(slow_server):
+    acm = slow_server.client("acm", key="999999999999")
+    arn = acm.request_certificate(DomainName="cdn.example.com", ValidationMethod="HTTP", ManagedBy="CLOUDFRONT")[
+        "CertificateArn"
+    ]
+    cert = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    assert cert["ManagedBy"] == "CLOUDFRONT"
+    redirect = cert["DomainValidationOptions"][0]["HttpRedirect"]
+    assert redirect["RedirectFrom"].startswith("http://cdn.example.com/.well-known/pki-validation/")
+    assert redirect["RedirectTo"].startswith(slow_server.endpoint)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        acm.request_certificate(DomainName="cdn.example.com", ValidationMethod="HTTP")
+    assert error_of(e)[0] == "InvalidParameterException"
+
+
 def test_generic_tagging_operations(slow_server):
     acm = slow_server.client("acm", key="777777777777")
     arn = acm.request_certificate(DomainName="tagged.example.com", Tags=[{"Key": "a", "Value": "1"}])["CertificateArn"]

@@ -397,6 +397,34 @@ async fn import_export_renew_revoke() {
         summaries.certificate_summary_list().iter().find(|s| s.certificate_arn() == Some(&exportable)).unwrap();
     assert_eq!(summary.exported(), Some(true));
 
+    // The export imports back with its chain (the chain links); with a foreign chain it does not.
+    let (ok, plain_key) = openssl(&["pkey", "-in", &key, "-passin", "pass:correct horse"]);
+    assert!(ok, "{plain_key}");
+    let chain = out.certificate_chain().unwrap().to_owned();
+    let reimported = acm
+        .import_certificate()
+        .certificate(Blob::new(out.certificate().unwrap()))
+        .private_key(Blob::new(plain_key.clone()))
+        .certificate_chain(Blob::new(chain))
+        .send()
+        .await
+        .unwrap()
+        .certificate_arn
+        .unwrap();
+    let got = acm.get_certificate().certificate_arn(&reimported).send().await.unwrap();
+    assert_eq!(got.certificate_chain().unwrap().matches("BEGIN CERTIFICATE").count(), 2);
+    let err = acm
+        .import_certificate()
+        .certificate(Blob::new(out.certificate().unwrap()))
+        .private_key(Blob::new(plain_key))
+        .certificate_chain(Blob::new(cert_a.clone()))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("ValidationException"));
+    assert!(err.message().unwrap().contains("does not link"), "{err:?}");
+
     // Renew: a new leaf under the same ARN.
     let before = acm.describe_certificate().certificate_arn(&exportable).send().await.unwrap().certificate.unwrap();
     acm.renew_certificate().certificate_arn(&exportable).send().await.unwrap();
