@@ -14,6 +14,9 @@ if ! "$VENV/bin/python" -c 'import boto3, pytest, awscli' 2>/dev/null; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi
 
+# Real OpenLDAP for the Directory Service LDAPS tests (installs slapd when absent).
+bash tests/ldap/ensure-slapd.sh
+
 echo "--- cargo test"
 cargo build --quiet --bins
 cargo test --workspace --quiet

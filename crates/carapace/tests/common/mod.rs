@@ -102,8 +102,7 @@ impl Server {
     pub fn kill9(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
-        dir
+        std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"))
     }
 }
 
