@@ -47,9 +47,13 @@ impl App {
 
     /// Loads the CA, creating it on first start.
     pub async fn ca(&self, config: &Config) -> anyhow::Result<CertificateAuthority> {
-        let (ca, created) =
-            carapace_core::runtime::load_or_create_ca(self.store.as_ref(), &self.master_key, &config.ca_name, self.clock.as_ref())
-                .await?;
+        let (ca, created) = carapace_core::runtime::load_or_create_ca(
+            self.store.as_ref(),
+            &self.master_key,
+            &config.ca_name,
+            self.clock.as_ref(),
+        )
+        .await?;
         let root = config.data_dir.join("ca-root.pem");
         if created || !root.exists() {
             std::fs::write(&root, ca.root_pem()).with_context(|| format!("writing {}", root.display()))?;

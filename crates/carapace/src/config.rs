@@ -134,9 +134,8 @@ impl Config {
         let defaults = toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Parse(e.to_string()))?;
         let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("CARAPACE_")).collect();
         overlay_env(&mut table, &defaults, "CARAPACE", &env)?;
-        let config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        let config: Config =
+            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
         Ok(config)
     }
 
@@ -201,14 +200,13 @@ fn overlay_env(
             continue;
         }
         if let Some((_, raw)) = env.iter().find(|(k, _)| *k == var) {
-            let value = match default {
-                toml::Value::String(_) => toml::Value::String(raw.clone()),
-                _ => format!("v = {raw}")
-                    .parse::<toml::Table>()
-                    .ok()
-                    .and_then(|mut t| t.remove("v"))
-                    .ok_or_else(|| ConfigError::Parse(format!("{var}={raw:?} is not a valid value for `{name}`")))?,
-            };
+            let value =
+                match default {
+                    toml::Value::String(_) => toml::Value::String(raw.clone()),
+                    _ => format!("v = {raw}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v")).ok_or_else(
+                        || ConfigError::Parse(format!("{var}={raw:?} is not a valid value for `{name}`")),
+                    )?,
+                };
             table.insert(name.clone(), value);
         }
     }

@@ -1,14 +1,18 @@
 //! `carapace`: a self-hosted certificate service that speaks the real AWS APIs.
 
-use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 
 use carapace::app::App;
 use carapace::config::Config;
 
 #[derive(Parser)]
-#[command(name = "carapace", version, about = "Self-hosted certificates behind the real AWS APIs (ACM, Lightsail, Directory Service)")]
+#[command(
+    name = "carapace",
+    version,
+    about = "Self-hosted certificates behind the real AWS APIs (ACM, Lightsail, Directory Service)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

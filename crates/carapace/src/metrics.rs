@@ -87,7 +87,10 @@ mod tests {
         m.observe("acm", "ListCertificates", None, 0.001);
         m.observe("acm", "DescribeCertificate", Some("ValidationException"), 0.002);
         let text = m.render();
-        assert!(text.contains(r#"carapace_api_requests_total{service="acm",operation="ListCertificates",code=""} 1"#), "{text}");
+        assert!(
+            text.contains(r#"carapace_api_requests_total{service="acm",operation="ListCertificates",code=""} 1"#),
+            "{text}"
+        );
         assert!(text.contains(r#"code="ValidationException""#), "{text}");
         assert!(text.contains("carapace_api_request_duration_seconds_bucket"), "{text}");
     }

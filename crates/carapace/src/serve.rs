@@ -51,7 +51,11 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         dispatcher,
         metrics: Metrics::new(),
         store: app.store.clone(),
-        static_routes: vec![(String::from("/ca/root.pem"), "application/x-pem-file", Bytes::from(ca.root_pem().to_owned()))],
+        static_routes: vec![(
+            String::from("/ca/root.pem"),
+            "application/x-pem-file",
+            Bytes::from(ca.root_pem().to_owned()),
+        )],
     });
     tracing::info!(%addr, dev = config.dev, data_dir = %config.data_dir.display(), "carapace listening");
     // Tests and scripts read the bound address from this line.
@@ -90,7 +94,10 @@ struct KeyLookup {
 
 impl KeyLookup {
     fn new(accounts: carapace_core::accounts::Accounts) -> Self {
-        Self { accounts, cache: moka::future::Cache::builder().max_capacity(10_000).time_to_live(KEY_CACHE_TTL).build() }
+        Self {
+            accounts,
+            cache: moka::future::Cache::builder().max_capacity(10_000).time_to_live(KEY_CACHE_TTL).build(),
+        }
     }
 }
 

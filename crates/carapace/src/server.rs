@@ -39,7 +39,11 @@ impl Front {
             match path.as_str() {
                 "/health" => return Ok(self.health().await),
                 "/metrics" => {
-                    return Ok(plain(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render()));
+                    return Ok(plain(
+                        StatusCode::OK,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        self.metrics.render(),
+                    ));
                 }
                 _ => {
                     if let Some((_, ctype, body)) = self.static_routes.iter().find(|(p, _, _)| *p == path) {
@@ -77,7 +81,11 @@ impl Front {
             Ok(()) => plain(StatusCode::OK, "application/json", r#"{"status":"ok"}"#.to_owned()),
             Err(e) => {
                 tracing::error!(error = %e, "health check: store unreachable");
-                plain(StatusCode::SERVICE_UNAVAILABLE, "application/json", r#"{"status":"store unreachable"}"#.to_owned())
+                plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "application/json",
+                    r#"{"status":"store unreachable"}"#.to_owned(),
+                )
             }
         }
     }

@@ -79,10 +79,8 @@ impl Accounts {
             return Err(AccountError::BadAccountId(account_id.to_owned()));
         }
         let access_key_id = format!("AKIA{}", random_chars(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"));
-        let secret = Zeroizing::new(random_chars(
-            40,
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-        ));
+        let secret =
+            Zeroizing::new(random_chars(40, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"));
         let sealed = self.master.seal(secret.as_bytes(), access_key_id.as_bytes());
         use base64::Engine as _;
         let stored = StoredKey {
@@ -150,7 +148,8 @@ impl Accounts {
             .master
             .open(&sealed, access_key_id.as_bytes())
             .map_err(|_| AccountError::Unsealable(access_key_id.to_owned()))?;
-        let secret = String::from_utf8(secret.to_vec()).map_err(|_| AccountError::Unsealable(access_key_id.to_owned()))?;
+        let secret =
+            String::from_utf8(secret.to_vec()).map_err(|_| AccountError::Unsealable(access_key_id.to_owned()))?;
         Ok(Some((stored.account_id, Zeroizing::new(secret))))
     }
 }

@@ -92,7 +92,9 @@ pub fn decode(protocol: Protocol, body: &[u8]) -> Result<serde_json::Value, Wire
         }
     };
     if !value.is_object() {
-        return Err(WireError::serialization("Start of structure or map expected at the top level of the request body."));
+        return Err(WireError::serialization(
+            "Start of structure or map expected at the top level of the request body.",
+        ));
     }
     Ok(value)
 }
@@ -132,10 +134,7 @@ pub fn error_document(service: Option<&'static Service>, err: &WireError, reques
             _ => None,
         })
         .unwrap_or(&[]);
-    let message_name = members
-        .iter()
-        .find(|m| m.name.eq_ignore_ascii_case("message"))
-        .map_or("message", |m| m.name);
+    let message_name = members.iter().find(|m| m.name.eq_ignore_ascii_case("message")).map_or("message", |m| m.name);
     doc.insert(message_name.into(), err.message.clone().into());
     for member in members {
         match member.name {
@@ -173,7 +172,8 @@ pub fn error_response(
             out
         }
     };
-    let mut resp = response(protocol, StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST), body, request_id);
+    let mut resp =
+        response(protocol, StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST), body, request_id);
     if let Ok(v) = HeaderValue::from_str(&err.code) {
         resp.headers_mut().insert("x-amzn-errortype", v);
     }
@@ -265,7 +265,10 @@ mod tests {
         assert_eq!(missing, serde_json::json!({"__type": "ResourceNotFoundException", "message": "gone"}));
         let ds = &carapace_model::ds::SERVICE;
         let doc = error_document(Some(ds), &WireError::client("EntityDoesNotExistException", "x"), "r2");
-        assert_eq!(doc, serde_json::json!({"__type": "EntityDoesNotExistException", "Message": "x", "RequestId": "r2"}));
+        assert_eq!(
+            doc,
+            serde_json::json!({"__type": "EntityDoesNotExistException", "Message": "x", "RequestId": "r2"})
+        );
         let ls = &carapace_model::lightsail::SERVICE;
         let doc = error_document(Some(ls), &WireError::client("NotFoundException", "x"), "r3");
         assert_eq!(doc["message"], "x");

@@ -170,8 +170,16 @@ impl Dispatcher {
             // The skew and service checks happen inside verify, after the body hash is known.
             let body = read_body(parts, body, self.config.max_body_bytes).await?;
             let hash = sigv4::sha256_hex(&body);
-            sigv4::verify_with_skew(&info, parts, &hash, &credential.secret, service.signing_name, now, self.config.max_skew)
-                .map_err(auth_error)?;
+            sigv4::verify_with_skew(
+                &info,
+                parts,
+                &hash,
+                &credential.secret,
+                service.signing_name,
+                now,
+                self.config.max_skew,
+            )
+            .map_err(auth_error)?;
             let ctx = RequestContext {
                 request_id: request_id.to_owned(),
                 account_id: credential.account_id,

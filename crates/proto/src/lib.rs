@@ -13,5 +13,7 @@ pub mod error;
 pub mod sigv4;
 
 pub use context::RequestContext;
-pub use dispatch::{Credential, CredentialLookup, Dispatcher, DispatcherConfig, Outcome, ServiceHandler, decode_input, encode_output};
+pub use dispatch::{
+    Credential, CredentialLookup, Dispatcher, DispatcherConfig, Outcome, ServiceHandler, decode_input, encode_output,
+};
 pub use error::WireError;
