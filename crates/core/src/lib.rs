@@ -10,6 +10,7 @@ pub mod clock;
 pub mod crypto;
 pub mod ds;
 pub mod runtime;
+pub mod validation;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use runtime::{AcmSettings, Core, Settings};

@@ -1,0 +1,211 @@
+//! HTTP validation: fetch `http://<domain>/.well-known/pki-validation/<token>.txt`, follow
+//! redirects, and compare the body with the expected content.
+//!
+//! Host names are resolved through the validation [`DnsChecker`] (the configured name
+//! servers), never the system resolver, so validation sees the same DNS as the CNAME checks.
+//! Only `http://` is followed: ACM's HTTP validation starts on port 80 and Carapace's own
+//! `RedirectTo` URLs use its base URL; an `https://` hop is reported as a failure to retry.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+
+use super::dns::DnsChecker;
+
+/// At most this many redirects are followed.
+pub const MAX_REDIRECTS: usize = 5;
+/// Larger bodies are not validation files.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Why a fetch produced no body to compare.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpCheckError {
+    /// The URL is not one we fetch.
+    #[error("unsupported URL {0}")]
+    Url(String),
+    /// The host has no address, or DNS failed.
+    #[error("resolving {host}: {reason}")]
+    Resolve {
+        /// The host.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// Connecting, sending or reading failed.
+    #[error("fetching {url}: {reason}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A status other than 200 (after redirects).
+    #[error("{url} answered HTTP {status}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status.
+        status: u16,
+    },
+    /// Too many redirects.
+    #[error("more than {MAX_REDIRECTS} redirects from {0}")]
+    TooManyRedirects(String),
+}
+
+/// Fetches validation files.
+#[derive(Debug, Clone)]
+pub struct HttpChecker {
+    dns: DnsChecker,
+    timeout: Duration,
+}
+
+/// `http://host[:port]/path` → (host, port, path-and-query).
+fn split_http_url(url: &str) -> Option<(String, u16, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse().ok()?),
+        _ => (authority, 80),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_owned(), port, path.to_owned()))
+}
+
+impl HttpChecker {
+    /// A checker resolving through `dns`; `timeout` bounds each hop.
+    pub fn new(dns: DnsChecker, timeout: Duration) -> Self {
+        Self { dns, timeout }
+    }
+
+    /// GETs `url`, following redirects, and returns the final body.
+    pub async fn fetch(&self, url: &str) -> Result<Bytes, HttpCheckError> {
+        let mut current = url.to_owned();
+        for _ in 0..=MAX_REDIRECTS {
+            match tokio::time::timeout(self.timeout, self.hop(&current)).await {
+                Err(_) => return Err(HttpCheckError::Fetch { url: current, reason: "timed out".into() }),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(Hop::Body(body))) => return Ok(body),
+                Ok(Ok(Hop::Redirect(next))) => {
+                    current = if next.starts_with('/') {
+                        let (host, port, _) =
+                            split_http_url(&current).ok_or_else(|| HttpCheckError::Url(current.clone()))?;
+                        format!("http://{host}:{port}{next}")
+                    } else {
+                        next
+                    };
+                }
+            }
+        }
+        Err(HttpCheckError::TooManyRedirects(url.to_owned()))
+    }
+
+    /// Whether `url` serves `expected` (surrounding whitespace ignored).
+    pub async fn check(&self, url: &str, expected: &str) -> Result<bool, HttpCheckError> {
+        let body = self.fetch(url).await?;
+        Ok(String::from_utf8_lossy(&body).trim() == expected.trim())
+    }
+
+    async fn hop(&self, url: &str) -> Result<Hop, HttpCheckError> {
+        let (host, port, path) = split_http_url(url).ok_or_else(|| HttpCheckError::Url(url.to_owned()))?;
+        let addrs = self
+            .dns
+            .addresses(&host)
+            .await
+            .map_err(|e| HttpCheckError::Resolve { host: host.clone(), reason: e.to_string() })?;
+        let ip = addrs
+            .first()
+            .copied()
+            .ok_or_else(|| HttpCheckError::Resolve { host: host.clone(), reason: "no address".into() })?;
+        let fetch_err = |reason: String| HttpCheckError::Fetch { url: url.to_owned(), reason };
+        let stream = tokio::net::TcpStream::connect((ip, port)).await.map_err(|e| fetch_err(e.to_string()))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| fetch_err(e.to_string()))?;
+        let driver = tokio::spawn(conn);
+        let host_header = if port == 80 { host.clone() } else { format!("{host}:{port}") };
+        let request = Request::get(path)
+            .header(hyper::header::HOST, host_header)
+            .header(hyper::header::USER_AGENT, "Carapace-Validation/1")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| fetch_err(e.to_string()))?;
+        let response = sender.send_request(request).await.map_err(|e| fetch_err(e.to_string()))?;
+        let status = response.status();
+        let result = if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(hyper::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| fetch_err("redirect without Location".into()))?;
+            Ok(Hop::Redirect(location.to_owned()))
+        } else if status == hyper::StatusCode::OK {
+            let body = Limited::new(response.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| fetch_err(e.to_string()))?
+                .to_bytes();
+            Ok(Hop::Body(body))
+        } else {
+            Err(HttpCheckError::Status { url: url.to_owned(), status: status.as_u16() })
+        };
+        driver.abort();
+        result
+    }
+}
+
+enum Hop {
+    Body(Bytes),
+    Redirect(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn urls() {
+        assert_eq!(split_http_url("http://a.com/x.txt"), Some(("a.com".into(), 80, "/x.txt".into())));
+        assert_eq!(split_http_url("http://127.0.0.1:8080/p"), Some(("127.0.0.1".into(), 8080, "/p".into())));
+        assert_eq!(split_http_url("https://a.com/"), None);
+    }
+
+    /// Serves a redirect on the first request and `body` on the second.
+    async fn server(body: &'static str) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            for i in 0..2 {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 4096];
+                let _ = s.read(&mut buf).await.unwrap();
+                let reply = if i == 0 {
+                    format!(
+                        "HTTP/1.1 301 Moved\r\nLocation: http://127.0.0.1:{port}/final.txt\r\nContent-Length: 0\r\n\r\n"
+                    )
+                } else {
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+                };
+                s.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn follows_redirects_and_compares() {
+        let port = server("expected-content\n").await;
+        let checker = HttpChecker::new(DnsChecker::new(Vec::new(), Duration::from_secs(2)), Duration::from_secs(5));
+        let url = format!("http://127.0.0.1:{port}/.well-known/pki-validation/t.txt");
+        assert!(checker.check(&url, "expected-content").await.unwrap());
+        let port = server("other").await;
+        let url = format!("http://127.0.0.1:{port}/.well-known/pki-validation/t.txt");
+        assert!(!checker.check(&url, "expected-content").await.unwrap());
+    }
+}
