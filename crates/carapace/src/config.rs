@@ -63,6 +63,38 @@ pub struct AcmConfig {
     pub dev_auto_approve_ms: u64,
     /// Enforce ACM's documented per-operation request rates (always off in `--dev`).
     pub throttling: bool,
+    /// Name servers (`ip:port`) that DNS validation asks, over UDP then TCP. Empty: the
+    /// system resolvers from `/etc/resolv.conf`.
+    pub name_servers: Vec<SocketAddr>,
+    /// Timeout of one validation DNS query or HTTP fetch, milliseconds.
+    pub dns_timeout_ms: u64,
+    /// The issuer domain name CAA records must list (`issue`/`issuewild`) for Carapace to
+    /// issue; domains with CAA records not naming it fail with `CAA_ERROR`.
+    pub issuer_domain: String,
+    /// First delay between validation checks of a pending request, milliseconds; the delay
+    /// doubles per check up to `validation_retry_max_ms`.
+    pub validation_retry_min_ms: u64,
+    /// Longest delay between validation checks, milliseconds.
+    pub validation_retry_max_ms: u64,
+    /// How long a request may stay pending before `VALIDATION_TIMED_OUT`, seconds
+    /// (ACM: 72 hours).
+    pub validation_timeout_secs: u64,
+    /// How long a background job is leased, milliseconds: after a crash, jobs that were
+    /// running are picked up again this long after they started.
+    pub job_lease_ms: u64,
+    /// SMTP relay host for approval mail (email validation).
+    pub smtp_host: String,
+    /// SMTP relay port.
+    pub smtp_port: u16,
+    /// Require STARTTLS on the SMTP relay connection.
+    pub smtp_starttls: bool,
+    /// Sender address of approval mail.
+    pub smtp_from: String,
+    /// Address the HTTPS approval page (email validation links) listens on.
+    pub approval_listen: SocketAddr,
+    /// Public base URL of the approval page used in mail links. Default:
+    /// `https://<approval_listen>`.
+    pub approval_base_url: String,
 }
 
 impl Default for Config {
@@ -92,6 +124,19 @@ impl Default for AcmConfig {
             validity_days: 395,
             dev_auto_approve_ms: 500,
             throttling: true,
+            name_servers: Vec::new(),
+            dns_timeout_ms: 5_000,
+            issuer_domain: String::from("carapace.internal"),
+            validation_retry_min_ms: 2_000,
+            validation_retry_max_ms: 300_000,
+            validation_timeout_secs: 72 * 3_600,
+            job_lease_ms: 60_000,
+            smtp_host: String::from("127.0.0.1"),
+            smtp_port: 25,
+            smtp_starttls: false,
+            smtp_from: String::from("no-reply@carapace.internal"),
+            approval_listen: SocketAddr::from(([127, 0, 0, 1], 4567)),
+            approval_base_url: String::new(),
         }
     }
 }
@@ -167,6 +212,22 @@ impl Config {
         }
         if !(1..=825).contains(&self.acm.validity_days) {
             return invalid("acm.validity_days", "must be between 1 and 825");
+        }
+        if self.acm.validation_retry_min_ms == 0 || self.acm.validation_retry_max_ms < self.acm.validation_retry_min_ms
+        {
+            return invalid(
+                "acm.validation_retry_min_ms",
+                "must be at least 1 and at most acm.validation_retry_max_ms",
+            );
+        }
+        if self.acm.validation_timeout_secs == 0 {
+            return invalid("acm.validation_timeout_secs", "must be at least 1");
+        }
+        if self.acm.job_lease_ms < 1_000 {
+            return invalid("acm.job_lease_ms", "must be at least 1000");
+        }
+        if !self.acm.approval_base_url.is_empty() && !self.acm.approval_base_url.starts_with("https://") {
+            return invalid("acm.approval_base_url", "must start with https://");
         }
         Ok(())
     }

@@ -78,6 +78,31 @@ fn acm_settings(config: &Config) -> AcmSettings {
         validity_days: config.acm.validity_days,
         dev_auto_approve_ms: config.acm.dev_auto_approve_ms,
         throttling: config.acm.throttling && !config.dev,
+        name_servers: config.acm.name_servers.clone(),
+        dns_timeout_ms: config.acm.dns_timeout_ms,
+        issuer_domain: config.acm.issuer_domain.clone(),
+        validation_retry_min_ms: config.acm.validation_retry_min_ms,
+        validation_retry_max_ms: config.acm.validation_retry_max_ms,
+        validation_window_ms: i64::try_from(config.acm.validation_timeout_secs.saturating_mul(1_000))
+            .unwrap_or(i64::MAX),
+        job_lease_ms: i64::try_from(config.acm.job_lease_ms).unwrap_or(i64::MAX),
+        smtp: carapace_core::validation::SmtpSettings {
+            host: config.acm.smtp_host.clone(),
+            port: config.acm.smtp_port,
+            starttls: config.acm.smtp_starttls,
+            from: config.acm.smtp_from.clone(),
+            timeout: Duration::from_millis(config.acm.dns_timeout_ms.max(1_000) * 2),
+        },
+        approval_base_url: approval_base_url(config, config.acm.approval_listen),
+    }
+}
+
+/// The approval page's public base URL: configured, or `https://<address it listens on>`.
+fn approval_base_url(config: &Config, bound: std::net::SocketAddr) -> String {
+    if config.acm.approval_base_url.is_empty() {
+        format!("https://{bound}")
+    } else {
+        config.acm.approval_base_url.trim_end_matches('/').to_owned()
     }
 }
 

@@ -39,6 +39,26 @@ pub struct AcmSettings {
     pub dev_auto_approve_ms: u64,
     /// Enforce per-operation request rates.
     pub throttling: bool,
+    /// Name servers validation lookups ask (UDP, then TCP); empty = the system resolvers.
+    pub name_servers: Vec<std::net::SocketAddr>,
+    /// Timeout of one DNS query, milliseconds.
+    pub dns_timeout_ms: u64,
+    /// The issuer domain CAA records must name for Carapace to issue (RFC 8659 `issue`).
+    pub issuer_domain: String,
+    /// First delay between validation checks, milliseconds; doubles per check.
+    pub validation_retry_min_ms: u64,
+    /// Longest delay between validation checks, milliseconds.
+    pub validation_retry_max_ms: u64,
+    /// How long a request may stay pending before `VALIDATION_TIMED_OUT`, milliseconds
+    /// (ACM: 72 hours).
+    pub validation_window_ms: i64,
+    /// How long a claimed job is leased before another worker (or a restarted server) may
+    /// run it again, milliseconds.
+    pub job_lease_ms: i64,
+    /// The SMTP relay approval mail goes through.
+    pub smtp: crate::validation::SmtpSettings,
+    /// Base URL of the approval page links in validation mail point to.
+    pub approval_base_url: String,
 }
 
 impl Default for AcmSettings {
@@ -50,6 +70,15 @@ impl Default for AcmSettings {
             validity_days: 395,
             dev_auto_approve_ms: 500,
             throttling: false,
+            name_servers: Vec::new(),
+            dns_timeout_ms: 5_000,
+            issuer_domain: String::from("carapace.internal"),
+            validation_retry_min_ms: 2_000,
+            validation_retry_max_ms: 300_000,
+            validation_window_ms: 72 * 3_600_000,
+            job_lease_ms: 60_000,
+            smtp: crate::validation::SmtpSettings::default(),
+            approval_base_url: String::from("https://127.0.0.1:4567"),
         }
     }
 }

@@ -38,8 +38,6 @@ pub const ISSUE_JOB: &str = "acm.issue";
 /// Job kind: time out a pending request.
 pub const TIMEOUT_JOB: &str = "acm.validation-timeout";
 
-/// How long a claimed job is leased before another worker may take it over.
-const LEASE_MS: i64 = 60_000;
 /// How often an idle worker looks for due jobs without being woken.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -78,7 +76,7 @@ pub(crate) fn timeout_job(scope: &str, id: &str, run_at_ms: i64, payload: &Timeo
 
 /// What became of a job.
 #[derive(Debug, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     /// Done (or nothing left to do): remove it.
     Finished,
     /// Not due yet: run again at this time.
@@ -140,7 +138,7 @@ impl CertificateManager {
             let free = concurrency.saturating_sub(running.len());
             let mut claimed = 0;
             if free > 0 {
-                match self.core.store.claim_jobs(self.now_ms(), LEASE_MS, free).await {
+                match self.core.store.claim_jobs(self.now_ms(), self.core.settings.acm.job_lease_ms, free).await {
                     Ok(jobs) => {
                         claimed = jobs.len();
                         for job in jobs {
@@ -181,6 +179,14 @@ impl CertificateManager {
                 Ok(p) => self.time_out(&p).await,
                 Err(e) => Err(AcmError::Internal(format!("bad timeout job payload: {e}"))),
             },
+            super::validate::VALIDATE_JOB => match serde_json::from_slice(&job.payload) {
+                Ok(p) => self.validate(&p, job.attempts).await,
+                Err(e) => Err(AcmError::Internal(format!("bad validate job payload: {e}"))),
+            },
+            super::validate::SEND_EMAIL_JOB => match serde_json::from_slice(&job.payload) {
+                Ok(p) => self.send_email(&p).await,
+                Err(e) => Err(AcmError::Internal(format!("bad send-email job payload: {e}"))),
+            },
             other => {
                 // Not ours (the queue is shared): put it back for its owner.
                 tracing::warn!(job = %job.id, kind = other, "job of unknown kind; releasing it");
@@ -191,8 +197,13 @@ impl CertificateManager {
             Ok(Outcome::Finished) => store.finish_job(&job.id).await,
             Ok(Outcome::RetryAt(at)) => store.retry_job(&job.id, at).await,
             Err(e) => {
-                // Back off exponentially (1 s .. ~17 min); the job is never dropped.
-                let delay = 1_000i64 << job.attempts.min(10);
+                // Back off exponentially (from 1 s, or the validation retry delays for
+                // validation jobs, up to ~17 min); the job is never dropped.
+                let delay = if job.kind == super::validate::SEND_EMAIL_JOB {
+                    self.retry_delay_ms(job.attempts)
+                } else {
+                    1_000i64 << job.attempts.min(10)
+                };
                 tracing::error!(job = %job.id, attempts = job.attempts, error = %e, "ACM job failed; will retry");
                 store.retry_job(&job.id, self.now_ms() + delay).await
             }
@@ -316,8 +327,10 @@ impl CertificateManager {
             if loaded.record.status != Status::PendingValidation {
                 return Ok(Outcome::Finished);
             }
-            let deadline =
-                loaded.record.validation_deadline_ms.unwrap_or(loaded.record.created_ms + super::VALIDATION_WINDOW_MS);
+            let deadline = loaded
+                .record
+                .validation_deadline_ms
+                .unwrap_or(loaded.record.created_ms + self.core.settings.acm.validation_window_ms);
             let now = self.now_ms();
             if now < deadline {
                 // The window was extended (ResendValidationEmail) or the clock is behind.
@@ -342,7 +355,7 @@ impl CertificateManager {
     pub async fn run_due_jobs(&self) -> Result<usize, AcmError> {
         let mut ran = 0;
         loop {
-            let jobs = self.core.store.claim_jobs(self.now_ms(), LEASE_MS, 16).await?;
+            let jobs = self.core.store.claim_jobs(self.now_ms(), self.core.settings.acm.job_lease_ms, 16).await?;
             if jobs.is_empty() {
                 return Ok(ran);
             }

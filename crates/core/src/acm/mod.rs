@@ -25,6 +25,7 @@ mod request;
 pub mod state;
 #[cfg(test)]
 mod tests;
+mod validate;
 pub mod validation;
 
 use std::sync::Arc;
@@ -45,11 +46,13 @@ pub use record::{
 };
 pub use request::NewCertificate;
 pub use state::Status;
+pub use validate::{ApprovalView, EMAIL_SENT_KIND, SEND_EMAIL_JOB, VALIDATE_JOB};
 
 use crate::Core;
 use validation::ValidationSecret;
 
-/// The validation window: a request not validated within 72 hours times out (ACM).
+/// The default validation window: a request not validated within 72 hours times out (ACM).
+/// The server's window is [`crate::AcmSettings::validation_window_ms`].
 pub const VALIDATION_WINDOW_MS: i64 = 72 * 3_600_000;
 /// How long an idempotency token keeps returning the same ARN (ACM: one hour).
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 3_600_000;

@@ -22,7 +22,7 @@ use super::record::{
     self, CertificateRecord, CertificateType, DomainValidation, KeyPairOrigin, ManagedBy, Options, ValidationMethod,
 };
 use super::state::{DomainStatus, Status};
-use super::{AcmError, CertificateManager, IDEMPOTENCY_WINDOW_MS, MAX_CONFLICT_RETRIES, Owner, VALIDATION_WINDOW_MS};
+use super::{AcmError, CertificateManager, IDEMPOTENCY_WINDOW_MS, MAX_CONFLICT_RETRIES, Owner};
 use crate::ca::KeyAlgorithm;
 
 /// Row kind of idempotency tokens (`<scope>`, id `request/<token>`).
@@ -136,7 +136,7 @@ impl CertificateManager {
                 dv
             })
             .collect();
-        let deadline = now + VALIDATION_WINDOW_MS;
+        let deadline = now + settings.acm.validation_window_ms;
         let record = CertificateRecord {
             schema: record::SCHEMA,
             arn: arn.clone(),
@@ -214,6 +214,9 @@ impl CertificateManager {
                 // Emulator mode: every domain is approved after a short delay, then issued.
                 let payload = IssuePayload { scope: scope.clone(), id: id.clone(), issuance: 1, approve_all: true };
                 writes.push(Write::Enqueue(issue_job(&payload, now + settings.acm.dev_auto_approve_ms as i64)));
+            } else {
+                // Real validation: check records (DNS, HTTP) or send approval mail (EMAIL).
+                writes.extend(super::validate::initial_jobs(&scope, &id, method, &record.sans, now));
             }
             if let Some(key) = &token_key {
                 let token =

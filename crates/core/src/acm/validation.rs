@@ -142,6 +142,13 @@ impl ValidationSecret {
         }
     }
 
+    /// The approval token of one mail send (`send_id` names certificate, domain and send):
+    /// 128 bits as 32 hex digits. Derived rather than random so a send repeated after a
+    /// crash carries the same token; unguessable without the secret.
+    pub fn approval_token(&self, send_id: &str) -> String {
+        hex::encode(&self.mac("approval-token", "", send_id).as_ref()[..16])
+    }
+
     /// The content expected at an HTTP validation URL.
     pub fn http_content(&self, account: &str, domain: &str) -> String {
         hex::encode(self.mac("http-content", account, base_domain(domain)).as_ref())

@@ -1,0 +1,388 @@
+//! Real domain validation (outside `--dev`): the jobs that check DNS and HTTP records, send
+//! approval mail, and accept approvals.
+//!
+//! Job kinds (all in the shared store queue, routed by [`super::CertificateManager`]'s
+//! worker):
+//! - [`VALIDATE_JOB`] — one per pending DNS/HTTP request. Each run looks every pending domain
+//!   up (a fresh, cache-less resolver: see [`crate::validation::dns`]), marks the domains
+//!   whose record matches `SUCCESS` — after checking CAA, which may fail the request with
+//!   `CAA_ERROR` — and, when all have succeeded, enqueues issuance in the same batch. Until
+//!   then it runs again with a growing delay (`validation_retry_min_ms` doubling up to
+//!   `validation_retry_max_ms`). It stops at the validation deadline; the timeout job then
+//!   moves the request to `VALIDATION_TIMED_OUT`.
+//! - [`SEND_EMAIL_JOB`] — one per (certificate, domain, send). It stores the approval token's
+//!   hash, sends the mail, then records the send (row [`EMAIL_SENT_KIND`]). A relay that is
+//!   down fails the run, and the job is retried with backoff: the mail is never lost. The
+//!   token is derived from the send (HMAC under the server secret), so a send repeated after
+//!   a crash carries the same token and Message-ID as the first (see
+//!   [`crate::validation::email`]).
+//!
+//! Approval ([`super::CertificateManager::approve`]) marks the domain `SUCCESS`, consumes the
+//! token and, for the last domain, enqueues issuance — one batch.
+
+use carapace_store::{Key, NewJob, Row, Write};
+use serde::{Deserialize, Serialize};
+
+use super::issue::{IssuePayload, Outcome, issue_job};
+use super::record::{FailureReason, ValidationMethod};
+use super::request::new_job;
+use super::state::{DomainStatus, Event, Status, transition};
+use super::{AcmError, CertificateManager, MAX_CONFLICT_RETRIES, Owner, record_put};
+use crate::validation::email::{self, TOKEN_KIND, approval_addresses};
+use crate::validation::{ApprovalMail, CnameCheck, DnsChecker, HttpChecker, Mailer};
+
+/// Job kind: check a request's DNS (or HTTP) records.
+pub const VALIDATE_JOB: &str = "acm.validate";
+/// Job kind: send one approval mail.
+pub const SEND_EMAIL_JOB: &str = "acm.send-email";
+/// Row kind recording a finished send (scope = certificate scope, id = `<cert>/<domain>/<send>`).
+pub const EMAIL_SENT_KIND: &str = "acm.email-sent";
+
+/// Arguments of a [`VALIDATE_JOB`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ValidatePayload {
+    /// The certificate's scope.
+    pub scope: String,
+    /// The certificate id.
+    pub id: String,
+}
+
+/// Arguments of a [`SEND_EMAIL_JOB`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SendEmailPayload {
+    /// The certificate's scope.
+    pub scope: String,
+    /// The certificate id.
+    pub id: String,
+    /// The domain (as on the certificate) the mail approves.
+    pub domain: String,
+    /// Which send this is (1 for the request's; resends use their request time).
+    pub send: i64,
+}
+
+/// A stored approval token (row [`TOKEN_KIND`], id = hash of the token).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TokenRow {
+    scope: String,
+    id: String,
+    domain: String,
+    expires_ms: i64,
+}
+
+/// What the approval page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalView {
+    /// The domain being approved.
+    pub domain: String,
+    /// The account that requested the certificate.
+    pub account: String,
+    /// The certificate ARN.
+    pub arn: String,
+    /// Every name on the certificate.
+    pub sans: Vec<String>,
+}
+
+/// The validation job of a request.
+pub(crate) fn validate_job(scope: &str, id: &str, run_at_ms: i64) -> NewJob {
+    let payload = ValidatePayload { scope: scope.to_owned(), id: id.to_owned() };
+    new_job(format!("{VALIDATE_JOB}/{scope}/{id}"), VALIDATE_JOB, run_at_ms, &payload)
+}
+
+/// A send-email job.
+pub(crate) fn send_email_job(scope: &str, id: &str, domain: &str, send: i64, run_at_ms: i64) -> NewJob {
+    let payload = SendEmailPayload { scope: scope.to_owned(), id: id.to_owned(), domain: domain.to_owned(), send };
+    new_job(format!("{SEND_EMAIL_JOB}/{scope}/{id}/{domain}/{send}"), SEND_EMAIL_JOB, run_at_ms, &payload)
+}
+
+/// The jobs a new request (outside `--dev`) starts with.
+pub(crate) fn initial_jobs(
+    scope: &str,
+    id: &str,
+    method: ValidationMethod,
+    domains: &[String],
+    now_ms: i64,
+) -> Vec<Write> {
+    match method {
+        ValidationMethod::Dns | ValidationMethod::Http => vec![Write::Enqueue(validate_job(scope, id, now_ms))],
+        ValidationMethod::Email => {
+            domains.iter().map(|d| Write::Enqueue(send_email_job(scope, id, d, 1, now_ms))).collect()
+        }
+    }
+}
+
+impl CertificateManager {
+    fn dns_checker(&self) -> DnsChecker {
+        let acm = &self.core.settings.acm;
+        DnsChecker::new(acm.name_servers.clone(), std::time::Duration::from_millis(acm.dns_timeout_ms))
+    }
+
+    /// The delay before check number `attempts + 1`: fast at first, then slower.
+    pub(crate) fn retry_delay_ms(&self, attempts: u32) -> i64 {
+        let acm = &self.core.settings.acm;
+        let delay = acm.validation_retry_min_ms.saturating_mul(1u64 << attempts.min(30));
+        delay.min(acm.validation_retry_max_ms.max(acm.validation_retry_min_ms)) as i64
+    }
+
+    /// Runs one round of a [`VALIDATE_JOB`].
+    pub(crate) async fn validate(&self, job: &ValidatePayload, attempts: u32) -> Result<Outcome, AcmError> {
+        let Some(loaded) = self.load_id(&job.scope, &job.id).await? else {
+            return Ok(Outcome::Finished);
+        };
+        let now = self.now_ms();
+        let record = &loaded.record;
+        if record.status != Status::PendingValidation || record.validation_deadline_ms.is_some_and(|d| now >= d) {
+            return Ok(Outcome::Finished);
+        }
+        let owner = Owner::from_scope(&job.scope).ok_or_else(|| AcmError::internal("bad scope"))?;
+        let dns = self.dns_checker();
+        let http =
+            HttpChecker::new(dns.clone(), std::time::Duration::from_millis(self.core.settings.acm.dns_timeout_ms));
+        let issuer = self.core.settings.acm.issuer_domain.clone();
+
+        // Which domains validate now, and whether CAA forbids any.
+        let mut validated = Vec::new();
+        let mut caa_denied = None;
+        let mut checked: Vec<(String, bool)> = Vec::new(); // record name → matched (wildcards share)
+        for d in &record.domains {
+            if d.status != DomainStatus::PendingValidation {
+                continue;
+            }
+            let matched = match (d.method, &d.resource_record, &d.http_redirect) {
+                (Some(ValidationMethod::Dns), Some(rr), _) => {
+                    if let Some((_, m)) = checked.iter().find(|(n, _)| *n == rr.name) {
+                        *m
+                    } else {
+                        let m = match dns.check_cname(&rr.name, &rr.value).await {
+                            Ok(CnameCheck::Match) => true,
+                            Ok(CnameCheck::Missing) => false,
+                            Ok(CnameCheck::Mismatch(found)) => {
+                                tracing::debug!(arn = %record.arn, name = %rr.name, %found, "validation CNAME has the wrong value");
+                                false
+                            }
+                            Err(e) => {
+                                tracing::info!(arn = %record.arn, error = %e, "validation lookup failed; will retry");
+                                false
+                            }
+                        };
+                        checked.push((rr.name.clone(), m));
+                        m
+                    }
+                }
+                (Some(ValidationMethod::Http), _, Some(redirect)) => {
+                    let secret = self.secret().await?;
+                    let expected = secret.http_content(&owner.account, &d.domain_name);
+                    match http.check(&redirect.redirect_from, &expected).await {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::debug!(arn = %record.arn, error = %e, "HTTP validation fetch failed; will retry");
+                            false
+                        }
+                    }
+                }
+                _ => false,
+            };
+            if !matched {
+                continue;
+            }
+            match dns.caa_allows(&d.domain_name, &issuer).await {
+                Ok(true) => validated.push(d.domain_name.clone()),
+                Ok(false) => {
+                    caa_denied = Some(d.domain_name.clone());
+                    break;
+                }
+                Err(e) => tracing::info!(arn = %record.arn, error = %e, "CAA lookup failed; will retry"),
+            }
+        }
+
+        if validated.is_empty() && caa_denied.is_none() {
+            return Ok(Outcome::RetryAt(now + self.retry_delay_ms(attempts)));
+        }
+        let mut loaded = loaded;
+        let record = &mut loaded.record;
+        let mut writes = Vec::new();
+        let done;
+        if let Some(domain) = &caa_denied {
+            record.status = transition(record.status, Event::Fail).map_err(AcmError::internal)?;
+            record.failure_reason = Some(FailureReason::CaaError);
+            for d in &mut record.domains {
+                if d.domain_name == *domain {
+                    d.status = DomainStatus::Failed;
+                }
+            }
+            tracing::info!(arn = %record.arn, %domain, "CAA forbids issuance; request failed");
+            done = true;
+        } else {
+            for d in &mut record.domains {
+                if validated.contains(&d.domain_name) {
+                    d.status = DomainStatus::Success;
+                }
+            }
+            done = record.domains.iter().all(|d| d.status == DomainStatus::Success);
+            if done {
+                let payload = IssuePayload {
+                    scope: job.scope.clone(),
+                    id: job.id.clone(),
+                    issuance: record.issuance + 1,
+                    approve_all: false,
+                };
+                writes.push(Write::Enqueue(issue_job(&payload, now)));
+            }
+        }
+        writes.insert(0, record_put(&job.scope, &loaded, Some(loaded.version)));
+        match self.core.store.apply(writes).await {
+            Ok(_) => {
+                if done {
+                    self.core.work.notify_one();
+                    Ok(Outcome::Finished)
+                } else {
+                    Ok(Outcome::RetryAt(now + self.retry_delay_ms(attempts)))
+                }
+            }
+            // Changed meanwhile (tags, a resend): check again at once.
+            Err(carapace_store::Error::Conflict(_)) => Ok(Outcome::RetryAt(now)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs a [`SEND_EMAIL_JOB`].
+    pub(crate) async fn send_email(&self, job: &SendEmailPayload) -> Result<Outcome, AcmError> {
+        let sent_key = Key::new(EMAIL_SENT_KIND, &job.scope, format!("{}/{}/{}", job.id, job.domain, job.send));
+        if self.core.store.get(&sent_key).await?.is_some() {
+            return Ok(Outcome::Finished); // sent before a crash; only the job's removal was lost
+        }
+        let Some(loaded) = self.load_id(&job.scope, &job.id).await? else {
+            return Ok(Outcome::Finished);
+        };
+        let record = &loaded.record;
+        let now = self.now_ms();
+        let Some(d) = record.domains.iter().find(|d| d.domain_name == job.domain) else {
+            return Ok(Outcome::Finished);
+        };
+        let deadline = record.validation_deadline_ms.unwrap_or(i64::MAX);
+        if record.status != Status::PendingValidation || d.status != DomainStatus::PendingValidation || now >= deadline
+        {
+            return Ok(Outcome::Finished);
+        }
+        let owner = Owner::from_scope(&job.scope).ok_or_else(|| AcmError::internal("bad scope"))?;
+        let send_id = format!("{}/{}/{}/{}", job.scope, job.id, job.domain, job.send);
+        let token = self.secret().await?.approval_token(&send_id);
+        let hash = email::token_hash(&token);
+
+        // The token first (so the link works the moment the mail arrives); an existing row
+        // means a crashed earlier run stored it already.
+        let token_row =
+            TokenRow { scope: job.scope.clone(), id: job.id.clone(), domain: job.domain.clone(), expires_ms: deadline };
+        let body = serde_json::to_vec(&token_row).map_err(AcmError::internal)?;
+        let put = Write::Put {
+            row: Row { key: Key::new(TOKEN_KIND, "", &hash), version: 0, created_ms: now, body },
+            expect: None,
+        };
+        match self.core.store.apply(vec![put]).await {
+            Ok(_) | Err(carapace_store::Error::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+
+        let settings = &self.core.settings.acm;
+        let mail = ApprovalMail {
+            to: approval_addresses(&d.validation_domain),
+            domain: d.domain_name.clone(),
+            account: owner.account.clone(),
+            arn: record.arn.clone(),
+            sans: record.sans.clone(),
+            link: format!("{}/approve/{token}", settings.approval_base_url.trim_end_matches('/')),
+            message_id: hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, send_id.as_bytes()).as_ref()),
+        };
+        Mailer::new(settings.smtp.clone()).send(&mail).await.map_err(|e| AcmError::Internal(e.to_string()))?;
+        let marker = Row { key: sent_key, version: 0, created_ms: now, body: b"{}".to_vec() };
+        match self.core.store.apply(vec![Write::Put { row: marker, expect: None }]).await {
+            Ok(_) | Err(carapace_store::Error::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(arn = %record.arn, domain = %job.domain, "approval mail sent");
+        Ok(Outcome::Finished)
+    }
+
+    async fn token(&self, token: &str) -> Result<(Key, u64, TokenRow), AcmError> {
+        let invalid = || {
+            AcmError::NotFound(
+                "This approval link is not valid: it was already used, it expired, or it never existed.".into(),
+            )
+        };
+        // A well-formed token is 32 hex digits; anything else cannot match a stored hash.
+        if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid());
+        }
+        let key = Key::new(TOKEN_KIND, "", email::token_hash(token));
+        let row = self.core.store.get(&key).await?.ok_or_else(invalid)?;
+        let stored: TokenRow = serde_json::from_slice(&row.body).map_err(AcmError::internal)?;
+        if self.now_ms() >= stored.expires_ms {
+            return Err(invalid());
+        }
+        Ok((key, row.version, stored))
+    }
+
+    /// What the approval page shows for `token`, or an error for a used, expired or forged
+    /// token.
+    pub async fn approval(&self, token: &str) -> Result<ApprovalView, AcmError> {
+        let (_, _, t) = self.token(token).await?;
+        let loaded = self
+            .load_id(&t.scope, &t.id)
+            .await?
+            .ok_or_else(|| AcmError::NotFound("The certificate no longer exists.".into()))?;
+        let owner = Owner::from_scope(&t.scope).ok_or_else(|| AcmError::internal("bad scope"))?;
+        Ok(ApprovalView { domain: t.domain, account: owner.account, arn: loaded.record.arn, sans: loaded.record.sans })
+    }
+
+    /// Approves the domain `token` was issued for: marks it `SUCCESS`, consumes the token,
+    /// and enqueues issuance when it was the last domain.
+    pub async fn approve(&self, token: &str) -> Result<ApprovalView, AcmError> {
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let (token_key, token_version, t) = self.token(token).await?;
+            let mut loaded = self
+                .load_id(&t.scope, &t.id)
+                .await?
+                .ok_or_else(|| AcmError::NotFound("The certificate no longer exists.".into()))?;
+            let owner = Owner::from_scope(&t.scope).ok_or_else(|| AcmError::internal("bad scope"))?;
+            let now = self.now_ms();
+            let record = &mut loaded.record;
+            if record.status != Status::PendingValidation {
+                return Err(AcmError::InvalidState(format!(
+                    "The certificate request is no longer pending ({}).",
+                    record.status.as_str()
+                )));
+            }
+            let mut writes = vec![Write::Delete { key: token_key, expect: token_version }];
+            for d in &mut record.domains {
+                if d.domain_name == t.domain {
+                    d.status = DomainStatus::Success;
+                }
+            }
+            if record.domains.iter().all(|d| d.status == DomainStatus::Success) {
+                let payload = IssuePayload {
+                    scope: t.scope.clone(),
+                    id: t.id.clone(),
+                    issuance: record.issuance + 1,
+                    approve_all: false,
+                };
+                writes.push(Write::Enqueue(issue_job(&payload, now)));
+            }
+            let view = ApprovalView {
+                domain: t.domain.clone(),
+                account: owner.account,
+                arn: record.arn.clone(),
+                sans: record.sans.clone(),
+            };
+            writes.insert(0, record_put(&t.scope, &loaded, Some(loaded.version)));
+            match self.core.store.apply(writes).await {
+                Ok(_) => {
+                    self.core.work.notify_one();
+                    tracing::info!(arn = %view.arn, domain = %view.domain, "domain approved by email");
+                    return Ok(view);
+                }
+                Err(carapace_store::Error::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AcmError::Conflict("The certificate is being changed; try again.".into()))
+    }
+}
