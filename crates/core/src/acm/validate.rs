@@ -386,3 +386,104 @@ impl CertificateManager {
         Err(AcmError::Conflict("The certificate is being changed; try again.".into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::acm::{NewCertificate, Owner};
+    use crate::ca::{CertificateAuthority, KeyAlgorithm};
+    use crate::clock::{Clock as _, ManualClock};
+    use crate::crypto::MasterKey;
+    use crate::runtime::{AcmSettings, Core, Settings};
+    use crate::validation::testing::TestDns;
+
+    const START_MS: i64 = 1_767_225_600_000;
+
+    async fn setup(dns: &TestDns, smtp_port: u16) -> (CertificateManager, ManualClock) {
+        let clock = ManualClock::new(START_MS);
+        let master = Arc::new(MasterKey::generate().unwrap());
+        let (ca, _) =
+            CertificateAuthority::generate("Carapace Test", clock.now() - time::Duration::days(1), &master).unwrap();
+        let acm = AcmSettings {
+            name_servers: vec![dns.addr()],
+            dns_timeout_ms: 1_000,
+            smtp: crate::validation::SmtpSettings { port: smtp_port, ..Default::default() },
+            ..AcmSettings::default()
+        };
+        let core = Core {
+            store: Arc::new(carapace_store::sqlite::SqliteStore::open_in_memory().unwrap()),
+            clock: Arc::new(clock.clone()),
+            master_key: master,
+            ca: Arc::new(ca),
+            settings: Arc::new(Settings { dev: false, base_url: "http://127.0.0.1:4566".into(), acm }),
+            work: Arc::new(tokio::sync::Notify::new()),
+        };
+        (CertificateManager::new(core), clock)
+    }
+
+    fn dns_request(domain: &str, sans: &[&str]) -> NewCertificate {
+        NewCertificate {
+            domain_name: domain.into(),
+            subject_alternative_names: sans.iter().map(|s| (*s).to_owned()).collect(),
+            validation_method: Some(ValidationMethod::Dns),
+            key_algorithm: Some(KeyAlgorithm::EcPrime256v1),
+            ..Default::default()
+        }
+    }
+
+    async fn status(m: &CertificateManager, owner: &Owner, arn: &str) -> Status {
+        m.describe_certificate(owner, arn).await.unwrap().status
+    }
+
+    /// Runs due jobs after moving the clock past any retry delay.
+    async fn round(m: &CertificateManager, clock: &ManualClock) {
+        clock.advance(400_000);
+        m.run_due_jobs().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn dns_validation_issues_times_out_and_honours_caa() {
+        let dns = TestDns::start(&["example.com", "caa.test"]).await;
+        let (m, clock) = setup(&dns, 9).await;
+        let alice = Owner::new("111111111111", "us-east-1");
+        let bob = Owner::new("222222222222", "us-east-1");
+
+        // Wildcard + base share one record; two accounts get different ones.
+        let arn = m.request_certificate(&alice, dns_request("example.com", &["*.example.com"])).await.unwrap();
+        let rec = m.describe_certificate(&alice, &arn).await.unwrap().record;
+        assert_eq!(rec.domains[0].resource_record, rec.domains[1].resource_record);
+        let rr = rec.domains[0].resource_record.clone().unwrap();
+        let bob_arn = m.request_certificate(&bob, dns_request("example.com", &[])).await.unwrap();
+        let bob_rr = m.describe_certificate(&bob, &bob_arn).await.unwrap().record.domains[0].resource_record.clone();
+        assert_ne!(bob_rr.as_ref(), Some(&rr));
+
+        // Missing → pending; wrong value → pending; right value → issued (once).
+        round(&m, &clock).await;
+        assert_eq!(status(&m, &alice, &arn).await, Status::PendingValidation);
+        dns.set_cname(&rr.name, "_wrong.acm-validations.carapace.internal.").await;
+        round(&m, &clock).await;
+        assert_eq!(status(&m, &alice, &arn).await, Status::PendingValidation);
+        dns.set_cname(&rr.name, &rr.value).await;
+        round(&m, &clock).await;
+        assert_eq!(status(&m, &alice, &arn).await, Status::Issued);
+        let serial = m.describe_certificate(&alice, &arn).await.unwrap().record.x509.unwrap().serial;
+        round(&m, &clock).await;
+        assert_eq!(m.describe_certificate(&alice, &arn).await.unwrap().record.x509.unwrap().serial, serial);
+        // Bob never published his record: his request times out after 72 hours.
+        clock.advance(72 * 3_600_000);
+        m.run_due_jobs().await.unwrap();
+        assert_eq!(status(&m, &bob, &bob_arn).await, Status::ValidationTimedOut);
+
+        // CAA naming another CA → FAILED / CAA_ERROR.
+        let arn = m.request_certificate(&alice, dns_request("shop.caa.test", &[])).await.unwrap();
+        let rr = m.describe_certificate(&alice, &arn).await.unwrap().record.domains[0].resource_record.clone().unwrap();
+        dns.add_caa("caa.test", false, "letsencrypt.org").await;
+        dns.set_cname(&rr.name, &rr.value).await;
+        round(&m, &clock).await;
+        let view = m.describe_certificate(&alice, &arn).await.unwrap();
+        assert_eq!(view.status, Status::Failed);
+        assert_eq!(view.record.failure_reason, Some(FailureReason::CaaError));
+    }
+}
