@@ -486,4 +486,91 @@ mod tests {
         assert_eq!(view.status, Status::Failed);
         assert_eq!(view.record.failure_reason, Some(FailureReason::CaaError));
     }
+
+    /// An SMTP sink on loopback capturing every message's DATA; refuses nothing.
+    async fn smtp_sink() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mails = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = mails.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let sink = sink.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = stream.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    let _ = w.write_all(b"220 sink\r\n").await;
+                    let (mut data, mut in_data) = (String::new(), false);
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let reply: &[u8] = if in_data {
+                            if line == "." {
+                                in_data = false;
+                                sink.lock().unwrap().push(std::mem::take(&mut data));
+                                b"250 ok\r\n"
+                            } else {
+                                data.push_str(&line);
+                                data.push('\n');
+                                continue;
+                            }
+                        } else if line.to_ascii_uppercase().starts_with("DATA") {
+                            in_data = true;
+                            b"354 go\r\n"
+                        } else if line.to_ascii_uppercase().starts_with("QUIT") {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            break;
+                        } else {
+                            b"250 ok\r\n"
+                        };
+                        let _ = w.write_all(reply).await;
+                    }
+                });
+            }
+        });
+        (port, mails)
+    }
+
+    #[tokio::test]
+    async fn email_validation_sends_once_and_tokens_are_single_use() {
+        let dns = TestDns::start(&["example.com"]).await;
+        // First with no relay listening: the send fails and is retried, never dropped.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead_port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let (m, clock) = setup(&dns, dead_port).await;
+        let alice = Owner::new("111111111111", "us-east-1");
+        let req = NewCertificate {
+            domain_name: "mail.example.com".into(),
+            validation_method: Some(ValidationMethod::Email),
+            key_algorithm: Some(KeyAlgorithm::EcPrime256v1),
+            ..Default::default()
+        };
+        let arn = m.request_certificate(&alice, req).await.unwrap();
+        m.run_due_jobs().await.unwrap();
+        assert_eq!(status(&m, &alice, &arn).await, Status::PendingValidation);
+
+        // The relay comes up (same manager, new settings are not needed: point a second
+        // manager over the same store at the sink).
+        let (port, mails) = smtp_sink().await;
+        let mut settings = (*m.core().settings).clone();
+        settings.acm.smtp.port = port;
+        let core = Core { settings: Arc::new(settings), ..m.core().clone() };
+        let m = CertificateManager::new(core);
+        round(&m, &clock).await;
+        round(&m, &clock).await;
+        let sent = mails.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1, "one mail for one send: {sent:?}");
+        assert!(sent[0].contains("admin@mail.example.com") && sent[0].contains("webmaster@mail.example.com"));
+        let link = sent[0].lines().find(|l| l.starts_with("https://")).unwrap().to_owned();
+        let token = link.rsplit('/').next().unwrap();
+
+        assert!(m.approval("0123456789abcdef0123456789abcdef").await.is_err(), "forged token");
+        let view = m.approval(token).await.unwrap();
+        assert_eq!(view.domain, "mail.example.com");
+        assert_eq!(view.account, "111111111111");
+        m.approve(token).await.unwrap();
+        assert!(m.approve(token).await.is_err(), "single use");
+        m.run_due_jobs().await.unwrap();
+        assert_eq!(status(&m, &alice, &arn).await, Status::Issued);
+    }
 }
