@@ -8,10 +8,12 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/carapace/target}"
 VENV="${CARAPACE_VENV:-$HOME/.cache/carapace/venv}"
 
-if ! "$VENV/bin/python" -c 'import boto3, pytest, awscli' 2>/dev/null; then
+# (Re)install when the requirements change: the venv remembers the file it was built from.
+if ! cmp -s tests/python/requirements.txt "$VENV/requirements.txt"; then
   echo "--- setting up Python venv in $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+  cp tests/python/requirements.txt "$VENV/requirements.txt"
 fi
 
 # Real OpenLDAP for the Directory Service LDAPS tests (installs slapd when absent).
