@@ -5,6 +5,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 use carapace::app::App;
+
+/// mimalloc: the API's hot path is allocation-heavy (headers, JSON documents), and glibc's
+/// allocator showed up at the top of its profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use carapace::config::Config;
 
 #[derive(Parser)]
