@@ -1,9 +1,10 @@
 //! ACM benchmarks (not timed tests: they print figures and assert nothing about speed).
 //!
-//! Run in release against the release binary:
+//! Run (release build of the binary and of this driver):
 //!
 //! ```text
-//! cargo test --release -p carapace --test acm_bench -- --ignored --nocapture --test-threads 1
+//! cargo bench -p carapace --bench acm            # all three
+//! cargo bench -p carapace --bench acm -- issue   # only names containing "issue"
 //! ```
 //!
 //! - RequestCertificate latency per key algorithm, from the client (aws-sdk-rust, SigV4 and
@@ -13,6 +14,7 @@
 //! - DescribeCertificate and ListCertificates (1,000 items) throughput and p99 with
 //!   `CARAPACE_BENCH_CERTS` (default 100,000) certificates stored.
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -43,8 +45,6 @@ fn env_usize(name: &str, default: usize) -> usize {
 const QUOTAS: [(&str, &str); 2] =
     [("CARAPACE_ACM_CERTIFICATES_PER_ACCOUNT", "1000000"), ("CARAPACE_ACM_CERTIFICATES_PER_YEAR", "1000000")];
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: run in release with --ignored --nocapture"]
 async fn request_certificate_latency() {
     let mut env = QUOTAS.to_vec();
     env.push(("CARAPACE_ACM_DEV_AUTO_APPROVE_MS", "86400000"));
@@ -99,8 +99,6 @@ fn raw_keygen_rate(algorithm: carapace_core::ca::KeyAlgorithm, secs: f64) -> f64
     total as f64 / start.elapsed().as_secs_f64()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: run in release with --ignored --nocapture"]
 async fn issuance_throughput() {
     let mut env = QUOTAS.to_vec();
     env.push(("CARAPACE_ACM_DEV_AUTO_APPROVE_MS", "0"));
@@ -153,8 +151,6 @@ async fn issuance_throughput() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: run in release with --ignored --nocapture"]
 async fn describe_and_list_with_many_certificates() {
     let mut env = QUOTAS.to_vec();
     env.push(("CARAPACE_ACM_DEV_AUTO_APPROVE_MS", "86400000"));
@@ -227,4 +223,20 @@ async fn describe_and_list_with_many_certificates() {
     report(&format!("DescribeCertificate ({total} stored, {clients} clients)"), lat, wall);
     let (lat, wall) = run(true).await;
     report(&format!("ListCertificates MaxItems=1000 ({total} stored, {clients} clients)"), lat, wall);
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; any other argument selects benchmarks by name.
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    if wanted("request_certificate_latency") {
+        request_certificate_latency().await;
+    }
+    if wanted("issuance_throughput") {
+        issuance_throughput().await;
+    }
+    if wanted("describe_and_list_with_many_certificates") {
+        describe_and_list_with_many_certificates().await;
+    }
 }
