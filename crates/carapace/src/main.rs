@@ -57,6 +57,9 @@ enum BenchCommand {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: std::net::SocketAddr,
+        /// File whose bytes are the answer to every request.
+        #[arg(long)]
+        body_file: PathBuf,
     },
 }
 
@@ -181,10 +184,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Wire { connections, seconds, rounds }) => {
             carapace::bench::wire(connections, seconds, rounds).await
         }
-        Command::Bench(BenchCommand::BareServer { listen }) => {
+        Command::Bench(BenchCommand::BareServer { listen, body_file }) => {
+            let body = std::fs::read(&body_file).with_context(|| format!("reading {}", body_file.display()))?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
             println!("bare server listening on http://{}", listener.local_addr()?);
-            carapace::bench::bare_server(listener).await
+            carapace::bench::bare_server(listener, body.into()).await
         }
     }
 }
