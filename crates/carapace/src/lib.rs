@@ -2,6 +2,7 @@
 //! Split from `main.rs` so integration tests and benchmarks can reuse the pieces.
 
 pub mod app;
+pub mod approval;
 pub mod bench;
 pub mod config;
 pub mod logging;

@@ -4,12 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use carapace_core::acm::CertificateManager;
 use carapace_core::{AcmSettings, Core, Settings};
 use carapace_proto::sigv4::SecretKey;
 use carapace_proto::{Credential, CredentialLookup, Dispatcher, DispatcherConfig, ServiceHandler, WireError};
 use tokio::net::TcpListener;
 
 use crate::app::App;
+use crate::approval;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::server::{self, Front};
@@ -27,12 +29,19 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    // Bound before the core's settings are built: with `approval_listen` on port 0 the mail
+    // links must carry the port actually bound.
+    let approval_listener = approval_listener(&config).await;
+    let approval_addr = match &approval_listener {
+        Some(listener) => listener.local_addr()?,
+        None => config.acm.approval_listen,
+    };
     let core = Core {
         store: app.store.clone(),
         clock: app.clock.clone(),
         master_key: app.master_key.clone(),
         ca: ca.clone(),
-        settings: Arc::new(Settings { dev: config.dev, base_url, acm: acm_settings(&config) }),
+        settings: Arc::new(Settings { dev: config.dev, base_url, acm: acm_settings(&config, approval_addr) }),
         work: Arc::new(tokio::sync::Notify::new()),
     };
     let services: Vec<Arc<dyn ServiceHandler>> = vec![
@@ -56,13 +65,27 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             "application/x-pem-file",
             Bytes::from(ca.root_pem().to_owned()),
         )],
+        acm: Some(CertificateManager::new(core.clone())),
     });
+    let approval_page = match approval_listener {
+        Some(listener) => {
+            let names = approval::certificate_names(&core.settings.acm.approval_base_url);
+            let tls = approval::tls_config(&ca, &names, &core.settings.base_url, config.acm.validity_days)?;
+            let manager = CertificateManager::new(core.clone());
+            Some(tokio::spawn(approval::run(listener, tls, manager, stop_rx.clone())))
+        }
+        None => None,
+    };
     tracing::info!(%addr, dev = config.dev, data_dir = %config.data_dir.display(), "carapace listening");
-    // Tests and scripts read the bound address from this line.
+    // Tests and scripts read the bound addresses from these lines.
     println!("carapace listening on http://{addr}");
+    if approval_page.is_some() {
+        tracing::info!(addr = %approval_addr, "approval page listening");
+        println!("carapace approval page on https://{approval_addr}");
+    }
     server::run(listener, front, shutdown, Duration::from_secs(config.shutdown_grace_secs)).await;
     let _ = stop_tx.send(true);
-    for worker in workers {
+    for worker in workers.into_iter().chain(approval_page) {
         let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
     }
     app.store.close().await?;
@@ -70,7 +93,27 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     Ok(())
 }
 
-fn acm_settings(config: &Config) -> AcmSettings {
+/// The approval page's listener, or `None` when there is no page: in `--dev` (validation is
+/// auto-approved, no mail is sent) or when `acm.approval_listen` cannot be bound. The latter
+/// is logged, not fatal: the AWS APIs do not depend on the page, and servers started side by
+/// side with the default port (tests, several local instances) must all come up.
+async fn approval_listener(config: &Config) -> Option<TcpListener> {
+    if config.dev {
+        return None;
+    }
+    match TcpListener::bind(config.acm.approval_listen).await {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            tracing::error!(
+                addr = %config.acm.approval_listen, error = %e,
+                "approval page not served: cannot bind acm.approval_listen; email validation links will not work"
+            );
+            None
+        }
+    }
+}
+
+fn acm_settings(config: &Config, approval_addr: std::net::SocketAddr) -> AcmSettings {
     AcmSettings {
         domains_per_certificate: config.acm.domains_per_certificate,
         certificates_per_account: config.acm.certificates_per_account,
@@ -93,7 +136,7 @@ fn acm_settings(config: &Config) -> AcmSettings {
             from: config.acm.smtp_from.clone(),
             timeout: Duration::from_millis(config.acm.dns_timeout_ms.max(1_000) * 2),
         },
-        approval_base_url: approval_base_url(config, config.acm.approval_listen),
+        approval_base_url: approval_base_url(config, approval_addr),
     }
 }
 

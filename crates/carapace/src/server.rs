@@ -29,7 +29,14 @@ pub struct Front {
     pub store: Arc<dyn Store>,
     /// Extra GET routes served in clear (CA certificates, CRLs): path → (content type, body).
     pub static_routes: Vec<(String, &'static str, Bytes)>,
+    /// Serves the content of HTTP validation `RedirectTo` URLs
+    /// (`/acm-validations/<account>/.well-known/pki-validation/<token>.txt`).
+    pub acm: Option<carapace_core::acm::CertificateManager>,
 }
+
+/// Where HTTP validation content lives (the path of ACM's `RedirectTo`, see
+/// `carapace_core::acm::validation::ValidationSecret::http_redirect`).
+const ACM_VALIDATIONS_PREFIX: &str = "/acm-validations/";
 
 impl Front {
     async fn serve(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -45,6 +52,7 @@ impl Front {
                         self.metrics.render(),
                     ));
                 }
+                _ if path.starts_with(ACM_VALIDATIONS_PREFIX) => return Ok(self.http_validation(&path).await),
                 _ => {
                     if let Some((_, ctype, body)) = self.static_routes.iter().find(|(p, _, _)| *p == path) {
                         let mut resp = Response::new(Full::new(body.clone()));
@@ -74,6 +82,26 @@ impl Front {
             ),
         }
         Ok(resp)
+    }
+
+    /// `GET /acm-validations/<account>/.well-known/pki-validation/<token>.txt`: the content
+    /// HTTP validation expects, as plain text (what a domain's redirect leads the checker to).
+    async fn http_validation(&self, path: &str) -> Response<Full<Bytes>> {
+        let not_found = || plain(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "Not Found\n".to_owned());
+        let Some(acm) = &self.acm else { return not_found() };
+        let parsed = path
+            .strip_prefix(ACM_VALIDATIONS_PREFIX)
+            .and_then(|rest| rest.split_once("/.well-known/pki-validation/"))
+            .and_then(|(account, file)| Some((account, file.strip_suffix(".txt")?)));
+        let Some((account, token)) = parsed else { return not_found() };
+        match acm.http_validation_content(account, token).await {
+            Ok(Some(content)) => plain(StatusCode::OK, "text/plain; charset=utf-8", content),
+            Ok(None) => not_found(),
+            Err(e) => {
+                tracing::error!(error = %e, "HTTP validation content failed");
+                plain(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "Internal error\n".to_owned())
+            }
+        }
     }
 
     async fn health(&self) -> Response<Full<Bytes>> {

@@ -321,6 +321,20 @@ impl CertificateManager {
         Ok((key, row.version, stored))
     }
 
+    /// The body Carapace serves at an HTTP validation `RedirectTo` URL
+    /// (`<base_url>/acm-validations/<account>/.well-known/pki-validation/<token>.txt`), or
+    /// `None` when `account` or `token` is malformed (the caller answers 404). Computed, not
+    /// looked up: the content is public by design (the domain's redirect exposes it), and an
+    /// unauthenticated page must not cost a store scan.
+    pub async fn http_validation_content(&self, account: &str, token: &str) -> Result<Option<String>, AcmError> {
+        let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+        let token_ok = token.len() == 32 && token.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !account_ok || !token_ok {
+            return Ok(None);
+        }
+        Ok(Some(self.secret().await?.http_content_for_token(account, token)))
+    }
+
     /// What the approval page shows for `token`, or an error for a used, expired or forged
     /// token.
     pub async fn approval(&self, token: &str) -> Result<ApprovalView, AcmError> {

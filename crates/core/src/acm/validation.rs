@@ -129,10 +129,16 @@ impl ValidationSecret {
         }
     }
 
+    /// The token in `domain`'s HTTP validation URLs (32 hex digits; a wildcard uses its base
+    /// domain's).
+    fn http_token(&self, account: &str, domain: &str) -> String {
+        hex::encode(&self.mac("http-token", account, base_domain(domain)).as_ref()[..16])
+    }
+
     /// The HTTP redirect for `domain` in `account`, served under `base_url`.
     pub fn http_redirect(&self, account: &str, domain: &str, base_url: &str) -> HttpRedirect {
         let base = base_domain(domain);
-        let token = hex::encode(&self.mac("http-token", account, base).as_ref()[..16]);
+        let token = self.http_token(account, domain);
         HttpRedirect {
             redirect_from: format!("http://{base}/.well-known/pki-validation/{token}.txt"),
             redirect_to: format!(
@@ -151,7 +157,14 @@ impl ValidationSecret {
 
     /// The content expected at an HTTP validation URL.
     pub fn http_content(&self, account: &str, domain: &str) -> String {
-        hex::encode(self.mac("http-content", account, base_domain(domain)).as_ref())
+        self.http_content_for_token(account, &self.http_token(account, domain))
+    }
+
+    /// The content served at `RedirectTo` for the URL token `token` of `account`. Derived
+    /// from the token (not the domain) so the page that serves it needs no lookup: the URL
+    /// alone names the content, and nobody can compute it without the secret.
+    pub fn http_content_for_token(&self, account: &str, token: &str) -> String {
+        hex::encode(self.mac("http-content", account, &token.to_ascii_lowercase()).as_ref())
     }
 }
 
@@ -191,6 +204,10 @@ mod tests {
         assert!(r.redirect_from.starts_with("http://example.com/.well-known/pki-validation/"));
         assert!(r.redirect_to.starts_with("https://carapace.test/acm-validations/123456789012/"));
         assert_eq!(s.http_content("1", "a.com").len(), 64);
+        // What `RedirectTo` serves is what the check expects.
+        let token = r.redirect_to.rsplit('/').next().unwrap().strip_suffix(".txt").unwrap();
+        assert_eq!(s.http_content_for_token("123456789012", token), s.http_content("123456789012", "example.com"));
+        assert_ne!(s.http_content_for_token("111111111111", token), s.http_content("123456789012", "example.com"));
     }
 
     #[tokio::test]

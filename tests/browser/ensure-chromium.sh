@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Makes sure Debian's headless-capable Chromium is installed at /usr/bin/chromium, for the
+# browser test of the email-validation approval page (tests/python/test_approval_browser.py).
+# Playwright drives it through `executable_path`: Playwright's own browser downloads are not
+# used (they need network access beyond the package registries).
+#
+# Debian/Ubuntu only (apt). Runs non-interactively.
+set -euo pipefail
+
+if [ -x /usr/bin/chromium ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" != "0" ]; then
+  SUDO="sudo"
+fi
+
+echo "--- installing chromium (approval page browser test)"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq chromium >/dev/null
+test -x /usr/bin/chromium
