@@ -18,6 +18,7 @@ fi
 
 # Real OpenLDAP for the Directory Service LDAPS tests (installs slapd when absent).
 bash tests/ldap/ensure-slapd.sh
+bash tests/browser/ensure-chromium.sh
 
 echo "--- cargo test"
 cargo build --quiet --bins
