@@ -28,7 +28,13 @@ class Server:
         args = [BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir, *extra_args]
         if dev:
             args.append("--dev")
-        full_env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"), **(env or {}))
+        # Several servers run at once: give each its own free approval-page port.
+        full_env = dict(
+            os.environ,
+            RUST_LOG=os.environ.get("RUST_LOG", "warn"),
+            CARAPACE_ACM_APPROVAL_LISTEN="127.0.0.1:0",
+            **(env or {}),
+        )
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
         self.stdout_lines = []
         self.endpoint = None

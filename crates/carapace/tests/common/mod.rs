@@ -36,6 +36,8 @@ impl Server {
         cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(data_dir.path());
         cmd.args(args);
         cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
+        // Several servers run at once: give each its own free approval-page port.
+        cmd.env("CARAPACE_ACM_APPROVAL_LISTEN", "127.0.0.1:0");
         for (k, v) in env {
             cmd.env(k, v);
         }
