@@ -16,7 +16,7 @@
 //! public CT log to submit to), and the leaf's subject carries only the common name.
 
 mod authority;
-mod der;
+pub(crate) mod der;
 mod export;
 mod keys;
 mod parse;

@@ -4,6 +4,9 @@
 //!
 //! The network side (TCP, TLS) lives in the `carapace-ds` crate; this module is pure.
 
+// What we send is DER, a subset of BER (definite, minimal lengths): the CA's encoder fits.
+use crate::ca::der::tlv;
+
 /// Universal tags and LDAP application tags used below.
 mod tag {
     pub const BOOLEAN: u8 = 0x01;
@@ -30,22 +33,6 @@ mod tag {
 
 /// Largest LDAP message accepted from a server (a root DSE is a few kilobytes).
 pub const MAX_MESSAGE_LEN: usize = 256 * 1024;
-
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(content.len() + 6);
-    out.push(tag);
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
-}
 
 fn integer(tag: u8, value: u32) -> Vec<u8> {
     // Minimal two's-complement encoding of a non-negative value (X.690 §8.3): no leading
