@@ -20,6 +20,7 @@
 //! SigV2. Those requests are refused.
 
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::{digest, hmac};
 use http::request::Parts;
@@ -73,13 +74,40 @@ pub struct SignatureInfo {
 }
 
 /// A secret access key. Zeroized on drop and never printed.
+///
+/// It remembers the last signing key derived from it: the derivation is four HMACs and a
+/// key schedule, and a client signs every request of a day with the same date, region
+/// and service. Clones share that memory.
 #[derive(Clone)]
-pub struct SecretKey(Zeroizing<String>);
+pub struct SecretKey(Arc<SecretInner>);
+
+struct SecretInner {
+    secret: Zeroizing<String>,
+    /// The credential scope (`date/region/service`) and signing key derived last.
+    derived: Mutex<Option<(String, Arc<hmac::Key>)>>,
+}
 
 impl SecretKey {
     /// Wraps a secret access key.
     pub fn new(secret: String) -> Self {
-        Self(Zeroizing::new(secret))
+        Self(Arc::new(SecretInner { secret: Zeroizing::new(secret), derived: Mutex::new(None) }))
+    }
+
+    /// The signing key for a credential scope, derived once per scope.
+    fn signing_key(&self, date: &str, region: &str, service: &str) -> Arc<hmac::Key> {
+        let matches = |scope: &str| {
+            let mut parts = scope.split('/');
+            parts.next() == Some(date) && parts.next() == Some(region) && parts.next() == Some(service)
+        };
+        let mut derived = self.0.derived.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((scope, key)) = derived.as_ref()
+            && matches(scope)
+        {
+            return key.clone();
+        }
+        let key = Arc::new(hmac::Key::new(hmac::HMAC_SHA256, &derive_signing_key(self, date, region, service)));
+        *derived = Some((format!("{date}/{region}/{service}"), key.clone()));
+        key
     }
 }
 
@@ -470,8 +498,7 @@ pub fn verify_with_skew(
     }
 
     let payloads = payload_lines(info, parts, payload_sha256_hex)?;
-    let key = signing_key(secret, &info.date, &info.region, &info.service);
-    let key = hmac::Key::new(hmac::HMAC_SHA256, &key[..]);
+    let key = secret.signing_key(&info.date, &info.region, &info.service);
     let scope = format!("{}/{}/{}/{TERMINATOR}", info.date, info.region, info.service);
     let mut matched = subtle::Choice::from(0);
     for payload in payloads {
@@ -545,10 +572,10 @@ fn payload_lines<'a>(info: &SignatureInfo, parts: &'a Parts, payload: &'a str) -
 }
 
 /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
-fn signing_key(secret: &SecretKey, date: &str, region: &str, service: &str) -> Zeroizing<Vec<u8>> {
-    let mut k_secret = Zeroizing::new(Vec::with_capacity(4 + secret.0.len()));
+fn derive_signing_key(secret: &SecretKey, date: &str, region: &str, service: &str) -> Zeroizing<Vec<u8>> {
+    let mut k_secret = Zeroizing::new(Vec::with_capacity(4 + secret.0.secret.len()));
     k_secret.extend_from_slice(b"AWS4");
-    k_secret.extend_from_slice(secret.0.as_bytes());
+    k_secret.extend_from_slice(secret.0.secret.as_bytes());
     let mut key = k_secret;
     for part in [date, region, service, TERMINATOR] {
         let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), part.as_bytes());
@@ -791,8 +818,26 @@ mod tests {
     #[test]
     fn signing_key_matches_the_documented_derivation() {
         // From the SigV4 docs' "deriving a signing key" example (20120215, us-east-1, iam).
-        let key = signing_key(&SecretKey::new(SECRET.into()), "20120215", "us-east-1", "iam");
+        let key = derive_signing_key(&SecretKey::new(SECRET.into()), "20120215", "us-east-1", "iam");
         assert_eq!(hex::encode(&key[..]), "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
+    }
+
+    #[test]
+    fn remembered_signing_key_follows_the_scope() {
+        let secret = SecretKey::new(SECRET.into());
+        let tag = |k: &hmac::Key| hex::encode(hmac::sign(k, b"string to sign"));
+        let scopes = [
+            ("20120215", "us-east-1", "iam"),
+            ("20150830", "us-east-1", "iam"),
+            ("20150830", "eu-west-1", "iam"),
+            ("20150830", "eu-west-1", "acm"),
+            ("20150830", "eu-west-1", "acm"),
+            ("20120215", "us-east-1", "iam"),
+        ];
+        for (date, region, service) in scopes {
+            let fresh = hmac::Key::new(hmac::HMAC_SHA256, &derive_signing_key(&secret, date, region, service));
+            assert_eq!(tag(&secret.signing_key(date, region, service)), tag(&fresh), "{date}/{region}/{service}");
+        }
     }
 
     #[test]
