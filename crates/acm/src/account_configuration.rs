@@ -2,13 +2,14 @@
 
 use carapace_core::acm::{AcmError, CertificateManager};
 use carapace_model::acm as m;
+use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::error::{Result, decode, empty, encode};
 
-pub(crate) async fn get(manager: &CertificateManager, ctx: &RequestContext) -> Result<serde_json::Value> {
+pub(crate) async fn get(manager: &CertificateManager, ctx: &RequestContext) -> Result<Output> {
     let config = manager.account_configuration(&crate::owner(ctx)).await?;
-    encode(&m::GetAccountConfigurationResponse {
+    encode(m::GetAccountConfigurationResponse {
         expiry_events: Some(m::ExpiryEventsConfiguration {
             days_before_expiry: Some(i32::try_from(config.days_before_expiry).unwrap_or(i32::MAX)),
         }),
@@ -19,7 +20,7 @@ pub(crate) async fn put(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::PutAccountConfigurationRequest = decode(input)?;
     let days = match req.expiry_events.and_then(|e| e.days_before_expiry) {
         Some(d) => Some(

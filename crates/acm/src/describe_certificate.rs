@@ -2,6 +2,7 @@
 
 use carapace_core::acm::CertificateManager;
 use carapace_model::acm as m;
+use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
@@ -11,8 +12,8 @@ pub(crate) async fn handle(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::DescribeCertificateRequest = decode(input)?;
     let view = manager.describe_certificate(&crate::owner(ctx), &req.certificate_arn).await?;
-    encode(&m::DescribeCertificateResponse { certificate: Some(convert::detail(&view)) })
+    encode(m::DescribeCertificateResponse { certificate: Some(convert::detail(&view)) })
 }

@@ -3,6 +3,7 @@
 use carapace_core::acm::CertificateManager;
 use carapace_core::acm::record::ValidationMethod;
 use carapace_model::acm as m;
+use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
@@ -12,7 +13,7 @@ pub(crate) async fn handle(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::ListCertificateDomainValidationsRequest = decode(input)?;
     let max = req.max_items.and_then(|n| usize::try_from(n).ok()).unwrap_or(1000);
     let page = manager
@@ -57,7 +58,7 @@ pub(crate) async fn handle(
             }
         })
         .collect();
-    encode(&m::ListCertificateDomainValidationsResponse {
+    encode(m::ListCertificateDomainValidationsResponse {
         domain_validation_summary_list: Some(summaries),
         next_token: page.next_token,
     })

@@ -1,6 +1,7 @@
 //! The one place core errors become ACM wire errors.
 
 use carapace_core::acm::AcmError;
+use carapace_proto::Output;
 use carapace_proto::WireError;
 
 /// A handler failure: a core error, or a wire error raised while decoding.
@@ -66,12 +67,12 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(input: serde_json::Value) -
     Ok(carapace_proto::decode_input(input)?)
 }
 
-/// Encodes an output DTO.
-pub(crate) fn encode<T: serde::Serialize>(output: &T) -> Result<serde_json::Value> {
-    Ok(carapace_proto::encode_output(output)?)
+/// Wraps an output DTO.
+pub(crate) fn encode<T: serde::Serialize + Send + Sync + 'static>(output: T) -> Result<Output> {
+    Ok(Output::new(output))
 }
 
-/// The empty output document.
-pub(crate) fn empty() -> Result<serde_json::Value> {
-    Ok(serde_json::Value::Object(serde_json::Map::new()))
+/// The empty output structure.
+pub(crate) fn empty() -> Result<Output> {
+    Ok(Output::empty())
 }

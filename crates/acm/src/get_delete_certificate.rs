@@ -2,6 +2,7 @@
 
 use carapace_core::acm::CertificateManager;
 use carapace_model::acm as m;
+use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::error::{Result, decode, empty, encode};
@@ -11,10 +12,10 @@ pub(crate) async fn get(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::GetCertificateRequest = decode(input)?;
     let (certificate, chain) = manager.get_certificate(&crate::owner(ctx), &req.certificate_arn).await?;
-    encode(&m::GetCertificateResponse {
+    encode(m::GetCertificateResponse {
         certificate: Some(certificate),
         certificate_chain: (!chain.is_empty()).then_some(chain),
     })
@@ -25,7 +26,7 @@ pub(crate) async fn delete(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::DeleteCertificateRequest = decode(input)?;
     manager.delete_certificate(&crate::owner(ctx), &req.certificate_arn).await?;
     empty()

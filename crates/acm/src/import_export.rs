@@ -2,6 +2,7 @@
 
 use carapace_core::acm::{CertificateManager, ImportRequest};
 use carapace_model::acm as m;
+use carapace_proto::Output;
 use carapace_proto::RequestContext;
 use zeroize::Zeroizing;
 
@@ -12,7 +13,7 @@ pub(crate) async fn import(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::ImportCertificateRequest = decode(input)?;
     let import = ImportRequest {
         certificate_arn: req.certificate_arn,
@@ -22,18 +23,18 @@ pub(crate) async fn import(
         tags: convert::tags_from(req.tags.unwrap_or_default()),
     };
     let arn = manager.import_certificate(&crate::owner(ctx), import).await?;
-    encode(&m::ImportCertificateResponse { certificate_arn: Some(arn) })
+    encode(m::ImportCertificateResponse { certificate_arn: Some(arn) })
 }
 
 pub(crate) async fn export(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::ExportCertificateRequest = decode(input)?;
     let passphrase = Zeroizing::new(req.passphrase.into_inner());
     let out = manager.export_certificate(&crate::owner(ctx), &req.certificate_arn, &passphrase).await?;
-    encode(&m::ExportCertificateResponse {
+    encode(m::ExportCertificateResponse {
         certificate: Some(out.certificate),
         certificate_chain: (!out.certificate_chain.is_empty()).then_some(out.certificate_chain),
         private_key: Some(out.private_key.to_string()),

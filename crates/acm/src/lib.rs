@@ -23,7 +23,7 @@ mod throttle;
 use carapace_core::Core;
 use carapace_core::acm::{CertificateManager, Owner};
 use carapace_model::schema::{Operation, Service};
-use carapace_proto::{RequestContext, ServiceHandler, WireError};
+use carapace_proto::{Output, RequestContext, ServiceHandler, WireError};
 
 /// The ACM service handler.
 pub struct Acm {
@@ -55,7 +55,7 @@ impl ServiceHandler for Acm {
         ctx: &RequestContext,
         operation: &'static Operation,
         input: serde_json::Value,
-    ) -> Result<serde_json::Value, WireError> {
+    ) -> Result<Output, WireError> {
         self.throttle.check(&ctx.account_id, &ctx.region, operation.name)?;
         let m = &self.manager;
         let result = match operation.name {

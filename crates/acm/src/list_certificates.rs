@@ -8,6 +8,7 @@
 
 use carapace_core::acm::{AcmError, CertificateManager, ListFilter, ListQuery};
 use carapace_model::acm as m;
+use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
@@ -20,7 +21,7 @@ pub(crate) async fn handle(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::ListCertificatesRequest = decode(input)?;
     let descending = match (req.sort_by, req.sort_order) {
         (None, None) => false,
@@ -55,7 +56,7 @@ pub(crate) async fn handle(
         next_token: page.next_token,
         certificate_summary_list: Some(page.items.iter().map(convert::summary).collect()),
     };
-    let mut doc = encode(&out)?;
+    let mut doc = serde_json::to_value(&out).map_err(|_| carapace_proto::WireError::internal())?;
     // ACM spells key algorithms with a hyphen in summaries too (`RSA-2048`), as in
     // DescribeCertificate, although requests and filters use the underscore.
     if let Some(list) = doc.get_mut("CertificateSummaryList").and_then(|l| l.as_array_mut()) {
@@ -65,5 +66,5 @@ pub(crate) async fn handle(
             }
         }
     }
-    Ok(doc)
+    encode(doc)
 }

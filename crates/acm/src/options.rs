@@ -2,6 +2,7 @@
 
 use carapace_core::acm::{CertificateManager, OptionsUpdate};
 use carapace_model::acm as m;
+use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
@@ -11,7 +12,7 @@ pub(crate) async fn update(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::UpdateCertificateOptionsRequest = decode(input)?;
     let o = req.options;
     let update = OptionsUpdate {
@@ -29,7 +30,7 @@ pub(crate) async fn resend_validation_email(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::ResendValidationEmailRequest = decode(input)?;
     manager
         .resend_validation_email(&crate::owner(ctx), &req.certificate_arn, &req.domain, &req.validation_domain)

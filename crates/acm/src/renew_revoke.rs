@@ -2,6 +2,7 @@
 
 use carapace_core::acm::CertificateManager;
 use carapace_model::acm as m;
+use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
@@ -11,7 +12,7 @@ pub(crate) async fn renew(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::RenewCertificateRequest = decode(input)?;
     manager.renew_certificate(&crate::owner(ctx), &req.certificate_arn).await?;
     empty()
@@ -21,9 +22,9 @@ pub(crate) async fn revoke(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::RevokeCertificateRequest = decode(input)?;
     let reason = convert::revocation_from(req.revocation_reason);
     manager.revoke_certificate(&crate::owner(ctx), &req.certificate_arn, reason).await?;
-    encode(&m::RevokeCertificateResponse { certificate_arn: Some(req.certificate_arn) })
+    encode(m::RevokeCertificateResponse { certificate_arn: Some(req.certificate_arn) })
 }

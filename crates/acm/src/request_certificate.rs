@@ -2,6 +2,7 @@
 
 use carapace_core::acm::{CertificateManager, NewCertificate};
 use carapace_model::acm as m;
+use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
@@ -11,7 +12,7 @@ pub(crate) async fn handle(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::RequestCertificateRequest = decode(input)?;
     let options = req.options.unwrap_or_default();
     let new = NewCertificate {
@@ -35,5 +36,5 @@ pub(crate) async fn handle(
         tags: convert::tags_from(req.tags.unwrap_or_default()),
     };
     let arn = manager.request_certificate(&crate::owner(ctx), new).await?;
-    encode(&m::RequestCertificateResponse { certificate_arn: Some(arn) })
+    encode(m::RequestCertificateResponse { certificate_arn: Some(arn) })
 }

@@ -12,6 +12,7 @@
 use carapace_core::acm::record::RenewalStatus;
 use carapace_core::acm::{AcmError, CertificateManager, CertificateView, SearchQuery, SortValue};
 use carapace_model::acm as m;
+use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
@@ -23,7 +24,7 @@ pub(crate) async fn handle(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::SearchCertificatesRequest = decode(input)?;
     if let Some(statement) = &req.filter_statement {
         check_statement(statement)?;
@@ -43,7 +44,7 @@ pub(crate) async fn handle(
         fingerprint,
     };
     let page = manager.search_certificates(&crate::owner(ctx), &query).await?;
-    encode(&m::SearchCertificatesResponse {
+    encode(m::SearchCertificatesResponse {
         results: Some(page.items.iter().map(result).collect()),
         next_token: page.next_token,
     })

@@ -8,6 +8,7 @@
 
 use carapace_core::acm::{AcmError, CertificateManager, Tag};
 use carapace_model::acm as m;
+use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
@@ -17,7 +18,7 @@ pub(crate) async fn add_to_certificate(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::AddTagsToCertificateRequest = decode(input)?;
     manager.add_tags(&crate::owner(ctx), &req.certificate_arn, &convert::tags_from(req.tags)).await?;
     empty()
@@ -27,7 +28,7 @@ pub(crate) async fn remove_from_certificate(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::RemoveTagsFromCertificateRequest = decode(input)?;
     manager.remove_tags(&crate::owner(ctx), &req.certificate_arn, &convert::tags_from(req.tags)).await?;
     empty()
@@ -37,10 +38,10 @@ pub(crate) async fn list_for_certificate(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::ListTagsForCertificateRequest = decode(input)?;
     let tags = manager.list_tags(&crate::owner(ctx), &req.certificate_arn).await?;
-    encode(&m::ListTagsForCertificateResponse { tags: Some(convert::tags(tags)) })
+    encode(m::ListTagsForCertificateResponse { tags: Some(convert::tags(tags)) })
 }
 
 /// Only certificates are taggable resources in Carapace; any other ACM ARN names nothing.
@@ -55,7 +56,7 @@ pub(crate) async fn tag_resource(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::TagResourceRequest = decode(input)?;
     certificate_only(&req.resource_arn)?;
     manager.add_tags(&crate::owner(ctx), &req.resource_arn, &convert::tags_from(req.tags)).await?;
@@ -66,7 +67,7 @@ pub(crate) async fn untag_resource(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::UntagResourceRequest = decode(input)?;
     certificate_only(&req.resource_arn)?;
     let keys: Vec<Tag> = req.tag_keys.into_iter().map(|key| Tag { key, value: None }).collect();
@@ -78,9 +79,9 @@ pub(crate) async fn list_for_resource(
     manager: &CertificateManager,
     ctx: &RequestContext,
     input: serde_json::Value,
-) -> Result<serde_json::Value> {
+) -> Result<Output> {
     let req: m::ListTagsForResourceRequest = decode(input)?;
     certificate_only(&req.resource_arn)?;
     let tags = manager.list_tags(&crate::owner(ctx), &req.resource_arn).await?;
-    encode(&m::ListTagsForResourceResponse { tags: Some(convert::tags(tags)) })
+    encode(m::ListTagsForResourceResponse { tags: Some(convert::tags(tags)) })
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use carapace_core::acm::CertificateManager;
 use carapace_core::{AcmSettings, Core, Settings};
 use carapace_proto::sigv4::SecretKey;
-use carapace_proto::{Credential, CredentialLookup, Dispatcher, DispatcherConfig, ServiceHandler, WireError};
+use carapace_proto::{Credential, CredentialLookup, Dispatcher, DispatcherConfig, Output, ServiceHandler, WireError};
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -207,7 +207,7 @@ impl ServiceHandler for Unbuilt {
         _ctx: &carapace_proto::RequestContext,
         operation: &'static carapace_model::schema::Operation,
         _input: serde_json::Value,
-    ) -> Result<serde_json::Value, WireError> {
+    ) -> Result<Output, WireError> {
         Err(WireError::not_implemented(self.0.name, operation.name))
     }
 }

@@ -8,7 +8,7 @@ use carapace_model::ds::{
     DeregisterCertificateRequest, DeregisterCertificateResult, DescribeCertificateRequest, DescribeCertificateResult,
     ListCertificatesRequest, ListCertificatesResult, RegisterCertificateRequest, RegisterCertificateResult,
 };
-use carapace_proto::{RequestContext, WireError, decode_input, encode_output};
+use carapace_proto::{Output, RequestContext, WireError, decode_input, encode_output};
 use serde_json::Value;
 
 use crate::{Ds, Missing, limit, ts, wire};
@@ -16,7 +16,7 @@ use crate::{Ds, Missing, limit, ts, wire};
 /// `RegisterCertificate`. `Type` defaults to `ClientLDAPS`; a `ClientCertAuth`
 /// certificate needs `ClientCertAuthSettings.OCSPUrl` (smart-card logon checks revocation
 /// there), which is ignored for `ClientLDAPS`.
-pub async fn register_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn register_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: RegisterCertificateRequest = decode_input(input)?;
     let kind = match req.r#type.unwrap_or(CertificateType::ClientLDAPS) {
         CertificateType::ClientLDAPS => CertificateKind::ClientLdaps,
@@ -41,11 +41,11 @@ pub async fn register_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -
         .register_certificate(&ctx.scope(), &req.directory_id, &new)
         .await
         .map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(&RegisterCertificateResult { certificate_id: Some(id) })
+    encode_output(RegisterCertificateResult { certificate_id: Some(id) })
 }
 
 /// `DescribeCertificate`.
-pub async fn describe_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn describe_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: DescribeCertificateRequest = decode_input(input)?;
     let view = ds
         .dirs
@@ -53,7 +53,7 @@ pub async fn describe_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -
         .await
         .map_err(|e| wire(ctx, Missing::Directory, e))?;
     let c = &view.record;
-    encode_output(&DescribeCertificateResult {
+    encode_output(DescribeCertificateResult {
         certificate: Some(Certificate {
             certificate_id: Some(c.id.clone()),
             state: Some(state(&view)),
@@ -71,14 +71,14 @@ pub async fn describe_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -
 }
 
 /// `ListCertificates`.
-pub async fn list_certificates(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn list_certificates(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: ListCertificatesRequest = decode_input(input)?;
     let page = ds
         .dirs
         .list_certificates(&ctx.scope(), &req.directory_id, limit(req.limit), req.next_token.as_deref())
         .await
         .map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(&ListCertificatesResult {
+    encode_output(ListCertificatesResult {
         certificates_info: Some(
             page.items
                 .iter()
@@ -96,13 +96,13 @@ pub async fn list_certificates(ds: &Ds, ctx: &RequestContext, input: Value) -> R
 }
 
 /// `DeregisterCertificate`.
-pub async fn deregister_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn deregister_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: DeregisterCertificateRequest = decode_input(input)?;
     ds.dirs
         .deregister_certificate(&ctx.scope(), &req.directory_id, &req.certificate_id)
         .await
         .map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(&DeregisterCertificateResult {})
+    encode_output(DeregisterCertificateResult {})
 }
 
 fn state(view: &CertificateView) -> CertificateState {

@@ -9,7 +9,7 @@ use carapace_model::ds::{
     DisableClientAuthenticationRequest, DisableClientAuthenticationResult, EnableClientAuthenticationRequest,
     EnableClientAuthenticationResult,
 };
-use carapace_proto::{RequestContext, WireError, decode_input, encode_output};
+use carapace_proto::{Output, RequestContext, WireError, decode_input, encode_output};
 use serde_json::Value;
 
 use crate::{Ds, Missing, limit, ts, wire};
@@ -22,23 +22,23 @@ fn to_core(t: ClientAuthenticationType) -> ClientAuthKind {
 }
 
 /// `EnableClientAuthentication`.
-pub async fn enable_client_authentication(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn enable_client_authentication(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: EnableClientAuthenticationRequest = decode_input(input)?;
     ds.dirs
         .enable_client_auth(&ctx.scope(), &req.directory_id, to_core(req.r#type))
         .await
         .map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(&EnableClientAuthenticationResult {})
+    encode_output(EnableClientAuthenticationResult {})
 }
 
 /// `DisableClientAuthentication`.
-pub async fn disable_client_authentication(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn disable_client_authentication(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: DisableClientAuthenticationRequest = decode_input(input)?;
     ds.dirs
         .disable_client_auth(&ctx.scope(), &req.directory_id, to_core(req.r#type))
         .await
         .map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(&DisableClientAuthenticationResult {})
+    encode_output(DisableClientAuthenticationResult {})
 }
 
 /// `DescribeClientAuthenticationSettings`: the given type, or every type.
@@ -46,7 +46,7 @@ pub async fn describe_client_authentication_settings(
     ds: &Ds,
     ctx: &RequestContext,
     input: Value,
-) -> Result<Value, WireError> {
+) -> Result<Output, WireError> {
     let req: DescribeClientAuthenticationSettingsRequest = decode_input(input)?;
     let page = ds
         .dirs
@@ -59,7 +59,7 @@ pub async fn describe_client_authentication_settings(
         )
         .await
         .map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(&DescribeClientAuthenticationSettingsResult {
+    encode_output(DescribeClientAuthenticationSettingsResult {
         client_authentication_settings_info: Some(
             page.items
                 .into_iter()

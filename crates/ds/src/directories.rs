@@ -10,7 +10,7 @@ use carapace_model::ds::{
     DescribeDirectoriesRequest, DescribeDirectoriesResult, DirectoryConnectSettingsDescription, DirectoryDescription,
     DirectoryLimits, DirectoryStage, DirectoryType, DirectoryVpcSettingsDescription, GetDirectoryLimitsResult, Tag,
 };
-use carapace_proto::{RequestContext, WireError, decode_input, encode_output};
+use carapace_proto::{Output, RequestContext, WireError, decode_input, encode_output};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -26,7 +26,7 @@ async fn create(ds: &Ds, ctx: &RequestContext, new: NewDirectory) -> Result<Stri
 }
 
 /// `CreateDirectory`: a Simple AD directory.
-pub async fn create_directory(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn create_directory(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: CreateDirectoryRequest = decode_input(input)?;
     let password = Zeroizing::new(req.password);
     // The model leaves VpcSettings optional, but a Simple AD always lives in a VPC.
@@ -54,11 +54,11 @@ pub async fn create_directory(ds: &Ds, ctx: &RequestContext, input: Value) -> Re
         },
     )
     .await?;
-    encode_output(&CreateDirectoryResult { directory_id: Some(id) })
+    encode_output(CreateDirectoryResult { directory_id: Some(id) })
 }
 
 /// `CreateMicrosoftAD`: a Managed Microsoft AD directory.
-pub async fn create_microsoft_ad(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn create_microsoft_ad(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: CreateMicrosoftADRequest = decode_input(input)?;
     let id = create(
         ds,
@@ -81,11 +81,11 @@ pub async fn create_microsoft_ad(ds: &Ds, ctx: &RequestContext, input: Value) ->
         },
     )
     .await?;
-    encode_output(&CreateMicrosoftADResult { directory_id: Some(id) })
+    encode_output(CreateMicrosoftADResult { directory_id: Some(id) })
 }
 
 /// `ConnectDirectory`: an AD Connector to the customer's domain controllers.
-pub async fn connect_directory(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn connect_directory(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: ConnectDirectoryRequest = decode_input(input)?;
     let settings = req.connect_settings;
     let id = create(
@@ -109,11 +109,11 @@ pub async fn connect_directory(ds: &Ds, ctx: &RequestContext, input: Value) -> R
         },
     )
     .await?;
-    encode_output(&ConnectDirectoryResult { directory_id: Some(id) })
+    encode_output(ConnectDirectoryResult { directory_id: Some(id) })
 }
 
 /// `DescribeDirectories`.
-pub async fn describe_directories(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn describe_directories(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: DescribeDirectoriesRequest = decode_input(input)?;
     let scope = ctx.scope();
     let page = ds
@@ -121,24 +121,24 @@ pub async fn describe_directories(ds: &Ds, ctx: &RequestContext, input: Value) -
         .describe(&scope, req.directory_ids.as_deref(), limit(req.limit), req.next_token.as_deref())
         .await
         .map_err(|e| wire(ctx, Missing::Entity, e))?;
-    encode_output(&DescribeDirectoriesResult {
+    encode_output(DescribeDirectoriesResult {
         directory_descriptions: Some(page.items.iter().map(|v| description(&scope, v)).collect()),
         next_token: page.next_token,
     })
 }
 
 /// `DeleteDirectory`.
-pub async fn delete_directory(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn delete_directory(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: DeleteDirectoryRequest = decode_input(input)?;
     ds.dirs.delete(&ctx.scope(), &req.directory_id).await.map_err(|e| wire(ctx, Missing::Entity, e))?;
-    encode_output(&DeleteDirectoryResult { directory_id: Some(req.directory_id) })
+    encode_output(DeleteDirectoryResult { directory_id: Some(req.directory_id) })
 }
 
 /// `GetDirectoryLimits`.
-pub async fn get_directory_limits(ds: &Ds, ctx: &RequestContext, _input: Value) -> Result<Value, WireError> {
+pub async fn get_directory_limits(ds: &Ds, ctx: &RequestContext, _input: Value) -> Result<Output, WireError> {
     let l = ds.dirs.limits(&ctx.scope()).await.map_err(|e| wire(ctx, Missing::Entity, e))?;
     let n = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
-    encode_output(&GetDirectoryLimitsResult {
+    encode_output(GetDirectoryLimitsResult {
         directory_limits: Some(DirectoryLimits {
             cloud_only_directories_limit: Some(n(l.simple_ad.limit)),
             cloud_only_directories_current_count: Some(n(l.simple_ad.current)),

@@ -18,7 +18,7 @@ use carapace_model::ds::{
     DescribeLDAPSSettingsRequest, DescribeLDAPSSettingsResult, DisableLDAPSRequest, DisableLDAPSResult,
     EnableLDAPSRequest, EnableLDAPSResult, LDAPSSettingInfo, LDAPSStatus,
 };
-use carapace_proto::{RequestContext, WireError, decode_input, encode_output};
+use carapace_proto::{Output, RequestContext, WireError, decode_input, encode_output};
 use serde_json::Value;
 
 use crate::probe::{self, ProbeSettings};
@@ -28,24 +28,24 @@ use crate::{Ds, Missing, ts, wire};
 const MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// `EnableLDAPS` (`Type` is `Client`, the only value the model has).
-pub async fn enable_ldaps(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn enable_ldaps(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: EnableLDAPSRequest = decode_input(input)?;
     let scope = ctx.scope();
     let check = ds.dirs.enable_ldaps(&scope, &req.directory_id).await.map_err(|e| wire(ctx, Missing::Directory, e))?;
     ds.checks.ensure_running(scope, req.directory_id, check);
-    encode_output(&EnableLDAPSResult {})
+    encode_output(EnableLDAPSResult {})
 }
 
 /// `DisableLDAPS`.
-pub async fn disable_ldaps(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn disable_ldaps(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: DisableLDAPSRequest = decode_input(input)?;
     ds.dirs.disable_ldaps(&ctx.scope(), &req.directory_id).await.map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(&DisableLDAPSResult {})
+    encode_output(DisableLDAPSResult {})
 }
 
 /// `DescribeLDAPSSettings`: one entry, for `Client` LDAPS. Carapace never pages this
 /// one-entry list, so any `NextToken` is one it did not issue.
-pub async fn describe_ldaps_settings(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Value, WireError> {
+pub async fn describe_ldaps_settings(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: DescribeLDAPSSettingsRequest = decode_input(input)?;
     let scope = ctx.scope();
     let view = ds.dirs.describe_ldaps(&scope, &req.directory_id).await.map_err(|e| wire(ctx, Missing::Directory, e))?;
@@ -55,7 +55,7 @@ pub async fn describe_ldaps_settings(ds: &Ds, ctx: &RequestContext, input: Value
     if let Some(pending) = view.pending {
         ds.checks.ensure_running(scope, req.directory_id, pending);
     }
-    encode_output(&DescribeLDAPSSettingsResult {
+    encode_output(DescribeLDAPSSettingsResult {
         ldaps_settings_info: Some(vec![LDAPSSettingInfo {
             ldaps_status: Some(match view.status {
                 Status::Disabled => LDAPSStatus::Disabled,

@@ -35,7 +35,7 @@ use carapace_core::Core;
 use carapace_core::ds::{Directories, DsError};
 use carapace_model::Timestamp;
 use carapace_model::schema::{Operation, Service};
-use carapace_proto::{RequestContext, ServiceHandler, WireError};
+use carapace_proto::{Output, RequestContext, ServiceHandler, WireError};
 
 /// The Directory Service handler.
 pub struct Ds {
@@ -96,7 +96,7 @@ impl ServiceHandler for Ds {
         ctx: &RequestContext,
         operation: &'static Operation,
         input: serde_json::Value,
-    ) -> Result<serde_json::Value, WireError> {
+    ) -> Result<Output, WireError> {
         match operation.name {
             "CreateDirectory" => directories::create_directory(self, ctx, input).await,
             "CreateMicrosoftAD" => directories::create_microsoft_ad(self, ctx, input).await,

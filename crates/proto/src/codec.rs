@@ -14,7 +14,7 @@ use carapace_model::schema::{Kind, Service, ShapeId};
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 
-use crate::WireError;
+use crate::{Output, WireError};
 
 /// The protocol a request arrived in; its answer uses the same one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,13 +104,23 @@ pub fn encode_output(
     protocol: Protocol,
     service: &'static Service,
     shape: Option<ShapeId>,
-    output: &serde_json::Value,
+    output: &Output,
 ) -> Result<Vec<u8>, WireError> {
+    let unserializable = |e: serde_json::Error| {
+        tracing::error!(error = %e, "output did not serialize");
+        WireError::internal()
+    };
     match protocol {
-        Protocol::AwsJson11 => serde_json::to_vec(output).map_err(|_| WireError::internal()),
+        Protocol::AwsJson11 => {
+            let mut out = Vec::with_capacity(1024);
+            serde_json::to_writer(&mut out, output).map_err(unserializable)?;
+            Ok(out)
+        }
         Protocol::RpcV2Cbor => {
             let value = match shape {
-                Some(shape) => carapace_model::cbor::json_to_cbor(service, shape, output),
+                Some(shape) => {
+                    carapace_model::cbor::json_to_cbor(service, shape, &output.to_value().map_err(unserializable)?)
+                }
                 None => ciborium::Value::Map(Vec::new()),
             };
             let mut out = Vec::with_capacity(256);

@@ -16,7 +16,7 @@ use hyper::body::Body;
 
 use crate::codec::{self, Protocol, RouteError};
 use crate::sigv4::{self, AuthError, SecretKey};
-use crate::{RequestContext, WireError};
+use crate::{Output, RequestContext, WireError};
 
 /// A caller's signing secret and the account it belongs to.
 #[derive(Clone)]
@@ -41,13 +41,13 @@ pub trait ServiceHandler: Send + Sync + 'static {
     fn service(&self) -> &'static Service;
 
     /// Answers one operation. `input` has already been validated against the operation's
-    /// input shape; the returned document must match its output shape.
+    /// input shape; the output must serialize to its output shape.
     async fn call(
         &self,
         ctx: &RequestContext,
         operation: &'static Operation,
         input: serde_json::Value,
-    ) -> Result<serde_json::Value, WireError>;
+    ) -> Result<Output, WireError>;
 }
 
 /// Wire-level settings.
@@ -278,12 +278,9 @@ pub fn decode_input<T: serde::de::DeserializeOwned>(input: serde_json::Value) ->
     serde_json::from_value(input).map_err(|e| WireError::serialization(e.to_string()))
 }
 
-/// Encodes a typed DTO as an output document.
-pub fn encode_output<T: serde::Serialize>(output: &T) -> Result<serde_json::Value, WireError> {
-    serde_json::to_value(output).map_err(|e| {
-        tracing::error!(error = %e, "output did not serialize");
-        WireError::internal()
-    })
+/// Wraps a typed DTO as an operation's output.
+pub fn encode_output<T: serde::Serialize + Send + Sync + 'static>(output: T) -> Result<Output, WireError> {
+    Ok(Output::new(output))
 }
 
 #[cfg(test)]

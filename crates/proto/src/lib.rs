@@ -2,7 +2,8 @@
 //! validation, AWS error envelopes and dispatch to service handlers.
 //!
 //! This crate knows no service. A service plugs in through [`ServiceHandler`]: it names
-//! its model ([`carapace_model::schema::Service`]) and answers validated JSON documents.
+//! its model ([`carapace_model::schema::Service`]), takes validated JSON documents and
+//! answers typed [`Output`]s.
 //! Everything a client can observe about framing, authentication and errors lives here,
 //! so every service behaves the same way on the wire.
 
@@ -10,6 +11,7 @@ pub mod codec;
 pub mod context;
 pub mod dispatch;
 pub mod error;
+pub mod output;
 pub mod sigv4;
 
 pub use context::RequestContext;
@@ -17,3 +19,4 @@ pub use dispatch::{
     Credential, CredentialLookup, Dispatcher, DispatcherConfig, Outcome, ServiceHandler, decode_input, encode_output,
 };
 pub use error::WireError;
+pub use output::Output;
