@@ -11,6 +11,7 @@ use carapace_core::ca::CertificateAuthority;
 use carapace_core::crypto::MasterKey;
 use carapace_core::{Clock, SystemClock};
 use carapace_store::Store;
+use carapace_store::row_cache::RowCache;
 use carapace_store::sqlite::SqliteStore;
 
 use crate::config::Config;
@@ -36,8 +37,12 @@ impl App {
         create_private_dir(&config.data_dir)?;
         let master_key = MasterKey::load_or_create(&config.master_key_path())
             .with_context(|| format!("master key {}", config.master_key_path().display()))?;
-        let store = SqliteStore::open(&config.database_file())
+        let mut store = SqliteStore::open(&config.database_file())
             .with_context(|| format!("database {}", config.database_file().display()))?;
+        if config.cache_rows > 0 {
+            let kinds = carapace_core::runtime::SERVER_OWNED_KINDS.iter().copied();
+            store = store.with_row_cache(RowCache::new(kinds, config.cache_rows));
+        }
         let store: Arc<dyn Store> = Arc::new(store);
         let master_key = Arc::new(master_key);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -32,6 +32,11 @@ pub struct Config {
     /// Public base URL of this server, used in certificates' AIA and CRL distribution
     /// point extensions. Default: `http://<listen>`.
     pub base_url: Option<String>,
+    /// Rows of certificates and directories kept in memory for repeated reads (polling
+    /// DescribeCertificate, say). Only the server writes those rows, and every write
+    /// refreshes them, so a read never sees an older row than the last acknowledged write.
+    /// 0 turns the cache off.
+    pub cache_rows: u64,
     /// Largest API request body accepted, in bytes (ACM certificate chains can be 2 MiB,
     /// base64-encoded in JSON).
     pub max_body_bytes: usize,
@@ -106,6 +111,7 @@ impl Default for Config {
             master_key_file: None,
             database_path: None,
             base_url: None,
+            cache_rows: 10_000,
             max_body_bytes: 4 << 20,
             shutdown_grace_secs: 30,
             log_format: String::from("text"),

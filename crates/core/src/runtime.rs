@@ -13,6 +13,17 @@ pub const CA_KIND: &str = "ca.authority";
 /// The id of the active CA.
 pub const CA_ID: &str = "default";
 
+/// Row kinds that only the running server writes (no `carapace` command touches them), so
+/// its store may serve them from memory: certificates and their material, directories and
+/// their registered certificates. Access keys (written by `carapace keys`) and the CA
+/// (`carapace ca import`) are not among them.
+pub const SERVER_OWNED_KINDS: &[&str] = &[
+    crate::acm::record::KIND,
+    crate::acm::record::MATERIAL_KIND,
+    crate::ds::DIRECTORY_KIND,
+    crate::ds::CERTIFICATE_KIND,
+];
+
 /// Settings the core needs, filled from the binary's configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {

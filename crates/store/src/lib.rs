@@ -9,6 +9,7 @@
 //! Implementations: [`sqlite::SqliteStore`] (the embedded default). A PostgreSQL one will run
 //! the same [`testsuite`] unchanged.
 
+pub mod row_cache;
 pub mod sqlite;
 pub mod testsuite;
 

@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
+use crate::row_cache::RowCache;
 use crate::{Error, Job, Key, NewJob, Order, Result, Row, Scan, Store, Write};
 
 /// Reader connections per file store. Two cores serve the target machines; four readers let
@@ -81,6 +82,8 @@ const MIGRATIONS: &[&str] = &[
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// Hot rows of the kinds only this process writes; see [`SqliteStore::with_row_cache`].
+    cache: Option<Arc<RowCache>>,
 }
 
 /// The connections, shared with blocking tasks.
@@ -159,7 +162,15 @@ impl SqliteStore {
                 next_reader: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
             }),
+            cache: None,
         }
+    }
+
+    /// Serves point reads of some kinds from memory once read (see [`RowCache`]). Only for
+    /// kinds that no other process writes to this database file.
+    pub fn with_row_cache(mut self, cache: RowCache) -> Self {
+        self.cache = Some(Arc::new(cache));
+        self
     }
 
     /// Runs `f` on the blocking pool with the shared connections.
@@ -513,14 +524,31 @@ fn claim(conn: &mut Connection, now_ms: i64, lease_ms: i64, limit: i64) -> Resul
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Row>> {
+        let cache = self.cache.as_deref().filter(|c| c.caches(&key.kind));
+        let ticket = match cache {
+            Some(cache) => {
+                self.inner.ensure_open()?;
+                if let Some(row) = cache.get(key) {
+                    return Ok(Some(row));
+                }
+                Some(cache.ticket())
+            }
+            None => None,
+        };
         // A primary-key lookup on an idle reader takes tens of microseconds: less than the
         // two thread hand-offs of `spawn_blocking`, which dominated the API's hot path. So
         // it runs inline when a reader is free, and only queues on the pool otherwise.
-        if let Some(result) = self.inner.try_read(|conn| get_row(conn, key.clone())) {
-            return result;
+        let found = match self.inner.try_read(|conn| get_row(conn, key.clone())) {
+            Some(result) => result?,
+            None => {
+                let key = key.clone();
+                self.blocking(move |inner| inner.read(|conn| get_row(conn, key))).await?
+            }
+        };
+        if let (Some(cache), Some(ticket), Some(row)) = (cache, ticket, &found) {
+            cache.fill(ticket, row);
         }
-        let key = key.clone();
-        self.blocking(move |inner| inner.read(|conn| get_row(conn, key))).await
+        Ok(found)
     }
 
     async fn scan(&self, scan: Scan<'_>) -> Result<Vec<Row>> {
@@ -561,7 +589,27 @@ impl Store for SqliteStore {
             self.inner.ensure_open()?;
             return Ok(Vec::new());
         }
-        self.blocking(move |inner| inner.write(|conn| apply_batch(conn, writes))).await
+        let Some(cache) = self.cache.clone() else {
+            return self.blocking(move |inner| inner.write(|conn| apply_batch(conn, writes))).await;
+        };
+        let touched: Vec<Key> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Put { row, .. } => Some(&row.key),
+                Write::Delete { key, .. } => Some(key),
+                Write::Enqueue(_) => None,
+            })
+            .filter(|k| cache.caches(&k.kind))
+            .cloned()
+            .collect();
+        // Invalidated on the blocking thread right after the batch ends, so it happens even
+        // if the caller stops waiting, and always before the write is acknowledged.
+        self.blocking(move |inner| {
+            let result = inner.write(|conn| apply_batch(conn, writes));
+            cache.invalidate(&touched);
+            result
+        })
+        .await
     }
 
     async fn claim_jobs(&self, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<Job>> {
@@ -616,6 +664,9 @@ impl Store for SqliteStore {
         if self.inner.closed.swap(true, AtomicOrdering::AcqRel) {
             return Ok(());
         }
+        if let Some(cache) = &self.cache {
+            cache.clear();
+        }
         self.blocking(|inner| {
             for reader in &inner.readers {
                 drop(reader.lock().unwrap_or_else(relock).take());
@@ -656,6 +707,67 @@ mod tests {
             async move { SqliteStore::open(&path).unwrap() }
         })
         .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn suite_on_file_with_a_row_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = AtomicUsize::new(0);
+        testsuite::run_all(|| {
+            let path = dir.path().join(format!("{}.db", n.fetch_add(1, AtomicOrdering::Relaxed)));
+            async move { SqliteStore::open(&path).unwrap().with_row_cache(RowCache::new([testsuite::KIND], 100)) }
+        })
+        .await;
+    }
+
+    /// Writers bump one cached row while readers hammer it: once a write is acknowledged,
+    /// no read may return an older version.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cached_reads_never_go_back_after_an_acknowledged_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(SqliteStore::open(&dir.path().join("c.db")).unwrap().with_row_cache(RowCache::new(["k"], 10)));
+        store.apply(vec![put("hot", 1, b"0")]).await.unwrap();
+        let acknowledged = Arc::new(std::sync::atomic::AtomicU64::new(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut readers = Vec::new();
+        for _ in 0..3 {
+            let (store, acknowledged, stop) = (store.clone(), acknowledged.clone(), stop.clone());
+            readers.push(tokio::spawn(async move {
+                let key = Key::new("k", "s", "hot");
+                let mut reads = 0u64;
+                while !stop.load(AtomicOrdering::Acquire) {
+                    let floor = acknowledged.load(AtomicOrdering::Acquire);
+                    let row = store.get(&key).await.unwrap().unwrap();
+                    assert!(
+                        row.version >= floor,
+                        "read version {} after version {floor} was acknowledged",
+                        row.version
+                    );
+                    assert_eq!(row.body, (row.version - 1).to_string().into_bytes(), "body and version disagree");
+                    reads += 1;
+                    tokio::task::yield_now().await;
+                }
+                reads
+            }));
+        }
+        for version in 1..300u64 {
+            let row = Row {
+                key: Key::new("k", "s", "hot"),
+                version: 0,
+                created_ms: 1,
+                body: version.to_string().into_bytes(),
+            };
+            let written = store.apply(vec![Write::Put { row, expect: Some(version) }]).await.unwrap();
+            assert_eq!(written, [version + 1]);
+            acknowledged.store(version + 1, AtomicOrdering::Release);
+        }
+        stop.store(true, AtomicOrdering::Release);
+        for reader in readers {
+            assert!(reader.await.unwrap() > 0);
+        }
+        let row = store.get(&Key::new("k", "s", "hot")).await.unwrap().unwrap();
+        assert_eq!((row.version, row.body), (300, b"299".to_vec()));
     }
 
     fn put(id: &str, created_ms: i64, body: &[u8]) -> Write {

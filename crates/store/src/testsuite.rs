@@ -65,7 +65,8 @@ where
 
 // ---- helpers ----------------------------------------------------------------------------
 
-const KIND: &str = "test.thing";
+/// The kind the suite's rows have (so a cache can be told to cover it).
+pub const KIND: &str = "test.thing";
 const SCOPE: &str = "111122223333/us-east-1";
 
 fn key(id: &str) -> Key {
