@@ -1,29 +1,32 @@
 //! Prometheus metrics served at `GET /metrics`.
 
+use std::borrow::Cow;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-/// Labels of one API request.
+/// Labels of one API request. Service and operation names come from the models, so the
+/// labels of a successful request are built without allocating.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// Service short name (`acm`, `ds`, `lightsail`, `-`).
-    pub service: String,
+    pub service: &'static str,
     /// Operation name, `-` when none was recognised.
-    pub operation: String,
+    pub operation: &'static str,
     /// Error code, empty on success.
-    pub code: String,
+    pub code: Cow<'static, str>,
 }
 
 /// Labels of a latency observation.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LatencyLabels {
     /// Service short name.
-    pub service: String,
+    pub service: &'static str,
     /// Operation name.
-    pub operation: String,
+    pub operation: &'static str,
 }
 
 /// The server's metrics.
@@ -48,17 +51,10 @@ impl Metrics {
     }
 
     /// Records one request.
-    pub fn observe(&self, service: &str, operation: &str, code: Option<&str>, seconds: f64) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                service: service.to_owned(),
-                operation: operation.to_owned(),
-                code: code.unwrap_or_default().to_owned(),
-            })
-            .inc();
-        self.latency
-            .get_or_create(&LatencyLabels { service: service.to_owned(), operation: operation.to_owned() })
-            .observe(seconds);
+    pub fn observe(&self, service: &'static str, operation: &'static str, code: Option<&str>, seconds: f64) {
+        let code = code.map_or(Cow::Borrowed(""), |c| Cow::Owned(c.to_owned()));
+        self.requests.get_or_create(&RequestLabels { service, operation, code }).inc();
+        self.latency.get_or_create(&LatencyLabels { service, operation }).observe(seconds);
     }
 
     /// The text exposition format.

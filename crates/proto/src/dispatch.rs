@@ -114,11 +114,9 @@ impl Dispatcher {
         let request_id = uuid::Uuid::new_v4().to_string();
         let (parts, body) = req.into_parts();
         let mut outcome = Outcome { request_id: request_id.clone(), service: "-", operation: "-", error: None };
-        let protocol = match codec::route(&parts.method, parts.uri.path(), &parts.headers) {
-            Ok(route) => route.protocol,
-            Err(_) => Protocol::AwsJson11,
-        };
-        let result = self.serve(&parts, body, now, &request_id, &mut outcome).await;
+        let route = codec::route(&parts.method, parts.uri.path(), &parts.headers);
+        let protocol = route.as_ref().map_or(Protocol::AwsJson11, |route| route.protocol);
+        let result = self.serve(route, &parts, body, now, &request_id, &mut outcome).await;
         let service = self.services.iter().map(|s| s.service()).find(|s| s.name == outcome.service);
         let resp = match result {
             Ok(resp) => resp,
@@ -132,6 +130,7 @@ impl Dispatcher {
 
     async fn serve<B>(
         &self,
+        route: Result<codec::Route, RouteError>,
         parts: &http::request::Parts,
         body: B,
         now: time::OffsetDateTime,
@@ -143,7 +142,7 @@ impl Dispatcher {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let route = match codec::route(&parts.method, parts.uri.path(), &parts.headers) {
+        let route = match route {
             Ok(route) => route,
             Err(RouteError::NotApi) => {
                 return Err(WireError::with_status("UnknownOperationException", 404, "No such API route."));
