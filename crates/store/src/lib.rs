@@ -6,9 +6,11 @@
 //! atomic batches with optimistic concurrency (expected versions). Durable background work
 //! is a [`Job`] queue with leases. The store never interprets a body.
 //!
-//! Implementations: [`sqlite::SqliteStore`] (the embedded default). A PostgreSQL one will run
-//! the same [`testsuite`] unchanged.
+//! Implementations: [`sqlite::SqliteStore`] (the embedded default, one node) and
+//! [`postgres::PostgresStore`] (one database shared by several nodes). Both run the same
+//! [`testsuite`] unchanged.
 
+pub mod postgres;
 pub mod row_cache;
 pub mod sqlite;
 pub mod testsuite;
