@@ -11,6 +11,7 @@ use carapace_core::ca::CertificateAuthority;
 use carapace_core::crypto::MasterKey;
 use carapace_core::{Clock, SystemClock};
 use carapace_store::Store;
+use carapace_store::postgres::PostgresStore;
 use carapace_store::row_cache::RowCache;
 use carapace_store::sqlite::SqliteStore;
 
@@ -33,17 +34,23 @@ pub struct App {
 
 impl App {
     /// Creates the data directory if needed and opens the store and master key.
-    pub fn open(config: &Config) -> anyhow::Result<Self> {
+    pub async fn open(config: &Config) -> anyhow::Result<Self> {
         create_private_dir(&config.data_dir)?;
         let master_key = MasterKey::load_or_create(&config.master_key_path())
             .with_context(|| format!("master key {}", config.master_key_path().display()))?;
-        let mut store = SqliteStore::open(&config.database_file())
-            .with_context(|| format!("database {}", config.database_file().display()))?;
-        if config.cache_rows > 0 {
-            let kinds = carapace_core::runtime::SERVER_OWNED_KINDS.iter().copied();
-            store = store.with_row_cache(RowCache::new(kinds, config.cache_rows));
-        }
-        let store: Arc<dyn Store> = Arc::new(store);
+        let store: Arc<dyn Store> = match &config.database_url {
+            // The URL may carry a password: name the database only by its kind.
+            Some(url) => Arc::new(PostgresStore::connect(url).await.context("PostgreSQL database (database_url)")?),
+            None => {
+                let mut store = SqliteStore::open(&config.database_file())
+                    .with_context(|| format!("database {}", config.database_file().display()))?;
+                if config.cache_rows > 0 {
+                    let kinds = carapace_core::runtime::SERVER_OWNED_KINDS.iter().copied();
+                    store = store.with_row_cache(RowCache::new(kinds, config.cache_rows));
+                }
+                Arc::new(store)
+            }
+        };
         let master_key = Arc::new(master_key);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let accounts = Accounts::new(store.clone(), master_key.clone(), clock.clone());

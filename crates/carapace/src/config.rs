@@ -29,6 +29,10 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// SQLite database file. Default: `<data_dir>/carapace.db`.
     pub database_path: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite, for several nodes sharing one database:
+    /// `postgres://user:password@host:5432/dbname` (or `host=... dbname=...`). Every node
+    /// needs the same master key file. `database_path` and `cache_rows` are then unused.
+    pub database_url: Option<String>,
     /// Public base URL of this server, used in certificates' AIA and CRL distribution
     /// point extensions. Default: `http://<listen>`.
     pub base_url: Option<String>,
@@ -110,6 +114,7 @@ impl Default for Config {
             dev: false,
             master_key_file: None,
             database_path: None,
+            database_url: None,
             base_url: None,
             cache_rows: 10_000,
             max_body_bytes: 4 << 20,
@@ -193,6 +198,11 @@ impl Config {
     /// Checks ranges and relations between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field, reason: &str| Err(ConfigError::Invalid { field, reason: reason.to_owned() });
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains('='))
+        {
+            return invalid("database_url", "must be a PostgreSQL URL (postgres://...) or key=value string");
+        }
         if self.max_body_bytes < 1024 {
             return invalid("max_body_bytes", "must be at least 1024");
         }
@@ -278,7 +288,7 @@ fn overlay_env(
         }
     }
     // Optional fields have no default to learn their names from.
-    for name in ["master_key_file", "database_path", "base_url"] {
+    for name in ["master_key_file", "database_path", "database_url", "base_url"] {
         let var = format!("{prefix}_{}", name.to_uppercase());
         if prefix == "CARAPACE"
             && let Some((_, raw)) = env.iter().find(|(k, _)| *k == var)
@@ -325,6 +335,17 @@ mod tests {
         assert!(c.dev);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.base_url.as_deref(), Some("https://certs.example.com"));
+    }
+
+    #[test]
+    fn database_url_and_cache_from_env() {
+        let url = "postgres://carapace@db.internal:5432/carapace";
+        let c = Config::load(None, env(&[("CARAPACE_DATABASE_URL", url), ("CARAPACE_CACHE_ROWS", "0")])).unwrap();
+        assert_eq!((c.database_url.as_deref(), c.cache_rows), (Some(url), 0));
+        c.validate().unwrap();
+        let c = Config::load(None, env(&[("CARAPACE_DATABASE_URL", "mysql://x")])).unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("database_url"), "{err}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::server::{self, Front};
 
 /// Runs the server until `shutdown` resolves, then drains and closes the store.
 pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
-    let app = App::open(&config)?;
+    let app = App::open(&config).await?;
     let ca = Arc::new(app.ca(&config).await?);
     if !config.dev
         && let Some(path) = app.bootstrap_admin(&config).await?
