@@ -195,3 +195,23 @@ pub trait Store: Send + Sync + 'static {
     /// Flushes and closes; later calls fail with [`Error::Backend`].
     async fn close(&self) -> Result<()>;
 }
+
+/// How many of this build's `known` migrations a database at schema version `current` has
+/// applied; refuses a database written by a newer build.
+pub(crate) fn applied_migrations(current: i64, known: usize) -> Result<usize> {
+    let current = usize::try_from(current).map_err(|_| Error::Backend(format!("invalid schema version {current}")))?;
+    if current > known {
+        return Err(Error::Backend(format!(
+            "database schema version {current} is newer than this build supports ({known}); \
+             it was written by a newer Carapace"
+        )));
+    }
+    Ok(current)
+}
+
+/// Now, in Unix milliseconds (for `schema_migrations.applied_at`).
+pub(crate) fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -31,7 +31,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
@@ -199,16 +199,8 @@ async fn migrate(pool: &Pool, schema: Option<&str>) -> Result<()> {
     .map_err(backend)?;
     let current: i64 =
         tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).await.map_err(backend)?.get(0);
-    let known = MIGRATIONS.len();
-    let current = usize::try_from(current).map_err(|_| Error::Backend(format!("invalid schema version {current}")))?;
-    if current > known {
-        return Err(Error::Backend(format!(
-            "database schema version {current} is newer than this build supports ({known}); \
-             it was written by a newer Carapace"
-        )));
-    }
-    let applied_at =
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let current = crate::applied_migrations(current, MIGRATIONS.len())?;
+    let applied_at = crate::unix_now_ms();
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let version = index as i64 + 1;
         tx.batch_execute(sql)
@@ -560,7 +552,7 @@ mod tests {
     /// A schema name no other test (or earlier run) uses.
     fn fresh_schema() -> String {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
+        hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
         format!("carapace_test_{:016x}", hasher.finish())
     }
 

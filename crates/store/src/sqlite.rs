@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -230,16 +230,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     .map_err(backend)?;
     let current: i64 =
         tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0)).map_err(backend)?;
-    let known = MIGRATIONS.len();
-    let current = usize::try_from(current).map_err(|_| Error::Backend(format!("invalid schema version {current}")))?;
-    if current > known {
-        return Err(Error::Backend(format!(
-            "database schema version {current} is newer than this build supports ({known}); \
-             it was written by a newer Carapace"
-        )));
-    }
-    let applied_at =
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let current = crate::applied_migrations(current, MIGRATIONS.len())?;
+    let applied_at = crate::unix_now_ms();
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let version = index as i64 + 1;
         tx.execute_batch(sql)
