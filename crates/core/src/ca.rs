@@ -29,7 +29,7 @@ pub use export::{PKCS8_PBKDF2_ITERATIONS, encrypt_pkcs8_pem};
 pub use keys::{KeyAlgorithm, KeyFamily, PrivateKey, UnknownKeyAlgorithm, generate_key};
 pub use parse::{
     ExtendedKeyUsage, ParsedCertificate, parse_certificate, parse_certificate_der, parse_certificates,
-    private_key_matches,
+    private_key_matches, signed_by,
 };
 
 use crate::crypto::CryptoError;

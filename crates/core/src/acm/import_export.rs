@@ -4,7 +4,8 @@
 //! Import follows ACM's documented checks: PEM leaf, key and optional chain; the key is
 //! unencrypted, at most 5,120 bytes, and matches the leaf; the current time is within the
 //! leaf's validity; the issuer is not empty; the key algorithm is one of ACM's seven; each
-//! chain certificate issued the one before it (names and key identifiers must link).
+//! chain certificate issued the one before it (names and key identifiers link, and its key
+//! verifies the signature).
 //! Re-importing to an existing ARN replaces an imported certificate and keeps its ARN,
 //! tags and creation time.
 
@@ -142,15 +143,18 @@ enum SealedKey {
     Pem(Zeroizing<Vec<u8>>),
 }
 
-/// Did `parent` issue `child`? Names must match, and key identifiers when both are present.
+/// Did `parent` issue `child`? Names must match, key identifiers when both are present, and
+/// `parent`'s key must verify `child`'s signature.
 fn links(child: &ParsedCertificate, parent: &ParsedCertificate) -> bool {
     if child.issuer_dn != parent.subject {
         return false;
     }
-    match (&child.authority_key_id, &parent.subject_key_id) {
+    let ids_agree = match (&child.authority_key_id, &parent.subject_key_id) {
         (Some(aki), Some(ski)) => aki == ski,
         _ => true,
-    }
+    };
+    // Names and key ids can be copied; the signature cannot.
+    ids_agree && ca::signed_by(child, parent)
 }
 
 impl CertificateManager {

@@ -331,6 +331,49 @@ async fn import_reimport_and_export_rules() {
     ));
 }
 
+/// A CA certificate named `name` with a fresh key, and its rcgen issuer.
+fn test_ca(name: &str) -> (rcgen::Certificate, rcgen::Issuer<'static, rcgen::KeyPair>) {
+    let pair = rcgen::KeyPair::from_pem(&generate_key(KeyAlgorithm::EcPrime256v1).unwrap().to_pem()).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let now = time::OffsetDateTime::from_unix_timestamp(START_MS / 1000).unwrap();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(365);
+    let cert = params.self_signed(&pair).unwrap();
+    (cert, rcgen::Issuer::new(params, pair))
+}
+
+#[tokio::test]
+async fn an_import_chain_must_really_have_signed_the_certificate() {
+    let Env { manager, .. } = env(true);
+    let (ca, issuer) = test_ca("Example Issuing CA");
+    // Same name, another key: without an authority key id in the leaf, only the signature
+    // tells the two apart.
+    let (impostor, _) = test_ca("Example Issuing CA");
+    let key = generate_key(KeyAlgorithm::EcPrime256v1).unwrap().to_pem();
+    let pair = rcgen::KeyPair::from_pem(&key).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["chained.example.com".to_owned()]).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "chained.example.com");
+    let now = time::OffsetDateTime::from_unix_timestamp(START_MS / 1000).unwrap();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(30);
+    params.use_authority_key_identifier_extension = false;
+    let leaf = params.signed_by(&pair, &issuer).unwrap();
+    let import = |chain: &rcgen::Certificate| ImportRequest {
+        certificate_arn: None,
+        certificate: leaf.pem().into_bytes(),
+        private_key: zeroize::Zeroizing::new(key.as_bytes().to_vec()),
+        certificate_chain: Some(chain.pem().into_bytes()),
+        tags: Vec::new(),
+    };
+    match manager.import_certificate(&alice(), import(&impostor)).await {
+        Err(AcmError::Validation(message)) => assert!(message.contains("does not link"), "{message}"),
+        other => panic!("an impostor chain was accepted: {other:?}"),
+    }
+    manager.import_certificate(&alice(), import(&ca)).await.expect("the real issuer's chain");
+}
+
 #[tokio::test]
 async fn certificates_in_use_cannot_be_deleted_or_revoked() {
     let Env { manager, clock } = env(true);

@@ -346,6 +346,14 @@ pub(crate) fn verify_signed_by(
         .map_err(|_| CaError::Import("signature verification failed".into()))
 }
 
+/// True when `parent`'s key made `child`'s signature.
+pub fn signed_by(child: &ParsedCertificate, parent: &ParsedCertificate) -> bool {
+    match (x509(&child.der), x509(&parent.der)) {
+        (Ok(child), Ok(parent)) => verify_signed_by(&child, parent.public_key()).is_ok(),
+        _ => false,
+    }
+}
+
 /// A public key reduced to what identifies it, for comparing a key with a certificate.
 #[derive(Debug, PartialEq, Eq)]
 enum PublicIdentity {
