@@ -97,7 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let mut claimed = 0;
     loop {
-        let jobs = store.claim_jobs(20_000, 60_000, 10).await?;
+        let jobs = store.claim_jobs("", 20_000, 60_000, 10).await?;
         if jobs.is_empty() {
             break;
         }

@@ -178,9 +178,11 @@ pub trait Store: Send + Sync + 'static {
     /// A write is durable (survives `kill -9`) when this returns `Ok`.
     async fn apply(&self, writes: Vec<Write>) -> Result<Vec<u64>>;
 
-    /// Claims up to `limit` jobs whose run time is at or before `now_ms` and whose lease
-    /// has expired, leasing each until `now_ms + lease_ms` and counting an attempt.
-    async fn claim_jobs(&self, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<Job>>;
+    /// Claims up to `limit` jobs whose kind starts with `kind_prefix` (each service's
+    /// worker takes only its own, e.g. `acm.`), whose run time is at or before `now_ms` and
+    /// whose lease has expired, leasing each until `now_ms + lease_ms` and counting an
+    /// attempt.
+    async fn claim_jobs(&self, kind_prefix: &str, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<Job>>;
 
     /// Removes a finished job. Unknown ids are ignored.
     async fn finish_job(&self, id: &str) -> Result<()>;

@@ -470,7 +470,7 @@ fn apply_batch(conn: &mut Connection, writes: Vec<Write>) -> Result<Vec<u64>> {
     Ok(versions)
 }
 
-fn claim(conn: &mut Connection, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<Job>> {
+fn claim(conn: &mut Connection, kind_prefix: &str, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<Job>> {
     // One statement, so selecting and leasing are atomic: no second worker (in this process
     // or another one sharing the file) can claim the same due job.
     let lease_until = now_ms.saturating_add(lease_ms);
@@ -479,12 +479,13 @@ fn claim(conn: &mut Connection, now_ms: i64, lease_ms: i64, limit: i64) -> Resul
             "UPDATE jobs SET lease_until_ms = ?2, attempts = attempts + 1
              WHERE id IN (
                  SELECT id FROM jobs WHERE run_at_ms <= ?1 AND lease_until_ms <= ?1
+                     AND substr(kind, 1, length(?4)) = ?4
                  ORDER BY run_at_ms, id LIMIT ?3)
              RETURNING run_at_ms, id, kind, payload, attempts",
         )
         .map_err(backend)?;
     let rows = stmt
-        .query_map(params![now_ms, lease_until, limit], |r| {
+        .query_map(params![now_ms, lease_until, limit, kind_prefix], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -604,13 +605,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn claim_jobs(&self, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<Job>> {
+    async fn claim_jobs(&self, kind_prefix: &str, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<Job>> {
         if limit == 0 {
             self.inner.ensure_open()?;
             return Ok(Vec::new());
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.blocking(move |inner| inner.write(|conn| claim(conn, now_ms, lease_ms, limit))).await
+        let kind_prefix = kind_prefix.to_owned();
+        self.blocking(move |inner| inner.write(|conn| claim(conn, &kind_prefix, now_ms, lease_ms, limit))).await
     }
 
     async fn finish_job(&self, id: &str) -> Result<()> {

@@ -59,6 +59,7 @@ where
         jobs_finish_removes,
         jobs_enqueue_is_idempotent,
         jobs_claim_respects_limit_and_order,
+        jobs_claim_only_the_asked_kinds,
         ping_and_close,
     );
 }
@@ -142,7 +143,7 @@ fn ids(rows: &[Row]) -> Vec<&str> {
 }
 
 async fn claim(store: &dyn Store, now_ms: i64, lease_ms: i64, limit: usize) -> Vec<Job> {
-    must(store.claim_jobs(now_ms, lease_ms, limit).await, "claim_jobs")
+    must(store.claim_jobs("", now_ms, lease_ms, limit).await, "claim_jobs")
 }
 
 fn job_ids(jobs: &[Job]) -> Vec<&str> {
@@ -556,8 +557,11 @@ pub async fn jobs_lease_prevents_double_claim(store: &dyn Store) {
 
     let many: Vec<Write> = (0..20).map(|i| job(&format!("k{i:02}"), 0, b"")).collect();
     must(store.apply(many).await, "enqueue");
-    let (a, b, c) =
-        tokio::join!(store.claim_jobs(200, 100, 8), store.claim_jobs(200, 100, 8), store.claim_jobs(200, 100, 8));
+    let (a, b, c) = tokio::join!(
+        store.claim_jobs("", 200, 100, 8),
+        store.claim_jobs("", 200, 100, 8),
+        store.claim_jobs("", 200, 100, 8)
+    );
     let mut all: Vec<String> = [a, b, c].into_iter().flat_map(|r| must(r, "concurrent claim")).map(|j| j.id).collect();
     let total = all.len();
     all.sort();
@@ -629,6 +633,28 @@ pub async fn jobs_claim_respects_limit_and_order(store: &dyn Store) {
     assert_eq!(job_ids(&claim(store, 100, 1000, 10).await), ["j30", "j40", "j50"]);
 }
 
+/// A worker claims only the kinds it asks for: the prefix is matched literally (`_` and
+/// `%` are not wildcards), and other services' jobs stay queued for their own workers.
+pub async fn jobs_claim_only_the_asked_kinds(store: &dyn Store) {
+    let enqueue = |id: &str, kind: &str, t: i64| {
+        Write::Enqueue(NewJob { id: id.to_owned(), kind: kind.to_owned(), run_at_ms: t, payload: Vec::new() })
+    };
+    let jobs = vec![
+        enqueue("a1", "acm.issue", 10),
+        enqueue("d1", "ds.probe", 20),
+        enqueue("a2", "acm.timeout", 30),
+        enqueue("x1", "acmx.other", 40),
+        enqueue("u1", "acm_issue", 50),
+    ];
+    must(store.apply(jobs).await, "enqueue");
+    let claimed = must(store.claim_jobs("acm.", 100, 1000, 10).await, "claim acm.");
+    assert_eq!(job_ids(&claimed), ["a1", "a2"]);
+    assert!(claimed.iter().all(|j| j.kind.starts_with("acm.")));
+    assert_eq!(job_ids(&must(store.claim_jobs("ds.", 100, 1000, 10).await, "claim ds.")), ["d1"]);
+    assert!(must(store.claim_jobs("acm.", 100, 1000, 10).await, "claim again").is_empty());
+    assert_eq!(job_ids(&claim(store, 100, 1000, 10).await), ["x1", "u1"], "the empty prefix takes every kind");
+}
+
 // ---- lifecycle --------------------------------------------------------------------------
 
 /// `ping` works while open; after `close` every call fails with a backend error.
@@ -640,7 +666,7 @@ pub async fn ping_and_close(store: &dyn Store) {
     assert!(is_backend(store.ping().await), "ping after close");
     assert!(is_backend(store.get(&key("a")).await.map(drop)), "get after close");
     assert!(is_backend(store.apply(vec![insert(row(key("b"), 1, b""))]).await.map(drop)));
-    assert!(is_backend(store.claim_jobs(0, 1, 1).await.map(drop)), "claim after close");
+    assert!(is_backend(store.claim_jobs("", 0, 1, 1).await.map(drop)), "claim after close");
     let scan = Scan { kind: KIND, scope: SCOPE, id_prefix: None, after: None, order: Order::Ascending, limit: 1 };
     assert!(is_backend(store.scan(scan).await.map(drop)), "scan after close");
     assert!(is_backend(store.count(KIND, SCOPE, 0).await.map(drop)), "count after close");

@@ -138,7 +138,12 @@ impl CertificateManager {
             let free = concurrency.saturating_sub(running.len());
             let mut claimed = 0;
             if free > 0 {
-                match self.core.store.claim_jobs(self.now_ms(), self.core.settings.acm.job_lease_ms, free).await {
+                match self
+                    .core
+                    .store
+                    .claim_jobs(JOB_PREFIX, self.now_ms(), self.core.settings.acm.job_lease_ms, free)
+                    .await
+                {
                     Ok(jobs) => {
                         claimed = jobs.len();
                         for job in jobs {
@@ -355,7 +360,8 @@ impl CertificateManager {
     pub async fn run_due_jobs(&self) -> Result<usize, AcmError> {
         let mut ran = 0;
         loop {
-            let jobs = self.core.store.claim_jobs(self.now_ms(), self.core.settings.acm.job_lease_ms, 16).await?;
+            let jobs =
+                self.core.store.claim_jobs(JOB_PREFIX, self.now_ms(), self.core.settings.acm.job_lease_ms, 16).await?;
             if jobs.is_empty() {
                 return Ok(ran);
             }
