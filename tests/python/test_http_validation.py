@@ -1,12 +1,12 @@
 """HTTP validation for real (`ManagedBy=CLOUDFRONT`, `ValidationMethod=HTTP`).
 
 The validation worker fetches `RedirectFrom` — `http://<domain>/.well-known/pki-validation/
-<token>.txt`, always port 80 as in ACM — resolving the domain through the configured name
-servers. Here an authoritative DNS server (dnslib, in this process) maps the domain to a
-random 127.x.y.z address, and a tiny web server on that address's port 80 plays the
-domain's site: first without the file, then redirecting it to `RedirectTo`, which Carapace
-itself serves. Binding port 80 needs root (or CAP_NET_BIND_SERVICE); the test is skipped
-without it.
+<token>.txt`, port 80 as in ACM unless `acm.http_validation_port` says otherwise — resolving
+the domain through the configured name servers. Here an authoritative DNS server (dnslib,
+in this process) maps the domain to a random 127.x.y.z address, and a tiny web server on a
+free port of that address (the server's `acm.http_validation_port`, so no privilege is
+needed) plays the domain's site: first without the file, then redirecting it to
+`RedirectTo`, which Carapace itself serves.
 """
 
 import http.server
@@ -70,12 +70,9 @@ class SiteHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site():
-    # A random loopback address so port 80 is free even if something listens on 127.0.0.1:80.
+    # A random loopback address: the domain resolves to it and nothing else listens there.
     ip = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
-    try:
-        server = Site((ip, 80))
-    except PermissionError:
-        pytest.skip("binding port 80 needs root or CAP_NET_BIND_SERVICE")
+    server = Site((ip, 0))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server, ip
     server.shutdown()
@@ -97,6 +94,7 @@ def http_server(site):
             "CARAPACE_ACM_VALIDATION_RETRY_MAX_MS": "1000",
             "CARAPACE_ACM_DNS_TIMEOUT_MS": "1000",
             "CARAPACE_ACM_APPROVAL_LISTEN": "127.0.0.1:0",
+            "CARAPACE_ACM_HTTP_VALIDATION_PORT": str(site[0].server_address[1]),
         },
     )
     yield server

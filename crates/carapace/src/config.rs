@@ -77,6 +77,9 @@ pub struct AcmConfig {
     pub name_servers: Vec<SocketAddr>,
     /// Timeout of one validation DNS query or HTTP fetch, milliseconds.
     pub dns_timeout_ms: u64,
+    /// Port HTTP validation connects to when a URL names none: 80, as ACM. Another port
+    /// lets a test site run without the privilege to bind port 80.
+    pub http_validation_port: u16,
     /// The issuer domain name CAA records must list (`issue`/`issuewild`) for Carapace to
     /// issue; domains with CAA records not naming it fail with `CAA_ERROR`.
     pub issuer_domain: String,
@@ -137,6 +140,7 @@ impl Default for AcmConfig {
             throttling: true,
             name_servers: Vec::new(),
             dns_timeout_ms: 5_000,
+            http_validation_port: 80,
             issuer_domain: String::from("carapace.internal"),
             validation_retry_min_ms: 2_000,
             validation_retry_max_ms: 300_000,

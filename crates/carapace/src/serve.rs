@@ -123,6 +123,7 @@ fn acm_settings(config: &Config, approval_addr: std::net::SocketAddr) -> AcmSett
         throttling: config.acm.throttling && !config.dev,
         name_servers: config.acm.name_servers.clone(),
         dns_timeout_ms: config.acm.dns_timeout_ms,
+        http_validation_port: config.acm.http_validation_port,
         issuer_domain: config.acm.issuer_domain.clone(),
         validation_retry_min_ms: config.acm.validation_retry_min_ms,
         validation_retry_max_ms: config.acm.validation_retry_max_ms,

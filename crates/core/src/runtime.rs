@@ -54,6 +54,8 @@ pub struct AcmSettings {
     pub name_servers: Vec<std::net::SocketAddr>,
     /// Timeout of one DNS query, milliseconds.
     pub dns_timeout_ms: u64,
+    /// Port HTTP validation connects to for `http://` URLs that name none (ACM: 80).
+    pub http_validation_port: u16,
     /// The issuer domain CAA records must name for Carapace to issue (RFC 8659 `issue`).
     pub issuer_domain: String,
     /// First delay between validation checks, milliseconds; doubles per check.
@@ -83,6 +85,7 @@ impl Default for AcmSettings {
             throttling: false,
             name_servers: Vec::new(),
             dns_timeout_ms: 5_000,
+            http_validation_port: 80,
             issuer_domain: String::from("carapace.internal"),
             validation_retry_min_ms: 2_000,
             validation_retry_max_ms: 300_000,

@@ -135,8 +135,9 @@ impl CertificateManager {
         }
         let owner = Owner::from_scope(&job.scope).ok_or_else(|| AcmError::internal("bad scope"))?;
         let dns = self.dns_checker();
+        let timeout = std::time::Duration::from_millis(self.core.settings.acm.dns_timeout_ms);
         let http =
-            HttpChecker::new(dns.clone(), std::time::Duration::from_millis(self.core.settings.acm.dns_timeout_ms));
+            HttpChecker::new(dns.clone(), timeout).with_default_port(self.core.settings.acm.http_validation_port);
         let issuer = self.core.settings.acm.issuer_domain.clone();
 
         // Which domains validate now, and whether CAA forbids any.

@@ -3,7 +3,8 @@
 //!
 //! Host names are resolved through the validation [`DnsChecker`] (the configured name
 //! servers), never the system resolver, so validation sees the same DNS as the CNAME checks.
-//! Only `http://` is followed: ACM's HTTP validation starts on port 80 and Carapace's own
+//! Only `http://` is followed: ACM's HTTP validation starts on port 80 (a URL naming no port
+//! goes to [`HttpChecker::with_default_port`], 80 unless configured) and Carapace's own
 //! `RedirectTo` URLs use its base URL; an `https://` hop is reported as a failure to retry.
 
 use std::time::Duration;
@@ -60,10 +61,12 @@ pub enum HttpCheckError {
 pub struct HttpChecker {
     dns: DnsChecker,
     timeout: Duration,
+    default_port: u16,
 }
 
-/// `http://host[:port]/path` → (host, port, path-and-query).
-fn split_http_url(url: &str) -> Option<(String, u16, String)> {
+/// `http://host[:port]/path` → (host, port, path-and-query); `default_port` when the URL
+/// names none.
+fn split_http_url(url: &str, default_port: u16) -> Option<(String, u16, String)> {
     let rest = url.strip_prefix("http://")?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -71,7 +74,7 @@ fn split_http_url(url: &str) -> Option<(String, u16, String)> {
     };
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse().ok()?),
-        _ => (authority, 80),
+        _ => (authority, default_port),
     };
     if host.is_empty() {
         return None;
@@ -82,7 +85,12 @@ fn split_http_url(url: &str) -> Option<(String, u16, String)> {
 impl HttpChecker {
     /// A checker resolving through `dns`; `timeout` bounds each hop.
     pub fn new(dns: DnsChecker, timeout: Duration) -> Self {
-        Self { dns, timeout }
+        Self { dns, timeout, default_port: 80 }
+    }
+
+    /// Connects to `port` for URLs that name none, instead of 80.
+    pub fn with_default_port(self, port: u16) -> Self {
+        Self { default_port: port, ..self }
     }
 
     /// GETs `url`, following redirects, and returns the final body.
@@ -95,8 +103,8 @@ impl HttpChecker {
                 Ok(Ok(Hop::Body(body))) => return Ok(body),
                 Ok(Ok(Hop::Redirect(next))) => {
                     current = if next.starts_with('/') {
-                        let (host, port, _) =
-                            split_http_url(&current).ok_or_else(|| HttpCheckError::Url(current.clone()))?;
+                        let (host, port, _) = split_http_url(&current, self.default_port)
+                            .ok_or_else(|| HttpCheckError::Url(current.clone()))?;
                         format!("http://{host}:{port}{next}")
                     } else {
                         next
@@ -114,7 +122,8 @@ impl HttpChecker {
     }
 
     async fn hop(&self, url: &str) -> Result<Hop, HttpCheckError> {
-        let (host, port, path) = split_http_url(url).ok_or_else(|| HttpCheckError::Url(url.to_owned()))?;
+        let (host, port, path) =
+            split_http_url(url, self.default_port).ok_or_else(|| HttpCheckError::Url(url.to_owned()))?;
         let addrs = self
             .dns
             .addresses(&host)
@@ -129,7 +138,9 @@ impl HttpChecker {
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| fetch_err(e.to_string()))?;
         let driver = tokio::spawn(conn);
-        let host_header = if port == 80 { host.clone() } else { format!("{host}:{port}") };
+        // The Host header is the URL's authority as written: no port when it names none,
+        // whichever port the checker then connects to.
+        let host_header = url.strip_prefix("http://").and_then(|r| r.split('/').next()).unwrap_or(&host).to_owned();
         let request = Request::get(path)
             .header(hyper::header::HOST, host_header)
             .header(hyper::header::USER_AGENT, "Carapace-Validation/1")
@@ -171,9 +182,10 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(split_http_url("http://a.com/x.txt"), Some(("a.com".into(), 80, "/x.txt".into())));
-        assert_eq!(split_http_url("http://127.0.0.1:8080/p"), Some(("127.0.0.1".into(), 8080, "/p".into())));
-        assert_eq!(split_http_url("https://a.com/"), None);
+        assert_eq!(split_http_url("http://a.com/x.txt", 80), Some(("a.com".into(), 80, "/x.txt".into())));
+        assert_eq!(split_http_url("http://a.com/x.txt", 8080), Some(("a.com".into(), 8080, "/x.txt".into())));
+        assert_eq!(split_http_url("http://127.0.0.1:8080/p", 80), Some(("127.0.0.1".into(), 8080, "/p".into())));
+        assert_eq!(split_http_url("https://a.com/", 80), None);
     }
 
     /// Serves a redirect on the first request and `body` on the second.
@@ -207,5 +219,9 @@ mod tests {
         let port = server("other").await;
         let url = format!("http://127.0.0.1:{port}/.well-known/pki-validation/t.txt");
         assert!(!checker.check(&url, "expected-content").await.unwrap());
+        // A URL naming no port goes to the configured default.
+        let port = server("expected-content").await;
+        let checker = checker.with_default_port(port);
+        assert!(checker.check("http://127.0.0.1/.well-known/pki-validation/t.txt", "expected-content").await.unwrap());
     }
 }
