@@ -11,12 +11,12 @@
 //! `Referrer-Policy: no-referrer` and `Cache-Control: no-store`, and may not be framed.
 //!
 //! The TLS certificate is issued at start-up by Carapace's own CA for a fresh P-256 key,
-//! for `localhost` and the host name of `acm.approval_base_url`. The CA issues DNS names
-//! only, so an IP address (the default `https://127.0.0.1:4567`) is not in the certificate:
-//! a browser that trusts the Carapace root still warns for an IP URL. Set
-//! `acm.approval_base_url` to a host name for a warning-free page.
+//! for the host of `acm.approval_base_url` (a name or an address), `localhost`, `127.0.0.1`
+//! and `::1`: a browser that trusts the Carapace root opens the default
+//! `https://127.0.0.1:4567` without a warning.
 
 use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,18 +49,34 @@ pub enum ApprovalError {
     Tls(#[from] rustls::Error),
 }
 
-/// The names the page's certificate is issued for: the host of `base_url` when it is a DNS
-/// name (IP addresses cannot be carried, see the module docs), then `localhost`.
-pub fn certificate_names(base_url: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    if let Some(host) = url_host(base_url)
-        && host.parse::<std::net::IpAddr>().is_err()
-        && !host.eq_ignore_ascii_case("localhost")
-    {
-        names.push(host.to_ascii_lowercase());
+/// What the page's certificate names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateNames {
+    /// DNS names, the first one the subject's common name.
+    pub dns: Vec<String>,
+    /// IP addresses.
+    pub ips: Vec<IpAddr>,
+}
+
+/// The names the page's certificate is issued for: the host of `base_url` (as a DNS name or
+/// an address), then `localhost` and the loopback addresses.
+pub fn certificate_names(base_url: &str) -> CertificateNames {
+    let mut dns = Vec::new();
+    let mut ips = Vec::new();
+    if let Some(host) = url_host(base_url) {
+        match host.parse::<IpAddr>() {
+            Ok(ip) => ips.push(ip),
+            Err(_) if !host.eq_ignore_ascii_case("localhost") => dns.push(host.to_ascii_lowercase()),
+            Err(_) => {}
+        }
     }
-    names.push("localhost".to_owned());
-    names
+    dns.push("localhost".to_owned());
+    for loopback in [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)] {
+        if !ips.contains(&loopback) {
+            ips.push(loopback);
+        }
+    }
+    CertificateNames { dns, ips }
 }
 
 /// The host of `https://host[:port][/...]` (brackets of an IPv6 literal removed).
@@ -80,17 +96,18 @@ fn url_host(url: &str) -> Option<&str> {
 /// and CRL URLs like every certificate Carapace issues.
 pub fn tls_config(
     ca: &CertificateAuthority,
-    names: &[String],
+    names: &CertificateNames,
     api_base_url: &str,
     validity_days: u32,
 ) -> Result<Arc<rustls::ServerConfig>, ApprovalError> {
     let key = generate_key(KeyAlgorithm::EcPrime256v1)?;
     let now = time::OffsetDateTime::now_utc();
-    let (common_name, sans) = names.split_first().map_or(("localhost", &[][..]), |(cn, rest)| (cn.as_str(), rest));
+    let (common_name, sans) = names.dns.split_first().map_or(("localhost", &[][..]), |(cn, rest)| (cn.as_str(), rest));
     let issued = ca.issue(
         &LeafRequest {
             common_name: common_name.to_owned(),
             sans: sans.to_vec(),
+            ip_addresses: names.ips.clone(),
             // A little slack for clients whose clocks run behind.
             not_before: now - time::Duration::minutes(5),
             not_after: now + time::Duration::days(i64::from(validity_days.max(1))),
@@ -288,11 +305,46 @@ mod tests {
     }
 
     #[test]
-    fn names_skip_ip_addresses() {
-        assert_eq!(certificate_names("https://127.0.0.1:4567"), vec!["localhost"]);
-        assert_eq!(certificate_names("https://[::1]:4567/"), vec!["localhost"]);
-        assert_eq!(certificate_names("https://Approve.Example.com/x"), vec!["approve.example.com", "localhost"]);
-        assert_eq!(certificate_names("https://localhost:9"), vec!["localhost"]);
+    fn names_and_addresses() {
+        let names = |url: &str| {
+            let n = certificate_names(url);
+            (n.dns.join(" "), n.ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))
+        };
+        let named = |dns: &str, ips: &str| (dns.to_owned(), ips.to_owned());
+        assert_eq!(names("https://127.0.0.1:4567"), named("localhost", "127.0.0.1 ::1"));
+        assert_eq!(names("https://[::1]:4567/"), named("localhost", "::1 127.0.0.1"));
+        assert_eq!(names("https://10.1.2.3"), named("localhost", "10.1.2.3 127.0.0.1 ::1"));
+        assert_eq!(names("https://Approve.Example.com/x"), named("approve.example.com localhost", "127.0.0.1 ::1"));
+        assert_eq!(names("https://localhost:9"), named("localhost", "127.0.0.1 ::1"));
+    }
+
+    /// A client that trusts only the Carapace root reaches the page by IP address.
+    #[tokio::test]
+    async fn the_page_certificate_verifies_for_a_loopback_address() {
+        let master = carapace_core::crypto::MasterKey::generate().unwrap();
+        let (ca, _) = CertificateAuthority::generate("Test", time::OffsetDateTime::now_utc(), &master).unwrap();
+        let names = certificate_names("https://127.0.0.1:4567");
+        let tls = tls_config(&ca, &names, "http://127.0.0.1:4566", 30).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            acceptor.accept(stream).await.map(drop)
+        });
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_slice(ca.root_pem().as_bytes()).unwrap()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::IpAddress(Ipv4Addr::LOCALHOST.into());
+        connector.connect(name, stream).await.expect("the certificate verifies for 127.0.0.1");
+        server.await.unwrap().unwrap();
     }
 
     #[test]

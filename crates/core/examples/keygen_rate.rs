@@ -38,6 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let req = LeafRequest {
         common_name: "example.com".into(),
         sans: vec!["*.example.com".into()],
+        ip_addresses: Vec::new(),
         not_before: now,
         not_after: now + time::Duration::days(395),
         serial: None,

@@ -97,6 +97,7 @@ fn leaf_request(now: OffsetDateTime) -> LeafRequest {
     LeafRequest {
         common_name: "internal.example".into(),
         sans: vec!["*.internal.example".into()],
+        ip_addresses: Vec::new(),
         not_before: now - Duration::minutes(1),
         not_after: now + Duration::days(90),
         serial: None,

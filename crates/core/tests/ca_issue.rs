@@ -54,6 +54,7 @@ fn request(now: OffsetDateTime) -> LeafRequest {
     LeafRequest {
         common_name: "example.com".into(),
         sans: vec!["*.example.com".into(), "www.example.com".into()],
+        ip_addresses: Vec::new(),
         not_before: now - Duration::minutes(5),
         not_after: now + Duration::days(395),
         serial: None,

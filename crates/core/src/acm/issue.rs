@@ -241,6 +241,7 @@ impl CertificateManager {
         let leaf = LeafRequest {
             common_name: first.record.domain_name.clone(),
             sans: names,
+            ip_addresses: Vec::new(),
             // Whole seconds: X.509 times have no fractions, and Describe must match the PEM.
             not_before: now.replace_nanosecond(0).unwrap_or(now),
             not_after: now.replace_nanosecond(0).unwrap_or(now) + validity,

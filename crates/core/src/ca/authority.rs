@@ -70,6 +70,9 @@ pub struct LeafRequest {
     /// DNS subject alternative names, wildcards allowed. The common name is always included
     /// (first), as ACM does; duplicates (case-insensitive) are dropped.
     pub sans: Vec<String>,
+    /// IP address subject alternative names. ACM certificates name domains only; Carapace's
+    /// own HTTPS endpoints (the approval page) also answer on addresses.
+    pub ip_addresses: Vec<std::net::IpAddr>,
     /// Start of validity.
     pub not_before: OffsetDateTime,
     /// End of validity (ACM issues 395 days). Clamped to the issuing intermediate's expiry:
@@ -624,6 +627,7 @@ impl CertificateAuthority {
                     .map_err(|_| CaError::InvalidRequest(format!("{n:?} is not a valid DNS name")))
             })
             .collect::<Result<_, _>>()?;
+        params.subject_alt_names.extend(req.ip_addresses.iter().copied().map(SanType::IpAddress));
         params.not_before = not_before;
         params.not_after = not_after;
         params.serial_number = Some(SerialNumber::from_slice(&serial));
@@ -794,6 +798,7 @@ mod tests {
         let req = |cn: &str, sans: &[&str]| LeafRequest {
             common_name: cn.into(),
             sans: sans.iter().map(|s| s.to_string()).collect(),
+            ip_addresses: Vec::new(),
             not_before: OffsetDateTime::UNIX_EPOCH,
             not_after: OffsetDateTime::UNIX_EPOCH,
             serial: None,
