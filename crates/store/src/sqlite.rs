@@ -595,12 +595,16 @@ impl Store for SqliteStore {
             .filter(|k| cache.caches(&k.kind))
             .cloned()
             .collect();
-        // Invalidated on the blocking thread right after the batch ends, so it happens even
-        // if the caller stops waiting, and always before the write is acknowledged.
+        // Invalidated on the blocking thread as the batch ends, still holding the writer: so
+        // it happens even if the caller stops waiting, before the write is acknowledged, and
+        // before any other writer can build on this one (a read-modify-write that lost a
+        // version race re-reads the new row, never the cached old one).
         self.blocking(move |inner| {
-            let result = inner.write(|conn| apply_batch(conn, writes));
-            cache.invalidate(&touched);
-            result
+            inner.write(|conn| {
+                let result = apply_batch(conn, writes);
+                cache.invalidate(&touched);
+                result
+            })
         })
         .await
     }
