@@ -66,6 +66,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             Bytes::from(ca.root_pem().to_owned()),
         )],
         acm: Some(CertificateManager::new(core.clone())),
+        ca: Some(ca.clone()),
     });
     let approval_page = match approval_listener {
         Some(listener) => {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use carapace_core::ca::CertificateAuthority;
 use carapace_proto::Dispatcher;
 use carapace_store::Store;
 use http::{Request, Response, StatusCode, header};
@@ -32,6 +33,9 @@ pub struct Front {
     /// Serves the content of HTTP validation `RedirectTo` URLs
     /// (`/acm-validations/<account>/.well-known/pki-validation/<token>.txt`).
     pub acm: Option<carapace_core::acm::CertificateManager>,
+    /// The CA whose certificates (`/ca/<id>.crt`), CRLs (`/crl/<id>.crl`) and OCSP answers
+    /// (`/ocsp`) are served: the URLs in every certificate it issues.
+    pub ca: Option<Arc<CertificateAuthority>>,
 }
 
 /// Where HTTP validation content lives (the path of ACM's `RedirectTo`, see
@@ -53,6 +57,8 @@ impl Front {
                     ));
                 }
                 _ if path.starts_with(ACM_VALIDATIONS_PREFIX) => return Ok(self.http_validation(&path).await),
+                _ if path.starts_with("/ca/") && path.ends_with(".crt") => return Ok(self.ca_certificate(&path)),
+                _ if path.starts_with("/crl/") && path.ends_with(".crl") => return Ok(self.crl(&path).await),
                 _ => {
                     if let Some((_, ctype, body)) = self.static_routes.iter().find(|(p, _, _)| *p == path) {
                         let mut resp = Response::new(Full::new(body.clone()));
@@ -104,6 +110,30 @@ impl Front {
         }
     }
 
+    /// `GET /ca/<id>.crt`: an intermediate certificate, DER (the AIA caIssuers URL).
+    fn ca_certificate(&self, path: &str) -> Response<Full<Bytes>> {
+        let id = path.trim_start_matches("/ca/").trim_end_matches(".crt");
+        match self.ca.as_ref().and_then(|ca| ca.intermediate_by_id(id)) {
+            Some((_, der)) => binary("application/pkix-cert", Bytes::copy_from_slice(der)),
+            None => not_found(),
+        }
+    }
+
+    /// `GET /crl/<id>.crl`: the intermediate's CRL, DER, signed afresh so a revocation is
+    /// listed as soon as RevokeCertificate returns.
+    async fn crl(&self, path: &str) -> Response<Full<Bytes>> {
+        let id = path.trim_start_matches("/crl/").trim_end_matches(".crl");
+        let Some(ca) = &self.ca else { return not_found() };
+        match carapace_core::revocation::crl(self.store.as_ref(), ca, id, time::OffsetDateTime::now_utc()).await {
+            Ok(Some(der)) => binary("application/pkix-crl", Bytes::from(der)),
+            Ok(None) => not_found(),
+            Err(e) => {
+                tracing::error!(error = %e, "CRL failed");
+                plain(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "Internal error\n".to_owned())
+            }
+        }
+    }
+
     async fn health(&self) -> Response<Full<Bytes>> {
         match self.store.ping().await {
             Ok(()) => plain(StatusCode::OK, "application/json", r#"{"status":"ok"}"#.to_owned()),
@@ -117,6 +147,16 @@ impl Front {
             }
         }
     }
+}
+
+fn not_found() -> Response<Full<Bytes>> {
+    plain(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "Not Found\n".to_owned())
+}
+
+fn binary(ctype: &'static str, body: Bytes) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body));
+    resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(ctype));
+    resp
 }
 
 fn plain(status: StatusCode, ctype: &'static str, body: String) -> Response<Full<Bytes>> {

@@ -180,6 +180,19 @@ impl CertificateManager {
     /// RevokeCertificate: only for exported certificates (as ACM). Records the reason and time
     /// for the CRL and OCSP responder.
     pub async fn revoke_certificate(&self, owner: &Owner, arn: &str, reason: RevocationReason) -> Result<(), AcmError> {
+        // The CRL and OCSP index the revocation by the issuing intermediate (the leaf's
+        // authority key id) and serial, both read off the certificate itself.
+        let issued = self.load(owner, arn).await?;
+        let revocation_index = match issued.record.x509 {
+            Some(_) => {
+                let material = self.material(owner, &issued.id).await?;
+                let leaf = crate::ca::parse_certificate(&material.certificate_pem)
+                    .map_err(|e| AcmError::Internal(format!("stored certificate {arn} does not parse: {e}")))?;
+                let serial = crate::revocation::serial_from_display(&leaf.serial_hex);
+                leaf.authority_key_id.map(hex::encode).zip(serial)
+            }
+            None => None,
+        };
         self.modify(owner, arn, |r, now| {
             if !r.in_use_by.is_empty() {
                 return Err(AcmError::ResourceInUse(format!(
@@ -198,7 +211,10 @@ impl CertificateManager {
             r.status = transition(r.status_at(now), Event::Revoke).map_err(|e| AcmError::Validation(e.to_string()))?;
             r.revoked_ms = Some(now);
             r.revocation_reason = Some(reason);
-            Ok(Vec::new())
+            Ok(revocation_index
+                .iter()
+                .map(|(issuer, serial)| crate::revocation::record(issuer, serial, now, Some(reason.crl_code())))
+                .collect())
         })
         .await?;
         Ok(())

@@ -1,0 +1,123 @@
+//! The URLs every issued certificate carries, served for real: the issuer certificate
+//! (AIA caIssuers), the CRL (CRL distribution point) and the OCSP responder (AIA OCSP),
+//! checked with `openssl` as a relying party would, before and after RevokeCertificate.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aws_sdk_acm::primitives::Blob;
+use aws_sdk_acm::types::{CertificateExport, CertificateOptions, CertificateStatus, RevocationReason};
+use common::Server;
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl").args(args).output().expect("openssl");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// A plain HTTP/1.1 GET: (status, body).
+fn http_get(url: &str) -> (u16, Vec<u8>) {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, raw[split + 4..].to_vec())
+}
+
+/// The URL after `label` in `openssl x509 -text` output.
+fn url_after(text: &str, label: &str) -> String {
+    let at = text.find(label).unwrap_or_else(|| panic!("{label} not in certificate:\n{text}"));
+    text[at + label.len()..].split_whitespace().next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issuer_crl_and_ocsp_urls_answer_and_follow_revocation() {
+    let server = Server::dev();
+    let acm = server.acm("123456789012").await;
+    let dir = tempfile::tempdir().unwrap();
+    let arn = acm
+        .request_certificate()
+        .domain_name("pki.example.com")
+        .options(CertificateOptions::builder().export(CertificateExport::Enabled).build())
+        .send()
+        .await
+        .unwrap()
+        .certificate_arn
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acm.describe_certificate().certificate_arn(&arn).send().await.unwrap().certificate.unwrap().status()
+        != Some(&CertificateStatus::Issued)
+    {
+        assert!(Instant::now() < deadline, "not issued");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = acm.get_certificate().certificate_arn(&arn).send().await.unwrap();
+    let leaf = write(dir.path(), "leaf.pem", got.certificate().unwrap().as_bytes());
+    let chain = got.certificate_chain().unwrap();
+    let inter_pem = &chain[..chain.find("-----END CERTIFICATE-----").unwrap() + 25];
+    let inter = write(dir.path(), "inter.pem", format!("{inter_pem}\n").as_bytes());
+    let (_, root_pem) = http_get(&format!("{}/ca/root.pem", server.endpoint));
+    let root = write(dir.path(), "root.pem", &root_pem);
+    let (ok, text) = openssl(&["x509", "-in", &leaf, "-noout", "-text"]);
+    assert!(ok, "{text}");
+
+    // caIssuers: the issuing intermediate, DER.
+    let (status, der) = http_get(&url_after(&text, "CA Issuers - URI:"));
+    assert_eq!(status, 200);
+    let issuer = write(dir.path(), "issuer.der", &der);
+    let (ok, issuer_pem) = openssl(&["x509", "-inform", "DER", "-in", &issuer]);
+    assert!(ok && issuer_pem.trim() == inter_pem.trim(), "caIssuers is not the issuing intermediate");
+
+    // The CRL: signed by the intermediate, and the leaf passes a CRL check.
+    let crl_section = &text[text.find("CRL Distribution Points").expect("a CRL distribution point")..];
+    let crl_url = url_after(crl_section, "URI:");
+    let crl_check = |name: &str| {
+        let (status, der) = http_get(&crl_url);
+        assert_eq!(status, 200, "{crl_url}");
+        let crl = write(dir.path(), name, &der);
+        let (ok, out) = openssl(&["crl", "-inform", "DER", "-in", &crl, "-out", &format!("{crl}.pem")]);
+        assert!(ok, "{out}");
+        let (_, listed) = openssl(&["crl", "-in", &format!("{crl}.pem"), "-noout", "-text"]);
+        let crl_pem = format!("{crl}.pem");
+        let verify =
+            openssl(&["verify", "-crl_check", "-CRLfile", &crl_pem, "-CAfile", &root, "-untrusted", &inter, &leaf]);
+        (verify, listed)
+    };
+    let ((ok, out), listed) = crl_check("before.crl");
+    assert!(ok, "a valid leaf must pass the CRL check: {out}\n{listed}");
+    assert!(listed.contains("No Revoked Certificates"), "{listed}");
+
+    // Revoke (ACM revokes exported certificates only).
+    acm.export_certificate().certificate_arn(&arn).passphrase(Blob::new("passphrase1")).send().await.unwrap();
+    acm.revoke_certificate()
+        .certificate_arn(&arn)
+        .revocation_reason(RevocationReason::KeyCompromise)
+        .send()
+        .await
+        .unwrap();
+    let ((ok, out), listed) = crl_check("after.crl");
+    assert!(!ok && out.contains("certificate revoked"), "the revoked leaf must fail the CRL check: {out}");
+    let (_, serial) = openssl(&["x509", "-in", &leaf, "-noout", "-serial"]);
+    let serial = serial.trim().trim_start_matches("serial=").trim_start_matches('0').to_owned();
+    assert!(listed.to_uppercase().contains(&serial), "serial {serial} not listed:\n{listed}");
+    assert!(listed.contains("Key Compromise"), "{listed}");
+
+    // Unknown ids are 404s.
+    assert_eq!(http_get(&format!("{}/crl/00.crl", server.endpoint)).0, 404);
+    assert_eq!(http_get(&format!("{}/ca/00.crt", server.endpoint)).0, 404);
+}
