@@ -1,9 +1,10 @@
-//! Which certificates the CA has revoked, for its CRLs and its OCSP answers.
+//! Which certificates the CA has issued and revoked, for its CRLs and its OCSP answers.
 //!
-//! Revoking writes one row per certificate, in the same batch that marks the certificate
-//! revoked: kind [`KIND`], scope the issuing intermediate's id (the leaf's authority key
-//! identifier, as in the `/crl/<id>.crl` URL), id the serial number in hex without leading
-//! zero bytes. Rows are global, not per account: a CRL lists every account's revocations.
+//! Issuing writes a row of kind [`ISSUED_KIND`] and revoking one of kind [`KIND`], each in
+//! the same batch that stores the certificate's new state: scope the issuing intermediate's
+//! id (the leaf's authority key identifier, as in the `/crl/<id>.crl` URL), id the serial
+//! number in hex without leading zero bytes. Rows are global, not per account: a CRL lists
+//! every account's revocations, and OCSP answers for any certificate the CA issued.
 
 use carapace_store::{Cursor, Key, Order, Row, Scan, Store, Write};
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,8 @@ use crate::ca::{CertificateAuthority, RevokedSerial};
 
 /// Row kind of revocations.
 pub const KIND: &str = "ca.revocation";
+/// Row kind of issued serials (OCSP says `good` only for serials the CA issued).
+pub const ISSUED_KIND: &str = "ca.issued";
 
 /// How long a CRL is current (`nextUpdate - thisUpdate`). A CRL is signed afresh for every
 /// request, so a revocation is listed at once; this bounds how long a relying party may
@@ -38,6 +41,21 @@ pub fn serial_id(serial: &[u8]) -> String {
 /// Parses ACM's `0a:1b:...` serial display into bytes.
 pub fn serial_from_display(display: &str) -> Option<Vec<u8>> {
     hex::decode(display.replace(':', "")).ok()
+}
+
+/// The write that records an issued serial (an insert: serials are random, 128 bits).
+pub fn record_issued(intermediate_id: &str, serial: &[u8], issued_ms: i64) -> Write {
+    let key = Key::new(ISSUED_KIND, intermediate_id, serial_id(serial));
+    Write::Put { row: Row { key, version: 0, created_ms: issued_ms, body: Vec::new() }, expect: None }
+}
+
+/// Whether the CA issued this serial under this intermediate.
+pub async fn was_issued(
+    store: &dyn Store,
+    intermediate_id: &str,
+    serial: &[u8],
+) -> Result<bool, carapace_store::Error> {
+    Ok(store.get(&Key::new(ISSUED_KIND, intermediate_id, serial_id(serial))).await?.is_some())
 }
 
 /// The write that records a revocation (an insert: a serial is revoked once).

@@ -289,10 +289,13 @@ impl CertificateManager {
                 renewal.status = RenewalStatus::Success;
                 renewal.updated_ms = now_ms;
             }
-            let writes = vec![
+            let mut writes = vec![
                 record_put(&job.scope, &loaded, Some(loaded.version)),
                 material_put(self, &job.scope, &job.id, loaded.created_ms, &material).await?,
             ];
+            if let Some(serial) = crate::revocation::serial_from_display(&parsed.serial_hex) {
+                writes.push(crate::revocation::record_issued(&issued.intermediate_id, &serial, now_ms));
+            }
             match self.core.store.apply(writes).await {
                 Ok(_) => {
                     tracing::info!(arn = %loaded.record.arn, issuance = job.issuance, "certificate issued");
