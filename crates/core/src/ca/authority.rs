@@ -560,6 +560,16 @@ impl CertificateAuthority {
         }
     }
 
+    /// Every distinct intermediate as `(id, certificate DER, signer)`, for the OCSP responder
+    /// (`ocsp.rs`), which signs with the intermediate that issued the queried certificates.
+    pub(super) fn signing_intermediates(&self) -> Vec<(&str, &[u8], &Signer)> {
+        let mut all = vec![&self.rsa];
+        if !Arc::ptr_eq(&self.rsa, &self.ecdsa) && self.rsa.id != self.ecdsa.id {
+            all.push(&self.ecdsa);
+        }
+        all.into_iter().map(|i| (i.id.as_str(), i.der.as_slice(), &i.signer)).collect()
+    }
+
     fn by_id(&self, id: &str) -> Option<&Arc<Intermediate>> {
         [&self.rsa, &self.ecdsa].into_iter().find(|i| i.id == id)
     }
