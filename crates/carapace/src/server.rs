@@ -6,12 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use bytes::Bytes;
 use carapace_core::ca::CertificateAuthority;
 use carapace_proto::Dispatcher;
 use carapace_store::Store;
 use http::{Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -42,10 +43,21 @@ pub struct Front {
 /// `carapace_core::acm::validation::ValidationSecret::http_redirect`).
 const ACM_VALIDATIONS_PREFIX: &str = "/acm-validations/";
 
+/// Largest OCSP request body read.
+const MAX_OCSP_REQUEST: usize = 64 * 1024;
+
+/// How long an OCSP answer is current (`nextUpdate - thisUpdate`).
+const OCSP_VALIDITY: time::Duration = time::Duration::hours(1);
+
 impl Front {
     async fn serve(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
         let started = Instant::now();
         let path = req.uri().path().to_owned();
+        if req.method() == http::Method::POST && path == "/ocsp" {
+            // RFC 6960 A.1: the DER request is the body. Requests are a few hundred bytes.
+            let body = http_body_util::Limited::new(req.into_body(), MAX_OCSP_REQUEST).collect().await;
+            return Ok(self.ocsp(body.ok().map(|b| b.to_bytes().to_vec())).await);
+        }
         if req.method() == http::Method::GET {
             match path.as_str() {
                 "/health" => return Ok(self.health().await),
@@ -59,6 +71,13 @@ impl Front {
                 _ if path.starts_with(ACM_VALIDATIONS_PREFIX) => return Ok(self.http_validation(&path).await),
                 _ if path.starts_with("/ca/") && path.ends_with(".crt") => return Ok(self.ca_certificate(&path)),
                 _ if path.starts_with("/crl/") && path.ends_with(".crl") => return Ok(self.crl(&path).await),
+                _ if path.starts_with("/ocsp/") => {
+                    // RFC 6960 A.1: GET /ocsp/<url-encoded base64 of the DER request>.
+                    let encoded = path.trim_start_matches("/ocsp/");
+                    let decoded = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
+                    let der = base64::engine::general_purpose::STANDARD.decode(decoded.as_bytes()).ok();
+                    return Ok(self.ocsp(der).await);
+                }
                 _ => {
                     if let Some((_, ctype, body)) = self.static_routes.iter().find(|(p, _, _)| *p == path) {
                         let mut resp = Response::new(Full::new(body.clone()));
@@ -130,6 +149,50 @@ impl Front {
             Err(e) => {
                 tracing::error!(error = %e, "CRL failed");
                 plain(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "Internal error\n".to_owned())
+            }
+        }
+    }
+
+    /// Answers an OCSP request (`None`: the body could not be read or decoded) with a
+    /// response signed by the issuing intermediate, or an unsuccessful OCSP response.
+    async fn ocsp(&self, request: Option<Vec<u8>>) -> Response<Full<Bytes>> {
+        use carapace_core::ca::{OcspFailure, OcspStatus, ocsp_failure};
+        let Some(ca) = &self.ca else { return not_found() };
+        let answer = |der: Vec<u8>| binary("application/ocsp-response", Bytes::from(der));
+        let request = match request.map(|der| ca.parse_ocsp_request(&der)) {
+            Some(Ok(request)) => request,
+            Some(Err(failure)) => return answer(ocsp_failure(failure)),
+            None => return answer(ocsp_failure(OcspFailure::MalformedRequest)),
+        };
+        let store = self.store.as_ref();
+        let mut statuses = Vec::with_capacity(request.queries.len());
+        for query in &request.queries {
+            let Some(issuer) = &query.intermediate_id else {
+                statuses.push(OcspStatus::Unknown);
+                continue;
+            };
+            let status = match carapace_core::revocation::status(store, issuer, &query.serial).await {
+                Ok(Some(revoked)) => OcspStatus::Revoked { at: revoked.revoked_at, reason_code: revoked.reason_code },
+                Ok(None) => match carapace_core::revocation::was_issued(store, issuer, &query.serial).await {
+                    Ok(true) => OcspStatus::Good,
+                    Ok(false) => OcspStatus::Unknown,
+                    Err(e) => {
+                        tracing::error!(error = %e, "OCSP lookup failed");
+                        return answer(ocsp_failure(OcspFailure::TryLater));
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "OCSP lookup failed");
+                    return answer(ocsp_failure(OcspFailure::TryLater));
+                }
+            };
+            statuses.push(status);
+        }
+        match ca.ocsp_response(&request, &statuses, time::OffsetDateTime::now_utc(), OCSP_VALIDITY) {
+            Ok(der) => answer(der),
+            Err(e) => {
+                tracing::error!(error = %e, "OCSP response failed");
+                answer(ocsp_failure(OcspFailure::InternalError))
             }
         }
     }

@@ -98,6 +98,12 @@ async fn issuer_crl_and_ocsp_urls_answer_and_follow_revocation() {
             openssl(&["verify", "-crl_check", "-CRLfile", &crl_pem, "-CAfile", &root, "-untrusted", &inter, &leaf]);
         (verify, listed)
     };
+    // OCSP, POSTed by openssl itself to the URL in the certificate.
+    let ocsp_url = url_after(&text, "OCSP - URI:");
+    let ocsp = || openssl(&["ocsp", "-issuer", &inter, "-cert", &leaf, "-url", &ocsp_url, "-CAfile", &root]);
+    let (ok, out) = ocsp();
+    assert!(ok && out.contains("Response verify OK") && out.contains(": good"), "{out}");
+
     let ((ok, out), listed) = crl_check("before.crl");
     assert!(ok, "a valid leaf must pass the CRL check: {out}\n{listed}");
     assert!(listed.contains("No Revoked Certificates"), "{listed}");
@@ -116,6 +122,31 @@ async fn issuer_crl_and_ocsp_urls_answer_and_follow_revocation() {
     let serial = serial.trim().trim_start_matches("serial=").trim_start_matches('0').to_owned();
     assert!(listed.to_uppercase().contains(&serial), "serial {serial} not listed:\n{listed}");
     assert!(listed.contains("Key Compromise"), "{listed}");
+
+    let (ok, out) = ocsp();
+    assert!(ok && out.contains("Response verify OK") && out.contains(": revoked"), "{out}");
+    assert!(out.contains("keyCompromise"), "{out}");
+
+    // The GET form (RFC 6960 A.1): the base64 request in the path.
+    let request = dir.path().join("req.der");
+    let request = request.to_str().unwrap();
+    let (ok, out) = openssl(&["ocsp", "-issuer", &inter, "-cert", &leaf, "-reqout", request]);
+    assert!(ok, "{out}");
+    let (ok, b64) = openssl(&["base64", "-A", "-in", request]);
+    assert!(ok, "{b64}");
+    let escaped = b64.trim().replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+    let (status, der) = http_get(&format!("{ocsp_url}/{escaped}"));
+    assert_eq!(status, 200);
+    let response = write(dir.path(), "resp.der", &der);
+    let (ok, out) =
+        openssl(&["ocsp", "-respin", &response, "-reqin", request, "-issuer", &inter, "-CAfile", &root, "-resp_text"]);
+    assert!(ok && out.contains("Response verify OK") && out.contains("Cert Status: revoked"), "{out}");
+    // Garbage gets an unsuccessful OCSP response, not an HTTP error page.
+    let (status, der) = http_get(&format!("{ocsp_url}/bm90IGFuIE9DU1AgcmVxdWVzdA%3D%3D"));
+    assert_eq!(status, 200);
+    let failed = write(dir.path(), "failed.der", &der);
+    let (_, out) = openssl(&["ocsp", "-respin", &failed, "-resp_text", "-noverify"]);
+    assert!(out.contains("malformedrequest"), "{out}");
 
     // Unknown ids are 404s.
     assert_eq!(http_get(&format!("{}/crl/00.crl", server.endpoint)).0, 404);
