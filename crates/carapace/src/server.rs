@@ -80,9 +80,7 @@ impl Front {
                 }
                 _ => {
                     if let Some((_, ctype, body)) = self.static_routes.iter().find(|(p, _, _)| *p == path) {
-                        let mut resp = Response::new(Full::new(body.clone()));
-                        resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(ctype));
-                        return Ok(resp);
+                        return Ok(binary(ctype, body.clone()));
                     }
                 }
             }
@@ -112,7 +110,6 @@ impl Front {
     /// `GET /acm-validations/<account>/.well-known/pki-validation/<token>.txt`: the content
     /// HTTP validation expects, as plain text (what a domain's redirect leads the checker to).
     async fn http_validation(&self, path: &str) -> Response<Full<Bytes>> {
-        let not_found = || plain(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "Not Found\n".to_owned());
         let Some(acm) = &self.acm else { return not_found() };
         let parsed = path
             .strip_prefix(ACM_VALIDATIONS_PREFIX)
