@@ -103,7 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         claimed += jobs.len();
         for job in jobs {
-            store.finish_job(&job.id).await?;
+            store.finish_job(&job.id, job.token).await?;
         }
     }
     println!("claim (10 at a time) + finish: {}", rate(claimed, t));

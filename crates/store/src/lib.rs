@@ -4,18 +4,25 @@
 //! directory, access key, ...) is a versioned opaque document addressed by
 //! `(kind, scope, id)`, listed in `(created, id)` order with a keyset cursor, and written in
 //! atomic batches with optimistic concurrency (expected versions). Durable background work
-//! is a [`Job`] queue with leases. The store never interprets a body.
+//! is a [`Job`] queue with leases that carry a token, and jobs that keep failing end in a
+//! dead-letter state an operator can list. Every committed write is announced on a change
+//! [`feed`], so a running node learns at once that a row changed. The store never
+//! interprets a body.
 //!
 //! Implementations: [`sqlite::SqliteStore`] (the embedded default, one node) and
 //! [`postgres::PostgresStore`] (one database shared by several nodes). Both run the same
 //! [`testsuite`] unchanged.
 
+pub mod feed;
 pub mod postgres;
 pub mod row_cache;
 pub mod sqlite;
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
 
 use std::fmt;
+
+pub use feed::{Change, FeedEvent, Subscription};
 
 /// A resource's address: what it is, whose it is, and its id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -141,8 +148,44 @@ pub struct Job {
     pub payload: Vec<u8>,
     /// How many times it was claimed before this claim.
     pub attempts: u32,
+    /// How many of those runs failed ([`Store::retry_job`] with a failure).
+    pub failures: u32,
     /// The lease: until this time no other worker can claim it.
     pub lease_until_ms: i64,
+    /// This claim's lease token. Finishing, retrying or burying the job needs it: once the
+    /// lease has expired and another worker has claimed the job, the old token changes
+    /// nothing, so a slow worker can never undo a newer claim.
+    pub token: u64,
+}
+
+/// A queued job as an operator sees it (`carapace jobs list`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobInfo {
+    /// Unique id.
+    pub id: String,
+    /// What to do.
+    pub kind: String,
+    /// Next run time, Unix milliseconds (meaningless once dead).
+    pub run_at_ms: i64,
+    /// Claims so far.
+    pub attempts: u32,
+    /// Failed runs so far.
+    pub failures: u32,
+    /// The last failure's message.
+    pub last_error: Option<String>,
+    /// When it was dead-lettered; `None` while it is live.
+    pub dead_at_ms: Option<i64>,
+}
+
+/// Which jobs [`Store::list_jobs`] returns, in id order.
+#[derive(Debug, Clone, Default)]
+pub struct JobQuery {
+    /// Only dead-lettered jobs (`true`) or only live ones (`false`).
+    pub dead: bool,
+    /// Resume after this id.
+    pub after_id: Option<String>,
+    /// At most this many.
+    pub limit: usize,
 }
 
 /// Store failures. Conflicts are expected and retried by callers; the rest are faults.
@@ -184,12 +227,35 @@ pub trait Store: Send + Sync + 'static {
     /// attempt.
     async fn claim_jobs(&self, kind_prefix: &str, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<Job>>;
 
-    /// Removes a finished job. Unknown ids are ignored.
-    async fn finish_job(&self, id: &str) -> Result<()>;
+    /// Removes a finished job, if `token` still holds its lease. Returns `false`, changing
+    /// nothing, when the job is gone or was claimed again since (the lease was lost).
+    async fn finish_job(&self, id: &str, token: u64) -> Result<bool>;
 
-    /// Puts a claimed job back to run again at `run_at_ms` (e.g. a retry with backoff),
-    /// releasing its lease.
-    async fn retry_job(&self, id: &str, run_at_ms: i64) -> Result<()>;
+    /// Puts a claimed job back to run again at `run_at_ms`, releasing its lease, if `token`
+    /// still holds it (else `false`, changing nothing). A `failure` message counts a failed
+    /// run and is kept as the job's last error; `None` is a planned re-run (polling).
+    async fn retry_job(&self, id: &str, token: u64, run_at_ms: i64, failure: Option<&str>) -> Result<bool>;
+
+    /// Dead-letters a claimed job, if `token` still holds its lease (else `false`): it is
+    /// never claimed again, keeps `reason` as its last error and stays listable by
+    /// [`Store::list_jobs`] until [`Store::revive_job`] or [`Store::discard_job`].
+    async fn bury_job(&self, id: &str, token: u64, now_ms: i64, reason: &str) -> Result<bool>;
+
+    /// Lists queued jobs, live or dead, in id order.
+    async fn list_jobs(&self, query: JobQuery) -> Result<Vec<JobInfo>>;
+
+    /// Brings a dead job back to life, due at `run_at_ms` with its failures reset. Returns
+    /// `false` when there is no such dead job.
+    async fn revive_job(&self, id: &str, run_at_ms: i64) -> Result<bool>;
+
+    /// Deletes a dead job for good. Returns `false` when there is no such dead job.
+    async fn discard_job(&self, id: &str) -> Result<bool>;
+
+    /// Subscribes to the change feed: every write committed from now on to a row whose kind
+    /// is in `kinds` (all kinds when empty) is announced after it is durable, by this node
+    /// or (PostgreSQL) any other. When announcements may have been missed, the
+    /// subscription yields [`FeedEvent::Resync`]: re-read what you keep.
+    fn subscribe(&self, kinds: &[&str]) -> Subscription;
 
     /// Cheap liveness check for `/health`.
     async fn ping(&self) -> Result<()>;

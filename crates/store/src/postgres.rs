@@ -26,10 +26,24 @@
 //! Durability: PostgreSQL's default `synchronous_commit = on` flushes the WAL at each commit,
 //! so an acknowledged batch survives a power loss, not only a process kill.
 //!
+//! Change feed: each batch calls `pg_notify` inside its transaction, so PostgreSQL delivers
+//! the announcement exactly when (and only if) the batch commits, to every node. Each node
+//! keeps one `LISTEN` connection outside the pool; when it drops, the node reconnects with
+//! backoff and tells its subscribers to resync, since announcements sent meanwhile are lost.
+//! Local commits are also announced in-process at once (a node skips its own notifications).
+//!
+//! Row cache: like SQLite's, a node may keep hot rows of the kinds only Carapace servers
+//! write. A local write invalidates them before it is acknowledged; another node's write
+//! invalidates them when its notification arrives (milliseconds later: reads on other nodes
+//! may briefly see the previous version, never an older one after a write of their own).
+//! While the `LISTEN` connection is down the cache is bypassed, and it is emptied on
+//! reconnect. A conflicting write invalidates the row it conflicted on, so a retry re-reads.
+//!
 //! TLS is not supported yet (`NoTls`): point it at a server on loopback, a private network
 //! or a Unix socket.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::time::Duration;
 
@@ -38,7 +52,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, NoTls};
 
-use crate::{Error, Job, Key, NewJob, Order, Result, Row, Scan, Store, Write};
+use crate::feed::{Announcer, Change, Pending};
+use crate::row_cache::RowCache;
+use crate::{Error, Job, JobInfo, JobQuery, Key, NewJob, Order, Result, Row, Scan, Store, Subscription, Write};
 
 /// Connections per store. Each node's API and workers rarely run more than a few queries at
 /// once on the 2-core target machines; sixteen leaves headroom without crowding the
@@ -84,7 +100,24 @@ const MIGRATIONS: &[&str] = &[
     );
     -- (run_at_ms, id): claims take due jobs oldest first without sorting a backlog.
     CREATE INDEX jobs_by_run_at ON jobs (run_at_ms, id);"#,
+    // 2: lease tokens, failure counts and dead letters, as SQLite's migration 2.
+    "ALTER TABLE jobs ADD COLUMN lease_token BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN failures BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN last_error TEXT;
+    ALTER TABLE jobs ADD COLUMN dead_at_ms BIGINT;
+    CREATE INDEX jobs_dead ON jobs (id) WHERE dead_at_ms IS NOT NULL;",
 ];
+
+/// Base name of the notification channel (a schema's stores use `<base>_<schema>`).
+const CHANNEL: &str = "carapace_changes";
+
+/// Largest notification payload sent (PostgreSQL's limit is 8000 bytes); a batch touching
+/// more rows is announced in several notifications.
+const NOTIFY_PAYLOAD_MAX: usize = 7_000;
+
+/// First and longest delay between attempts to (re)open the `LISTEN` connection.
+const LISTEN_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const LISTEN_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// The PostgreSQL implementation of [`Store`]. Several processes may use one database (or
 /// one schema) at once.
@@ -92,6 +125,35 @@ pub struct PostgresStore {
     pool: Pool,
     /// Set by `close` so calls fail fast with a clear message.
     closed: AtomicBool,
+    /// Shared with the batch tasks and the `LISTEN` task.
+    feed: Arc<FeedState>,
+    /// Dropped with the store: tells the `LISTEN` task to stop.
+    _stop_listening: tokio::sync::watch::Sender<()>,
+}
+
+/// What the write path and the `LISTEN` task share.
+struct FeedState {
+    /// This store instance's id in notifications, so it skips its own.
+    node: u64,
+    /// The notification channel.
+    channel: String,
+    announcer: Announcer,
+    cache: std::sync::OnceLock<Arc<RowCache>>,
+    /// True while the `LISTEN` connection is up: only then may the cache serve reads.
+    listening: AtomicBool,
+}
+
+impl FeedState {
+    /// The cache, if there is one and it may be trusted now.
+    fn cache(&self) -> Option<&RowCache> {
+        self.cache.get().map(|c| c.as_ref()).filter(|_| self.listening.load(AtomicOrdering::Acquire))
+    }
+
+    fn invalidate<'a>(&self, keys: impl IntoIterator<Item = &'a Key>) {
+        if let Some(cache) = self.cache.get() {
+            cache.invalidate(keys);
+        }
+    }
 }
 
 impl PostgresStore {
@@ -131,7 +193,8 @@ impl PostgresStore {
         }
         // `Fast` recycling: a connection is only ever returned outside a transaction (see
         // the module docs), and a dead one fails its next query with a Backend error.
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
@@ -140,7 +203,28 @@ impl PostgresStore {
             .build()
             .map_err(|e| Error::Backend(format!("postgres: building the pool: {e}")))?;
         migrate(&pool, schema).await?;
-        Ok(Self { pool, closed: AtomicBool::new(false) })
+        let channel = match schema {
+            Some(schema) => format!("{CHANNEL}_{}", schema.to_ascii_lowercase()),
+            None => CHANNEL.to_owned(),
+        };
+        let feed = Arc::new(FeedState {
+            node: random_node_id(),
+            channel,
+            announcer: Announcer::default(),
+            cache: std::sync::OnceLock::new(),
+            listening: AtomicBool::new(false),
+        });
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+        tokio::spawn(listen(config, Arc::clone(&feed), stop_rx));
+        Ok(Self { pool, closed: AtomicBool::new(false), feed, _stop_listening: stop_tx })
+    }
+
+    /// Serves point reads of some kinds from memory once read (see the module docs): only
+    /// kinds that nothing but Carapace servers write, since every node's writes reach the
+    /// others' caches through the change feed.
+    pub fn with_row_cache(self, cache: RowCache) -> Self {
+        let _ = self.feed.cache.set(Arc::new(cache));
+        self
     }
 
     fn ensure_open(&self) -> Result<()> {
@@ -260,7 +344,46 @@ fn version_from_sql(v: i64) -> Result<u64> {
 /// Applies a batch in one transaction. Each statement's row count checks its expectation:
 /// an `UPDATE`/`DELETE ... AND version = $4` that another transaction got to first waits
 /// for it, re-reads the row and matches nothing, so the expectation holds at commit.
-async fn apply_batch(pool: Pool, writes: Vec<Write>) -> Result<Vec<u64>> {
+async fn apply_batch(pool: Pool, writes: Vec<Write>, feed: Arc<FeedState>) -> Result<Vec<u64>> {
+    let pending = Pending::of(&writes);
+    let result = write_batch(pool, writes, &pending, &feed).await;
+    match &result {
+        Ok(versions) => {
+            let changes = pending.committed(versions);
+            feed.invalidate(changes.iter().map(|c| &c.key));
+            feed.announcer.announce(changes);
+        }
+        // The row may be cached at the version this node last saw: let the retry re-read.
+        Err(Error::Conflict(key)) => feed.invalidate([key]),
+        Err(_) => {}
+    }
+    result
+}
+
+/// The notification payloads announcing `pending`: JSON `{"node": .., "changes": [[kind,
+/// scope, id], ..]}`, split to stay under PostgreSQL's payload limit. Versions are not sent:
+/// a remote subscriber re-reads the row anyway, and they are known only at commit.
+fn notifications(node: u64, pending: &Pending) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut batch: Vec<[&str; 3]> = Vec::new();
+    let mut size = 0;
+    for key in pending.keys() {
+        let entry = key.kind.len() + key.scope.len() + key.id.len() + 16;
+        if !batch.is_empty() && size + entry > NOTIFY_PAYLOAD_MAX {
+            out.push(serde_json::json!({ "node": node, "changes": batch }).to_string());
+            batch.clear();
+            size = 0;
+        }
+        batch.push([&key.kind, &key.scope, &key.id]);
+        size += entry;
+    }
+    if !batch.is_empty() {
+        out.push(serde_json::json!({ "node": node, "changes": batch }).to_string());
+    }
+    out
+}
+
+async fn write_batch(pool: Pool, writes: Vec<Write>, pending: &Pending, feed: &FeedState) -> Result<Vec<u64>> {
     let mut client = pool.get().await.map_err(pool_error)?;
     let tx = client.transaction().await.map_err(backend)?;
     let mut versions = Vec::new();
@@ -349,6 +472,10 @@ async fn apply_batch(pool: Pool, writes: Vec<Write>) -> Result<Vec<u64>> {
         tx.rollback().await.map_err(backend)?;
         return Err(Error::Conflict(key));
     }
+    // Delivered by PostgreSQL when, and only if, the transaction commits.
+    for payload in notifications(feed.node, pending) {
+        tx.execute("SELECT pg_notify($1, $2)", &[&feed.channel, &payload]).await.map_err(backend)?;
+    }
     tx.commit().await.map_err(backend)?;
     Ok(versions)
 }
@@ -363,9 +490,116 @@ where
     tokio::spawn(f).await.map_err(|e| Error::Backend(format!("postgres task failed: {e}")))?
 }
 
-#[async_trait::async_trait]
-impl Store for PostgresStore {
-    async fn get(&self, key: &Key) -> Result<Option<Row>> {
+/// A lease token as SQL stores it (tokens count claims, so they fit).
+fn token_sql(token: u64) -> i64 {
+    i64::try_from(token).unwrap_or(i64::MAX)
+}
+
+/// A random id for this store instance in notifications.
+fn random_node_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// One notification as sent by [`notifications`].
+#[derive(serde::Deserialize)]
+struct Notification {
+    node: u64,
+    changes: Vec<(String, String, String)>,
+}
+
+/// Keeps a `LISTEN` connection open until the store is dropped, relaying other nodes'
+/// notifications to this node's cache and subscribers. Reconnects with backoff; after a
+/// reconnect, subscribers are told to resync (notifications sent while it was down are
+/// lost), and the cache, bypassed meanwhile, is emptied.
+async fn listen(mut config: Config, feed: Arc<FeedState>, mut stop: tokio::sync::watch::Receiver<()>) {
+    // Named so an operator (or a test) can find each node's listener in pg_stat_activity.
+    config.application_name(&format!("carapace-feed {}", std::process::id()));
+    let mut backoff = LISTEN_BACKOFF_MIN;
+    let mut connected_before = false;
+    loop {
+        let session = async {
+            let (client, mut connection) = config.connect(NoTls).await.map_err(backend)?;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            // The connection must be polled for notifications to arrive; it ends with an
+            // error or when the server closes it.
+            let driver = tokio::spawn(async move {
+                loop {
+                    match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                        Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                            if tx.send(n.payload().to_owned()).is_err() {
+                                return String::from("listener stopped");
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return describe(&e),
+                        None => return String::from("connection closed"),
+                    }
+                }
+            });
+            client.batch_execute(&format!("LISTEN {}", feed.channel)).await.map_err(backend)?;
+            if let Some(cache) = feed.cache.get() {
+                cache.clear();
+            }
+            feed.listening.store(true, AtomicOrdering::Release);
+            if connected_before {
+                tracing::info!("change feed: LISTEN connection restored; resyncing");
+                feed.announcer.resync();
+            }
+            connected_before = true;
+            backoff = LISTEN_BACKOFF_MIN;
+            while let Some(payload) = rx.recv().await {
+                match serde_json::from_str::<Notification>(&payload) {
+                    Ok(n) if n.node == feed.node => {}
+                    Ok(n) => {
+                        let changes: Vec<Change> = n
+                            .changes
+                            .into_iter()
+                            .map(|(kind, scope, id)| Change { key: Key { kind, scope, id }, version: None })
+                            .collect();
+                        feed.invalidate(changes.iter().map(|c| &c.key));
+                        // Remote announcements carry no version: the subscriber re-reads.
+                        feed.announcer.announce(changes);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "change feed: unreadable notification; resyncing"),
+                }
+            }
+            let why = driver.await.unwrap_or_else(|e| e.to_string());
+            drop(client);
+            Err::<(), Error>(Error::Backend(why))
+        };
+        let outcome = tokio::select! {
+            outcome = session => outcome,
+            _ = stop.changed() => return,
+        };
+        feed.listening.store(false, AtomicOrdering::Release);
+        if let Some(cache) = feed.cache.get() {
+            cache.clear();
+        }
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "change feed: LISTEN connection lost");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return,
+        }
+        backoff = (backoff * 2).min(LISTEN_BACKOFF_MAX);
+    }
+}
+
+impl PostgresStore {
+    /// Runs one job-row statement and reports whether it changed a row.
+    async fn job_update(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<bool> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(backend)?;
+        Ok(client.execute(&stmt, params).await.map_err(backend)? > 0)
+    }
+
+    /// Reads one row from the database (no cache).
+    async fn read_row(&self, key: &Key) -> Result<Option<Row>> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -384,6 +618,26 @@ impl Store for PostgresStore {
                 body: r.try_get(2).map_err(backend)?,
             })),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn get(&self, key: &Key) -> Result<Option<Row>> {
+        let cache = self.feed.cache().filter(|c| c.caches(&key.kind));
+        if let Some(cache) = cache {
+            self.ensure_open()?;
+            if let Some(row) = cache.get(key) {
+                return Ok(Some(row));
+            }
+            let ticket = cache.ticket();
+            let row = self.read_row(key).await?;
+            if let Some(row) = &row {
+                cache.fill(ticket, row);
+            }
+            return Ok(row);
+        }
+        self.read_row(key).await
     }
 
     async fn scan(&self, scan: Scan<'_>) -> Result<Vec<Row>> {
@@ -454,7 +708,7 @@ impl Store for PostgresStore {
         if writes.is_empty() {
             return Ok(Vec::new());
         }
-        detached(apply_batch(self.pool.clone(), writes)).await
+        detached(apply_batch(self.pool.clone(), writes, Arc::clone(&self.feed))).await
     }
 
     async fn claim_jobs(&self, kind_prefix: &str, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<Job>> {
@@ -468,16 +722,17 @@ impl Store for PostgresStore {
         // One autocommit statement, so selecting and leasing are atomic. `SKIP LOCKED` lets
         // a node pass over jobs another node's claim is taking right now instead of waiting
         // for it; a job that node has already leased and committed fails the re-checked
-        // `lease_until_ms <= $1` and is skipped too. So no job is claimed twice.
+        // `lease_until_ms <= $1` and is skipped too. So no job is claimed twice. Each claim
+        // takes the next lease token, so the previous holder's token no longer matches.
         let stmt = client
             .prepare_cached(
-                "UPDATE jobs SET lease_until_ms = $2, attempts = attempts + 1
+                "UPDATE jobs SET lease_until_ms = $2, attempts = attempts + 1, lease_token = lease_token + 1
                  WHERE id IN (
                      SELECT id FROM jobs WHERE run_at_ms <= $1 AND lease_until_ms <= $1
-                         AND starts_with(kind, $4)
+                         AND dead_at_ms IS NULL AND starts_with(kind, $4)
                      ORDER BY run_at_ms, id LIMIT $3
                      FOR UPDATE SKIP LOCKED)
-                 RETURNING run_at_ms, id, kind, payload, attempts",
+                 RETURNING run_at_ms, id, kind, payload, attempts, failures, lease_token",
             )
             .await
             .map_err(backend)?;
@@ -486,13 +741,17 @@ impl Store for PostgresStore {
         for r in rows {
             let run_at_ms: i64 = r.try_get(0).map_err(backend)?;
             let attempts: i64 = r.try_get(4).map_err(backend)?;
+            let failures: i64 = r.try_get(5).map_err(backend)?;
+            let token: i64 = r.try_get(6).map_err(backend)?;
             let job = Job {
                 id: r.try_get(1).map_err(backend)?,
                 kind: r.try_get(2).map_err(backend)?,
                 payload: r.try_get(3).map_err(backend)?,
                 // RETURNING shows the incremented count; the contract reports prior claims.
                 attempts: u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX),
+                failures: u32::try_from(failures).unwrap_or(u32::MAX),
                 lease_until_ms: lease_until,
+                token: u64::try_from(token).unwrap_or(0),
             };
             claimed.push((run_at_ms, job));
         }
@@ -502,21 +761,88 @@ impl Store for PostgresStore {
         Ok(claimed.into_iter().map(|(_, job)| job).collect())
     }
 
-    async fn finish_job(&self, id: &str) -> Result<()> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached("DELETE FROM jobs WHERE id = $1").await.map_err(backend)?;
-        client.execute(&stmt, &[&id]).await.map_err(backend)?;
-        Ok(())
+    async fn finish_job(&self, id: &str, token: u64) -> Result<bool> {
+        self.job_update(
+            "DELETE FROM jobs WHERE id = $1 AND lease_token = $2 AND dead_at_ms IS NULL",
+            &[&id, &token_sql(token)],
+        )
+        .await
     }
 
-    async fn retry_job(&self, id: &str, run_at_ms: i64) -> Result<()> {
+    async fn retry_job(&self, id: &str, token: u64, run_at_ms: i64, failure: Option<&str>) -> Result<bool> {
+        match failure {
+            None => {
+                self.job_update(
+                    "UPDATE jobs SET run_at_ms = $3, lease_until_ms = $4
+                     WHERE id = $1 AND lease_token = $2 AND dead_at_ms IS NULL",
+                    &[&id, &token_sql(token), &run_at_ms, &NO_LEASE],
+                )
+                .await
+            }
+            Some(error) => {
+                self.job_update(
+                    "UPDATE jobs SET run_at_ms = $3, lease_until_ms = $4, failures = failures + 1, last_error = $5
+                     WHERE id = $1 AND lease_token = $2 AND dead_at_ms IS NULL",
+                    &[&id, &token_sql(token), &run_at_ms, &NO_LEASE, &error],
+                )
+                .await
+            }
+        }
+    }
+
+    async fn bury_job(&self, id: &str, token: u64, now_ms: i64, reason: &str) -> Result<bool> {
+        self.job_update(
+            "UPDATE jobs SET dead_at_ms = $3, last_error = $4, run_at_ms = $5, lease_until_ms = $6
+             WHERE id = $1 AND lease_token = $2 AND dead_at_ms IS NULL",
+            &[&id, &token_sql(token), &now_ms, &reason, &i64::MAX, &NO_LEASE],
+        )
+        .await
+    }
+
+    async fn list_jobs(&self, query: JobQuery) -> Result<Vec<JobInfo>> {
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let after = query.after_id.unwrap_or_default();
+        let sql = if query.dead {
+            "SELECT id, kind, run_at_ms, attempts, failures, last_error, dead_at_ms FROM jobs
+             WHERE dead_at_ms IS NOT NULL AND id > $1 ORDER BY id LIMIT $2"
+        } else {
+            "SELECT id, kind, run_at_ms, attempts, failures, last_error, dead_at_ms FROM jobs
+             WHERE dead_at_ms IS NULL AND id > $1 ORDER BY id LIMIT $2"
+        };
         let client = self.client().await?;
-        let stmt = client
-            .prepare_cached("UPDATE jobs SET run_at_ms = $2, lease_until_ms = $3 WHERE id = $1")
-            .await
-            .map_err(backend)?;
-        client.execute(&stmt, &[&id, &run_at_ms, &NO_LEASE]).await.map_err(backend)?;
-        Ok(())
+        let stmt = client.prepare_cached(sql).await.map_err(backend)?;
+        let rows = client.query(&stmt, &[&after, &limit]).await.map_err(backend)?;
+        let count = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        rows.iter()
+            .map(|r| {
+                Ok(JobInfo {
+                    id: r.try_get(0).map_err(backend)?,
+                    kind: r.try_get(1).map_err(backend)?,
+                    run_at_ms: r.try_get(2).map_err(backend)?,
+                    attempts: count(r.try_get(3).map_err(backend)?),
+                    failures: count(r.try_get(4).map_err(backend)?),
+                    last_error: r.try_get(5).map_err(backend)?,
+                    dead_at_ms: r.try_get(6).map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revive_job(&self, id: &str, run_at_ms: i64) -> Result<bool> {
+        self.job_update(
+            "UPDATE jobs SET dead_at_ms = NULL, failures = 0, run_at_ms = $2, lease_until_ms = $3
+             WHERE id = $1 AND dead_at_ms IS NOT NULL",
+            &[&id, &run_at_ms, &NO_LEASE],
+        )
+        .await
+    }
+
+    async fn discard_job(&self, id: &str) -> Result<bool> {
+        self.job_update("DELETE FROM jobs WHERE id = $1 AND dead_at_ms IS NOT NULL", &[&id]).await
+    }
+
+    fn subscribe(&self, kinds: &[&str]) -> Subscription {
+        self.feed.announcer.subscribe(kinds)
     }
 
     async fn ping(&self) -> Result<()> {
@@ -601,6 +927,77 @@ mod tests {
         let schemas = schemas.lock().unwrap().clone();
         assert!(schemas.len() > 20, "the suite makes a store per test, made {}", schemas.len());
         drop_schemas(&schemas).await;
+    }
+
+    /// Waits for the next change of `kind` on `sub` (skipping resyncs), at most 10 s.
+    async fn next_change(sub: &mut Subscription) -> Change {
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), sub.next()).await;
+            match event.expect("an announcement within 10 s").expect("feed open") {
+                crate::FeedEvent::Changed(change) => return change,
+                crate::FeedEvent::Resync => {}
+            }
+        }
+    }
+
+    /// Waits until `sub` yields a resync, at most 10 s.
+    async fn next_resync(sub: &mut Subscription) {
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), sub.next()).await;
+            if event.expect("a resync within 10 s").expect("feed open") == crate::FeedEvent::Resync {
+                return;
+            }
+        }
+    }
+
+    /// Two nodes on one database: a write on one reaches the other's subscribers and
+    /// invalidates its row cache; when the other's LISTEN connection is killed, it
+    /// reconnects, resyncs, and its cache never serves a row written meanwhile.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_feed_crosses_nodes_and_resyncs_after_a_lost_connection() {
+        let schema = fresh_schema();
+        let a = connect(&schema).await;
+        let b = connect(&schema).await.with_row_cache(RowCache::new([testsuite::KIND], 100));
+        let k = Key::new(testsuite::KIND, "s", "x");
+        // Wait until both listeners are up (a write before that would not be relayed).
+        for store in [&a, &b] {
+            while !store.feed.listening.load(AtomicOrdering::Acquire) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        let mut sub = b.subscribe(&[testsuite::KIND]);
+        let put = |version: Option<u64>, body: &[u8]| Write::Put {
+            row: Row { key: k.clone(), version: 0, created_ms: 1, body: body.to_vec() },
+            expect: version,
+        };
+        a.apply(vec![put(None, b"1")]).await.unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(next_change(&mut sub).await.key, k);
+        println!("feed latency across nodes: {:?}", started.elapsed());
+        assert_eq!(b.get(&k).await.unwrap().unwrap().body, b"1"); // now cached on b
+        a.apply(vec![put(Some(1), b"2")]).await.unwrap();
+        next_change(&mut sub).await;
+        assert_eq!(b.get(&k).await.unwrap().unwrap().body, b"2", "a remote write must invalidate the cache");
+
+        // Kill b's (and a's) listening connections, and write while they are down.
+        let admin = admin().await;
+        let killed = admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1",
+                &[&format!("LISTEN {}", b.feed.channel)],
+            )
+            .await
+            .unwrap();
+        assert!(killed >= 2, "expected both listeners, terminated {killed}");
+        a.apply(vec![put(Some(2), b"3")]).await.unwrap();
+        // Its notification is lost; the reconnect's resync (and emptied cache) covers it.
+        next_resync(&mut sub).await;
+        assert_eq!(b.get(&k).await.unwrap().unwrap().body, b"3", "a row written while the feed was down");
+        // After the reconnect, remote writes flow again.
+        a.apply(vec![put(Some(3), b"4")]).await.unwrap();
+        next_change(&mut sub).await;
+        assert_eq!(b.get(&k).await.unwrap().unwrap().body, b"4");
+        drop_schemas(&[schema]).await;
     }
 
     /// Two nodes (two pools) drain one queue at the same time: every job is claimed once.

@@ -17,7 +17,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::row_cache::RowCache;
-use crate::{Error, Job, Key, NewJob, Order, Result, Row, Scan, Store, Write};
+use crate::feed::{Announcer, Pending};
+use crate::{Error, Job, JobInfo, JobQuery, Key, NewJob, Order, Result, Row, Scan, Store, Subscription, Write};
 
 /// Reader connections per file store. Two cores serve the target machines; four readers let
 /// a few listings and the edge's certificate lookups overlap a write without a queue.
@@ -77,6 +78,13 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     -- (run_at_ms, id): claims take due jobs oldest first without sorting a backlog.
     CREATE INDEX jobs_by_run_at ON jobs (run_at_ms, id);",
+    // 2: lease tokens, failure counts and dead letters. A dead job keeps its row (with
+    // `run_at_ms` at the end of time, so claims never scan it) until an operator acts.
+    "ALTER TABLE jobs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN last_error TEXT;
+    ALTER TABLE jobs ADD COLUMN dead_at_ms INTEGER;
+    CREATE INDEX jobs_dead ON jobs (id) WHERE dead_at_ms IS NOT NULL;",
 ];
 
 /// The SQLite implementation of [`Store`].
@@ -84,6 +92,8 @@ pub struct SqliteStore {
     inner: Arc<Inner>,
     /// Hot rows of the kinds only this process writes; see [`SqliteStore::with_row_cache`].
     cache: Option<Arc<RowCache>>,
+    /// Announces committed writes to this process's subscribers.
+    announcer: Announcer,
 }
 
 /// The connections, shared with blocking tasks.
@@ -163,6 +173,7 @@ impl SqliteStore {
                 closed: AtomicBool::new(false),
             }),
             cache: None,
+            announcer: Announcer::default(),
         }
     }
 
@@ -472,26 +483,33 @@ fn apply_batch(conn: &mut Connection, writes: Vec<Write>) -> Result<Vec<u64>> {
 
 fn claim(conn: &mut Connection, kind_prefix: &str, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<Job>> {
     // One statement, so selecting and leasing are atomic: no second worker (in this process
-    // or another one sharing the file) can claim the same due job.
+    // or another one sharing the file) can claim the same due job. Each claim takes the next
+    // lease token, so the previous holder's token no longer matches.
     let lease_until = now_ms.saturating_add(lease_ms);
     let mut stmt = conn
         .prepare_cached(
-            "UPDATE jobs SET lease_until_ms = ?2, attempts = attempts + 1
+            "UPDATE jobs SET lease_until_ms = ?2, attempts = attempts + 1, lease_token = lease_token + 1
              WHERE id IN (
                  SELECT id FROM jobs WHERE run_at_ms <= ?1 AND lease_until_ms <= ?1
-                     AND substr(kind, 1, length(?4)) = ?4
+                     AND dead_at_ms IS NULL AND substr(kind, 1, length(?4)) = ?4
                  ORDER BY run_at_ms, id LIMIT ?3)
-             RETURNING run_at_ms, id, kind, payload, attempts",
+             RETURNING run_at_ms, id, kind, payload, attempts, failures, lease_token",
         )
         .map_err(backend)?;
     let rows = stmt
         .query_map(params![now_ms, lease_until, limit, kind_prefix], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
-                r.get::<_, i64>(4)?,
+                Job {
+                    id: r.get(1)?,
+                    kind: r.get(2)?,
+                    payload: r.get(3)?,
+                    // RETURNING shows the incremented count; the contract reports prior claims.
+                    attempts: u32::try_from(r.get::<_, i64>(4)?.saturating_sub(1)).unwrap_or(u32::MAX),
+                    failures: u32::try_from(r.get::<_, i64>(5)?).unwrap_or(u32::MAX),
+                    lease_until_ms: lease_until,
+                    token: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
+                },
             ))
         })
         .map_err(backend)?;
@@ -500,18 +518,54 @@ fn claim(conn: &mut Connection, kind_prefix: &str, now_ms: i64, lease_ms: i64, l
         claimed.push(row.map_err(backend)?);
     }
     // RETURNING order is unspecified; hand jobs out oldest first.
-    claimed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    Ok(claimed
-        .into_iter()
-        .map(|(_, id, kind, payload, attempts)| Job {
-            id,
-            kind,
-            payload,
-            // RETURNING shows the incremented count; the contract reports prior claims.
-            attempts: u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX),
-            lease_until_ms: lease_until,
+    claimed.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+    Ok(claimed.into_iter().map(|(_, job)| job).collect())
+}
+
+/// A lease token as SQL stores it (tokens count claims, so they fit).
+fn token_sql(token: u64) -> i64 {
+    i64::try_from(token).unwrap_or(i64::MAX)
+}
+
+fn list_jobs(conn: &Connection, query: &JobQuery) -> Result<Vec<JobInfo>> {
+    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+    let after = query.after_id.as_deref().unwrap_or("");
+    let sql = if query.dead {
+        "SELECT id, kind, run_at_ms, attempts, failures, last_error, dead_at_ms FROM jobs
+         WHERE dead_at_ms IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2"
+    } else {
+        "SELECT id, kind, run_at_ms, attempts, failures, last_error, dead_at_ms FROM jobs
+         WHERE dead_at_ms IS NULL AND id > ?1 ORDER BY id LIMIT ?2"
+    };
+    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
+    let rows = stmt
+        .query_map(params![after, limit], |r| {
+            Ok(JobInfo {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                run_at_ms: r.get(2)?,
+                attempts: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(u32::MAX),
+                failures: u32::try_from(r.get::<_, i64>(4)?).unwrap_or(u32::MAX),
+                last_error: r.get(5)?,
+                dead_at_ms: r.get(6)?,
+            })
         })
-        .collect())
+        .map_err(backend)?;
+    rows.map(|r| r.map_err(backend)).collect()
+}
+
+impl SqliteStore {
+    /// Runs one job-row statement on the writer and reports whether it changed a row.
+    async fn job_update(&self, sql: &'static str, params: Vec<Value>) -> Result<bool> {
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
+                let changed = stmt.execute(rusqlite::params_from_iter(params)).map_err(backend)?;
+                Ok(changed > 0)
+            })
+        })
+        .await
+    }
 }
 
 #[async_trait::async_trait]
@@ -582,27 +636,23 @@ impl Store for SqliteStore {
             self.inner.ensure_open()?;
             return Ok(Vec::new());
         }
-        let Some(cache) = self.cache.clone() else {
-            return self.blocking(move |inner| inner.write(|conn| apply_batch(conn, writes))).await;
-        };
-        let touched: Vec<Key> = writes
-            .iter()
-            .filter_map(|w| match w {
-                Write::Put { row, .. } => Some(&row.key),
-                Write::Delete { key, .. } => Some(key),
-                Write::Enqueue(_) => None,
-            })
-            .filter(|k| cache.caches(&k.kind))
-            .cloned()
-            .collect();
-        // Invalidated on the blocking thread as the batch ends, still holding the writer: so
-        // it happens even if the caller stops waiting, before the write is acknowledged, and
-        // before any other writer can build on this one (a read-modify-write that lost a
-        // version race re-reads the new row, never the cached old one).
+        let pending = Pending::of(&writes);
+        let cache = self.cache.clone();
+        let announcer = self.announcer.clone();
+        // Cached copies are invalidated on the blocking thread as the batch ends, still
+        // holding the writer: so it happens even if the caller stops waiting, before the write
+        // is acknowledged, and before any other writer can build on this one (a
+        // read-modify-write that lost a version race re-reads the new row, never the cached
+        // old one). The commit is announced there too, so announcements keep commit order.
         self.blocking(move |inner| {
             inner.write(|conn| {
                 let result = apply_batch(conn, writes);
-                cache.invalidate(&touched);
+                if let Some(cache) = &cache {
+                    cache.invalidate(pending.keys());
+                }
+                if let Ok(versions) = &result {
+                    announcer.announce(pending.committed(versions));
+                }
                 result
             })
         })
@@ -619,30 +669,79 @@ impl Store for SqliteStore {
         self.blocking(move |inner| inner.write(|conn| claim(conn, &kind_prefix, now_ms, lease_ms, limit))).await
     }
 
-    async fn finish_job(&self, id: &str) -> Result<()> {
-        let id = id.to_owned();
-        self.blocking(move |inner| {
-            inner.write(|conn| {
-                let mut stmt = conn.prepare_cached("DELETE FROM jobs WHERE id = ?1").map_err(backend)?;
-                stmt.execute(params![id]).map_err(backend)?;
-                Ok(())
-            })
-        })
+    async fn finish_job(&self, id: &str, token: u64) -> Result<bool> {
+        self.job_update(
+            "DELETE FROM jobs WHERE id = ?1 AND lease_token = ?2 AND dead_at_ms IS NULL",
+            vec![Value::Text(id.to_owned()), Value::Integer(token_sql(token))],
+        )
         .await
     }
 
-    async fn retry_job(&self, id: &str, run_at_ms: i64) -> Result<()> {
-        let id = id.to_owned();
-        self.blocking(move |inner| {
-            inner.write(|conn| {
-                let mut stmt = conn
-                    .prepare_cached("UPDATE jobs SET run_at_ms = ?2, lease_until_ms = ?3 WHERE id = ?1")
-                    .map_err(backend)?;
-                stmt.execute(params![id, run_at_ms, NO_LEASE]).map_err(backend)?;
-                Ok(())
-            })
-        })
+    async fn retry_job(&self, id: &str, token: u64, run_at_ms: i64, failure: Option<&str>) -> Result<bool> {
+        let params = vec![
+            Value::Text(id.to_owned()),
+            Value::Integer(token_sql(token)),
+            Value::Integer(run_at_ms),
+            Value::Integer(NO_LEASE),
+        ];
+        match failure {
+            None => {
+                self.job_update(
+                    "UPDATE jobs SET run_at_ms = ?3, lease_until_ms = ?4
+                     WHERE id = ?1 AND lease_token = ?2 AND dead_at_ms IS NULL",
+                    params,
+                )
+                .await
+            }
+            Some(error) => {
+                let mut params = params;
+                params.push(Value::Text(error.to_owned()));
+                self.job_update(
+                    "UPDATE jobs SET run_at_ms = ?3, lease_until_ms = ?4, failures = failures + 1, last_error = ?5
+                     WHERE id = ?1 AND lease_token = ?2 AND dead_at_ms IS NULL",
+                    params,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn bury_job(&self, id: &str, token: u64, now_ms: i64, reason: &str) -> Result<bool> {
+        self.job_update(
+            "UPDATE jobs SET dead_at_ms = ?3, last_error = ?4, run_at_ms = ?5, lease_until_ms = ?6
+             WHERE id = ?1 AND lease_token = ?2 AND dead_at_ms IS NULL",
+            vec![
+                Value::Text(id.to_owned()),
+                Value::Integer(token_sql(token)),
+                Value::Integer(now_ms),
+                Value::Text(reason.to_owned()),
+                Value::Integer(i64::MAX),
+                Value::Integer(NO_LEASE),
+            ],
+        )
         .await
+    }
+
+    async fn list_jobs(&self, query: JobQuery) -> Result<Vec<JobInfo>> {
+        self.blocking(move |inner| inner.read(|conn| list_jobs(conn, &query))).await
+    }
+
+    async fn revive_job(&self, id: &str, run_at_ms: i64) -> Result<bool> {
+        self.job_update(
+            "UPDATE jobs SET dead_at_ms = NULL, failures = 0, run_at_ms = ?2, lease_until_ms = ?3
+             WHERE id = ?1 AND dead_at_ms IS NOT NULL",
+            vec![Value::Text(id.to_owned()), Value::Integer(run_at_ms), Value::Integer(NO_LEASE)],
+        )
+        .await
+    }
+
+    async fn discard_job(&self, id: &str) -> Result<bool> {
+        self.job_update("DELETE FROM jobs WHERE id = ?1 AND dead_at_ms IS NOT NULL", vec![Value::Text(id.to_owned())])
+            .await
+    }
+
+    fn subscribe(&self, kinds: &[&str]) -> Subscription {
+        self.announcer.subscribe(kinds)
     }
 
     async fn ping(&self) -> Result<()> {

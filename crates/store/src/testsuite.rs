@@ -17,7 +17,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
-use crate::{Cursor, Error, Job, Key, NewJob, Order, Result, Row, Scan, Store, Write};
+use crate::{Change, Cursor, Error, FeedEvent, Job, JobQuery, Key, NewJob, Order, Result, Row, Scan, Store, Write};
 
 /// Runs every test in this module, each on a new store from `make`, closing it afterwards.
 /// The name of each test is printed before it runs, so a failure's captured output names it.
@@ -60,6 +60,9 @@ where
         jobs_enqueue_is_idempotent,
         jobs_claim_respects_limit_and_order,
         jobs_claim_only_the_asked_kinds,
+        jobs_stale_lease_tokens_change_nothing,
+        jobs_failures_and_dead_letters,
+        feed_announces_committed_writes,
         ping_and_close,
     );
 }
@@ -540,7 +543,9 @@ pub async fn jobs_claim_due_only(store: &dyn Store) {
             kind: "test.job".into(),
             payload: b"one".to_vec(),
             attempts: 0,
-            lease_until_ms: 1150
+            failures: 0,
+            lease_until_ms: 1150,
+            token: jobs[0].token,
         }]
     );
     assert!(claim(store, 150, 1000, 10).await.is_empty());
@@ -588,27 +593,103 @@ pub async fn jobs_retry_releases_lease(store: &dyn Store) {
     must(store.apply(vec![job("j", 0, b"")]).await, "enqueue");
     let jobs = claim(store, 0, 10_000, 10).await;
     assert_eq!(job_ids(&jobs), ["j"]);
-    must(store.retry_job("j", 500).await, "retry");
+    assert!(must(store.retry_job("j", jobs[0].token, 500, None).await, "retry"));
     assert!(claim(store, 499, 10, 10).await.is_empty(), "retried job ran early");
     let again = claim(store, 500, 10, 10).await;
     assert!(again.len() == 1 && again[0].attempts == 1, "lease not released: {again:?}");
     // Retrying into the past makes it due at once.
-    must(store.retry_job("j", -1).await, "retry");
+    assert!(must(store.retry_job("j", again[0].token, -1, None).await, "retry"));
     assert_eq!(claim(store, 501, 10, 10).await.len(), 1);
-    must(store.retry_job("unknown", 0).await, "retry of an unknown job");
+    assert!(!must(store.retry_job("unknown", 1, 0, None).await, "retry of an unknown job"));
 }
 
 /// A finished job is gone for good; finishing twice or an unknown id is fine.
 pub async fn jobs_finish_removes(store: &dyn Store) {
     must(store.apply(vec![job("j", 0, b""), job("k", 0, b"")]).await, "enqueue");
-    assert_eq!(claim(store, 0, 10, 1).await.len(), 1);
-    must(store.finish_job("j").await, "finish");
-    must(store.finish_job("j").await, "finish again");
-    must(store.finish_job("unknown").await, "finish unknown");
+    let first = claim(store, 0, 10, 1).await;
+    assert_eq!(job_ids(&first), ["j"]);
+    assert!(must(store.finish_job("j", first[0].token).await, "finish"));
+    assert!(!must(store.finish_job("j", first[0].token).await, "finish again"));
+    assert!(!must(store.finish_job("unknown", 1).await, "finish unknown"));
     let rest = claim(store, 1 << 40, 10, 10).await;
     assert_eq!(job_ids(&rest), ["k"]);
-    must(store.finish_job("k").await, "finish a leased job");
+    assert!(must(store.finish_job("k", rest[0].token).await, "finish a leased job"));
     assert!(claim(store, 1 << 41, 10, 10).await.is_empty());
+}
+
+/// A worker whose lease expired and whose job another worker claimed since cannot finish,
+/// retry or bury that claim: its stale token changes nothing and it is told so.
+pub async fn jobs_stale_lease_tokens_change_nothing(store: &dyn Store) {
+    must(store.apply(vec![job("j", 0, b"p")]).await, "enqueue");
+    let slow = claim(store, 0, 100, 10).await.remove(0);
+    let fresh = claim(store, 100, 100, 10).await.remove(0);
+    assert_ne!(slow.token, fresh.token, "a new claim must get a new token");
+    assert!(!must(store.finish_job("j", slow.token).await, "stale finish"));
+    assert!(!must(store.retry_job("j", slow.token, 0, Some("late")).await, "stale retry"));
+    assert!(!must(store.bury_job("j", slow.token, 150, "late").await, "stale bury"));
+    // The fresh claim still holds: nothing released its lease or moved its run time.
+    assert!(claim(store, 150, 100, 10).await.is_empty(), "a stale token released the new lease");
+    let live = must(store.list_jobs(JobQuery { dead: false, after_id: None, limit: 10 }).await, "list");
+    assert!(live.len() == 1 && live[0].failures == 0 && live[0].last_error.is_none(), "{live:?}");
+    assert!(must(store.finish_job("j", fresh.token).await, "current finish"));
+    assert!(must(store.list_jobs(JobQuery { dead: false, after_id: None, limit: 10 }).await, "list").is_empty());
+}
+
+/// Failed runs are counted and their last error kept; a buried job is never claimed again,
+/// is listed as dead, and can be revived (due again, failures reset) or discarded.
+pub async fn jobs_failures_and_dead_letters(store: &dyn Store) {
+    must(store.apply(vec![job("a", 0, b""), job("b", 0, b""), job("c", 0, b"")]).await, "enqueue");
+    let jobs = claim(store, 0, 100, 10).await;
+    assert_eq!(job_ids(&jobs), ["a", "b", "c"]);
+    assert!(must(store.retry_job("a", jobs[0].token, 0, Some("boom")).await, "fail a"));
+    assert!(must(store.bury_job("b", jobs[1].token, 42, "unknown job kind").await, "bury b"));
+    assert!(must(store.bury_job("c", jobs[2].token, 43, "too many failures").await, "bury c"));
+    let again = claim(store, 10, 100, 10).await;
+    assert_eq!(job_ids(&again), ["a"], "a buried job was claimed");
+    assert_eq!((again[0].failures, again[0].attempts), (1, 1));
+    assert!(!must(store.bury_job("b", again[0].token, 44, "x").await, "bury with another job's token"));
+
+    let dead = must(store.list_jobs(JobQuery { dead: true, after_id: None, limit: 10 }).await, "list dead");
+    assert_eq!(dead.iter().map(|j| (j.id.as_str(), j.dead_at_ms)).collect::<Vec<_>>(), [("b", Some(42)), ("c", Some(43))]);
+    assert_eq!(dead[0].last_error.as_deref(), Some("unknown job kind"));
+    let page = must(store.list_jobs(JobQuery { dead: true, after_id: Some("b".into()), limit: 10 }).await, "page");
+    assert_eq!(page.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["c"]);
+    let live = must(store.list_jobs(JobQuery { dead: false, after_id: None, limit: 10 }).await, "list live");
+    assert!(live.len() == 1 && live[0].id == "a" && live[0].last_error.as_deref() == Some("boom"), "{live:?}");
+
+    assert!(must(store.revive_job("b", 50).await, "revive"));
+    assert!(!must(store.revive_job("b", 50).await, "revive a live job"));
+    assert!(!must(store.discard_job("a").await, "discard a live job"));
+    assert!(must(store.discard_job("c").await, "discard"));
+    assert!(must(store.list_jobs(JobQuery { dead: true, after_id: None, limit: 10 }).await, "list").is_empty());
+    let revived = claim(store, 1_000, 100, 10).await;
+    assert_eq!(job_ids(&revived), ["a", "b"]);
+    assert_eq!(revived[1].failures, 0, "revive resets failures");
+}
+
+/// Every committed put and delete is announced to subscribers of its kind, with the version
+/// it reached; a batch that fails announces nothing; jobs are not rows.
+pub async fn feed_announces_committed_writes(store: &dyn Store) {
+    let mut things = store.subscribe(&[KIND]);
+    let mut others = store.subscribe(&["test.other"]);
+    must(store.apply(vec![insert(row(key("a"), 1, b"1")), job("j", 0, b"")]).await, "insert");
+    must(store.apply(vec![update(row(key("a"), 1, b"2"), 1)]).await, "update");
+    let other = Key::new("test.other", SCOPE, "o");
+    must(store.apply(vec![insert(row(other.clone(), 1, b""))]).await, "insert other");
+    let _ = store.apply(vec![insert(row(key("b"), 1, b"")), update(row(key("a"), 1, b"x"), 1)]).await;
+    must(store.apply(vec![Write::Delete { key: key("a"), expect: 2 }]).await, "delete");
+
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), things.next()).await;
+        match event.expect("announcement within 10 s").expect("feed open") {
+            FeedEvent::Changed(c) => seen.push((c.key.id, c.version)),
+            FeedEvent::Resync => {}
+        }
+    }
+    assert_eq!(seen, [("a".to_owned(), Some(1)), ("a".to_owned(), Some(2)), ("a".to_owned(), None)]);
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), others.next()).await;
+    assert_eq!(event.expect("other kind announced"), Some(FeedEvent::Changed(Change { key: other, version: Some(1) })));
 }
 
 /// Enqueuing an existing id changes nothing: payload, run time, lease and attempts stay.
