@@ -85,11 +85,3 @@ impl ServiceHandler for Acm {
         result.map_err(|e| e.into_wire(&ctx.request_id, operation.name))
     }
 }
-
-/// Starts ACM's background workers (issuance, renewal, validation timeouts); they stop when
-/// `stop` turns true. One worker runs up to one job per available core at once.
-pub fn spawn_workers(core: Core, stop: tokio::sync::watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
-    let concurrency = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let manager = CertificateManager::new(core);
-    vec![tokio::spawn(manager.run_worker(concurrency, stop))]
-}

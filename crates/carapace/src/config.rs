@@ -33,6 +33,8 @@ pub struct Config {
     /// `postgres://user:password@host:5432/dbname` (or `host=... dbname=...`). Every node
     /// needs the same master key file. `database_path` and `cache_rows` are then unused.
     pub database_url: Option<String>,
+    /// Background jobs of every service.
+    pub jobs: JobsConfig,
     /// Public base URL of this server, used in certificates' AIA and CRL distribution
     /// point extensions. Default: `http://<listen>`.
     pub base_url: Option<String>,
@@ -52,6 +54,25 @@ pub struct Config {
     pub ca_name: String,
     /// ACM settings.
     pub acm: AcmConfig,
+}
+
+/// Background jobs (issuance, validation, LDAPS checks, ...).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Failed runs after which a job is dead-lettered: logged, counted on `/metrics`
+    /// (`carapace_jobs_total{outcome="dead_lettered"}`), listed by `carapace jobs list
+    /// --dead`, and never retried until an operator revives it. Failures back off from one
+    /// second, doubling up to 15 minutes, so 12 failures span about an hour.
+    pub max_failures: u32,
+    /// Jobs each service's worker runs at once. 0: one per available core.
+    pub concurrency: usize,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self { max_failures: 12, concurrency: 0 }
+    }
 }
 
 /// ACM settings.
@@ -118,6 +139,7 @@ impl Default for Config {
             master_key_file: None,
             database_path: None,
             database_url: None,
+            jobs: JobsConfig::default(),
             base_url: None,
             cache_rows: 10_000,
             max_body_bytes: 4 << 20,
@@ -242,6 +264,9 @@ impl Config {
         }
         if self.acm.validation_timeout_secs == 0 {
             return invalid("acm.validation_timeout_secs", "must be at least 1");
+        }
+        if self.jobs.max_failures == 0 {
+            return invalid("jobs.max_failures", "must be at least 1");
         }
         if self.acm.job_lease_ms < 1_000 {
             return invalid("acm.job_lease_ms", "must be at least 1000");

@@ -33,6 +33,9 @@ enum Command {
     /// Manage the certificate authority.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Inspect background jobs; revive or discard dead-lettered ones.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Benchmarks (figures for the README; they assert nothing).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -114,6 +117,32 @@ enum KeysCommand {
 }
 
 #[derive(Subcommand)]
+enum JobsCommand {
+    /// List queued jobs (id, kind, failures, run or death time, last error).
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// Only dead-lettered jobs (failed too often, or unreadable by this build).
+        #[arg(long)]
+        dead: bool,
+    },
+    /// Bring a dead-lettered job back: due now, its failure count reset.
+    Revive {
+        #[command(flatten)]
+        common: Common,
+        /// The job id, as `jobs list --dead` prints it.
+        id: String,
+    },
+    /// Delete a dead-lettered job for good.
+    Discard {
+        #[command(flatten)]
+        common: Common,
+        /// The job id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum CaCommand {
     /// Print the root certificate (PEM) for trust stores.
     ExportRoot {
@@ -181,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(cmd) => keys(cmd).await,
         Command::Ca(cmd) => ca(cmd).await,
+        Command::Jobs(cmd) => jobs(cmd).await,
         Command::Bench(BenchCommand::Wire { connections, seconds, rounds }) => {
             carapace::bench::wire(connections, seconds, rounds).await
         }
@@ -221,6 +251,49 @@ async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             app.accounts.revoke_key(&access_key_id).await?;
             println!("revoked {access_key_id}");
             app.store.close().await?;
+        }
+    }
+    Ok(())
+}
+
+async fn jobs(cmd: JobsCommand) -> anyhow::Result<()> {
+    let time = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|_| String::from("-"))
+    };
+    match cmd {
+        JobsCommand::List { common, dead } => {
+            let app = App::open(&load_config(&common, |_| {})?).await?;
+            let mut after = None;
+            loop {
+                let query = carapace_store::JobQuery { dead, after_id: after.take(), limit: 500 };
+                let page = app.store.list_jobs(query).await?;
+                for job in &page {
+                    let when = job.dead_at_ms.map_or_else(|| time(job.run_at_ms), time);
+                    let error = job.last_error.as_deref().unwrap_or("-").replace(['\n', '\t'], " ");
+                    println!("{}\t{}\tfailures={}\t{when}\t{error}", job.id, job.kind, job.failures);
+                }
+                match page.last() {
+                    Some(last) if page.len() == 500 => after = Some(last.id.clone()),
+                    _ => break,
+                }
+            }
+            app.store.close().await?;
+        }
+        JobsCommand::Revive { common, id } => {
+            let app = App::open(&load_config(&common, |_| {})?).await?;
+            let revived = app.store.revive_job(&id, app.clock.now_ms()).await?;
+            app.store.close().await?;
+            anyhow::ensure!(revived, "no dead-lettered job {id}");
+            println!("revived {id}");
+        }
+        JobsCommand::Discard { common, id } => {
+            let app = App::open(&load_config(&common, |_| {})?).await?;
+            let discarded = app.store.discard_job(&id).await?;
+            app.store.close().await?;
+            anyhow::ensure!(discarded, "no dead-lettered job {id}");
+            println!("discarded {id}");
         }
     }
     Ok(())

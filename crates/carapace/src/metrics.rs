@@ -29,11 +29,21 @@ pub struct LatencyLabels {
     pub operation: &'static str,
 }
 
+/// Labels of a background job's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// Service short name (`acm`, `ds`).
+    pub service: &'static str,
+    /// `finished`, `rescheduled`, `failed`, `dead_lettered` or `lease_lost`.
+    pub outcome: &'static str,
+}
+
 /// The server's metrics.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
+    jobs: Family<JobLabels, Counter>,
 }
 
 impl Metrics {
@@ -47,7 +57,9 @@ impl Metrics {
             Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 16))
         });
         registry.register("api_request_duration_seconds", "API request latency", latency.clone());
-        Self { registry, requests, latency }
+        let jobs = Family::<JobLabels, Counter>::default();
+        registry.register("jobs", "Background job runs by service and outcome", jobs.clone());
+        Self { registry, requests, latency, jobs }
     }
 
     /// Records one request.
@@ -64,6 +76,12 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+impl carapace_core::jobs::JobObserver for Metrics {
+    fn job_outcome(&self, service: &'static str, outcome: &'static str) {
+        self.jobs.get_or_create(&JobLabels { service, outcome }).inc();
     }
 }
 

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use carapace_core::acm::CertificateManager;
+use carapace_core::acm::{AcmJobs, CertificateManager};
+use carapace_core::jobs::{JobObserver, Worker};
 use carapace_core::{AcmSettings, Core, Settings};
 use carapace_proto::sigv4::SecretKey;
 use carapace_proto::{Credential, CredentialLookup, Dispatcher, DispatcherConfig, Output, ServiceHandler, WireError};
@@ -41,7 +42,12 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         clock: app.clock.clone(),
         master_key: app.master_key.clone(),
         ca: ca.clone(),
-        settings: Arc::new(Settings { dev: config.dev, base_url, acm: acm_settings(&config, approval_addr) }),
+        settings: Arc::new(Settings {
+            dev: config.dev,
+            base_url,
+            acm: acm_settings(&config, approval_addr),
+            jobs: job_settings(&config),
+        }),
         work: Arc::new(tokio::sync::Notify::new()),
     };
     let services: Vec<Arc<dyn ServiceHandler>> = vec![
@@ -50,7 +56,16 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         Arc::new(Unbuilt(&carapace_model::lightsail::SERVICE)),
     ];
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let workers = carapace_acm::spawn_workers(core.clone(), stop_rx.clone());
+    let metrics = Arc::new(Metrics::new());
+    let observer: Arc<dyn JobObserver> = metrics.clone();
+    let ds_checks = carapace_ds::ldaps::LdapsChecks::new(core.clone(), carapace_ds::DsSettings::from_env().probe);
+    let workers = vec![
+        tokio::spawn(
+            Worker::new(core.clone(), AcmJobs(CertificateManager::new(core.clone())), observer.clone())
+                .run(stop_rx.clone()),
+        ),
+        tokio::spawn(Worker::new(core.clone(), ds_checks, observer).run(stop_rx.clone())),
+    ];
     let dispatcher = Dispatcher::new(
         services,
         Arc::new(KeyLookup::new(app.accounts.clone())),
@@ -58,7 +73,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     );
     let front = Arc::new(Front {
         dispatcher,
-        metrics: Metrics::new(),
+        metrics,
         store: app.store.clone(),
         static_routes: vec![(
             String::from("/ca/root.pem"),
@@ -130,7 +145,6 @@ fn acm_settings(config: &Config, approval_addr: std::net::SocketAddr) -> AcmSett
         validation_retry_max_ms: config.acm.validation_retry_max_ms,
         validation_window_ms: i64::try_from(config.acm.validation_timeout_secs.saturating_mul(1_000))
             .unwrap_or(i64::MAX),
-        job_lease_ms: i64::try_from(config.acm.job_lease_ms).unwrap_or(i64::MAX),
         smtp: carapace_core::validation::SmtpSettings {
             host: config.acm.smtp_host.clone(),
             port: config.acm.smtp_port,
@@ -139,6 +153,15 @@ fn acm_settings(config: &Config, approval_addr: std::net::SocketAddr) -> AcmSett
             timeout: Duration::from_millis(config.acm.dns_timeout_ms.max(1_000) * 2),
         },
         approval_base_url: approval_base_url(config, approval_addr),
+    }
+}
+
+fn job_settings(config: &Config) -> carapace_core::jobs::JobSettings {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    carapace_core::jobs::JobSettings {
+        lease_ms: i64::try_from(config.acm.job_lease_ms).unwrap_or(i64::MAX),
+        max_failures: config.jobs.max_failures,
+        concurrency: if config.jobs.concurrency == 0 { cores } else { config.jobs.concurrency },
     }
 }
 

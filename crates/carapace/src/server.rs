@@ -26,7 +26,7 @@ pub struct Front {
     /// API dispatch.
     pub dispatcher: Dispatcher,
     /// Metrics registry.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// For `/health`.
     pub store: Arc<dyn Store>,
     /// Extra GET routes served in clear (CA certificates, CRLs): path → (content type, body).

@@ -9,6 +9,7 @@ pub mod ca;
 pub mod clock;
 pub mod crypto;
 pub mod ds;
+pub mod jobs;
 pub mod revocation;
 pub mod runtime;
 pub mod validation;

@@ -33,6 +33,8 @@ pub struct Settings {
     pub base_url: String,
     /// ACM quotas and behaviour.
     pub acm: AcmSettings,
+    /// Every service's background workers.
+    pub jobs: crate::jobs::JobSettings,
 }
 
 /// ACM quotas and behaviour.
@@ -65,9 +67,6 @@ pub struct AcmSettings {
     /// How long a request may stay pending before `VALIDATION_TIMED_OUT`, milliseconds
     /// (ACM: 72 hours).
     pub validation_window_ms: i64,
-    /// How long a claimed job is leased before another worker (or a restarted server) may
-    /// run it again, milliseconds.
-    pub job_lease_ms: i64,
     /// The SMTP relay approval mail goes through.
     pub smtp: crate::validation::SmtpSettings,
     /// Base URL of the approval page links in validation mail point to.
@@ -90,7 +89,6 @@ impl Default for AcmSettings {
             validation_retry_min_ms: 2_000,
             validation_retry_max_ms: 300_000,
             validation_window_ms: 72 * 3_600_000,
-            job_lease_ms: 60_000,
             smtp: crate::validation::SmtpSettings::default(),
             approval_base_url: String::from("https://127.0.0.1:4567"),
         }
@@ -112,6 +110,15 @@ pub struct Core {
     pub settings: Arc<Settings>,
     /// Wakes background workers when new work is enqueued (they also poll, slowly).
     pub work: Arc<tokio::sync::Notify>,
+}
+
+impl Core {
+    /// Wakes every service's worker after enqueuing work (each claims only its own kinds;
+    /// one that is busy finds the job when it next claims, or at its idle poll).
+    pub fn wake_workers(&self) {
+        self.work.notify_waiters();
+        self.work.notify_one();
+    }
 }
 
 /// Errors bringing the CA up.
@@ -163,4 +170,28 @@ pub async fn store_ca(store: &dyn Store, material: &CaMaterial, now_ms: i64) -> 
 fn load_ca(row: &Row, master_key: &MasterKey) -> Result<CertificateAuthority, BootstrapError> {
     let material: CaMaterial = serde_json::from_slice(&row.body).map_err(|e| BootstrapError::Ca(e.to_string()))?;
     CertificateAuthority::from_material(&material, master_key).map_err(|e| BootstrapError::Ca(e.to_string()))
+}
+
+/// Core handles for unit tests: an in-memory store, a fresh CA and master key, and a
+/// hand-driven clock at 2026-01-01T00:00:00Z.
+#[cfg(test)]
+pub(crate) fn test_core(dev: bool, acm: AcmSettings) -> (Core, crate::clock::ManualClock) {
+    let clock = crate::clock::ManualClock::new(1_767_225_600_000);
+    let master = Arc::new(MasterKey::generate().expect("master key"));
+    let (ca, _) = CertificateAuthority::generate("Carapace Test", clock.now() - time::Duration::days(1), &master)
+        .expect("test CA");
+    let core = Core {
+        store: Arc::new(carapace_store::sqlite::SqliteStore::open_in_memory().expect("in-memory store")),
+        clock: Arc::new(clock.clone()),
+        master_key: master,
+        ca: Arc::new(ca),
+        settings: Arc::new(Settings {
+            dev,
+            base_url: "http://127.0.0.1:4566".into(),
+            acm,
+            jobs: crate::jobs::JobSettings::default(),
+        }),
+        work: Arc::new(tokio::sync::Notify::new()),
+    };
+    (core, clock)
 }

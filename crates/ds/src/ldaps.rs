@@ -1,19 +1,16 @@
 //! EnableLDAPS, DisableLDAPS, DescribeLDAPSSettings, and the task that runs a check.
 //!
-//! `EnableLDAPS` stores `Enabling` with a fresh check id and spawns a task: after
-//! a short delay it asks the core what to verify ([`Directories::ldaps_plan`]), probes the
+//! `EnableLDAPS` stores `Enabling` with a fresh check id and, in the same batch, a job
+//! ([`carapace_core::ds::jobs::DsJob`]) due a moment later. [`LdapsChecks`] runs it in the
+//! generic worker: it asks the core what to verify ([`Directories::ldaps_plan`]), probes the
 //! customer's domain controllers ([`crate::probe`]) and reports the outcome
 //! ([`Directories::finish_ldaps_check`]). The outcome is dropped if LDAPS was disabled or
-//! re-enabled meanwhile. `DescribeLDAPSSettings` restarts the task for a directory still
-//! `Enabling` after a restart (the check id is in the store; the task was in memory).
+//! re-enabled meanwhile. A restart mid-check re-runs the job after its lease, by itself.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use carapace_core::Clock;
+use carapace_core::ds::Directories;
+use carapace_core::ds::jobs::DsJob;
 use carapace_core::ds::machine::LdapsStatus as Status;
-use carapace_core::ds::{Directories, PendingCheck};
+use carapace_core::jobs::{JobFailure, JobHandler, Outcome};
 use carapace_model::ds::{
     DescribeLDAPSSettingsRequest, DescribeLDAPSSettingsResult, DisableLDAPSRequest, DisableLDAPSResult,
     EnableLDAPSRequest, EnableLDAPSResult, LDAPSSettingInfo, LDAPSStatus,
@@ -24,15 +21,11 @@ use serde_json::Value;
 use crate::probe::{self, ProbeSettings};
 use crate::{Ds, Missing, ts, wire};
 
-/// Longest a check task waits for its due time (a guard against a clock far ahead).
-const MAX_WAIT: Duration = Duration::from_secs(5);
-
 /// `EnableLDAPS` (`Type` is `Client`, the only value the model has).
 pub async fn enable_ldaps(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
     let req: EnableLDAPSRequest = decode_input(input)?;
     let scope = ctx.scope();
-    let check = ds.dirs.enable_ldaps(&scope, &req.directory_id).await.map_err(|e| wire(ctx, Missing::Directory, e))?;
-    ds.checks.ensure_running(scope, req.directory_id, check);
+    ds.dirs.enable_ldaps(&scope, &req.directory_id).await.map_err(|e| wire(ctx, Missing::Directory, e))?;
     encode_output(EnableLDAPSResult {})
 }
 
@@ -52,9 +45,6 @@ pub async fn describe_ldaps_settings(ds: &Ds, ctx: &RequestContext, input: Value
     if req.next_token.is_some() {
         return Err(WireError::client("InvalidNextTokenException", "The NextToken value is not valid."));
     }
-    if let Some(pending) = view.pending {
-        ds.checks.ensure_running(scope, req.directory_id, pending);
-    }
     encode_output(DescribeLDAPSSettingsResult {
         ldaps_settings_info: Some(vec![LDAPSSettingInfo {
             ldaps_status: Some(match view.status {
@@ -70,47 +60,40 @@ pub async fn describe_ldaps_settings(ds: &Ds, ctx: &RequestContext, input: Value
     })
 }
 
-/// Runs LDAPS checks in the background, at most one task per check id in this process.
-#[derive(Clone)]
-pub(crate) struct Checks {
+/// Runs Directory Service's jobs (LDAPS checks) in the generic worker.
+pub struct LdapsChecks {
     dirs: Directories,
-    clock: Arc<dyn Clock>,
-    settings: Arc<ProbeSettings>,
-    in_flight: Arc<Mutex<HashSet<String>>>,
+    settings: ProbeSettings,
 }
 
-impl Checks {
-    pub(crate) fn new(dirs: Directories, clock: Arc<dyn Clock>, settings: ProbeSettings) -> Self {
-        Self { dirs, clock, settings: Arc::new(settings), in_flight: Arc::default() }
+impl LdapsChecks {
+    /// The checks of the directories in `core`'s store, probing as `settings` say.
+    pub fn new(core: carapace_core::Core, settings: ProbeSettings) -> Self {
+        Self { dirs: Directories::new(core), settings }
+    }
+}
+
+#[async_trait::async_trait]
+impl JobHandler for LdapsChecks {
+    type Job = DsJob;
+
+    fn service(&self) -> &'static str {
+        "ds"
     }
 
-    /// Spawns the task for `check` unless one is already running here.
-    pub(crate) fn ensure_running(&self, scope: String, directory_id: String, check: PendingCheck) {
-        if !self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(check.check_id.clone()) {
-            return;
-        }
-        let this = self.clone();
-        tokio::spawn(async move {
-            let wait = u64::try_from(check.due_ms - this.clock.now_ms()).unwrap_or(0);
-            tokio::time::sleep(Duration::from_millis(wait).min(MAX_WAIT)).await;
-            if let Err(e) = this.run(&scope, &directory_id, &check.check_id).await {
-                // The status stays Enabling; the next DescribeLDAPSSettings tries again.
-                tracing::error!(directory = %directory_id, error = %e, "LDAPS check could not complete");
-            }
-            this.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&check.check_id);
-        });
-    }
-
-    async fn run(&self, scope: &str, directory_id: &str, check_id: &str) -> Result<(), carapace_core::ds::DsError> {
-        let Some(plan) = self.dirs.ldaps_plan(scope, directory_id, check_id).await? else {
-            return Ok(());
+    async fn run(&self, job: DsJob, _attempts: u32) -> Result<Outcome, JobFailure> {
+        let DsJob::LdapsCheck(check) = job;
+        let (scope, directory_id) = (&check.scope, &check.directory_id);
+        let fail = |e: carapace_core::ds::DsError| JobFailure(e.to_string());
+        let Some(plan) = self.dirs.ldaps_plan(scope, directory_id, &check.check_id).await.map_err(fail)? else {
+            return Ok(Outcome::Finished); // disabled or re-enabled since: stale
         };
         let outcome = probe::check(&plan, &self.settings).await;
         match &outcome {
             Ok(()) => tracing::info!(directory = %directory_id, "LDAPS enabled"),
             Err(failure) => tracing::info!(directory = %directory_id, reason = %failure, "LDAPS enable failed"),
         }
-        self.dirs.finish_ldaps_check(scope, directory_id, check_id, outcome).await?;
-        Ok(())
+        self.dirs.finish_ldaps_check(scope, directory_id, &check.check_id, outcome).await.map_err(fail)?;
+        Ok(Outcome::Finished)
     }
 }

@@ -6,10 +6,9 @@
 //! settings). Each maps the generated DTOs onto [`carapace_core::ds::Directories`], which
 //! holds the rules; [`probe`] is the network half of the LDAPS check.
 //!
-//! No background worker is needed: time-driven states are computed on read by the core,
-//! and an LDAPS check is run by a task spawned when `EnableLDAPS` is accepted — and
-//! re-spawned by `DescribeLDAPSSettings` if the process restarted while the directory
-//! was `Enabling` (the check id is stored, so nothing is lost).
+//! Time-driven states are computed on read by the core. An LDAPS check is a job enqueued
+//! with `EnableLDAPS` and run by [`ldaps::LdapsChecks`] in the generic worker, so a restart
+//! mid-check resumes it by itself.
 //!
 //! What the LDAPS check does: for an AD Connector, connect to every
 //! `ConnectSettings.CustomerDnsIps` / `CustomerDnsIpsV6` address on the LDAPS port (636, or
@@ -40,7 +39,6 @@ use carapace_proto::{Output, RequestContext, ServiceHandler, WireError};
 /// The Directory Service handler.
 pub struct Ds {
     dirs: Directories,
-    checks: ldaps::Checks,
 }
 
 /// Environment variable: how long new directories stay in each of `Requested` and
@@ -80,8 +78,7 @@ impl Ds {
 
     /// Directory Service with explicit settings.
     pub fn with_settings(core: Core, settings: DsSettings) -> Self {
-        let dirs = Directories::new(core.clone()).with_directory_step_ms(settings.directory_step_ms);
-        Self { checks: ldaps::Checks::new(dirs.clone(), core.clock.clone(), settings.probe), dirs }
+        Self { dirs: Directories::new(core).with_directory_step_ms(settings.directory_step_ms) }
     }
 }
 

@@ -517,7 +517,7 @@ struct Notification {
 /// lost), and the cache, bypassed meanwhile, is emptied.
 async fn listen(mut config: Config, feed: Arc<FeedState>, mut stop: tokio::sync::watch::Receiver<()>) {
     // Named so an operator (or a test) can find each node's listener in pg_stat_activity.
-    config.application_name(&format!("carapace-feed {}", std::process::id()));
+    config.application_name(format!("carapace-feed {}", std::process::id()));
     let mut backoff = LISTEN_BACKOFF_MIN;
     let mut connected_before = false;
     loop {

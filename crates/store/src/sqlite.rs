@@ -16,8 +16,8 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use crate::row_cache::RowCache;
 use crate::feed::{Announcer, Pending};
+use crate::row_cache::RowCache;
 use crate::{Error, Job, JobInfo, JobQuery, Key, NewJob, Order, Result, Row, Scan, Store, Subscription, Write};
 
 /// Reader connections per file store. Two cores serve the target machines; four readers let

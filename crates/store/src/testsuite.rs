@@ -650,7 +650,10 @@ pub async fn jobs_failures_and_dead_letters(store: &dyn Store) {
     assert!(!must(store.bury_job("b", again[0].token, 44, "x").await, "bury with another job's token"));
 
     let dead = must(store.list_jobs(JobQuery { dead: true, after_id: None, limit: 10 }).await, "list dead");
-    assert_eq!(dead.iter().map(|j| (j.id.as_str(), j.dead_at_ms)).collect::<Vec<_>>(), [("b", Some(42)), ("c", Some(43))]);
+    assert_eq!(
+        dead.iter().map(|j| (j.id.as_str(), j.dead_at_ms)).collect::<Vec<_>>(),
+        [("b", Some(42)), ("c", Some(43))]
+    );
     assert_eq!(dead[0].last_error.as_deref(), Some("unknown job kind"));
     let page = must(store.list_jobs(JobQuery { dead: true, after_id: Some("b".into()), limit: 10 }).await, "page");
     assert_eq!(page.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["c"]);

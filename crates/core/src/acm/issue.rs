@@ -1,87 +1,25 @@
-//! Issuance and the background worker.
+//! Issuance: signing a leaf once every domain is validated (or, for a renewal, again).
 //!
-//! Requests and renewals enqueue jobs in the same batch that writes the record, so a job
-//! exists exactly when there is work. The worker claims due jobs with a lease and runs up to
-//! one issuance per core at once: RSA key generation dominates (tens of milliseconds per
-//! key) and runs on the blocking pool, so issuance throughput follows the raw key-generation
-//! rate of the machine.
+//! A worker can run up to one issuance per core at once: RSA key generation dominates (tens
+//! of milliseconds per key) and runs on the blocking pool, so issuance throughput follows
+//! the raw key-generation rate of the machine.
 //!
-//! Every job is idempotent. An issue job names the issuance it produces
+//! Every run is idempotent. An issue job names the issuance it produces
 //! ([`CertificateRecord::issuance`] after it), and the record is written at the version
 //! read, so a job replayed after a crash — or run twice by two nodes after a lease expired —
 //! finds the issuance done and stops: a certificate is never issued twice.
-//!
-//! Job kinds:
-//! - [`ISSUE_JOB`]: sign the leaf once every domain is validated (in `--dev`, approve every
-//!   domain first). Renewals use it too.
-//! - [`TIMEOUT_JOB`]: at the end of the validation window, move a still-pending request to
-//!   `VALIDATION_TIMED_OUT`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
-use carapace_store::{Job, Key, NewJob, Row, Write};
-use serde::{Deserialize, Serialize};
-use tokio::task::JoinSet;
+use carapace_store::{Key, Row, Write};
 
+use super::jobs::{AcmJob, AcmJobs, CertificateJob, IssueJob};
 use super::record::{self, CertificateRecord, Material, RenewalStatus, X509Facts};
-use super::request::new_job;
 use super::state::{DomainStatus, Event, Status, transition};
 use super::{AcmError, CertificateManager, Loaded, MAX_CONFLICT_RETRIES, record_put};
 use crate::ca::{self, LeafRequest, ParsedCertificate, PrivateKey};
-
-/// Prefix of every ACM job kind.
-pub const JOB_PREFIX: &str = "acm.";
-/// Job kind: issue (or renew) a certificate.
-pub const ISSUE_JOB: &str = "acm.issue";
-/// Job kind: time out a pending request.
-pub const TIMEOUT_JOB: &str = "acm.validation-timeout";
-
-/// How often an idle worker looks for due jobs without being woken.
-const IDLE_POLL: Duration = Duration::from_millis(500);
-
-/// Arguments of an [`ISSUE_JOB`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct IssuePayload {
-    /// The certificate's scope.
-    pub scope: String,
-    /// The certificate id.
-    pub id: String,
-    /// The issuance this job produces (1 for the first leaf).
-    pub issuance: u32,
-    /// Emulator mode: approve every domain before issuing.
-    pub approve_all: bool,
-}
-
-/// Arguments of a [`TIMEOUT_JOB`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct TimeoutPayload {
-    /// The certificate's scope.
-    pub scope: String,
-    /// The certificate id.
-    pub id: String,
-}
-
-/// The issue job for `payload`, due at `run_at_ms`. The id names the issuance, so
-/// enqueuing it twice is a no-op.
-pub(crate) fn issue_job(payload: &IssuePayload, run_at_ms: i64) -> NewJob {
-    new_job(format!("{ISSUE_JOB}/{}/{}/{}", payload.scope, payload.id, payload.issuance), ISSUE_JOB, run_at_ms, payload)
-}
-
-/// The timeout job of a request.
-pub(crate) fn timeout_job(scope: &str, id: &str, run_at_ms: i64, payload: &TimeoutPayload) -> NewJob {
-    new_job(format!("{TIMEOUT_JOB}/{scope}/{id}"), TIMEOUT_JOB, run_at_ms, payload)
-}
-
-/// What became of a job.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// Done (or nothing left to do): remove it.
-    Finished,
-    /// Not due yet: run again at this time.
-    RetryAt(i64),
-}
+use crate::jobs::{NoObserver, Outcome, Worker};
 
 /// The facts ACM shows about a leaf.
 pub(crate) fn facts(parsed: &ParsedCertificate) -> X509Facts {
@@ -124,102 +62,8 @@ pub(crate) async fn material_put(
 }
 
 impl CertificateManager {
-    /// Runs ACM's background jobs until `stop` turns true: claims due jobs, runs up to
-    /// `concurrency` at once, and sleeps until woken by [`crate::Core::work`] or the idle
-    /// poll.
-    pub async fn run_worker(self, concurrency: usize, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let concurrency = concurrency.max(1);
-        let mut running: JoinSet<()> = JoinSet::new();
-        let work = Arc::clone(&self.core.work);
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            let free = concurrency.saturating_sub(running.len());
-            let mut claimed = 0;
-            if free > 0 {
-                match self
-                    .core
-                    .store
-                    .claim_jobs(JOB_PREFIX, self.now_ms(), self.core.settings.acm.job_lease_ms, free)
-                    .await
-                {
-                    Ok(jobs) => {
-                        claimed = jobs.len();
-                        for job in jobs {
-                            let me = self.clone();
-                            running.spawn(async move { me.run_job(job).await });
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "claiming ACM jobs failed"),
-                }
-            }
-            // There may be more due jobs; look again at once when there is room.
-            if claimed > 0 && running.len() < concurrency {
-                continue;
-            }
-            tokio::select! {
-                changed = stop.changed() => {
-                    if changed.is_err() {
-                        break; // the sender is gone: the server is shutting down
-                    }
-                }
-                _ = work.notified() => {}
-                Some(_) = running.join_next(), if !running.is_empty() => {}
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-            }
-        }
-        // Let jobs in flight finish their write; an interrupted job is re-run after its lease.
-        while running.join_next().await.is_some() {}
-    }
-
-    async fn run_job(&self, job: Job) {
-        let store = &self.core.store;
-        let outcome = match job.kind.as_str() {
-            ISSUE_JOB => match serde_json::from_slice::<IssuePayload>(&job.payload) {
-                Ok(p) => self.issue(&p).await,
-                Err(e) => Err(AcmError::Internal(format!("bad issue job payload: {e}"))),
-            },
-            TIMEOUT_JOB => match serde_json::from_slice::<TimeoutPayload>(&job.payload) {
-                Ok(p) => self.time_out(&p).await,
-                Err(e) => Err(AcmError::Internal(format!("bad timeout job payload: {e}"))),
-            },
-            super::validate::VALIDATE_JOB => match serde_json::from_slice(&job.payload) {
-                Ok(p) => self.validate(&p, job.attempts).await,
-                Err(e) => Err(AcmError::Internal(format!("bad validate job payload: {e}"))),
-            },
-            super::validate::SEND_EMAIL_JOB => match serde_json::from_slice(&job.payload) {
-                Ok(p) => self.send_email(&p).await,
-                Err(e) => Err(AcmError::Internal(format!("bad send-email job payload: {e}"))),
-            },
-            other => {
-                // Not ours (the queue is shared): put it back for its owner.
-                tracing::warn!(job = %job.id, kind = other, "job of unknown kind; releasing it");
-                Ok(Outcome::RetryAt(self.now_ms() + 5_000))
-            }
-        };
-        let result = match outcome {
-            Ok(Outcome::Finished) => store.finish_job(&job.id).await,
-            Ok(Outcome::RetryAt(at)) => store.retry_job(&job.id, at).await,
-            Err(e) => {
-                // Back off exponentially (from 1 s, or the validation retry delays for
-                // validation jobs, up to ~17 min); the job is never dropped.
-                let delay = if job.kind == super::validate::SEND_EMAIL_JOB {
-                    self.retry_delay_ms(job.attempts)
-                } else {
-                    1_000i64 << job.attempts.min(10)
-                };
-                tracing::error!(job = %job.id, attempts = job.attempts, error = %e, "ACM job failed; will retry");
-                store.retry_job(&job.id, self.now_ms() + delay).await
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!(job = %job.id, error = %e, "could not record the job's outcome; it will run again after its lease");
-        }
-    }
-
     /// Runs one issue job: approve (in `--dev`), generate the key, sign, store.
-    async fn issue(&self, job: &IssuePayload) -> Result<Outcome, AcmError> {
+    pub(crate) async fn issue(&self, job: &IssueJob) -> Result<Outcome, AcmError> {
         let Some(first) = self.load_id(&job.scope, &job.id).await? else {
             return Ok(Outcome::Finished); // deleted meanwhile
         };
@@ -312,7 +156,7 @@ impl CertificateManager {
     }
 
     /// Whether the record still needs the issuance `job` produces.
-    fn issuance_wanted(&self, loaded: &Loaded, job: &IssuePayload) -> bool {
+    fn issuance_wanted(&self, loaded: &Loaded, job: &IssueJob) -> bool {
         let r = &loaded.record;
         if r.issuance >= job.issuance || r.issuance + 1 != job.issuance {
             return false;
@@ -328,7 +172,7 @@ impl CertificateManager {
     }
 
     /// Runs a timeout job.
-    async fn time_out(&self, job: &TimeoutPayload) -> Result<Outcome, AcmError> {
+    pub(crate) async fn time_out(&self, job: &CertificateJob) -> Result<Outcome, AcmError> {
         for _ in 0..MAX_CONFLICT_RETRIES {
             let Some(mut loaded) = self.load_id(&job.scope, &job.id).await? else {
                 return Ok(Outcome::Finished);
@@ -359,21 +203,11 @@ impl CertificateManager {
         Err(AcmError::Conflict("certificate kept changing while timing out".into()))
     }
 
-    /// Runs every job due now, one after another, and returns how many ran. For tests that
-    /// drive the clock by hand instead of running the worker.
+    /// Runs every ACM job due now, one after another, and returns how many ran. For tests
+    /// that drive the clock by hand instead of running the worker.
     pub async fn run_due_jobs(&self) -> Result<usize, AcmError> {
-        let mut ran = 0;
-        loop {
-            let jobs =
-                self.core.store.claim_jobs(JOB_PREFIX, self.now_ms(), self.core.settings.acm.job_lease_ms, 16).await?;
-            if jobs.is_empty() {
-                return Ok(ran);
-            }
-            for job in jobs {
-                ran += 1;
-                self.run_job(job).await;
-            }
-        }
+        let worker = Worker::new(self.core.clone(), AcmJobs(self.clone()), Arc::new(NoObserver));
+        Ok(worker.run_due().await?)
     }
 
     /// Enqueues issuance for a certificate whose domains are all validated. The validation
@@ -382,14 +216,14 @@ impl CertificateManager {
         let Some(loaded) = self.load_id(scope, id).await? else {
             return Err(AcmError::NotFound(id.to_owned()));
         };
-        let payload = IssuePayload {
+        let job = AcmJob::Issue(IssueJob {
             scope: scope.to_owned(),
             id: id.to_owned(),
             issuance: loaded.record.issuance + 1,
             approve_all: false,
-        };
-        self.core.store.apply(vec![Write::Enqueue(issue_job(&payload, self.now_ms()))]).await?;
-        self.core.work.notify_one();
+        });
+        self.core.store.apply(vec![job.enqueue(self.now_ms())?]).await?;
+        self.core.wake_workers();
         Ok(())
     }
 }

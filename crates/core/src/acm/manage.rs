@@ -3,7 +3,8 @@
 
 use carapace_store::{Key, Write};
 
-use super::issue::{IssuePayload, issue_job, locate};
+use super::issue::locate;
+use super::jobs::{AcmJob, IssueJob};
 use super::names::{self, Tag};
 use super::query::not_yet_issued;
 use super::quota::{backoff, usage_put};
@@ -167,12 +168,11 @@ impl CertificateManager {
             r.renewal = Some(Renewal { status: RenewalStatus::PendingAutoRenewal, reason: None, updated_ms: now, target_issuance: target });
             let (scope, id) = locate(r).ok_or_else(|| AcmError::Internal(format!("bad stored ARN {}", r.arn)))?;
             scheduled = true;
-            let payload = IssuePayload { scope, id, issuance: target, approve_all: dev };
-            Ok(vec![Write::Enqueue(issue_job(&payload, now))])
+            Ok(vec![AcmJob::Issue(IssueJob { scope, id, issuance: target, approve_all: dev }).enqueue(now)?])
         })
         .await?;
         if scheduled {
-            self.core.work.notify_one();
+            self.core.wake_workers();
         }
         Ok(())
     }
@@ -267,7 +267,7 @@ impl CertificateManager {
             // A new send (its id is the resend time). The request's timeout job sees the new
             // deadline and waits for it.
             let (scope, id) = locate(r).ok_or_else(|| AcmError::Internal(format!("bad stored ARN {}", r.arn)))?;
-            Ok(vec![Write::Enqueue(super::validate::send_email_job(&scope, &id, &domain, now, now))])
+            Ok(vec![super::validate::send_email_job(&scope, &id, &domain, now).enqueue(now)?])
         })
         .await?;
         Ok(())

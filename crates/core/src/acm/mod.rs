@@ -1,8 +1,9 @@
 //! ACM certificate lifecycle: records, state machine, requests, issuance, import/export.
 //!
 //! [`CertificateManager`] is the one entry point: the ACM handler calls its methods with
-//! plain Rust values (no DTOs, no JSON), and [`CertificateManager::run_worker`] runs the
-//! background jobs (issuance, renewal, validation timeouts) that requests enqueue.
+//! plain Rust values (no DTOs, no JSON), and [`AcmJobs`] runs, in the generic
+//! [`crate::jobs::Worker`], the background jobs (issuance, renewal, validation, timeouts)
+//! that requests enqueue.
 //!
 //! - [`state`]: the closed state machine; every status change goes through
 //!   [`state::transition`].
@@ -16,6 +17,7 @@
 mod account;
 mod import_export;
 mod issue;
+pub mod jobs;
 mod manage;
 pub mod names;
 mod query;
@@ -34,7 +36,7 @@ use carapace_store::{Key, Row, Write};
 
 pub use account::AccountConfiguration;
 pub use import_export::{ExportedCertificate, ImportRequest};
-pub use issue::{ISSUE_JOB, JOB_PREFIX, TIMEOUT_JOB};
+pub use jobs::{AcmJob, AcmJobs};
 pub use manage::OptionsUpdate;
 pub use names::{CertificateArn, Tag};
 pub use query::{
@@ -46,7 +48,7 @@ pub use record::{
 };
 pub use request::NewCertificate;
 pub use state::Status;
-pub use validate::{ApprovalView, EMAIL_SENT_KIND, SEND_EMAIL_JOB, VALIDATE_JOB};
+pub use validate::{ApprovalView, EMAIL_SENT_KIND};
 
 use crate::Core;
 use validation::ValidationSecret;

@@ -12,10 +12,10 @@
 //! the hour the token starts a new certificate. Two concurrent first uses race on inserting
 //! the token row; the loser returns the winner's ARN.
 
-use carapace_store::{Key, NewJob, Row, Write};
+use carapace_store::{Key, Row, Write};
 use serde::{Deserialize, Serialize};
 
-use super::issue::{IssuePayload, TimeoutPayload, issue_job, timeout_job};
+use super::jobs::{AcmJob, CertificateJob, IssueJob};
 use super::names::{self, CertificateArn, Tag};
 use super::quota::{backoff, is_usage_conflict, usage_put};
 use super::record::{
@@ -203,20 +203,16 @@ impl CertificateManager {
                     expect: None,
                 },
                 usage_put(&scope, &usage),
-                Write::Enqueue(timeout_job(
-                    &scope,
-                    &id,
-                    deadline,
-                    &TimeoutPayload { scope: scope.clone(), id: id.clone() },
-                )),
+                AcmJob::TimeOut(CertificateJob { scope: scope.clone(), id: id.clone() }).enqueue(deadline)?,
             ];
             if settings.dev {
                 // Emulator mode: every domain is approved after a short delay, then issued.
-                let payload = IssuePayload { scope: scope.clone(), id: id.clone(), issuance: 1, approve_all: true };
-                writes.push(Write::Enqueue(issue_job(&payload, now + settings.acm.dev_auto_approve_ms as i64)));
+                let job =
+                    AcmJob::Issue(IssueJob { scope: scope.clone(), id: id.clone(), issuance: 1, approve_all: true });
+                writes.push(job.enqueue(now + settings.acm.dev_auto_approve_ms as i64)?);
             } else {
                 // Real validation: check records (DNS, HTTP) or send approval mail (EMAIL).
-                writes.extend(super::validate::initial_jobs(&scope, &id, method, &record.sans, now));
+                writes.extend(super::validate::initial_jobs(&scope, &id, method, &record.sans, now)?);
             }
             if let Some(key) = &token_key {
                 let token =
@@ -229,7 +225,7 @@ impl CertificateManager {
             }
             match store.apply(writes).await {
                 Ok(_) => {
-                    self.core.work.notify_one();
+                    self.core.wake_workers();
                     return Ok(arn);
                 }
                 // Another request took a quota slot or the token first: look again.
@@ -270,9 +266,4 @@ fn fingerprint(req: &NewCertificate, sans: &[String], key: KeyAlgorithm, method:
         req.domain_validation_options, req.export, req.transparency_logging, req.managed_by, req.tags
     );
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()))
-}
-
-/// A job for the queue, shared by request and renewal.
-pub(crate) fn new_job(id: String, kind: &str, run_at_ms: i64, payload: &impl Serialize) -> NewJob {
-    NewJob { id, kind: kind.to_owned(), run_at_ms, payload: serde_json::to_vec(payload).unwrap_or_default() }
 }

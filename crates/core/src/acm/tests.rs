@@ -1,12 +1,9 @@
 //! Lifecycle tests over a real SQLite store, a real CA and a hand-driven clock.
 
-use std::sync::Arc;
-
 use super::*;
-use crate::ca::{CertificateAuthority, KeyAlgorithm, generate_key};
+use crate::ca::{KeyAlgorithm, generate_key};
 use crate::clock::{Clock as _, ManualClock};
-use crate::crypto::MasterKey;
-use crate::runtime::{AcmSettings, Settings};
+use crate::runtime::AcmSettings;
 
 const START_MS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
@@ -16,18 +13,7 @@ struct Env {
 }
 
 fn env_with(dev: bool, acm: AcmSettings) -> Env {
-    let clock = ManualClock::new(START_MS);
-    let master = Arc::new(MasterKey::generate().unwrap());
-    let (ca, _) =
-        CertificateAuthority::generate("Carapace Test", clock.now() - time::Duration::days(1), &master).unwrap();
-    let core = Core {
-        store: Arc::new(carapace_store::sqlite::SqliteStore::open_in_memory().unwrap()),
-        clock: Arc::new(clock.clone()),
-        master_key: master,
-        ca: Arc::new(ca),
-        settings: Arc::new(Settings { dev, base_url: "http://127.0.0.1:4566".into(), acm }),
-        work: Arc::new(tokio::sync::Notify::new()),
-    };
+    let (core, clock) = crate::runtime::test_core(dev, acm);
     Env { manager: CertificateManager::new(core), clock }
 }
 
@@ -76,7 +62,7 @@ async fn dev_request_is_issued_by_the_worker_once() {
     assert_eq!(crate::ca::parse_certificates(&chain).unwrap().len(), 2);
 
     // Replaying the issue job (a crash before finish_job) changes nothing.
-    let payload = issue::IssuePayload {
+    let payload = jobs::IssueJob {
         scope: alice().scope(),
         id: arn.rsplit('/').next().unwrap().into(),
         issuance: 1,
@@ -87,7 +73,7 @@ async fn dev_request_is_issued_by_the_worker_once() {
         .store
         .apply(vec![carapace_store::Write::Enqueue(carapace_store::NewJob {
             id: "replay".into(),
-            ..issue::issue_job(&payload, clock.now_ms())
+            ..crate::jobs::JobSpec::to_new_job(&jobs::AcmJob::Issue(payload), clock.now_ms()).unwrap()
         })])
         .await
         .unwrap();

@@ -1,16 +1,15 @@
 //! Real domain validation (outside `--dev`): the jobs that check DNS and HTTP records, send
 //! approval mail, and accept approvals.
 //!
-//! Job kinds (all in the shared store queue, routed by [`super::CertificateManager`]'s
-//! worker):
-//! - [`VALIDATE_JOB`] — one per pending DNS/HTTP request. Each run looks every pending domain
+//! Jobs (see [`super::jobs::AcmJob`]):
+//! - `AcmJob::Validate` — one per pending DNS/HTTP request. Each run looks every pending domain
 //!   up (a fresh, cache-less resolver: see [`crate::validation::dns`]), marks the domains
 //!   whose record matches `SUCCESS` — after checking CAA, which may fail the request with
 //!   `CAA_ERROR` — and, when all have succeeded, enqueues issuance in the same batch. Until
 //!   then it runs again with a growing delay (`validation_retry_min_ms` doubling up to
 //!   `validation_retry_max_ms`). It stops at the validation deadline; the timeout job then
 //!   moves the request to `VALIDATION_TIMED_OUT`.
-//! - [`SEND_EMAIL_JOB`] — one per (certificate, domain, send). It stores the approval token's
+//! - `AcmJob::SendEmail` — one per (certificate, domain, send). It stores the approval token's
 //!   hash, sends the mail, then records the send (row [`EMAIL_SENT_KIND`]). A relay that is
 //!   down fails the run, and the job is retried with backoff: the mail is never lost. The
 //!   token is derived from the send (HMAC under the server secret), so a send repeated after
@@ -20,45 +19,19 @@
 //! Approval ([`super::CertificateManager::approve`]) marks the domain `SUCCESS`, consumes the
 //! token and, for the last domain, enqueues issuance — one batch.
 
-use carapace_store::{Key, NewJob, Row, Write};
+use carapace_store::{Key, Row, Write};
 use serde::{Deserialize, Serialize};
 
-use super::issue::{IssuePayload, Outcome, issue_job};
+use super::jobs::{AcmJob, CertificateJob, IssueJob, SendEmailJob};
 use super::record::{FailureReason, ValidationMethod};
-use super::request::new_job;
 use super::state::{DomainStatus, Event, Status, transition};
 use super::{AcmError, CertificateManager, MAX_CONFLICT_RETRIES, Owner, record_put};
+use crate::jobs::Outcome;
 use crate::validation::email::{self, TOKEN_KIND, approval_addresses};
 use crate::validation::{ApprovalMail, CnameCheck, DnsChecker, HttpChecker, Mailer};
 
-/// Job kind: check a request's DNS (or HTTP) records.
-pub const VALIDATE_JOB: &str = "acm.validate";
-/// Job kind: send one approval mail.
-pub const SEND_EMAIL_JOB: &str = "acm.send-email";
 /// Row kind recording a finished send (scope = certificate scope, id = `<cert>/<domain>/<send>`).
 pub const EMAIL_SENT_KIND: &str = "acm.email-sent";
-
-/// Arguments of a [`VALIDATE_JOB`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ValidatePayload {
-    /// The certificate's scope.
-    pub scope: String,
-    /// The certificate id.
-    pub id: String,
-}
-
-/// Arguments of a [`SEND_EMAIL_JOB`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct SendEmailPayload {
-    /// The certificate's scope.
-    pub scope: String,
-    /// The certificate id.
-    pub id: String,
-    /// The domain (as on the certificate) the mail approves.
-    pub domain: String,
-    /// Which send this is (1 for the request's; resends use their request time).
-    pub send: i64,
-}
 
 /// A stored approval token (row [`TOKEN_KIND`], id = hash of the token).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,18 +55,6 @@ pub struct ApprovalView {
     pub sans: Vec<String>,
 }
 
-/// The validation job of a request.
-pub(crate) fn validate_job(scope: &str, id: &str, run_at_ms: i64) -> NewJob {
-    let payload = ValidatePayload { scope: scope.to_owned(), id: id.to_owned() };
-    new_job(format!("{VALIDATE_JOB}/{scope}/{id}"), VALIDATE_JOB, run_at_ms, &payload)
-}
-
-/// A send-email job.
-pub(crate) fn send_email_job(scope: &str, id: &str, domain: &str, send: i64, run_at_ms: i64) -> NewJob {
-    let payload = SendEmailPayload { scope: scope.to_owned(), id: id.to_owned(), domain: domain.to_owned(), send };
-    new_job(format!("{SEND_EMAIL_JOB}/{scope}/{id}/{domain}/{send}"), SEND_EMAIL_JOB, run_at_ms, &payload)
-}
-
 /// The jobs a new request (outside `--dev`) starts with.
 pub(crate) fn initial_jobs(
     scope: &str,
@@ -101,13 +62,19 @@ pub(crate) fn initial_jobs(
     method: ValidationMethod,
     domains: &[String],
     now_ms: i64,
-) -> Vec<Write> {
+) -> Result<Vec<Write>, AcmError> {
     match method {
-        ValidationMethod::Dns | ValidationMethod::Http => vec![Write::Enqueue(validate_job(scope, id, now_ms))],
-        ValidationMethod::Email => {
-            domains.iter().map(|d| Write::Enqueue(send_email_job(scope, id, d, 1, now_ms))).collect()
+        ValidationMethod::Dns | ValidationMethod::Http => {
+            let job = AcmJob::Validate(CertificateJob { scope: scope.to_owned(), id: id.to_owned() });
+            Ok(vec![job.enqueue(now_ms)?])
         }
+        ValidationMethod::Email => domains.iter().map(|d| send_email_job(scope, id, d, 1).enqueue(now_ms)).collect(),
     }
+}
+
+/// The job sending approval mail number `send` for `domain`.
+pub(crate) fn send_email_job(scope: &str, id: &str, domain: &str, send: i64) -> AcmJob {
+    AcmJob::SendEmail(SendEmailJob { scope: scope.to_owned(), id: id.to_owned(), domain: domain.to_owned(), send })
 }
 
 impl CertificateManager {
@@ -123,8 +90,8 @@ impl CertificateManager {
         delay.min(acm.validation_retry_max_ms.max(acm.validation_retry_min_ms)) as i64
     }
 
-    /// Runs one round of a [`VALIDATE_JOB`].
-    pub(crate) async fn validate(&self, job: &ValidatePayload, attempts: u32) -> Result<Outcome, AcmError> {
+    /// Runs one round of an `AcmJob::Validate`.
+    pub(crate) async fn validate(&self, job: &CertificateJob, attempts: u32) -> Result<Outcome, AcmError> {
         let Some(loaded) = self.load_id(&job.scope, &job.id).await? else {
             return Ok(Outcome::Finished);
         };
@@ -220,20 +187,20 @@ impl CertificateManager {
             }
             done = record.domains.iter().all(|d| d.status == DomainStatus::Success);
             if done {
-                let payload = IssuePayload {
+                let job = AcmJob::Issue(IssueJob {
                     scope: job.scope.clone(),
                     id: job.id.clone(),
                     issuance: record.issuance + 1,
                     approve_all: false,
-                };
-                writes.push(Write::Enqueue(issue_job(&payload, now)));
+                });
+                writes.push(job.enqueue(now)?);
             }
         }
         writes.insert(0, record_put(&job.scope, &loaded, Some(loaded.version)));
         match self.core.store.apply(writes).await {
             Ok(_) => {
                 if done {
-                    self.core.work.notify_one();
+                    self.core.wake_workers();
                     Ok(Outcome::Finished)
                 } else {
                     Ok(Outcome::RetryAt(now + self.retry_delay_ms(attempts)))
@@ -245,8 +212,8 @@ impl CertificateManager {
         }
     }
 
-    /// Runs a [`SEND_EMAIL_JOB`].
-    pub(crate) async fn send_email(&self, job: &SendEmailPayload) -> Result<Outcome, AcmError> {
+    /// Runs an `AcmJob::SendEmail`.
+    pub(crate) async fn send_email(&self, job: &SendEmailJob) -> Result<Outcome, AcmError> {
         let sent_key = Key::new(EMAIL_SENT_KIND, &job.scope, format!("{}/{}/{}", job.id, job.domain, job.send));
         if self.core.store.get(&sent_key).await?.is_some() {
             return Ok(Outcome::Finished); // sent before a crash; only the job's removal was lost
@@ -373,13 +340,13 @@ impl CertificateManager {
                 }
             }
             if record.domains.iter().all(|d| d.status == DomainStatus::Success) {
-                let payload = IssuePayload {
+                let job = AcmJob::Issue(IssueJob {
                     scope: t.scope.clone(),
                     id: t.id.clone(),
                     issuance: record.issuance + 1,
                     approve_all: false,
-                };
-                writes.push(Write::Enqueue(issue_job(&payload, now)));
+                });
+                writes.push(job.enqueue(now)?);
             }
             let view = ApprovalView {
                 domain: t.domain.clone(),
@@ -390,7 +357,7 @@ impl CertificateManager {
             writes.insert(0, record_put(&t.scope, &loaded, Some(loaded.version)));
             match self.core.store.apply(writes).await {
                 Ok(_) => {
-                    self.core.work.notify_one();
+                    self.core.wake_workers();
                     tracing::info!(arn = %view.arn, domain = %view.domain, "domain approved by email");
                     return Ok(view);
                 }
@@ -408,33 +375,19 @@ mod tests {
 
     use super::*;
     use crate::acm::{NewCertificate, Owner};
-    use crate::ca::{CertificateAuthority, KeyAlgorithm};
-    use crate::clock::{Clock as _, ManualClock};
-    use crate::crypto::MasterKey;
-    use crate::runtime::{AcmSettings, Core, Settings};
+    use crate::ca::KeyAlgorithm;
+    use crate::clock::ManualClock;
+    use crate::runtime::{AcmSettings, Core};
     use crate::validation::testing::TestDns;
 
-    const START_MS: i64 = 1_767_225_600_000;
-
     async fn setup(dns: &TestDns, smtp_port: u16) -> (CertificateManager, ManualClock) {
-        let clock = ManualClock::new(START_MS);
-        let master = Arc::new(MasterKey::generate().unwrap());
-        let (ca, _) =
-            CertificateAuthority::generate("Carapace Test", clock.now() - time::Duration::days(1), &master).unwrap();
         let acm = AcmSettings {
             name_servers: vec![dns.addr()],
             dns_timeout_ms: 1_000,
             smtp: crate::validation::SmtpSettings { port: smtp_port, ..Default::default() },
             ..AcmSettings::default()
         };
-        let core = Core {
-            store: Arc::new(carapace_store::sqlite::SqliteStore::open_in_memory().unwrap()),
-            clock: Arc::new(clock.clone()),
-            master_key: master,
-            ca: Arc::new(ca),
-            settings: Arc::new(Settings { dev: false, base_url: "http://127.0.0.1:4566".into(), acm }),
-            work: Arc::new(tokio::sync::Notify::new()),
-        };
+        let (core, clock) = crate::runtime::test_core(false, acm);
         (CertificateManager::new(core), clock)
     }
 

@@ -22,6 +22,7 @@
 //! the directory at once instead of passing through `Deleting`.
 
 pub mod certificate;
+pub mod jobs;
 pub mod ldap;
 pub mod machine;
 pub mod password;
@@ -719,7 +720,17 @@ impl Directories {
             directory.ldaps.updated_ms = Some(now);
             directory.ldaps.check_id = Some(check.check_id.clone());
             directory.ldaps.check_due_ms = check.due_ms;
-            self.put_directory(scope, &directory, version).await?;
+            // The check is a job written with the status: a restart (or another node) runs it.
+            let job = jobs::DsJob::LdapsCheck(jobs::LdapsCheckJob {
+                scope: scope.to_owned(),
+                directory_id: directory_id.to_owned(),
+                check_id: check.check_id.clone(),
+            });
+            let enqueue =
+                crate::jobs::JobSpec::to_new_job(&job, check.due_ms).map_err(|e| DsError::Internal(e.to_string()))?;
+            let row = directory_row(scope, &directory, now)?;
+            self.core.store.apply(vec![Write::Put { row, expect: Some(version) }, Write::Enqueue(enqueue)]).await?;
+            self.core.wake_workers();
             Ok(check)
         })
         .await

@@ -2,7 +2,7 @@
 //! tokens, HTTP validation fetches.
 //!
 //! These are standalone components; the ACM validation jobs
-//! ([`crate::acm::CertificateManager::run_worker`]) call them and decide what the answers
+//! ([`crate::acm::AcmJobs`]) call them and decide what the answers
 //! mean for a certificate.
 
 pub mod dns;
