@@ -33,20 +33,42 @@ pub struct App {
 }
 
 impl App {
-    /// Creates the data directory if needed and opens the store and master key.
+    /// Creates the data directory if needed and opens the store and master key, for the
+    /// server.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        Self::open_as(config, false).await
+    }
+
+    /// Opens the data directory for a command (`carapace keys`, `ca`, `jobs`) that writes
+    /// while a server may be running: no row cache, and on SQLite every batch tells the
+    /// server's store that another process wrote (its caches resync at once).
+    pub async fn open_command(config: &Config) -> anyhow::Result<Self> {
+        Self::open_as(config, true).await
+    }
+
+    async fn open_as(config: &Config, command: bool) -> anyhow::Result<Self> {
         create_private_dir(&config.data_dir)?;
         let master_key = MasterKey::load_or_create(&config.master_key_path())
             .with_context(|| format!("master key {}", config.master_key_path().display()))?;
+        let cache = (config.cache_rows > 0 && !command)
+            .then(|| RowCache::new(carapace_core::runtime::SERVER_OWNED_KINDS.iter().copied(), config.cache_rows));
         let store: Arc<dyn Store> = match &config.database_url {
-            // The URL may carry a password: name the database only by its kind.
-            Some(url) => Arc::new(PostgresStore::connect(url).await.context("PostgreSQL database (database_url)")?),
+            Some(url) => {
+                // The URL may carry a password: name the database only by its kind.
+                let mut store = PostgresStore::connect(url).await.context("PostgreSQL database (database_url)")?;
+                if let Some(cache) = cache {
+                    store = store.with_row_cache(cache);
+                }
+                Arc::new(store)
+            }
             None => {
                 let mut store = SqliteStore::open(&config.database_file())
                     .with_context(|| format!("database {}", config.database_file().display()))?;
-                if config.cache_rows > 0 {
-                    let kinds = carapace_core::runtime::SERVER_OWNED_KINDS.iter().copied();
-                    store = store.with_row_cache(RowCache::new(kinds, config.cache_rows));
+                if let Some(cache) = cache {
+                    store = store.with_row_cache(cache);
+                }
+                if command {
+                    store = store.external_writer();
                 }
                 Arc::new(store)
             }

@@ -31,7 +31,8 @@ pub struct Config {
     pub database_path: Option<PathBuf>,
     /// PostgreSQL instead of SQLite, for several nodes sharing one database:
     /// `postgres://user:password@host:5432/dbname` (or `host=... dbname=...`). Every node
-    /// needs the same master key file. `database_path` and `cache_rows` are then unused.
+    /// needs the same master key file. `database_path` is then unused; `cache_rows` applies
+    /// too (other nodes' writes reach the cache through the change feed).
     pub database_url: Option<String>,
     /// Background jobs of every service.
     pub jobs: JobsConfig,
@@ -43,6 +44,10 @@ pub struct Config {
     /// refreshes them, so a read never sees an older row than the last acknowledged write.
     /// 0 turns the cache off.
     pub cache_rows: u64,
+    /// Longest a looked-up access key is trusted without asking the store again, seconds.
+    /// Revocation does not wait for it (the change feed evicts a changed key at once); it
+    /// bounds how stale a key can be while the feed is down.
+    pub key_cache_secs: u64,
     /// Largest API request body accepted, in bytes (ACM certificate chains can be 2 MiB,
     /// base64-encoded in JSON).
     pub max_body_bytes: usize,
@@ -142,6 +147,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             base_url: None,
             cache_rows: 10_000,
+            key_cache_secs: 5,
             max_body_bytes: 4 << 20,
             shutdown_grace_secs: 30,
             log_format: String::from("text"),

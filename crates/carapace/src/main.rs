@@ -226,7 +226,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Create { common, account } => {
-            let app = App::open(&load_config(&common, |_| {})?).await?;
+            let app = App::open_command(&load_config(&common, |_| {})?).await?;
             let key = app.accounts.create_key(&account).await?;
             println!(
                 "[carapace-{}]\naws_access_key_id = {}\naws_secret_access_key = {}",
@@ -237,7 +237,7 @@ async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             app.store.close().await?;
         }
         KeysCommand::List { common } => {
-            let app = App::open(&load_config(&common, |_| {})?).await?;
+            let app = App::open_command(&load_config(&common, |_| {})?).await?;
             for key in app.accounts.list_keys().await? {
                 let created = time::OffsetDateTime::from_unix_timestamp(key.created_ms / 1000)
                     .map(|t| t.to_string())
@@ -247,7 +247,7 @@ async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             app.store.close().await?;
         }
         KeysCommand::Revoke { common, access_key_id } => {
-            let app = App::open(&load_config(&common, |_| {})?).await?;
+            let app = App::open_command(&load_config(&common, |_| {})?).await?;
             app.accounts.revoke_key(&access_key_id).await?;
             println!("revoked {access_key_id}");
             app.store.close().await?;
@@ -264,7 +264,7 @@ async fn jobs(cmd: JobsCommand) -> anyhow::Result<()> {
     };
     match cmd {
         JobsCommand::List { common, dead } => {
-            let app = App::open(&load_config(&common, |_| {})?).await?;
+            let app = App::open_command(&load_config(&common, |_| {})?).await?;
             let mut after = None;
             loop {
                 let query = carapace_store::JobQuery { dead, after_id: after.take(), limit: 500 };
@@ -282,14 +282,14 @@ async fn jobs(cmd: JobsCommand) -> anyhow::Result<()> {
             app.store.close().await?;
         }
         JobsCommand::Revive { common, id } => {
-            let app = App::open(&load_config(&common, |_| {})?).await?;
+            let app = App::open_command(&load_config(&common, |_| {})?).await?;
             let revived = app.store.revive_job(&id, app.clock.now_ms()).await?;
             app.store.close().await?;
             anyhow::ensure!(revived, "no dead-lettered job {id}");
             println!("revived {id}");
         }
         JobsCommand::Discard { common, id } => {
-            let app = App::open(&load_config(&common, |_| {})?).await?;
+            let app = App::open_command(&load_config(&common, |_| {})?).await?;
             let discarded = app.store.discard_job(&id).await?;
             app.store.close().await?;
             anyhow::ensure!(discarded, "no dead-lettered job {id}");
@@ -303,14 +303,14 @@ async fn ca(cmd: CaCommand) -> anyhow::Result<()> {
     match cmd {
         CaCommand::ExportRoot { common } => {
             let config = load_config(&common, |_| {})?;
-            let app = App::open(&config).await?;
+            let app = App::open_command(&config).await?;
             let ca = app.ca(&config).await?;
             print!("{}", ca.root_pem());
             app.store.close().await?;
         }
         CaCommand::Import { common, root, intermediate, key } => {
             let config = load_config(&common, |_| {})?;
-            let app = App::open(&config).await?;
+            let app = App::open_command(&config).await?;
             let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
             let (_, material) = carapace_core::ca::CertificateAuthority::import(
                 &read(&root)?,

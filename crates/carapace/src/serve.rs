@@ -68,7 +68,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     ];
     let dispatcher = Dispatcher::new(
         services,
-        Arc::new(KeyLookup::new(app.accounts.clone())),
+        Arc::new(KeyLookup::new(app.accounts.clone(), app.store.as_ref(), Duration::from_secs(config.key_cache_secs))),
         DispatcherConfig { dev: config.dev, max_body_bytes: config.max_body_bytes, ..Default::default() },
     );
     let front = Arc::new(Front {
@@ -174,23 +174,36 @@ fn approval_base_url(config: &Config, bound: std::net::SocketAddr) -> String {
     }
 }
 
-/// How long a looked-up key (or its absence) is trusted before the store is asked again:
-/// `carapace keys revoke` takes effect within this time. Without the cache every request
-/// pays a store read and an AES-GCM unseal before its signature can be checked.
-const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
-
-/// Access keys from the store, cached briefly.
+/// Access keys from the store, cached until the change feed says they changed. Without the
+/// cache every request pays a store read and an AES-GCM unseal before its signature can be
+/// checked. Revocation does not wait for the cache's TTL (`key_cache_secs`): the feed evicts
+/// a key the moment its row changes (on this node, on another PostgreSQL node, or — SQLite —
+/// by `carapace keys` in another process, within 100 ms); the TTL only bounds a feed that
+/// is down.
 struct KeyLookup {
     accounts: carapace_core::accounts::Accounts,
     cache: moka::future::Cache<String, Option<Credential>>,
+    /// Bumped by every eviction: a lookup that read the store before an eviction does not
+    /// cache what it read (it may be the revoked key).
+    evictions: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl KeyLookup {
-    fn new(accounts: carapace_core::accounts::Accounts) -> Self {
-        Self {
-            accounts,
-            cache: moka::future::Cache::builder().max_capacity(10_000).time_to_live(KEY_CACHE_TTL).build(),
-        }
+    fn new(accounts: carapace_core::accounts::Accounts, store: &dyn carapace_store::Store, ttl: Duration) -> Self {
+        let cache = moka::future::Cache::builder().max_capacity(10_000).time_to_live(ttl).build();
+        let mut feed = store.subscribe(&[carapace_core::accounts::KIND]);
+        let evictions = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (evict, bump) = (cache.clone(), evictions.clone());
+        tokio::spawn(async move {
+            while let Some(event) = feed.next().await {
+                bump.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                match event {
+                    carapace_store::FeedEvent::Changed(change) => evict.invalidate(&change.key.id).await,
+                    carapace_store::FeedEvent::Resync => evict.invalidate_all(),
+                }
+            }
+        });
+        Self { accounts, cache, evictions }
     }
 }
 
@@ -200,13 +213,16 @@ impl CredentialLookup for KeyLookup {
         if let Some(hit) = self.cache.get(access_key_id).await {
             return Ok(hit);
         }
+        let before = self.evictions.load(std::sync::atomic::Ordering::Acquire);
         match self.accounts.lookup(access_key_id).await {
             Ok(found) => {
                 let credential = found.map(|(account_id, secret)| Credential {
                     account_id,
                     secret: SecretKey::new(secret.as_str().to_owned()),
                 });
-                self.cache.insert(access_key_id.to_owned(), credential.clone()).await;
+                if self.evictions.load(std::sync::atomic::Ordering::Acquire) == before {
+                    self.cache.insert(access_key_id.to_owned(), credential.clone()).await;
+                }
                 Ok(credential)
             }
             Err(e) => {

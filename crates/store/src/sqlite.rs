@@ -85,7 +85,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN last_error TEXT;
     ALTER TABLE jobs ADD COLUMN dead_at_ms INTEGER;
     CREATE INDEX jobs_dead ON jobs (id) WHERE dead_at_ms IS NOT NULL;",
+    // 3: a counter that stores opened as external writers (the `carapace keys` and `ca`
+    // commands) bump in every batch, so the server sees that another process wrote.
+    "CREATE TABLE external_writes (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL) STRICT;
+    INSERT INTO external_writes VALUES (1, 0);",
 ];
+
+/// How often a store watches for batches written by external writers.
+const EXTERNAL_POLL: Duration = Duration::from_millis(100);
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
@@ -94,6 +101,8 @@ pub struct SqliteStore {
     cache: Option<Arc<RowCache>>,
     /// Announces committed writes to this process's subscribers.
     announcer: Announcer,
+    /// Set by [`SqliteStore::external_writer`]: every batch bumps `external_writes`.
+    external: bool,
 }
 
 /// The connections, shared with blocking tasks.
@@ -151,6 +160,13 @@ impl SqliteStore {
             .name("sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(&checkpointer, &inner))
             .map_err(|e| Error::Backend(format!("starting the checkpoint thread: {e}")))?;
+        let watcher = Connection::open_with_flags(path, flags).map_err(context)?;
+        configure(&watcher).map_err(context)?;
+        let (inner, announcer) = (Arc::downgrade(&store.inner), store.announcer.clone());
+        std::thread::Builder::new()
+            .name("sqlite-external-writes".into())
+            .spawn(move || external_writes_loop(&watcher, &inner, &announcer))
+            .map_err(|e| Error::Backend(format!("starting the external-writes thread: {e}")))?;
         Ok(store)
     }
 
@@ -174,7 +190,17 @@ impl SqliteStore {
             }),
             cache: None,
             announcer: Announcer::default(),
+            external: false,
         }
+    }
+
+    /// Marks this store as an external writer: a short-lived process (the `carapace keys`
+    /// and `carapace ca` commands) writing the file a server has open. Its batches bump a
+    /// counter that the server's store watches, and the server's subscribers are told to
+    /// resync within [`EXTERNAL_POLL`] (a revoked access key is refused at once).
+    pub fn external_writer(mut self) -> Self {
+        self.external = true;
+        self
     }
 
     /// Serves point reads of some kinds from memory once read (see [`RowCache`]). Only for
@@ -194,6 +220,26 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || f(&inner))
             .await
             .map_err(|e| Error::Backend(format!("sqlite task failed: {e}")))?
+    }
+}
+
+/// Watches the `external_writes` counter until the store is closed or dropped; when an
+/// external writer bumped it, tells subscribers to resync (what it wrote is unknown).
+fn external_writes_loop(conn: &Connection, inner: &std::sync::Weak<Inner>, announcer: &Announcer) {
+    let read = || conn.query_row("SELECT n FROM external_writes WHERE id = 1", [], |r| r.get::<_, i64>(0)).ok();
+    let mut seen = read();
+    loop {
+        std::thread::sleep(EXTERNAL_POLL);
+        match inner.upgrade() {
+            Some(inner) if !inner.closed.load(AtomicOrdering::Acquire) => {}
+            _ => return,
+        }
+        let now = read();
+        if now.is_some() && now != seen {
+            tracing::debug!("another process wrote the database; change feed subscribers resync");
+            announcer.resync();
+            seen = now;
+        }
     }
 }
 
@@ -413,7 +459,7 @@ fn scan_rows(conn: &Connection, scan: OwnedScan) -> Result<Vec<Row>> {
 /// Applies a batch in one `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so
 /// the expectations checked are still true at commit. Dropping the transaction on a conflict
 /// rolls everything back.
-fn apply_batch(conn: &mut Connection, writes: Vec<Write>) -> Result<Vec<u64>> {
+fn apply_batch(conn: &mut Connection, writes: Vec<Write>, external: bool) -> Result<Vec<u64>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
     let mut versions = Vec::new();
     for write in writes {
@@ -476,6 +522,9 @@ fn apply_batch(conn: &mut Connection, writes: Vec<Write>) -> Result<Vec<u64>> {
                 stmt.execute(params![id, kind, run_at_ms, NO_LEASE, payload]).map_err(backend)?;
             }
         }
+    }
+    if external {
+        tx.execute("UPDATE external_writes SET n = n + 1 WHERE id = 1", []).map_err(backend)?;
     }
     tx.commit().map_err(backend)?;
     Ok(versions)
@@ -639,6 +688,7 @@ impl Store for SqliteStore {
         let pending = Pending::of(&writes);
         let cache = self.cache.clone();
         let announcer = self.announcer.clone();
+        let external = self.external;
         // Cached copies are invalidated on the blocking thread as the batch ends, still
         // holding the writer: so it happens even if the caller stops waiting, before the write
         // is acknowledged, and before any other writer can build on this one (a
@@ -646,7 +696,7 @@ impl Store for SqliteStore {
         // old one). The commit is announced there too, so announcements keep commit order.
         self.blocking(move |inner| {
             inner.write(|conn| {
-                let result = apply_batch(conn, writes);
+                let result = apply_batch(conn, writes, external);
                 if let Some(cache) = &cache {
                     cache.invalidate(pending.keys());
                 }
