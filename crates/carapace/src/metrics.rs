@@ -44,6 +44,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
     jobs: Family<JobLabels, Counter>,
+    feed_resyncs: Counter,
 }
 
 impl Metrics {
@@ -59,7 +60,13 @@ impl Metrics {
         registry.register("api_request_duration_seconds", "API request latency", latency.clone());
         let jobs = Family::<JobLabels, Counter>::default();
         registry.register("jobs", "Background job runs by service and outcome", jobs.clone());
-        Self { registry, requests, latency, jobs }
+        let feed_resyncs = Counter::default();
+        registry.register(
+            "feed_resyncs",
+            "Times the change feed told this node to re-read (lost LISTEN connection, lag, another process's write)",
+            feed_resyncs.clone(),
+        );
+        Self { registry, requests, latency, jobs, feed_resyncs }
     }
 
     /// Records one request.
@@ -67,6 +74,11 @@ impl Metrics {
         let code = code.map_or(Cow::Borrowed(""), |c| Cow::Owned(c.to_owned()));
         self.requests.get_or_create(&RequestLabels { service, operation, code }).inc();
         self.latency.get_or_create(&LatencyLabels { service, operation }).observe(seconds);
+    }
+
+    /// Counts a change-feed resync.
+    pub fn feed_resynced(&self) {
+        self.feed_resyncs.inc();
     }
 
     /// The text exposition format.

@@ -57,6 +57,17 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     ];
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let metrics = Arc::new(Metrics::new());
+    // Resyncs reach every subscriber whatever its kinds; a rarely written kind keeps this
+    // counter's subscription from waking for ordinary changes.
+    let mut feed = app.store.subscribe(&[carapace_core::runtime::CA_KIND]);
+    let counter = metrics.clone();
+    tokio::spawn(async move {
+        while let Some(event) = feed.next().await {
+            if event == carapace_store::FeedEvent::Resync {
+                counter.feed_resynced();
+            }
+        }
+    });
     let observer: Arc<dyn JobObserver> = metrics.clone();
     let ds_checks = carapace_ds::ldaps::LdapsChecks::new(core.clone(), carapace_ds::DsSettings::from_env().probe);
     let workers = vec![

@@ -91,3 +91,126 @@ async fn two_nodes_share_certificates_through_postgres() {
     drop((a, b));
     db.drop_now().await;
 }
+
+/// Polls `check` every 50 ms until it returns true, for at most `secs` seconds.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < Duration::from_secs(secs), "{what}: not within {secs} s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    started.elapsed()
+}
+
+/// Whether node `acm` shows tag `key` on the certificate (served from its row cache once
+/// read, so only the change feed can make it see another node's write).
+async fn has_tag(acm: &aws_sdk_acm::Client, arn: &str, key: &str) -> bool {
+    let tags = acm.list_tags_for_certificate().certificate_arn(arn).send().await.expect("list tags");
+    tags.tags().iter().any(|t| t.key() == key)
+}
+
+/// The change feed across processes: a write on node A reaches node B's row cache at once;
+/// when B's LISTEN connection is killed, B reconnects, resyncs, and converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_node_reaches_the_other_through_the_feed() {
+    let db = Database::create().await;
+    let url = db.url.clone();
+    let a = Server::start(&["--dev"], &[("CARAPACE_DATABASE_URL", &url)]);
+    let key_file = a.data_path().join("master.key");
+    let key_file = key_file.to_str().expect("utf-8 path");
+    let b = Server::start(&["--dev"], &[("CARAPACE_DATABASE_URL", &url), ("CARAPACE_MASTER_KEY_FILE", key_file)]);
+    let (acm_a, acm_b) = (a.acm("123456789012").await, b.acm("123456789012").await);
+    let arn = acm_a.request_certificate().domain_name("feed.example.com").send().await.expect("request");
+    let arn = arn.certificate_arn.expect("arn");
+    assert!(!has_tag(&acm_b, &arn, "first").await); // B reads (and caches) the row
+
+    let tag = |k: &str| aws_sdk_acm::types::Tag::builder().key(k).value("v").build().expect("tag");
+    acm_a.add_tags_to_certificate().certificate_arn(&arn).tags(tag("first")).send().await.expect("tag on A");
+    let latency = eventually(10, "node B sees node A's write", || has_tag(&acm_b, &arn, "first")).await;
+    println!("a write on node A visible on node B after {latency:?} (SDK round trips included)");
+
+    // Kill B's LISTEN connection; write on A while B is without it.
+    let resyncs = b.metric("carapace_feed_resyncs_total").await;
+    let killed = db
+        .admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&format!("carapace-feed {}", b.pid())],
+        )
+        .await
+        .expect("terminate");
+    assert_eq!(killed, 1, "node B's listening connection");
+    acm_a.add_tags_to_certificate().certificate_arn(&arn).tags(tag("second")).send().await.expect("tag on A");
+    eventually(20, "node B reconnects and resyncs", || async {
+        b.metric("carapace_feed_resyncs_total").await > resyncs
+    })
+    .await;
+    eventually(10, "node B converges", || has_tag(&acm_b, &arn, "second")).await;
+    // And the restored connection carries new writes again.
+    assert!(!has_tag(&acm_b, &arn, "third").await);
+    acm_a.add_tags_to_certificate().certificate_arn(&arn).tags(tag("third")).send().await.expect("tag on A");
+    eventually(10, "node B sees writes after reconnecting", || has_tag(&acm_b, &arn, "third")).await;
+
+    drop((a, b));
+    db.drop_now().await;
+}
+
+/// Lease tokens across processes: DNS lookups that hang (a name server that never answers)
+/// keep a validation job running past its 1 s lease, so the other node claims it meanwhile.
+/// The first node's late outcome must change nothing: it is told its lease was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_lease_expired_cannot_touch_the_new_claim() {
+    let db = Database::create().await;
+    let url = db.url.clone();
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let name_server = silent.local_addr().expect("addr").to_string();
+    let name_servers = format!("[\"{name_server}\"]");
+    let env = [
+        ("CARAPACE_DATABASE_URL", url.as_str()),
+        ("CARAPACE_ACM_NAME_SERVERS", name_servers.as_str()),
+        ("CARAPACE_ACM_DNS_TIMEOUT_MS", "3000"),
+        ("CARAPACE_ACM_JOB_LEASE_MS", "1000"),
+    ];
+    let a = Server::start(&[], &env);
+    let key_file = a.data_path().join("master.key");
+    let key_file = key_file.to_str().expect("utf-8 path").to_owned();
+    let mut env_b = env.to_vec();
+    env_b.push(("CARAPACE_MASTER_KEY_FILE", &key_file));
+    let b = Server::start(&[], &env_b);
+    let (key, secret, _) = a.admin_credentials();
+    let acm = aws_sdk_acm::Client::new(&a.sdk_config(&key, &secret, "us-east-1").await);
+    acm.request_certificate()
+        .domain_name("lease.example.com")
+        .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
+        .send()
+        .await
+        .expect("request");
+
+    let lost = || async {
+        a.metric("carapace_jobs_total{service=\"acm\",outcome=\"lease_lost\"}").await
+            + b.metric("carapace_jobs_total{service=\"acm\",outcome=\"lease_lost\"}").await
+    };
+    eventually(60, "a worker is told its lease was lost", || async { lost().await >= 1.0 }).await;
+    // The job survives (a stale finish would have deleted it): it is still queued, live.
+    let queued: i64 = db_client(&url)
+        .await
+        .query_one("SELECT COUNT(*) FROM jobs WHERE kind = 'acm.validate' AND dead_at_ms IS NULL", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(queued, 1, "the validation job must still be queued");
+    drop(silent);
+    drop((a, b));
+    db.drop_now().await;
+}
+
+/// A client of the test database itself.
+async fn db_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    client
+}
