@@ -177,3 +177,53 @@ async fn client_ldaps_against_a_real_slapd() {
     let reason = reason.unwrap();
     assert!(reason.contains("unreachable"), "{reason}");
 }
+
+/// A restart in the middle of an LDAPS check resumes it by itself: the check is a job,
+/// re-run after its lease without anyone calling DescribeLDAPSSettings.
+#[tokio::test]
+async fn an_ldaps_check_cut_by_kill_9_resumes_after_restart() {
+    if !Path::new(SLAPD).exists() {
+        eprintln!("SKIPPED: {SLAPD} is not installed (run tests/ldap/ensure-slapd.sh)");
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    let status = Command::new("bash").arg(ldap_dir().join("make-test-pki.sh")).arg(pki.path()).status().unwrap();
+    assert!(status.success(), "make-test-pki.sh failed");
+    let ca = std::fs::read_to_string(pki.path().join("ca.pem")).unwrap();
+
+    // A tarpit on the domain controllers' LDAPS port: it accepts and never answers, so the
+    // check hangs in its TLS handshake until the server is killed.
+    let port = free_port();
+    let tarpits: Vec<TcpListener> =
+        ["127.0.0.1", "127.0.0.2"].iter().map(|ip| TcpListener::bind(format!("{ip}:{port}")).unwrap()).collect();
+    let env = [("CARAPACE_DS_LDAPS_PORT", port.to_string()), ("CARAPACE_ACM_JOB_LEASE_MS", "1000".to_owned())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start(&["--dev"], &env);
+    let c = server.ds("123456789012").await;
+    let dir = connector(&c).await;
+    register(&c, &dir, ca).await;
+    c.enable_ldaps().directory_id(&dir).r#type(LdapsType::Client).send().await.unwrap();
+    let (held, _) = tarpits[0].accept().expect("the check connects to a domain controller");
+    let data_dir = server.kill9();
+    drop((held, tarpits));
+
+    let _slapd = Slapd::start(pki.path(), port);
+    let server = Server::start_in(data_dir, &["--dev"], &env);
+    // Wait for the queue to drain, reading it the way an operator does.
+    let data = server.data_path();
+    let queued = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_carapace"))
+            .args(["jobs", "list", "--data-dir"])
+            .arg(&data)
+            .output()
+            .expect("carapace jobs list");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).contains("ds.ldaps-check")
+    };
+    eventually("the check to be re-run after the restart", || async { (!queued()).then_some(()) }).await;
+    // The first look at the settings after the restart already shows the verdict.
+    let c = server.ds("123456789012").await;
+    let out = c.describe_ldaps_settings().directory_id(&dir).send().await.unwrap();
+    let info = &out.ldaps_settings_info()[0];
+    assert_eq!((info.ldaps_status(), info.ldaps_status_reason()), (Some(&LdapsStatus::Enabled), None));
+}
