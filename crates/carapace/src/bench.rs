@@ -128,12 +128,24 @@ pub async fn load(
     warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<Report> {
+    load_spread(&[addr.to_owned()], signer, calls, connections, warmup, duration).await
+}
+
+/// [`load`] with the connections spread round-robin over several servers (nodes).
+pub async fn load_spread(
+    addrs: &[String],
+    signer: &Signer,
+    calls: Vec<Call>,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Report> {
     let calls = Arc::new(calls);
     let start = Instant::now() + warmup;
     let end = start + duration;
     let mut tasks = Vec::new();
     for worker in 0..connections {
-        let addr = addr.to_owned();
+        let addr = addrs[worker % addrs.len()].clone();
         let signer = signer.clone();
         let calls = calls.clone();
         tasks.push(tokio::spawn(async move {
@@ -341,5 +353,75 @@ pub async fn wire(connections: usize, seconds: u64, rounds: usize) -> anyhow::Re
     println!("  bare hyper (same bytes)              {bare_report}");
     println!("  carapace DescribeCertificate         {full_report}");
     println!("  full stack / bare throughput         {:.1}%", 100.0 * ratio);
+    Ok(())
+}
+
+/// `carapace bench nodes`: DescribeCertificate on two server processes sharing one
+/// PostgreSQL database, with each node's row cache on (invalidated by the change feed) and
+/// off, in alternating rounds; the median round of each is reported.
+pub async fn nodes(database_url: &str, connections: usize, seconds: u64, rounds: usize) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let (warmup, duration) = (Duration::from_secs(1), Duration::from_secs(seconds));
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let key_file = dirs[0].path().join("master.key");
+    let key_file = key_file.to_str().context("temp path")?.to_owned();
+    let mut setups: Vec<(&str, Vec<Child>)> = Vec::new();
+    for (label, cache_rows) in [("cache on", "10000"), ("cache off", "0")] {
+        let mut nodes = Vec::new();
+        for (i, dir) in dirs.iter().enumerate() {
+            let data = dir.path().to_str().context("temp dir path")?;
+            let mut env = vec![
+                ("CARAPACE_DATABASE_URL", database_url),
+                ("CARAPACE_ACM_THROTTLING", "false"),
+                ("CARAPACE_CACHE_ROWS", cache_rows),
+            ];
+            if i > 0 || !setups.is_empty() {
+                env.push(("CARAPACE_MASTER_KEY_FILE", key_file.as_str()));
+            }
+            nodes.push(Child::spawn(&exe, &["serve", "--listen", "127.0.0.1:0", "--data-dir", data], &env).await?);
+        }
+        setups.push((label, nodes));
+    }
+    let (key, secret, _) = admin_credentials(dirs[0].path())?;
+    let signer = Signer { key, secret, region: "us-east-1".into() };
+    let request = Call {
+        target: "CertificateManager.RequestCertificate".into(),
+        service: "acm",
+        body: Bytes::from_static(br#"{"DomainName":"nodes.example.com","KeyAlgorithm":"EC_prime256v1","ValidationMethod":"DNS"}"#),
+    };
+    let (status, body) = call_once(&setups[0].1[0].addr, &signer, &request).await?;
+    if status != 200 {
+        bail!("RequestCertificate failed: {status} {}", String::from_utf8_lossy(&body));
+    }
+    let arn = serde_json::from_slice::<serde_json::Value>(&body)?["CertificateArn"]
+        .as_str()
+        .context("no CertificateArn")?
+        .to_owned();
+    let describe = Call {
+        target: "CertificateManager.DescribeCertificate".into(),
+        service: "acm",
+        body: Bytes::from(format!(r#"{{"CertificateArn":"{arn}"}}"#)),
+    };
+    println!("nodes benchmark: 2 nodes on one PostgreSQL database, {connections} connections spread over both");
+    let mut results: Vec<Vec<Report>> = vec![Vec::new(), Vec::new()];
+    for round in 1..=rounds.max(1) {
+        for (i, (label, nodes)) in setups.iter().enumerate() {
+            let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+            let report = load_spread(&addrs, &signer, vec![describe.clone()], connections, warmup, duration).await?;
+            if report.errors > 0 {
+                bail!("{} requests failed with the {label}; the figures would be meaningless", report.errors);
+            }
+            println!("  round {round}: {label:<9} {report}");
+            results[i].push(report);
+        }
+    }
+    for (i, (label, nodes)) in setups.into_iter().enumerate() {
+        let mut reports = std::mem::take(&mut results[i]);
+        reports.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
+        println!("median round, {label:<9} {}", reports[reports.len() / 2]);
+        for node in nodes {
+            node.stop().await;
+        }
+    }
     Ok(())
 }

@@ -55,6 +55,21 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// DescribeCertificate on two nodes sharing one PostgreSQL database, row cache on and off.
+    Nodes {
+        /// An empty PostgreSQL database for the two nodes (its tables are created).
+        #[arg(long)]
+        database_url: String,
+        /// Keep-alive connections, spread over both nodes.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Measured seconds per setup per round.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Alternating rounds (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// The bare hyper server `bench wire` compares against (run by it as a child process).
     BareServer {
         /// Address to listen on.
@@ -213,6 +228,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(cmd) => jobs(cmd).await,
         Command::Bench(BenchCommand::Wire { connections, seconds, rounds }) => {
             carapace::bench::wire(connections, seconds, rounds).await
+        }
+        Command::Bench(BenchCommand::Nodes { database_url, connections, seconds, rounds }) => {
+            carapace::bench::nodes(&database_url, connections, seconds, rounds).await
         }
         Command::Bench(BenchCommand::BareServer { listen, body_file }) => {
             let body = std::fs::read(&body_file).with_context(|| format!("reading {}", body_file.display()))?;
