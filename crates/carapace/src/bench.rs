@@ -387,7 +387,9 @@ pub async fn nodes(database_url: &str, connections: usize, seconds: u64, rounds:
     let request = Call {
         target: "CertificateManager.RequestCertificate".into(),
         service: "acm",
-        body: Bytes::from_static(br#"{"DomainName":"nodes.example.com","KeyAlgorithm":"EC_prime256v1","ValidationMethod":"DNS"}"#),
+        body: Bytes::from_static(
+            br#"{"DomainName":"nodes.example.com","KeyAlgorithm":"EC_prime256v1","ValidationMethod":"DNS"}"#,
+        ),
     };
     let (status, body) = call_once(&setups[0].1[0].addr, &signer, &request).await?;
     if status != 200 {

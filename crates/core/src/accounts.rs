@@ -28,6 +28,9 @@ pub enum AccountError {
     /// The stored secret could not be decrypted (wrong master key?).
     #[error("the secret of access key {0} could not be decrypted; is this the master key the data was written with?")]
     Unsealable(String),
+    /// The new secret could not be sealed.
+    #[error("sealing the secret failed: {0}")]
+    Seal(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] carapace_store::Error),
@@ -81,7 +84,10 @@ impl Accounts {
         let access_key_id = format!("AKIA{}", random_chars(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"));
         let secret =
             Zeroizing::new(random_chars(40, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"));
-        let sealed = self.master.seal(secret.as_bytes(), access_key_id.as_bytes());
+        let sealed = self
+            .master
+            .seal(secret.as_bytes(), access_key_id.as_bytes())
+            .map_err(|e| AccountError::Seal(e.to_string()))?;
         use base64::Engine as _;
         let stored = StoredKey {
             account_id: account_id.to_owned(),

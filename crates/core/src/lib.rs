@@ -5,14 +5,16 @@
 
 pub mod accounts;
 pub mod acm;
-pub mod ca;
 pub mod clock;
-pub mod crypto;
 pub mod ds;
 pub mod jobs;
 pub mod revocation;
 pub mod runtime;
 pub mod validation;
+
+/// The PKI crate, under the name the core has always used for it.
+pub use carapace_pki as ca;
+pub use carapace_pki::crypto;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use runtime::{AcmSettings, Core, Settings};

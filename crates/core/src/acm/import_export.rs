@@ -183,9 +183,11 @@ impl CertificateManager {
                 validation_emails: Vec::new(),
             })
             .collect();
-        let seal = |arn: &str| match &key {
-            SealedKey::Key(k) => (seal_key(&self.core, k, arn), KeyFormat::Pkcs8Der),
-            SealedKey::Pem(p) => (seal_bytes(&self.core, p, arn), KeyFormat::Pem),
+        let seal = |arn: &str| -> Result<(String, KeyFormat), AcmError> {
+            Ok(match &key {
+                SealedKey::Key(k) => (seal_key(&self.core, k, arn)?, KeyFormat::Pkcs8Der),
+                SealedKey::Pem(p) => (seal_bytes(&self.core, p, arn)?, KeyFormat::Pem),
+            })
         };
         let now = self.now_ms();
 
@@ -195,7 +197,7 @@ impl CertificateManager {
             names::merge_tags(&mut tags, &req.tags)?;
             let id = uuid::Uuid::new_v4().to_string();
             let arn = CertificateArn::format(owner, &id);
-            let (sealed_key, key_format) = seal(&arn);
+            let (sealed_key, key_format) = seal(&arn)?;
             let record = CertificateRecord {
                 schema: record::SCHEMA,
                 arn: arn.clone(),
@@ -253,7 +255,7 @@ impl CertificateManager {
         if !req.tags.is_empty() {
             return Err(AcmError::InvalidParameter("You cannot apply tags when reimporting a certificate.".into()));
         }
-        let (sealed_key, key_format) = seal(&arn);
+        let (sealed_key, key_format) = seal(&arn)?;
         let material =
             Material { schema: record::SCHEMA, certificate_pem: leaf.to_pem(), chain_pem, sealed_key, key_format };
         for _ in 0..MAX_CONFLICT_RETRIES {

@@ -39,13 +39,14 @@ pub(crate) fn facts(parsed: &ParsedCertificate) -> X509Facts {
 }
 
 /// Seals a private key for storage in the material row, bound to the certificate ARN.
-pub(crate) fn seal_key(core: &crate::Core, key: &PrivateKey, arn: &str) -> String {
+pub(crate) fn seal_key(core: &crate::Core, key: &PrivateKey, arn: &str) -> Result<String, AcmError> {
     seal_bytes(core, key.pkcs8_der(), arn)
 }
 
 /// Seals secret bytes for the material row, bound to the certificate ARN.
-pub(crate) fn seal_bytes(core: &crate::Core, secret: &[u8], arn: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(core.master_key.seal(secret, arn.as_bytes()))
+pub(crate) fn seal_bytes(core: &crate::Core, secret: &[u8], arn: &str) -> Result<String, AcmError> {
+    let sealed = core.master_key.seal(secret, arn.as_bytes()).map_err(|e| AcmError::Internal(e.to_string()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
 }
 
 /// The material write for `scope`/`id`: an insert, or a replace at the version found.
@@ -107,7 +108,7 @@ impl CertificateManager {
             schema: record::SCHEMA,
             certificate_pem: issued.certificate_pem,
             chain_pem: issued.chain_pem,
-            sealed_key: seal_key(&self.core, &key, &first.record.arn),
+            sealed_key: seal_key(&self.core, &key, &first.record.arn)?,
             key_format: record::KeyFormat::Pkcs8Der,
         };
 

@@ -76,7 +76,8 @@ impl ValidationSecret {
         aws_lc_rs::rand::fill(bytes.as_mut())
             .map_err(|_| AcmError::Internal("random number generator failed".into()))?;
         let stored = StoredSecret {
-            sealed: base64::engine::general_purpose::STANDARD.encode(master.seal(bytes.as_ref(), aad.as_bytes())),
+            sealed: base64::engine::general_purpose::STANDARD
+                .encode(master.seal(bytes.as_ref(), aad.as_bytes()).map_err(|e| AcmError::Internal(e.to_string()))?),
         };
         let body = serde_json::to_vec(&stored).map_err(|e| AcmError::Internal(e.to_string()))?;
         let row = Row { key: key.clone(), version: 0, created_ms: now_ms, body };

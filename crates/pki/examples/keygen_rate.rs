@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use carapace_core::ca::{CertificateAuthority, KeyAlgorithm, LeafRequest, generate_key};
-use carapace_core::crypto::MasterKey;
+use carapace_pki::crypto::MasterKey;
+use carapace_pki::{CertificateAuthority, KeyAlgorithm, LeafRequest, generate_key};
 
 /// Runs `op` repeatedly for about `budget`, returning operations per second.
 fn rate(budget: Duration, mut op: impl FnMut()) -> f64 {

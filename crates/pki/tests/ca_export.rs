@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use carapace_core::ca::{KeyAlgorithm, encrypt_pkcs8_pem, generate_key};
+use carapace_pki::{KeyAlgorithm, encrypt_pkcs8_pem, generate_key};
 
 #[test]
 fn openssl_decrypts_exported_keys() {

@@ -59,7 +59,7 @@ mod tests {
     use pkcs8::der::Decode as _;
 
     use super::*;
-    use crate::ca::keys::{KeyAlgorithm, decode_private_pem, generate_key};
+    use crate::keys::{KeyAlgorithm, decode_private_pem, generate_key};
 
     #[test]
     fn structure_is_pbes2_pbkdf2_sha256_aes256cbc() {

@@ -5,11 +5,11 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use carapace_core::ca::{
+use carapace_pki::crypto::MasterKey;
+use carapace_pki::{
     CaError, CaMaterial, CertificateAuthority, KeyAlgorithm, KeyFamily, LeafRequest, PrivateKey, RevokedSerial,
     generate_key, parse_certificate, parse_certificates, private_key_matches,
 };
-use carapace_core::crypto::MasterKey;
 use time::{Duration, OffsetDateTime};
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 

@@ -178,8 +178,8 @@ fn key_aad(cert_der: &[u8]) -> Vec<u8> {
     aad
 }
 
-fn seal_key(key: &PrivateKey, cert_der: &[u8], master_key: &MasterKey) -> String {
-    base64::engine::general_purpose::STANDARD.encode(master_key.seal(key.pkcs8_der(), &key_aad(cert_der)))
+fn seal_key(key: &PrivateKey, cert_der: &[u8], master_key: &MasterKey) -> Result<String, CaError> {
+    Ok(base64::engine::general_purpose::STANDARD.encode(master_key.seal(key.pkcs8_der(), &key_aad(cert_der))?))
 }
 
 fn unseal_key(sealed_b64: &str, cert_der: &[u8], master_key: &MasterKey) -> Result<PrivateKey, CaError> {
@@ -390,7 +390,7 @@ impl CertificateAuthority {
             let cert = params.signed_by(&key.rcgen_public_key(), &root_issuer)?;
             Ok(IntermediateMaterial {
                 certificate_pem: certificate_pem(cert.der()),
-                private_key_sealed: seal_key(&key, cert.der(), master_key),
+                private_key_sealed: seal_key(&key, cert.der(), master_key)?,
             })
         };
         let rsa_intermediate = intermediate(KeyAlgorithm::Rsa2048, format!("{name} RSA 2048 M01"))?;
@@ -399,7 +399,7 @@ impl CertificateAuthority {
         let material = CaMaterial {
             version: MATERIAL_VERSION,
             root_certificate_pem: certificate_pem(root_cert.der()),
-            root_private_key_sealed: Some(seal_key(&root_key, root_cert.der(), master_key)),
+            root_private_key_sealed: Some(seal_key(&root_key, root_cert.der(), master_key)?),
             rsa_intermediate,
             ecdsa_intermediate,
         };
@@ -501,7 +501,7 @@ impl CertificateAuthority {
         }
         let intermediate = IntermediateMaterial {
             certificate_pem: certificate_pem(&inter_der),
-            private_key_sealed: seal_key(&key, &inter_der, master_key),
+            private_key_sealed: seal_key(&key, &inter_der, master_key)?,
         };
         let material = CaMaterial {
             version: MATERIAL_VERSION,

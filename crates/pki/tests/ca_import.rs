@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use carapace_core::ca::{
+use carapace_pki::crypto::MasterKey;
+use carapace_pki::{
     CaError, CertificateAuthority, KeyAlgorithm, KeyFamily, LeafRequest, generate_key, parse_certificate,
     private_key_matches,
 };
-use carapace_core::crypto::MasterKey;
 use time::{Duration, OffsetDateTime};
 
 fn openssl(dir: &Path, args: &[&str]) {

@@ -17,7 +17,7 @@ pub(crate) const SEQUENCE: u8 = 0x30;
 pub(crate) const GENERAL_NAME_URI: u8 = 0x86;
 
 /// Encodes one TLV: `tag || length || content`.
-pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + 6);
     out.push(tag);
     let len = content.len();

@@ -60,6 +60,9 @@ pub enum CryptoError {
         /// What was wrong, without echoing any key material.
         detail: String,
     },
+    /// AES-GCM refused to seal (see [`MasterKey::seal`]).
+    #[error("sealing failed")]
+    SealFailed,
     /// A key given as hex (not from a file) is malformed.
     #[error("master key must be 64 hexadecimal characters (32 bytes)")]
     MalformedKey,
@@ -194,25 +197,21 @@ impl MasterKey {
 
     /// Encrypts `plaintext`, binding it to `aad` (the owner's identity, e.g. an ARN).
     ///
-    /// Output: `version || nonce || ciphertext || tag` (see the module docs).
-    ///
-    /// # Panics
-    /// Only if the plaintext exceeds AES-GCM's limit of about 64 GiB, which no caller
-    /// approaches (keys and secrets are a few kilobytes).
-    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    /// Output: `version || nonce || ciphertext || tag` (see the module docs). Fails only if
+    /// AES-GCM refuses (a plaintext beyond its limit of about 64 GiB, or no randomness for
+    /// the nonce); callers on a request path answer that as an internal error.
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
         out.push(SEAL_VERSION);
         out.extend_from_slice(&[0u8; NONCE_LEN]);
         let body_start = out.len();
         out.extend_from_slice(plaintext);
         let mut body = out.split_off(body_start);
-        let nonce = match self.aead.seal_in_place_append_tag(Aad::from(aad), &mut body) {
-            Ok(n) => n,
-            Err(_) => panic!("AES-GCM sealing failed for a {}-byte plaintext", plaintext.len()),
-        };
+        let nonce =
+            self.aead.seal_in_place_append_tag(Aad::from(aad), &mut body).map_err(|_| CryptoError::SealFailed)?;
         out[1..1 + NONCE_LEN].copy_from_slice(nonce.as_ref());
         out.append(&mut body);
-        out
+        Ok(out)
     }
 
     /// Decrypts a value produced by [`seal`](Self::seal) with the same key and `aad`.
@@ -264,35 +263,35 @@ mod tests {
     #[test]
     fn seal_open_roundtrip() {
         let key = MasterKey::generate().unwrap();
-        let sealed = key.seal(b"secret key material", b"arn:aws:acm:us-east-1:1:certificate/a");
+        let sealed = key.seal(b"secret key material", b"arn:aws:acm:us-east-1:1:certificate/a").unwrap();
         assert_eq!(sealed[0], SEAL_VERSION);
         assert_eq!(sealed.len(), 1 + NONCE_LEN + 19 + TAG_LEN);
         let opened = key.open(&sealed, b"arn:aws:acm:us-east-1:1:certificate/a").unwrap();
         assert_eq!(opened.as_slice(), b"secret key material");
         // Empty plaintexts work too (a sealed empty secret is still authenticated).
-        let sealed = key.seal(b"", b"x");
+        let sealed = key.seal(b"", b"x").unwrap();
         assert!(key.open(&sealed, b"x").unwrap().is_empty());
     }
 
     #[test]
     fn nonces_are_fresh() {
         let key = MasterKey::generate().unwrap();
-        let a = key.seal(b"same", b"aad");
-        let b = key.seal(b"same", b"aad");
+        let a = key.seal(b"same", b"aad").unwrap();
+        let b = key.seal(b"same", b"aad").unwrap();
         assert_ne!(a, b);
     }
 
     #[test]
     fn wrong_aad_fails() {
         let key = MasterKey::generate().unwrap();
-        let sealed = key.seal(b"secret", b"owner-a");
+        let sealed = key.seal(b"secret", b"owner-a").unwrap();
         assert!(matches!(key.open(&sealed, b"owner-b"), Err(CryptoError::OpenFailed)));
     }
 
     #[test]
     fn tampering_fails() {
         let key = MasterKey::generate().unwrap();
-        let sealed = key.seal(b"secret", b"aad");
+        let sealed = key.seal(b"secret", b"aad").unwrap();
         for i in 1..sealed.len() {
             let mut t = sealed.clone();
             t[i] ^= 0x01;
@@ -310,7 +309,7 @@ mod tests {
     fn wrong_key_fails() {
         let a = MasterKey::generate().unwrap();
         let b = MasterKey::generate().unwrap();
-        let sealed = a.seal(b"secret", b"aad");
+        let sealed = a.seal(b"secret", b"aad").unwrap();
         assert!(matches!(b.open(&sealed, b"aad"), Err(CryptoError::OpenFailed)));
         assert_ne!(a.fingerprint(), b.fingerprint());
     }
@@ -345,7 +344,7 @@ mod tests {
         assert!(text.ends_with('\n'));
         let loaded = MasterKey::load_or_create(&path).unwrap();
         assert_eq!(created.fingerprint(), loaded.fingerprint());
-        let sealed = created.seal(b"x", b"y");
+        let sealed = created.seal(b"x", b"y").unwrap();
         assert_eq!(loaded.open(&sealed, b"y").unwrap().as_slice(), b"x");
     }
 

@@ -1,5 +1,9 @@
-//! Carapace's certificate authority: key generation, the root and intermediates, leaf
-//! issuance, certificate parsing and key matching, and encrypted key export.
+//! Carapace's PKI: key generation, the root and intermediates, leaf issuance, certificate
+//! parsing and key matching, CRL and OCSP encoding, encrypted key export, and the master
+//! key that seals private keys at rest ([`crypto`]).
+//!
+//! Pure computation: no store, no async runtime, no network. The core uses it (as
+//! `carapace_core::ca`) for ACM and Directory Service; the edge uses it for TLS material.
 //!
 //! The hierarchy mirrors Amazon's public one, which ACM users know from their certificate
 //! chains: one root (`<name> Root CA 1`, RSA-2048, 20 years) signs two intermediates
@@ -16,7 +20,8 @@
 //! public CT log to submit to), and the leaf's subject carries only the common name.
 
 mod authority;
-pub(crate) mod der;
+pub mod crypto;
+pub mod der;
 mod export;
 mod keys;
 mod ocsp;

@@ -349,8 +349,8 @@ mod tests {
     use time::OffsetDateTime;
 
     use super::*;
-    use crate::ca::{KeyFamily, LeafRequest, PrivateKey, generate_key};
     use crate::crypto::MasterKey;
+    use crate::{KeyFamily, LeafRequest, PrivateKey, generate_key};
 
     struct Leaf {
         family: KeyFamily,
