@@ -172,6 +172,16 @@ pub enum AuthError {
         /// The signing name of the service that received the request.
         expected: String,
     },
+    /// The credential scope names a region the service is not in (`not-a-region`,
+    /// `us-east-1:999999999999`): the message AWS's JSON services send, e.g. in
+    /// aws/aws-sdk-js-v3#5576 (`InvalidSignatureException`, HTTP 403) and
+    /// cognitect-labs/aws-api#27 ("Credential should be scoped to a valid region, not
+    /// 'ap-southeast-2'. "). The region is echoed cut like a validation message's value.
+    #[error("Credential should be scoped to a valid region, not '{}'. ", carapace_model::validate::echo(region))]
+    WrongRegion {
+        /// The region the request named.
+        region: String,
+    },
     /// The credential scope's date is not the day of the request time.
     #[error(
         "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: \
@@ -198,6 +208,7 @@ impl AuthError {
             | Self::Expired { .. }
             | Self::NotYetCurrent { .. }
             | Self::WrongService { .. }
+            | Self::WrongRegion { .. }
             | Self::WrongDate { .. } => "InvalidSignatureException",
         }
     }
