@@ -246,7 +246,7 @@ async fn ca(cmd: CaCommand) -> anyhow::Result<()> {
                 &app.master_key,
             )?;
             carapace_core::runtime::store_ca(app.store.as_ref(), &material, app.clock.now_ms()).await?;
-            std::fs::write(config.data_dir.join("ca-root.pem"), read(&root)?)?;
+            carapace::app::write_private(&config.data_dir.join("ca-root.pem"), read(&root)?.as_bytes())?;
             println!("imported; new certificates chain to {}", root.display());
             app.store.close().await?;
         }
