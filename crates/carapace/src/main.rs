@@ -177,6 +177,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 c.dev |= args.dev;
             })?;
             carapace::logging::init(&config.log_format);
+            // A panic while serving a request is that request's 500, logged once with its
+            // request id; any other panic is one ERROR line, then the usual report.
+            carapace_net::panic::install_hook();
             carapace::serve::serve(config, shutdown_signal()).await
         }
         Command::Keys(cmd) => keys(cmd).await,
