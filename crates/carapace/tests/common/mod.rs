@@ -58,6 +58,11 @@ impl Server {
         Self { endpoint, data_dir, child }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The data directory path.
     pub fn data_path(&self) -> PathBuf {
         self.data_dir.path().to_owned()
