@@ -52,6 +52,21 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// Unauthenticated CRL GETs/s, the CRL signed for every GET (as before) and kept.
+    Crl {
+        /// Keep-alive connections.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Measured seconds per server per round.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Alternating rounds (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Revoked certificates the CRL lists.
+        #[arg(long, default_value_t = 20)]
+        revoked: usize,
+    },
     /// The bare hyper server `bench wire` compares against (run by it as a child process).
     BareServer {
         /// Address to listen on.
@@ -186,6 +201,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ca(cmd) => ca(cmd).await,
         Command::Bench(BenchCommand::Wire { connections, seconds, rounds }) => {
             carapace::bench::wire(connections, seconds, rounds).await
+        }
+        Command::Bench(BenchCommand::Crl { connections, seconds, rounds, revoked }) => {
+            carapace::bench::crl(connections, seconds, rounds, revoked).await
         }
         Command::Bench(BenchCommand::BareServer { listen, body_file }) => {
             let body = std::fs::read(&body_file).with_context(|| format!("reading {}", body_file.display()))?;
