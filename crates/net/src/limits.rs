@@ -43,7 +43,8 @@ pub struct Limits {
     /// CVE-2023-44487; enforced by the `h2` crate).
     pub h2_max_pending_accept_reset_streams: usize,
     /// HTTP/2 streams the server may reset because of the client's protocol errors before
-    /// the connection is closed (CVE-2025-8671, "MadeYouReset"; enforced by the `h2` crate).
+    /// the connection is closed (a client can make the server do the resetting; enforced by
+    /// the `h2` crate).
     pub h2_max_local_error_reset_streams: usize,
     /// Requests a client may cancel (an HTTP/2 `RST_STREAM` after the server started
     /// handling the stream, or a disconnect) on one connection before the connection is
