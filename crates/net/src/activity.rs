@@ -90,10 +90,9 @@ impl Activity {
             && !self.h2.load(Ordering::Relaxed)
             && self.head_since.load(Ordering::Relaxed) == NONE
         {
-            if self.head_since.compare_exchange(NONE, self.now_mark(), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-                // The header deadline is likely earlier than the idle one the task sleeps to.
-                self.wake.notify_one();
-            }
+            // The task looks again within the header timeout anyway (see `verdict`), so it
+            // need not be woken: keep-alive requests cost no extra wake-up.
+            let _ = self.head_since.compare_exchange(NONE, self.now_mark(), Ordering::AcqRel, Ordering::Relaxed);
         }
     }
 
@@ -103,8 +102,6 @@ impl Activity {
             Poll::Pending => {
                 if self.write_blocked_since.load(Ordering::Relaxed) == NONE {
                     self.write_blocked_since.store(self.now_mark(), Ordering::Relaxed);
-                    // A send deadline now exists: the task must look again.
-                    self.wake.notify_one();
                 }
             }
             Poll::Ready(Ok(value)) if moved(value) => {
@@ -137,6 +134,10 @@ impl Activity {
     }
 
     /// Decides, at `now`, whether the connection lives on.
+    ///
+    /// A `Wait` is never further than the shortest timeout away: a deadline that starts
+    /// between two looks (bytes of a new head, a write finding the socket full) ends at
+    /// least that far after it, so the task sees it in time without being woken for it.
     pub(crate) fn verdict(&self, limits: &Limits, now: Instant) -> Verdict {
         let blocked = self.write_blocked_since.load(Ordering::Relaxed);
         if blocked != NONE {
@@ -151,7 +152,7 @@ impl Activity {
         if self.cancelled.load(Ordering::Relaxed) > limits.max_cancelled_requests {
             return Verdict::Drain("too many cancelled requests (max_cancelled_requests)");
         }
-        let recheck = now + limits.header_timeout().min(limits.idle_timeout());
+        let recheck = now + limits.header_timeout().min(limits.idle_timeout()).min(limits.send_timeout());
         let head = self.head_since.load(Ordering::Acquire);
         let deadline = if head != NONE {
             let deadline = self.at(head) + limits.header_timeout();
@@ -198,9 +199,7 @@ impl Drop for RequestGuard {
             a.cancelled.fetch_add(1, Ordering::Relaxed);
         }
         a.idle_since.store(a.now_mark(), Ordering::Release);
-        if a.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            a.wake.notify_one();
-        }
+        a.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -290,6 +289,7 @@ mod tests {
         let t0 = a.start;
         // Before the first request: the header timeout runs from accept.
         assert_eq!(a.verdict(&l, t0), Verdict::Wait(t0 + Duration::from_secs(1)));
+        assert!(matches!(a.verdict(&l, t0 + Duration::from_millis(999)), Verdict::Wait(_)));
         assert!(matches!(a.verdict(&l, t0 + Duration::from_secs(1)), Verdict::Close(_)));
         // A request in flight has no deadline of its own.
         let mut guard = a.begin(false, &l);

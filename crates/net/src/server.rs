@@ -346,6 +346,9 @@ async fn connection<S: Handshake, H: Handler>(
     tokio::pin!(conn);
     let recheck = limits.header_timeout().min(limits.idle_timeout()).min(limits.send_timeout());
     let mut drain_until: Option<Instant> = None;
+    // One timer for the connection's life, moved rather than re-created.
+    let sleep = tokio::time::sleep_until(Instant::now() + recheck);
+    tokio::pin!(sleep);
     loop {
         let now = Instant::now();
         let mut next = match activity.verdict(limits, now) {
@@ -371,6 +374,9 @@ async fn connection<S: Handshake, H: Handler>(
             }
             next = next.min(until);
         }
+        if sleep.deadline() != next {
+            sleep.as_mut().reset(next);
+        }
         tokio::select! {
             done = conn.as_mut() => {
                 if let Err(e) = done {
@@ -378,7 +384,7 @@ async fn connection<S: Handshake, H: Handler>(
                 }
                 return;
             }
-            () = tokio::time::sleep_until(next) => {}
+            () = &mut sleep => {}
             () = activity.wake.notified() => {}
             changed = phase.changed() => {
                 let now_phase = if changed.is_ok() { *phase.borrow_and_update() } else { Phase::Closing };
