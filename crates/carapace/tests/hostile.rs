@@ -123,12 +123,12 @@ async fn slow_and_idle_connections_are_bounded_and_health_still_answers() {
         closed_by_server(stream).await;
     }
     // The limit was hit, said so, and counted.
-    let metrics = reqwest_metrics(&addr).await;
+    let metrics = metrics_text(&addr).await;
     assert!(metrics.contains(r#"carapace_connection_limit_reached{listener="api"}"#), "{metrics}");
     assert!(!metrics.contains(r#"carapace_connections_closed_by_limit{listener="api"} 0"#), "{metrics}");
 }
 
-async fn reqwest_metrics(addr: &str) -> String {
+async fn metrics_text(addr: &str) -> String {
     let req = http::Request::get(format!("http://{addr}/metrics")).header("host", addr).body(Full::default()).unwrap();
     let (status, body) = send(addr, req).await;
     assert_eq!(status, 200);
