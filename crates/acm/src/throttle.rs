@@ -4,10 +4,16 @@
 //! operation's rate with a burst of one second's worth. The rates are ACM's documented
 //! "requests per second" quotas (ACM User Guide, *Quotas*, API rate quotas table);
 //! operations the table does not list (added to ACM later) get 5 per second.
+//!
+//! The keys are the caller's to choose (every account, region and operation gets a bucket),
+//! so the table is bounded (issue 13, finding 3): a bucket untouched for [`REFILL`] is full
+//! again — the same as no bucket — and is dropped when the table reaches [`MAX_BUCKETS`].
+//! Only callers active within the last second hold one; should more than [`MAX_BUCKETS`] of
+//! them be active at once, newcomers are throttled until some go quiet.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use carapace_proto::WireError;
 
@@ -32,6 +38,12 @@ pub(crate) fn rate(operation: &str) -> f64 {
         _ => 5.0,
     }
 }
+
+/// Time for an empty bucket to fill (the burst is one second's worth).
+const REFILL: Duration = Duration::from_secs(1);
+
+/// Buckets kept at most.
+pub(crate) const MAX_BUCKETS: usize = 50_000;
 
 struct Bucket {
     tokens: f64,
@@ -61,9 +73,14 @@ impl Throttle {
     fn take(&self, account: &str, region: &str, operation: &'static str, now: Instant) -> Result<(), WireError> {
         let rate = rate(operation);
         let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let bucket = buckets
-            .entry((account.to_owned(), region.to_owned(), operation))
-            .or_insert(Bucket { tokens: rate, at: now });
+        let key = (account.to_owned(), region.to_owned(), operation);
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&key) {
+            buckets.retain(|_, b| now.saturating_duration_since(b.at) < REFILL);
+            if buckets.len() >= MAX_BUCKETS {
+                return Err(WireError::client("ThrottlingException", "Rate exceeded"));
+            }
+        }
+        let bucket = buckets.entry(key).or_insert(Bucket { tokens: rate, at: now });
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(rate);
         bucket.at = now;
@@ -78,8 +95,6 @@ impl Throttle {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[test]
@@ -101,6 +116,28 @@ mod tests {
             assert!(t.take("3", "r", "DescribeCertificate", later).is_ok());
         }
         assert!(t.take("3", "r", "DescribeCertificate", later).is_err());
+    }
+
+    /// Issue 13, finding 3: buckets do not grow without bound on caller-chosen keys.
+    #[test]
+    fn the_table_stays_bounded_whatever_the_callers() {
+        let t = Throttle::new(true);
+        let start = Instant::now();
+        // 100,000 distinct accounts, one call each, a millisecond apart.
+        for i in 0..100_000u64 {
+            let now = start + Duration::from_millis(i);
+            assert!(t.take(&format!("{i:012}"), "us-east-1", "DescribeCertificate", now).is_ok());
+        }
+        let kept = t.buckets.lock().unwrap().len();
+        assert!(kept <= MAX_BUCKETS, "{kept} buckets");
+        // All at once: the table fills, newcomers are throttled, known callers are not.
+        let t = Throttle::new(true);
+        for i in 0..MAX_BUCKETS {
+            assert!(t.take(&i.to_string(), "r", "GetCertificate", start).is_ok());
+        }
+        assert!(t.take("newcomer", "r", "GetCertificate", start).is_err());
+        assert!(t.take("0", "r", "GetCertificate", start).is_ok());
+        assert!(t.take("newcomer", "r", "GetCertificate", start + REFILL).is_ok(), "the quiet ones made room");
     }
 
     #[test]

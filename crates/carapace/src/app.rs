@@ -90,7 +90,7 @@ impl App {
         .await?;
         let root = config.data_dir.join("ca-root.pem");
         if created || !root.exists() {
-            std::fs::write(&root, ca.root_pem()).with_context(|| format!("writing {}", root.display()))?;
+            write_private(&root, ca.root_pem().as_bytes()).with_context(|| format!("writing {}", root.display()))?;
         }
         if created {
             tracing::info!(root = %root.display(), "created a new certificate authority");
@@ -126,8 +126,17 @@ impl App {
     }
 }
 
+/// Creates the data directory 0700, or warns when an existing one lets group or others in
+/// (refusing to start would not undo what they may have read).
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() {
+        if let Some(mode) = shared_mode(dir) {
+            tracing::warn!(
+                dir = %dir.display(),
+                mode = format_args!("{mode:o}"),
+                "data directory is accessible to group or others; run `chmod 700` on it"
+            );
+        }
         return Ok(());
     }
     std::fs::DirBuilder::new()
@@ -137,4 +146,37 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", dir.display()))
 }
 
-use std::os::unix::fs::DirBuilderExt as _;
+/// The permission bits of `path` when group or others have any access, else `None`.
+fn shared_mode(path: &Path) -> Option<u32> {
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+/// Writes a file readable by its owner only (everything in the data directory is).
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(contents)?;
+    // An existing file keeps its mode through `open`: tighten it.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+}
+
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_directories_and_private_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(shared_mode(dir.path()), Some(0o755));
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(shared_mode(dir.path()), None);
+        let file = dir.path().join("f");
+        std::fs::write(&file, "old").unwrap();
+        write_private(&file, b"new").unwrap();
+        assert_eq!(shared_mode(&file), None);
+        assert_eq!(std::fs::read(&file).unwrap(), b"new");
+    }
+}

@@ -15,7 +15,6 @@
 //! and `::1`: a browser that trusts the Carapace root opens the default
 //! `https://127.0.0.1:4567` without a warning.
 
-use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,18 +24,12 @@ use carapace_core::acm::{AcmError, ApprovalView, CertificateManager};
 use carapace_core::ca::{CaError, CertificateAuthority, KeyAlgorithm, LeafRequest, generate_key};
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 
 /// The path prefix of approval links (what the mail's link carries before the token).
 pub const APPROVE_PREFIX: &str = "/approve/";
-/// A TLS handshake that takes longer than this is dropped (idle or hostile clients).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Request headers must arrive within this time.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the approval page could not start.
 #[derive(Debug, thiserror::Error)]
@@ -131,60 +124,29 @@ pub fn tls_config(
     Ok(Arc::new(config))
 }
 
-/// Serves the approval page on `listener` until `stop` turns true. Connections in flight
-/// when it stops are dropped with the runtime: an approval is one short request.
+/// Serves the approval page on `listener` through `server` until `stop` turns true, then
+/// lets in-flight approvals finish for up to `grace`.
 pub async fn run(
+    server: carapace_net::Server,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     manager: CertificateManager,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    grace: Duration,
 ) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let manager = Arc::new(manager);
     let stopped = async move {
         // The guard `wait_for` returns is not `Send`: drop it at once.
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
-    tokio::pin!(stopped);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    tracing::warn!(error = %e, "approval page: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut stopped => break,
-        };
-        let acceptor = acceptor.clone();
-        let manager = manager.clone();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "approval page: TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let service = hyper::service::service_fn(move |req| handle(manager.clone(), req));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "approval page: connection closed with error");
-            }
-        });
-    }
+    let server = server.with_handshake(carapace_net::Tls::new(tls));
+    server.run(listener, move |req| handle(manager.clone(), req), stopped, grace).await;
     tracing::info!("approval page stopped");
 }
 
-async fn handle(manager: Arc<CertificateManager>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(manager: Arc<CertificateManager>, req: Request<carapace_net::Body>) -> Response<Full<Bytes>> {
     let Some(token) = req.uri().path().strip_prefix(APPROVE_PREFIX) else {
-        return Ok(error_page(StatusCode::NOT_FOUND, "Not found", "There is nothing here."));
+        return error_page(StatusCode::NOT_FOUND, "Not found", "There is nothing here.");
     };
     // The body of the POST (an empty form) is never read: the URL names what is approved.
     let resp = match *req.method() {
@@ -203,7 +165,7 @@ async fn handle(manager: Arc<CertificateManager>, req: Request<Incoming>) -> Res
             resp
         }
     };
-    Ok(resp)
+    resp
 }
 
 /// The page for an error from the core: the reason when it is the user's (a bad link, a

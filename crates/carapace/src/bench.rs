@@ -141,13 +141,30 @@ pub async fn load_spread(
     duration: Duration,
 ) -> anyhow::Result<Report> {
     let calls = Arc::new(calls);
+    let signer = signer.clone();
+    let make = move |addr: &str, i: usize| signed_request(addr, &signer, &calls[i % calls.len()]);
+    load_with(addrs, make, connections, warmup, duration).await
+}
+
+/// Sends the requests `make(addr, i)` builds over `connections` keep-alive connections,
+/// spread round-robin over `addrs`, for `duration` after `warmup`.
+pub async fn load_with<F>(
+    addrs: &[String],
+    make: F,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Report>
+where
+    F: Fn(&str, usize) -> anyhow::Result<http::Request<Full<Bytes>>> + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
     let start = Instant::now() + warmup;
     let end = start + duration;
     let mut tasks = Vec::new();
     for worker in 0..connections {
         let addr = addrs[worker % addrs.len()].clone();
-        let signer = signer.clone();
-        let calls = calls.clone();
+        let make = make.clone();
         tasks.push(tokio::spawn(async move {
             let stream = TcpStream::connect(&addr).await?;
             stream.set_nodelay(true)?;
@@ -157,13 +174,12 @@ pub async fn load_spread(
             let mut errors = 0u64;
             let mut i = worker;
             loop {
-                let call = &calls[i % calls.len()];
-                i += 1;
                 let began = Instant::now();
                 if began >= end {
                     break;
                 }
-                let req = signed_request(&addr, &signer, call)?;
+                let req = make(&addr, i)?;
+                i += 1;
                 sender.ready().await?;
                 let resp = sender.send_request(req).await?;
                 let ok = resp.status() == http::StatusCode::OK;
@@ -426,4 +442,109 @@ pub async fn nodes(database_url: &str, connections: usize, seconds: u64, rounds:
         }
     }
     Ok(())
+}
+
+/// `carapace bench crl`: unauthenticated `GET /crl/<id>.crl` against a server whose CA has
+/// `revoked` revocations, with the CRL signed for every GET (`crl_refresh_secs = 0`, what
+/// every GET cost before the CRL was kept) and kept between revocations (the default).
+///
+/// One server at a time on the same data directory, alternating rounds; the median round
+/// of each is reported.
+pub async fn crl(connections: usize, seconds: u64, rounds: usize, revoked: usize) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().to_str().context("temp dir path")?.to_owned();
+    let serve = |refresh: &'static str| {
+        let exe = exe.clone();
+        let data = data.clone();
+        async move {
+            let args = ["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir", data.as_str()];
+            Child::spawn(&exe, &args, &[("CARAPACE_CRL_REFRESH_SECS", refresh)]).await
+        }
+    };
+    let server = serve("0").await?;
+    let path = revoke_some(&server.addr, revoked).await?;
+    server.stop().await;
+    let (warmup, duration) = (Duration::from_secs(1), Duration::from_secs(seconds));
+    println!(
+        "CRL benchmark: {revoked} revocations, {connections} keep-alive connections, {rounds} rounds of {seconds} s"
+    );
+    let mut signed = Vec::new();
+    let mut kept = Vec::new();
+    for round in 1..=rounds.max(1) {
+        for (refresh, results) in [("0", &mut signed), ("3600", &mut kept)] {
+            let server = serve(refresh).await?;
+            let get = {
+                let path = path.clone();
+                move |addr: &str, _: usize| {
+                    Ok(http::Request::get(format!("http://{addr}{path}")).header("host", addr).body(Full::default())?)
+                }
+            };
+            let report = load_with(std::slice::from_ref(&server.addr), get, connections, warmup, duration).await?;
+            server.stop().await;
+            if report.errors > 0 {
+                bail!("{} CRL GETs failed", report.errors);
+            }
+            let label = if refresh == "0" { "signed per GET" } else { "kept" };
+            println!("  round {round}: {label:<15} {report}");
+            results.push(report);
+        }
+    }
+    for (label, mut results) in [("signed per GET (before)", signed), ("kept (after)", kept)] {
+        results.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
+        println!("median {label:<24} {}", results[results.len() / 2]);
+    }
+    Ok(())
+}
+
+/// Issues and revokes `count` exportable certificates through the API (`--dev`); answers
+/// the CRL path of their issuer.
+async fn revoke_some(addr: &str, count: usize) -> anyhow::Result<String> {
+    let signer = Signer { key: "123456789012".into(), secret: "dev".into(), region: "us-east-1".into() };
+    let call = |op: &str, body: String| Call {
+        target: format!("CertificateManager.{op}"),
+        service: "acm",
+        body: Bytes::from(body),
+    };
+    let json = |op: &str, body: String| {
+        let call = call(op, body);
+        let signer = signer.clone();
+        async move {
+            let (status, answer) = call_once(addr, &signer, &call).await?;
+            if status != 200 {
+                bail!("{}: {status} {}", call.target, String::from_utf8_lossy(&answer));
+            }
+            anyhow::Ok(serde_json::from_slice::<serde_json::Value>(&answer)?)
+        }
+    };
+    let mut arns = Vec::new();
+    for i in 0..count.max(1) {
+        let body = format!(
+            r#"{{"DomainName":"crl{i}.bench.example","KeyAlgorithm":"EC_prime256v1","Options":{{"Export":"ENABLED"}}}}"#
+        );
+        arns.push(json("RequestCertificate", body).await?["CertificateArn"].as_str().context("no ARN")?.to_owned());
+    }
+    let mut issuer = None;
+    for arn in &arns {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let described = json("DescribeCertificate", format!(r#"{{"CertificateArn":"{arn}"}}"#)).await?;
+            if described["Certificate"]["Status"] == "ISSUED" {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("{arn} was not issued");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let got = json("GetCertificate", format!(r#"{{"CertificateArn":"{arn}"}}"#)).await?;
+        let pem = got["Certificate"].as_str().context("no certificate")?;
+        let parsed = carapace_core::ca::parse_certificate(pem)?;
+        issuer = parsed.authority_key_id.map(hex::encode);
+        // "passphrase", base64.
+        json("ExportCertificate", format!(r#"{{"CertificateArn":"{arn}","Passphrase":"cGFzc3BocmFzZQ=="}}"#)).await?;
+        json("RevokeCertificate", format!(r#"{{"CertificateArn":"{arn}","RevocationReason":"KEY_COMPROMISE"}}"#))
+            .await?;
+    }
+    Ok(format!("/crl/{}.crl", issuer.context("no authority key identifier")?))
 }

@@ -59,6 +59,19 @@ pub struct Config {
     pub ca_name: String,
     /// ACM settings.
     pub acm: AcmConfig,
+
+    // ---- Hardening (issue 13): listener bounds, credential-scope regions, CRL signing. ----
+    /// Bounds on every connection of the API port and of the approval page (`[http]`,
+    /// `CARAPACE_HTTP_*`; each listener counts its own `max_connections`): header, body,
+    /// idle and send timeouts, connection and per-connection request limits, HTTP/2 stream
+    /// and reset limits. See docs/security.md.
+    pub http: carapace_net::Limits,
+    /// Regions accepted in SigV4 credential scopes besides the AWS regions each service is
+    /// in (private or test regions, e.g. `["local-1"]`); ARNs in them still begin `arn:aws:`.
+    pub extra_regions: Vec<String>,
+    /// Seconds a signed CRL is served before it is signed afresh; a revocation makes the next
+    /// request sign a new one at once. 0 signs a CRL for every request.
+    pub crl_refresh_secs: u64,
 }
 
 /// Background jobs (issuance, validation, LDAPS checks, ...).
@@ -153,6 +166,9 @@ impl Default for Config {
             log_format: String::from("text"),
             ca_name: String::from("Carapace"),
             acm: AcmConfig::default(),
+            http: carapace_net::Limits::default(),
+            extra_regions: Vec::new(),
+            crl_refresh_secs: 3_600,
         }
     }
 }
@@ -280,6 +296,23 @@ impl Config {
         if !self.acm.approval_base_url.is_empty() && !self.acm.approval_base_url.starts_with("https://") {
             return invalid("acm.approval_base_url", "must start with https://");
         }
+        self.validate_hardening()
+    }
+
+    /// The checks of the hardening section.
+    fn validate_hardening(&self) -> Result<(), ConfigError> {
+        if let Err(e) = self.http.validate() {
+            return Err(ConfigError::Invalid { field: "http", reason: e.to_string() });
+        }
+        let region_like = |r: &String| {
+            (1..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        if !self.extra_regions.iter().all(region_like) {
+            return Err(ConfigError::Invalid {
+                field: "extra_regions",
+                reason: "each must be 1 to 32 characters of a-z, 0-9 and '-'".to_owned(),
+            });
+        }
         Ok(())
     }
 
@@ -381,6 +414,28 @@ mod tests {
         let c = Config::load(None, env(&[("CARAPACE_DATABASE_URL", "mysql://x")])).unwrap();
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("database_url"), "{err}");
+    }
+
+    #[test]
+    fn hardening_section_from_env_and_checked() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("CARAPACE_HTTP_HEADER_TIMEOUT_MS", "2500"),
+                ("CARAPACE_HTTP_MAX_CONNECTIONS", "64"),
+                ("CARAPACE_EXTRA_REGIONS", r#"["local-1"]"#),
+                ("CARAPACE_CRL_REFRESH_SECS", "0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((c.http.header_timeout_ms, c.http.max_connections), (2_500, 64));
+        assert_eq!((c.extra_regions.clone(), c.crl_refresh_secs), (vec!["local-1".to_owned()], 0));
+        c.validate().unwrap();
+        let c = Config::load(None, env(&[("CARAPACE_HTTP_IDLE_TIMEOUT_MS", "0")])).unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("http") && err.contains("idle_timeout_ms"), "{err}");
+        let c = Config::load(None, env(&[("CARAPACE_EXTRA_REGIONS", r#"["us-east-1:999999999999"]"#)])).unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("extra_regions"));
     }
 
     #[test]

@@ -70,6 +70,21 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// Unauthenticated CRL GETs/s, the CRL signed for every GET (as before) and kept.
+    Crl {
+        /// Keep-alive connections.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Measured seconds per server per round.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Alternating rounds (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Revoked certificates the CRL lists.
+        #[arg(long, default_value_t = 20)]
+        revoked: usize,
+    },
     /// The bare hyper server `bench wire` compares against (run by it as a child process).
     BareServer {
         /// Address to listen on.
@@ -221,6 +236,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 c.dev |= args.dev;
             })?;
             carapace::logging::init(&config.log_format);
+            // A panic while serving a request is that request's 500, logged once with its
+            // request id; any other panic is one ERROR line, then the usual report.
+            carapace_net::panic::install_hook();
             carapace::serve::serve(config, shutdown_signal()).await
         }
         Command::Keys(cmd) => keys(cmd).await,
@@ -231,6 +249,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Nodes { database_url, connections, seconds, rounds }) => {
             carapace::bench::nodes(&database_url, connections, seconds, rounds).await
+        }
+        Command::Bench(BenchCommand::Crl { connections, seconds, rounds, revoked }) => {
+            carapace::bench::crl(connections, seconds, rounds, revoked).await
         }
         Command::Bench(BenchCommand::BareServer { listen, body_file }) => {
             let body = std::fs::read(&body_file).with_context(|| format!("reading {}", body_file.display()))?;
@@ -337,7 +358,7 @@ async fn ca(cmd: CaCommand) -> anyhow::Result<()> {
                 &app.master_key,
             )?;
             carapace_core::runtime::store_ca(app.store.as_ref(), &material, app.clock.now_ms()).await?;
-            std::fs::write(config.data_dir.join("ca-root.pem"), read(&root)?)?;
+            carapace::app::write_private(&config.data_dir.join("ca-root.pem"), read(&root)?.as_bytes())?;
             println!("imported; new certificates chain to {}", root.display());
             app.store.close().await?;
         }

@@ -1,10 +1,13 @@
 //! Prometheus metrics served at `GET /metrics`.
 
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -38,6 +41,13 @@ pub struct JobLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of a listener's connection figures.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    /// The listener (`api`, `approval`).
+    pub listener: &'static str,
+}
+
 /// The server's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -45,6 +55,13 @@ pub struct Metrics {
     latency: Family<LatencyLabels, Histogram>,
     jobs: Family<JobLabels, Counter>,
     feed_resyncs: Counter,
+    /// Listeners whose [`carapace_net::Stats`] are copied into the gauges below at render.
+    listeners: Vec<(&'static str, Arc<carapace_net::Stats>)>,
+    open: Family<ListenerLabels, Gauge>,
+    accepted: Family<ListenerLabels, Gauge>,
+    limit_reached: Family<ListenerLabels, Gauge>,
+    closed_by_limit: Family<ListenerLabels, Gauge>,
+    panics: Family<ListenerLabels, Gauge>,
 }
 
 impl Metrics {
@@ -66,7 +83,36 @@ impl Metrics {
             "Times the change feed told this node to re-read (lost LISTEN connection, lag, another process's write)",
             feed_resyncs.clone(),
         );
-        Self { registry, requests, latency, jobs, feed_resyncs }
+        let mut gauge = |name: &str, help: &str| {
+            let family = Family::<ListenerLabels, Gauge>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let open = gauge("connections_open", "Connections open now, per listener");
+        let accepted = gauge("connections_accepted", "Connections accepted since start, per listener");
+        let limit_reached =
+            gauge("connection_limit_reached", "Times a listener waited because max_connections were open");
+        let closed_by_limit =
+            gauge("connections_closed_by_limit", "Connections closed for a timeout or a per-connection limit");
+        let panics = gauge("handler_panics", "Requests whose handling panicked (answered with a 500)");
+        Self {
+            registry,
+            requests,
+            latency,
+            jobs,
+            feed_resyncs,
+            listeners: Vec::new(),
+            open,
+            accepted,
+            limit_reached,
+            closed_by_limit,
+            panics,
+        }
+    }
+
+    /// Reports the connection figures of a listener (copied at every render).
+    pub fn watch_listener(&mut self, listener: &'static str, stats: Arc<carapace_net::Stats>) {
+        self.listeners.push((listener, stats));
     }
 
     /// Records one request.
@@ -83,6 +129,15 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
+        for (listener, stats) in &self.listeners {
+            let labels = ListenerLabels { listener };
+            let load = |n: &std::sync::atomic::AtomicU64| i64::try_from(n.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+            self.open.get_or_create(&labels).set(load(&stats.open));
+            self.accepted.get_or_create(&labels).set(load(&stats.accepted));
+            self.limit_reached.get_or_create(&labels).set(load(&stats.limit_reached));
+            self.closed_by_limit.get_or_create(&labels).set(load(&stats.closed_by_limit));
+            self.panics.get_or_create(&labels).set(load(&stats.panics));
+        }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
@@ -119,5 +174,10 @@ mod tests {
         );
         assert!(text.contains(r#"code="ValidationException""#), "{text}");
         assert!(text.contains("carapace_api_request_duration_seconds_bucket"), "{text}");
+        let mut m = Metrics::new();
+        let stats = Arc::new(carapace_net::Stats::default());
+        stats.open.store(3, Ordering::Relaxed);
+        m.watch_listener("api", stats);
+        assert!(m.render().contains(r#"carapace_connections_open{listener="api"} 3"#));
     }
 }

@@ -19,6 +19,7 @@ use crate::server::{self, Front};
 
 /// Runs the server until `shutdown` resolves, then drains and closes the store.
 pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
+    raise_open_file_limit(&config);
     let app = App::open(&config).await?;
     let ca = Arc::new(app.ca(&config).await?);
     if !config.dev
@@ -56,7 +57,12 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         Arc::new(Unbuilt(&carapace_model::lightsail::SERVICE)),
     ];
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let metrics = Arc::new(Metrics::new());
+    let mut metrics = Metrics::new();
+    let api = carapace_net::Server::new("api", config.http.clone());
+    metrics.watch_listener("api", api.stats());
+    let approval_server = carapace_net::Server::new("approval", config.http.clone());
+    metrics.watch_listener("approval", approval_server.stats());
+    let metrics = Arc::new(metrics);
     // Resyncs reach every subscriber whatever its kinds; a rarely written kind keeps this
     // counter's subscription from waking for ordinary changes.
     let mut feed = app.store.subscribe(&[carapace_core::runtime::CA_KIND]);
@@ -80,8 +86,14 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let dispatcher = Dispatcher::new(
         services,
         Arc::new(KeyLookup::new(app.accounts.clone(), app.store.as_ref(), Duration::from_secs(config.key_cache_secs))),
-        DispatcherConfig { dev: config.dev, max_body_bytes: config.max_body_bytes, ..Default::default() },
+        DispatcherConfig {
+            dev: config.dev,
+            max_body_bytes: config.max_body_bytes,
+            extra_regions: config.extra_regions.clone(),
+            ..Default::default()
+        },
     );
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
     let front = Arc::new(Front {
         dispatcher,
         metrics,
@@ -93,13 +105,16 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         )],
         acm: Some(CertificateManager::new(core.clone())),
         ca: Some(ca.clone()),
+        crls: carapace_core::revocation::CrlCache::new(time::Duration::seconds(
+            i64::try_from(config.crl_refresh_secs).unwrap_or(i64::MAX),
+        )),
     });
     let approval_page = match approval_listener {
         Some(listener) => {
             let names = approval::certificate_names(&core.settings.acm.approval_base_url);
             let tls = approval::tls_config(&ca, &names, &core.settings.base_url, config.acm.validity_days)?;
             let manager = CertificateManager::new(core.clone());
-            Some(tokio::spawn(approval::run(listener, tls, manager, stop_rx.clone())))
+            Some(tokio::spawn(approval::run(approval_server, listener, tls, manager, stop_rx.clone(), grace)))
         }
         None => None,
     };
@@ -110,14 +125,35 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         tracing::info!(addr = %approval_addr, "approval page listening");
         println!("carapace approval page on https://{approval_addr}");
     }
-    server::run(listener, front, shutdown, Duration::from_secs(config.shutdown_grace_secs)).await;
+    server::run(api, listener, front, shutdown, grace).await;
     let _ = stop_tx.send(true);
     for worker in workers.into_iter().chain(approval_page) {
-        let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
+        let _ = tokio::time::timeout(grace.max(Duration::from_secs(5)), worker).await;
     }
     app.store.close().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft open-file limit to the hard one (a connection is a descriptor; the usual
+/// soft limit of 1,024 is what 1,100 idle connections exhausted), and warns when even that
+/// is below what both listeners' `http.max_connections` can open plus room for the
+/// database, DNS, SMTP and LDAP sockets.
+fn raise_open_file_limit(config: &Config) {
+    /// Descriptors kept for everything that is not a client connection.
+    const RESERVE: u64 = 256;
+    let needed =
+        u64::try_from(config.http.max_connections).unwrap_or(u64::MAX).saturating_mul(2).saturating_add(RESERVE);
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < needed => tracing::warn!(
+            limit,
+            needed,
+            max_connections = config.http.max_connections,
+            "the open-file limit is below what the connection limits need: raise it (ulimit -n) or lower http.max_connections"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read or raise the open-file limit"),
+    }
 }
 
 /// The approval page's listener, or `None` when there is no page: in `--dev` (validation is

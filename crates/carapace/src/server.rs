@@ -1,8 +1,7 @@
-//! The HTTP front: accepts connections, serves `/health` and `/metrics`, hands API calls to
-//! the [`Dispatcher`], logs and meters every request, and shuts down gracefully.
+//! The HTTP front: serves `/health`, `/metrics` and the PKI URLs, hands API calls to the
+//! [`Dispatcher`], and logs and meters every request. Connections, their limits and the
+//! graceful shutdown are [`carapace_net`]'s.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,11 +12,7 @@ use carapace_proto::Dispatcher;
 use carapace_store::Store;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tracing::Instrument;
 
 use crate::metrics::Metrics;
 
@@ -37,6 +32,8 @@ pub struct Front {
     /// The CA whose certificates (`/ca/<id>.crt`), CRLs (`/crl/<id>.crl`) and OCSP answers
     /// (`/ocsp`) are served: the URLs in every certificate it issues.
     pub ca: Option<Arc<CertificateAuthority>>,
+    /// Signed CRLs kept between revocations (`crl_refresh_secs`).
+    pub crls: carapace_core::revocation::CrlCache,
 }
 
 /// Where HTTP validation content lives (the path of ACM's `RedirectTo`, see
@@ -50,37 +47,33 @@ const MAX_OCSP_REQUEST: usize = 64 * 1024;
 const OCSP_VALIDITY: time::Duration = time::Duration::hours(1);
 
 impl Front {
-    async fn serve(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    async fn serve(self: Arc<Self>, req: Request<carapace_net::Body>) -> Response<Full<Bytes>> {
         let started = Instant::now();
         let path = req.uri().path().to_owned();
         if req.method() == http::Method::POST && path == "/ocsp" {
             // RFC 6960 A.1: the DER request is the body. Requests are a few hundred bytes.
             let body = http_body_util::Limited::new(req.into_body(), MAX_OCSP_REQUEST).collect().await;
-            return Ok(self.ocsp(body.ok().map(|b| b.to_bytes().to_vec())).await);
+            return self.ocsp(body.ok().map(|b| b.to_bytes().to_vec())).await;
         }
         if req.method() == http::Method::GET {
             match path.as_str() {
-                "/health" => return Ok(self.health().await),
+                "/health" => return self.health().await,
                 "/metrics" => {
-                    return Ok(plain(
-                        StatusCode::OK,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                        self.metrics.render(),
-                    ));
+                    return plain(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render());
                 }
-                _ if path.starts_with(ACM_VALIDATIONS_PREFIX) => return Ok(self.http_validation(&path).await),
-                _ if path.starts_with("/ca/") && path.ends_with(".crt") => return Ok(self.ca_certificate(&path)),
-                _ if path.starts_with("/crl/") && path.ends_with(".crl") => return Ok(self.crl(&path).await),
+                _ if path.starts_with(ACM_VALIDATIONS_PREFIX) => return self.http_validation(&path).await,
+                _ if path.starts_with("/ca/") && path.ends_with(".crt") => return self.ca_certificate(&path),
+                _ if path.starts_with("/crl/") && path.ends_with(".crl") => return self.crl(&path).await,
                 _ if path.starts_with("/ocsp/") => {
                     // RFC 6960 A.1: GET /ocsp/<url-encoded base64 of the DER request>.
                     let encoded = path.trim_start_matches("/ocsp/");
                     let decoded = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
                     let der = base64::engine::general_purpose::STANDARD.decode(decoded.as_bytes()).ok();
-                    return Ok(self.ocsp(der).await);
+                    return self.ocsp(der).await;
                 }
                 _ => {
                     if let Some((_, ctype, body)) = self.static_routes.iter().find(|(p, _, _)| *p == path) {
-                        return Ok(binary(ctype, body.clone()));
+                        return binary(ctype, body.clone());
                     }
                 }
             }
@@ -91,7 +84,8 @@ impl Front {
         self.metrics.observe(outcome.service, outcome.operation, outcome.error.as_deref(), elapsed.as_secs_f64());
         let status = resp.status().as_u16();
         match &outcome.error {
-            Some(code) if status >= 500 => tracing::error!(
+            // A fault is ours; 501 (an operation not built yet) is the caller's to expect.
+            Some(code) if status >= 500 && status != 501 => tracing::error!(
                 request_id = %outcome.request_id, service = outcome.service, operation = outcome.operation,
                 status, error = %code, micros = elapsed.as_micros() as u64, "request failed"
             ),
@@ -104,7 +98,7 @@ impl Front {
                 status, micros = elapsed.as_micros() as u64, "request served"
             ),
         }
-        Ok(resp)
+        resp
     }
 
     /// `GET /acm-validations/<account>/.well-known/pki-validation/<token>.txt`: the content
@@ -135,13 +129,14 @@ impl Front {
         }
     }
 
-    /// `GET /crl/<id>.crl`: the intermediate's CRL, DER, signed afresh so a revocation is
-    /// listed as soon as RevokeCertificate returns.
+    /// `GET /crl/<id>.crl`: the intermediate's CRL, DER. Kept between revocations, and
+    /// signed afresh after one, so a revocation is listed as soon as RevokeCertificate
+    /// returns and a flood of GETs costs no signatures.
     async fn crl(&self, path: &str) -> Response<Full<Bytes>> {
         let id = path.trim_start_matches("/crl/").trim_end_matches(".crl");
         let Some(ca) = &self.ca else { return not_found() };
-        match carapace_core::revocation::crl(self.store.as_ref(), ca, id, time::OffsetDateTime::now_utc()).await {
-            Ok(Some(der)) => binary("application/pkix-crl", Bytes::from(der)),
+        match self.crls.get(self.store.as_ref(), ca, id, time::OffsetDateTime::now_utc()).await {
+            Ok(Some(der)) => binary("application/pkix-crl", der),
             Ok(None) => not_found(),
             Err(e) => {
                 tracing::error!(error = %e, "CRL failed");
@@ -226,50 +221,14 @@ fn plain(status: StatusCode, ctype: &'static str, body: String) -> Response<Full
     resp
 }
 
-/// Accepts connections until `shutdown` resolves, then stops accepting and gives in-flight
-/// requests up to `grace` to finish.
+/// Serves the front on `listener` through `server` until `shutdown` resolves, then drains
+/// for up to `grace`.
 pub async fn run(
+    server: carapace_net::Server,
     listener: TcpListener,
     front: Arc<Front>,
     shutdown: impl std::future::Future<Output = ()>,
     grace: Duration,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().keep_alive(true);
-    let builder = Arc::new(builder);
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let front = front.clone();
-        let service = hyper::service::service_fn(move |req| front.clone().serve(req));
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(
-            async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "connection closed with error");
-                }
-            }
-            .instrument(tracing::debug_span!("conn", %peer)),
-        );
-    }
-    drop(listener);
-    tracing::info!("shutting down: no longer accepting, waiting for in-flight requests");
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(grace) => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining connections"),
-    }
+    server.run(listener, move |req| front.clone().serve(req), shutdown, grace).await;
 }

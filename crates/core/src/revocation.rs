@@ -17,9 +17,8 @@ pub const KIND: &str = "ca.revocation";
 /// Row kind of issued serials (OCSP says `good` only for serials the CA issued).
 pub const ISSUED_KIND: &str = "ca.issued";
 
-/// How long a CRL is current (`nextUpdate - thisUpdate`). A CRL is signed afresh for every
-/// request, so a revocation is listed at once; this bounds how long a relying party may
-/// cache one.
+/// How long a CRL is current (`nextUpdate - thisUpdate`): how long a relying party may cache
+/// one. Carapace serves a new one as soon as a revocation is written ([`CrlCache`]).
 pub const CRL_VALIDITY: time::Duration = time::Duration::hours(24);
 
 /// Listing page size when building a CRL.
@@ -125,6 +124,71 @@ pub async fn crl(
     Ok(Some(der))
 }
 
+/// Signed CRLs, kept per intermediate so that a flood of unauthenticated `GET /crl/...`
+/// costs no signatures (issue 13, finding 7).
+///
+/// A kept CRL is served until a revocation is written under its intermediate or it is
+/// `refresh` old. Revocation rows are only ever inserted, so their count changes exactly
+/// when a revocation is written — on this node or any other sharing the database — and one
+/// `COUNT` per request is all it takes to know the kept CRL is still complete. At most one
+/// CRL is signed at a time; requests that arrive meanwhile wait and take the fresh one.
+pub struct CrlCache {
+    refresh: time::Duration,
+    kept: std::sync::Mutex<std::collections::HashMap<String, Kept>>,
+    signing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+struct Kept {
+    der: bytes::Bytes,
+    revocations: u64,
+    signed_at: OffsetDateTime,
+}
+
+impl CrlCache {
+    /// A cache that re-signs a CRL once it is `refresh` old (`ZERO`: for every request).
+    pub fn new(refresh: time::Duration) -> Self {
+        Self { refresh, kept: std::sync::Mutex::default(), signing: tokio::sync::Mutex::new(()) }
+    }
+
+    /// The current CRL (DER) of `intermediate_id`, or `None` when the CA has no such
+    /// intermediate.
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        ca: &CertificateAuthority,
+        intermediate_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<bytes::Bytes>, RevocationError> {
+        // Only the CA's own intermediates are kept: the map's keys are not the caller's.
+        if ca.intermediate_by_id(intermediate_id).is_none() {
+            return Ok(None);
+        }
+        let revocations = store.count(KIND, intermediate_id, i64::MIN).await?;
+        if let Some(der) = self.fresh(intermediate_id, revocations, now) {
+            return Ok(Some(der));
+        }
+        let _turn = self.signing.lock().await;
+        // Another request may have signed while this one waited.
+        let revocations = store.count(KIND, intermediate_id, i64::MIN).await?;
+        if let Some(der) = self.fresh(intermediate_id, revocations, now) {
+            return Ok(Some(der));
+        }
+        let Some(der) = crl(store, ca, intermediate_id, now).await? else { return Ok(None) };
+        let der = bytes::Bytes::from(der);
+        let kept = Kept { der: der.clone(), revocations, signed_at: now };
+        self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(intermediate_id.to_owned(), kept);
+        Ok(Some(der))
+    }
+
+    fn fresh(&self, intermediate_id: &str, revocations: u64, now: OffsetDateTime) -> Option<bytes::Bytes> {
+        let kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept = kept.get(intermediate_id)?;
+        (kept.revocations == revocations && now < kept.signed_at + self.refresh && now >= kept.signed_at)
+            .then(|| kept.der.clone())
+    }
+}
+
 /// Why a CRL could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum RevocationError {
@@ -134,4 +198,35 @@ pub enum RevocationError {
     /// Signing failed.
     #[error("signing the CRL: {0}")]
     Sign(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::CertificateAuthority;
+    use crate::crypto::MasterKey;
+
+    /// Issue 13, finding 7: a CRL is signed once per revocation (or refresh), not per GET.
+    #[tokio::test]
+    async fn a_kept_crl_is_served_until_a_revocation_or_its_refresh() {
+        let t0 = OffsetDateTime::now_utc();
+        let master = MasterKey::generate().unwrap();
+        let (ca, _) = CertificateAuthority::generate("Test", t0, &master).unwrap();
+        let store = carapace_store::sqlite::SqliteStore::open_in_memory().unwrap();
+        let id = ca.intermediates()[0].id.clone();
+        let cache = CrlCache::new(time::Duration::hours(1));
+        let at = |secs: i64| t0 + time::Duration::seconds(secs);
+        let first = cache.get(&store, &ca, &id, at(0)).await.unwrap().unwrap();
+        // A CRL signed later would differ (its number and thisUpdate are the signing time).
+        assert_eq!(cache.get(&store, &ca, &id, at(60)).await.unwrap().unwrap(), first, "kept");
+        store.apply(vec![record(&id, &[0x0a, 0x1b], at(61).unix_timestamp() * 1000, Some(1))]).await.unwrap();
+        let revoked = cache.get(&store, &ca, &id, at(62)).await.unwrap().unwrap();
+        assert_ne!(revoked, first, "a revocation is listed at once");
+        assert_eq!(cache.get(&store, &ca, &id, at(63)).await.unwrap().unwrap(), revoked);
+        assert_ne!(cache.get(&store, &ca, &id, at(62 + 3_600)).await.unwrap().unwrap(), revoked, "refreshed");
+        assert_eq!(cache.get(&store, &ca, "00", at(0)).await.unwrap(), None, "unknown intermediates are not kept");
+        let every_time = CrlCache::new(time::Duration::ZERO);
+        let one = every_time.get(&store, &ca, &id, at(0)).await.unwrap().unwrap();
+        assert_ne!(every_time.get(&store, &ca, &id, at(1)).await.unwrap().unwrap(), one, "refresh 0 signs every time");
+    }
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub mod cbor;
 pub mod generated;
 mod pattern;
+pub mod regions;
 pub mod schema;
 pub mod validate;
 

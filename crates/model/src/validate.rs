@@ -15,6 +15,12 @@
 //! length is checked before the pattern. A value of the wrong JSON type is not a constraint
 //! violation but a `SerializationException` ([`Invalid::Serialization`]). Unknown members are
 //! ignored and `null` means absent, as on AWS.
+//!
+//! Two bounds keep a hostile input from being echoed back at scale (deliberate differences,
+//! listed in `docs/behaviour.md`): an echoed value is cut after [`MAX_ECHO_CHARS`]
+//! characters with `...` (AWS's recorded messages only show short values, so how it cuts
+//! long ones is not known), and at most [`MAX_LISTED`] violations are spelled out, while the
+//! count still counts them all.
 
 use std::fmt;
 
@@ -29,9 +35,14 @@ pub enum Invalid {
     /// The input does not have the model's shape (wrong JSON type, bad base64, number out of
     /// range): AWS answers `SerializationException` with this message.
     Serialization(String),
-    /// Constraint violations, each a full `Value ... failed to satisfy constraint: ...`
-    /// sentence: AWS answers `ValidationException`.
-    Constraints(Vec<String>),
+    /// Constraint violations: AWS answers `ValidationException`.
+    Constraints {
+        /// The first [`MAX_LISTED`] violations, each a full `Value ... failed to satisfy
+        /// constraint: ...` sentence.
+        listed: Vec<String>,
+        /// How many there are.
+        total: usize,
+    },
 }
 
 impl Invalid {
@@ -39,9 +50,9 @@ impl Invalid {
     pub fn message(&self) -> String {
         match self {
             Self::Serialization(msg) => msg.clone(),
-            Self::Constraints(list) => {
-                let plural = if list.len() == 1 { "" } else { "s" };
-                format!("{} validation error{plural} detected: {}", list.len(), list.join("; "))
+            Self::Constraints { listed, total } => {
+                let plural = if *total == 1 { "" } else { "s" };
+                format!("{total} validation error{plural} detected: {}", listed.join("; "))
             }
         }
     }
@@ -60,9 +71,24 @@ impl std::error::Error for Invalid {}
 /// `input` is the whole request body as JSON (for CBOR requests, after
 /// [`crate::cbor::cbor_to_json`]); an empty body should be passed as `{}`.
 pub fn validate(service: &'static Service, shape: ShapeId, input: &Value) -> Result<(), Invalid> {
-    let mut walker = Walker { service, errors: Vec::new() };
+    let mut walker = Walker { service, errors: Vec::new(), total: 0 };
     walker.value(shape, input, "", false)?;
-    if walker.errors.is_empty() { Ok(()) } else { Err(Invalid::Constraints(walker.errors)) }
+    if walker.total == 0 { Ok(()) } else { Err(Invalid::Constraints { listed: walker.errors, total: walker.total }) }
+}
+
+/// Longest value echoed in a validation message, in characters.
+pub const MAX_ECHO_CHARS: usize = 256;
+
+/// Most violations spelled out in one validation message.
+pub const MAX_LISTED: usize = 100;
+
+/// `value` as a message may echo it: whole up to [`MAX_ECHO_CHARS`] characters, else its
+/// first [`MAX_ECHO_CHARS`] characters and `...`. Never splits a character.
+pub fn echo(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(MAX_ECHO_CHARS) {
+        None => std::borrow::Cow::Borrowed(value),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!("{}...", &value[..cut])),
+    }
 }
 
 /// Whether `value` satisfies a model pattern the way Java's `String.matches` would.
@@ -79,16 +105,22 @@ const NOT_NULL: &str = "Member must not be null";
 struct Walker {
     service: &'static Service,
     errors: Vec<String>,
+    total: usize,
 }
 
 impl Walker {
     /// Records one violation; `value` is `None` for a missing value and `sensitive` hides it.
     fn push(&mut self, value: Option<&str>, sensitive: bool, path: &str, constraint: &str) {
+        self.total += 1;
+        if self.errors.len() >= MAX_LISTED {
+            return;
+        }
         let value = match value {
             None => "Value null".to_owned(),
             Some(_) if sensitive => "Value".to_owned(),
-            Some(v) => format!("Value '{v}'"),
+            Some(v) => format!("Value '{}'", echo(v)),
         };
+        let path = echo(path);
         self.errors.push(format!("{value} at '{path}' failed to satisfy constraint: {constraint}"));
     }
 
@@ -560,5 +592,28 @@ mod tests {
         assert!(matches!(denied.kind, Kind::Structure { error: Some(e), .. } if e.status == 400));
         // DS exceptions of operations we do not serve are still there for error envelopes.
         assert!(ds::SERVICE.error_shape("SnapshotLimitExceededException").is_some());
+    }
+
+    /// Issue 13, finding 4: a 4 MiB `DomainName` came back whole, twice, in an 8.4 MB message.
+    #[test]
+    fn huge_values_are_echoed_cut_and_huge_lists_listed_in_part() {
+        let huge = "é".repeat(4 << 20);
+        let msg = message(&acm::SERVICE, "RequestCertificate", json!({"DomainName": huge}));
+        assert!(msg.len() < 4 * 1024, "{} bytes", msg.len());
+        let cut = format!("Value '{}...' at 'domainName'", "é".repeat(MAX_ECHO_CHARS));
+        assert!(msg.starts_with(&format!("2 validation errors detected: {cut} failed to satisfy constraint: Member must have length less than or equal to 253; {cut}")), "{msg}");
+        // A value at the limit is echoed whole.
+        assert_eq!(echo(&"a".repeat(MAX_ECHO_CHARS)), "a".repeat(MAX_ECHO_CHARS));
+        // 5,000 bad names: all counted, the first 100 spelled out.
+        let names: Vec<String> = (0..5_000).map(|i| format!("bad name {i}")).collect();
+        let body = json!({"DomainName": "example.com", "SubjectAlternativeNames": names});
+        let Err(Invalid::Constraints { listed, total }) =
+            validate(&acm::SERVICE, input(&acm::SERVICE, "RequestCertificate"), &body)
+        else {
+            panic!("expected constraint violations")
+        };
+        assert_eq!((listed.len(), total), (MAX_LISTED, 5_001));
+        let msg = Invalid::Constraints { listed, total }.message();
+        assert!(msg.starts_with("5001 validation errors detected: Value '[bad name 0, bad name 1"), "{}", &msg[..200]);
     }
 }

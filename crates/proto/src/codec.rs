@@ -86,9 +86,11 @@ pub fn decode(protocol: Protocol, body: &[u8]) -> Result<serde_json::Value, Wire
         Protocol::AwsJson11 => serde_json::from_slice::<serde_json::Value>(body)
             .map_err(|e| WireError::serialization(format!("Could not parse request body as JSON: {e}")))?,
         Protocol::RpcV2Cbor => {
-            let cbor: ciborium::Value = ciborium::de::from_reader(body)
-                .map_err(|e| WireError::serialization(format!("Could not parse request body as CBOR: {e}")))?;
-            carapace_model::cbor::cbor_to_json(cbor).map_err(WireError::serialization)?
+            let cbor: ciborium::Value = ciborium::de::from_reader(body).map_err(|e| {
+                WireError::serialization(format!("Could not parse request body as CBOR: {}.", cbor_problem(&e)))
+            })?;
+            carapace_model::cbor::cbor_to_json(cbor)
+                .map_err(|e| WireError::serialization(format!("Could not parse request body as CBOR: {e}.")))?
         }
     };
     if !value.is_object() {
@@ -97,6 +99,19 @@ pub fn decode(protocol: Protocol, body: &[u8]) -> Result<serde_json::Value, Wire
         ));
     }
     Ok(value)
+}
+
+/// What is wrong with a CBOR body, in words for the client. ciborium's own `Display` is
+/// its `Debug` text (`Semantic(None, "...")`), which is not for clients (issue 13, finding 8).
+fn cbor_problem<T>(e: &ciborium::de::Error<T>) -> String {
+    use ciborium::de::Error;
+    match e {
+        Error::Io(_) => String::from("the body ends inside a value"),
+        Error::Syntax(offset) => format!("malformed item at byte {offset}"),
+        Error::Semantic(Some(offset), _) => format!("unexpected item at byte {offset}"),
+        Error::Semantic(None, _) => String::from("unexpected item"),
+        Error::RecursionLimitExceeded => String::from("values nest too deeply"),
+    }
 }
 
 /// Encodes an operation's output document.
@@ -264,6 +279,27 @@ mod tests {
         assert_eq!(decode(Protocol::AwsJson11, b"{").unwrap_err().code, "SerializationException");
         assert_eq!(decode(Protocol::AwsJson11, b"[1]").unwrap_err().code, "SerializationException");
         assert_eq!(decode(Protocol::RpcV2Cbor, &[0xff, 0x00]).unwrap_err().code, "SerializationException");
+    }
+
+    /// Issue 13, finding 8: CBOR errors showed ciborium's Debug text to the client.
+    #[test]
+    fn cbor_errors_are_worded_for_clients() {
+        let message = |body: &[u8]| decode(Protocol::RpcV2Cbor, body).unwrap_err().message;
+        assert_eq!(message(&[0xff, 0x00]), "Could not parse request body as CBOR: unexpected item.");
+        assert_eq!(message(&[0x1c]), "Could not parse request body as CBOR: malformed item at byte 0.");
+        // A map announcing one entry, then nothing.
+        assert_eq!(message(&[0xa1]), "Could not parse request body as CBOR: the body ends inside a value.");
+        // Map key 1 (an integer).
+        assert_eq!(
+            message(&[0xa1, 0x01, 0x01]),
+            "Could not parse request body as CBOR: map keys must be text strings."
+        );
+        let deep = [vec![0x81u8; 10_000], vec![0x01]].concat();
+        assert_eq!(message(&deep), "Could not parse request body as CBOR: values nest too deeply.");
+        for body in [&[0xff, 0x00][..], &[0xa1], &[0xa1, 0x01, 0x01], &deep] {
+            let m = message(body);
+            assert!(!m.contains("Semantic") && !m.contains("Syntax") && !m.contains('"'), "{m}");
+        }
     }
 
     #[test]

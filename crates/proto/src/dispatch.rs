@@ -60,11 +60,14 @@ pub struct DispatcherConfig {
     pub max_body_bytes: usize,
     /// Largest accepted difference between the request's time and ours.
     pub max_skew: Duration,
+    /// Regions accepted in credential scopes besides the service's own
+    /// ([`carapace_model::regions::of_service`]): private or test regions.
+    pub extra_regions: Vec<String>,
 }
 
 impl Default for DispatcherConfig {
     fn default() -> Self {
-        Self { dev: false, max_body_bytes: 1 << 20, max_skew: Duration::from_secs(300) }
+        Self { dev: false, max_body_bytes: 1 << 20, max_skew: Duration::from_secs(300), extra_regions: Vec::new() }
     }
 }
 
@@ -116,7 +119,16 @@ impl Dispatcher {
         let mut outcome = Outcome { request_id: request_id.clone(), service: "-", operation: "-", error: None };
         let route = codec::route(&parts.method, parts.uri.path(), &parts.headers);
         let protocol = route.as_ref().map_or(Protocol::AwsJson11, |route| route.protocol);
-        let result = self.serve(route, &parts, body, now, &request_id, &mut outcome).await;
+        // A panic is this request's InternalFailure, logged once here with its request id
+        // (the hook installed by `carapace_net::panic::install_hook` keeps it out of stderr).
+        let served = carapace_net::panic::catch(self.serve(route, &parts, body, now, &request_id, &mut outcome)).await;
+        let result = served.unwrap_or_else(|panic| {
+            tracing::error!(
+                request_id = %request_id, service = outcome.service, operation = outcome.operation,
+                panic = %panic, "request handling panicked"
+            );
+            Err(WireError::internal())
+        });
         let service = self.services.iter().map(|s| s.service()).find(|s| s.name == outcome.service);
         let resp = match result {
             Ok(resp) => resp,
@@ -161,6 +173,13 @@ impl Dispatcher {
         }
 
         let info = sigv4::parse(parts).map_err(auth_error)?;
+        // Before any key lookup: the region set is public, and a made-up region must not
+        // reach the per-(account, region) quotas, throttles and ARNs.
+        if !carapace_model::regions::of_service(service.name).contains(&info.region.as_str())
+            && !self.config.extra_regions.contains(&info.region)
+        {
+            return Err(auth_error(AuthError::WrongRegion { region: info.region }));
+        }
         let account_id = if self.config.dev {
             dev_account(&info.access_key_id)
         } else {
@@ -250,6 +269,13 @@ where
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        // The listener's body timeout (`http.body_timeout_ms`), in S3's words for the same
+        // condition (S3 API reference, "Error responses": RequestTimeout, 400).
+        Err(e) if carapace_net::BodyTimeout::is(e.as_ref()) => Err(WireError::client(
+            "RequestTimeout",
+            "Your socket connection to the server was not read from or written to within the timeout period. \
+             Idle connections will be closed.",
+        )),
         Err(_) => Err(WireError::serialization("The request body could not be read.")),
     }
 }
@@ -285,6 +311,102 @@ pub fn encode_output<T: serde::Serialize + Send + Sync + 'static>(output: T) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ACM's model over a handler that answers `{}`, or panics.
+    struct Fake {
+        panics: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl ServiceHandler for Fake {
+        fn service(&self) -> &'static Service {
+            &carapace_model::acm::SERVICE
+        }
+
+        async fn call(
+            &self,
+            _: &RequestContext,
+            _: &'static Operation,
+            _: serde_json::Value,
+        ) -> Result<Output, WireError> {
+            if self.panics {
+                let date = String::from("2015083é");
+                let _ = &date[..8];
+            }
+            Ok(Output::new(serde_json::json!({})))
+        }
+    }
+
+    struct NoKeys;
+
+    #[async_trait::async_trait]
+    impl CredentialLookup for NoKeys {
+        async fn lookup(&self, _: &str) -> Result<Option<Credential>, WireError> {
+            Ok(None)
+        }
+    }
+
+    fn dispatcher(panics: bool, extra_regions: &[&str]) -> Dispatcher {
+        let config = DispatcherConfig {
+            dev: true,
+            extra_regions: extra_regions.iter().map(|r| (*r).to_owned()).collect(),
+            ..DispatcherConfig::default()
+        };
+        Dispatcher::new(vec![Arc::new(Fake { panics })], Arc::new(NoKeys), config)
+    }
+
+    /// A well-formed (`--dev` accepts it unverified) ListCertificates call signed for `region`.
+    async fn call(dispatcher: &Dispatcher, region: &str) -> (u16, serde_json::Value, Outcome) {
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=123456789012/20150830/{region}/acm/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature=00"
+        );
+        let req = Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("host", "h")
+            .header("x-amz-target", "CertificateManager.ListCertificates")
+            .header("x-amz-date", "20150830T123600Z")
+            .header("authorization", auth)
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let (resp, outcome) = dispatcher.handle(req, time::OffsetDateTime::now_utc()).await;
+        let status = resp.status().as_u16();
+        assert_eq!(resp.headers()["x-amzn-requestid"].to_str().unwrap(), outcome.request_id);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap(), outcome)
+    }
+
+    /// Issue 13, finding 1 (defence in depth): a panic while handling a request is that
+    /// request's `500 InternalFailure` with its request id.
+    #[tokio::test]
+    async fn a_panic_is_an_internal_failure() {
+        carapace_net::panic::install_hook();
+        let (status, body, outcome) = call(&dispatcher(true, &[]), "us-east-1").await;
+        assert_eq!(status, 500);
+        assert_eq!(body["__type"], "InternalFailure");
+        assert_eq!(outcome.error.as_deref(), Some("InternalFailure"));
+        assert_eq!(call(&dispatcher(false, &[]), "us-east-1").await.0, 200);
+    }
+
+    /// Issue 13, finding 3: the credential scope's region must be one the service is in.
+    #[tokio::test]
+    async fn regions_outside_the_table_are_refused_as_aws_refuses_them() {
+        let d = dispatcher(false, &["local-1"]);
+        for region in ["not-a-region", "us-east-1:999999999999", "cn-north-1"] {
+            let (status, body, _) = call(&d, region).await;
+            assert_eq!(status, 403, "{region}");
+            assert_eq!(body["__type"], "InvalidSignatureException");
+            assert_eq!(body["message"], format!("Credential should be scoped to a valid region, not '{region}'. "));
+        }
+        let long = "x".repeat(2_000);
+        let (status, body, _) = call(&d, &long).await;
+        assert_eq!(status, 403);
+        let message = body["message"].as_str().unwrap();
+        assert!(message.len() < 400 && message.contains("xxx...'"), "{message}");
+        assert_eq!(call(&d, "eu-west-3").await.0, 200);
+        assert_eq!(call(&d, "local-1").await.0, 200, "extra_regions");
+    }
 
     #[test]
     fn dev_accounts() {

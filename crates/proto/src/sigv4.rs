@@ -172,6 +172,16 @@ pub enum AuthError {
         /// The signing name of the service that received the request.
         expected: String,
     },
+    /// The credential scope names a region the service is not in (`not-a-region`,
+    /// `us-east-1:999999999999`): the message AWS's JSON services send, e.g. in
+    /// aws/aws-sdk-js-v3#5576 (`InvalidSignatureException`, HTTP 403) and
+    /// cognitect-labs/aws-api#27 ("Credential should be scoped to a valid region, not
+    /// 'ap-southeast-2'. "). The region is echoed cut like a validation message's value.
+    #[error("Credential should be scoped to a valid region, not '{}'. ", carapace_model::validate::echo(region))]
+    WrongRegion {
+        /// The region the request named.
+        region: String,
+    },
     /// The credential scope's date is not the day of the request time.
     #[error(
         "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: \
@@ -198,6 +208,7 @@ impl AuthError {
             | Self::Expired { .. }
             | Self::NotYetCurrent { .. }
             | Self::WrongService { .. }
+            | Self::WrongRegion { .. }
             | Self::WrongDate { .. } => "InvalidSignatureException",
         }
     }
@@ -402,10 +413,14 @@ fn request_date(parts: &Parts) -> Result<Option<(OffsetDateTime, String)>, AuthE
 }
 
 /// Parses ISO-8601 basic format, `20150830T123600Z`.
+///
+/// By bytes, never by `str` index: the value is the client's, and slicing a `str` inside a
+/// multi-byte character panics (issue 13, finding 1: `X-Amz-Date: 20150830T1236é0Z`).
 fn parse_amz_date(raw: &str) -> Result<OffsetDateTime, AuthError> {
     let invalid = || {
         AuthError::Incomplete(format!(
-            "Date must be in ISO-8601 'basic format'. Got '{raw}'. See http://en.wikipedia.org/wiki/ISO_8601"
+            "Date must be in ISO-8601 'basic format'. Got '{}'. See http://en.wikipedia.org/wiki/ISO_8601",
+            carapace_model::validate::echo(raw)
         ))
     };
     let b = raw.as_bytes();
@@ -413,11 +428,11 @@ fn parse_amz_date(raw: &str) -> Result<OffsetDateTime, AuthError> {
         return Err(invalid());
     }
     let num = |range: std::ops::Range<usize>| -> Result<u32, AuthError> {
-        let digits = &raw[range];
-        if !digits.bytes().all(|c| c.is_ascii_digit()) {
+        let digits = &b[range];
+        if !digits.iter().all(u8::is_ascii_digit) {
             return Err(invalid());
         }
-        digits.parse().map_err(|_| invalid())
+        Ok(digits.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
     };
     let (year, month, day) = (num(0..4)?, num(4..6)?, num(6..8)?);
     let (hour, minute, second) = (num(9..11)?, num(11..13)?, num(13..15)?);
@@ -915,6 +930,45 @@ mod tests {
         assert_eq!(parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT"), Some(at("20150830T123600Z")));
         assert_eq!(parse_http_date("Sun, 30 Aug 2015 12:36:00 PST"), None);
         assert_eq!(parse_http_date("30 Aug 2015"), None);
+    }
+
+    /// Issue 13, finding 1: a multi-byte character in `X-Amz-Date` panicked the parser
+    /// (slicing a `str` inside a character) instead of answering 400.
+    #[test]
+    fn multibyte_dates_are_refused_not_panics() {
+        // `é` is two bytes: the value is 16 bytes long with `T` and `Z` in place, and the
+        // hour's slice ends inside the `é`.
+        let date = "20150830T1é000Z";
+        assert_eq!(date.len(), 16);
+        let expected = AuthError::Incomplete(format!(
+            "Date must be in ISO-8601 'basic format'. Got '{date}'. See http://en.wikipedia.org/wiki/ISO_8601"
+        ));
+        let mut p = parts(
+            "POST",
+            "/",
+            &[
+                ("host", "h"),
+                (
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/acm/aws4_request, SignedHeaders=host, Signature=00",
+                ),
+            ],
+        );
+        p.headers.insert("x-amz-date", http::HeaderValue::from_bytes(date.as_bytes()).unwrap());
+        assert_eq!(parse(&p), Err(expected.clone()));
+        let query = "/?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20150830%2Fus-east-1%2Facm%2Faws4_request\
+                     &X-Amz-Date=20150830T1%C3%A9000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=00";
+        assert_eq!(parse(&parts("GET", query, &[("host", "h")])), Err(expected));
+        // Every byte position, every width of character, length kept at 16: an error,
+        // never a panic.
+        let base = b"20150830T123600Z";
+        for c in ["é", "€", "😀"] {
+            for at in 0..=base.len() - c.len() {
+                let raw = [&base[..at], c.as_bytes(), &base[at + c.len()..]].concat();
+                let raw = String::from_utf8(raw).unwrap();
+                assert!(parse_amz_date(&raw).is_err(), "{raw}");
+            }
+        }
     }
 
     #[test]

@@ -125,6 +125,7 @@ impl SqliteStore {
     /// This does blocking I/O; call it at startup or inside `spawn_blocking`.
     pub fn open(path: &Path) -> Result<Self> {
         let context = |e: rusqlite::Error| Error::Backend(format!("opening {}: {}", path.display(), describe(&e)));
+        create_private(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut writer = Connection::open_with_flags(path, flags).map_err(context)?;
         configure(&writer).map_err(context)?;
@@ -298,6 +299,19 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tracing::info!(version, "applied schema migration");
     }
     tx.commit().map_err(backend)
+}
+
+/// Creates the database file with mode 0600 if it does not exist yet. SQLite creates its
+/// `-wal` and `-shm` files with the database file's permissions (`findCreateFileMode` in
+/// `os_unix.c`), so all three stay private to the owner; left to SQLite, the file would be
+/// created 0644 (issue 13, finding 5).
+fn create_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Backend(format!("creating {}: {e}", path.display()))),
+    }
 }
 
 /// A rusqlite error as a log-worthy message without the statement text.
@@ -943,6 +957,21 @@ mod tests {
             assert!(row.is_some(), "r{i} lost");
         }
         assert_eq!(store.count("k", "s", i64::MIN).await.unwrap(), 100);
+    }
+
+    /// Issue 13, finding 5: the database and SQLite's `-wal` and `-shm` files are 0600.
+    #[tokio::test]
+    async fn database_files_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.apply(vec![put("r", 1, b"x")]).await.unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = dir.path().join(format!("private.db{suffix}"));
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
+        }
     }
 
     const KILL9_ENV: &str = "CARAPACE_STORE_KILL9_DB";

@@ -27,6 +27,9 @@ impl Server {
     /// Starts with extra arguments and environment variables.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
+        // A data directory others can read is warned about at start; keep test logs quiet.
+        let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700);
+        std::fs::set_permissions(data_dir.path(), private).expect("chmod 700");
         Self::start_in(data_dir, args, env)
     }
 
