@@ -149,7 +149,7 @@ async fn handle(manager: Arc<CertificateManager>, req: Request<carapace_net::Bod
         return error_page(StatusCode::NOT_FOUND, "Not found", "There is nothing here.");
     };
     // The body of the POST (an empty form) is never read: the URL names what is approved.
-    let resp = match *req.method() {
+    match *req.method() {
         Method::GET | Method::HEAD => match manager.approval(token).await {
             Ok(view) => page(StatusCode::OK, &confirm_body(&view)),
             Err(e) => refused(&e),
@@ -164,8 +164,7 @@ async fn handle(manager: Arc<CertificateManager>, req: Request<carapace_net::Bod
             resp.headers_mut().insert(header::ALLOW, http::HeaderValue::from_static("GET, HEAD, POST"));
             resp
         }
-    };
-    resp
+    }
 }
 
 /// The page for an error from the core: the reason when it is the user's (a bad link, a

@@ -166,10 +166,14 @@ where
         let addr = addrs[worker % addrs.len()].clone();
         let make = make.clone();
         tasks.push(tokio::spawn(async move {
-            let stream = TcpStream::connect(&addr).await?;
-            stream.set_nodelay(true)?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(conn);
+            let connect = || async {
+                let stream = TcpStream::connect(&addr).await?;
+                stream.set_nodelay(true)?;
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(conn);
+                anyhow::Ok(sender)
+            };
+            let mut sender = connect().await?;
             let mut latencies = Vec::with_capacity(64 * 1024);
             let mut errors = 0u64;
             let mut i = worker;
@@ -180,8 +184,20 @@ where
                 }
                 let req = make(&addr, i)?;
                 i += 1;
-                sender.ready().await?;
-                let resp = sender.send_request(req).await?;
+                // The server closes a connection after `http.max_requests_per_connection`
+                // requests, as it should: open the next one, as a client pool does.
+                if sender.ready().await.is_err() {
+                    sender = connect().await?;
+                }
+                let resp = match sender.send_request(req).await {
+                    Ok(resp) => resp,
+                    // Closed between `ready` and the write: the request was not served.
+                    Err(e) if e.is_canceled() || e.is_closed() || e.is_incomplete_message() => {
+                        sender = connect().await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let ok = resp.status() == http::StatusCode::OK;
                 resp.into_body().collect().await?;
                 if began >= start {
@@ -453,6 +469,7 @@ pub async fn nodes(database_url: &str, connections: usize, seconds: u64, rounds:
 pub async fn crl(connections: usize, seconds: u64, rounds: usize, revoked: usize) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let dir = tempfile::tempdir()?;
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
     let data = dir.path().to_str().context("temp dir path")?.to_owned();
     let serve = |refresh: &'static str| {
         let exe = exe.clone();
