@@ -9,6 +9,7 @@ pub mod ca;
 pub mod clock;
 pub mod crypto;
 pub mod ds;
+pub mod lightsail;
 pub mod revocation;
 pub mod runtime;
 pub mod validation;
