@@ -204,8 +204,8 @@ impl LightsailManager {
     }
 }
 
-/// Refuses distribution APIs outside `us-east-1`.
-pub(crate) fn check_distribution_region(owner: &Owner) -> Result<()> {
+/// Refuses distribution APIs outside `us-east-1` (GetDistributionBundles has no rule of its own).
+pub fn check_distribution_region(owner: &Owner) -> Result<()> {
     if owner.region == DISTRIBUTION_REGION { Ok(()) } else { Err(LightsailError::distribution_region()) }
 }
 
