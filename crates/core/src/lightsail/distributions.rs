@@ -258,32 +258,7 @@ impl LightsailManager {
     }
 
     async fn account_distributions(&self, account: &str) -> Result<Vec<DistributionRecord>> {
-        let prefix = format!("{account}/");
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let rows = self
-                .core
-                .store
-                .scan(Scan {
-                    kind: DISTRIBUTION_KIND,
-                    scope: "",
-                    id_prefix: Some(&prefix),
-                    after,
-                    order: Order::Ascending,
-                    limit: 500,
-                })
-                .await?;
-            let Some(last) = rows.last() else { break };
-            after = Some(Cursor { created_ms: last.created_ms, id: last.key.id.clone() });
-            for row in &rows {
-                out.push(records::decode(&row.body).map_err(LightsailError::Internal)?);
-            }
-            if rows.len() < 500 {
-                break;
-            }
-        }
-        Ok(out)
+        self.scan_all(DISTRIBUTION_KIND, "", Some(&format!("{account}/"))).await
     }
 
     /// Writes a distribution (new when `old` is `None`) with its host-name claims and its

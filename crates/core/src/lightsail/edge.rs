@@ -110,34 +110,7 @@ impl LightsailManager {
     /// are [`DistributionRecord`]s; certificates are found through
     /// [`records::AttachedCertificate`]).
     pub async fn all_distributions(&self) -> Result<Vec<DistributionRecord>> {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let rows = self
-                .core
-                .store
-                .scan(Scan {
-                    kind: records::DISTRIBUTION_KIND,
-                    scope: "",
-                    id_prefix: None,
-                    after,
-                    order: Order::Ascending,
-                    limit: 1000,
-                })
-                .await?;
-            let Some(last) = rows.last() else { break };
-            after = Some(carapace_store::Cursor { created_ms: last.created_ms, id: last.key.id.clone() });
-            for row in &rows {
-                match records::decode::<DistributionRecord>(&row.body) {
-                    Ok(d) => out.push(d),
-                    Err(e) => tracing::error!(key = %row.key, error = %e, "skipping an unreadable distribution"),
-                }
-            }
-            if rows.len() < 1000 {
-                break;
-            }
-        }
-        Ok(out)
+        self.scan_all(records::DISTRIBUTION_KIND, "", None).await
     }
 }
 

@@ -202,6 +202,40 @@ impl LightsailManager {
     fn now_ms(&self) -> i64 {
         self.core.clock.now_ms()
     }
+
+    /// Every row of `(kind, scope)` (with `id_prefix`), oldest first, decoded; unreadable
+    /// rows are logged and skipped.
+    async fn scan_all<T>(&self, kind: &str, scope: &str, id_prefix: Option<&str>) -> Result<Vec<T>>
+    where
+        T: serde::de::DeserializeOwned + records::Versioned,
+    {
+        const BATCH: usize = 500;
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let scan = carapace_store::Scan {
+                kind,
+                scope,
+                id_prefix,
+                after,
+                order: carapace_store::Order::Ascending,
+                limit: BATCH,
+            };
+            let rows = self.core.store.scan(scan).await?;
+            for row in &rows {
+                match records::decode::<T>(&row.body) {
+                    Ok(v) => out.push(v),
+                    Err(e) => tracing::error!(key = %row.key, error = %e, "skipping an unreadable Lightsail row"),
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() == BATCH => {
+                    after = Some(carapace_store::Cursor { created_ms: last.created_ms, id: last.key.id.clone() });
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
 }
 
 /// Refuses distribution APIs outside `us-east-1` (GetDistributionBundles has no rule of its own).
