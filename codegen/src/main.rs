@@ -36,6 +36,7 @@ const LIGHTSAIL_OPS: &[&str] = &[
     "GetOperation",
     "GetOperations",
     "GetOperationsForResource",
+    "GetRegions",
     "ResetDistributionCache",
     "TagResource",
     "UntagResource",

@@ -2,10 +2,13 @@
 on an authoritative DNS server (dnslib) running in this process on loopback.
 
 The `certificate_validated` waiter must fail while the records are missing and succeed once
-they are published.
+they are published. A Lightsail certificate walks its whole life on the same server:
+CNAME published → ISSUED → distribution → attach → update → detach → delete, every
+operation polled with GetOperation as Terraform's provider polls it.
 """
 
 import threading
+import time
 
 import botocore.exceptions
 import pytest
@@ -58,6 +61,7 @@ def validating_server(dns):
             "CARAPACE_ACM_VALIDATION_RETRY_MIN_MS": "200",
             "CARAPACE_ACM_VALIDATION_RETRY_MAX_MS": "1000",
             "CARAPACE_ACM_DNS_TIMEOUT_MS": "1000",
+            "CARAPACE_LIGHTSAIL_ORIGINS": "web=http://127.0.0.1:9",
         },
     )
     yield server
@@ -111,3 +115,60 @@ def test_waiter_succeeds_only_once_records_exist(dns, validating_server):
     # A second certificate for an already validated domain issues at once (records reused).
     arn2 = acm.request_certificate(DomainName="waiter.example.com", ValidationMethod="DNS")["CertificateArn"]
     waiter.wait(CertificateArn=arn2, WaiterConfig={"Delay": 1, "MaxAttempts": 15})
+
+
+def wait_operations(client, operations):
+    """Terraform's waiter: Started is pending; Succeeded or Completed is done."""
+    for op in operations:
+        for _ in range(100):
+            got = client.get_operation(operationId=op["id"])["operation"]
+            if got["status"] in ("Succeeded", "Completed"):
+                break
+            assert got["status"] == "Started", got
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"operation {op['id']} did not finish")
+
+
+def test_lightsail_whole_life_with_real_dns(dns, validating_server):
+    resolver, _ = dns
+    key, secret, _ = validating_server.admin_credentials()
+    ls = validating_server.client("lightsail", key=key, secret=secret)
+    created = ls.create_certificate(
+        certificateName="life-cert", domainName="life.example.com", subjectAlternativeNames=["www.life.example.com"]
+    )
+    wait_operations(ls, created["operations"])
+    detail = created["certificate"]["certificateDetail"]
+    assert detail["status"] == "PENDING_VALIDATION"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ls.create_distribution(
+            distributionName="life", origin={"name": "web", "regionName": "us-east-1"},
+            defaultCacheBehavior={"behavior": "cache"}, bundleId="small_1_0", certificateName="life-cert",
+        )
+    assert e.value.response["Error"]["Code"] == "InvalidInputException"
+
+    # The CNAMEs appear on the DNS server; the validation worker finds them.
+    for record in detail["domainValidationRecords"]:
+        resolver.set_cname(record["resourceRecord"]["name"], record["resourceRecord"]["value"])
+    for _ in range(150):
+        status = ls.get_certificates(certificateName="life-cert")["certificates"][0]["certificateDetail"]["status"]
+        if status == "ISSUED":
+            break
+        time.sleep(0.2)
+    assert status == "ISSUED"
+
+    created = ls.create_distribution(
+        distributionName="life", origin={"name": "web", "regionName": "us-east-1"},
+        defaultCacheBehavior={"behavior": "cache"}, bundleId="small_1_0",
+    )
+    wait_operations(ls, [created["operation"]])
+    wait_operations(ls, [ls.attach_certificate_to_distribution(distributionName="life", certificateName="life-cert")["operation"]])
+    d = ls.get_distributions(distributionName="life")["distributions"][0]
+    assert d["certificateName"] == "life-cert"
+    assert d["alternativeDomainNames"] == ["life.example.com", "www.life.example.com"]
+    wait_operations(ls, [ls.update_distribution(distributionName="life", isEnabled=False)["operation"]])
+    assert ls.get_distributions(distributionName="life")["distributions"][0]["isEnabled"] is False
+    wait_operations(ls, [ls.detach_certificate_from_distribution(distributionName="life")["operation"]])
+    wait_operations(ls, [ls.delete_distribution(distributionName="life")["operation"]])
+    wait_operations(ls, ls.delete_certificate(certificateName="life-cert")["operations"])
+    assert ls.get_certificates()["certificates"] == []

@@ -34,6 +34,7 @@ pub(crate) async fn handle(
         managed_by: req.managed_by.map(convert::managed_by_from),
         certificate_authority_arn: req.certificate_authority_arn,
         tags: convert::tags_from(req.tags.unwrap_or_default()),
+        held_by: None,
     };
     let arn = manager.request_certificate(&crate::owner(ctx), new).await?;
     encode(m::RequestCertificateResponse { certificate_arn: Some(arn) })

@@ -460,6 +460,36 @@ pub async fn nodes(database_url: &str, connections: usize, seconds: u64, rounds:
     Ok(())
 }
 
+/// Sends every call exactly once over `connections` keep-alive connections; fails on the
+/// first answer that is not HTTP 200.
+async fn send_all(addr: &str, signer: &Signer, calls: Vec<Call>, connections: usize) -> anyhow::Result<()> {
+    let queue = Arc::new(std::sync::Mutex::new(calls));
+    let mut tasks = Vec::new();
+    for _ in 0..connections.max(1) {
+        let (addr, signer, queue) = (addr.to_owned(), signer.clone(), queue.clone());
+        tasks.push(tokio::spawn(async move {
+            let stream = TcpStream::connect(&addr).await?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            loop {
+                let Some(call) = queue.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pop() else { break };
+                sender.ready().await?;
+                let resp = sender.send_request(signed_request(&addr, &signer, &call)?).await?;
+                let status = resp.status();
+                let body = resp.into_body().collect().await?.to_bytes();
+                if status != http::StatusCode::OK {
+                    bail!("{} failed: {status} {}", call.target, String::from_utf8_lossy(&body));
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}
+
 /// `carapace bench crl`: unauthenticated `GET /crl/<id>.crl` against a server whose CA has
 /// `revoked` revocations, with the CRL signed for every GET (`crl_refresh_secs = 0`, what
 /// every GET cost before the CRL was kept) and kept between revocations (the default).
@@ -564,4 +594,97 @@ async fn revoke_some(addr: &str, count: usize) -> anyhow::Result<String> {
             .await?;
     }
     Ok(format!("/crl/{}.crl", issuer.context("no authority key identifier")?))
+}
+
+/// `carapace bench lightsail`: GetDistributions and GetCertificates throughput and latency
+/// with `distributions` distributions and `certificates` certificates stored in one account.
+///
+/// The server runs in `--dev` with auto-approval an hour away, so the certificates stay
+/// pending: storing 10,000 needs no key generation and no validation lookups, and the reads
+/// measured are the same either way.
+pub async fn lightsail(
+    distributions: usize,
+    certificates: usize,
+    connections: usize,
+    seconds: u64,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().to_str().context("temp dir path")?;
+    let server = Child::spawn(
+        &exe,
+        &["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir", data],
+        &[
+            ("CARAPACE_LIGHTSAIL_ORIGINS", "web=http://127.0.0.1:9"),
+            ("CARAPACE_ACM_DEV_AUTO_APPROVE_MS", "3600000"),
+            ("CARAPACE_ACM_CERTIFICATES_PER_ACCOUNT", "1000000"),
+            ("CARAPACE_ACM_CERTIFICATES_PER_YEAR", "1000000"),
+        ],
+    )
+    .await?;
+    let signer = Signer { key: "123456789012".into(), secret: "bench-secret".into(), region: "us-east-1".into() };
+    let call = |op: &str, body: String| Call {
+        target: format!("Lightsail_20161128.{op}"),
+        service: "lightsail",
+        body: Bytes::from(body),
+    };
+    let began = Instant::now();
+    let creates = (0..certificates)
+        .map(|i| {
+            call("CreateCertificate", format!(r#"{{"certificateName":"cert-{i}","domainName":"c{i}.bench.example.com"}}"#))
+        })
+        .chain((0..distributions).map(|i| {
+            call(
+                "CreateDistribution",
+                format!(
+                    r#"{{"distributionName":"dist-{i}","origin":{{"name":"web","regionName":"us-east-1"}},"defaultCacheBehavior":{{"behavior":"cache"}},"bundleId":"small_1_0"}}"#
+                ),
+            )
+        }))
+        .collect();
+    send_all(&server.addr, &signer, creates, connections).await?;
+    println!(
+        "lightsail benchmark: {distributions} distributions and {certificates} certificates stored in {:.1} s; \
+         {connections} keep-alive connections, {rounds} rounds of {seconds} s per call (median round shown)",
+        began.elapsed().as_secs_f64()
+    );
+    let calls = [
+        ("GetDistributions (first page of 100)", call("GetDistributions", "{}".into())),
+        (
+            "GetDistributions (one by name)",
+            call("GetDistributions", format!(r#"{{"distributionName":"dist-{}"}}"#, distributions / 2)),
+        ),
+        ("GetCertificates (first page of 100, summaries)", call("GetCertificates", "{}".into())),
+        (
+            "GetCertificates (first page of 100, details)",
+            call("GetCertificates", r#"{"includeCertificateDetails":true}"#.into()),
+        ),
+        (
+            "GetCertificates (one by name, detail)",
+            call("GetCertificates", format!(r#"{{"certificateName":"cert-{}"}}"#, certificates / 2)),
+        ),
+    ];
+    for (label, c) in calls {
+        let mut reports = Vec::new();
+        for _ in 0..rounds.max(1) {
+            let report = load(
+                &server.addr,
+                &signer,
+                vec![c.clone()],
+                connections,
+                Duration::from_secs(1),
+                Duration::from_secs(seconds),
+            )
+            .await?;
+            if report.errors > 0 {
+                bail!("{label}: {} requests failed", report.errors);
+            }
+            reports.push(report);
+        }
+        reports.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
+        println!("  {label:<48} {}", reports[reports.len() / 2]);
+    }
+    server.stop().await;
+    Ok(())
 }

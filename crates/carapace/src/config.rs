@@ -72,6 +72,12 @@ pub struct Config {
     /// Seconds a signed CRL is served before it is signed afresh; a revocation makes the next
     /// request sign a new one at once. 0 signs a CRL for every request.
     pub crl_refresh_secs: u64,
+
+    // ---- Lightsail (issue 10) ----
+    /// Lightsail settings: origins and bundles.
+    pub lightsail: LightsailConfig,
+    /// Edge settings (the Lightsail part: the domain distributions are named under).
+    pub edge: EdgeConfig,
 }
 
 /// Background jobs (issuance, validation, LDAPS checks, ...).
@@ -148,6 +154,206 @@ pub struct AcmConfig {
     pub approval_base_url: String,
 }
 
+// ---- Lightsail (issue 10) -------------------------------------------------------------
+
+/// Lightsail settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LightsailConfig {
+    /// The origins distributions may pull from (`origin.name` → URL). Carapace has no
+    /// Lightsail instances, buckets or load balancers, so the operator declares them. Env:
+    /// `CARAPACE_LIGHTSAIL_ORIGINS="name=url,name2=url2"` (available to every account and
+    /// region, resource type `Instance`).
+    pub origins: Vec<OriginConfig>,
+    /// GetDistributionBundles' table (default: `small_1_0`, `medium_1_0`, `large_1_0`).
+    pub bundles: Vec<BundleConfig>,
+    /// Days after UpdateDistributionBundle before the bundle may change again (Lightsail:
+    /// once per monthly billing cycle).
+    pub bundle_change_interval_days: u32,
+}
+
+/// One declared origin.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OriginConfig {
+    /// What `origin.name` says (Lightsail's resource-name pattern: `\w[\w\-]*\w`).
+    pub name: String,
+    /// Where the edge fetches from: `http://host[:port]` or `https://host[:port]`.
+    pub url: String,
+    /// Only this account may use it (default: every account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The origin's region, which `origin.regionName` must name (default: any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The Lightsail resource type shown for it: `Instance` (default), `Bucket`,
+    /// `LoadBalancer` or `ContainerService`.
+    #[serde(default = "default_origin_type")]
+    pub resource_type: String,
+}
+
+fn default_origin_type() -> String {
+    String::from("Instance")
+}
+
+/// One distribution bundle.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BundleConfig {
+    /// `bundleId`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Monthly price, USD.
+    pub price: f32,
+    /// Monthly transfer quota, GB.
+    pub transfer_per_month_in_gb: i32,
+    /// Whether new and existing distributions may choose it.
+    #[serde(default = "yes")]
+    pub is_active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Edge settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// The domain distributions are named under: default domains `d<13>.<domain>` (the
+    /// counterpart of `d111111abcdef8.cloudfront.net`) and subdomains `<name>.<domain>`.
+    pub domain: String,
+}
+
+impl Default for LightsailConfig {
+    fn default() -> Self {
+        let defaults = carapace_core::lightsail::Bundle::defaults();
+        Self {
+            origins: Vec::new(),
+            bundles: defaults
+                .into_iter()
+                .map(|b| BundleConfig {
+                    id: b.id,
+                    name: b.name,
+                    price: b.price,
+                    transfer_per_month_in_gb: b.transfer_per_month_in_gb,
+                    is_active: b.is_active,
+                })
+                .collect(),
+            bundle_change_interval_days: 30,
+        }
+    }
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self { domain: String::from("cdn.carapace.internal") }
+    }
+}
+
+impl Config {
+    /// The core's Lightsail settings.
+    pub fn lightsail_settings(&self) -> carapace_core::lightsail::LightsailSettings {
+        carapace_core::lightsail::LightsailSettings {
+            edge_domain: self.edge.domain.to_ascii_lowercase(),
+            origins: self
+                .lightsail
+                .origins
+                .iter()
+                .map(|o| carapace_core::lightsail::DeclaredOrigin {
+                    name: o.name.clone(),
+                    url: o.url.clone(),
+                    account: o.account.clone(),
+                    region: o.region.clone(),
+                    resource_type: o.resource_type.clone(),
+                })
+                .collect(),
+            bundles: self
+                .lightsail
+                .bundles
+                .iter()
+                .map(|b| carapace_core::lightsail::Bundle {
+                    id: b.id.clone(),
+                    name: b.name.clone(),
+                    price: b.price,
+                    transfer_per_month_in_gb: b.transfer_per_month_in_gb,
+                    is_active: b.is_active,
+                })
+                .collect(),
+            bundle_change_interval_ms: i64::from(self.lightsail.bundle_change_interval_days) * 86_400_000,
+        }
+    }
+
+    fn validate_lightsail(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: String| Err(ConfigError::Invalid { field, reason });
+        let name_ok = |n: &str| {
+            n.len() >= 2
+                && n.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                && !n.starts_with('-')
+                && !n.ends_with('-')
+        };
+        for (i, o) in self.lightsail.origins.iter().enumerate() {
+            if !name_ok(&o.name) {
+                return invalid("lightsail.origins", format!(r"origin name {:?} must match \w[\w\-]*\w", o.name));
+            }
+            if !(o.url.starts_with("http://") || o.url.starts_with("https://")) || o.url.contains(char::is_whitespace) {
+                return invalid(
+                    "lightsail.origins",
+                    format!("origin {} url must start with http:// or https://", o.name),
+                );
+            }
+            let clash = self.lightsail.origins[..i]
+                .iter()
+                .any(|p| p.name == o.name && p.account == o.account && p.region == o.region);
+            if clash {
+                return invalid("lightsail.origins", format!("origin {} is declared twice", o.name));
+            }
+            if !["Instance", "Bucket", "LoadBalancer", "ContainerService"].contains(&o.resource_type.as_str()) {
+                return invalid(
+                    "lightsail.origins",
+                    format!(
+                        "origin {} resource_type must be Instance, Bucket, LoadBalancer or ContainerService",
+                        o.name
+                    ),
+                );
+            }
+        }
+        if self.lightsail.bundles.is_empty() {
+            return invalid("lightsail.bundles", "must list at least one bundle".into());
+        }
+        for (i, b) in self.lightsail.bundles.iter().enumerate() {
+            if b.id.is_empty() || self.lightsail.bundles[..i].iter().any(|p| p.id == b.id) {
+                return invalid("lightsail.bundles", format!("bundle id {:?} is empty or listed twice", b.id));
+            }
+        }
+        let d = &self.edge.domain;
+        let label_ok =
+            |l: &str| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if d.len() > 200 || !d.contains('.') || !d.split('.').all(label_ok) {
+            return invalid("edge.domain", format!("{d:?} must be a DNS name such as cdn.example.com"));
+        }
+        Ok(())
+    }
+}
+
+/// `CARAPACE_LIGHTSAIL_ORIGINS="name=url,name2=url2"` as the `lightsail.origins` table.
+fn origins_from_env(raw: &str) -> Result<toml::Value, ConfigError> {
+    let mut list = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, url) = item
+            .split_once('=')
+            .ok_or_else(|| ConfigError::Parse(format!("CARAPACE_LIGHTSAIL_ORIGINS: {item:?} is not name=url")))?;
+        let mut t = toml::Table::new();
+        t.insert("name".into(), toml::Value::String(name.trim().to_owned()));
+        t.insert("url".into(), toml::Value::String(url.trim().to_owned()));
+        list.push(toml::Value::Table(t));
+    }
+    Ok(toml::Value::Array(list))
+}
+
+// ---- end of Lightsail ------------------------------------------------------------------
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -169,6 +375,8 @@ impl Default for Config {
             http: carapace_net::Limits::default(),
             extra_regions: Vec::new(),
             crl_refresh_secs: 3_600,
+            lightsail: LightsailConfig::default(),
+            edge: EdgeConfig::default(),
         }
     }
 }
@@ -236,7 +444,15 @@ impl Config {
             None => toml::Table::new(),
         };
         let defaults = toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("CARAPACE_")).collect();
+        let mut env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("CARAPACE_")).collect();
+        // A list in its own short syntax, not TOML: applied here, not by `overlay_env`.
+        if let Some(i) = env.iter().position(|(k, _)| k == "CARAPACE_LIGHTSAIL_ORIGINS") {
+            let (_, raw) = env.remove(i);
+            let entry = table.entry("lightsail").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(lightsail) = entry {
+                lightsail.insert("origins".into(), origins_from_env(&raw)?);
+            }
+        }
         overlay_env(&mut table, &defaults, "CARAPACE", &env)?;
         let config: Config =
             toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
@@ -296,7 +512,8 @@ impl Config {
         if !self.acm.approval_base_url.is_empty() && !self.acm.approval_base_url.starts_with("https://") {
             return invalid("acm.approval_base_url", "must start with https://");
         }
-        self.validate_hardening()
+        self.validate_hardening()?;
+        self.validate_lightsail()
     }
 
     /// The checks of the hardening section.
@@ -436,6 +653,39 @@ mod tests {
         assert!(err.contains("http") && err.contains("idle_timeout_ms"), "{err}");
         let c = Config::load(None, env(&[("CARAPACE_EXTRA_REGIONS", r#"["us-east-1:999999999999"]"#)])).unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("extra_regions"));
+    }
+
+    #[test]
+    fn lightsail_origins_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[edge]\ndomain = \"cdn.example.com\"\n[[lightsail.origins]]\nname = \"web\"\nurl = \"https://origin.example.com\"\naccount = \"111111111111\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.edge.domain, "cdn.example.com");
+        assert_eq!(c.lightsail.origins[0].resource_type, "Instance");
+        assert_eq!(c.lightsail.origins[0].account.as_deref(), Some("111111111111"));
+        assert_eq!(c.lightsail.bundles.len(), 3);
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("CARAPACE_LIGHTSAIL_ORIGINS", "a1=http://127.0.0.1:8080, b2=https://b.example"),
+                ("CARAPACE_EDGE_DOMAIN", "edge.test"),
+            ]),
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let names: Vec<_> = c.lightsail.origins.iter().map(|o| (o.name.as_str(), o.url.as_str())).collect();
+        assert_eq!(names, [("a1", "http://127.0.0.1:8080"), ("b2", "https://b.example")]);
+        assert_eq!(c.lightsail_settings().edge_domain, "edge.test");
+        let err = Config::load(None, env(&[("CARAPACE_LIGHTSAIL_ORIGINS", "nourl")])).unwrap_err().to_string();
+        assert!(err.contains("CARAPACE_LIGHTSAIL_ORIGINS"), "{err}");
+        let c = Config::load(None, env(&[("CARAPACE_LIGHTSAIL_ORIGINS", "x=ftp://a")])).unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("lightsail.origins"));
     }
 
     #[test]

@@ -85,6 +85,24 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         revoked: usize,
     },
+    /// GetDistributions / GetCertificates throughput and p99 with many of each stored.
+    Lightsail {
+        /// Distributions to store.
+        #[arg(long, default_value_t = 1_000)]
+        distributions: usize,
+        /// Certificates to store.
+        #[arg(long, default_value_t = 10_000)]
+        certificates: usize,
+        /// Keep-alive connections.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Measured seconds per call per round.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Rounds per call (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// The bare hyper server `bench wire` compares against (run by it as a child process).
     BareServer {
         /// Address to listen on.
@@ -252,6 +270,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Crl { connections, seconds, rounds, revoked }) => {
             carapace::bench::crl(connections, seconds, rounds, revoked).await
+        }
+        Command::Bench(BenchCommand::Lightsail { distributions, certificates, connections, seconds, rounds }) => {
+            carapace::bench::lightsail(distributions, certificates, connections, seconds, rounds).await
         }
         Command::Bench(BenchCommand::BareServer { listen, body_file }) => {
             let body = std::fs::read(&body_file).with_context(|| format!("reading {}", body_file.display()))?;

@@ -8,7 +8,7 @@ use carapace_core::acm::{AcmJobs, CertificateManager};
 use carapace_core::jobs::{JobObserver, Worker};
 use carapace_core::{AcmSettings, Core, Settings};
 use carapace_proto::sigv4::SecretKey;
-use carapace_proto::{Credential, CredentialLookup, Dispatcher, DispatcherConfig, Output, ServiceHandler, WireError};
+use carapace_proto::{Credential, CredentialLookup, Dispatcher, DispatcherConfig, ServiceHandler, WireError};
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -54,7 +54,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let services: Vec<Arc<dyn ServiceHandler>> = vec![
         Arc::new(carapace_acm::Acm::new(core.clone())),
         Arc::new(carapace_ds::Ds::new(core.clone())),
-        Arc::new(Unbuilt(&carapace_model::lightsail::SERVICE)),
+        Arc::new(carapace_lightsail::Lightsail::new(core.clone(), config.lightsail_settings())),
     ];
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut metrics = Metrics::new();
@@ -277,25 +277,5 @@ impl CredentialLookup for KeyLookup {
                 Err(WireError::internal())
             }
         }
-    }
-}
-
-/// A service whose model is served but whose operations are not built yet: every call
-/// answers a clear `NotImplementedException` naming the operation.
-struct Unbuilt(&'static carapace_model::schema::Service);
-
-#[async_trait::async_trait]
-impl ServiceHandler for Unbuilt {
-    fn service(&self) -> &'static carapace_model::schema::Service {
-        self.0
-    }
-
-    async fn call(
-        &self,
-        _ctx: &carapace_proto::RequestContext,
-        operation: &'static carapace_model::schema::Operation,
-        _input: serde_json::Value,
-    ) -> Result<Output, WireError> {
-        Err(WireError::not_implemented(self.0.name, operation.name))
     }
 }

@@ -8,6 +8,7 @@ pub mod acm;
 pub mod clock;
 pub mod ds;
 pub mod jobs;
+pub mod lightsail;
 pub mod revocation;
 pub mod runtime;
 pub mod validation;

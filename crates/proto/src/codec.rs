@@ -146,9 +146,11 @@ pub fn encode_output(
 }
 
 /// Builds the error document with the member casing the model gives the error shape:
-/// ACM's `AccessDeniedException` has `Message`, most ACM errors `message`, Lightsail's carry
-/// `code`/`docs`/`message`/`tip`, Directory Service's `Message` and `RequestId`. Errors the
-/// model does not know (authentication, serialization) use `message`.
+/// ACM's `AccessDeniedException` has `Message`, most ACM errors `message`, Directory
+/// Service's `Message` and `RequestId`. Errors the model does not know (authentication,
+/// serialization) use `message`. Service-specific members (Lightsail's `code`, `docs`,
+/// `tip`) come from the service, in [`WireError::extra`] (see
+/// [`crate::ServiceHandler::finish_error`]).
 pub fn error_document(service: Option<&'static Service>, err: &WireError, request_id: &str) -> serde_json::Value {
     let mut doc = serde_json::Map::new();
     doc.insert("__type".into(), err.code.as_ref().into());
@@ -161,17 +163,8 @@ pub fn error_document(service: Option<&'static Service>, err: &WireError, reques
         .unwrap_or(&[]);
     let message_name = members.iter().find(|m| m.name.eq_ignore_ascii_case("message")).map_or("message", |m| m.name);
     doc.insert(message_name.into(), err.message.clone().into());
-    for member in members {
-        match member.name {
-            "RequestId" => {
-                doc.insert("RequestId".into(), request_id.into());
-            }
-            // Lightsail's documentation link, present on every Lightsail error.
-            "docs" => {
-                doc.insert("docs".into(), "https://lightsail.aws.amazon.com/ls/docs".into());
-            }
-            _ => {}
-        }
+    if members.iter().any(|m| m.name == "RequestId") {
+        doc.insert("RequestId".into(), request_id.into());
     }
     for (name, value) in &err.extra {
         doc.insert((*name).into(), value.clone());
@@ -316,8 +309,8 @@ mod tests {
             serde_json::json!({"__type": "EntityDoesNotExistException", "Message": "x", "RequestId": "r2"})
         );
         let ls = &carapace_model::lightsail::SERVICE;
-        let doc = error_document(Some(ls), &WireError::client("NotFoundException", "x"), "r3");
-        assert_eq!(doc["message"], "x");
-        assert_eq!(doc["docs"], "https://lightsail.aws.amazon.com/ls/docs");
+        let err = WireError::client("NotFoundException", "x").with_member("code", "DoesNotExist".into());
+        let doc = error_document(Some(ls), &err, "r3");
+        assert_eq!(doc, serde_json::json!({"__type": "NotFoundException", "message": "x", "code": "DoesNotExist"}));
     }
 }

@@ -48,6 +48,13 @@ pub trait ServiceHandler: Send + Sync + 'static {
         operation: &'static Operation,
         input: serde_json::Value,
     ) -> Result<Output, WireError>;
+
+    /// Adds the service's own members to any error answered for it — the wire layer's
+    /// (validation, authentication) as well as the handler's. Lightsail puts its `docs`
+    /// link (and `code`/`tip`) on every error this way. The default adds nothing.
+    fn finish_error(&self, err: WireError) -> WireError {
+        err
+    }
 }
 
 /// Wire-level settings.
@@ -129,12 +136,16 @@ impl Dispatcher {
             );
             Err(WireError::internal())
         });
-        let service = self.services.iter().map(|s| s.service()).find(|s| s.name == outcome.service);
+        let handler = self.services.iter().find(|s| s.service().name == outcome.service);
         let resp = match result {
             Ok(resp) => resp,
             Err(err) => {
                 outcome.error = Some(err.code.to_string());
-                codec::error_response(protocol, service, &err, &request_id)
+                let err = match handler {
+                    Some(h) => h.finish_error(err),
+                    None => err,
+                };
+                codec::error_response(protocol, handler.map(|h| h.service()), &err, &request_id)
             }
         };
         (resp, outcome)

@@ -224,6 +224,7 @@ impl CertificateManager {
                 exported: false,
                 renewal: None,
                 method_update: None,
+                held_by: None,
                 issuance: 1,
             };
             let material =

@@ -44,9 +44,9 @@ pub use query::{
     SearchQuery, SortValue,
 };
 pub use record::{
-    CertificateRecord, CertificateType, KeyPairOrigin, ManagedBy, Options, RevocationReason, ValidationMethod,
+    CertificateRecord, CertificateType, HeldBy, KeyPairOrigin, ManagedBy, Options, RevocationReason, ValidationMethod,
 };
-pub use request::NewCertificate;
+pub use request::{Holder, NewCertificate};
 pub use state::Status;
 pub use validate::{ApprovalView, EMAIL_SENT_KIND};
 

@@ -113,7 +113,8 @@ impl CertificateManager {
                     }
                 };
                 let view = self.view(record);
-                if !query.filter.matches(&view) {
+                // Certificates other services hold (Lightsail's) are not ACM's to list.
+                if view.record.held_by.is_some() || !query.filter.matches(&view) {
                     if items.len() >= max && peeked >= PEEK_LIMIT {
                         return Ok(ListPage { items, next_token: last.map(|c| list_token(&c, &fingerprint)) });
                     }
@@ -154,6 +155,7 @@ impl CertificateManager {
             after = Some(Cursor { created_ms: last.created_ms, id: last.key.id.clone() });
             for row in &rows {
                 match CertificateRecord::decode(&row.body) {
+                    Ok(r) if r.held_by.is_some() => {} // another service's (Lightsail's)
                     Ok(r) => out.push(self.view(r)),
                     Err(e) => tracing::error!(key = %row.key, error = %e, "skipping an unreadable certificate record"),
                 }

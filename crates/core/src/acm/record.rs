@@ -68,6 +68,16 @@ pub enum ManagedBy {
     Cloudfront,
 }
 
+/// A service that holds a certificate for its own users (not ACM's `ManagedBy`): such
+/// certificates live on the ACM engine but are not listed by ACM's ListCertificates or
+/// SearchCertificates, as Lightsail certificates are invisible to ACM in AWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldBy {
+    /// A Lightsail certificate (CreateCertificate of the Lightsail API).
+    Lightsail,
+}
+
 /// Renewal progress (`RenewalStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -310,6 +320,9 @@ pub struct CertificateRecord {
     /// A validation-method change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method_update: Option<MethodUpdate>,
+    /// The service holding the certificate for its users, when not ACM itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<HeldBy>,
     /// How many leaves have been signed or imported for this ARN. Jobs name the issuance
     /// they produce, so a job replayed after a crash finds its work done and stops.
     #[serde(default)]

@@ -53,6 +53,21 @@ pub struct NewCertificate {
     pub certificate_authority_arn: Option<String>,
     /// Tags.
     pub tags: Vec<Tag>,
+    /// Held by another service for its users (Lightsail): hidden from ACM's listings, stored
+    /// under the id given, and written in one batch with the holder's own rows.
+    pub held_by: Option<Holder>,
+}
+
+/// A certificate another service requests for its users, and what that service stores with it.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    /// The holding service.
+    pub service: record::HeldBy,
+    /// The certificate id to use (the holder's rows name it).
+    pub id: String,
+    /// The holder's rows, written in the same batch as the certificate: a conflict on one of
+    /// them fails the request with [`AcmError::Store`] naming that row, and writes nothing.
+    pub writes: Vec<Write>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -107,7 +122,7 @@ impl CertificateManager {
         let fingerprint = fingerprint(&req, &sans, key_algorithm, method);
 
         // The certificate as it will be stored; written below once the quota and token allow.
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = req.held_by.as_ref().map_or_else(|| uuid::Uuid::new_v4().to_string(), |h| h.id.clone());
         let arn = CertificateArn::format(owner, &id);
         let secret = self.secret().await?;
         let domains = sans
@@ -166,6 +181,7 @@ impl CertificateManager {
             exported: false,
             renewal: None,
             method_update: None,
+            held_by: req.held_by.as_ref().map(|h| h.service),
             issuance: 0,
         };
         let body = record.encode();
@@ -213,6 +229,9 @@ impl CertificateManager {
             } else {
                 // Real validation: check records (DNS, HTTP) or send approval mail (EMAIL).
                 writes.extend(super::validate::initial_jobs(&scope, &id, method, &record.sans, now)?);
+            }
+            if let Some(holder) = &req.held_by {
+                writes.extend(holder.writes.iter().cloned());
             }
             if let Some(key) = &token_key {
                 let token =

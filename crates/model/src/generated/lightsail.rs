@@ -20,7 +20,7 @@ pub static SERVICE: s::Service = s::Service {
         s::Operation { name: "CopySnapshot", input: None, output: None, generated: false },
         s::Operation { name: "CreateBucket", input: None, output: None, generated: false },
         s::Operation { name: "CreateBucketAccessKey", input: None, output: None, generated: false },
-        s::Operation { name: "CreateCertificate", input: Some(17), output: Some(18), generated: true },
+        s::Operation { name: "CreateCertificate", input: Some(19), output: Some(20), generated: true },
         s::Operation { name: "CreateCloudFormationStack", input: None, output: None, generated: false },
         s::Operation { name: "CreateContactMethod", input: None, output: None, generated: false },
         s::Operation { name: "CreateContainerService", input: None, output: None, generated: false },
@@ -29,7 +29,7 @@ pub static SERVICE: s::Service = s::Service {
         s::Operation { name: "CreateDisk", input: None, output: None, generated: false },
         s::Operation { name: "CreateDiskFromSnapshot", input: None, output: None, generated: false },
         s::Operation { name: "CreateDiskSnapshot", input: None, output: None, generated: false },
-        s::Operation { name: "CreateDistribution", input: Some(19), output: Some(20), generated: true },
+        s::Operation { name: "CreateDistribution", input: Some(21), output: Some(22), generated: true },
         s::Operation { name: "CreateDomain", input: None, output: None, generated: false },
         s::Operation { name: "CreateDomainEntry", input: None, output: None, generated: false },
         s::Operation { name: "CreateGUISessionAccessDetails", input: None, output: None, generated: false },
@@ -47,13 +47,13 @@ pub static SERVICE: s::Service = s::Service {
         s::Operation { name: "DeleteAutoSnapshot", input: None, output: None, generated: false },
         s::Operation { name: "DeleteBucket", input: None, output: None, generated: false },
         s::Operation { name: "DeleteBucketAccessKey", input: None, output: None, generated: false },
-        s::Operation { name: "DeleteCertificate", input: Some(21), output: Some(22), generated: true },
+        s::Operation { name: "DeleteCertificate", input: Some(23), output: Some(24), generated: true },
         s::Operation { name: "DeleteContactMethod", input: None, output: None, generated: false },
         s::Operation { name: "DeleteContainerImage", input: None, output: None, generated: false },
         s::Operation { name: "DeleteContainerService", input: None, output: None, generated: false },
         s::Operation { name: "DeleteDisk", input: None, output: None, generated: false },
         s::Operation { name: "DeleteDiskSnapshot", input: None, output: None, generated: false },
-        s::Operation { name: "DeleteDistribution", input: Some(23), output: Some(24), generated: true },
+        s::Operation { name: "DeleteDistribution", input: Some(25), output: Some(26), generated: true },
         s::Operation { name: "DeleteDomain", input: None, output: None, generated: false },
         s::Operation { name: "DeleteDomainEntry", input: None, output: None, generated: false },
         s::Operation { name: "DeleteInstance", input: None, output: None, generated: false },
@@ -65,7 +65,7 @@ pub static SERVICE: s::Service = s::Service {
         s::Operation { name: "DeleteRelationalDatabase", input: None, output: None, generated: false },
         s::Operation { name: "DeleteRelationalDatabaseSnapshot", input: None, output: None, generated: false },
         s::Operation { name: "DeleteSubdomain", input: None, output: None, generated: false },
-        s::Operation { name: "DetachCertificateFromDistribution", input: Some(25), output: Some(26), generated: true },
+        s::Operation { name: "DetachCertificateFromDistribution", input: Some(27), output: Some(28), generated: true },
         s::Operation { name: "DetachDisk", input: None, output: None, generated: false },
         s::Operation { name: "DetachInstancesFromLoadBalancer", input: None, output: None, generated: false },
         s::Operation { name: "DetachStaticIp", input: None, output: None, generated: false },
@@ -82,7 +82,7 @@ pub static SERVICE: s::Service = s::Service {
         s::Operation { name: "GetBucketMetricData", input: None, output: None, generated: false },
         s::Operation { name: "GetBuckets", input: None, output: None, generated: false },
         s::Operation { name: "GetBundles", input: None, output: None, generated: false },
-        s::Operation { name: "GetCertificates", input: Some(40), output: Some(41), generated: true },
+        s::Operation { name: "GetCertificates", input: Some(42), output: Some(43), generated: true },
         s::Operation { name: "GetCloudFormationStackRecords", input: None, output: None, generated: false },
         s::Operation { name: "GetContactMethods", input: None, output: None, generated: false },
         s::Operation { name: "GetContainerAPIMetadata", input: None, output: None, generated: false },
@@ -97,10 +97,10 @@ pub static SERVICE: s::Service = s::Service {
         s::Operation { name: "GetDiskSnapshot", input: None, output: None, generated: false },
         s::Operation { name: "GetDiskSnapshots", input: None, output: None, generated: false },
         s::Operation { name: "GetDisks", input: None, output: None, generated: false },
-        s::Operation { name: "GetDistributionBundles", input: Some(42), output: Some(43), generated: true },
-        s::Operation { name: "GetDistributionLatestCacheReset", input: Some(44), output: Some(45), generated: true },
-        s::Operation { name: "GetDistributionMetricData", input: Some(46), output: Some(47), generated: true },
-        s::Operation { name: "GetDistributions", input: Some(48), output: Some(49), generated: true },
+        s::Operation { name: "GetDistributionBundles", input: Some(44), output: Some(45), generated: true },
+        s::Operation { name: "GetDistributionLatestCacheReset", input: Some(46), output: Some(47), generated: true },
+        s::Operation { name: "GetDistributionMetricData", input: Some(48), output: Some(49), generated: true },
+        s::Operation { name: "GetDistributions", input: Some(50), output: Some(51), generated: true },
         s::Operation { name: "GetDomain", input: None, output: None, generated: false },
         s::Operation { name: "GetDomains", input: None, output: None, generated: false },
         s::Operation { name: "GetExportSnapshotRecords", input: None, output: None, generated: false },
@@ -119,11 +119,11 @@ pub static SERVICE: s::Service = s::Service {
         s::Operation { name: "GetLoadBalancerTlsCertificates", input: None, output: None, generated: false },
         s::Operation { name: "GetLoadBalancerTlsPolicies", input: None, output: None, generated: false },
         s::Operation { name: "GetLoadBalancers", input: None, output: None, generated: false },
-        s::Operation { name: "GetOperation", input: Some(50), output: Some(51), generated: true },
-        s::Operation { name: "GetOperations", input: Some(54), output: Some(55), generated: true },
-        s::Operation { name: "GetOperationsForResource", input: Some(52), output: Some(53), generated: true },
+        s::Operation { name: "GetOperation", input: Some(52), output: Some(53), generated: true },
+        s::Operation { name: "GetOperations", input: Some(56), output: Some(57), generated: true },
+        s::Operation { name: "GetOperationsForResource", input: Some(54), output: Some(55), generated: true },
         s::Operation { name: "GetProfile", input: None, output: None, generated: false },
-        s::Operation { name: "GetRegions", input: None, output: None, generated: false },
+        s::Operation { name: "GetRegions", input: Some(58), output: Some(59), generated: true },
         s::Operation { name: "GetRelationalDatabase", input: None, output: None, generated: false },
         s::Operation { name: "GetRelationalDatabaseBlueprints", input: None, output: None, generated: false },
         s::Operation { name: "GetRelationalDatabaseBundles", input: None, output: None, generated: false },
@@ -150,7 +150,7 @@ pub static SERVICE: s::Service = s::Service {
         s::Operation { name: "RebootRelationalDatabase", input: None, output: None, generated: false },
         s::Operation { name: "RegisterContainerImage", input: None, output: None, generated: false },
         s::Operation { name: "ReleaseStaticIp", input: None, output: None, generated: false },
-        s::Operation { name: "ResetDistributionCache", input: Some(93), output: Some(94), generated: true },
+        s::Operation { name: "ResetDistributionCache", input: Some(99), output: Some(100), generated: true },
         s::Operation { name: "SendContactMethodVerification", input: None, output: None, generated: false },
         s::Operation { name: "SetIpAddressType", input: None, output: None, generated: false },
         s::Operation { name: "SetResourceAccessForBucket", input: None, output: None, generated: false },
@@ -161,15 +161,15 @@ pub static SERVICE: s::Service = s::Service {
         s::Operation { name: "StopGUISession", input: None, output: None, generated: false },
         s::Operation { name: "StopInstance", input: None, output: None, generated: false },
         s::Operation { name: "StopRelationalDatabase", input: None, output: None, generated: false },
-        s::Operation { name: "TagResource", input: Some(109), output: Some(110), generated: true },
+        s::Operation { name: "TagResource", input: Some(115), output: Some(116), generated: true },
         s::Operation { name: "TestAlarm", input: None, output: None, generated: false },
         s::Operation { name: "UnpeerVpc", input: None, output: None, generated: false },
-        s::Operation { name: "UntagResource", input: Some(113), output: Some(114), generated: true },
+        s::Operation { name: "UntagResource", input: Some(119), output: Some(120), generated: true },
         s::Operation { name: "UpdateBucket", input: None, output: None, generated: false },
         s::Operation { name: "UpdateBucketBundle", input: None, output: None, generated: false },
         s::Operation { name: "UpdateContainerService", input: None, output: None, generated: false },
-        s::Operation { name: "UpdateDistribution", input: Some(117), output: Some(118), generated: true },
-        s::Operation { name: "UpdateDistributionBundle", input: Some(115), output: Some(116), generated: true },
+        s::Operation { name: "UpdateDistribution", input: Some(123), output: Some(124), generated: true },
+        s::Operation { name: "UpdateDistributionBundle", input: Some(121), output: Some(122), generated: true },
         s::Operation { name: "UpdateDomainEntry", input: None, output: None, generated: false },
         s::Operation { name: "UpdateInstanceMetadataOptions", input: None, output: None, generated: false },
         s::Operation { name: "UpdateLoadBalancerAttribute", input: None, output: None, generated: false },
@@ -184,10 +184,10 @@ pub static SERVICE: s::Service = s::Service {
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "code", shape: 135, required: false },
-                    s::Member { name: "docs", shape: 135, required: false },
-                    s::Member { name: "message", shape: 135, required: false },
-                    s::Member { name: "tip", shape: 135, required: false },
+                    s::Member { name: "code", shape: 141, required: false },
+                    s::Member { name: "docs", shape: 141, required: false },
+                    s::Member { name: "message", shape: 141, required: false },
+                    s::Member { name: "tip", shape: 141, required: false },
                 ],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
@@ -198,10 +198,10 @@ pub static SERVICE: s::Service = s::Service {
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "code", shape: 135, required: false },
-                    s::Member { name: "docs", shape: 135, required: false },
-                    s::Member { name: "message", shape: 135, required: false },
-                    s::Member { name: "tip", shape: 135, required: false },
+                    s::Member { name: "code", shape: 141, required: false },
+                    s::Member { name: "docs", shape: 141, required: false },
+                    s::Member { name: "message", shape: 141, required: false },
+                    s::Member { name: "tip", shape: 141, required: false },
                 ],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
@@ -212,8 +212,8 @@ pub static SERVICE: s::Service = s::Service {
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "distributionName", shape: 97, required: true },
-                    s::Member { name: "certificateName", shape: 97, required: true },
+                    s::Member { name: "distributionName", shape: 103, required: true },
+                    s::Member { name: "certificateName", shape: 103, required: true },
                 ],
                 error: None,
             },
@@ -223,11 +223,29 @@ pub static SERVICE: s::Service = s::Service {
             name: "AttachCertificateToDistributionResult",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "operation", shape: 78, required: false }],
+                members: &[s::Member { name: "operation", shape: 82, required: false }],
                 error: None,
             },
         },
         // 4
+        s::Shape {
+            name: "AvailabilityZone",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "zoneName", shape: 80, required: false },
+                    s::Member { name: "state", shape: 80, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 5
+        s::Shape {
+            name: "AvailabilityZoneList",
+            sensitive: false,
+            kind: s::Kind::List { member: 4, len: s::Bounds { min: None, max: None } },
+        },
+        // 6
         s::Shape {
             name: "BehaviorEnum",
             sensitive: false,
@@ -237,83 +255,83 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["dont-cache", "cache"],
             },
         },
-        // 5
+        // 7
         s::Shape {
             name: "CacheBehavior",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "behavior", shape: 4, required: false }],
-                error: None,
-            },
-        },
-        // 6
-        s::Shape {
-            name: "CacheBehaviorList",
-            sensitive: false,
-            kind: s::Kind::List { member: 7, len: s::Bounds { min: None, max: None } },
-        },
-        // 7
-        s::Shape {
-            name: "CacheBehaviorPerPath",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "path", shape: 135, required: false },
-                    s::Member { name: "behavior", shape: 4, required: false },
-                ],
+                members: &[s::Member { name: "behavior", shape: 6, required: false }],
                 error: None,
             },
         },
         // 8
         s::Shape {
-            name: "CacheSettings",
+            name: "CacheBehaviorList",
             sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "defaultTTL", shape: 134, required: false },
-                    s::Member { name: "minimumTTL", shape: 134, required: false },
-                    s::Member { name: "maximumTTL", shape: 134, required: false },
-                    s::Member { name: "allowedHTTPMethods", shape: 76, required: false },
-                    s::Member { name: "cachedHTTPMethods", shape: 76, required: false },
-                    s::Member { name: "forwardedCookies", shape: 16, required: false },
-                    s::Member { name: "forwardedHeaders", shape: 58, required: false },
-                    s::Member { name: "forwardedQueryStrings", shape: 86, required: false },
-                ],
-                error: None,
-            },
+            kind: s::Kind::List { member: 9, len: s::Bounds { min: None, max: None } },
         },
         // 9
         s::Shape {
-            name: "Certificate",
+            name: "CacheBehaviorPerPath",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "arn", shape: 76, required: false },
-                    s::Member { name: "name", shape: 11, required: false },
-                    s::Member { name: "domainName", shape: 35, required: false },
-                    s::Member { name: "status", shape: 12, required: false },
-                    s::Member { name: "serialNumber", shape: 101, required: false },
-                    s::Member { name: "subjectAlternativeNames", shape: 104, required: false },
-                    s::Member { name: "domainValidationRecords", shape: 37, required: false },
-                    s::Member { name: "requestFailureReason", shape: 92, required: false },
-                    s::Member { name: "inUseResourceCount", shape: 59, required: false },
-                    s::Member { name: "keyAlgorithm", shape: 66, required: false },
-                    s::Member { name: "createdAt", shape: 64, required: false },
-                    s::Member { name: "issuedAt", shape: 64, required: false },
-                    s::Member { name: "issuerCA", shape: 65, required: false },
-                    s::Member { name: "notBefore", shape: 64, required: false },
-                    s::Member { name: "notAfter", shape: 64, required: false },
-                    s::Member { name: "eligibleToRenew", shape: 38, required: false },
-                    s::Member { name: "renewalSummary", shape: 91, required: false },
-                    s::Member { name: "revokedAt", shape: 64, required: false },
-                    s::Member { name: "revocationReason", shape: 100, required: false },
-                    s::Member { name: "tags", shape: 108, required: false },
-                    s::Member { name: "supportCode", shape: 135, required: false },
+                    s::Member { name: "path", shape: 141, required: false },
+                    s::Member { name: "behavior", shape: 6, required: false },
                 ],
                 error: None,
             },
         },
         // 10
+        s::Shape {
+            name: "CacheSettings",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "defaultTTL", shape: 140, required: false },
+                    s::Member { name: "minimumTTL", shape: 140, required: false },
+                    s::Member { name: "maximumTTL", shape: 140, required: false },
+                    s::Member { name: "allowedHTTPMethods", shape: 80, required: false },
+                    s::Member { name: "cachedHTTPMethods", shape: 80, required: false },
+                    s::Member { name: "forwardedCookies", shape: 18, required: false },
+                    s::Member { name: "forwardedHeaders", shape: 62, required: false },
+                    s::Member { name: "forwardedQueryStrings", shape: 90, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 11
+        s::Shape {
+            name: "Certificate",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "arn", shape: 80, required: false },
+                    s::Member { name: "name", shape: 13, required: false },
+                    s::Member { name: "domainName", shape: 37, required: false },
+                    s::Member { name: "status", shape: 14, required: false },
+                    s::Member { name: "serialNumber", shape: 107, required: false },
+                    s::Member { name: "subjectAlternativeNames", shape: 110, required: false },
+                    s::Member { name: "domainValidationRecords", shape: 39, required: false },
+                    s::Member { name: "requestFailureReason", shape: 98, required: false },
+                    s::Member { name: "inUseResourceCount", shape: 63, required: false },
+                    s::Member { name: "keyAlgorithm", shape: 70, required: false },
+                    s::Member { name: "createdAt", shape: 68, required: false },
+                    s::Member { name: "issuedAt", shape: 68, required: false },
+                    s::Member { name: "issuerCA", shape: 69, required: false },
+                    s::Member { name: "notBefore", shape: 68, required: false },
+                    s::Member { name: "notAfter", shape: 68, required: false },
+                    s::Member { name: "eligibleToRenew", shape: 40, required: false },
+                    s::Member { name: "renewalSummary", shape: 97, required: false },
+                    s::Member { name: "revokedAt", shape: 68, required: false },
+                    s::Member { name: "revocationReason", shape: 106, required: false },
+                    s::Member { name: "tags", shape: 114, required: false },
+                    s::Member { name: "supportCode", shape: 141, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 12
         s::Shape {
             name: "CertificateDomainValidationStatus",
             sensitive: false,
@@ -323,13 +341,13 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["PENDING_VALIDATION", "FAILED", "SUCCESS"],
             },
         },
-        // 11
+        // 13
         s::Shape {
             name: "CertificateName",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 12
+        // 14
         s::Shape {
             name: "CertificateStatus",
             sensitive: false,
@@ -347,211 +365,211 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 13
-        s::Shape {
-            name: "CertificateStatusList",
-            sensitive: false,
-            kind: s::Kind::List { member: 12, len: s::Bounds { min: None, max: None } },
-        },
-        // 14
-        s::Shape {
-            name: "CertificateSummary",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "certificateArn", shape: 76, required: false },
-                    s::Member { name: "certificateName", shape: 11, required: false },
-                    s::Member { name: "domainName", shape: 35, required: false },
-                    s::Member { name: "certificateDetail", shape: 9, required: false },
-                    s::Member { name: "tags", shape: 108, required: false },
-                ],
-                error: None,
-            },
-        },
         // 15
         s::Shape {
-            name: "CertificateSummaryList",
+            name: "CertificateStatusList",
             sensitive: false,
             kind: s::Kind::List { member: 14, len: s::Bounds { min: None, max: None } },
         },
         // 16
         s::Shape {
-            name: "CookieObject",
+            name: "CertificateSummary",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "option", shape: 39, required: false },
-                    s::Member { name: "cookiesAllowList", shape: 103, required: false },
+                    s::Member { name: "certificateArn", shape: 80, required: false },
+                    s::Member { name: "certificateName", shape: 13, required: false },
+                    s::Member { name: "domainName", shape: 37, required: false },
+                    s::Member { name: "certificateDetail", shape: 11, required: false },
+                    s::Member { name: "tags", shape: 114, required: false },
                 ],
                 error: None,
             },
         },
         // 17
         s::Shape {
-            name: "CreateCertificateRequest",
+            name: "CertificateSummaryList",
             sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "certificateName", shape: 11, required: true },
-                    s::Member { name: "domainName", shape: 35, required: true },
-                    s::Member { name: "subjectAlternativeNames", shape: 104, required: false },
-                    s::Member { name: "tags", shape: 108, required: false },
-                ],
-                error: None,
-            },
+            kind: s::Kind::List { member: 16, len: s::Bounds { min: None, max: None } },
         },
         // 18
         s::Shape {
-            name: "CreateCertificateResult",
+            name: "CookieObject",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "certificate", shape: 14, required: false },
-                    s::Member { name: "operations", shape: 80, required: false },
+                    s::Member { name: "option", shape: 41, required: false },
+                    s::Member { name: "cookiesAllowList", shape: 109, required: false },
                 ],
                 error: None,
             },
         },
         // 19
         s::Shape {
-            name: "CreateDistributionRequest",
+            name: "CreateCertificateRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "distributionName", shape: 97, required: true },
-                    s::Member { name: "origin", shape: 61, required: true },
-                    s::Member { name: "defaultCacheBehavior", shape: 5, required: true },
-                    s::Member { name: "cacheBehaviorSettings", shape: 8, required: false },
-                    s::Member { name: "cacheBehaviors", shape: 6, required: false },
-                    s::Member { name: "bundleId", shape: 135, required: true },
-                    s::Member { name: "ipAddressType", shape: 63, required: false },
-                    s::Member { name: "tags", shape: 108, required: false },
-                    s::Member { name: "certificateName", shape: 97, required: false },
-                    s::Member { name: "viewerMinimumTlsProtocolVersion", shape: 119, required: false },
-                    s::Member { name: "enablePrivateOriginAccess", shape: 130, required: false },
-                    s::Member { name: "defaultRootObject", shape: 135, required: false },
-                    s::Member { name: "customErrorResponses", shape: 30, required: false },
-                    s::Member { name: "enableWaf", shape: 130, required: false },
-                    s::Member { name: "wafRules", shape: 128, required: false },
-                    s::Member { name: "subdomainName", shape: 135, required: false },
+                    s::Member { name: "certificateName", shape: 13, required: true },
+                    s::Member { name: "domainName", shape: 37, required: true },
+                    s::Member { name: "subjectAlternativeNames", shape: 110, required: false },
+                    s::Member { name: "tags", shape: 114, required: false },
                 ],
                 error: None,
             },
         },
         // 20
         s::Shape {
-            name: "CreateDistributionResult",
+            name: "CreateCertificateResult",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "distribution", shape: 67, required: false },
-                    s::Member { name: "operation", shape: 78, required: false },
+                    s::Member { name: "certificate", shape: 16, required: false },
+                    s::Member { name: "operations", shape: 84, required: false },
                 ],
                 error: None,
             },
         },
         // 21
         s::Shape {
-            name: "DeleteCertificateRequest",
+            name: "CreateDistributionRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "certificateName", shape: 11, required: true }],
+                members: &[
+                    s::Member { name: "distributionName", shape: 103, required: true },
+                    s::Member { name: "origin", shape: 65, required: true },
+                    s::Member { name: "defaultCacheBehavior", shape: 7, required: true },
+                    s::Member { name: "cacheBehaviorSettings", shape: 10, required: false },
+                    s::Member { name: "cacheBehaviors", shape: 8, required: false },
+                    s::Member { name: "bundleId", shape: 141, required: true },
+                    s::Member { name: "ipAddressType", shape: 67, required: false },
+                    s::Member { name: "tags", shape: 114, required: false },
+                    s::Member { name: "certificateName", shape: 103, required: false },
+                    s::Member { name: "viewerMinimumTlsProtocolVersion", shape: 125, required: false },
+                    s::Member { name: "enablePrivateOriginAccess", shape: 136, required: false },
+                    s::Member { name: "defaultRootObject", shape: 141, required: false },
+                    s::Member { name: "customErrorResponses", shape: 32, required: false },
+                    s::Member { name: "enableWaf", shape: 136, required: false },
+                    s::Member { name: "wafRules", shape: 134, required: false },
+                    s::Member { name: "subdomainName", shape: 141, required: false },
+                ],
                 error: None,
             },
         },
         // 22
         s::Shape {
-            name: "DeleteCertificateResult",
+            name: "CreateDistributionResult",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "operations", shape: 80, required: false }],
+                members: &[
+                    s::Member { name: "distribution", shape: 71, required: false },
+                    s::Member { name: "operation", shape: 82, required: false },
+                ],
                 error: None,
             },
         },
         // 23
         s::Shape {
-            name: "DeleteDistributionRequest",
+            name: "DeleteCertificateRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "distributionName", shape: 97, required: false }],
+                members: &[s::Member { name: "certificateName", shape: 13, required: true }],
                 error: None,
             },
         },
         // 24
         s::Shape {
-            name: "DeleteDistributionResult",
+            name: "DeleteCertificateResult",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "operation", shape: 78, required: false }],
+                members: &[s::Member { name: "operations", shape: 84, required: false }],
                 error: None,
             },
         },
         // 25
         s::Shape {
-            name: "DetachCertificateFromDistributionRequest",
+            name: "DeleteDistributionRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "distributionName", shape: 97, required: true }],
+                members: &[s::Member { name: "distributionName", shape: 103, required: false }],
                 error: None,
             },
         },
         // 26
         s::Shape {
-            name: "DetachCertificateFromDistributionResult",
+            name: "DeleteDistributionResult",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "operation", shape: 78, required: false }],
+                members: &[s::Member { name: "operation", shape: 82, required: false }],
                 error: None,
             },
         },
         // 27
         s::Shape {
-            name: "DistributionBundle",
+            name: "DetachCertificateFromDistributionRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "bundleId", shape: 135, required: false },
-                    s::Member { name: "name", shape: 135, required: false },
-                    s::Member { name: "price", shape: 132, required: false },
-                    s::Member { name: "transferPerMonthInGb", shape: 133, required: false },
-                    s::Member { name: "isActive", shape: 130, required: false },
-                ],
+                members: &[s::Member { name: "distributionName", shape: 103, required: true }],
                 error: None,
             },
         },
         // 28
         s::Shape {
-            name: "DistributionBundleList",
+            name: "DetachCertificateFromDistributionResult",
             sensitive: false,
-            kind: s::Kind::List { member: 27, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "operation", shape: 82, required: false }],
+                error: None,
+            },
         },
         // 29
         s::Shape {
-            name: "DistributionCustomErrorResponse",
+            name: "DistributionBundle",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "errorCode", shape: 133, required: false },
-                    s::Member { name: "responseCode", shape: 135, required: false },
-                    s::Member { name: "responsePagePath", shape: 135, required: false },
-                    s::Member { name: "errorCachingMinTTL", shape: 134, required: false },
+                    s::Member { name: "bundleId", shape: 141, required: false },
+                    s::Member { name: "name", shape: 141, required: false },
+                    s::Member { name: "price", shape: 138, required: false },
+                    s::Member { name: "transferPerMonthInGb", shape: 139, required: false },
+                    s::Member { name: "isActive", shape: 136, required: false },
                 ],
                 error: None,
             },
         },
         // 30
         s::Shape {
-            name: "DistributionCustomErrorResponseList",
+            name: "DistributionBundleList",
             sensitive: false,
             kind: s::Kind::List { member: 29, len: s::Bounds { min: None, max: None } },
         },
         // 31
         s::Shape {
-            name: "DistributionList",
+            name: "DistributionCustomErrorResponse",
             sensitive: false,
-            kind: s::Kind::List { member: 67, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "errorCode", shape: 139, required: false },
+                    s::Member { name: "responseCode", shape: 141, required: false },
+                    s::Member { name: "responsePagePath", shape: 141, required: false },
+                    s::Member { name: "errorCachingMinTTL", shape: 140, required: false },
+                ],
+                error: None,
+            },
         },
         // 32
+        s::Shape {
+            name: "DistributionCustomErrorResponseList",
+            sensitive: false,
+            kind: s::Kind::List { member: 31, len: s::Bounds { min: None, max: None } },
+        },
+        // 33
+        s::Shape {
+            name: "DistributionList",
+            sensitive: false,
+            kind: s::Kind::List { member: 71, len: s::Bounds { min: None, max: None } },
+        },
+        // 34
         s::Shape {
             name: "DistributionMetricName",
             sensitive: false,
@@ -570,19 +588,19 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 33
+        // 35
         s::Shape {
             name: "DnsRecordCreationState",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "code", shape: 34, required: false },
-                    s::Member { name: "message", shape: 135, required: false },
+                    s::Member { name: "code", shape: 36, required: false },
+                    s::Member { name: "message", shape: 141, required: false },
                 ],
                 error: None,
             },
         },
-        // 34
+        // 36
         s::Shape {
             name: "DnsRecordCreationStateCode",
             sensitive: false,
@@ -592,39 +610,39 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["SUCCEEDED", "STARTED", "FAILED"],
             },
         },
-        // 35
+        // 37
         s::Shape {
             name: "DomainName",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 36
+        // 38
         s::Shape {
             name: "DomainValidationRecord",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "domainName", shape: 35, required: false },
-                    s::Member { name: "resourceRecord", shape: 98, required: false },
-                    s::Member { name: "dnsRecordCreationState", shape: 33, required: false },
-                    s::Member { name: "validationStatus", shape: 10, required: false },
+                    s::Member { name: "domainName", shape: 37, required: false },
+                    s::Member { name: "resourceRecord", shape: 104, required: false },
+                    s::Member { name: "dnsRecordCreationState", shape: 35, required: false },
+                    s::Member { name: "validationStatus", shape: 12, required: false },
                 ],
                 error: None,
             },
         },
-        // 37
+        // 39
         s::Shape {
             name: "DomainValidationRecordList",
             sensitive: false,
-            kind: s::Kind::List { member: 36, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 38, len: s::Bounds { min: None, max: None } },
         },
-        // 38
+        // 40
         s::Shape {
             name: "EligibleToRenew",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 39
+        // 41
         s::Shape {
             name: "ForwardValues",
             sensitive: false,
@@ -634,186 +652,207 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["none", "allow-list", "all"],
             },
         },
-        // 40
+        // 42
         s::Shape {
             name: "GetCertificatesRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "certificateStatuses", shape: 13, required: false },
-                    s::Member { name: "includeCertificateDetails", shape: 60, required: false },
-                    s::Member { name: "certificateName", shape: 11, required: false },
-                    s::Member { name: "pageToken", shape: 135, required: false },
+                    s::Member { name: "certificateStatuses", shape: 15, required: false },
+                    s::Member { name: "includeCertificateDetails", shape: 64, required: false },
+                    s::Member { name: "certificateName", shape: 13, required: false },
+                    s::Member { name: "pageToken", shape: 141, required: false },
                 ],
                 error: None,
             },
         },
-        // 41
+        // 43
         s::Shape {
             name: "GetCertificatesResult",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "certificates", shape: 15, required: false },
-                    s::Member { name: "nextPageToken", shape: 135, required: false },
+                    s::Member { name: "certificates", shape: 17, required: false },
+                    s::Member { name: "nextPageToken", shape: 141, required: false },
                 ],
-                error: None,
-            },
-        },
-        // 42
-        s::Shape {
-            name: "GetDistributionBundlesRequest",
-            sensitive: false,
-            kind: s::Kind::Structure { members: &[], error: None },
-        },
-        // 43
-        s::Shape {
-            name: "GetDistributionBundlesResult",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "bundles", shape: 28, required: false }],
                 error: None,
             },
         },
         // 44
         s::Shape {
-            name: "GetDistributionLatestCacheResetRequest",
+            name: "GetDistributionBundlesRequest",
             sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "distributionName", shape: 97, required: false }],
-                error: None,
-            },
+            kind: s::Kind::Structure { members: &[], error: None },
         },
         // 45
         s::Shape {
-            name: "GetDistributionLatestCacheResetResult",
+            name: "GetDistributionBundlesResult",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "status", shape: 135, required: false },
-                    s::Member { name: "createTime", shape: 64, required: false },
-                ],
+                members: &[s::Member { name: "bundles", shape: 30, required: false }],
                 error: None,
             },
         },
         // 46
         s::Shape {
-            name: "GetDistributionMetricDataRequest",
+            name: "GetDistributionLatestCacheResetRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "distributionName", shape: 97, required: true },
-                    s::Member { name: "metricName", shape: 32, required: true },
-                    s::Member { name: "startTime", shape: 136, required: true },
-                    s::Member { name: "endTime", shape: 136, required: true },
-                    s::Member { name: "period", shape: 72, required: true },
-                    s::Member { name: "unit", shape: 75, required: true },
-                    s::Member { name: "statistics", shape: 74, required: true },
-                ],
+                members: &[s::Member { name: "distributionName", shape: 103, required: false }],
                 error: None,
             },
         },
         // 47
         s::Shape {
-            name: "GetDistributionMetricDataResult",
+            name: "GetDistributionLatestCacheResetResult",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "metricName", shape: 32, required: false },
-                    s::Member { name: "metricData", shape: 71, required: false },
+                    s::Member { name: "status", shape: 141, required: false },
+                    s::Member { name: "createTime", shape: 68, required: false },
                 ],
                 error: None,
             },
         },
         // 48
         s::Shape {
-            name: "GetDistributionsRequest",
+            name: "GetDistributionMetricDataRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "distributionName", shape: 97, required: false },
-                    s::Member { name: "pageToken", shape: 135, required: false },
+                    s::Member { name: "distributionName", shape: 103, required: true },
+                    s::Member { name: "metricName", shape: 34, required: true },
+                    s::Member { name: "startTime", shape: 142, required: true },
+                    s::Member { name: "endTime", shape: 142, required: true },
+                    s::Member { name: "period", shape: 76, required: true },
+                    s::Member { name: "unit", shape: 79, required: true },
+                    s::Member { name: "statistics", shape: 78, required: true },
                 ],
                 error: None,
             },
         },
         // 49
         s::Shape {
-            name: "GetDistributionsResult",
+            name: "GetDistributionMetricDataResult",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "distributions", shape: 31, required: false },
-                    s::Member { name: "nextPageToken", shape: 135, required: false },
+                    s::Member { name: "metricName", shape: 34, required: false },
+                    s::Member { name: "metricData", shape: 75, required: false },
                 ],
                 error: None,
             },
         },
         // 50
         s::Shape {
-            name: "GetOperationRequest",
+            name: "GetDistributionsRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "operationId", shape: 76, required: true }],
+                members: &[
+                    s::Member { name: "distributionName", shape: 103, required: false },
+                    s::Member { name: "pageToken", shape: 141, required: false },
+                ],
                 error: None,
             },
         },
         // 51
         s::Shape {
-            name: "GetOperationResult",
+            name: "GetDistributionsResult",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "operation", shape: 78, required: false }],
+                members: &[
+                    s::Member { name: "distributions", shape: 33, required: false },
+                    s::Member { name: "nextPageToken", shape: 141, required: false },
+                ],
                 error: None,
             },
         },
         // 52
         s::Shape {
-            name: "GetOperationsForResourceRequest",
+            name: "GetOperationRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "resourceName", shape: 97, required: true },
-                    s::Member { name: "pageToken", shape: 135, required: false },
-                ],
+                members: &[s::Member { name: "operationId", shape: 80, required: true }],
                 error: None,
             },
         },
         // 53
         s::Shape {
-            name: "GetOperationsForResourceResult",
+            name: "GetOperationResult",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "operations", shape: 80, required: false },
-                    s::Member { name: "nextPageCount", shape: 135, required: false },
-                    s::Member { name: "nextPageToken", shape: 135, required: false },
-                ],
+                members: &[s::Member { name: "operation", shape: 82, required: false }],
                 error: None,
             },
         },
         // 54
         s::Shape {
-            name: "GetOperationsRequest",
+            name: "GetOperationsForResourceRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "pageToken", shape: 135, required: false }],
+                members: &[
+                    s::Member { name: "resourceName", shape: 103, required: true },
+                    s::Member { name: "pageToken", shape: 141, required: false },
+                ],
                 error: None,
             },
         },
         // 55
         s::Shape {
-            name: "GetOperationsResult",
+            name: "GetOperationsForResourceResult",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "operations", shape: 80, required: false },
-                    s::Member { name: "nextPageToken", shape: 135, required: false },
+                    s::Member { name: "operations", shape: 84, required: false },
+                    s::Member { name: "nextPageCount", shape: 141, required: false },
+                    s::Member { name: "nextPageToken", shape: 141, required: false },
                 ],
                 error: None,
             },
         },
         // 56
+        s::Shape {
+            name: "GetOperationsRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "pageToken", shape: 141, required: false }],
+                error: None,
+            },
+        },
+        // 57
+        s::Shape {
+            name: "GetOperationsResult",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "operations", shape: 84, required: false },
+                    s::Member { name: "nextPageToken", shape: 141, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 58
+        s::Shape {
+            name: "GetRegionsRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "includeAvailabilityZones", shape: 136, required: false },
+                    s::Member { name: "includeRelationalDatabaseAvailabilityZones", shape: 136, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 59
+        s::Shape {
+            name: "GetRegionsResult",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "regions", shape: 92, required: false }],
+                error: None,
+            },
+        },
+        // 60
         s::Shape {
             name: "HeaderEnum",
             sensitive: false,
@@ -839,62 +878,62 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 57
+        // 61
         s::Shape {
             name: "HeaderForwardList",
             sensitive: false,
-            kind: s::Kind::List { member: 56, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 60, len: s::Bounds { min: None, max: None } },
         },
-        // 58
+        // 62
         s::Shape {
             name: "HeaderObject",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "option", shape: 39, required: false },
-                    s::Member { name: "headersAllowList", shape: 57, required: false },
+                    s::Member { name: "option", shape: 41, required: false },
+                    s::Member { name: "headersAllowList", shape: 61, required: false },
                 ],
                 error: None,
             },
         },
-        // 59
+        // 63
         s::Shape {
             name: "InUseResourceCount",
             sensitive: false,
             kind: s::Kind::Integer(s::Bounds { min: None, max: None }),
         },
-        // 60
+        // 64
         s::Shape { name: "IncludeCertificateDetails", sensitive: false, kind: s::Kind::Boolean },
-        // 61
+        // 65
         s::Shape {
             name: "InputOrigin",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "name", shape: 97, required: false },
-                    s::Member { name: "regionName", shape: 87, required: false },
-                    s::Member { name: "protocolPolicy", shape: 85, required: false },
-                    s::Member { name: "responseTimeout", shape: 133, required: false },
-                    s::Member { name: "ipAddressType", shape: 84, required: false },
+                    s::Member { name: "name", shape: 103, required: false },
+                    s::Member { name: "regionName", shape: 93, required: false },
+                    s::Member { name: "protocolPolicy", shape: 89, required: false },
+                    s::Member { name: "responseTimeout", shape: 139, required: false },
+                    s::Member { name: "ipAddressType", shape: 88, required: false },
                 ],
                 error: None,
             },
         },
-        // 62
+        // 66
         s::Shape {
             name: "InvalidInputException",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "code", shape: 135, required: false },
-                    s::Member { name: "docs", shape: 135, required: false },
-                    s::Member { name: "message", shape: 135, required: false },
-                    s::Member { name: "tip", shape: 135, required: false },
+                    s::Member { name: "code", shape: 141, required: false },
+                    s::Member { name: "docs", shape: 141, required: false },
+                    s::Member { name: "message", shape: 141, required: false },
+                    s::Member { name: "tip", shape: 141, required: false },
                 ],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 63
+        // 67
         s::Shape {
             name: "IpAddressType",
             sensitive: false,
@@ -904,70 +943,70 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["dualstack", "ipv4", "ipv6"],
             },
         },
-        // 64
+        // 68
         s::Shape { name: "IsoDate", sensitive: false, kind: s::Kind::Timestamp },
-        // 65
+        // 69
         s::Shape {
             name: "IssuerCA",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 66
+        // 70
         s::Shape {
             name: "KeyAlgorithm",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 67
+        // 71
         s::Shape {
             name: "LightsailDistribution",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "name", shape: 97, required: false },
-                    s::Member { name: "arn", shape: 76, required: false },
-                    s::Member { name: "supportCode", shape: 135, required: false },
-                    s::Member { name: "createdAt", shape: 64, required: false },
-                    s::Member { name: "location", shape: 96, required: false },
-                    s::Member { name: "resourceType", shape: 99, required: false },
-                    s::Member { name: "alternativeDomainNames", shape: 103, required: false },
-                    s::Member { name: "status", shape: 135, required: false },
-                    s::Member { name: "isEnabled", shape: 130, required: false },
-                    s::Member { name: "domainName", shape: 135, required: false },
-                    s::Member { name: "bundleId", shape: 135, required: false },
-                    s::Member { name: "certificateName", shape: 97, required: false },
-                    s::Member { name: "origin", shape: 83, required: false },
-                    s::Member { name: "originPublicDNS", shape: 135, required: false },
-                    s::Member { name: "defaultCacheBehavior", shape: 5, required: false },
-                    s::Member { name: "cacheBehaviorSettings", shape: 8, required: false },
-                    s::Member { name: "cacheBehaviors", shape: 6, required: false },
-                    s::Member { name: "ableToUpdateBundle", shape: 130, required: false },
-                    s::Member { name: "ipAddressType", shape: 63, required: false },
-                    s::Member { name: "tags", shape: 108, required: false },
-                    s::Member { name: "viewerMinimumTlsProtocolVersion", shape: 135, required: false },
-                    s::Member { name: "defaultRootObject", shape: 135, required: false },
-                    s::Member { name: "customErrorResponses", shape: 30, required: false },
-                    s::Member { name: "waf", shape: 123, required: false },
-                    s::Member { name: "subdomain", shape: 68, required: false },
+                    s::Member { name: "name", shape: 103, required: false },
+                    s::Member { name: "arn", shape: 80, required: false },
+                    s::Member { name: "supportCode", shape: 141, required: false },
+                    s::Member { name: "createdAt", shape: 68, required: false },
+                    s::Member { name: "location", shape: 102, required: false },
+                    s::Member { name: "resourceType", shape: 105, required: false },
+                    s::Member { name: "alternativeDomainNames", shape: 109, required: false },
+                    s::Member { name: "status", shape: 141, required: false },
+                    s::Member { name: "isEnabled", shape: 136, required: false },
+                    s::Member { name: "domainName", shape: 141, required: false },
+                    s::Member { name: "bundleId", shape: 141, required: false },
+                    s::Member { name: "certificateName", shape: 103, required: false },
+                    s::Member { name: "origin", shape: 87, required: false },
+                    s::Member { name: "originPublicDNS", shape: 141, required: false },
+                    s::Member { name: "defaultCacheBehavior", shape: 7, required: false },
+                    s::Member { name: "cacheBehaviorSettings", shape: 10, required: false },
+                    s::Member { name: "cacheBehaviors", shape: 8, required: false },
+                    s::Member { name: "ableToUpdateBundle", shape: 136, required: false },
+                    s::Member { name: "ipAddressType", shape: 67, required: false },
+                    s::Member { name: "tags", shape: 114, required: false },
+                    s::Member { name: "viewerMinimumTlsProtocolVersion", shape: 141, required: false },
+                    s::Member { name: "defaultRootObject", shape: 141, required: false },
+                    s::Member { name: "customErrorResponses", shape: 32, required: false },
+                    s::Member { name: "waf", shape: 129, required: false },
+                    s::Member { name: "subdomain", shape: 72, required: false },
                 ],
                 error: None,
             },
         },
-        // 68
+        // 72
         s::Shape {
             name: "LightsailDistributionSubdomain",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "name", shape: 135, required: true },
-                    s::Member { name: "state", shape: 69, required: true },
-                    s::Member { name: "errorCode", shape: 135, required: false },
-                    s::Member { name: "errorDetails", shape: 135, required: false },
+                    s::Member { name: "name", shape: 141, required: true },
+                    s::Member { name: "state", shape: 73, required: true },
+                    s::Member { name: "errorCode", shape: 141, required: false },
+                    s::Member { name: "errorDetails", shape: 141, required: false },
                 ],
                 error: None,
             },
         },
-        // 69
+        // 73
         s::Shape {
             name: "LightsailDistributionSubdomainStateEnum",
             sensitive: false,
@@ -977,36 +1016,36 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["Creating", "Attaching", "Attached", "Error"],
             },
         },
-        // 70
+        // 74
         s::Shape {
             name: "MetricDatapoint",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "average", shape: 131, required: false },
-                    s::Member { name: "maximum", shape: 131, required: false },
-                    s::Member { name: "minimum", shape: 131, required: false },
-                    s::Member { name: "sampleCount", shape: 131, required: false },
-                    s::Member { name: "sum", shape: 131, required: false },
-                    s::Member { name: "timestamp", shape: 136, required: false },
-                    s::Member { name: "unit", shape: 75, required: false },
+                    s::Member { name: "average", shape: 137, required: false },
+                    s::Member { name: "maximum", shape: 137, required: false },
+                    s::Member { name: "minimum", shape: 137, required: false },
+                    s::Member { name: "sampleCount", shape: 137, required: false },
+                    s::Member { name: "sum", shape: 137, required: false },
+                    s::Member { name: "timestamp", shape: 142, required: false },
+                    s::Member { name: "unit", shape: 79, required: false },
                 ],
                 error: None,
             },
         },
-        // 71
+        // 75
         s::Shape {
             name: "MetricDatapointList",
             sensitive: false,
-            kind: s::Kind::List { member: 70, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 74, len: s::Bounds { min: None, max: None } },
         },
-        // 72
+        // 76
         s::Shape {
             name: "MetricPeriod",
             sensitive: false,
             kind: s::Kind::Integer(s::Bounds { min: Some(60), max: Some(86400) }),
         },
-        // 73
+        // 77
         s::Shape {
             name: "MetricStatistic",
             sensitive: false,
@@ -1016,13 +1055,13 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["Minimum", "Maximum", "Sum", "Average", "SampleCount"],
             },
         },
-        // 74
+        // 78
         s::Shape {
             name: "MetricStatisticList",
             sensitive: false,
-            kind: s::Kind::List { member: 73, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 77, len: s::Bounds { min: None, max: None } },
         },
-        // 75
+        // 79
         s::Shape {
             name: "MetricUnit",
             sensitive: false,
@@ -1060,7 +1099,7 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 76
+        // 80
         s::Shape {
             name: "NonEmptyString",
             sensitive: false,
@@ -1070,63 +1109,63 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 77
+        // 81
         s::Shape {
             name: "NotFoundException",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "code", shape: 135, required: false },
-                    s::Member { name: "docs", shape: 135, required: false },
-                    s::Member { name: "message", shape: 135, required: false },
-                    s::Member { name: "tip", shape: 135, required: false },
+                    s::Member { name: "code", shape: 141, required: false },
+                    s::Member { name: "docs", shape: 141, required: false },
+                    s::Member { name: "message", shape: 141, required: false },
+                    s::Member { name: "tip", shape: 141, required: false },
                 ],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 78
+        // 82
         s::Shape {
             name: "Operation",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "id", shape: 76, required: false },
-                    s::Member { name: "resourceName", shape: 97, required: false },
-                    s::Member { name: "resourceType", shape: 99, required: false },
-                    s::Member { name: "createdAt", shape: 64, required: false },
-                    s::Member { name: "location", shape: 96, required: false },
-                    s::Member { name: "isTerminal", shape: 130, required: false },
-                    s::Member { name: "operationDetails", shape: 135, required: false },
-                    s::Member { name: "operationType", shape: 82, required: false },
-                    s::Member { name: "status", shape: 81, required: false },
-                    s::Member { name: "statusChangedAt", shape: 64, required: false },
-                    s::Member { name: "errorCode", shape: 135, required: false },
-                    s::Member { name: "errorDetails", shape: 135, required: false },
+                    s::Member { name: "id", shape: 80, required: false },
+                    s::Member { name: "resourceName", shape: 103, required: false },
+                    s::Member { name: "resourceType", shape: 105, required: false },
+                    s::Member { name: "createdAt", shape: 68, required: false },
+                    s::Member { name: "location", shape: 102, required: false },
+                    s::Member { name: "isTerminal", shape: 136, required: false },
+                    s::Member { name: "operationDetails", shape: 141, required: false },
+                    s::Member { name: "operationType", shape: 86, required: false },
+                    s::Member { name: "status", shape: 85, required: false },
+                    s::Member { name: "statusChangedAt", shape: 68, required: false },
+                    s::Member { name: "errorCode", shape: 141, required: false },
+                    s::Member { name: "errorDetails", shape: 141, required: false },
                 ],
                 error: None,
             },
         },
-        // 79
+        // 83
         s::Shape {
             name: "OperationFailureException",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "code", shape: 135, required: false },
-                    s::Member { name: "docs", shape: 135, required: false },
-                    s::Member { name: "message", shape: 135, required: false },
-                    s::Member { name: "tip", shape: 135, required: false },
+                    s::Member { name: "code", shape: 141, required: false },
+                    s::Member { name: "docs", shape: 141, required: false },
+                    s::Member { name: "message", shape: 141, required: false },
+                    s::Member { name: "tip", shape: 141, required: false },
                 ],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 80
+        // 84
         s::Shape {
             name: "OperationList",
             sensitive: false,
-            kind: s::Kind::List { member: 78, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 82, len: s::Bounds { min: None, max: None } },
         },
-        // 81
+        // 85
         s::Shape {
             name: "OperationStatus",
             sensitive: false,
@@ -1136,7 +1175,7 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["NotStarted", "Started", "Failed", "Completed", "Succeeded"],
             },
         },
-        // 82
+        // 86
         s::Shape {
             name: "OperationType",
             sensitive: false,
@@ -1234,24 +1273,24 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 83
+        // 87
         s::Shape {
             name: "Origin",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "name", shape: 97, required: false },
-                    s::Member { name: "resourceType", shape: 99, required: false },
-                    s::Member { name: "regionName", shape: 87, required: false },
-                    s::Member { name: "protocolPolicy", shape: 85, required: false },
-                    s::Member { name: "responseTimeout", shape: 133, required: false },
-                    s::Member { name: "ipAddressType", shape: 84, required: false },
-                    s::Member { name: "isPrivateOriginAccessEnabled", shape: 130, required: false },
+                    s::Member { name: "name", shape: 103, required: false },
+                    s::Member { name: "resourceType", shape: 105, required: false },
+                    s::Member { name: "regionName", shape: 93, required: false },
+                    s::Member { name: "protocolPolicy", shape: 89, required: false },
+                    s::Member { name: "responseTimeout", shape: 139, required: false },
+                    s::Member { name: "ipAddressType", shape: 88, required: false },
+                    s::Member { name: "isPrivateOriginAccessEnabled", shape: 136, required: false },
                 ],
                 error: None,
             },
         },
-        // 84
+        // 88
         s::Shape {
             name: "OriginIpAddressTypeEnum",
             sensitive: false,
@@ -1261,7 +1300,7 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["ipv4", "ipv6", "dualstack"],
             },
         },
-        // 85
+        // 89
         s::Shape {
             name: "OriginProtocolPolicyEnum",
             sensitive: false,
@@ -1271,19 +1310,41 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["http-only", "https-only"],
             },
         },
-        // 86
+        // 90
         s::Shape {
             name: "QueryStringObject",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "option", shape: 130, required: false },
-                    s::Member { name: "queryStringsAllowList", shape: 103, required: false },
+                    s::Member { name: "option", shape: 136, required: false },
+                    s::Member { name: "queryStringsAllowList", shape: 109, required: false },
                 ],
                 error: None,
             },
         },
-        // 87
+        // 91
+        s::Shape {
+            name: "Region",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "continentCode", shape: 141, required: false },
+                    s::Member { name: "description", shape: 141, required: false },
+                    s::Member { name: "displayName", shape: 141, required: false },
+                    s::Member { name: "name", shape: 93, required: false },
+                    s::Member { name: "availabilityZones", shape: 5, required: false },
+                    s::Member { name: "relationalDatabaseAvailabilityZones", shape: 5, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 92
+        s::Shape {
+            name: "RegionList",
+            sensitive: false,
+            kind: s::Kind::List { member: 91, len: s::Bounds { min: None, max: None } },
+        },
+        // 93
         s::Shape {
             name: "RegionName",
             sensitive: false,
@@ -1314,21 +1375,21 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 88
+        // 94
         s::Shape {
             name: "RegionSetupInProgressException",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "code", shape: 135, required: false },
-                    s::Member { name: "docs", shape: 135, required: false },
-                    s::Member { name: "message", shape: 135, required: false },
-                    s::Member { name: "tip", shape: 135, required: false },
+                    s::Member { name: "code", shape: 141, required: false },
+                    s::Member { name: "docs", shape: 141, required: false },
+                    s::Member { name: "message", shape: 141, required: false },
+                    s::Member { name: "tip", shape: 141, required: false },
                 ],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 89
+        // 95
         s::Shape {
             name: "RenewalStatus",
             sensitive: false,
@@ -1338,55 +1399,55 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["PendingAutoRenewal", "PendingValidation", "Success", "Failed"],
             },
         },
-        // 90
+        // 96
         s::Shape {
             name: "RenewalStatusReason",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 91
+        // 97
         s::Shape {
             name: "RenewalSummary",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "domainValidationRecords", shape: 37, required: false },
-                    s::Member { name: "renewalStatus", shape: 89, required: false },
-                    s::Member { name: "renewalStatusReason", shape: 90, required: false },
-                    s::Member { name: "updatedAt", shape: 64, required: false },
+                    s::Member { name: "domainValidationRecords", shape: 39, required: false },
+                    s::Member { name: "renewalStatus", shape: 95, required: false },
+                    s::Member { name: "renewalStatusReason", shape: 96, required: false },
+                    s::Member { name: "updatedAt", shape: 68, required: false },
                 ],
                 error: None,
             },
         },
-        // 92
+        // 98
         s::Shape {
             name: "RequestFailureReason",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 93
+        // 99
         s::Shape {
             name: "ResetDistributionCacheRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "distributionName", shape: 97, required: false }],
+                members: &[s::Member { name: "distributionName", shape: 103, required: false }],
                 error: None,
             },
         },
-        // 94
+        // 100
         s::Shape {
             name: "ResetDistributionCacheResult",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "status", shape: 135, required: false },
-                    s::Member { name: "createTime", shape: 64, required: false },
-                    s::Member { name: "operation", shape: 78, required: false },
+                    s::Member { name: "status", shape: 141, required: false },
+                    s::Member { name: "createTime", shape: 68, required: false },
+                    s::Member { name: "operation", shape: 82, required: false },
                 ],
                 error: None,
             },
         },
-        // 95
+        // 101
         s::Shape {
             name: "ResourceArn",
             sensitive: false,
@@ -1396,19 +1457,19 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 96
+        // 102
         s::Shape {
             name: "ResourceLocation",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "availabilityZone", shape: 135, required: false },
-                    s::Member { name: "regionName", shape: 87, required: false },
+                    s::Member { name: "availabilityZone", shape: 141, required: false },
+                    s::Member { name: "regionName", shape: 93, required: false },
                 ],
                 error: None,
             },
         },
-        // 97
+        // 103
         s::Shape {
             name: "ResourceName",
             sensitive: false,
@@ -1418,20 +1479,20 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 98
+        // 104
         s::Shape {
             name: "ResourceRecord",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "name", shape: 135, required: false },
-                    s::Member { name: "type", shape: 135, required: false },
-                    s::Member { name: "value", shape: 135, required: false },
+                    s::Member { name: "name", shape: 141, required: false },
+                    s::Member { name: "type", shape: 141, required: false },
+                    s::Member { name: "value", shape: 141, required: false },
                 ],
                 error: None,
             },
         },
-        // 99
+        // 105
         s::Shape {
             name: "ResourceType",
             sensitive: false,
@@ -1463,193 +1524,193 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 100
+        // 106
         s::Shape {
             name: "RevocationReason",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 101
+        // 107
         s::Shape {
             name: "SerialNumber",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 102
+        // 108
         s::Shape {
             name: "ServiceException",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "code", shape: 135, required: false },
-                    s::Member { name: "docs", shape: 135, required: false },
-                    s::Member { name: "message", shape: 135, required: false },
-                    s::Member { name: "tip", shape: 135, required: false },
+                    s::Member { name: "code", shape: 141, required: false },
+                    s::Member { name: "docs", shape: 141, required: false },
+                    s::Member { name: "message", shape: 141, required: false },
+                    s::Member { name: "tip", shape: 141, required: false },
                 ],
                 error: Some(s::ErrorInfo { status: 500, fault: true }),
             },
         },
-        // 103
+        // 109
         s::Shape {
             name: "StringList",
             sensitive: false,
-            kind: s::Kind::List { member: 135, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 141, len: s::Bounds { min: None, max: None } },
         },
-        // 104
+        // 110
         s::Shape {
             name: "SubjectAlternativeNameList",
             sensitive: false,
-            kind: s::Kind::List { member: 35, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 37, len: s::Bounds { min: None, max: None } },
         },
-        // 105
+        // 111
         s::Shape {
             name: "Tag",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "key", shape: 106, required: false },
-                    s::Member { name: "value", shape: 111, required: false },
+                    s::Member { name: "key", shape: 112, required: false },
+                    s::Member { name: "value", shape: 117, required: false },
                 ],
                 error: None,
             },
         },
-        // 106
+        // 112
         s::Shape {
             name: "TagKey",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 107
+        // 113
         s::Shape {
             name: "TagKeyList",
             sensitive: false,
-            kind: s::Kind::List { member: 106, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 112, len: s::Bounds { min: None, max: None } },
         },
-        // 108
+        // 114
         s::Shape {
             name: "TagList",
             sensitive: false,
-            kind: s::Kind::List { member: 105, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 111, len: s::Bounds { min: None, max: None } },
         },
-        // 109
+        // 115
         s::Shape {
             name: "TagResourceRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "resourceName", shape: 97, required: true },
-                    s::Member { name: "resourceArn", shape: 95, required: false },
-                    s::Member { name: "tags", shape: 108, required: true },
-                ],
-                error: None,
-            },
-        },
-        // 110
-        s::Shape {
-            name: "TagResourceResult",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "operations", shape: 80, required: false }],
-                error: None,
-            },
-        },
-        // 111
-        s::Shape {
-            name: "TagValue",
-            sensitive: false,
-            kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
-        },
-        // 112
-        s::Shape {
-            name: "UnauthenticatedException",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "code", shape: 135, required: false },
-                    s::Member { name: "docs", shape: 135, required: false },
-                    s::Member { name: "message", shape: 135, required: false },
-                    s::Member { name: "tip", shape: 135, required: false },
-                ],
-                error: Some(s::ErrorInfo { status: 400, fault: false }),
-            },
-        },
-        // 113
-        s::Shape {
-            name: "UntagResourceRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "resourceName", shape: 97, required: true },
-                    s::Member { name: "resourceArn", shape: 95, required: false },
-                    s::Member { name: "tagKeys", shape: 107, required: true },
-                ],
-                error: None,
-            },
-        },
-        // 114
-        s::Shape {
-            name: "UntagResourceResult",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "operations", shape: 80, required: false }],
-                error: None,
-            },
-        },
-        // 115
-        s::Shape {
-            name: "UpdateDistributionBundleRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "distributionName", shape: 97, required: false },
-                    s::Member { name: "bundleId", shape: 135, required: false },
+                    s::Member { name: "resourceName", shape: 103, required: true },
+                    s::Member { name: "resourceArn", shape: 101, required: false },
+                    s::Member { name: "tags", shape: 114, required: true },
                 ],
                 error: None,
             },
         },
         // 116
         s::Shape {
-            name: "UpdateDistributionBundleResult",
+            name: "TagResourceResult",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "operation", shape: 78, required: false }],
+                members: &[s::Member { name: "operations", shape: 84, required: false }],
                 error: None,
             },
         },
         // 117
         s::Shape {
-            name: "UpdateDistributionRequest",
+            name: "TagValue",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
+        },
+        // 118
+        s::Shape {
+            name: "UnauthenticatedException",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "distributionName", shape: 97, required: true },
-                    s::Member { name: "origin", shape: 61, required: false },
-                    s::Member { name: "defaultCacheBehavior", shape: 5, required: false },
-                    s::Member { name: "cacheBehaviorSettings", shape: 8, required: false },
-                    s::Member { name: "cacheBehaviors", shape: 6, required: false },
-                    s::Member { name: "isEnabled", shape: 130, required: false },
-                    s::Member { name: "viewerMinimumTlsProtocolVersion", shape: 119, required: false },
-                    s::Member { name: "certificateName", shape: 97, required: false },
-                    s::Member { name: "useDefaultCertificate", shape: 130, required: false },
-                    s::Member { name: "enablePrivateOriginAccess", shape: 130, required: false },
-                    s::Member { name: "defaultRootObject", shape: 135, required: false },
-                    s::Member { name: "customErrorResponses", shape: 30, required: false },
-                    s::Member { name: "enableWaf", shape: 130, required: false },
-                    s::Member { name: "wafRules", shape: 128, required: false },
+                    s::Member { name: "code", shape: 141, required: false },
+                    s::Member { name: "docs", shape: 141, required: false },
+                    s::Member { name: "message", shape: 141, required: false },
+                    s::Member { name: "tip", shape: 141, required: false },
+                ],
+                error: Some(s::ErrorInfo { status: 400, fault: false }),
+            },
+        },
+        // 119
+        s::Shape {
+            name: "UntagResourceRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "resourceName", shape: 103, required: true },
+                    s::Member { name: "resourceArn", shape: 101, required: false },
+                    s::Member { name: "tagKeys", shape: 113, required: true },
                 ],
                 error: None,
             },
         },
-        // 118
+        // 120
+        s::Shape {
+            name: "UntagResourceResult",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "operations", shape: 84, required: false }],
+                error: None,
+            },
+        },
+        // 121
+        s::Shape {
+            name: "UpdateDistributionBundleRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "distributionName", shape: 103, required: false },
+                    s::Member { name: "bundleId", shape: 141, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 122
+        s::Shape {
+            name: "UpdateDistributionBundleResult",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "operation", shape: 82, required: false }],
+                error: None,
+            },
+        },
+        // 123
+        s::Shape {
+            name: "UpdateDistributionRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "distributionName", shape: 103, required: true },
+                    s::Member { name: "origin", shape: 65, required: false },
+                    s::Member { name: "defaultCacheBehavior", shape: 7, required: false },
+                    s::Member { name: "cacheBehaviorSettings", shape: 10, required: false },
+                    s::Member { name: "cacheBehaviors", shape: 8, required: false },
+                    s::Member { name: "isEnabled", shape: 136, required: false },
+                    s::Member { name: "viewerMinimumTlsProtocolVersion", shape: 125, required: false },
+                    s::Member { name: "certificateName", shape: 103, required: false },
+                    s::Member { name: "useDefaultCertificate", shape: 136, required: false },
+                    s::Member { name: "enablePrivateOriginAccess", shape: 136, required: false },
+                    s::Member { name: "defaultRootObject", shape: 141, required: false },
+                    s::Member { name: "customErrorResponses", shape: 32, required: false },
+                    s::Member { name: "enableWaf", shape: 136, required: false },
+                    s::Member { name: "wafRules", shape: 134, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 124
         s::Shape {
             name: "UpdateDistributionResult",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "operation", shape: 78, required: false }],
+                members: &[s::Member { name: "operation", shape: 82, required: false }],
                 error: None,
             },
         },
-        // 119
+        // 125
         s::Shape {
             name: "ViewerMinimumTlsProtocolVersionEnum",
             sensitive: false,
@@ -1659,57 +1720,57 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["TLSv1.1_2016", "TLSv1.2_2018", "TLSv1.2_2019", "TLSv1.2_2021"],
             },
         },
-        // 120
+        // 126
         s::Shape {
             name: "WafAcfpConfig",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "payloadType", shape: 125, required: false },
-                    s::Member { name: "creationPath", shape: 135, required: false },
-                    s::Member { name: "registrationPagePath", shape: 135, required: false },
-                    s::Member { name: "responseInspection", shape: 126, required: false },
+                    s::Member { name: "payloadType", shape: 131, required: false },
+                    s::Member { name: "creationPath", shape: 141, required: false },
+                    s::Member { name: "registrationPagePath", shape: 141, required: false },
+                    s::Member { name: "responseInspection", shape: 132, required: false },
                 ],
                 error: None,
             },
         },
-        // 121
+        // 127
         s::Shape {
             name: "WafAtpConfig",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "loginPath", shape: 135, required: false },
-                    s::Member { name: "payloadType", shape: 125, required: false },
-                    s::Member { name: "usernameField", shape: 135, required: false },
-                    s::Member { name: "passwordField", shape: 135, required: false },
-                    s::Member { name: "responseInspection", shape: 126, required: false },
+                    s::Member { name: "loginPath", shape: 141, required: false },
+                    s::Member { name: "payloadType", shape: 131, required: false },
+                    s::Member { name: "usernameField", shape: 141, required: false },
+                    s::Member { name: "passwordField", shape: 141, required: false },
+                    s::Member { name: "responseInspection", shape: 132, required: false },
                 ],
                 error: None,
             },
         },
-        // 122
+        // 128
         s::Shape {
             name: "WafBotControlConfig",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "inspectionLevel", shape: 124, required: false }],
+                members: &[s::Member { name: "inspectionLevel", shape: 130, required: false }],
                 error: None,
             },
         },
-        // 123
+        // 129
         s::Shape {
             name: "WafConfig",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "isWafEnabled", shape: 130, required: false },
-                    s::Member { name: "wafRules", shape: 128, required: false },
+                    s::Member { name: "isWafEnabled", shape: 136, required: false },
+                    s::Member { name: "wafRules", shape: 134, required: false },
                 ],
                 error: None,
             },
         },
-        // 124
+        // 130
         s::Shape {
             name: "WafInspectionLevelEnum",
             sensitive: false,
@@ -1719,7 +1780,7 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["COMMON", "TARGETED"],
             },
         },
-        // 125
+        // 131
         s::Shape {
             name: "WafPayloadTypeEnum",
             sensitive: false,
@@ -1729,61 +1790,61 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["JSON", "FORM_ENCODED"],
             },
         },
-        // 126
+        // 132
         s::Shape {
             name: "WafResponseInspection",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "successCodes", shape: 129, required: false },
-                    s::Member { name: "failureCodes", shape: 129, required: false },
+                    s::Member { name: "successCodes", shape: 135, required: false },
+                    s::Member { name: "failureCodes", shape: 135, required: false },
                 ],
                 error: None,
             },
         },
-        // 127
+        // 133
         s::Shape {
             name: "WafRule",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "name", shape: 135, required: true },
-                    s::Member { name: "atpConfig", shape: 121, required: false },
-                    s::Member { name: "acfpConfig", shape: 120, required: false },
-                    s::Member { name: "botControlConfig", shape: 122, required: false },
+                    s::Member { name: "name", shape: 141, required: true },
+                    s::Member { name: "atpConfig", shape: 127, required: false },
+                    s::Member { name: "acfpConfig", shape: 126, required: false },
+                    s::Member { name: "botControlConfig", shape: 128, required: false },
                 ],
                 error: None,
             },
         },
-        // 128
+        // 134
         s::Shape {
             name: "WafRuleList",
             sensitive: false,
-            kind: s::Kind::List { member: 127, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 133, len: s::Bounds { min: None, max: None } },
         },
-        // 129
+        // 135
         s::Shape {
             name: "WafStatusCodeList",
             sensitive: false,
-            kind: s::Kind::List { member: 133, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 139, len: s::Bounds { min: None, max: None } },
         },
-        // 130
+        // 136
         s::Shape { name: "boolean", sensitive: false, kind: s::Kind::Boolean },
-        // 131
+        // 137
         s::Shape { name: "double", sensitive: false, kind: s::Kind::Double },
-        // 132
+        // 138
         s::Shape { name: "float", sensitive: false, kind: s::Kind::Double },
-        // 133
+        // 139
         s::Shape { name: "integer", sensitive: false, kind: s::Kind::Integer(s::Bounds { min: None, max: None }) },
-        // 134
+        // 140
         s::Shape { name: "long", sensitive: false, kind: s::Kind::Long(s::Bounds { min: None, max: None }) },
-        // 135
+        // 141
         s::Shape {
             name: "string",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 136
+        // 142
         s::Shape { name: "timestamp", sensitive: false, kind: s::Kind::Timestamp },
     ],
 };
@@ -1839,6 +1900,17 @@ pub struct AttachCertificateToDistributionResult {
     /// An object that describes the result of the action, such as the status of the request, the timestamp of the request, and the resources affected by the request.
     #[serde(rename = "operation", default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<Operation>,
+}
+
+/// Describes an Availability Zone.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AvailabilityZone {
+    /// The name of the Availability Zone.
+    #[serde(rename = "zoneName", default, skip_serializing_if = "Option::is_none")]
+    pub zone_name: Option<String>,
+    /// The state of the Availability Zone.
+    #[serde(rename = "state", default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 /// BehaviorEnum
@@ -2694,6 +2766,25 @@ pub struct GetOperationsResult {
     /// The token to advance to the next page of results from your request.
     #[serde(rename = "nextPageToken", default, skip_serializing_if = "Option::is_none")]
     pub next_page_token: Option<String>,
+}
+
+/// GetRegionsRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GetRegionsRequest {
+    /// A Boolean value indicating whether to also include Availability Zones in your get regions request.
+    #[serde(rename = "includeAvailabilityZones", default, skip_serializing_if = "Option::is_none")]
+    pub include_availability_zones: Option<bool>,
+    /// A Boolean value indicating whether to also include Availability Zones for databases in your get regions request.
+    #[serde(rename = "includeRelationalDatabaseAvailabilityZones", default, skip_serializing_if = "Option::is_none")]
+    pub include_relational_database_availability_zones: Option<bool>,
+}
+
+/// GetRegionsResult
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GetRegionsResult {
+    /// An array of key-value pairs containing information about your get regions request.
+    #[serde(rename = "regions", default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<Region>>,
 }
 
 /// HeaderEnum
@@ -4011,6 +4102,29 @@ pub struct QueryStringObject {
     /// The specific query strings that the distribution forwards to the origin.
     #[serde(rename = "queryStringsAllowList", default, skip_serializing_if = "Option::is_none")]
     pub query_strings_allow_list: Option<Vec<String>>,
+}
+
+/// Describes the Amazon Web Services Region.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Region {
+    /// The continent code (NA, meaning North America).
+    #[serde(rename = "continentCode", default, skip_serializing_if = "Option::is_none")]
+    pub continent_code: Option<String>,
+    /// The description of the Amazon Web Services Region (This region is recommended to serve users in the eastern United States and eastern Canada).
+    #[serde(rename = "description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The display name (Ohio).
+    #[serde(rename = "displayName", default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The region name (us-east-2).
+    #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<RegionName>,
+    /// The Availability Zones.
+    #[serde(rename = "availabilityZones", default, skip_serializing_if = "Option::is_none")]
+    pub availability_zones: Option<Vec<AvailabilityZone>>,
+    /// The Availability Zones for databases.
+    #[serde(rename = "relationalDatabaseAvailabilityZones", default, skip_serializing_if = "Option::is_none")]
+    pub relational_database_availability_zones: Option<Vec<AvailabilityZone>>,
 }
 
 /// RegionName

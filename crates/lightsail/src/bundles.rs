@@ -1,0 +1,34 @@
+//! GetDistributionBundles, UpdateDistributionBundle.
+
+use carapace_core::lightsail::LightsailManager;
+use carapace_model::lightsail as m;
+use carapace_proto::{Output, RequestContext};
+
+use crate::convert;
+use crate::distributions::required;
+use crate::error::{Result, decode, encode};
+
+pub(crate) async fn get(m: &LightsailManager, ctx: &RequestContext) -> Result<Output> {
+    carapace_core::lightsail::check_distribution_region(&crate::owner(ctx))?;
+    let bundles = m
+        .settings()
+        .bundles
+        .iter()
+        .map(|b| m::DistributionBundle {
+            bundle_id: Some(b.id.clone()),
+            name: Some(b.name.clone()),
+            price: Some(b.price),
+            transfer_per_month_in_gb: Some(b.transfer_per_month_in_gb),
+            is_active: Some(b.is_active),
+        })
+        .collect();
+    encode(m::GetDistributionBundlesResult { bundles: Some(bundles) })
+}
+
+pub(crate) async fn update(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
+    let req: m::UpdateDistributionBundleRequest = decode(input)?;
+    let name = required(req.distribution_name, "distributionName")?;
+    let bundle = required(req.bundle_id, "bundleId")?;
+    let op = m.update_distribution_bundle(&crate::owner(ctx), &name, &bundle).await?;
+    encode(m::UpdateDistributionBundleResult { operation: Some(convert::operation(&op)) })
+}

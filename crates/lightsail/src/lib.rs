@@ -1,0 +1,96 @@
+//! Lightsail operations over the Carapace core: certificates, CDN distributions, their
+//! operations, tags and regions.
+//!
+//! The wire layer hands each call a validated JSON document; this crate decodes it into the
+//! generated DTOs ([`carapace_model::lightsail`]), calls [`LightsailManager`] in the core,
+//! and encodes the answer. One file per operation family; errors are converted once, in
+//! [`error`], into Lightsail's envelope (`code`, `docs`, `message`, `tip`). Every other
+//! Lightsail operation answers `NotImplementedException` naming it.
+
+mod bundles;
+mod cache_reset;
+mod certificate_attachment;
+mod certificates;
+mod convert;
+mod distributions;
+mod error;
+mod metric_data;
+mod operations;
+mod regions;
+mod tags;
+
+use carapace_core::Core;
+use carapace_core::acm::Owner;
+use carapace_core::lightsail::{LightsailManager, LightsailSettings};
+use carapace_model::schema::{Operation, Service};
+use carapace_proto::{Output, RequestContext, ServiceHandler, WireError};
+
+/// Where every Lightsail error's `docs` member points, as AWS's do.
+pub const DOCS_URL: &str = "https://lightsail.aws.amazon.com/ls/docs";
+
+/// The Lightsail service handler.
+pub struct Lightsail {
+    manager: LightsailManager,
+}
+
+impl Lightsail {
+    /// Lightsail over these core handles.
+    pub fn new(core: Core, settings: LightsailSettings) -> Self {
+        Self { manager: LightsailManager::new(core, settings) }
+    }
+
+    /// The core manager (for the edge and benchmarks).
+    pub fn manager(&self) -> &LightsailManager {
+        &self.manager
+    }
+}
+
+/// The caller as the core knows it.
+pub(crate) fn owner(ctx: &RequestContext) -> Owner {
+    Owner::new(ctx.account_id.clone(), ctx.region.clone())
+}
+
+#[async_trait::async_trait]
+impl ServiceHandler for Lightsail {
+    fn service(&self) -> &'static Service {
+        &carapace_model::lightsail::SERVICE
+    }
+
+    async fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &'static Operation,
+        input: serde_json::Value,
+    ) -> Result<Output, WireError> {
+        let m = &self.manager;
+        let result = match operation.name {
+            "CreateCertificate" => certificates::create(m, ctx, input).await,
+            "GetCertificates" => certificates::get(m, ctx, input).await,
+            "DeleteCertificate" => certificates::delete(m, ctx, input).await,
+            "CreateDistribution" => distributions::create(m, ctx, input).await,
+            "GetDistributions" => distributions::get(m, ctx, input).await,
+            "UpdateDistribution" => distributions::update(m, ctx, input).await,
+            "DeleteDistribution" => distributions::delete(m, ctx, input).await,
+            "AttachCertificateToDistribution" => certificate_attachment::attach(m, ctx, input).await,
+            "DetachCertificateFromDistribution" => certificate_attachment::detach(m, ctx, input).await,
+            "ResetDistributionCache" => cache_reset::reset(m, ctx, input).await,
+            "GetDistributionLatestCacheReset" => cache_reset::latest(m, ctx, input).await,
+            "GetDistributionBundles" => bundles::get(m, ctx).await,
+            "UpdateDistributionBundle" => bundles::update(m, ctx, input).await,
+            "GetDistributionMetricData" => metric_data::handle(m, ctx, input).await,
+            "GetOperation" => operations::get(m, ctx, input).await,
+            "GetOperations" => operations::list(m, ctx, input).await,
+            "GetOperationsForResource" => operations::for_resource(m, ctx, input).await,
+            "TagResource" => tags::tag(m, ctx, input).await,
+            "UntagResource" => tags::untag(m, ctx, input).await,
+            "GetRegions" => regions::get(input),
+            other => return Err(WireError::not_implemented("lightsail", other)),
+        };
+        result.map_err(|e| e.into_wire(&ctx.request_id, operation.name))
+    }
+
+    /// Every Lightsail error carries the documentation link, whoever raised it.
+    fn finish_error(&self, err: WireError) -> WireError {
+        if err.extra.iter().any(|(name, _)| *name == "docs") { err } else { err.with_member("docs", DOCS_URL.into()) }
+    }
+}

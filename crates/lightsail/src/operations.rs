@@ -1,0 +1,37 @@
+//! GetOperation, GetOperations, GetOperationsForResource.
+
+use carapace_core::lightsail::LightsailManager;
+use carapace_model::lightsail as m;
+use carapace_proto::{Output, RequestContext};
+
+use crate::convert;
+use crate::error::{Result, decode, encode};
+
+pub(crate) async fn get(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
+    let req: m::GetOperationRequest = decode(input)?;
+    let op = m.get_operation(&crate::owner(ctx), &req.operation_id).await?;
+    encode(m::GetOperationResult { operation: Some(convert::operation(&op)) })
+}
+
+pub(crate) async fn list(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
+    let req: m::GetOperationsRequest = decode(input)?;
+    let page = m.get_operations(&crate::owner(ctx), req.page_token.as_deref()).await?;
+    encode(m::GetOperationsResult {
+        operations: Some(page.items.iter().map(convert::operation).collect()),
+        next_page_token: page.next_token,
+    })
+}
+
+pub(crate) async fn for_resource(
+    m: &LightsailManager,
+    ctx: &RequestContext,
+    input: serde_json::Value,
+) -> Result<Output> {
+    let req: m::GetOperationsForResourceRequest = decode(input)?;
+    let page = m.get_operations_for_resource(&crate::owner(ctx), &req.resource_name, req.page_token.as_deref()).await?;
+    encode(m::GetOperationsForResourceResult {
+        operations: Some(page.items.iter().map(convert::operation).collect()),
+        next_page_count: None,
+        next_page_token: page.next_token,
+    })
+}
