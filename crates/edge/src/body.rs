@@ -55,10 +55,10 @@ impl Body for EdgeBody {
                 None => Pin::new(rest).poll_frame(cx),
             },
         };
-        if let (Poll::Ready(Some(Ok(frame))), Some(counter)) = (&polled, &this.counter) {
-            if let Some(data) = frame.data_ref() {
-                counter.downloaded(data.len());
-            }
+        if let (Poll::Ready(Some(Ok(frame))), Some(counter)) = (&polled, &this.counter)
+            && let Some(data) = frame.data_ref()
+        {
+            counter.downloaded(data.len());
         }
         polled
     }
@@ -112,10 +112,10 @@ impl Body for UploadBody {
         let this = &mut *self;
         let Some(inner) = &mut this.inner else { return Poll::Ready(None) };
         let polled = Pin::new(inner).poll_frame(cx);
-        if let (Poll::Ready(Some(Ok(frame))), Some(counter)) = (&polled, &this.counter) {
-            if let Some(data) = frame.data_ref() {
-                counter.uploaded(data.len());
-            }
+        if let (Poll::Ready(Some(Ok(frame))), Some(counter)) = (&polled, &this.counter)
+            && let Some(data) = frame.data_ref()
+        {
+            counter.uploaded(data.len());
         }
         polled
     }

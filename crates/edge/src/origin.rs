@@ -78,7 +78,11 @@ impl OriginClient {
     }
 
     /// Sends `req`, waiting at most `timeout` for the response head.
-    pub(crate) async fn send(&self, req: Request<UploadBody>, timeout: Duration) -> Result<Response<Incoming>, OriginError> {
+    pub(crate) async fn send(
+        &self,
+        req: Request<UploadBody>,
+        timeout: Duration,
+    ) -> Result<Response<Incoming>, OriginError> {
         match tokio::time::timeout(timeout, self.client.request(req)).await {
             Err(_) => Err(OriginError::Timeout(timeout)),
             Ok(Err(e)) => Err(OriginError::Failed(error_chain(&e))),
@@ -124,8 +128,14 @@ const NOT_FORWARDED: &[&str] = &[
 
 /// Validators and ranges: forwarded only when the response is not cached, so the origin can
 /// answer the viewer's own conditional request.
-const PASS_THROUGH_ONLY: &[HeaderName] =
-    &[header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::IF_MATCH, header::IF_UNMODIFIED_SINCE, header::IF_RANGE, header::RANGE];
+const PASS_THROUGH_ONLY: &[HeaderName] = &[
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+    header::RANGE,
+];
 
 /// The parts of a viewer request the distribution forwards: exactly what goes to the origin
 /// and what the cache key holds.
@@ -185,10 +195,8 @@ impl Forwarding {
                 }
             }
         }
-        if push_host {
-            if let Ok(host) = HeaderValue::from_str(authority) {
-                forwarded.insert(0, (header::HOST, host));
-            }
+        if push_host && let Ok(host) = HeaderValue::from_str(authority) {
+            forwarded.insert(0, (header::HOST, host));
         }
         let cookie = match &settings.forwarded_cookies {
             Forwarded::None => None,

@@ -36,7 +36,11 @@ const MSG_MISDIRECTED: &str = "The request's host name is not served on this con
 const MSG_ORIGIN_FAILED: &str = "We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.";
 
 /// hyper's entry point for HTTPS requests.
-pub(crate) async fn handle(edge: Edge, conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<EdgeBody>, Infallible> {
+pub(crate) async fn handle(
+    edge: Edge,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<EdgeBody>, Infallible> {
     let inner = &*edge.inner;
     let live = inner.live.load_full();
     let Some(host) = request_host(&req) else {
@@ -47,10 +51,10 @@ pub(crate) async fn handle(edge: Edge, conn: Arc<ConnInfo>, req: Request<Incomin
     };
     // A connection whose certificate was chosen for one distribution cannot reach another one
     // (HTTP/2 connection reuse across names).
-    if let Some(sni) = &conn.sni {
-        if live.snapshot.find_index(sni) != Some(index) {
-            return Ok(error_page(StatusCode::MISDIRECTED_REQUEST, MSG_MISDIRECTED, &inner.via));
-        }
+    if let Some(sni) = &conn.sni
+        && live.snapshot.find_index(sni) != Some(index)
+    {
+        return Ok(error_page(StatusCode::MISDIRECTED_REQUEST, MSG_MISDIRECTED, &inner.via));
     }
     let dist = live.snapshot.distributions()[index].clone();
     let state = live.states[index].clone();
@@ -61,7 +65,11 @@ pub(crate) async fn handle(edge: Edge, conn: Arc<ConnInfo>, req: Request<Incomin
 }
 
 /// hyper's entry point on the HTTP listener: Lightsail distributions redirect HTTP to HTTPS.
-pub(crate) async fn redirect(edge: Edge, https_port: u16, req: Request<Incoming>) -> Result<Response<EdgeBody>, Infallible> {
+pub(crate) async fn redirect(
+    edge: Edge,
+    https_port: u16,
+    req: Request<Incoming>,
+) -> Result<Response<EdgeBody>, Infallible> {
     let inner = &*edge.inner;
     let live = inner.live.load_full();
     let found = request_host(&req).and_then(|host| live.snapshot.find_index(&host).map(|i| (host, i)));
@@ -109,10 +117,10 @@ async fn serve(
         return error_page(StatusCode::FORBIDDEN, MSG_METHOD, &inner.via);
     }
     let mut path = req.uri().path().to_owned();
-    if path == "/" {
-        if let Some(object) = &dist.default_root_object {
-            path = format!("/{}", object.trim_start_matches('/'));
-        }
+    if path == "/"
+        && let Some(object) = &dist.default_root_object
+    {
+        path = format!("/{}", object.trim_start_matches('/'));
     }
     let (parts, body) = req.into_parts();
     let forwarding = Forwarding::new(settings, &parts.uri, &parts.headers, host);
@@ -133,10 +141,10 @@ async fn serve(
     };
     let now = inner.config.clock.now();
     let cached = inner.cache.get(&key);
-    if let Some(entry) = &cached {
-        if now < entry.fresh_until {
-            return from_entry(inner, entry, "Hit", &method, &parts.headers, now);
-        }
+    if let Some(entry) = &cached
+        && now < entry.fresh_until
+    {
+        return from_entry(inner, entry, "Hit", &method, &parts.headers, now);
     }
     if method == Method::HEAD {
         // A HEAD response cannot fill the cache for GET: forward it as it is.
@@ -220,7 +228,9 @@ async fn fetch_into_cache(
     *policy_req.uri_mut() = req.uri().clone();
     *policy_req.headers_mut() = req.headers().clone();
     if let Some(entry) = &cached {
-        for (validator, condition) in [(header::ETAG, header::IF_NONE_MATCH), (header::LAST_MODIFIED, header::IF_MODIFIED_SINCE)] {
+        for (validator, condition) in
+            [(header::ETAG, header::IF_NONE_MATCH), (header::LAST_MODIFIED, header::IF_MODIFIED_SINCE)]
+        {
             if let Some(value) = entry.headers.get(&validator) {
                 req.headers_mut().insert(condition, value.clone());
             }
@@ -264,16 +274,16 @@ async fn fetch_into_cache(
         }
         let error_ttl = dist.custom_error(entry.status).map(|c| c.error_caching_min_ttl);
         let ttl = cache::freshness(&policy, entry.status, &headers, settings, error_ttl, now).unwrap_or_default();
-        let refreshed = Arc::new(Entry::new(entry.status, headers, entry.body.clone(), policy, ttl, now, stale_if_error));
+        let refreshed =
+            Arc::new(Entry::new(entry.status, headers, entry.body.clone(), policy, ttl, now, stale_if_error));
         inner.cache.insert(key, refreshed.clone());
         return Outcome::Entry(refreshed, "RefreshHit");
     }
-    if status.is_server_error() {
-        if let Some(entry) = &cached {
-            if now < entry.keep_until {
-                return Outcome::Entry(entry.clone(), "Hit");
-            }
-        }
+    if status.is_server_error()
+        && let Some(entry) = &cached
+        && now < entry.keep_until
+    {
+        return Outcome::Entry(entry.clone(), "Hit");
     }
 
     let (parts, body) = res.into_parts();
@@ -281,7 +291,8 @@ async fn fetch_into_cache(
     if let Some(custom) = dist.custom_error(status) {
         let (status, headers, bytes) = custom_error(inner, target, custom, status, headers, body).await;
         let policy = policy_for(&policy_req, status, &headers, now);
-        let entry = Arc::new(Entry::new(status, headers, bytes, policy, custom.error_caching_min_ttl, now, Duration::ZERO));
+        let entry =
+            Arc::new(Entry::new(status, headers, bytes, policy, custom.error_caching_min_ttl, now, Duration::ZERO));
         if custom.error_caching_min_ttl > Duration::ZERO {
             inner.cache.insert(key, entry.clone());
         }
@@ -293,7 +304,8 @@ async fn fetch_into_cache(
         return Outcome::NotShared;
     };
     let max = inner.cache.max_object_bytes;
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         *own = Some(finish(inner, status, headers, EdgeBody::stream(None, body), "Miss"));
         return Outcome::NotShared;
@@ -367,17 +379,15 @@ async fn custom_error(
     let timeout = target.dist.origin.response_timeout;
     if let Some(page) = &custom.response_page_path {
         let page = format!("/{}", page.trim_start_matches('/'));
-        if let Ok(req) = target.request(Method::GET, &page, false, UploadBody::empty()) {
-            if let Ok(res) = inner.origin.send(req, timeout).await {
-                if res.status().is_success() {
-                    let (parts, body) = res.into_parts();
-                    if let Collected::All(bytes) = collect_limited(body, max, timeout).await {
-                        let mut headers =
-                            clean_headers(parts.headers, &target.dist.cache_behavior_settings.forwarded_cookies);
-                        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-                        return (status, headers, bytes);
-                    }
-                }
+        if let Ok(req) = target.request(Method::GET, &page, false, UploadBody::empty())
+            && let Ok(res) = inner.origin.send(req, timeout).await
+            && res.status().is_success()
+        {
+            let (parts, body) = res.into_parts();
+            if let Collected::All(bytes) = collect_limited(body, max, timeout).await {
+                let mut headers = clean_headers(parts.headers, &target.dist.cache_behavior_settings.forwarded_cookies);
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                return (status, headers, bytes);
             }
         }
     }
@@ -457,7 +467,13 @@ fn not_modified(viewer: &HeaderMap, stored: &HeaderMap) -> bool {
 }
 
 /// Adds `X-Cache` and `Via` to a response for the viewer.
-fn finish(inner: &Inner, status: StatusCode, mut headers: HeaderMap, body: EdgeBody, x_cache: &str) -> Response<EdgeBody> {
+fn finish(
+    inner: &Inner,
+    status: StatusCode,
+    mut headers: HeaderMap,
+    body: EdgeBody,
+    x_cache: &str,
+) -> Response<EdgeBody> {
     if let Ok(value) = HeaderValue::from_str(&format!("{x_cache} from carapace")) {
         headers.insert("x-cache", value);
     }

@@ -93,14 +93,14 @@ impl Snapshot {
                     Some(parent) => (&mut snapshot.by_wildcard_parent, parent.to_owned()),
                     None => (&mut snapshot.by_name, name.clone()),
                 };
-                if let Some(first) = map.insert(key, index) {
-                    if first != index {
-                        return Err(SnapshotError::DuplicateDomain {
-                            name,
-                            first: snapshot.distributions[first].id.clone(),
-                            second: dist.id.clone(),
-                        });
-                    }
+                if let Some(first) = map.insert(key, index)
+                    && first != index
+                {
+                    return Err(SnapshotError::DuplicateDomain {
+                        name,
+                        first: snapshot.distributions[first].id.clone(),
+                        second: dist.id.clone(),
+                    });
                 }
             }
             snapshot.distributions.push(Arc::new(dist));
@@ -177,7 +177,12 @@ pub struct Distribution {
 impl Distribution {
     /// A distribution with Lightsail's defaults for everything but its identity, name, origin
     /// and certificate: enabled, caching everything, [`CacheSettings::default`], TLSv1.2_2021.
-    pub fn new(id: impl Into<String>, domain_name: impl Into<String>, origin: Origin, certificate: Arc<CertifiedKey>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        domain_name: impl Into<String>,
+        origin: Origin,
+        certificate: Arc<CertifiedKey>,
+    ) -> Self {
         Self {
             id: id.into(),
             domain_name: domain_name.into(),

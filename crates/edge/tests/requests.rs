@@ -158,12 +158,15 @@ async fn stale_entries_revalidate_with_etag_and_last_modified() {
 async fn concurrent_misses_make_one_origin_fetch() {
     let w = world().await;
     let gate = Arc::new(Semaphore::new(0));
-    w.origin.set("/slow", Route {
-        status: 200,
-        headers: vec![("cache-control".into(), "max-age=60".into())],
-        body: b"slow".to_vec(),
-        hold: Some(gate.clone()),
-    });
+    w.origin.set(
+        "/slow",
+        Route {
+            status: 200,
+            headers: vec![("cache-control".into(), "max-age=60".into())],
+            body: b"slow".to_vec(),
+            hold: Some(gate.clone()),
+        },
+    );
     let edge = start_edge(w.config(), Snapshot::new([dist("a", "a.test", &w.origin, &w.leaf)]).unwrap()).await;
     let viewer = Viewer::new(edge.https, &w.pki);
 
@@ -296,10 +299,16 @@ async fn per_path_behaviours_and_cached_methods() {
     assert_eq!(o.hits("/opt"), 1 + 2, "OPTIONS cached only where cachedHTTPMethods names it");
 
     // Uploads pass through, counted as bytes uploaded.
-    let post = viewer.request("a.test", Method::POST, "/api/list", &[("content-type", "text/plain")], "payload").await.unwrap();
+    let post = viewer
+        .request("a.test", Method::POST, "/api/list", &[("content-type", "text/plain")], "payload")
+        .await
+        .unwrap();
     assert_eq!(post.status, StatusCode::OK);
     let seen = o.seen("/api/list");
-    assert_eq!((seen.method, &seen.body[..], seen.headers["content-type"].to_str().unwrap()), (Method::POST, &b"payload"[..], "text/plain"));
+    assert_eq!(
+        (seen.method, &seen.body[..], seen.headers["content-type"].to_str().unwrap()),
+        (Method::POST, &b"payload"[..], "text/plain")
+    );
     let a = edge.edge.counters().into_iter().find(|(id, _)| id == "a").unwrap().1;
     assert_eq!(a.bytes_uploaded, 7);
     assert_eq!(a.requests, 7);
@@ -311,7 +320,12 @@ async fn per_path_behaviours_and_cached_methods() {
 async fn forwarded_query_cookies_and_headers_shape_the_key() {
     let w = world().await;
     let o = &w.origin;
-    o.route("/q", 200, &[("cache-control", "max-age=60"), ("set-cookie", "session=new"), ("set-cookie", "track=1")], "q");
+    o.route(
+        "/q",
+        200,
+        &[("cache-control", "max-age=60"), ("set-cookie", "session=new"), ("set-cookie", "track=1")],
+        "q",
+    );
     let mut a = dist("a", "a.test", o, &w.leaf);
     let s = &mut a.cache_behavior_settings;
     s.forwarded_query_strings = QueryStrings { forward: true, allow_list: vec!["v".into()] };
@@ -324,7 +338,9 @@ async fn forwarded_query_cookies_and_headers_shape_the_key() {
 
     let get = |path: &'static str, cookie: &'static str, lang: &'static str| {
         let viewer = viewer.clone();
-        async move { viewer.get_with("a.test", path, &[("cookie", cookie), ("accept-language", lang), ("x-other", "1")]).await }
+        async move {
+            viewer.get_with("a.test", path, &[("cookie", cookie), ("accept-language", lang), ("x-other", "1")]).await
+        }
     };
     let first = get("/q?v=1&x=2", "session=s1; other=o1", "en").await;
     assert_eq!(first.headers.get_all("set-cookie").iter().collect::<Vec<_>>(), ["session=new"]);
@@ -355,7 +371,8 @@ async fn forwarded_query_cookies_and_headers_shape_the_key() {
 async fn purge_drops_one_distribution_only() {
     let w = world().await;
     w.origin.route("/p", 200, &[("cache-control", "max-age=600")], "p");
-    let snapshot = Snapshot::new([dist("a", "a.test", &w.origin, &w.leaf), dist("b", "b.test", &w.origin, &w.leaf)]).unwrap();
+    let snapshot =
+        Snapshot::new([dist("a", "a.test", &w.origin, &w.leaf), dist("b", "b.test", &w.origin, &w.leaf)]).unwrap();
     let edge = start_edge(w.config(), snapshot).await;
     let viewer = Viewer::new(edge.https, &w.pki);
 

@@ -157,12 +157,15 @@ impl Origin {
     }
 
     pub fn route(&self, path: &str, status: u16, headers: &[(&str, &str)], body: &str) {
-        self.set(path, Route {
-            status,
-            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
-            body: body.as_bytes().to_vec(),
-            hold: None,
-        });
+        self.set(
+            path,
+            Route {
+                status,
+                headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+                body: body.as_bytes().to_vec(),
+                hold: None,
+            },
+        );
     }
 
     pub fn set(&self, path: &str, route: Route) {
@@ -182,12 +185,10 @@ impl Origin {
         let (parts, body) = req.into_parts();
         let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         *self.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-        self.seen.lock().unwrap().insert(path.clone(), Seen {
-            method: parts.method.clone(),
-            uri: parts.uri.clone(),
-            headers: parts.headers.clone(),
-            body,
-        });
+        self.seen.lock().unwrap().insert(
+            path.clone(),
+            Seen { method: parts.method.clone(), uri: parts.uri.clone(), headers: parts.headers.clone(), body },
+        );
         let route = self.routes.lock().unwrap().get(&path).cloned();
         let Some(route) = route else {
             return Response::builder().status(404).body(Full::new(Bytes::from_static(b"no such route"))).unwrap();
@@ -242,7 +243,12 @@ impl Running {
 
 /// A test configuration: a manual clock, no system roots, the test CA trusted for origins.
 pub fn config(pki: &Pki, clock: &Arc<ManualClock>) -> EdgeConfig {
-    EdgeConfig { clock: clock.clone(), system_roots: false, origin_roots: vec![pki.root_der()], ..EdgeConfig::default() }
+    EdgeConfig {
+        clock: clock.clone(),
+        system_roots: false,
+        origin_roots: vec![pki.root_der()],
+        ..EdgeConfig::default()
+    }
 }
 
 pub async fn start_edge(config: EdgeConfig, snapshot: Snapshot) -> Running {
@@ -307,11 +313,12 @@ impl Viewer {
     }
 
     pub fn tls_config(&self, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(self.roots.clone())
-            .with_no_client_auth();
+        let mut config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(self.roots.clone())
+                .with_no_client_auth();
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Arc::new(config)
     }
@@ -329,7 +336,8 @@ impl Viewer {
         let cert = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
         let io = TokioIo::new(tls);
         let conn = if h2 {
-            let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.map_err(std::io::Error::other)?;
+            let (send, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.map_err(std::io::Error::other)?;
             tokio::spawn(conn);
             Conn::H2(send)
         } else {
