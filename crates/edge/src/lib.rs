@@ -21,6 +21,7 @@
 //!
 //! Every observable difference from CloudFront/Lightsail is listed in `docs/edge.md`.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod body;
 mod cache;

@@ -30,7 +30,7 @@ pub enum TlsPolicy {
 }
 
 impl TlsPolicy {
-    /// Every policy, in [`TlsPolicy::index`] order.
+    /// Every policy, oldest first.
     pub const ALL: [TlsPolicy; 4] = [Self::Tls11_2016, Self::Tls12_2018, Self::Tls12_2019, Self::Tls12_2021];
 
     /// The API's name, e.g. `TLSv1.2_2021`.
