@@ -223,10 +223,16 @@ async fn fetch_into_cache(
     };
     // The request the policy is computed for. http-cache-semantics stores GET and HEAD only;
     // an OPTIONS response that cachedHTTPMethods says to cache is judged as a GET's would be.
+    // Only the request headers the crate's storability rules read are kept: the policy lives
+    // as long as the entry, and we never ask it to match a new request (the key does that).
     let mut policy_req = Request::new(());
     *policy_req.method_mut() = Method::GET;
     *policy_req.uri_mut() = req.uri().clone();
-    *policy_req.headers_mut() = req.headers().clone();
+    for name in [header::AUTHORIZATION, header::CACHE_CONTROL, header::PRAGMA] {
+        if let Some(value) = req.headers().get(&name) {
+            policy_req.headers_mut().insert(name, value.clone());
+        }
+    }
     if let Some(entry) = &cached {
         for (validator, condition) in
             [(header::ETAG, header::IF_NONE_MATCH), (header::LAST_MODIFIED, header::IF_MODIFIED_SINCE)]
@@ -356,6 +362,10 @@ async fn collect_limited(mut body: Incoming, max: usize, timeout: Duration) -> C
                         return Collected::TooLarge(buf.freeze(), body);
                     }
                 }
+            }
+            // Copied out when the buffer grew well past the body: entries live long.
+            Ok(None) if buf.capacity() > buf.len() + buf.len() / 4 => {
+                return Collected::All(Bytes::copy_from_slice(&buf));
             }
             Ok(None) => return Collected::All(buf.freeze()),
             Ok(Some(Err(_))) | Err(_) => return Collected::Failed,

@@ -321,3 +321,32 @@ async fn hostile_requests_are_bounded() {
     assert_eq!(viewer.get("a.test", "/page").await.status, StatusCode::OK);
     edge.stop().await;
 }
+
+/// HTTP/2 rapid reset (CVE-2023-44487): a burst of streams opened and cancelled at once. The
+/// edge may close that connection (GOAWAY), but keeps serving everyone else.
+#[tokio::test]
+async fn http2_stream_resets_do_not_take_the_edge_down() {
+    let w = world().await;
+    let leaf = w.pki.leaf(&["a.test"], KeyAlgorithm::EcPrime256v1);
+    let edge =
+        start_edge(config(&w.pki, &w.clock), Snapshot::new([dist("a", "a.test", &w.origin, &leaf)]).unwrap()).await;
+    let viewer = Viewer::new(edge.https, &w.pki);
+    let (conn, _) = viewer.connect("a.test", true).await.unwrap();
+    let Conn::H2(mut send) = conn else { unreachable!() };
+    let mut cancelled = 0;
+    for _ in 0..2000 {
+        if send.ready().await.is_err() {
+            break; // the edge sent GOAWAY
+        }
+        let req =
+            http::Request::get("https://a.test/page").body(http_body_util::Full::new(bytes::Bytes::new())).unwrap();
+        let pending = send.send_request(req);
+        // Let the HEADERS frame go out, then cancel the stream (RST_STREAM).
+        let _ = tokio::time::timeout(Duration::from_micros(1), pending).await;
+        cancelled += 1;
+    }
+    assert!(cancelled > 0);
+    let res = viewer.get("a.test", "/page").await;
+    assert_eq!((res.status, res.text().as_str()), (StatusCode::OK, "page"));
+    edge.stop().await;
+}
