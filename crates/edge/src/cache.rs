@@ -86,7 +86,7 @@ impl Entry {
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
     /// Serve this entry with this `X-Cache` value (stored, or the stale one on origin failure).
-    Entry(Arc<Entry>, &'static str),
+    Entry(Arc<Entry>, crate::proxy::XCache),
     /// The origin failed and nothing stale could stand in: this status.
     Failed(StatusCode),
     /// The response was not shareable (not cacheable, or too large): each waiter fetches on

@@ -20,6 +20,17 @@ use crate::origin::{Forwarding, OriginTarget};
 use crate::snapshot::{Behavior, CustomErrorResponse, Distribution, Forwarded};
 use crate::{Edge, Inner};
 
+/// What `X-Cache` tells the viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum XCache {
+    /// Served from a fresh entry (or a stale one standing in for a failed origin).
+    Hit,
+    /// A stale entry the origin confirmed with 304.
+    RefreshHit,
+    /// Fetched from the origin.
+    Miss,
+}
+
 /// What the connection knows about itself.
 #[derive(Debug)]
 pub(crate) struct ConnInfo {
@@ -144,7 +155,7 @@ async fn serve(
     if let Some(entry) = &cached
         && now < entry.fresh_until
     {
-        return from_entry(inner, entry, "Hit", &method, &parts.headers, now);
+        return from_entry(inner, entry, XCache::Hit, &method, &parts.headers, now);
     }
     if method == Method::HEAD {
         // A HEAD response cannot fill the cache for GET: forward it as it is.
@@ -196,9 +207,9 @@ async fn pass_through(
     let headers = clean_headers(parts.headers, &dist.cache_behavior_settings.forwarded_cookies);
     if let Some(custom) = dist.custom_error(parts.status) {
         let (status, headers, bytes) = custom_error(inner, target, custom, parts.status, headers, body).await;
-        return finish(inner, status, headers, EdgeBody::full(bytes), "Miss");
+        return finish(inner, status, headers, EdgeBody::full(bytes), XCache::Miss);
     }
-    finish(inner, parts.status, headers, EdgeBody::stream(None, body), "Miss")
+    finish(inner, parts.status, headers, EdgeBody::stream(None, body), XCache::Miss)
 }
 
 /// The single origin fetch of a coalesced miss or revalidation.
@@ -245,7 +256,7 @@ async fn fetch_into_cache(
     let stale = |status: StatusCode| {
         let now = inner.config.clock.now();
         match &cached {
-            Some(entry) if now < entry.keep_until => Outcome::Entry(entry.clone(), "Hit"),
+            Some(entry) if now < entry.keep_until => Outcome::Entry(entry.clone(), XCache::Hit),
             _ => Outcome::Failed(status),
         }
     };
@@ -283,13 +294,13 @@ async fn fetch_into_cache(
         let refreshed =
             Arc::new(Entry::new(entry.status, headers, entry.body.clone(), policy, ttl, now, stale_if_error));
         inner.cache.insert(key, refreshed.clone());
-        return Outcome::Entry(refreshed, "RefreshHit");
+        return Outcome::Entry(refreshed, XCache::RefreshHit);
     }
     if status.is_server_error()
         && let Some(entry) = &cached
         && now < entry.keep_until
     {
-        return Outcome::Entry(entry.clone(), "Hit");
+        return Outcome::Entry(entry.clone(), XCache::Hit);
     }
 
     let (parts, body) = res.into_parts();
@@ -302,18 +313,18 @@ async fn fetch_into_cache(
         if custom.error_caching_min_ttl > Duration::ZERO {
             inner.cache.insert(key, entry.clone());
         }
-        return Outcome::Entry(entry, "Miss");
+        return Outcome::Entry(entry, XCache::Miss);
     }
     let policy = policy_for(&policy_req, status, &headers, now);
     let Some(ttl) = cache::freshness(&policy, status, &headers, settings, None, now) else {
-        *own = Some(finish(inner, status, headers, EdgeBody::stream(None, body), "Miss"));
+        *own = Some(finish(inner, status, headers, EdgeBody::stream(None, body), XCache::Miss));
         return Outcome::NotShared;
     };
     let max = inner.cache.max_object_bytes;
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
-        *own = Some(finish(inner, status, headers, EdgeBody::stream(None, body), "Miss"));
+        *own = Some(finish(inner, status, headers, EdgeBody::stream(None, body), XCache::Miss));
         return Outcome::NotShared;
     }
     match collect_limited(body, max, timeout).await {
@@ -322,10 +333,10 @@ async fn fetch_into_cache(
             if entry.worth_storing() {
                 inner.cache.insert(key, entry.clone());
             }
-            Outcome::Entry(entry, "Miss")
+            Outcome::Entry(entry, XCache::Miss)
         }
         Collected::TooLarge(prefix, rest) => {
-            *own = Some(finish(inner, status, headers, EdgeBody::stream(Some(prefix), rest), "Miss"));
+            *own = Some(finish(inner, status, headers, EdgeBody::stream(Some(prefix), rest), XCache::Miss));
             Outcome::NotShared
         }
         Collected::Failed => stale(StatusCode::BAD_GATEWAY),
@@ -445,13 +456,13 @@ fn clean_headers(mut headers: HeaderMap, cookies: &Forwarded) -> HeaderMap {
 fn from_entry(
     inner: &Inner,
     entry: &Entry,
-    x_cache: &'static str,
+    x_cache: XCache,
     method: &Method,
     viewer: &HeaderMap,
     now: std::time::SystemTime,
 ) -> Response<EdgeBody> {
     let mut headers = entry.headers.clone();
-    if x_cache != "Miss" {
+    if x_cache != XCache::Miss {
         headers.insert(header::AGE, HeaderValue::from(entry.policy.age(now).as_secs()));
     }
     if entry.status == StatusCode::OK && not_modified(viewer, &entry.headers) {
@@ -482,11 +493,14 @@ fn finish(
     status: StatusCode,
     mut headers: HeaderMap,
     body: EdgeBody,
-    x_cache: &str,
+    x_cache: XCache,
 ) -> Response<EdgeBody> {
-    if let Ok(value) = HeaderValue::from_str(&format!("{x_cache} from carapace")) {
-        headers.insert("x-cache", value);
-    }
+    let value = HeaderValue::from_static(match x_cache {
+        XCache::Hit => "Hit from carapace",
+        XCache::RefreshHit => "RefreshHit from carapace",
+        XCache::Miss => "Miss from carapace",
+    });
+    headers.insert("x-cache", value);
     let via = match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
         Some(earlier) => HeaderValue::from_str(&format!("{earlier}, {}", inner.via.to_str().unwrap_or("1.1 carapace")))
             .unwrap_or_else(|_| inner.via.clone()),
