@@ -94,6 +94,25 @@ pub(crate) enum Outcome {
     NotShared,
 }
 
+/// One request's membership in a coalesced fetch. Leaving it (done, or cancelled because the
+/// viewer went away) forgets the fetch once no other request waits on it, so abandoned misses
+/// leave nothing behind.
+pub(crate) struct Waiting<'a> {
+    store: &'a Store,
+    key: CacheKey,
+    pub(crate) cell: Arc<OnceCell<Outcome>>,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut map = self.store.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        // Clones are only made under this lock: the map's and ours means nobody else waits.
+        if map.get(&self.key).is_some_and(|c| Arc::ptr_eq(c, &self.cell)) && Arc::strong_count(&self.cell) <= 2 {
+            map.remove(&self.key);
+        }
+    }
+}
+
 /// Retains an entry as long as its `keep_until` says, measured from insertion.
 struct KeepUntil;
 
@@ -145,18 +164,12 @@ impl Store {
         self.cache.insert(key, entry);
     }
 
-    /// The cell every concurrent request for `key` awaits; the first to initialise it fetches.
-    pub(crate) fn inflight(&self, key: &CacheKey) -> Arc<OnceCell<Outcome>> {
+    /// Joins the fetch every concurrent request for `key` awaits; the first to initialise its
+    /// cell fetches.
+    pub(crate) fn join(&self, key: &CacheKey) -> Waiting<'_> {
         let mut map = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(key.clone()).or_default().clone()
-    }
-
-    /// Forgets a finished fetch (only if `cell` is still the one registered).
-    pub(crate) fn finished(&self, key: &CacheKey, cell: &Arc<OnceCell<Outcome>>) {
-        let mut map = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-        if map.get(key).is_some_and(|c| Arc::ptr_eq(c, cell)) {
-            map.remove(key);
-        }
+        let cell = map.entry(key.clone()).or_default().clone();
+        Waiting { store: self, key: key.clone(), cell }
     }
 
     /// Drops every entry of a distribution. Lookups stop seeing them at once (moka applies the
@@ -253,6 +266,20 @@ mod tests {
         let now = SystemTime::now();
         let (p, s, h) = policy_for(headers, now);
         freshness(&p, s, &h, settings, None, now).map(|d| d.as_secs())
+    }
+
+    #[test]
+    fn a_fetch_is_forgotten_when_its_last_waiter_leaves() {
+        let store = Store::new(&EdgeConfig::default());
+        let key = CacheKey { dist: Arc::from("d"), rest: "0\nG\n/x\n".into() };
+        let inflight = |s: &Store| s.inflight.lock().unwrap().len();
+        let leader = store.join(&key);
+        let follower = store.join(&key);
+        assert!(Arc::ptr_eq(&leader.cell, &follower.cell), "one fetch per key");
+        drop(leader); // e.g. the leader's viewer went away before the origin answered
+        assert_eq!(inflight(&store), 1, "the follower still waits on it");
+        drop(follower);
+        assert_eq!(inflight(&store), 0);
     }
 
     #[test]

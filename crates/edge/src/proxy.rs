@@ -161,13 +161,14 @@ async fn serve(
         // A HEAD response cannot fill the cache for GET: forward it as it is.
         return pass_through(inner, &target, method, &path, UploadBody::empty()).await;
     }
-    let cell = inner.cache.inflight(&key);
+    let waiting = inner.cache.join(&key);
     let mut own = None;
-    let outcome = cell
+    let outcome = waiting
+        .cell
         .get_or_init(|| fetch_into_cache(inner, &target, &method, &path, key.clone(), cached.clone(), &mut own))
         .await
         .clone();
-    inner.cache.finished(&key, &cell);
+    drop(waiting);
     match outcome {
         Outcome::Entry(entry, x_cache) => {
             from_entry(inner, &entry, x_cache, &method, &parts.headers, inner.config.clock.now())
