@@ -31,6 +31,8 @@ class Server:
         # Several servers run at once: give each its own free approval-page port.
         full_env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
         full_env["CARAPACE_ACM_APPROVAL_LISTEN"] = "127.0.0.1:0"
+        full_env["CARAPACE_EDGE_HTTPS_LISTEN"] = "127.0.0.1:0"
+        full_env["CARAPACE_EDGE_HTTP_LISTEN"] = "127.0.0.1:0"
         full_env.update(env or {})
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
         self.stdout_lines = []

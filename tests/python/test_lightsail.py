@@ -69,6 +69,18 @@ def wait_operation(client, op):
     raise AssertionError("operation did not finish")
 
 
+def wait_deployed(client, name):
+    """Polls until the running edge has applied the distribution's latest change."""
+    deadline = time.time() + 30
+    while True:
+        got = client.get_distributions(distributionName=name)["distributions"][0]
+        if got["status"] == "Deployed":
+            return got
+        assert got["status"] == "InProgress", got["status"]
+        assert time.time() < deadline, f"{name} not Deployed within 30 s"
+        time.sleep(0.05)
+
+
 def new_distribution(client, name, **extra):
     args = dict(
         distributionName=name,
@@ -230,7 +242,8 @@ def test_distribution_lifecycle(server):
     assert d["ableToUpdateBundle"] is True and d["isEnabled"] is True and d["ipAddressType"] == "dualstack"
     wait_operation(c, created["operation"])
 
-    got = c.get_distributions(distributionName="site")["distributions"][0]
+    # The edge beside the API applies it within moments: InProgress, then Deployed.
+    got = wait_deployed(c, "site")
     assert got["status"] == "Deployed"
     assert got["defaultRootObject"] == "index.html" and got["customErrorResponses"][0]["errorCachingMinTTL"] == 10
     listed = c.get_distributions()["distributions"]
@@ -400,7 +413,8 @@ def test_aws_cli_create_get_attach_update_delete(server):
         "--origin", "name=web,regionName=us-east-1,protocolPolicy=http-only",
         "--default-cache-behavior", "behavior=cache", "--bundle-id", "small_1_0",
     )
-    assert created["distribution"]["status"] == "Deployed"
+    assert created["distribution"]["status"] in ("InProgress", "Deployed")
+    assert wait_deployed(ls(server, account="555555555555"), "cli-site")["status"] == "Deployed"
     aws_cli(server, "lightsail", "attach-certificate-to-distribution", "--distribution-name", "cli-site", "--certificate-name", "cli-cert")
     aws_cli(
         server, "lightsail", "update-distribution", "--distribution-name", "cli-site",

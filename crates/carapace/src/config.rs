@@ -224,6 +224,16 @@ pub struct EdgeConfig {
     /// The domain distributions are named under: default domains `d<13>.<domain>` (the
     /// counterpart of `d111111abcdef8.cloudfront.net`) and subdomains `<name>.<domain>`.
     pub domain: String,
+    /// Run the edge beside the API (`carapace serve`). `false`: no edge listeners.
+    pub enabled: bool,
+    /// Viewer HTTPS address (flag `--edge-https-listen`). Port 0 picks a free port (printed
+    /// at start-up). A port that cannot be bound is logged and the server runs without the
+    /// edge, as for the approval page.
+    pub https_listen: SocketAddr,
+    /// Viewer HTTP address, answered with 301 to HTTPS (flag `--edge-http-listen`).
+    pub http_listen: SocketAddr,
+    /// Memory budget of the edge cache, bytes (bodies, headers and keys).
+    pub cache_bytes: u64,
 }
 
 impl Default for LightsailConfig {
@@ -248,7 +258,13 @@ impl Default for LightsailConfig {
 
 impl Default for EdgeConfig {
     fn default() -> Self {
-        Self { domain: String::from("cdn.carapace.internal") }
+        Self {
+            domain: String::from("cdn.carapace.internal"),
+            enabled: true,
+            https_listen: SocketAddr::from(([127, 0, 0, 1], 4443)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 4480)),
+            cache_bytes: 256 << 20,
+        }
     }
 }
 

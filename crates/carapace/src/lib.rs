@@ -5,6 +5,7 @@ pub mod app;
 pub mod approval;
 pub mod bench;
 pub mod config;
+pub mod edge_sync;
 pub mod logging;
 pub mod metrics;
 pub mod serve;

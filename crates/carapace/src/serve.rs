@@ -118,21 +118,90 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         }
         None => None,
     };
+    let edge = start_edge(&config, &core, &ca, stop_rx.clone()).await?;
     tracing::info!(%addr, dev = config.dev, data_dir = %config.data_dir.display(), "carapace listening");
-    // Tests and scripts read the bound addresses from these lines.
+    // Tests and scripts read the bound addresses from these lines (the API's last).
+    if let Some((https, http, _)) = &edge {
+        tracing::info!(%https, %http, "edge listening");
+        println!("carapace edge on https://{https} and http://{http}");
+    }
     println!("carapace listening on http://{addr}");
     if approval_page.is_some() {
         tracing::info!(addr = %approval_addr, "approval page listening");
         println!("carapace approval page on https://{approval_addr}");
     }
+
     server::run(api, listener, front, shutdown, grace).await;
     let _ = stop_tx.send(true);
-    for worker in workers.into_iter().chain(approval_page) {
+    let edge_tasks = edge.into_iter().flat_map(|(_, _, tasks)| tasks);
+    for worker in workers.into_iter().chain(approval_page).chain(edge_tasks) {
         let _ = tokio::time::timeout(grace.max(Duration::from_secs(5)), worker).await;
     }
     app.store.close().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The edge beside the API: its listeners, its cache, and the task that keeps its snapshot
+/// in step with the store. `None` when `edge.enabled` is false or its ports cannot be bound
+/// (logged, not fatal, like the approval page: servers started side by side must come up).
+async fn start_edge(
+    config: &Config,
+    core: &Core,
+    ca: &carapace_core::ca::CertificateAuthority,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<(std::net::SocketAddr, std::net::SocketAddr, Vec<tokio::task::JoinHandle<()>>)>> {
+    if !config.edge.enabled {
+        return Ok(None);
+    }
+    let bind = |addr| async move {
+        TcpListener::bind(addr).await.map_err(|e| {
+            tracing::error!(%addr, error = %e, "edge not served: cannot bind its listener");
+        })
+    };
+    let (Ok(https), Ok(http)) = (bind(config.edge.https_listen).await, bind(config.edge.http_listen).await) else {
+        return Ok(None);
+    };
+    let (https_addr, http_addr) = (https.local_addr()?, http.local_addr()?);
+    use rustls::pki_types::pem::PemObject as _;
+    let root = rustls::pki_types::CertificateDer::from_pem_slice(ca.root_pem().as_bytes())
+        .map_err(|e| anyhow::anyhow!("root PEM: {e}"))?;
+    let edge = carapace_edge::Edge::new(carapace_edge::EdgeConfig {
+        cache_bytes: config.edge.cache_bytes,
+        origin_roots: vec![root],
+        ..Default::default()
+    })?;
+    let domain = config.edge.domain.to_ascii_lowercase();
+    let default_certificate =
+        crate::edge_sync::default_certificate(ca, &domain, &core.settings.base_url, config.acm.validity_days)?;
+    let lightsail = carapace_core::lightsail::LightsailManager::new(core.clone(), config.lightsail_settings());
+    let node = format!("{}-{}", hostname(), std::process::id());
+    let sync = crate::edge_sync::EdgeSync::new(
+        edge.clone(),
+        lightsail,
+        CertificateManager::new(core.clone()),
+        default_certificate,
+        node,
+    );
+    let mut stop_serving = stop.clone();
+    let serving = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop_serving.wait_for(|stopped| *stopped).await;
+        };
+        if let Err(e) = edge.serve(carapace_edge::Listeners { https, http: Some(http) }, shutdown).await {
+            tracing::error!(error = %e, "edge stopped");
+        }
+    });
+    Ok(Some((https_addr, http_addr, vec![serving, tokio::spawn(sync.run(stop))])))
+}
+
+/// This machine's name for edge reports (`localhost` when unknown).
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// Raises the soft open-file limit to the hard one (a connection is a descriptor; the usual

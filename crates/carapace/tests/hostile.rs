@@ -302,6 +302,8 @@ fn spawn(
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .env("CARAPACE_ACM_APPROVAL_LISTEN", "127.0.0.1:0")
+        .env("CARAPACE_EDGE_HTTPS_LISTEN", "127.0.0.1:0")
+        .env("CARAPACE_EDGE_HTTP_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())

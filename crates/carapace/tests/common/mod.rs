@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 /// A running server with its own data directory; killed and cleaned up on drop.
 pub struct Server {
     pub endpoint: String,
+    /// The edge's (HTTPS, HTTP) `host:port`, when it runs.
+    pub edge: Option<(String, String)>,
     pub data_dir: tempfile::TempDir,
     child: Child,
 }
@@ -41,21 +43,27 @@ impl Server {
         cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
         // Several servers run at once: give each its own free approval-page port.
         cmd.env("CARAPACE_ACM_APPROVAL_LISTEN", "127.0.0.1:0");
+        cmd.env("CARAPACE_EDGE_HTTPS_LISTEN", "127.0.0.1:0");
+        cmd.env("CARAPACE_EDGE_HTTP_LISTEN", "127.0.0.1:0");
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn carapace");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
+        let mut edge = None;
         let endpoint = loop {
             let line = lines.next().expect("carapace exited before listening").expect("read stdout");
+            if let Some(rest) = line.strip_prefix("carapace edge on https://") {
+                edge = rest.split_once(" and http://").map(|(s, h)| (s.to_owned(), h.trim().to_owned()));
+            }
             if let Some(rest) = line.strip_prefix("carapace listening on ") {
                 break rest.trim().to_owned();
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self { endpoint, data_dir, child }
+        Self { endpoint, edge, data_dir, child }
     }
 
     /// The server's process id.

@@ -194,6 +194,11 @@ impl LightsailManager {
         Self { acm: CertificateManager::new(core.clone()), core, settings: Arc::new(settings) }
     }
 
+    /// The core handles (the edge's owner reads the store and clock through them).
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
     /// The settings.
     pub fn settings(&self) -> &LightsailSettings {
         &self.settings

@@ -1,0 +1,155 @@
+//! `carapace serve` runs the edge: a distribution created through aws-sdk-lightsail is
+//! served over HTTPS by the edge (curl verifying the chain against Carapace's root), from a
+//! real origin, cached as its behaviour says; attaching a certificate serves its domain;
+//! a cache reset purges; the status reads `Deployed` once the edge applied the change.
+
+mod common;
+
+use std::convert::Infallible;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_lightsail::types::{CacheBehavior, InputOrigin, RegionName};
+use common::Server;
+
+/// A one-route origin that counts its hits.
+async fn origin() -> (u16, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicU64::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let hits = counted.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_req| {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        let resp = hyper::Response::builder()
+                            .header("cache-control", "max-age=300")
+                            .body(http_body_util::Full::new(bytes::Bytes::from_static(b"hello from the origin")))
+                            .unwrap();
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    });
+    (port, hits)
+}
+
+/// `curl` over HTTPS to `host` resolved to the edge, trusting only Carapace's root: the
+/// status, the `X-Cache` header and the body; `None` when the TLS handshake or request failed.
+fn curl(server: &Server, host: &str) -> Option<(u16, String, String)> {
+    let (https, _) = server.edge.clone().expect("the edge runs");
+    let port = https.rsplit(':').next().unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "-D", "-", "--max-time", "10", "--cacert"])
+        .arg(server.data_path().join("ca-root.pem"))
+        .arg("--resolve")
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .arg(format!("https://{host}:{port}/"))
+        .output()
+        .expect("curl");
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let x_cache = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-cache:").map(|v| v.trim().to_owned()))
+        .unwrap_or_default();
+    Some((status, x_cache, body.to_owned()))
+}
+
+async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_serves_caches_attaches_and_purges() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: curl is not installed");
+        return;
+    }
+    let (port, hits) = origin().await;
+    let origins = format!("web=http://127.0.0.1:{port}");
+    let server = Server::start(
+        &["--dev"],
+        &[("CARAPACE_LIGHTSAIL_ORIGINS", &origins), ("CARAPACE_ACM_DEV_AUTO_APPROVE_MS", "100")],
+    );
+    let c = aws_sdk_lightsail::Client::new(&server.sdk_config("111111111111", "dev-secret", "us-east-1").await);
+    let created = c
+        .create_distribution()
+        .distribution_name("site")
+        .origin(InputOrigin::builder().name("web").region_name(RegionName::UsEast1).build())
+        .default_cache_behavior(CacheBehavior::builder().behavior("cache".into()).build())
+        .bundle_id("small_1_0")
+        .send()
+        .await
+        .expect("create distribution");
+    let domain = created.distribution().and_then(|d| d.domain_name()).expect("domain").to_owned();
+
+    // The default domain is served with the edge's wildcard certificate, from the origin,
+    // then from the cache.
+    let (status, x_cache, body) = eventually("the edge serves the new distribution", || curl(&server, &domain)).await;
+    assert_eq!((status, x_cache.as_str(), body.as_str()), (200, "miss from carapace", "hello from the origin"));
+    let (_, x_cache, _) = curl(&server, &domain).expect("second request");
+    assert_eq!(x_cache, "hit from carapace");
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "the second request came from the cache");
+    let status = |c: &aws_sdk_lightsail::Client| {
+        let c = c.clone();
+        async move {
+            let out = c.get_distributions().distribution_name("site").send().await.unwrap();
+            out.distributions()[0].status().unwrap_or_default().to_owned()
+        }
+    };
+    assert_eq!(status(&c).await, "Deployed");
+
+    // A certificate of our own, attached: its domain is served, verified by name.
+    c.create_certificate().certificate_name("www").domain_name("www.edge.example").send().await.unwrap();
+    eventually_issued(&c, "www").await;
+    assert!(curl(&server, "www.edge.example").is_none(), "an unknown name must get a TLS alert");
+    c.attach_certificate_to_distribution().distribution_name("site").certificate_name("www").send().await.unwrap();
+    let (status, _, body) = eventually("the attached domain is served", || curl(&server, "www.edge.example")).await;
+    assert_eq!((status, body.as_str()), (200, "hello from the origin"));
+
+    // A cache reset purges: the next request goes to the origin again.
+    let before = hits.load(Ordering::SeqCst);
+    c.reset_distribution_cache().distribution_name("site").send().await.unwrap();
+    eventually("the reset purges the cache", || {
+        let (_, x_cache, _) = curl(&server, "www.edge.example")?;
+        (x_cache == "miss from carapace").then_some(())
+    })
+    .await;
+    assert!(hits.load(Ordering::SeqCst) > before);
+    let reset = c.get_distribution_latest_cache_reset().distribution_name("site").send().await.unwrap();
+    assert_eq!(reset.status(), Some("Succeeded"));
+}
+
+async fn eventually_issued(c: &aws_sdk_lightsail::Client, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = c.get_certificates().certificate_name(name).include_certificate_details(true).send().await.unwrap();
+        let status = out.certificates()[0].certificate_detail().and_then(|d| d.status().cloned());
+        if status == Some(aws_sdk_lightsail::types::CertificateStatus::Issued) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} not issued");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
