@@ -86,15 +86,16 @@ fn url_host(url: &str) -> Option<&str> {
 
 /// The TLS configuration of the page: a certificate from `ca` for `names`, valid from now for
 /// `validity_days` (clamped by the CA to its intermediate), with `api_base_url` in its AIA
-/// and CRL URLs like every certificate Carapace issues.
+/// and CRL URLs like every certificate Carapace issues. The issued certificate is returned
+/// too, for the issued-serial index (OCSP answers `good` for it, like for every other).
 pub fn tls_config(
     ca: &CertificateAuthority,
     names: &CertificateNames,
     api_base_url: &str,
     validity_days: u32,
-) -> Result<Arc<rustls::ServerConfig>, ApprovalError> {
+    now: time::OffsetDateTime,
+) -> Result<(Arc<rustls::ServerConfig>, carapace_core::ca::IssuedCertificate), ApprovalError> {
     let key = generate_key(KeyAlgorithm::EcPrime256v1)?;
-    let now = time::OffsetDateTime::now_utc();
     let (common_name, sans) = names.dns.split_first().map_or(("localhost", &[][..]), |(cn, rest)| (cn.as_str(), rest));
     let issued = ca.issue(
         &LeafRequest {
@@ -121,7 +122,7 @@ pub fn tls_config(
         .with_no_client_auth()
         .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), issued))
 }
 
 /// Serves the approval page on `listener` through `server` until `stop` turns true, then
@@ -257,6 +258,7 @@ fn escape(text: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests read the real clock where no clock is injected
 mod tests {
     use super::*;
 
@@ -285,7 +287,7 @@ mod tests {
         let master = carapace_core::crypto::MasterKey::generate().unwrap();
         let (ca, _) = CertificateAuthority::generate("Test", time::OffsetDateTime::now_utc(), &master).unwrap();
         let names = certificate_names("https://127.0.0.1:4567");
-        let tls = tls_config(&ca, &names, "http://127.0.0.1:4566", 30).unwrap();
+        let (tls, _) = tls_config(&ca, &names, "http://127.0.0.1:4566", 30, time::OffsetDateTime::now_utc()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);

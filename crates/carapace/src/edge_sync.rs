@@ -264,10 +264,10 @@ pub fn default_certificate(
     domain: &str,
     base_url: &str,
     validity_days: u32,
-) -> anyhow::Result<Arc<CertifiedKey>> {
+    now: time::OffsetDateTime,
+) -> anyhow::Result<(Arc<CertifiedKey>, carapace_core::ca::IssuedCertificate)> {
     use carapace_core::ca::{KeyAlgorithm, LeafRequest, generate_key};
     let key = generate_key(KeyAlgorithm::EcPrime256v1)?;
-    let now = time::OffsetDateTime::now_utc();
     let issued = ca.issue(
         &LeafRequest {
             common_name: format!("*.{domain}"),
@@ -282,5 +282,5 @@ pub fn default_certificate(
         now,
     )?;
     let chain = format!("{}{}", issued.certificate_pem, issued.chain_pem);
-    Ok(carapace_edge::certified_key_from_pem(&chain, &key.to_pem())?)
+    Ok((carapace_edge::certified_key_from_pem(&chain, &key.to_pem())?, issued))
 }

@@ -95,6 +95,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     );
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let front = Arc::new(Front {
+        clock: app.clock.clone(),
         dispatcher,
         metrics,
         store: app.store.clone(),
@@ -112,7 +113,9 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let approval_page = match approval_listener {
         Some(listener) => {
             let names = approval::certificate_names(&core.settings.acm.approval_base_url);
-            let tls = approval::tls_config(&ca, &names, &core.settings.base_url, config.acm.validity_days)?;
+            let (tls, issued) =
+                approval::tls_config(&ca, &names, &core.settings.base_url, config.acm.validity_days, core.clock.now())?;
+            record_issued(&core, &issued).await?;
             let manager = CertificateManager::new(core.clone());
             Some(tokio::spawn(approval::run(approval_server, listener, tls, manager, stop_rx.clone(), grace)))
         }
@@ -172,8 +175,14 @@ async fn start_edge(
         ..Default::default()
     })?;
     let domain = config.edge.domain.to_ascii_lowercase();
-    let default_certificate =
-        crate::edge_sync::default_certificate(ca, &domain, &core.settings.base_url, config.acm.validity_days)?;
+    let (default_certificate, issued) = crate::edge_sync::default_certificate(
+        ca,
+        &domain,
+        &core.settings.base_url,
+        config.acm.validity_days,
+        core.clock.now(),
+    )?;
+    record_issued(core, &issued).await?;
     let lightsail = carapace_core::lightsail::LightsailManager::new(core.clone(), config.lightsail_settings());
     let node = format!("{}-{}", hostname(), std::process::id());
     let sync = crate::edge_sync::EdgeSync::new(
@@ -193,6 +202,17 @@ async fn start_edge(
         }
     });
     Ok(Some((https_addr, http_addr, vec![serving, tokio::spawn(sync.run(stop))])))
+}
+
+/// Adds a certificate the server issued for itself (approval page, edge default) to the
+/// issued-serial index, so OCSP answers `good` for it as for every other.
+async fn record_issued(core: &Core, issued: &carapace_core::ca::IssuedCertificate) -> anyhow::Result<()> {
+    let parsed = carapace_core::ca::parse_certificate(&issued.certificate_pem)?;
+    let serial = carapace_core::revocation::serial_from_display(&parsed.serial_hex)
+        .ok_or_else(|| anyhow::anyhow!("unreadable serial {}", parsed.serial_hex))?;
+    let write = carapace_core::revocation::record_issued(&issued.intermediate_id, &serial, core.clock.now_ms());
+    core.store.apply(vec![write]).await?;
+    Ok(())
 }
 
 /// This machine's name for edge reports (`localhost` when unknown).

@@ -18,6 +18,8 @@ use crate::metrics::Metrics;
 
 /// What the HTTP front needs.
 pub struct Front {
+    /// Time (SigV4 skew, CRL and OCSP validity).
+    pub clock: Arc<dyn carapace_core::Clock>,
     /// API dispatch.
     pub dispatcher: Dispatcher,
     /// Metrics registry.
@@ -78,7 +80,7 @@ impl Front {
                 }
             }
         }
-        let now = time::OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let (resp, outcome) = self.dispatcher.handle(req, now).await;
         let elapsed = started.elapsed();
         self.metrics.observe(outcome.service, outcome.operation, outcome.error.as_deref(), elapsed.as_secs_f64());
@@ -135,7 +137,7 @@ impl Front {
     async fn crl(&self, path: &str) -> Response<Full<Bytes>> {
         let id = path.trim_start_matches("/crl/").trim_end_matches(".crl");
         let Some(ca) = &self.ca else { return not_found() };
-        match self.crls.get(self.store.as_ref(), ca, id, time::OffsetDateTime::now_utc()).await {
+        match self.crls.get(self.store.as_ref(), ca, id, self.clock.now()).await {
             Ok(Some(der)) => binary("application/pkix-crl", der),
             Ok(None) => not_found(),
             Err(e) => {
@@ -180,7 +182,7 @@ impl Front {
             };
             statuses.push(status);
         }
-        match ca.ocsp_response(&request, &statuses, time::OffsetDateTime::now_utc(), OCSP_VALIDITY) {
+        match ca.ocsp_response(&request, &statuses, self.clock.now(), OCSP_VALIDITY) {
             Ok(der) => answer(der),
             Err(e) => {
                 tracing::error!(error = %e, "OCSP response failed");

@@ -1,6 +1,7 @@
 //! The wire layer through aws-sdk-rust against the real binary in strict mode: real keys,
 //! wrong secrets, unknown keys, a skewed clock, the keys CLI, model validation messages,
 //! and a clean SIGTERM.
+#![allow(clippy::disallowed_methods)] // a test or benchmark on the real clock
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! typed errors with Lightsail's `code`/`docs`/`tip`, and account isolation. (boto3 and the
 //! AWS CLI cover each error in tests/python/test_lightsail.py; the whole life outside
 //! `--dev` with real DNS is in tests/python/test_validation.py.)
+#![allow(clippy::disallowed_methods)] // a test or benchmark on the real clock
 
 mod common;
 

@@ -4,6 +4,7 @@
 //!
 //! Needs the PostgreSQL server at `CARAPACE_TEST_POSTGRES_URL`
 //! (default `postgres://postgres@127.0.0.1:5432/test`); fails, never skips, without it.
+#![allow(clippy::disallowed_methods)] // a test or benchmark on the real clock
 
 mod common;
 

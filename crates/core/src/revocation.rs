@@ -201,6 +201,7 @@ pub enum RevocationError {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests read the real clock where no clock is injected
 mod tests {
     use super::*;
     use crate::ca::CertificateAuthority;

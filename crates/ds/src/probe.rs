@@ -234,6 +234,7 @@ async fn root_dse<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Result<V
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests read the real clock where no clock is injected
 mod tests {
     use super::*;
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};

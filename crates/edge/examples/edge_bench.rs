@@ -6,6 +6,7 @@
 //! edge_bench origin ADDR            # /1k, /obj/<n> (cacheable 1 KiB), /miss/<n> (no-store)
 //! edge_bench edge   ADDR DIR ORIGIN # HTTPS on ADDR for localhost, pulling from ORIGIN
 //! ```
+#![allow(clippy::disallowed_methods)] // a test or benchmark on the real clock
 
 use std::sync::Arc;
 use std::time::Duration;

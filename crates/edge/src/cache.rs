@@ -248,6 +248,7 @@ pub(crate) fn freshness(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests read the real clock where no clock is injected
 mod tests {
     use super::*;
 

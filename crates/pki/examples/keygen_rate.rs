@@ -3,6 +3,7 @@
 //!
 //! Also measures leaf signing with pre-generated keys, to show how much of issuance is key
 //! generation and how much is building and signing the certificate.
+#![allow(clippy::disallowed_methods)] // a test or benchmark on the real clock
 
 use std::time::{Duration, Instant};
 

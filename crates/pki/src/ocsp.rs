@@ -341,6 +341,7 @@ impl CertificateAuthority {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests read the real clock where no clock is injected
 mod tests {
     use std::path::{Path, PathBuf};
     use std::process::Command;

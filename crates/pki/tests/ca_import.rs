@@ -1,5 +1,6 @@
 //! "Bring your own CA": roots and intermediates made with the `openssl` CLI, as an operator
 //! would, imported and used to issue leaves that `openssl verify` accepts; and the refusals.
+#![allow(clippy::disallowed_methods)] // a test or benchmark on the real clock
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

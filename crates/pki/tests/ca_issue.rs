@@ -1,5 +1,6 @@
 //! The generated CA end to end: leaves for every key type, checked by `openssl verify` and by
 //! reading every extension back; stored material round trips; CRLs verify.
+#![allow(clippy::disallowed_methods)] // a test or benchmark on the real clock
 
 use std::path::Path;
 use std::process::Command;

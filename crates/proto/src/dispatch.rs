@@ -320,6 +320,7 @@ pub fn encode_output<T: serde::Serialize + Send + Sync + 'static>(output: T) -> 
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests read the real clock where no clock is injected
 mod tests {
     use super::*;
 

@@ -1,6 +1,7 @@
 //! Test fixtures: Carapace's CA issuing real certificates, a real origin that counts hits, an
 //! edge on loopback, and a rustls viewer.
 #![allow(dead_code)]
+#![allow(clippy::disallowed_methods)] // a test or benchmark on the real clock
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
