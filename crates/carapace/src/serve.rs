@@ -94,8 +94,10 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         },
     );
     let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let edge = start_edge(&config, &core, &ca, stop_rx.clone()).await?;
     let front = Arc::new(Front {
         clock: app.clock.clone(),
+        edge_addrs: edge.as_ref().map(|(https, http, _)| (*https, *http)),
         dispatcher,
         metrics,
         store: app.store.clone(),
@@ -121,7 +123,6 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         }
         None => None,
     };
-    let edge = start_edge(&config, &core, &ca, stop_rx.clone()).await?;
     tracing::info!(%addr, dev = config.dev, data_dir = %config.data_dir.display(), "carapace listening");
     // Tests and scripts read the bound addresses from these lines (the API's last).
     if let Some((https, http, _)) = &edge {

@@ -18,6 +18,8 @@ use crate::metrics::Metrics;
 
 /// What the HTTP front needs.
 pub struct Front {
+    /// The edge's bound (HTTPS, HTTP) addresses, reported by `/health`; `None` without one.
+    pub edge_addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
     /// Time (SigV4 skew, CRL and OCSP validity).
     pub clock: Arc<dyn carapace_core::Clock>,
     /// API dispatch.
@@ -193,7 +195,13 @@ impl Front {
 
     async fn health(&self) -> Response<Full<Bytes>> {
         match self.store.ping().await {
-            Ok(()) => plain(StatusCode::OK, "application/json", r#"{"status":"ok"}"#.to_owned()),
+            Ok(()) => {
+                let body = match self.edge_addrs {
+                    Some((https, http)) => serde_json::json!({"status": "ok", "edge": {"https": https, "http": http}}),
+                    None => serde_json::json!({"status": "ok"}),
+                };
+                plain(StatusCode::OK, "application/json", body.to_string())
+            }
             Err(e) => {
                 tracing::error!(error = %e, "health check: store unreachable");
                 plain(

@@ -92,6 +92,10 @@ async fn the_edge_serves_caches_attaches_and_purges() {
         &["--dev"],
         &[("CARAPACE_LIGHTSAIL_ORIGINS", &origins), ("CARAPACE_ACM_DEV_AUTO_APPROVE_MS", "100")],
     );
+    // `/health` reports where the edge listens.
+    let health = common::http_get(&format!("{}/health", server.endpoint)).await;
+    let health: serde_json::Value = serde_json::from_str(&health).expect("health JSON");
+    assert_eq!(health["edge"]["https"].as_str(), server.edge.as_ref().map(|(https, _)| https.as_str()), "{health}");
     let c = aws_sdk_lightsail::Client::new(&server.sdk_config("111111111111", "dev-secret", "us-east-1").await);
     let created = c
         .create_distribution()
