@@ -268,7 +268,10 @@ impl OriginTarget<'_> {
             target.push_str(query);
         }
         let mut builder = Request::builder().method(method).uri(target);
-        let headers = builder.headers_mut().expect("builder is valid until uri() is checked at build()");
+        let Some(headers) = builder.headers_mut() else {
+            // The URI did not parse: `body` hands back the builder's error (a 502, not a panic).
+            return builder.body(body);
+        };
         if !self.forwarding.headers.iter().any(|(n, _)| n == header::HOST) {
             headers.insert(header::HOST, HeaderValue::from_str(authority)?);
         }
