@@ -313,6 +313,31 @@ pub fn admin_credentials(data_dir: &std::path::Path) -> anyhow::Result<(String, 
     Ok((field("aws_access_key_id")?, field("aws_secret_access_key")?, account))
 }
 
+/// Requests a DNS-validated EC certificate for `domain` and answers the DescribeCertificate
+/// call for it (what the wire and nodes benchmarks send).
+async fn describe_new_certificate(addr: &str, signer: &Signer, domain: &str) -> anyhow::Result<Call> {
+    let request = Call {
+        target: "CertificateManager.RequestCertificate".into(),
+        service: "acm",
+        body: Bytes::from(format!(
+            r#"{{"DomainName":"{domain}","KeyAlgorithm":"EC_prime256v1","ValidationMethod":"DNS"}}"#
+        )),
+    };
+    let (status, body) = call_once(addr, signer, &request).await?;
+    if status != 200 {
+        bail!("RequestCertificate failed: {status} {}", String::from_utf8_lossy(&body));
+    }
+    let arn = serde_json::from_slice::<serde_json::Value>(&body)?["CertificateArn"]
+        .as_str()
+        .context("no CertificateArn")?
+        .to_owned();
+    Ok(Call {
+        target: "CertificateManager.DescribeCertificate".into(),
+        service: "acm",
+        body: Bytes::from(format!(r#"{{"CertificateArn":"{arn}"}}"#)),
+    })
+}
+
 /// `carapace bench wire`: the full stack against a bare hyper server.
 ///
 /// Both servers stay up and are measured in alternating rounds, so a noisy neighbour on a
@@ -334,26 +359,7 @@ pub async fn wire(connections: usize, seconds: u64, rounds: usize) -> anyhow::Re
     .await?;
     let (key, secret, _) = admin_credentials(dir.path())?;
     let signer = Signer { key, secret, region: "us-east-1".into() };
-    let request = Call {
-        target: "CertificateManager.RequestCertificate".into(),
-        service: "acm",
-        body: Bytes::from_static(
-            br#"{"DomainName":"bench.example.com","KeyAlgorithm":"EC_prime256v1","ValidationMethod":"DNS"}"#,
-        ),
-    };
-    let (status, body) = call_once(&full.addr, &signer, &request).await?;
-    if status != 200 {
-        bail!("RequestCertificate failed: {status} {}", String::from_utf8_lossy(&body));
-    }
-    let arn = serde_json::from_slice::<serde_json::Value>(&body)?["CertificateArn"]
-        .as_str()
-        .context("no CertificateArn")?
-        .to_owned();
-    let describe = Call {
-        target: "CertificateManager.DescribeCertificate".into(),
-        service: "acm",
-        body: Bytes::from(format!(r#"{{"CertificateArn":"{arn}"}}"#)),
-    };
+    let describe = describe_new_certificate(&full.addr, &signer, "bench.example.com").await?;
     // The bare server answers with the very bytes the full stack answers, so both put the
     // same response on the wire and only the work behind it differs.
     let (status, answer) = call_once(&full.addr, &signer, &describe).await?;
@@ -419,26 +425,7 @@ pub async fn nodes(database_url: &str, connections: usize, seconds: u64, rounds:
     }
     let (key, secret, _) = admin_credentials(dirs[0].path())?;
     let signer = Signer { key, secret, region: "us-east-1".into() };
-    let request = Call {
-        target: "CertificateManager.RequestCertificate".into(),
-        service: "acm",
-        body: Bytes::from_static(
-            br#"{"DomainName":"nodes.example.com","KeyAlgorithm":"EC_prime256v1","ValidationMethod":"DNS"}"#,
-        ),
-    };
-    let (status, body) = call_once(&setups[0].1[0].addr, &signer, &request).await?;
-    if status != 200 {
-        bail!("RequestCertificate failed: {status} {}", String::from_utf8_lossy(&body));
-    }
-    let arn = serde_json::from_slice::<serde_json::Value>(&body)?["CertificateArn"]
-        .as_str()
-        .context("no CertificateArn")?
-        .to_owned();
-    let describe = Call {
-        target: "CertificateManager.DescribeCertificate".into(),
-        service: "acm",
-        body: Bytes::from(format!(r#"{{"CertificateArn":"{arn}"}}"#)),
-    };
+    let describe = describe_new_certificate(&setups[0].1[0].addr, &signer, "nodes.example.com").await?;
     println!("nodes benchmark: 2 nodes on one PostgreSQL database, {connections} connections spread over both");
     let mut results: Vec<Vec<Report>> = vec![Vec::new(), Vec::new()];
     for round in 1..=rounds.max(1) {
