@@ -110,8 +110,17 @@ async fn every_operation_through_aws_sdk_rust() {
 
     let reset = c.reset_distribution_cache().distribution_name("rust-site").send().await.unwrap();
     assert_eq!(reset.status(), Some("InProgress"));
-    let latest = c.get_distribution_latest_cache_reset().distribution_name("rust-site").send().await.unwrap();
-    assert_eq!(latest.status(), Some("Succeeded"));
+    // Succeeded once the edge beside the API has purged (moments later).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let latest = c.get_distribution_latest_cache_reset().distribution_name("rust-site").send().await.unwrap();
+        if latest.status() == Some("Succeeded") {
+            break;
+        }
+        assert_eq!(latest.status(), Some("InProgress"));
+        assert!(Instant::now() < deadline, "the reset did not succeed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let bundles = c.get_distribution_bundles().send().await.unwrap();
     assert_eq!(bundles.bundles().len(), 3);
     c.update_distribution_bundle().distribution_name("rust-site").bundle_id("large_1_0").send().await.unwrap();
