@@ -37,8 +37,12 @@ class Server:
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
         self.stdout_lines = []
         self.endpoint = None
+        self.edge_https = self.edge_http = None
         for line in self.proc.stdout:
             self.stdout_lines.append(line)
+            e = re.search(r"carapace edge on https://(\S+) and http://(\S+)", line)
+            if e:
+                self.edge_https, self.edge_http = e.group(1), e.group(2)
             m = re.search(r"carapace listening on (http://\S+)", line)
             if m:
                 self.endpoint = m.group(1)
@@ -124,3 +128,15 @@ def strict_server():
     server = Server(dev=False)
     yield server
     server.stop()
+
+
+# Headless Chromium as the browser tests launch it (Debian's package; no network, no sync).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import Server
+from conftest import CHROMIUM_ARGS, Server
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -161,15 +161,7 @@ def test_browser_approves_and_certificate_issues(smtp, mail_server):
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             context = browser.new_context(ignore_https_errors=True, viewport={"width": 900, "height": 620})

@@ -274,7 +274,12 @@ pub(crate) fn detail(v: &CertificateView) -> m::CertificateDetail {
         r#type: Some(cert_type(r.cert_type)),
         renewal_summary: r.renewal.as_ref().map(|rn| m::RenewalSummary {
             renewal_status: renewal_status(rn.status),
-            domain_validation_options: dvos.clone(),
+            // A managed renewal re-validates each domain; RenewCertificate re-uses the first.
+            domain_validation_options: if rn.domains.is_empty() {
+                dvos.clone()
+            } else {
+                rn.domains.iter().map(domain_validation).collect()
+            },
             renewal_status_reason: rn.reason.map(failure),
             updated_at: ts(rn.updated_ms),
         }),

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use carapace_core::accounts::{Accounts, random_account_id};
 use carapace_core::ca::CertificateAuthority;
 use carapace_core::crypto::MasterKey;
-use carapace_core::{Clock, SystemClock};
+use carapace_core::{Clock, OffsetClock, SystemClock};
 use carapace_store::Store;
 use carapace_store::postgres::PostgresStore;
 use carapace_store::row_cache::RowCache;
@@ -74,7 +74,15 @@ impl App {
             }
         };
         let master_key = Arc::new(master_key);
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock: Arc<dyn Clock> = if config.clock_offset_secs == 0 {
+            Arc::new(SystemClock)
+        } else {
+            tracing::warn!(
+                offset_secs = config.clock_offset_secs,
+                "clock_offset_secs is set: this server's clock runs ahead of (or behind) the real time"
+            );
+            Arc::new(OffsetClock { offset_ms: config.clock_offset_secs.saturating_mul(1_000) })
+        };
         let accounts = Accounts::new(store.clone(), master_key.clone(), clock.clone());
         Ok(Self { store, master_key, clock, accounts })
     }

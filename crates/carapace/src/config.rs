@@ -78,6 +78,72 @@ pub struct Config {
     pub lightsail: LightsailConfig,
     /// Edge settings (the Lightsail part: the domain distributions are named under).
     pub edge: EdgeConfig,
+
+    // ---- Managed renewal and events (issue 12) ----
+    /// Where ACM's EventBridge events are delivered.
+    pub events: EventsConfig,
+    /// Time travel, for testing what happens months from now (renewal, expiry, events):
+    /// the server's clock runs this many seconds ahead of the system clock. Never set it on
+    /// a server whose certificates anyone relies on.
+    pub clock_offset_secs: i64,
+}
+
+/// ACM's events (`[events]`): delivered at least once to every webhook, signed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// The webhooks (`[[events.webhooks]]` with `name`, `url`, `secret`; or
+    /// `CARAPACE_EVENTS_WEBHOOKS='[{name="ops", url="https://...", secret="..."}]'`). Each
+    /// event is POSTed to each with an `X-Carapace-Signature` HMAC-SHA256 header (see
+    /// docs/behaviour.md). None: no events are raised.
+    pub webhooks: Vec<WebhookConfig>,
+    /// How long one delivery may take before it counts as failed and is retried,
+    /// milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self { webhooks: Vec::new(), timeout_ms: 10_000 }
+    }
+}
+
+/// One webhook.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Names it in jobs and logs; unique.
+    pub name: String,
+    /// `http://` or `https://` URL (HTTPS is verified against the system roots and
+    /// Carapace's root).
+    pub url: String,
+    /// The HMAC-SHA256 key (at least 16 characters).
+    pub secret: String,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig").field("name", &self.name).field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// The core's event settings.
+    pub fn event_settings(&self) -> carapace_core::events::EventSettings {
+        carapace_core::events::EventSettings {
+            webhooks: self
+                .events
+                .webhooks
+                .iter()
+                .map(|w| carapace_core::events::Webhook {
+                    name: w.name.clone(),
+                    url: w.url.clone(),
+                    secret: w.secret.clone(),
+                })
+                .collect(),
+            timeout_ms: self.events.timeout_ms,
+        }
+    }
 }
 
 /// Background jobs (issuance, validation, LDAPS checks, ...).
@@ -111,8 +177,12 @@ pub struct AcmConfig {
     /// Certificates an account can request in one region in a rolling 365 days
     /// (ACM: 5 × the account quota).
     pub certificates_per_year: u32,
-    /// Days a newly issued certificate is valid (ACM issues 395-day certificates).
+    /// Days a newly issued certificate is valid. ACM issues 198-day certificates since the
+    /// CA/Browser Forum's 200-day limit took effect on 15 March 2026.
     pub validity_days: u32,
+    /// Managed renewal of an eligible certificate (in use, or exportable) starts this many
+    /// days before its `NotAfter` (ACM: about 45). Less than `validity_days`.
+    pub renewal_days_before_expiry: u32,
     /// In `--dev`, milliseconds after which a pending certificate is auto-approved.
     pub dev_auto_approve_ms: u64,
     /// Enforce ACM's documented per-operation request rates (always off in `--dev`).
@@ -393,6 +463,8 @@ impl Default for Config {
             crl_refresh_secs: 3_600,
             lightsail: LightsailConfig::default(),
             edge: EdgeConfig::default(),
+            events: EventsConfig::default(),
+            clock_offset_secs: 0,
         }
     }
 }
@@ -403,7 +475,8 @@ impl Default for AcmConfig {
             domains_per_certificate: 10,
             certificates_per_account: 2_500,
             certificates_per_year: 12_500,
-            validity_days: 395,
+            validity_days: 198,
+            renewal_days_before_expiry: 45,
             dev_auto_approve_ms: 500,
             throttling: true,
             name_servers: Vec::new(),
@@ -508,6 +581,26 @@ impl Config {
         }
         if !(1..=825).contains(&self.acm.validity_days) {
             return invalid("acm.validity_days", "must be between 1 and 825");
+        }
+        if self.acm.renewal_days_before_expiry == 0 || self.acm.renewal_days_before_expiry >= self.acm.validity_days {
+            return invalid("acm.renewal_days_before_expiry", "must be at least 1 and less than acm.validity_days");
+        }
+        for (i, w) in self.events.webhooks.iter().enumerate() {
+            if w.name.is_empty() || !w.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return invalid("events.webhooks.name", "must be letters, digits, '-' or '_'");
+            }
+            if self.events.webhooks[..i].iter().any(|o| o.name == w.name) {
+                return invalid("events.webhooks.name", "must be unique");
+            }
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) || w.url.parse::<http::Uri>().is_err() {
+                return invalid("events.webhooks.url", "must be an http:// or https:// URL");
+            }
+            if w.secret.len() < 16 {
+                return invalid("events.webhooks.secret", "must be at least 16 characters");
+            }
+        }
+        if self.events.timeout_ms == 0 {
+            return invalid("events.timeout_ms", "must be at least 1");
         }
         if self.acm.validation_retry_min_ms == 0 || self.acm.validation_retry_max_ms < self.acm.validation_retry_min_ms
         {

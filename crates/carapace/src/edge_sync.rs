@@ -30,17 +30,47 @@ const HEARTBEAT: Duration = Duration::from_secs(30);
 /// How often counters are added to the store.
 const FLUSH: Duration = Duration::from_secs(60);
 
+/// Signs a new default certificate valid from the given time.
+pub type IssueDefault = Box<dyn Fn(time::OffsetDateTime) -> anyhow::Result<DefaultCertificate> + Send + Sync>;
+
+/// The `*.<edge.domain>` certificate, served for distributions without one of their own
+/// (or whose own is unusable), and renewed by the edge's owner before it expires.
+pub struct DefaultCertificate {
+    /// What the TLS resolver serves.
+    pub key: Arc<CertifiedKey>,
+    /// The leaf as issued (for the issued-serial index).
+    pub issued: carapace_core::ca::IssuedCertificate,
+    /// Its validity, Unix milliseconds.
+    pub not_before_ms: i64,
+    /// Its `NotAfter`, Unix milliseconds.
+    pub not_after_ms: i64,
+}
+
+impl DefaultCertificate {
+    /// When to replace it: two thirds into its life, as ACM renews 45 days before the end
+    /// of 198.
+    fn renew_at_ms(&self) -> i64 {
+        self.not_before_ms + (self.not_after_ms - self.not_before_ms) * 2 / 3
+    }
+}
+
 /// The edge's owner on this node.
 pub struct EdgeSync {
     edge: Edge,
     lightsail: LightsailManager,
     acm: CertificateManager,
-    /// `*.<edge.domain>`, served for distributions without an attached certificate.
-    default_certificate: Arc<CertifiedKey>,
+    /// Served for distributions without a usable certificate of their own.
+    default_certificate: DefaultCertificate,
+    issue_default: IssueDefault,
     /// This node's name in edge reports and metric rows.
     node: String,
     /// The latest reset purged per distribution id.
     purged: BTreeMap<String, String>,
+    /// The earliest time a served certificate must be replaced (an attached certificate's
+    /// `NotAfter`, the default's renewal time): the next rebuild happens no later.
+    next_expiry_ms: i64,
+    /// Distributions served with the default certificate instead of their own.
+    fallbacks: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl EdgeSync {
@@ -49,10 +79,21 @@ impl EdgeSync {
         edge: Edge,
         lightsail: LightsailManager,
         acm: CertificateManager,
-        default_certificate: Arc<CertifiedKey>,
+        (default_certificate, issue_default): (DefaultCertificate, IssueDefault),
         node: String,
+        fallbacks: prometheus_client::metrics::gauge::Gauge,
     ) -> Self {
-        Self { edge, lightsail, acm, default_certificate, node, purged: BTreeMap::new() }
+        Self {
+            edge,
+            lightsail,
+            acm,
+            default_certificate,
+            issue_default,
+            node,
+            purged: BTreeMap::new(),
+            next_expiry_ms: i64::MAX,
+            fallbacks,
+        }
     }
 
     /// Rebuilds on every relevant change until `stop` turns true.
@@ -76,7 +117,7 @@ impl EdgeSync {
                     while let Some(FeedEvent::Changed(_) | FeedEvent::Resync) = feed.try_next() {}
                 }
                 _ = flush.tick() => self.flush_counters(&mut last_counters).await,
-                _ = tokio::time::sleep(HEARTBEAT) => {}
+                _ = tokio::time::sleep(self.next_wake()) => {}
                 _ = stop.changed() => {
                     self.flush_counters(&mut last_counters).await;
                     return;
@@ -85,21 +126,54 @@ impl EdgeSync {
         }
     }
 
+    /// How long to wait before the next rebuild: the heartbeat, or less when a served
+    /// certificate expires sooner.
+    fn next_wake(&self) -> Duration {
+        let now = self.lightsail.core().clock.now_ms();
+        let until = u64::try_from(self.next_expiry_ms.saturating_sub(now).saturating_add(1)).unwrap_or(0);
+        HEARTBEAT.min(Duration::from_millis(until))
+    }
+
+    /// Replaces the default certificate once it is two thirds through its life.
+    async fn renew_default(&mut self) -> anyhow::Result<()> {
+        let core = self.lightsail.core();
+        if core.clock.now_ms() < self.default_certificate.renew_at_ms() {
+            return Ok(());
+        }
+        let fresh = (self.issue_default)(core.clock.now())?;
+        crate::serve::record_issued(core, &fresh.issued).await?;
+        tracing::info!("edge: default certificate renewed");
+        self.default_certificate = fresh;
+        Ok(())
+    }
+
     /// Builds and swaps in a snapshot of every distribution, purges distributions whose
     /// cache was reset since, and reports the result.
     async fn rebuild(&mut self) -> anyhow::Result<()> {
+        if let Err(e) = self.renew_default().await {
+            tracing::error!(error = %e, "edge: renewing the default certificate failed; will retry");
+        }
         let records = self.lightsail.all_distributions().await?;
         let mut distributions = Vec::with_capacity(records.len());
         let mut applied = BTreeMap::new();
+        let mut next_expiry = self.default_certificate.renew_at_ms();
+        let mut fallbacks = 0;
         for record in &records {
             match self.distribution(record).await {
-                Ok(d) => {
+                Ok((d, expiry)) => {
                     distributions.push(d);
                     applied.insert(record.id.clone(), record.config_version);
+                    match expiry {
+                        Some(not_after) => next_expiry = next_expiry.min(not_after),
+                        None if record.certificate.is_some() => fallbacks += 1,
+                        None => {}
+                    }
                 }
                 Err(e) => tracing::error!(distribution = %record.id, error = %e, "edge: distribution not served"),
             }
         }
+        self.next_expiry_ms = next_expiry;
+        self.fallbacks.set(fallbacks);
         self.edge.swap(Snapshot::new(distributions)?);
         for reset in self.resets().await? {
             if self.purged.get(&reset.distribution_id) != Some(&reset.id) {
@@ -143,21 +217,27 @@ impl EdgeSync {
         }
     }
 
-    /// The edge's view of one distribution.
-    async fn distribution(&self, r: &DistributionRecord) -> anyhow::Result<Distribution> {
-        let certificate = match &r.certificate {
-            None => self.default_certificate.clone(),
+    /// The edge's view of one distribution, and the `NotAfter` of its own certificate when
+    /// it is served (`None`: the default certificate is).
+    async fn distribution(&self, r: &DistributionRecord) -> anyhow::Result<(Distribution, Option<i64>)> {
+        let (certificate, expiry) = match &r.certificate {
+            None => (self.default_certificate.key.clone(), None),
             Some(attached) => {
                 let owner =
                     Owner::from_scope(&attached.scope).ok_or_else(|| anyhow::anyhow!("bad certificate scope"))?;
+                // Refused once expired (or revoked): never served past its NotAfter.
                 match self.acm.tls_material(&owner, &attached.acm_arn).await {
-                    Ok((certificate, chain, key)) => {
-                        carapace_edge::certified_key_from_pem(&format!("{certificate}\n{chain}"), &key)?
-                    }
+                    Ok(m) => (
+                        carapace_edge::certified_key_from_pem(
+                            &format!("{}\n{}", m.certificate_pem, m.chain_pem),
+                            &m.key_pem,
+                        )?,
+                        Some(m.not_after_ms),
+                    ),
                     Err(e) => {
                         tracing::warn!(distribution = %r.id, certificate = %attached.name, error = %e,
                             "edge: attached certificate unusable; serving the default certificate");
-                        self.default_certificate.clone()
+                        (self.default_certificate.key.clone(), None)
                     }
                 }
             }
@@ -191,7 +271,7 @@ impl EdgeSync {
                 })
             })
             .collect();
-        Ok(d)
+        Ok((d, expiry))
     }
 
     /// Adds what each distribution served since the last flush to this minute's counters.
@@ -265,7 +345,7 @@ pub fn default_certificate(
     base_url: &str,
     validity_days: u32,
     now: time::OffsetDateTime,
-) -> anyhow::Result<(Arc<CertifiedKey>, carapace_core::ca::IssuedCertificate)> {
+) -> anyhow::Result<DefaultCertificate> {
     use carapace_core::ca::{KeyAlgorithm, LeafRequest, generate_key};
     let key = generate_key(KeyAlgorithm::EcPrime256v1)?;
     let issued = ca.issue(
@@ -282,5 +362,12 @@ pub fn default_certificate(
         now,
     )?;
     let chain = format!("{}{}", issued.certificate_pem, issued.chain_pem);
-    Ok((carapace_edge::certified_key_from_pem(&chain, &key.to_pem())?, issued))
+    let parsed = carapace_core::ca::parse_certificate(&issued.certificate_pem)?;
+    let ms = |t: time::OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    Ok(DefaultCertificate {
+        key: carapace_edge::certified_key_from_pem(&chain, &key.to_pem())?,
+        not_before_ms: ms(parsed.not_before),
+        not_after_ms: ms(parsed.not_after),
+        issued,
+    })
 }

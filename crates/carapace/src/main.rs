@@ -25,8 +25,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server.
+    /// Run the server (API, background jobs and, unless `edge.enabled = false`, the edge).
     Serve(ServeArgs),
+    /// Run an edge alone, serving the distributions of the database it shares with API
+    /// nodes (PostgreSQL `database_url` for several machines).
+    Edge(EdgeArgs),
     /// Manage access keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -138,6 +141,38 @@ struct ServeArgs {
     /// Emulator mode: accept any well-formed SigV4 request, auto-approve validation.
     #[arg(long)]
     dev: bool,
+    #[command(flatten)]
+    edge: EdgeListen,
+}
+
+#[derive(Args)]
+struct EdgeArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    edge: EdgeListen,
+}
+
+/// The edge's listeners (`edge.https_listen`, `edge.http_listen`).
+#[derive(Args)]
+struct EdgeListen {
+    /// Viewer HTTPS address of the edge (port 0 picks a free one).
+    #[arg(long)]
+    edge_https_listen: Option<std::net::SocketAddr>,
+    /// Viewer HTTP address of the edge (answered with 301 to HTTPS).
+    #[arg(long)]
+    edge_http_listen: Option<std::net::SocketAddr>,
+}
+
+impl EdgeListen {
+    fn apply(&self, config: &mut Config) {
+        if let Some(addr) = self.edge_https_listen {
+            config.edge.https_listen = addr;
+        }
+        if let Some(addr) = self.edge_http_listen {
+            config.edge.http_listen = addr;
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -252,12 +287,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     c.listen = listen;
                 }
                 c.dev |= args.dev;
+                args.edge.apply(c);
             })?;
             carapace::logging::init(&config.log_format);
             // A panic while serving a request is that request's 500, logged once with its
             // request id; any other panic is one ERROR line, then the usual report.
             carapace_net::panic::install_hook();
             carapace::serve::serve(config, shutdown_signal()).await
+        }
+        Command::Edge(args) => {
+            let config = load_config(&args.common, |c| args.edge.apply(c))?;
+            carapace::logging::init(&config.log_format);
+            carapace_net::panic::install_hook();
+            carapace::serve::edge(config, shutdown_signal()).await
         }
         Command::Keys(cmd) => keys(cmd).await,
         Command::Ca(cmd) => ca(cmd).await,

@@ -48,6 +48,23 @@ pub struct ListenerLabels {
     pub listener: &'static str,
 }
 
+/// Labels of one distribution's edge figures.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DistributionLabels {
+    /// The distribution's id (its Lightsail `name` is not unique across accounts).
+    pub distribution: String,
+}
+
+/// One distribution's counters on this node's edge.
+#[derive(Default)]
+struct EdgeFamilies {
+    requests: Family<DistributionLabels, Counter>,
+    bytes_downloaded: Family<DistributionLabels, Counter>,
+    bytes_uploaded: Family<DistributionLabels, Counter>,
+    status_4xx: Family<DistributionLabels, Counter>,
+    status_5xx: Family<DistributionLabels, Counter>,
+}
+
 /// The server's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -62,6 +79,10 @@ pub struct Metrics {
     limit_reached: Family<ListenerLabels, Gauge>,
     closed_by_limit: Family<ListenerLabels, Gauge>,
     panics: Family<ListenerLabels, Gauge>,
+    /// The edge whose per-distribution counters are copied at render, once it runs.
+    edge: std::sync::OnceLock<carapace_edge::Edge>,
+    edge_families: EdgeFamilies,
+    edge_fallbacks: Gauge,
 }
 
 impl Metrics {
@@ -95,6 +116,30 @@ impl Metrics {
         let closed_by_limit =
             gauge("connections_closed_by_limit", "Connections closed for a timeout or a per-connection limit");
         let panics = gauge("handler_panics", "Requests whose handling panicked (answered with a 500)");
+        let edge_families = EdgeFamilies::default();
+        for (name, help, family) in [
+            ("edge_requests", "Viewer requests per distribution on this node's edge", &edge_families.requests),
+            (
+                "edge_bytes_downloaded",
+                "Response bytes sent to viewers per distribution",
+                &edge_families.bytes_downloaded,
+            ),
+            (
+                "edge_bytes_uploaded",
+                "Request bytes received from viewers per distribution",
+                &edge_families.bytes_uploaded,
+            ),
+            ("edge_responses_4xx", "Responses with a 4xx status per distribution", &edge_families.status_4xx),
+            ("edge_responses_5xx", "Responses with a 5xx status per distribution", &edge_families.status_5xx),
+        ] {
+            registry.register(name, help, family.clone());
+        }
+        let edge_fallbacks = Gauge::default();
+        registry.register(
+            "edge_certificate_fallbacks",
+            "Distributions served with the default certificate because their own is unusable (expired, revoked, unreadable)",
+            edge_fallbacks.clone(),
+        );
         Self {
             registry,
             requests,
@@ -107,7 +152,21 @@ impl Metrics {
             limit_reached,
             closed_by_limit,
             panics,
+            edge: std::sync::OnceLock::new(),
+            edge_families,
+            edge_fallbacks,
         }
+    }
+
+    /// Exports `edge`'s per-distribution counters from now on.
+    pub fn watch_edge(&self, edge: carapace_edge::Edge) {
+        let _ = self.edge.set(edge);
+    }
+
+    /// The gauge the edge's owner sets to the number of distributions it serves with the
+    /// default certificate instead of their own.
+    pub fn edge_fallbacks(&self) -> Gauge {
+        self.edge_fallbacks.clone()
     }
 
     /// Reports the connection figures of a listener (copied at every render).
@@ -137,6 +196,23 @@ impl Metrics {
             self.limit_reached.get_or_create(&labels).set(load(&stats.limit_reached));
             self.closed_by_limit.get_or_create(&labels).set(load(&stats.closed_by_limit));
             self.panics.get_or_create(&labels).set(load(&stats.panics));
+        }
+        if let Some(edge) = self.edge.get() {
+            let f = &self.edge_families;
+            for (distribution, c) in edge.counters() {
+                let labels = DistributionLabels { distribution };
+                for (family, now) in [
+                    (&f.requests, c.requests),
+                    (&f.bytes_downloaded, c.bytes_downloaded),
+                    (&f.bytes_uploaded, c.bytes_uploaded),
+                    (&f.status_4xx, c.status_4xx),
+                    (&f.status_5xx, c.status_5xx),
+                ] {
+                    // The edge counts from its start; the counter catches up with it.
+                    let counter = family.get_or_create(&labels);
+                    counter.inc_by(now.saturating_sub(counter.get()));
+                }
+            }
         }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {

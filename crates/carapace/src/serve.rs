@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use carapace_core::acm::{AcmJobs, CertificateManager};
+use carapace_core::events::EventDeliveries;
 use carapace_core::jobs::{JobObserver, Worker};
 use carapace_core::{AcmSettings, Core, Settings};
 use carapace_proto::sigv4::SecretKey;
@@ -38,19 +39,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         Some(listener) => listener.local_addr()?,
         None => config.acm.approval_listen,
     };
-    let core = Core {
-        store: app.store.clone(),
-        clock: app.clock.clone(),
-        master_key: app.master_key.clone(),
-        ca: ca.clone(),
-        settings: Arc::new(Settings {
-            dev: config.dev,
-            base_url,
-            acm: acm_settings(&config, approval_addr),
-            jobs: job_settings(&config),
-        }),
-        work: Arc::new(tokio::sync::Notify::new()),
-    };
+    let core = core(&app, &ca, &config, base_url, approval_addr);
     let services: Vec<Arc<dyn ServiceHandler>> = vec![
         Arc::new(carapace_acm::Acm::new(core.clone())),
         Arc::new(carapace_ds::Ds::new(core.clone())),
@@ -81,7 +70,11 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             Worker::new(core.clone(), AcmJobs(CertificateManager::new(core.clone())), observer.clone())
                 .run(stop_rx.clone()),
         ),
-        tokio::spawn(Worker::new(core.clone(), ds_checks, observer).run(stop_rx.clone())),
+        tokio::spawn(Worker::new(core.clone(), ds_checks, observer.clone()).run(stop_rx.clone())),
+        tokio::spawn(
+            Worker::new(core.clone(), EventDeliveries::new(core.clone()).map_err(anyhow::Error::msg)?, observer)
+                .run(stop_rx.clone()),
+        ),
     ];
     let dispatcher = Dispatcher::new(
         services,
@@ -94,9 +87,10 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         },
     );
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let edge = start_edge(&config, &core, &ca, stop_rx.clone()).await?;
+    let edge = start_edge(&config, &core, &ca, &metrics, stop_rx.clone()).await?;
     let front = Arc::new(Front {
         clock: app.clock.clone(),
+        signing_clock: Arc::new(carapace_core::SystemClock),
         edge_addrs: edge.as_ref().map(|(https, http, _)| (*https, *http)),
         dispatcher,
         metrics,
@@ -146,6 +140,33 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     Ok(())
 }
 
+/// Runs an edge alone (`carapace edge`): no API, no background jobs, only the edge and the
+/// task keeping it in step with the database the API nodes write. Several edges and API
+/// nodes share one PostgreSQL database; each edge learns of changes through the change feed.
+pub async fn edge(config: Config, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
+    raise_open_file_limit(&config);
+    let app = App::open(&config).await?;
+    let ca = Arc::new(app.ca(&config).await?);
+    let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+    let core = core(&app, &ca, &config, base_url, config.acm.approval_listen);
+    let metrics = Metrics::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let Some((https, http, tasks)) = start_edge(&config, &core, &ca, &metrics, stop_rx).await? else {
+        anyhow::bail!("the edge cannot run: edge.enabled is false or its listeners could not be bound (see the log)");
+    };
+    tracing::info!(%https, %http, "edge listening (edge only)");
+    println!("carapace edge on https://{https} and http://{http}");
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    for task in tasks {
+        let _ = tokio::time::timeout(grace.max(Duration::from_secs(5)), task).await;
+    }
+    app.store.close().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
 /// The edge beside the API: its listeners, its cache, and the task that keeps its snapshot
 /// in step with the store. `None` when `edge.enabled` is false or its ports cannot be bound
 /// (logged, not fatal, like the approval page: servers started side by side must come up).
@@ -153,6 +174,7 @@ async fn start_edge(
     config: &Config,
     core: &Core,
     ca: &carapace_core::ca::CertificateAuthority,
+    metrics: &Metrics,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Option<(std::net::SocketAddr, std::net::SocketAddr, Vec<tokio::task::JoinHandle<()>>)>> {
     if !config.edge.enabled {
@@ -176,22 +198,22 @@ async fn start_edge(
         ..Default::default()
     })?;
     let domain = config.edge.domain.to_ascii_lowercase();
-    let (default_certificate, issued) = crate::edge_sync::default_certificate(
-        ca,
-        &domain,
-        &core.settings.base_url,
-        config.acm.validity_days,
-        core.clock.now(),
-    )?;
-    record_issued(core, &issued).await?;
+    let issue_default: crate::edge_sync::IssueDefault = {
+        let (ca, base_url, days) = (core.ca.clone(), core.settings.base_url.clone(), config.acm.validity_days);
+        Box::new(move |now| crate::edge_sync::default_certificate(&ca, &domain, &base_url, days, now))
+    };
+    let default_certificate = issue_default(core.clock.now())?;
+    record_issued(core, &default_certificate.issued).await?;
+    metrics.watch_edge(edge.clone());
     let lightsail = carapace_core::lightsail::LightsailManager::new(core.clone(), config.lightsail_settings());
     let node = format!("{}-{}", hostname(), std::process::id());
     let sync = crate::edge_sync::EdgeSync::new(
         edge.clone(),
         lightsail,
         CertificateManager::new(core.clone()),
-        default_certificate,
+        (default_certificate, issue_default),
         node,
+        metrics.edge_fallbacks(),
     );
     let mut stop_serving = stop.clone();
     let serving = tokio::spawn(async move {
@@ -207,7 +229,7 @@ async fn start_edge(
 
 /// Adds a certificate the server issued for itself (approval page, edge default) to the
 /// issued-serial index, so OCSP answers `good` for it as for every other.
-async fn record_issued(core: &Core, issued: &carapace_core::ca::IssuedCertificate) -> anyhow::Result<()> {
+pub(crate) async fn record_issued(core: &Core, issued: &carapace_core::ca::IssuedCertificate) -> anyhow::Result<()> {
     let parsed = carapace_core::ca::parse_certificate(&issued.certificate_pem)?;
     let serial = carapace_core::revocation::serial_from_display(&parsed.serial_hex)
         .ok_or_else(|| anyhow::anyhow!("unreadable serial {}", parsed.serial_hex))?;
@@ -266,12 +288,37 @@ async fn approval_listener(config: &Config) -> Option<TcpListener> {
     }
 }
 
+/// The core's handles and settings for this node.
+fn core(
+    app: &App,
+    ca: &Arc<carapace_core::ca::CertificateAuthority>,
+    config: &Config,
+    base_url: String,
+    approval_addr: std::net::SocketAddr,
+) -> Core {
+    Core {
+        store: app.store.clone(),
+        clock: app.clock.clone(),
+        master_key: app.master_key.clone(),
+        ca: ca.clone(),
+        settings: Arc::new(Settings {
+            dev: config.dev,
+            base_url,
+            acm: acm_settings(config, approval_addr),
+            jobs: job_settings(config),
+            events: config.event_settings(),
+        }),
+        work: Arc::new(tokio::sync::Notify::new()),
+    }
+}
+
 fn acm_settings(config: &Config, approval_addr: std::net::SocketAddr) -> AcmSettings {
     AcmSettings {
         domains_per_certificate: config.acm.domains_per_certificate,
         certificates_per_account: config.acm.certificates_per_account,
         certificates_per_year: config.acm.certificates_per_year,
         validity_days: config.acm.validity_days,
+        renewal_days_before_expiry: config.acm.renewal_days_before_expiry,
         dev_auto_approve_ms: config.acm.dev_auto_approve_ms,
         throttling: config.acm.throttling && !config.dev,
         name_servers: config.acm.name_servers.clone(),

@@ -20,8 +20,12 @@ use crate::metrics::Metrics;
 pub struct Front {
     /// The edge's bound (HTTPS, HTTP) addresses, reported by `/health`; `None` without one.
     pub edge_addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
-    /// Time (SigV4 skew, CRL and OCSP validity).
+    /// Certificate time (CRL and OCSP validity): the core's clock, which
+    /// `clock_offset_secs` may run ahead.
     pub clock: Arc<dyn carapace_core::Clock>,
+    /// The time clients sign requests with (SigV4 skew): the real clock, whatever the
+    /// offset, so time travel does not make every signature expired.
+    pub signing_clock: Arc<dyn carapace_core::Clock>,
     /// API dispatch.
     pub dispatcher: Dispatcher,
     /// Metrics registry.
@@ -82,7 +86,7 @@ impl Front {
                 }
             }
         }
-        let now = self.clock.now();
+        let now = self.signing_clock.now();
         let (resp, outcome) = self.dispatcher.handle(req, now).await;
         let elapsed = started.elapsed();
         self.metrics.observe(outcome.service, outcome.operation, outcome.error.as_deref(), elapsed.as_secs_f64());

@@ -5,69 +5,11 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use aws_sdk_lightsail::types::{CacheBehavior, InputOrigin, RegionName};
-use common::Server;
-
-/// A one-route origin that counts its hits.
-async fn origin() -> (u16, Arc<AtomicU64>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hits = Arc::new(AtomicU64::new(0));
-    let counted = hits.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let hits = counted.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |_req| {
-                    hits.fetch_add(1, Ordering::SeqCst);
-                    async move {
-                        let resp = hyper::Response::builder()
-                            .header("cache-control", "max-age=300")
-                            .body(http_body_util::Full::new(bytes::Bytes::from_static(b"hello from the origin")))
-                            .unwrap();
-                        Ok::<_, Infallible>(resp)
-                    }
-                });
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-            });
-        }
-    });
-    (port, hits)
-}
-
-/// `curl` over HTTPS to `host` resolved to the edge, trusting only Carapace's root: the
-/// status, the `X-Cache` header and the body; `None` when the TLS handshake or request failed.
-fn curl(server: &Server, host: &str) -> Option<(u16, String, String)> {
-    let (https, _) = server.edge.clone().expect("the edge runs");
-    let port = https.rsplit(':').next().unwrap();
-    let out = Command::new("curl")
-        .args(["-s", "-D", "-", "--max-time", "10", "--cacert"])
-        .arg(server.data_path().join("ca-root.pem"))
-        .arg("--resolve")
-        .arg(format!("{host}:{port}:127.0.0.1"))
-        .arg(format!("https://{host}:{port}/"))
-        .output()
-        .expect("curl");
-    if !out.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let x_cache = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-cache:").map(|v| v.trim().to_owned()))
-        .unwrap_or_default();
-    Some((status, x_cache, body.to_owned()))
-}
+use common::{Server, curl, origin};
 
 async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -97,16 +39,7 @@ async fn the_edge_serves_caches_attaches_and_purges() {
     let health: serde_json::Value = serde_json::from_str(&health).expect("health JSON");
     assert_eq!(health["edge"]["https"].as_str(), server.edge.as_ref().map(|(https, _)| https.as_str()), "{health}");
     let c = aws_sdk_lightsail::Client::new(&server.sdk_config("111111111111", "dev-secret", "us-east-1").await);
-    let created = c
-        .create_distribution()
-        .distribution_name("site")
-        .origin(InputOrigin::builder().name("web").region_name(RegionName::UsEast1).build())
-        .default_cache_behavior(CacheBehavior::builder().behavior("cache".into()).build())
-        .bundle_id("small_1_0")
-        .send()
-        .await
-        .expect("create distribution");
-    let domain = created.distribution().and_then(|d| d.domain_name()).expect("domain").to_owned();
+    let domain = common::create_distribution(&c, "site").await;
 
     // The default domain is served with the edge's wildcard certificate, from the origin,
     // then from the cache.

@@ -215,3 +215,82 @@ async fn db_client(url: &str) -> tokio_postgres::Client {
     tokio::spawn(conn);
     client
 }
+
+/// `carapace edge` twice beside one API node, all on one PostgreSQL database: a distribution
+/// created through the API is served by both edges; a configuration change reaches both
+/// (and reads `Deployed` only once both applied it); a cache reset purges both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_edges_on_one_database_apply_changes_and_purges() {
+    if std::process::Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: curl is not installed");
+        return;
+    }
+    let db = Database::create().await;
+    let url = db.url.clone();
+    let (port, hits) = common::origin().await;
+    let origins = format!("web=http://127.0.0.1:{port}");
+    let api = Server::start(
+        &["--dev"],
+        &[
+            ("CARAPACE_DATABASE_URL", &url),
+            ("CARAPACE_EDGE_ENABLED", "false"),
+            ("CARAPACE_LIGHTSAIL_ORIGINS", &origins),
+        ],
+    );
+    assert!(api.edge.is_none(), "the API node runs no edge");
+    let key_file = api.data_path().join("master.key");
+    let key_file = key_file.to_str().expect("utf-8 path");
+    let edge_env = [("CARAPACE_DATABASE_URL", url.as_str()), ("CARAPACE_MASTER_KEY_FILE", key_file)];
+    let edges = [Server::edge_only(&[], &edge_env), Server::edge_only(&[], &edge_env)];
+    let c = aws_sdk_lightsail::Client::new(&api.sdk_config("111111111111", "dev-secret", "us-east-1").await);
+    let domain = common::create_distribution(&c, "shared").await;
+    let status = || {
+        let c = c.clone();
+        async move {
+            let out = c.get_distributions().distribution_name("shared").send().await.unwrap();
+            out.distributions()[0].status().unwrap_or_default().to_owned()
+        }
+    };
+    let until = |what: &'static str, probe: &dyn Fn(&Server) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for edge in &edges {
+            while !probe(edge) {
+                assert!(Instant::now() < deadline, "{what}: not within 30 s");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+
+    // Both edges serve it, each filling its own cache from the origin once.
+    until("both edges serve the distribution", &|e| common::curl(e, &domain).is_some_and(|r| r.0 == 200));
+    until("both edges cache it", &|e| common::curl(e, &domain).is_some_and(|r| r.1 == "hit from carapace"));
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2, "one origin fetch per edge");
+    assert_eq!(status().await, "Deployed");
+
+    // A configuration change reaches both.
+    c.update_distribution().distribution_name("shared").is_enabled(false).send().await.unwrap();
+    until("both edges apply isEnabled=false", &|e| common::curl(e, &domain).is_some_and(|r| r.0 == 403));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status().await != "Deployed" {
+        assert!(Instant::now() < deadline, "not Deployed after both edges applied the change");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.update_distribution().distribution_name("shared").is_enabled(true).send().await.unwrap();
+    until("both edges serve again", &|e| common::curl(e, &domain).is_some_and(|r| r.1 == "hit from carapace"));
+
+    // A cache reset purges both.
+    c.reset_distribution_cache().distribution_name("shared").send().await.unwrap();
+    until("both edges purge", &|e| common::curl(e, &domain).is_some_and(|r| r.1 == "miss from carapace"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reset = c.get_distribution_latest_cache_reset().distribution_name("shared").send().await.unwrap();
+        if reset.status() == Some("Succeeded") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the reset never read Succeeded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(edges);
+    drop(api);
+    db.drop_now().await;
+}

@@ -26,19 +26,6 @@ fn env(dns: &TestDns) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn start(data_dir: Option<tempfile::TempDir>, env: &[(&'static str, String)]) -> Server {
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    match data_dir {
-        Some(dir) => Server::start_in(dir, &[], &env),
-        None => Server::start(&[], &env),
-    }
-}
-
-async fn client(server: &Server) -> aws_sdk_acm::Client {
-    let (key, secret, _) = server.admin_credentials();
-    aws_sdk_acm::Client::new(&server.sdk_config(&key, &secret, "us-east-1").await)
-}
-
 /// ARN → (status, serial) for every certificate.
 async fn snapshot(acm: &aws_sdk_acm::Client, arns: &[String]) -> HashMap<String, (CertificateStatus, Option<String>)> {
     let mut out = HashMap::new();
@@ -53,8 +40,8 @@ async fn snapshot(acm: &aws_sdk_acm::Client, arns: &[String]) -> HashMap<String,
 async fn kill9_mid_validation_issues_each_certificate_exactly_once() {
     let dns = TestDns::start(&["crash.test"]).await;
     let env = env(&dns);
-    let server = start(None, &env);
-    let acm = client(&server).await;
+    let server = Server::strict_in(None, &env);
+    let acm = server.admin_acm().await;
 
     let mut arns = Vec::new();
     let mut records = Vec::new();
@@ -87,8 +74,8 @@ async fn kill9_mid_validation_issues_each_certificate_exactly_once() {
     for (name, value) in &records[COUNT / 2..] {
         dns.set_cname(name, value).await;
     }
-    let server = start(Some(data_dir), &env);
-    let acm = client(&server).await;
+    let server = Server::strict_in(Some(data_dir), &env);
+    let acm = server.admin_acm().await;
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let after = loop {

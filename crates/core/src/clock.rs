@@ -30,6 +30,20 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock shifted by a fixed offset: time travel for testing renewal and expiry
+/// against a real server (`clock_offset_secs`).
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock {
+    /// Added to the system clock, milliseconds.
+    pub offset_ms: i64,
+}
+
+impl Clock for OffsetClock {
+    fn now_ms(&self) -> i64 {
+        SystemClock.now_ms().saturating_add(self.offset_ms)
+    }
+}
+
 /// A clock tests move by hand.
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<AtomicI64>);

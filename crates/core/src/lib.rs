@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod acm;
 pub mod clock;
 pub mod ds;
+pub mod events;
 pub mod jobs;
 pub mod lightsail;
 pub mod revocation;
@@ -17,5 +18,5 @@ pub mod validation;
 pub use carapace_pki as ca;
 pub use carapace_pki::crypto;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use runtime::{AcmSettings, Core, Settings};

@@ -35,6 +35,8 @@ pub struct Settings {
     pub acm: AcmSettings,
     /// Every service's background workers.
     pub jobs: crate::jobs::JobSettings,
+    /// Where ACM's events are delivered.
+    pub events: crate::events::EventSettings,
 }
 
 /// ACM quotas and behaviour.
@@ -46,8 +48,10 @@ pub struct AcmSettings {
     pub certificates_per_account: u32,
     /// Certificates one account may request in one region in a rolling 365 days.
     pub certificates_per_year: u32,
-    /// Validity of issued certificates, days.
+    /// Validity of issued certificates, days (ACM: 198 since 15 March 2026).
     pub validity_days: u32,
+    /// Managed renewal starts this many days before `NotAfter` (ACM: about 45).
+    pub renewal_days_before_expiry: u32,
     /// Auto-approve delay in `--dev`, milliseconds.
     pub dev_auto_approve_ms: u64,
     /// Enforce per-operation request rates.
@@ -79,7 +83,8 @@ impl Default for AcmSettings {
             domains_per_certificate: 10,
             certificates_per_account: 2_500,
             certificates_per_year: 12_500,
-            validity_days: 395,
+            validity_days: 198,
+            renewal_days_before_expiry: 45,
             dev_auto_approve_ms: 500,
             throttling: false,
             name_servers: Vec::new(),
@@ -190,6 +195,7 @@ pub(crate) fn test_core(dev: bool, acm: AcmSettings) -> (Core, crate::clock::Man
             base_url: "http://127.0.0.1:4566".into(),
             acm,
             jobs: crate::jobs::JobSettings::default(),
+            events: crate::events::EventSettings::default(),
         }),
         work: Arc::new(tokio::sync::Notify::new()),
     };

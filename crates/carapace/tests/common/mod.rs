@@ -37,8 +37,37 @@ impl Server {
 
     /// Starts on an existing data directory (restart tests).
     pub fn start_in(data_dir: tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(&["serve", "--listen", "127.0.0.1:0"], data_dir, args, env)
+    }
+
+    /// `carapace serve` (SigV4 enforced) with these variables, on a new data directory or
+    /// an existing one (restart tests).
+    pub fn strict_in(data_dir: Option<tempfile::TempDir>, env: &[(&'static str, String)]) -> Self {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        match data_dir {
+            Some(dir) => Self::start_in(dir, &[], &env),
+            None => Self::start(&[], &env),
+        }
+    }
+
+    /// An ACM client signed with the admin credentials (strict servers).
+    pub async fn admin_acm(&self) -> aws_sdk_acm::Client {
+        let (key, secret, _) = self.admin_credentials();
+        aws_sdk_acm::Client::new(&self.sdk_config(&key, &secret, "us-east-1").await)
+    }
+
+    /// `carapace edge` (an edge alone) on free ports; `endpoint` is empty.
+    pub fn edge_only(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700);
+        std::fs::set_permissions(data_dir.path(), private).expect("chmod 700");
+        Self::spawn(&["edge"], data_dir, args, env)
+    }
+
+    fn spawn(command: &[&str], data_dir: tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let edge_only = command[0] == "edge";
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_carapace"));
-        cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(data_dir.path());
+        cmd.args(command).arg("--data-dir").arg(data_dir.path());
         cmd.args(args);
         cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
         // Several servers run at once: give each its own free approval-page port.
@@ -56,6 +85,9 @@ impl Server {
             let line = lines.next().expect("carapace exited before listening").expect("read stdout");
             if let Some(rest) = line.strip_prefix("carapace edge on https://") {
                 edge = rest.split_once(" and http://").map(|(s, h)| (s.to_owned(), h.trim().to_owned()));
+                if edge_only {
+                    break String::new();
+                }
             }
             if let Some(rest) = line.strip_prefix("carapace listening on ") {
                 break rest.trim().to_owned();
@@ -152,4 +184,75 @@ pub async fn http_get(url: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("read");
     response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+}
+
+/// A one-route origin that counts its hits.
+pub async fn origin() -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let hits = counted.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_req| {
+                    hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    async move {
+                        let resp = hyper::Response::builder()
+                            .header("cache-control", "max-age=300")
+                            .body(http_body_util::Full::new(bytes::Bytes::from_static(b"hello from the origin")))
+                            .unwrap();
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    });
+    (port, hits)
+}
+
+/// `curl` over HTTPS to `host` resolved to the edge, trusting only Carapace's root: the
+/// status, the `X-Cache` header and the body; `None` when the TLS handshake or request failed.
+pub fn curl(server: &Server, host: &str) -> Option<(u16, String, String)> {
+    let (https, _) = server.edge.clone().expect("the edge runs");
+    let port = https.rsplit(':').next().unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "-D", "-", "--max-time", "10", "--cacert"])
+        .arg(server.data_path().join("ca-root.pem"))
+        .arg("--resolve")
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .arg(format!("https://{host}:{port}/"))
+        .output()
+        .expect("curl");
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let x_cache = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-cache:").map(|v| v.trim().to_owned()))
+        .unwrap_or_default();
+    Some((status, x_cache, body.to_owned()))
+}
+
+/// Creates a distribution `name` pulling from the origin `web`, caching by default; returns
+/// its default domain.
+pub async fn create_distribution(c: &aws_sdk_lightsail::Client, name: &str) -> String {
+    use aws_sdk_lightsail::types::{CacheBehavior, InputOrigin, RegionName};
+    let created = c
+        .create_distribution()
+        .distribution_name(name)
+        .origin(InputOrigin::builder().name("web").region_name(RegionName::UsEast1).build())
+        .default_cache_behavior(CacheBehavior::builder().behavior("cache".into()).build())
+        .bundle_id("small_1_0")
+        .send()
+        .await
+        .expect("create distribution");
+    created.distribution().and_then(|d| d.domain_name()).expect("domain").to_owned()
 }

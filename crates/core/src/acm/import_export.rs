@@ -14,6 +14,7 @@ use carapace_store::{Key, Row, Write};
 use zeroize::Zeroizing;
 
 use super::issue::{facts, material_put, seal_bytes, seal_key};
+use super::lifecycle;
 use super::names::{self, CertificateArn, Tag};
 use super::query::not_yet_issued;
 use super::quota::{backoff, is_usage_conflict, usage_put};
@@ -238,11 +239,12 @@ impl CertificateManager {
                 let mut usage = self.usage(&scope).await?;
                 self.check_quotas(&usage.usage, now)?;
                 usage.usage.add(now);
-                let writes = vec![
+                let mut writes = vec![
                     row(record::KIND, record.encode()),
                     row(record::MATERIAL_KIND, material.encode()),
                     usage_put(&scope, &usage),
                 ];
+                writes.extend(lifecycle::new_leaf_writes(self, &scope, &id, &record, "IMPORT", now)?);
                 match self.core.store.apply(writes).await {
                     Ok(_) => return Ok(arn),
                     Err(carapace_store::Error::Conflict(key)) if is_usage_conflict(&key) => backoff(attempt).await,
@@ -275,10 +277,11 @@ impl CertificateManager {
             r.x509 = Some(facts.clone());
             r.imported_ms = Some(now);
             r.issuance += 1;
-            let writes = vec![
+            let mut writes = vec![
                 record_put(&scope, &loaded, Some(loaded.version)),
                 material_put(self, &scope, &loaded.id, loaded.created_ms, &material).await?,
             ];
+            writes.extend(lifecycle::new_leaf_writes(self, &scope, &loaded.id, &loaded.record, "REIMPORT", now)?);
             match self.core.store.apply(writes).await {
                 Ok(_) => return Ok(arn),
                 Err(carapace_store::Error::Conflict(_)) => continue,
@@ -353,14 +356,17 @@ impl CertificateManager {
 
     /// The certificate, chain and unencrypted private key (PEM) of an issued certificate,
     /// for services that terminate TLS with it (the edge). Never exposed through the API.
-    pub async fn tls_material(
-        &self,
-        owner: &Owner,
-        arn: &str,
-    ) -> Result<(String, String, Zeroizing<String>), AcmError> {
+    /// A certificate that is not `ISSUED` now (expired, revoked) is refused: it must not be
+    /// served.
+    pub async fn tls_material(&self, owner: &Owner, arn: &str) -> Result<TlsMaterial, AcmError> {
         let loaded = self.load(owner, arn).await?;
-        if loaded.record.x509.is_none() {
+        let Some(x509) = &loaded.record.x509 else {
             return Err(not_yet_issued(arn, owner));
+        };
+        let not_after_ms = x509.not_after_ms;
+        let status = loaded.record.status_at(self.now_ms());
+        if status != Status::Issued {
+            return Err(AcmError::InvalidState(format!("Certificate {arn} is {}.", status.as_str())));
         }
         let material = self.material(owner, &loaded.id).await?;
         let sealed = base64::engine::general_purpose::STANDARD
@@ -379,6 +385,23 @@ impl CertificateManager {
                 Zeroizing::new(String::from_utf8(opened.to_vec()).map_err(|e| AcmError::Internal(e.to_string()))?)
             }
         };
-        Ok((material.certificate_pem, material.chain_pem, pem))
+        Ok(TlsMaterial {
+            certificate_pem: material.certificate_pem,
+            chain_pem: material.chain_pem,
+            key_pem: pem,
+            not_after_ms,
+        })
     }
+}
+
+/// What a TLS server needs of a certificate ([`CertificateManager::tls_material`]).
+pub struct TlsMaterial {
+    /// The leaf, PEM.
+    pub certificate_pem: String,
+    /// The chain, PEM.
+    pub chain_pem: String,
+    /// The private key, PEM (wiped on drop).
+    pub key_pem: Zeroizing<String>,
+    /// The leaf's `NotAfter`, Unix milliseconds: serve it no longer.
+    pub not_after_ms: i64,
 }

@@ -15,6 +15,7 @@ use base64::Engine as _;
 use carapace_store::{Key, Row, Write};
 
 use super::jobs::{AcmJob, AcmJobs, CertificateJob, IssueJob};
+use super::lifecycle;
 use super::record::{self, CertificateRecord, Material, RenewalStatus, X509Facts};
 use super::state::{DomainStatus, Event, Status, transition};
 use super::{AcmError, CertificateManager, Loaded, MAX_CONFLICT_RETRIES, record_put};
@@ -132,12 +133,15 @@ impl CertificateManager {
             record.failure_reason = None;
             if let Some(renewal) = &mut record.renewal {
                 renewal.status = RenewalStatus::Success;
+                renewal.reason = None;
                 renewal.updated_ms = now_ms;
             }
+            let action = if event == Event::Issue { "ISSUANCE" } else { "RENEWAL" };
             let mut writes = vec![
                 record_put(&job.scope, &loaded, Some(loaded.version)),
                 material_put(self, &job.scope, &job.id, loaded.created_ms, &material).await?,
             ];
+            writes.extend(lifecycle::new_leaf_writes(self, &job.scope, &job.id, &loaded.record, action, now_ms)?);
             if let Some(serial) = crate::revocation::serial_from_display(&parsed.serial_hex) {
                 writes.push(crate::revocation::record_issued(&issued.intermediate_id, &serial, now_ms));
             }
@@ -164,10 +168,9 @@ impl CertificateManager {
         }
         match r.status {
             Status::PendingValidation => job.issuance == 1,
-            Status::Issued | Status::Expired => r
-                .renewal
-                .as_ref()
-                .is_some_and(|x| x.status != RenewalStatus::Success && x.target_issuance == job.issuance),
+            Status::Issued | Status::Expired => {
+                r.renewal.as_ref().is_some_and(|x| x.in_progress() && x.target_issuance == job.issuance)
+            }
             _ => false,
         }
     }

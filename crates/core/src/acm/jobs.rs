@@ -13,6 +13,10 @@
 //!   growing delay until they match or the window closes. See `validate.rs`.
 //! - [`AcmJob::SendEmail`]: send one approval mail, retried with backoff while the relay
 //!   is down.
+//! - [`AcmJob::Renew`]: managed renewal of one issuance, from `renewal_days_before_expiry`
+//!   before `NotAfter`. See `lifecycle.rs`.
+//! - [`AcmJob::Expiry`]: the daily approaching-expiration events of one issuance, then
+//!   `EXPIRED`. See `lifecycle.rs`.
 
 use carapace_store::Write;
 use serde::{Deserialize, Serialize};
@@ -31,6 +35,22 @@ pub enum AcmJob {
     Validate(CertificateJob),
     /// Send one approval mail.
     SendEmail(SendEmailJob),
+    /// Renew an issued certificate before it expires.
+    Renew(LifecycleJob),
+    /// Announce an approaching expiry, then expire.
+    Expiry(LifecycleJob),
+}
+
+/// Arguments of a job about one issuance of a certificate: it stops once the certificate
+/// has moved on to another leaf.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleJob {
+    /// The certificate's scope.
+    pub scope: String,
+    /// The certificate id.
+    pub id: String,
+    /// The issuance (leaf) the job is about.
+    pub issuance: u32,
 }
 
 /// Arguments of [`AcmJob::Issue`].
@@ -76,6 +96,10 @@ pub const TIMEOUT_KIND: &str = "acm.validation-timeout";
 pub const VALIDATE_KIND: &str = "acm.validate";
 /// Stored kind of [`AcmJob::SendEmail`].
 pub const SEND_EMAIL_KIND: &str = "acm.send-email";
+/// Stored kind of [`AcmJob::Renew`].
+pub const RENEW_KIND: &str = "acm.renew";
+/// Stored kind of [`AcmJob::Expiry`].
+pub const EXPIRY_KIND: &str = "acm.expiry";
 
 impl JobSpec for AcmJob {
     const PREFIX: &'static str = "acm.";
@@ -86,6 +110,8 @@ impl JobSpec for AcmJob {
             Self::TimeOut(_) => TIMEOUT_KIND,
             Self::Validate(_) => VALIDATE_KIND,
             Self::SendEmail(_) => SEND_EMAIL_KIND,
+            Self::Renew(_) => RENEW_KIND,
+            Self::Expiry(_) => EXPIRY_KIND,
         }
     }
 
@@ -97,6 +123,7 @@ impl JobSpec for AcmJob {
             Self::Issue(j) => format!("{kind}/{}/{}/{}", j.scope, j.id, j.issuance),
             Self::TimeOut(j) | Self::Validate(j) => format!("{kind}/{}/{}", j.scope, j.id),
             Self::SendEmail(j) => format!("{kind}/{}/{}/{}/{}", j.scope, j.id, j.domain, j.send),
+            Self::Renew(j) | Self::Expiry(j) => format!("{kind}/{}/{}/{}", j.scope, j.id, j.issuance),
         }
     }
 
@@ -105,6 +132,7 @@ impl JobSpec for AcmJob {
             Self::Issue(j) => serde_json::to_vec(j),
             Self::TimeOut(j) | Self::Validate(j) => serde_json::to_vec(j),
             Self::SendEmail(j) => serde_json::to_vec(j),
+            Self::Renew(j) | Self::Expiry(j) => serde_json::to_vec(j),
         }
     }
 
@@ -114,6 +142,8 @@ impl JobSpec for AcmJob {
             TIMEOUT_KIND => decode_payload(payload).map(Self::TimeOut),
             VALIDATE_KIND => decode_payload(payload).map(Self::Validate),
             SEND_EMAIL_KIND => decode_payload(payload).map(Self::SendEmail),
+            RENEW_KIND => decode_payload(payload).map(Self::Renew),
+            EXPIRY_KIND => decode_payload(payload).map(Self::Expiry),
             other => Err(DecodeError::UnknownKind(other.to_owned())),
         }
     }
@@ -144,6 +174,8 @@ impl JobHandler for AcmJobs {
             AcmJob::TimeOut(j) => m.time_out(j).await,
             AcmJob::Validate(j) => m.validate(j, attempts).await,
             AcmJob::SendEmail(j) => m.send_email(j).await,
+            AcmJob::Renew(j) => m.renew(j, attempts).await,
+            AcmJob::Expiry(j) => m.expiry(j).await,
         };
         outcome.map_err(|e| JobFailure(e.to_string()))
     }
@@ -167,7 +199,10 @@ mod tests {
         let issue = IssueJob { scope: "a/r".into(), id: "c".into(), issuance: 2, approve_all: false };
         let cert = CertificateJob { scope: "a/r".into(), id: "c".into() };
         let mail = SendEmailJob { scope: "a/r".into(), id: "c".into(), domain: "example.com".into(), send: 1 };
+        let life = LifecycleJob { scope: "a/r".into(), id: "c".into(), issuance: 3 };
         let jobs = [
+            (AcmJob::Renew(life.clone()), "acm.renew/a/r/c/3"),
+            (AcmJob::Expiry(life), "acm.expiry/a/r/c/3"),
             (AcmJob::Issue(issue), "acm.issue/a/r/c/2"),
             (AcmJob::TimeOut(cert.clone()), "acm.validation-timeout/a/r/c"),
             (AcmJob::Validate(cert), "acm.validate/a/r/c"),

@@ -4,7 +4,7 @@
 use carapace_store::{Key, Write};
 
 use super::issue::locate;
-use super::jobs::{AcmJob, IssueJob};
+use super::jobs::{AcmJob, IssueJob, LifecycleJob};
 use super::names::{self, Tag};
 use super::query::not_yet_issued;
 use super::quota::{backoff, usage_put};
@@ -161,11 +161,18 @@ impl CertificateManager {
                 }
             }
             transition(r.status, Event::Renew).map_err(|e| AcmError::Validation(e.to_string()))?;
-            if r.renewal.as_ref().is_some_and(|x| x.status == RenewalStatus::PendingAutoRenewal) {
+            if r.renewal.as_ref().is_some_and(Renewal::in_progress) {
                 return Ok(Vec::new()); // already renewing
             }
             let target = r.issuance + 1;
-            r.renewal = Some(Renewal { status: RenewalStatus::PendingAutoRenewal, reason: None, updated_ms: now, target_issuance: target });
+            r.renewal = Some(Renewal {
+                status: RenewalStatus::PendingAutoRenewal,
+                reason: None,
+                updated_ms: now,
+                target_issuance: target,
+                domains: Vec::new(),
+                deadline_ms: None,
+            });
             let (scope, id) = locate(r).ok_or_else(|| AcmError::Internal(format!("bad stored ARN {}", r.arn)))?;
             scheduled = true;
             Ok(vec![AcmJob::Issue(IssueJob { scope, id, issuance: target, approve_all: dev }).enqueue(now)?])
@@ -277,12 +284,23 @@ impl CertificateManager {
     /// that attach certificates (Lightsail distributions). A used certificate cannot be
     /// deleted and shows the resource in `InUseBy`.
     pub async fn set_in_use(&self, owner: &Owner, arn: &str, resource_arn: &str, in_use: bool) -> Result<(), AcmError> {
-        self.modify(owner, arn, |r, _| {
+        let renewal_lead = i64::from(self.core.settings.acm.renewal_days_before_expiry) * super::lifecycle::DAY_MS;
+        self.modify(owner, arn, |r, now| {
             r.in_use_by.retain(|a| a != resource_arn);
-            if in_use {
-                r.in_use_by.push(resource_arn.to_owned());
+            if !in_use {
+                return Ok(Vec::new());
             }
-            Ok(Vec::new())
+            r.in_use_by.push(resource_arn.to_owned());
+            // In use makes it eligible for managed renewal: make sure the current leaf has
+            // its renewal job (a no-op when it has; certificates issued by builds before
+            // managed renewal have none).
+            match (&r.x509, r.cert_type, locate(r)) {
+                (Some(x), CertificateType::AmazonIssued, Some((scope, id))) => {
+                    let job = LifecycleJob { scope, id, issuance: r.issuance };
+                    Ok(vec![AcmJob::Renew(job).enqueue((x.not_after_ms - renewal_lead).max(now))?])
+                }
+                _ => Ok(Vec::new()),
+            }
         })
         .await?;
         Ok(())

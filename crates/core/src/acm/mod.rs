@@ -18,6 +18,7 @@ mod account;
 mod import_export;
 mod issue;
 pub mod jobs;
+pub mod lifecycle;
 mod manage;
 pub mod names;
 mod query;
@@ -35,7 +36,7 @@ use std::sync::Arc;
 use carapace_store::{Key, Row, Write};
 
 pub use account::AccountConfiguration;
-pub use import_export::{ExportedCertificate, ImportRequest};
+pub use import_export::{ExportedCertificate, ImportRequest, TlsMaterial};
 pub use jobs::{AcmJob, AcmJobs};
 pub use manage::OptionsUpdate;
 pub use names::{CertificateArn, Tag};

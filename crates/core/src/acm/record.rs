@@ -236,6 +236,22 @@ pub struct Renewal {
     /// Which issuance this renewal produces (matches [`CertificateRecord::issuance`] + 1
     /// while pending), so a replayed job never renews twice.
     pub target_issuance: u32,
+    /// Managed renewal: each domain's re-validation (`RenewalSummary.DomainValidationOptions`).
+    /// Empty for a renewal asked for with RenewCertificate, which re-uses the validation
+    /// of the first issuance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<DomainValidation>,
+    /// When this renewal attempt gives up (`FAILED`) if a domain is still unvalidated,
+    /// Unix milliseconds; `None` for a renewal asked for with RenewCertificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<i64>,
+}
+
+impl Renewal {
+    /// Whether this renewal is still under way (it may yet produce a leaf).
+    pub fn in_progress(&self) -> bool {
+        matches!(self.status, RenewalStatus::PendingAutoRenewal | RenewalStatus::PendingValidation)
+    }
 }
 
 /// A validation-method change requested with UpdateCertificateOptions (`UpdateSummary`).

@@ -23,7 +23,7 @@ use carapace_store::{Key, Row, Write};
 use serde::{Deserialize, Serialize};
 
 use super::jobs::{AcmJob, CertificateJob, IssueJob, SendEmailJob};
-use super::record::{FailureReason, ValidationMethod};
+use super::record::{CertificateRecord, DomainValidation, FailureReason, ValidationMethod};
 use super::state::{DomainStatus, Event, Status, transition};
 use super::{AcmError, CertificateManager, MAX_CONFLICT_RETRIES, Owner, record_put};
 use crate::jobs::Outcome;
@@ -53,6 +53,27 @@ pub struct ApprovalView {
     pub arn: String,
     /// Every name on the certificate.
     pub sans: Vec<String>,
+}
+
+/// What one round of [`CertificateManager::check_domains`] found.
+pub(crate) struct DomainChecks {
+    /// Domains whose record (or redirect) matched and whose CAA allows Carapace.
+    pub validated: Vec<String>,
+    /// A domain whose CAA records forbid Carapace, if one was met.
+    pub caa_denied: Option<String>,
+}
+
+/// The validation of `domain` that is waiting for its owner (an approval mail), and when it
+/// gives up: the request's while it is pending, or a managed renewal's under way.
+fn awaiting_owner<'a>(record: &'a CertificateRecord, domain: &str) -> Option<(&'a DomainValidation, i64)> {
+    let pending = |domains: &'a [DomainValidation]| {
+        domains.iter().find(|d| d.domain_name == domain && d.status == DomainStatus::PendingValidation)
+    };
+    if record.status == Status::PendingValidation {
+        return pending(&record.domains).map(|d| (d, record.validation_deadline_ms.unwrap_or(i64::MAX)));
+    }
+    let renewal = record.renewal.as_ref().filter(|r| r.in_progress())?;
+    pending(&renewal.domains).zip(renewal.deadline_ms)
 }
 
 /// The jobs a new request (outside `--dev`) starts with.
@@ -90,28 +111,24 @@ impl CertificateManager {
         delay.min(acm.validation_retry_max_ms.max(acm.validation_retry_min_ms)) as i64
     }
 
-    /// Runs one round of an `AcmJob::Validate`.
-    pub(crate) async fn validate(&self, job: &CertificateJob, attempts: u32) -> Result<Outcome, AcmError> {
-        let Some(loaded) = self.load_id(&job.scope, &job.id).await? else {
-            return Ok(Outcome::Finished);
-        };
-        let now = self.now_ms();
-        let record = &loaded.record;
-        if record.status != Status::PendingValidation || record.validation_deadline_ms.is_some_and(|d| now >= d) {
-            return Ok(Outcome::Finished);
-        }
-        let owner = Owner::from_scope(&job.scope).ok_or_else(|| AcmError::internal("bad scope"))?;
+    /// Checks every pending DNS or HTTP domain of `domains` once (domains sharing a record
+    /// are looked up once), then CAA for those that matched. Email domains are validated by
+    /// approval, not here.
+    pub(crate) async fn check_domains(
+        &self,
+        owner: &Owner,
+        arn: &str,
+        domains: &[DomainValidation],
+    ) -> Result<DomainChecks, AcmError> {
         let dns = self.dns_checker();
         let timeout = std::time::Duration::from_millis(self.core.settings.acm.dns_timeout_ms);
         let http =
             HttpChecker::new(dns.clone(), timeout).with_default_port(self.core.settings.acm.http_validation_port);
         let issuer = self.core.settings.acm.issuer_domain.clone();
-
-        // Which domains validate now, and whether CAA forbids any.
         let mut validated = Vec::new();
         let mut caa_denied = None;
         let mut checked: Vec<(String, bool)> = Vec::new(); // record name → matched (wildcards share)
-        for d in &record.domains {
+        for d in domains {
             if d.status != DomainStatus::PendingValidation {
                 continue;
             }
@@ -124,11 +141,11 @@ impl CertificateManager {
                             Ok(CnameCheck::Match) => true,
                             Ok(CnameCheck::Missing) => false,
                             Ok(CnameCheck::Mismatch(found)) => {
-                                tracing::debug!(arn = %record.arn, name = %rr.name, %found, "validation CNAME has the wrong value");
+                                tracing::debug!(%arn, name = %rr.name, %found, "validation CNAME has the wrong value");
                                 false
                             }
                             Err(e) => {
-                                tracing::info!(arn = %record.arn, error = %e, "validation lookup failed; will retry");
+                                tracing::info!(%arn, error = %e, "validation lookup failed; will retry");
                                 false
                             }
                         };
@@ -142,7 +159,7 @@ impl CertificateManager {
                     match http.check(&redirect.redirect_from, &expected).await {
                         Ok(m) => m,
                         Err(e) => {
-                            tracing::debug!(arn = %record.arn, error = %e, "HTTP validation fetch failed; will retry");
+                            tracing::debug!(%arn, error = %e, "HTTP validation fetch failed; will retry");
                             false
                         }
                     }
@@ -158,9 +175,24 @@ impl CertificateManager {
                     caa_denied = Some(d.domain_name.clone());
                     break;
                 }
-                Err(e) => tracing::info!(arn = %record.arn, error = %e, "CAA lookup failed; will retry"),
+                Err(e) => tracing::info!(%arn, error = %e, "CAA lookup failed; will retry"),
             }
         }
+        Ok(DomainChecks { validated, caa_denied })
+    }
+
+    /// Runs one round of an `AcmJob::Validate`.
+    pub(crate) async fn validate(&self, job: &CertificateJob, attempts: u32) -> Result<Outcome, AcmError> {
+        let Some(loaded) = self.load_id(&job.scope, &job.id).await? else {
+            return Ok(Outcome::Finished);
+        };
+        let now = self.now_ms();
+        let record = &loaded.record;
+        if record.status != Status::PendingValidation || record.validation_deadline_ms.is_some_and(|d| now >= d) {
+            return Ok(Outcome::Finished);
+        }
+        let owner = Owner::from_scope(&job.scope).ok_or_else(|| AcmError::internal("bad scope"))?;
+        let DomainChecks { validated, caa_denied } = self.check_domains(&owner, &record.arn, &record.domains).await?;
 
         if validated.is_empty() && caa_denied.is_none() {
             return Ok(Outcome::RetryAt(now + self.retry_delay_ms(attempts)));
@@ -223,12 +255,10 @@ impl CertificateManager {
         };
         let record = &loaded.record;
         let now = self.now_ms();
-        let Some(d) = record.domains.iter().find(|d| d.domain_name == job.domain) else {
+        let Some((d, deadline)) = awaiting_owner(record, &job.domain) else {
             return Ok(Outcome::Finished);
         };
-        let deadline = record.validation_deadline_ms.unwrap_or(i64::MAX);
-        if record.status != Status::PendingValidation || d.status != DomainStatus::PendingValidation || now >= deadline
-        {
+        if now >= deadline {
             return Ok(Outcome::Finished);
         }
         let owner = Owner::from_scope(&job.scope).ok_or_else(|| AcmError::internal("bad scope"))?;
@@ -327,25 +357,28 @@ impl CertificateManager {
             let owner = Owner::from_scope(&t.scope).ok_or_else(|| AcmError::internal("bad scope"))?;
             let now = self.now_ms();
             let record = &mut loaded.record;
-            if record.status != Status::PendingValidation {
+            if awaiting_owner(record, &t.domain).is_none() {
                 return Err(AcmError::InvalidState(format!(
                     "The certificate request is no longer pending ({}).",
                     record.status.as_str()
                 )));
             }
             let mut writes = vec![Write::Delete { key: token_key, expect: token_version }];
-            for d in &mut record.domains {
+            // The request's validation, or (for an issued certificate) its renewal's.
+            let (domains, issuance) = match &mut record.renewal {
+                Some(renewal) if record.status != Status::PendingValidation => {
+                    (&mut renewal.domains, renewal.target_issuance)
+                }
+                _ => (&mut record.domains, record.issuance + 1),
+            };
+            for d in domains.iter_mut() {
                 if d.domain_name == t.domain {
                     d.status = DomainStatus::Success;
                 }
             }
-            if record.domains.iter().all(|d| d.status == DomainStatus::Success) {
-                let job = AcmJob::Issue(IssueJob {
-                    scope: t.scope.clone(),
-                    id: t.id.clone(),
-                    issuance: record.issuance + 1,
-                    approve_all: false,
-                });
+            if domains.iter().all(|d| d.status == DomainStatus::Success) {
+                let job =
+                    AcmJob::Issue(IssueJob { scope: t.scope.clone(), id: t.id.clone(), issuance, approve_all: false });
                 writes.push(job.enqueue(now)?);
             }
             let view = ApprovalView {

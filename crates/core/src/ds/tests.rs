@@ -36,6 +36,7 @@ fn setup() -> (Directories, ManualClock, Arc<dyn carapace_store::Store>) {
             base_url: "http://127.0.0.1".into(),
             acm: Default::default(),
             jobs: Default::default(),
+            events: Default::default(),
         }),
         work: Arc::new(tokio::sync::Notify::new()),
     };
