@@ -154,3 +154,17 @@ def test_import_refuses_a_chain_the_leaf_does_not_verify_through(server, pki):
         code, message = error_of(e)
         assert code == "ValidationException" and "does not link" in message, message
     assert len(acm.list_certificates(Includes={"keyTypes": ["EC_prime256v1"]})["CertificateSummaryList"]) == imported
+
+
+def test_an_arn_acm_never_minted_is_not_found(server):
+    # moto's BAD_ARN: the caller's account and region, an id no certificate can have.
+    acm = server.client("acm", key=ALICE)
+    never = f"arn:aws:acm:us-east-1:{ALICE}:certificate/_0000000-0000-0000-0000-000000000000"
+    for call in (acm.describe_certificate, acm.get_certificate, acm.list_tags_for_certificate):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call(CertificateArn=never)
+        assert error_of(e) == ("ResourceNotFoundException", f"Could not find certificate {never}.")
+    # An ARN of another resource type still is not an ACM certificate's.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        acm.describe_certificate(CertificateArn=f"arn:aws:acm:us-east-1:{ALICE}:acme-endpoint/x")
+    assert error_of(e)[0] == "InvalidArnException"
