@@ -254,7 +254,7 @@ pub(crate) fn detail(v: &CertificateView) -> m::CertificateDetail {
         domain_validation_options: Some(dvos.clone()),
         serial: x.map(|x| x.serial.clone()),
         subject: Some(x.map_or_else(|| format!("CN={}", r.domain_name), |x| x.subject.clone())),
-        issuer: x.map(|x| x.issuer.clone()),
+        issuer: v.issuer.clone(),
         created_at: issued_here.then(|| ts(r.created_ms)),
         issued_at: if issued_here { r.issued_ms.map(ts) } else { None },
         imported_at: r.imported_ms.map(ts),

@@ -521,6 +521,13 @@ impl CertificateAuthority {
         }
     }
 
+    /// ACM's `Issuer` of the leaves this CA signs for keys of `family`: the signing
+    /// intermediate's organisation (else its common name). Known before a leaf exists, since
+    /// the key algorithm picks the intermediate; DescribeCertificate shows it while pending.
+    pub fn issuer_name(&self, family: KeyFamily) -> &str {
+        &self.intermediate(family).display_name
+    }
+
     /// The root certificate, PEM (what clients add to their trust store).
     pub fn root_pem(&self) -> &str {
         &self.root_pem

@@ -26,6 +26,7 @@ mod export;
 mod keys;
 mod ocsp;
 mod parse;
+mod path;
 
 pub use authority::{
     CaMaterial, CertificateAuthority, IntermediateInfo, IntermediateMaterial, IssuedCertificate, LeafRequest,
@@ -38,6 +39,7 @@ pub use parse::{
     ExtendedKeyUsage, ParsedCertificate, parse_certificate, parse_certificate_der, parse_certificates,
     private_key_matches, signed_by,
 };
+pub use path::{MAX_PATH_VERIFICATIONS, chain_path, issued_by};
 
 use crate::crypto::CryptoError;
 

@@ -38,15 +38,22 @@ impl CertificateManager {
     }
 
     /// PutAccountConfiguration. `days_before_expiry` must be 1..=45 (ACM's range).
+    ///
+    /// Without it (no `ExpiryEvents`, or an empty one) ACM refuses the call and changes
+    /// nothing: its message is recorded in getmoto/moto's `tests/test_acm/test_acm.py`,
+    /// `test_put_account_configuration_without_parameters` (marked `aws_verified`). That
+    /// recording omits `ExpiryEvents`; an empty `ExpiryEvents` gets the same answer here
+    /// because it configures no more.
     pub async fn put_account_configuration(
         &self,
         owner: &Owner,
         days_before_expiry: Option<u32>,
         idempotency_token: &str,
     ) -> Result<(), AcmError> {
-        if let Some(days) = days_before_expiry
-            && !(1..=DEFAULT_DAYS_BEFORE_EXPIRY).contains(&days)
-        {
+        let Some(days) = days_before_expiry else {
+            return Err(AcmError::Validation("Configuration for events is empty.".into()));
+        };
+        if !(1..=DEFAULT_DAYS_BEFORE_EXPIRY).contains(&days) {
             return Err(AcmError::Validation(format!(
                 "DaysBeforeExpiry must be between 1 and {DEFAULT_DAYS_BEFORE_EXPIRY}; got {days}."
             )));
@@ -73,9 +80,7 @@ impl CertificateManager {
                 Some(row) => serde_json::from_slice(&row.body).map_err(AcmError::internal)?,
                 None => AccountConfiguration::default(),
             };
-            if let Some(days) = days_before_expiry {
-                config.days_before_expiry = days;
-            }
+            config.days_before_expiry = days;
             let body = serde_json::to_vec(&config).map_err(AcmError::internal)?;
             let token_body = serde_json::to_vec(&now).map_err(AcmError::internal)?;
             let writes = vec![

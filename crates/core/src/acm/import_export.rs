@@ -3,9 +3,10 @@
 //!
 //! Import follows ACM's documented checks: PEM leaf, key and optional chain; the key is
 //! unencrypted, at most 5,120 bytes, and matches the leaf; the current time is within the
-//! leaf's validity; the issuer is not empty; the key algorithm is one of ACM's seven; each
-//! chain certificate issued the one before it (names and key identifiers link, and its key
-//! verifies the signature).
+//! leaf's validity; the issuer is not empty; the key algorithm is one of ACM's seven; the leaf
+//! verifies through the chain: the certification path is built from the leaf through the
+//! given certificates (`ca::chain_path`: names and key identifiers link, and each issuer's
+//! key verifies the signature), and certificates off the path are ignored.
 //! Re-importing to an existing ARN replaces an imported certificate and keeps its ARN,
 //! tags and creation time.
 
@@ -115,18 +116,17 @@ fn check_import(
             let text = std::str::from_utf8(bytes).map_err(|_| invalid("The certificate chain is not PEM-encoded."))?;
             let chain = ca::parse_certificates(text)
                 .map_err(|e| invalid(format!("The certificate chain is not PEM-encoded or is not valid: {e}.")))?;
-            let mut child = &leaf;
-            for (i, parent) in chain.iter().enumerate() {
-                if !links(child, parent) {
-                    return Err(invalid(format!(
-                        "The certificate chain does not link: certificate {} of the chain ({}) did not issue {}.",
-                        i + 1,
-                        parent.subject,
-                        child.subject
-                    )));
-                }
-                child = parent;
+            // The leaf must verify through the chain; certificates off its path (a CA
+            // bundle, moto's root-plus-unrelated-intermediate fixture) are ignored.
+            if ca::chain_path(&leaf, &chain).is_empty() {
+                return Err(invalid(format!(
+                    "The certificate chain does not link: no certificate of the chain issued {} (issuer {}).",
+                    leaf.subject, leaf.issuer_dn
+                )));
             }
+            // Kept as given (re-encoded PEM, every certificate, in order): GetCertificate
+            // returns what was imported, as moto and LocalStack do; no AWS recording shows
+            // ACM trimming or reordering an imported chain.
             chain.iter().map(ParsedCertificate::to_pem).collect::<String>()
         }
     };
@@ -142,20 +142,6 @@ fn check_import(
 enum SealedKey {
     Key(PrivateKey),
     Pem(Zeroizing<Vec<u8>>),
-}
-
-/// Did `parent` issue `child`? Names must match, key identifiers when both are present, and
-/// `parent`'s key must verify `child`'s signature.
-fn links(child: &ParsedCertificate, parent: &ParsedCertificate) -> bool {
-    if child.issuer_dn != parent.subject {
-        return false;
-    }
-    let ids_agree = match (&child.authority_key_id, &parent.subject_key_id) {
-        (Some(aki), Some(ski)) => aki == ski,
-        _ => true,
-    };
-    // Names and key ids can be copied; the signature cannot.
-    ids_agree && ca::signed_by(child, parent)
 }
 
 impl CertificateManager {

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use carapace_store::{Cursor, Key, Order, Scan};
 use serde::{Deserialize, Serialize};
 
-use super::record::{self, CertificateRecord, DomainValidation, KeyPairOrigin, ManagedBy, Material};
+use super::record::{self, CertificateRecord, CertificateType, DomainValidation, KeyPairOrigin, ManagedBy, Material};
 use super::state::Status;
 use super::validation::ResourceRecord;
 use super::{AcmError, CertificateManager, Owner};
@@ -29,12 +29,29 @@ pub struct CertificateView {
     pub status: Status,
     /// `RenewalEligibility` now.
     pub renewal_eligible: bool,
+    /// ACM's `Issuer`: the issued certificate's, or for one Carapace has not issued yet the
+    /// CA that will issue it (ACM shows `Amazon` while pending: LocalStack's recordings of
+    /// AWS, `tests/aws/services/acm/test_acm.snapshot.json`, test_domain_validation and
+    /// test_create_certificate_for_multiple_alternative_domains).
+    pub issuer: Option<String>,
 }
 
 impl CertificateManager {
     fn view(&self, record: CertificateRecord) -> CertificateView {
         let now = self.now_ms();
-        CertificateView { status: record.status_at(now), renewal_eligible: record.renewal_eligible(now), record }
+        let issuer = match &record.x509 {
+            Some(x) => Some(x.issuer.clone()),
+            None if record.cert_type == CertificateType::AmazonIssued => {
+                Some(self.core.ca.issuer_name(record.key_algorithm.family()).to_owned())
+            }
+            None => None,
+        };
+        CertificateView {
+            status: record.status_at(now),
+            renewal_eligible: record.renewal_eligible(now),
+            issuer,
+            record,
+        }
     }
 
     /// DescribeCertificate.

@@ -1,0 +1,170 @@
+"""Where Carapace's ACM follows recordings of real ACM (LocalStack's snapshots, moto's
+`aws_verified` tests) rather than its own guesses: the issuer of a pending certificate,
+PutAccountConfiguration without expiry events, and import chains holding certificates off
+the leaf's path. Driven with boto3 against the real binary."""
+
+import os
+import subprocess
+import tempfile
+
+import botocore.exceptions
+import pytest
+
+from conftest import Server
+
+ALICE = "111111111111"
+
+
+def error_of(excinfo):
+    err = excinfo.value.response
+    return err["Error"]["Code"], err["Error"].get("Message")
+
+
+@pytest.fixture(scope="module")
+def server():
+    """--dev with approval after two seconds: long enough to see a certificate pending."""
+    server = Server(dev=True, env={"CARAPACE_ACM_DEV_AUTO_APPROVE_MS": "2000"})
+    yield server
+    server.stop()
+
+
+def wait_issued(acm, arn):
+    acm.get_waiter("certificate_validated").wait(CertificateArn=arn, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    return acm.describe_certificate(CertificateArn=arn)["Certificate"]
+
+
+@pytest.mark.parametrize("key_algorithm", ["RSA_2048", "EC_prime256v1"])
+def test_pending_certificates_show_the_issuer_they_will_have(server, key_algorithm):
+    # Real ACM shows `Issuer: Amazon` while PENDING_VALIDATION (and FAILED): LocalStack's
+    # tests/aws/services/acm/test_acm.snapshot.json, test_domain_validation.
+    acm = server.client("acm", key=ALICE)
+    arn = acm.request_certificate(
+        DomainName=f"issuer-{key_algorithm.lower().replace('_', '-')}.example.com", ValidationMethod="DNS", KeyAlgorithm=key_algorithm
+    )["CertificateArn"]
+    pending = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    assert pending["Status"] == "PENDING_VALIDATION"
+    assert pending["Issuer"]
+    issued = wait_issued(acm, arn)
+    assert issued["Issuer"] == pending["Issuer"]
+    # ... and it is the issuing CA's organisation, as in the certificate itself.
+    pem = acm.get_certificate(CertificateArn=arn)["Certificate"]
+    text = subprocess.run(
+        ["openssl", "x509", "-noout", "-issuer", "-nameopt", "sep_multiline,sname"],
+        input=pem,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"O={issued['Issuer']}" in [line.strip() for line in text.splitlines()]
+
+
+def test_put_account_configuration_needs_expiry_events(server):
+    # The messages real ACM gives: getmoto/moto tests/test_acm/test_acm.py,
+    # test_put_account_configuration_without_parameters (aws_verified).
+    acm = server.client("acm", key=ALICE, parameter_validation=False)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        acm.put_account_configuration(ExpiryEvents={})
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error_of(e) == (
+        "ValidationException",
+        "1 validation error detected: Value null at 'idempotencyToken' failed to satisfy constraint: "
+        "Member must not be null",
+    )
+    acm.put_account_configuration(ExpiryEvents={"DaysBeforeExpiry": 30}, IdempotencyToken="first")
+    for events in (None, {}):
+        kwargs = {} if events is None else {"ExpiryEvents": events}
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            acm.put_account_configuration(IdempotencyToken="refused", **kwargs)
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert error_of(e) == ("ValidationException", "Configuration for events is empty.")
+    # Nothing changed, and the refused call did not use up its token.
+    assert acm.get_account_configuration()["ExpiryEvents"] == {"DaysBeforeExpiry": 30}
+    acm.put_account_configuration(ExpiryEvents={"DaysBeforeExpiry": 20}, IdempotencyToken="refused")
+    assert acm.get_account_configuration()["ExpiryEvents"] == {"DaysBeforeExpiry": 20}
+
+
+class Pki:
+    """Certificates made with the openssl command line in a temporary directory."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="carapace-chain-")
+
+    def _path(self, name, ext):
+        return os.path.join(self.dir, f"{name}.{ext}")
+
+    def _run(self, *args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    def make(self, name, issuer=None, ca=True):
+        """A certificate `CN=<name>` with a fresh P-256 key, signed by `issuer` (a name made
+        before) or self-signed; returns (certificate PEM, key PEM)."""
+        key, crt = self._path(name, "key"), self._path(name, "pem")
+        ext = "basicConstraints=critical,CA:TRUE" if ca else f"subjectAltName=DNS:{name}"
+        args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        args += ["-keyout", key, "-out", crt, "-subj", f"/O=Chain Test/CN={name}", "-days", "30", "-addext", ext]
+        if issuer:
+            args += ["-CA", self._path(issuer, "pem"), "-CAkey", self._path(issuer, "key")]
+        self._run(*args)
+        with open(crt) as c, open(key) as k:
+            return c.read(), k.read()
+
+
+@pytest.fixture(scope="module")
+def pki():
+    pki = Pki()
+    pki.root_a, _ = pki.make("Root A")
+    pki.inter_a, _ = pki.make("Intermediate A", issuer="Root A")
+    pki.root_b, _ = pki.make("Root B")
+    pki.inter_b, _ = pki.make("Intermediate B", issuer="Root B")
+    pki.leaf_of_root, pki.leaf_of_root_key = pki.make("direct.example.com", issuer="Root A", ca=False)
+    pki.leaf, pki.leaf_key = pki.make("chained.example.com", issuer="Intermediate A", ca=False)
+    return pki
+
+
+def test_import_builds_the_path_and_ignores_certificates_off_it(server, pki):
+    acm = server.client("acm", key=ALICE)
+    cases = [
+        # moto's fixture: the leaf's root followed by an unrelated intermediate.
+        (pki.leaf_of_root, pki.leaf_of_root_key, [pki.root_a, pki.inter_b]),
+        # A CA bundle: another hierarchy first, each root before its intermediate.
+        (pki.leaf, pki.leaf_key, [pki.root_b, pki.root_a, pki.inter_b, pki.inter_a]),
+        # A path that ends short of a root.
+        (pki.leaf, pki.leaf_key, [pki.inter_a]),
+    ]
+    for leaf, key, chain in cases:
+        arn = acm.import_certificate(Certificate=leaf, PrivateKey=key, CertificateChain="".join(chain))[
+            "CertificateArn"
+        ]
+        got = acm.get_certificate(CertificateArn=arn)
+        assert got["Certificate"] == leaf
+        # The chain comes back as it was given: every certificate, in the order given.
+        assert got["CertificateChain"] == "".join(chain)
+        assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["Status"] == "ISSUED"
+
+
+def test_import_refuses_a_chain_the_leaf_does_not_verify_through(server, pki):
+    acm = server.client("acm", key=ALICE)
+    # Same names as the real issuers, other keys: only the signatures tell them apart.
+    impostor = Pki()
+    fake_inter, _ = impostor.make("Intermediate A")
+    imported = len(acm.list_certificates(Includes={"keyTypes": ["EC_prime256v1"]})["CertificateSummaryList"])
+    for chain in ([pki.root_b, pki.inter_b], [pki.root_a], [fake_inter, pki.root_a]):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            acm.import_certificate(Certificate=pki.leaf, PrivateKey=pki.leaf_key, CertificateChain="".join(chain))
+        code, message = error_of(e)
+        assert code == "ValidationException" and "does not link" in message, message
+    assert len(acm.list_certificates(Includes={"keyTypes": ["EC_prime256v1"]})["CertificateSummaryList"]) == imported
+
+
+def test_an_arn_acm_never_minted_is_not_found(server):
+    # moto's BAD_ARN: the caller's account and region, an id no certificate can have.
+    acm = server.client("acm", key=ALICE)
+    never = f"arn:aws:acm:us-east-1:{ALICE}:certificate/_0000000-0000-0000-0000-000000000000"
+    for call in (acm.describe_certificate, acm.get_certificate, acm.list_tags_for_certificate):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call(CertificateArn=never)
+        assert error_of(e) == ("ResourceNotFoundException", f"Could not find certificate {never}.")
+    # An ARN of another resource type still is not an ACM certificate's.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        acm.describe_certificate(CertificateArn=f"arn:aws:acm:us-east-1:{ALICE}:acme-endpoint/x")
+    assert error_of(e)[0] == "InvalidArnException"
