@@ -574,4 +574,55 @@ mod tests {
         m.run_due_jobs().await.unwrap();
         assert_eq!(status(&m, &alice, &arn).await, Status::Issued);
     }
+
+    /// Managed renewal of an email-validated certificate mails the approval addresses
+    /// again; the link approves the renewal (not a new request), and the leaf is renewed.
+    #[tokio::test]
+    async fn email_renewal_mails_again_and_the_link_renews() {
+        use crate::acm::lifecycle::DAY_MS;
+        use crate::acm::record::RenewalStatus;
+        let dns = TestDns::start(&["example.com"]).await;
+        let (port, mails) = smtp_sink().await;
+        let (m, clock) = setup(&dns, port).await;
+        let alice = Owner::new("111111111111", "us-east-1");
+        let req = NewCertificate {
+            domain_name: "renew.example.com".into(),
+            validation_method: Some(ValidationMethod::Email),
+            key_algorithm: Some(KeyAlgorithm::EcPrime256v1),
+            ..Default::default()
+        };
+        let arn = m.request_certificate(&alice, req).await.unwrap();
+        m.run_due_jobs().await.unwrap();
+        let token = |mail: &str| {
+            mail.lines().find(|l| l.starts_with("https://")).unwrap().rsplit('/').next().unwrap().to_owned()
+        };
+        let first = mails.lock().unwrap()[0].clone();
+        m.approve(&token(&first)).await.unwrap();
+        m.run_due_jobs().await.unwrap();
+        assert_eq!(status(&m, &alice, &arn).await, Status::Issued);
+        m.set_in_use(&alice, &arn, "arn:aws:lightsail:us-east-1:111111111111:Distribution/d", true).await.unwrap();
+        let not_after = m.describe_certificate(&alice, &arn).await.unwrap().record.x509.unwrap().not_after_ms;
+
+        // The renewal window opens: a second mail, and the renewal waits for the owner.
+        clock.set(not_after - 45 * DAY_MS + 1);
+        m.run_due_jobs().await.unwrap();
+        let sent = mails.lock().unwrap().clone();
+        assert_eq!(sent.len(), 2, "one renewal mail: {sent:?}");
+        assert_ne!(token(&sent[1]), token(&first), "a fresh token");
+        let waiting = m.describe_certificate(&alice, &arn).await.unwrap().record;
+        let renewal = waiting.renewal.clone().unwrap();
+        assert_eq!(renewal.status, RenewalStatus::PendingValidation);
+        assert_eq!(waiting.status, Status::Issued, "still serving the first leaf");
+        assert_eq!(m.approval(&token(&sent[1])).await.unwrap().domain, "renew.example.com");
+
+        // Approved: renewed under the same ARN; the used link approves nothing more.
+        m.approve(&token(&sent[1])).await.unwrap();
+        clock.advance(1_000);
+        m.run_due_jobs().await.unwrap();
+        let renewed = m.describe_certificate(&alice, &arn).await.unwrap().record;
+        assert_eq!(renewed.issuance, 2);
+        assert_eq!(renewed.renewal.unwrap().status, RenewalStatus::Success);
+        assert!(renewed.x509.unwrap().not_after_ms > not_after);
+        assert!(m.approve(&token(&sent[1])).await.is_err());
+    }
 }
