@@ -304,6 +304,11 @@ pub struct EdgeConfig {
     pub http_listen: SocketAddr,
     /// Memory budget of the edge cache, bytes (bodies, headers and keys).
     pub cache_bytes: u64,
+    /// A directory for the cache's disk tier: cached objects are also written there and
+    /// survive a restart. Empty: memory only. Each edge process needs its own directory.
+    pub cache_dir: String,
+    /// Disk budget of the disk tier, bytes; the oldest objects are removed first.
+    pub cache_dir_bytes: u64,
 }
 
 impl Default for LightsailConfig {
@@ -334,6 +339,8 @@ impl Default for EdgeConfig {
             https_listen: SocketAddr::from(([127, 0, 0, 1], 4443)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 4480)),
             cache_bytes: 256 << 20,
+            cache_dir: String::new(),
+            cache_dir_bytes: 1 << 30,
         }
     }
 }

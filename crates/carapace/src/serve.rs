@@ -194,6 +194,8 @@ async fn start_edge(
         .map_err(|e| anyhow::anyhow!("root PEM: {e}"))?;
     let edge = carapace_edge::Edge::new(carapace_edge::EdgeConfig {
         cache_bytes: config.edge.cache_bytes,
+        cache_dir: (!config.edge.cache_dir.is_empty()).then(|| config.edge.cache_dir.clone().into()),
+        cache_dir_bytes: config.edge.cache_dir_bytes,
         origin_roots: vec![root],
         ..Default::default()
     })?;

@@ -68,6 +68,20 @@ impl Entry {
         Self { status, headers, body, policy, fresh_until, keep_until: fresh_until + stale_if_error, stored_at: now }
     }
 
+    /// An entry read back from the disk tier at `now`.
+    pub(crate) fn restored(
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        policy: CachePolicy,
+        fresh_until: SystemTime,
+        keep_until: SystemTime,
+        now: SystemTime,
+    ) -> Self {
+        // Stored "now" for the memory tier's expiry, which counts from insertion.
+        Self { status, headers, body, policy, fresh_until, keep_until, stored_at: now }
+    }
+
     /// Worth storing: fresh for a while, or revalidatable with a validator.
     pub(crate) fn worth_storing(&self) -> bool {
         self.fresh_until > self.stored_at
@@ -132,36 +146,58 @@ impl moka::Expiry<CacheKey, Arc<Entry>> for KeepUntil {
     }
 }
 
-/// The memory tier. (A disk tier would sit behind the same calls.)
+/// The memory tier, and the disk tier behind it when `EdgeConfig::cache_dir` is set.
 pub(crate) struct Store {
     cache: moka::sync::Cache<CacheKey, Arc<Entry>>,
+    disk: Option<crate::disk::Disk>,
+    clock: Arc<dyn crate::Clock>,
     inflight: Mutex<HashMap<CacheKey, Arc<OnceCell<Outcome>>>>,
     pub(crate) max_object_bytes: usize,
     pub(crate) stale_if_error: Duration,
 }
 
 impl Store {
-    pub(crate) fn new(config: &EdgeConfig) -> Self {
+    pub(crate) fn new(config: &EdgeConfig) -> std::io::Result<Self> {
         let cache = moka::sync::Cache::builder()
             .max_capacity(config.cache_bytes)
             .weigher(|k: &CacheKey, v: &Arc<Entry>| v.weight(k))
             .expire_after(KeepUntil)
             .support_invalidation_closures()
             .build();
-        Self {
+        let disk = match &config.cache_dir {
+            Some(dir) => Some(crate::disk::Disk::open(dir, config.cache_dir_bytes)?),
+            None => None,
+        };
+        Ok(Self {
             cache,
+            disk,
+            clock: config.clock.clone(),
             inflight: Mutex::new(HashMap::new()),
             max_object_bytes: config.max_object_bytes,
             stale_if_error: config.stale_if_error,
-        }
+        })
     }
 
+    /// The entry for `key`: from memory, else from disk (then kept in memory too).
     pub(crate) fn get(&self, key: &CacheKey) -> Option<Arc<Entry>> {
-        self.cache.get(key)
+        if let Some(entry) = self.cache.get(key) {
+            return Some(entry);
+        }
+        let entry = Arc::new(self.disk.as_ref()?.get(key, self.clock.now())?);
+        self.cache.insert(key.clone(), entry.clone());
+        Some(entry)
     }
 
     pub(crate) fn insert(&self, key: CacheKey, entry: Arc<Entry>) {
+        if let Some(disk) = &self.disk {
+            disk.put(&key, &entry);
+        }
         self.cache.insert(key, entry);
+    }
+
+    /// Bytes the disk tier holds (0 without one).
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        self.disk.as_ref().map_or(0, crate::disk::Disk::bytes)
     }
 
     /// Joins the fetch every concurrent request for `key` awaits; the first to initialise its
@@ -176,6 +212,9 @@ impl Store {
     /// predicate to reads immediately); memory is reclaimed in the background.
     pub(crate) fn purge(&self, dist: &str) {
         let dist: Arc<str> = Arc::from(dist);
+        if let Some(disk) = &self.disk {
+            disk.purge(&dist);
+        }
         if let Err(e) = self.cache.invalidate_entries_if(move |k, _| k.dist == dist) {
             tracing::warn!(error = %e, "cache purge predicate refused");
         }
@@ -271,7 +310,7 @@ mod tests {
 
     #[test]
     fn a_fetch_is_forgotten_when_its_last_waiter_leaves() {
-        let store = Store::new(&EdgeConfig::default());
+        let store = Store::new(&EdgeConfig::default()).unwrap();
         let key = CacheKey { dist: Arc::from("d"), rest: "0\nG\n/x\n".into() };
         let inflight = |s: &Store| s.inflight.lock().unwrap().len();
         let leader = store.join(&key);

@@ -27,6 +27,7 @@ mod body;
 mod cache;
 pub mod clock;
 mod counters;
+mod disk;
 mod listener;
 mod origin;
 mod proxy;
@@ -129,6 +130,11 @@ pub struct EdgeConfig {
     pub limits: Limits,
     /// The time source for freshness (injected so TTL rules are tested without waiting).
     pub clock: Arc<dyn Clock>,
+    /// A directory for the disk tier: cached objects are also written there and survive a
+    /// restart (see `disk.rs`). `None`: memory only.
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Disk budget of the disk tier, bytes (oldest objects are removed first).
+    pub cache_dir_bytes: u64,
 }
 
 impl std::fmt::Debug for EdgeConfig {
@@ -141,6 +147,8 @@ impl std::fmt::Debug for EdgeConfig {
             .field("origin_roots", &self.origin_roots.len())
             .field("via", &self.via)
             .field("limits", &self.limits)
+            .field("cache_dir", &self.cache_dir)
+            .field("cache_dir_bytes", &self.cache_dir_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +164,8 @@ impl Default for EdgeConfig {
             via: "carapace".to_owned(),
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
+            cache_dir: None,
+            cache_dir_bytes: 1 << 30,
         }
     }
 }
@@ -198,7 +208,7 @@ impl Edge {
         let live = Arc::new(ArcSwap::from_pointee(Live { snapshot: Arc::new(Snapshot::empty()), states: Vec::new() }));
         let tls = tls::TlsConfigs::new(live.clone())?;
         let origin = origin::OriginClient::new(&config)?;
-        let cache = cache::Store::new(&config);
+        let cache = cache::Store::new(&config)?;
         let via = http::HeaderValue::from_str(&format!("1.1 {}", config.via))
             .unwrap_or_else(|_| http::HeaderValue::from_static("1.1 carapace"));
         Ok(Self { inner: Arc::new(Inner { config, live, cache, origin, tls, via, swap_lock: Mutex::new(()) }) })
@@ -240,6 +250,11 @@ impl Edge {
     pub fn counters(&self) -> Vec<(String, Counters)> {
         let live = self.inner.live.load();
         live.snapshot.distributions().iter().zip(&live.states).map(|(d, s)| (d.id.clone(), s.read())).collect()
+    }
+
+    /// Bytes the disk tier holds now (0 without one).
+    pub fn cache_disk_bytes(&self) -> u64 {
+        self.inner.cache.disk_bytes()
     }
 
     /// Bytes the cache holds now (approximate: moka applies writes in batches).

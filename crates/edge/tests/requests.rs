@@ -386,3 +386,73 @@ async fn purge_drops_one_distribution_only() {
     assert_eq!(w.origin.hits("/p"), 3);
     edge.stop().await;
 }
+
+/// The disk tier: a restarted edge on the same `cache_dir` serves what the first cached
+/// (without asking the origin), expired objects are not brought back, a purge removes the
+/// distribution's files for good, and the directory stays within its budget.
+#[tokio::test]
+async fn the_disk_tier_survives_a_restart_and_a_purge_empties_it() {
+    let w = world().await;
+    w.origin.route("/kept", 200, &[("cache-control", "max-age=600"), ("etag", "\"k\"")], "kept on disk");
+    w.origin.route("/short", 200, &[("cache-control", "max-age=5")], "short");
+    let dir = tempfile::tempdir().unwrap();
+    let with_disk = || EdgeConfig {
+        cache_dir: Some(dir.path().to_owned()),
+        stale_if_error: std::time::Duration::from_secs(1),
+        ..w.config()
+    };
+    let snapshot = || Snapshot::new([dist("a", "a.test", &w.origin, &w.leaf)]).unwrap();
+    let edge = start_edge(with_disk(), snapshot()).await;
+    let viewer = Viewer::new(edge.https, &w.pki);
+    assert_eq!(viewer.get("a.test", "/kept").await.x_cache(), "Miss from carapace");
+    assert_eq!(viewer.get("a.test", "/short").await.x_cache(), "Miss from carapace");
+    // The writes happen on a blocking thread: wait for both files.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while edge.edge.cache_disk_bytes() == 0 || files(dir.path()) < 2 {
+        assert!(std::time::Instant::now() < deadline, "nothing written to the disk tier");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    edge.stop().await;
+
+    // A new edge (an empty memory tier) on the same directory, 10 s later.
+    w.clock.advance(std::time::Duration::from_secs(10));
+    let edge = start_edge(with_disk(), snapshot()).await;
+    let viewer = Viewer::new(edge.https, &w.pki);
+    let kept = viewer.get("a.test", "/kept").await;
+    assert_eq!((kept.x_cache(), kept.text().as_str()), ("Hit from carapace", "kept on disk"));
+    assert_eq!(w.origin.hits("/kept"), 1, "served from disk after the restart");
+    assert_eq!(viewer.get("a.test", "/short").await.x_cache(), "Miss from carapace", "expired: not revived");
+    assert_eq!(w.origin.hits("/short"), 2);
+
+    // A purge removes the files: after another restart the origin is asked again.
+    assert!(edge.edge.purge("a"));
+    assert_eq!(files(dir.path()), 0, "the distribution's files are gone");
+    edge.stop().await;
+    let edge = start_edge(with_disk(), snapshot()).await;
+    let viewer = Viewer::new(edge.https, &w.pki);
+    assert_eq!(viewer.get("a.test", "/kept").await.x_cache(), "Miss from carapace");
+    assert_eq!(w.origin.hits("/kept"), 2);
+    edge.stop().await;
+
+    // A budget smaller than two objects keeps at most one.
+    let tiny = tempfile::tempdir().unwrap();
+    let config = EdgeConfig { cache_dir: Some(tiny.path().to_owned()), cache_dir_bytes: 1_500, ..w.config() };
+    let edge = start_edge(config, snapshot()).await;
+    let viewer = Viewer::new(edge.https, &w.pki);
+    viewer.get("a.test", "/kept").await;
+    viewer.get("a.test", "/short").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(edge.edge.cache_disk_bytes() <= 1_500, "{} bytes on disk", edge.edge.cache_disk_bytes());
+    assert!(files(tiny.path()) <= 1);
+    edge.stop().await;
+}
+
+/// Entry files under a disk-tier directory.
+fn files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|d| d.path().is_dir())
+        .map(|d| std::fs::read_dir(d.path()).unwrap().flatten().filter(|f| f.path().extension().is_none()).count())
+        .sum()
+}
