@@ -317,6 +317,10 @@ async fn hostile_requests_are_bounded() {
     // Slowloris: half a request head, then silence; the edge closes the connection.
     let slow = exchange(b"GET /page HTTP/1.1\r\nHost: a.te".to_vec()).await;
     assert!(!slow.contains("200 OK"), "{slow}");
+    // An idle keep-alive connection: answered, then closed once the next request head has
+    // not arrived within the header read timeout.
+    let idle = exchange(b"GET /page HTTP/1.1\r\nHost: a.test\r\n\r\n".to_vec()).await;
+    assert!(idle.starts_with("HTTP/1.1 200"), "{idle}");
     // The edge still serves others.
     assert_eq!(viewer.get("a.test", "/page").await.status, StatusCode::OK);
     edge.stop().await;
