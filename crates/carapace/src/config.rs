@@ -309,6 +309,9 @@ pub struct EdgeConfig {
     pub cache_dir: String,
     /// Disk budget of the disk tier, bytes; the oldest objects are removed first.
     pub cache_dir_bytes: u64,
+    /// `carapace edge` only: the plain-HTTP admin address serving `/health` and `/metrics`
+    /// (port 0 picks a free port).
+    pub admin_listen: SocketAddr,
 }
 
 impl Default for LightsailConfig {
@@ -341,6 +344,7 @@ impl Default for EdgeConfig {
             cache_bytes: 256 << 20,
             cache_dir: String::new(),
             cache_dir_bytes: 1 << 30,
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 4481)),
         }
     }
 }

@@ -149,22 +149,78 @@ pub async fn edge(config: Config, shutdown: impl std::future::Future<Output = ()
     let ca = Arc::new(app.ca(&config).await?);
     let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
     let core = core(&app, &ca, &config, base_url, config.acm.approval_listen);
-    let metrics = Metrics::new();
+    let admin = TcpListener::bind(config.edge.admin_listen).await?;
+    let admin_addr = admin.local_addr()?;
+    let metrics = Arc::new(Metrics::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let Some((https, http, tasks)) = start_edge(&config, &core, &ca, &metrics, stop_rx).await? else {
+    let Some((https, http, mut tasks)) = start_edge(&config, &core, &ca, &metrics, stop_rx.clone()).await? else {
         anyhow::bail!("the edge cannot run: edge.enabled is false or its listeners could not be bound (see the log)");
     };
-    tracing::info!(%https, %http, "edge listening (edge only)");
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    tasks.push(tokio::spawn(edge_admin(
+        config.http.clone(),
+        admin,
+        app.store.clone(),
+        metrics,
+        (https, http),
+        stop_rx,
+        grace,
+    )));
+    tracing::info!(%https, %http, admin = %admin_addr, "edge listening (edge only)");
+    // Tests and scripts read the bound addresses from these lines (the edge's last).
+    println!("carapace edge admin on http://{admin_addr}");
     println!("carapace edge on https://{https} and http://{http}");
     shutdown.await;
     let _ = stop_tx.send(true);
-    let grace = Duration::from_secs(config.shutdown_grace_secs);
     for task in tasks {
         let _ = tokio::time::timeout(grace.max(Duration::from_secs(5)), task).await;
     }
     app.store.close().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The admin port of an edge alone: `GET /health` (store reachable; the edge's addresses)
+/// and `GET /metrics` (per-distribution counters and the certificate fallback gauge).
+async fn edge_admin(
+    limits: carapace_net::Limits,
+    listener: TcpListener,
+    store: Arc<dyn carapace_store::Store>,
+    metrics: Arc<Metrics>,
+    (https, http): (std::net::SocketAddr, std::net::SocketAddr),
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    grace: Duration,
+) {
+    use http_body_util::Full;
+    let stopped = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    let handler = move |req: hyper::Request<carapace_net::Body>| {
+        let (store, metrics) = (store.clone(), metrics.clone());
+        async move {
+            let (status, ctype, body) = match req.uri().path() {
+                "/health" => match store.ping().await {
+                    Ok(()) => {
+                        let body = serde_json::json!({"status": "ok", "edge": {"https": https, "http": http}});
+                        (hyper::StatusCode::OK, "application/json", body.to_string())
+                    }
+                    Err(_) => (
+                        hyper::StatusCode::SERVICE_UNAVAILABLE,
+                        "application/json",
+                        String::from(r#"{"status":"store unreachable"}"#),
+                    ),
+                },
+                "/metrics" => (hyper::StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
+                _ => (hyper::StatusCode::NOT_FOUND, "text/plain", String::from("not found\n")),
+            };
+            hyper::Response::builder()
+                .status(status)
+                .header(hyper::header::CONTENT_TYPE, ctype)
+                .body(Full::new(Bytes::from(body)))
+                .unwrap_or_default()
+        }
+    };
+    carapace_net::Server::new("edge-admin", limits).run(listener, handler, stopped, grace).await;
 }
 
 /// The edge beside the API: its listeners, its cache, and the task that keeps its snapshot

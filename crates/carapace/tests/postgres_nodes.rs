@@ -278,6 +278,19 @@ async fn two_edges_on_one_database_apply_changes_and_purges() {
     c.update_distribution().distribution_name("shared").is_enabled(true).send().await.unwrap();
     until("both edges serve again", &|e| common::curl(e, &domain).is_some_and(|r| r.1 == "hit from carapace"));
 
+    // Each edge alone exports its counters on its admin port.
+    for edge in &edges {
+        let health = common::http_get(&format!("{}/health", edge.endpoint)).await;
+        assert!(health.contains(r#""status":"ok""#), "{health}");
+        let text = common::http_get(&format!("{}/metrics", edge.endpoint)).await;
+        let served: f64 = text
+            .lines()
+            .find(|l| l.starts_with("carapace_edge_requests_total{distribution="))
+            .and_then(|l| l.split_whitespace().last()?.parse().ok())
+            .unwrap_or_else(|| panic!("no per-distribution counter:\n{text}"));
+        assert!(served >= 2.0, "{text}");
+    }
+
     // A cache reset purges both.
     c.reset_distribution_cache().distribution_name("shared").send().await.unwrap();
     until("both edges purge", &|e| common::curl(e, &domain).is_some_and(|r| r.1 == "miss from carapace"));

@@ -56,7 +56,8 @@ impl Server {
         aws_sdk_acm::Client::new(&self.sdk_config(&key, &secret, "us-east-1").await)
     }
 
-    /// `carapace edge` (an edge alone) on free ports; `endpoint` is empty.
+    /// `carapace edge` (an edge alone) on free ports; `endpoint` is its admin port
+    /// (`/health`, `/metrics`).
     pub fn edge_only(args: &[&str], env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700);
@@ -74,6 +75,7 @@ impl Server {
         cmd.env("CARAPACE_ACM_APPROVAL_LISTEN", "127.0.0.1:0");
         cmd.env("CARAPACE_EDGE_HTTPS_LISTEN", "127.0.0.1:0");
         cmd.env("CARAPACE_EDGE_HTTP_LISTEN", "127.0.0.1:0");
+        cmd.env("CARAPACE_EDGE_ADMIN_LISTEN", "127.0.0.1:0");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -81,12 +83,16 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let mut edge = None;
+        let mut admin = String::new();
         let endpoint = loop {
             let line = lines.next().expect("carapace exited before listening").expect("read stdout");
+            if let Some(rest) = line.strip_prefix("carapace edge admin on ") {
+                admin = rest.trim().to_owned();
+            }
             if let Some(rest) = line.strip_prefix("carapace edge on https://") {
                 edge = rest.split_once(" and http://").map(|(s, h)| (s.to_owned(), h.trim().to_owned()));
                 if edge_only {
-                    break String::new();
+                    break std::mem::take(&mut admin);
                 }
             }
             if let Some(rest) = line.strip_prefix("carapace listening on ") {
