@@ -73,6 +73,8 @@ impl App {
                 Arc::new(store)
             }
         };
+        // Every write goes through the core's indexer, so listings can filter on indexes.
+        let store: Arc<dyn Store> = Arc::new(carapace_core::index::IndexedStore::new(store));
         let master_key = Arc::new(master_key);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let accounts = Accounts::new(store.clone(), master_key.clone(), clock.clone());

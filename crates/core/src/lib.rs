@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod acm;
 pub mod clock;
 pub mod ds;
+pub mod index;
 pub mod jobs;
 pub mod lightsail;
 pub mod revocation;
