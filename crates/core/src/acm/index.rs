@@ -107,7 +107,7 @@ pub fn list_clauses(f: &ListFilter) -> Vec<Clause> {
     let keys = f.key_types.as_deref().unwrap_or(&DEFAULT_LIST_KEY_TYPES);
     out.push(Clause::new(KEY, keys.iter().map(|k| k.as_str())));
     let origins = match &f.key_pair_origins {
-        Some(origins) => origins.iter().map(|o| name(o)).collect::<Vec<_>>(),
+        Some(origins) => origins.iter().map(name).collect::<Vec<_>>(),
         None => [KeyPairOrigin::AwsManaged, KeyPairOrigin::CustomerProvided].iter().map(name).collect(),
     };
     out.push(Clause::new(ORIGIN, origins));
