@@ -77,7 +77,7 @@ pub async fn scale(
     let scope = owner.scope();
     let scan =
         Scan { kind: record::KIND, scope: &scope, id_prefix: None, after: None, order: Order::Ascending, limit: 1 };
-    store.scan_filtered(scan, &[Clause::new("held", [""])], 10).await?;
+    store.scan_filtered(scan, &[Clause::new("key", ["RSA_2048"])], 10).await?;
     let wal = WalWatch::start(database_url.is_none().then(|| wal_path(&db)));
     let began = Instant::now();
     let base_ms = templates[0].0.created_ms + 1;

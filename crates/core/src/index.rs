@@ -39,7 +39,7 @@ pub struct Indexer {
 }
 
 /// Every indexed kind.
-pub const INDEXERS: &[Indexer] = &[crate::acm::index::INDEXER];
+pub const INDEXERS: &[Indexer] = &[crate::acm::index::INDEXER, crate::ds::index::INDEXER];
 
 /// Row kind of the backfill markers: scope as the rows', id the indexed kind, body the
 /// [`Indexer::version`] the scope's rows carry.
