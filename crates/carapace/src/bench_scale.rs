@@ -111,6 +111,14 @@ pub async fn scale(
     let load_secs = began.elapsed().as_secs_f64();
     let load_wal = wal.take_max();
     store.close().await?;
+    if let Some(url) = database_url {
+        // Fresh tables filled in minutes have no planner statistics until autovacuum gets to
+        // them: PostgreSQL then takes the attribute index for tiny and plans a probe per
+        // row as a scan of it (a page of 100 cost 100-400 ms here). Analyze, as after any
+        // bulk load.
+        let analyzed = std::process::Command::new("psql").args([url, "-q", "-c", "ANALYZE"]).status();
+        println!("  ANALYZE after the load: {}", if analyzed.is_ok_and(|s| s.success()) { "done" } else { "failed" });
+    }
     let size = database_size(&db, database_url)?;
     println!("scale benchmark on {backend}: {certificates} certificates (+2 templates), 2 cores shared");
     println!(
