@@ -9,6 +9,7 @@
 //! pending) does not match a criterion on it. Default order: `CREATED_AT` ascending; default
 //! page size 100.
 
+use carapace_core::acm::index::Narrow;
 use carapace_core::acm::record::RenewalStatus;
 use carapace_core::acm::{AcmError, CertificateManager, CertificateView, SearchQuery, SortValue};
 use carapace_model::acm as m;
@@ -42,6 +43,8 @@ pub(crate) async fn handle(
         max_results: req.max_results.and_then(|n| usize::try_from(n).ok()).unwrap_or(DEFAULT_MAX_RESULTS),
         next_token: req.next_token,
         fingerprint,
+        by_creation: sort_by == m::SearchCertificatesSortBy::CreatedAt,
+        narrows: req.filter_statement.as_ref().map(narrows).unwrap_or_default(),
     };
     let page = manager.search_certificates(&crate::owner(ctx), &query).await?;
     encode(m::SearchCertificatesResponse {
@@ -79,6 +82,29 @@ fn eval(s: &m::CertificateFilterStatement, v: &CertificateView) -> bool {
         return !eval(not, v);
     }
     s.filter.as_ref().is_none_or(|f| filter(f, v))
+}
+
+/// The conditions of `s` that every match meets and the index holds: those of a `Filter`,
+/// or of the `Filter`s of an `And` (an `Or` or `Not` promises none). The core still checks
+/// `eval` on each certificate it reads; these only let it read fewer.
+fn narrows(s: &m::CertificateFilterStatement) -> Vec<Narrow> {
+    if let Some(all) = &s.and {
+        return all.iter().flat_map(narrows).collect();
+    }
+    let Some(f) = &s.filter else { return Vec::new() };
+    let mut out = Vec::new();
+    if let Some(x) = &f.x509_attribute_filter {
+        out.extend(x.extended_key_usage.map(|e| Narrow::ExtendedKeyUsage(e.as_str().to_owned())));
+        out.extend(x.key_usage.map(|k| Narrow::KeyUsage(k.as_str().to_owned())));
+        out.extend(x.key_algorithm.map(|k| Narrow::KeyAlgorithm(convert::key_algorithm_from(k))));
+    }
+    if let Some(md) = &f.acm_certificate_metadata_filter {
+        out.extend(md.status.map(|s| Narrow::Status(convert::status_from(s))));
+        out.extend(md.export_option.map(|e| Narrow::Export(e == m::CertificateExport::Enabled)));
+        out.extend(md.managed_by.map(|mb| Narrow::ManagedBy(convert::managed_by_from(mb))));
+        out.extend(md.certificate_key_pair_origin.map(|o| Narrow::Origin(convert::origin_from(o))));
+    }
+    out
 }
 
 fn text_match(value: &str, wanted: &str, op: m::ComparisonOperator) -> bool {

@@ -13,7 +13,7 @@ use carapace_core::{Clock, OffsetClock, SystemClock};
 use carapace_store::Store;
 use carapace_store::postgres::PostgresStore;
 use carapace_store::row_cache::RowCache;
-use carapace_store::sqlite::SqliteStore;
+use carapace_store::sqlite::{SqliteOptions, SqliteStore};
 
 use crate::config::Config;
 
@@ -62,7 +62,11 @@ impl App {
                 Arc::new(store)
             }
             None => {
-                let mut store = SqliteStore::open(&config.database_file())
+                let options = SqliteOptions {
+                    wal_limit_bytes: config.sqlite_wal_limit_bytes,
+                    cache_kib: config.sqlite_cache_kib,
+                };
+                let mut store = SqliteStore::open_with(&config.database_file(), options)
                     .with_context(|| format!("database {}", config.database_file().display()))?;
                 if let Some(cache) = cache {
                     store = store.with_row_cache(cache);
@@ -73,6 +77,8 @@ impl App {
                 Arc::new(store)
             }
         };
+        // Every write goes through the core's indexer, so listings can filter on indexes.
+        let store: Arc<dyn Store> = Arc::new(carapace_core::index::IndexedStore::new(store));
         let master_key = Arc::new(master_key);
         let clock: Arc<dyn Clock> = if config.clock_offset_secs == 0 {
             Arc::new(SystemClock)

@@ -294,6 +294,11 @@ impl Child {
         bail!("{} exited before listening", exe.display())
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Stops the child with SIGTERM-like kill and waits.
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();

@@ -44,6 +44,13 @@ pub struct Config {
     /// refreshes them, so a read never sees an older row than the last acknowledged write.
     /// 0 turns the cache off.
     pub cache_rows: u64,
+    /// SQLite: size of the `-wal` file, bytes, past which the background checkpointer
+    /// restarts the WAL (a RESTART checkpoint) and to which SQLite truncates it afterwards.
+    /// It bounds the file under sustained writes (about limit + 100 ms of writes).
+    pub sqlite_wal_limit_bytes: u64,
+    /// SQLite: page cache of each of the store's six connections, KiB (at most six times
+    /// this in memory). Hot reads mostly come through the memory-mapped file instead.
+    pub sqlite_cache_kib: u64,
     /// Longest a looked-up access key is trusted without asking the store again, seconds.
     /// Revocation does not wait for it (the change feed evicts a changed key at once); it
     /// bounds how stale a key can be while the feed is down.
@@ -463,6 +470,8 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             base_url: None,
             cache_rows: 10_000,
+            sqlite_wal_limit_bytes: carapace_store::sqlite::DEFAULT_WAL_LIMIT_BYTES,
+            sqlite_cache_kib: carapace_store::sqlite::SqliteOptions::default().cache_kib,
             key_cache_secs: 5,
             max_body_bytes: 4 << 20,
             shutdown_grace_secs: 30,
@@ -566,6 +575,12 @@ impl Config {
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains('='))
         {
             return invalid("database_url", "must be a PostgreSQL URL (postgres://...) or key=value string");
+        }
+        if self.sqlite_wal_limit_bytes < 1 << 20 {
+            return invalid("sqlite_wal_limit_bytes", "must be at least 1048576 (1 MiB)");
+        }
+        if self.sqlite_cache_kib < 256 {
+            return invalid("sqlite_cache_kib", "must be at least 256");
         }
         if self.max_body_bytes < 1024 {
             return invalid("max_body_bytes", "must be at least 1024");

@@ -106,6 +106,21 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// Many stored certificates on one node: load rate, WAL, size, listing latency, RSS.
+    Scale {
+        /// Certificates to store (written straight into the database, in batches).
+        #[arg(long, default_value_t = 1_000_000)]
+        certificates: usize,
+        /// An empty PostgreSQL database instead of SQLite (its tables are created).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Keep-alive connections of the RequestCertificate burst.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds of the RequestCertificate burst (listings run half as long, at least 3 s).
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
     /// The bare hyper server `bench wire` compares against (run by it as a child process).
     BareServer {
         /// Address to listen on.
@@ -315,6 +330,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Lightsail { distributions, certificates, connections, seconds, rounds }) => {
             carapace::bench::lightsail(distributions, certificates, connections, seconds, rounds).await
+        }
+        Command::Bench(BenchCommand::Scale { certificates, database_url, connections, seconds }) => {
+            carapace::bench_scale::scale(certificates, database_url.as_deref(), connections, seconds).await
         }
         Command::Bench(BenchCommand::BareServer { listen, body_file }) => {
             let body = std::fs::read(&body_file).with_context(|| format!("reading {}", body_file.display()))?;

@@ -8,6 +8,7 @@ pub mod acm;
 pub mod clock;
 pub mod ds;
 pub mod events;
+pub mod index;
 pub mod jobs;
 pub mod lightsail;
 pub mod revocation;

@@ -186,7 +186,9 @@ pub(crate) fn test_core(dev: bool, acm: AcmSettings) -> (Core, crate::clock::Man
     let (ca, _) = CertificateAuthority::generate("Carapace Test", clock.now() - time::Duration::days(1), &master)
         .expect("test CA");
     let core = Core {
-        store: Arc::new(carapace_store::sqlite::SqliteStore::open_in_memory().expect("in-memory store")),
+        store: Arc::new(crate::index::IndexedStore::new(Arc::new(
+            carapace_store::sqlite::SqliteStore::open_in_memory().expect("in-memory store"),
+        ))),
         clock: Arc::new(clock.clone()),
         master_key: master,
         ca: Arc::new(ca),

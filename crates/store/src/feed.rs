@@ -128,7 +128,7 @@ impl Pending {
                 .filter_map(|w| match w {
                     crate::Write::Put { row, .. } => Some((row.key.clone(), true)),
                     crate::Write::Delete { key, .. } => Some((key.clone(), false)),
-                    crate::Write::Enqueue(_) => None,
+                    crate::Write::Enqueue(_) | crate::Write::Index { .. } => None,
                 })
                 .collect(),
         )

@@ -14,6 +14,7 @@
 //! [`testsuite`] unchanged.
 
 pub mod feed;
+mod filter;
 pub mod postgres;
 pub mod row_cache;
 pub mod sqlite;
@@ -122,6 +123,50 @@ pub enum Write {
     },
     /// Add a job to the queue.
     Enqueue(NewJob),
+    /// Set the indexed attributes of a row, replacing those it had: the facts a
+    /// [`Store::scan_filtered`] listing selects on, chosen and derived by the core (the
+    /// store never reads a body). The row must exist once the earlier writes of the batch
+    /// are applied, at version `expect` when that is given (so a backfill computed from an
+    /// older body cannot overwrite the attributes of a newer one); else the batch fails with
+    /// [`Error::Conflict`]. Deleting a row deletes its attributes. Not announced on the
+    /// change feed (the row's own write is).
+    Index {
+        /// The row.
+        key: Key,
+        /// The version the attributes were derived from; `None` for "as of this batch".
+        expect: Option<u64>,
+        /// `(name, value)` pairs; a name may appear with several values.
+        attributes: Vec<(String, String)>,
+    },
+}
+
+/// One condition of a [`Store::scan_filtered`] listing: the row has the attribute `name`
+/// with one of `values` (none: nothing matches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clause {
+    /// Attribute name.
+    pub name: String,
+    /// Accepted values.
+    pub values: Vec<String>,
+}
+
+impl Clause {
+    /// A clause from a name and its accepted values.
+    pub fn new(name: impl Into<String>, values: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self { name: name.into(), values: values.into_iter().map(Into::into).collect() }
+    }
+}
+
+/// One page of [`Store::scan_filtered`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilteredPage {
+    /// The matching rows, in listing order.
+    pub rows: Vec<Row>,
+    /// Index entries read to find them: the page's cost (tests and benchmarks check it).
+    pub examined: usize,
+    /// Where the listing resumes: after the last row when the page is full, after the last
+    /// entry read when the budget ran out first; `None` when no further row matches.
+    pub resume: Option<Cursor>,
 }
 
 /// A job to enqueue.
@@ -213,6 +258,13 @@ pub trait Store: Send + Sync + 'static {
     /// Lists rows of one `(kind, scope)` in `(created_ms, id)` order from a cursor.
     async fn scan(&self, scan: Scan<'_>) -> Result<Vec<Row>>;
 
+    /// Lists the rows of one `(kind, scope)` that meet every clause, in `(created_ms, id)`
+    /// order from `scan.after`, reading the attribute index ([`Write::Index`]) instead of
+    /// bodies: a page costs the entries of its rows plus those it passes over, and at most
+    /// `budget` entries (at least `scan.limit`). With no clause it is [`Store::scan`].
+    /// `scan.id_prefix` is not supported here (make the prefix an attribute).
+    async fn scan_filtered(&self, scan: Scan<'_>, clauses: &[Clause], budget: usize) -> Result<FilteredPage>;
+
     /// Counts rows of one `(kind, scope)` created at or after `since_ms`
     /// (`i64::MIN` for all): quotas such as "certificates per account" use it.
     async fn count(&self, kind: &str, scope: &str, since_ms: i64) -> Result<u64>;
@@ -262,6 +314,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flushes and closes; later calls fail with [`Error::Backend`].
     async fn close(&self) -> Result<()>;
+}
+
+/// [`Store::scan_filtered`] without clauses: a plain scan, every row read is returned.
+pub(crate) async fn scan_unfiltered(store: &(impl Store + ?Sized), scan: Scan<'_>) -> Result<FilteredPage> {
+    let limit = scan.limit;
+    let rows = store.scan(scan).await?;
+    let resume = (rows.len() >= limit && limit > 0)
+        .then(|| rows.last().map(|r| Cursor { created_ms: r.created_ms, id: r.key.id.clone() }))
+        .flatten();
+    Ok(FilteredPage { examined: rows.len(), rows, resume })
 }
 
 /// How many of this build's `known` migrations a database at schema version `current` has

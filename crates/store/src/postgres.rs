@@ -53,8 +53,12 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, NoTls};
 
 use crate::feed::{Announcer, Change, Pending};
+use crate::filter::{self, Step, Walk};
 use crate::row_cache::RowCache;
-use crate::{Error, Job, JobInfo, JobQuery, Key, NewJob, Order, Result, Row, Scan, Store, Subscription, Write};
+use crate::{
+    Clause, Error, FilteredPage, Job, JobInfo, JobQuery, Key, NewJob, Order, Result, Row, Scan, Store, Subscription,
+    Write,
+};
 
 /// Connections per store. Each node's API and workers rarely run more than a few queries at
 /// once on the 2-core target machines; sixteen leaves headroom without crowding the
@@ -106,6 +110,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN last_error TEXT;
     ALTER TABLE jobs ADD COLUMN dead_at_ms BIGINT;
     CREATE INDEX jobs_dead ON jobs (id) WHERE dead_at_ms IS NOT NULL;",
+    // 3: indexed attributes (`Write::Index`), as SQLite's migration 4.
+    r#"CREATE TABLE attributes (
+        kind       TEXT COLLATE "C" NOT NULL,
+        scope      TEXT COLLATE "C" NOT NULL,
+        id         TEXT COLLATE "C" NOT NULL,
+        name       TEXT COLLATE "C" NOT NULL,
+        value      TEXT COLLATE "C" NOT NULL,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (kind, scope, id, name, value)
+    );
+    CREATE INDEX attributes_by_value ON attributes (kind, scope, name, value, created_ms, id);"#,
 ];
 
 /// Base name of the notification channel (a schema's stores use `<base>_<schema>`).
@@ -453,6 +468,17 @@ async fn write_batch(pool: Pool, writes: Vec<Write>, pending: &Pending, feed: &F
                     conflict = Some(key);
                     break;
                 }
+                let stmt = tx
+                    .prepare_cached("DELETE FROM attributes WHERE kind = $1 AND scope = $2 AND id = $3")
+                    .await
+                    .map_err(backend)?;
+                tx.execute(&stmt, &[&key.kind, &key.scope, &key.id]).await.map_err(|e| write_error(e, &key))?;
+            }
+            Write::Index { key, expect, attributes } => {
+                if !index_row(&tx, &key, expect, &attributes).await? {
+                    conflict = Some(key);
+                    break;
+                }
             }
             Write::Enqueue(NewJob { id, kind, run_at_ms, payload }) => {
                 let stmt = tx
@@ -482,6 +508,120 @@ async fn write_batch(pool: Pool, writes: Vec<Write>, pending: &Pending, feed: &F
 
 /// Runs `f` to completion on its own task, so dropping the caller's future cannot cut it
 /// off between `BEGIN` and `COMMIT`.
+/// [`Write::Index`], as SQLite's: locks and checks the row, then writes only the attributes
+/// that change. `false` when the row is missing or at another version.
+async fn index_row(
+    tx: &deadpool_postgres::Transaction<'_>,
+    key: &Key,
+    expect: Option<u64>,
+    attributes: &[(String, String)],
+) -> Result<bool> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT version, created_ms FROM resources WHERE kind = $1 AND scope = $2 AND id = $3 FOR UPDATE",
+        )
+        .await
+        .map_err(backend)?;
+    let Some(row) = tx.query_opt(&stmt, &[&key.kind, &key.scope, &key.id]).await.map_err(|e| write_error(e, key))?
+    else {
+        return Ok(false);
+    };
+    let (version, created_ms): (i64, i64) = (row.try_get(0).map_err(backend)?, row.try_get(1).map_err(backend)?);
+    if expect.is_some_and(|e| i64::try_from(e).ok() != Some(version)) {
+        return Ok(false);
+    }
+    let stmt = tx
+        .prepare_cached("SELECT name, value FROM attributes WHERE kind = $1 AND scope = $2 AND id = $3")
+        .await
+        .map_err(backend)?;
+    let mut stored = Vec::new();
+    for r in tx.query(&stmt, &[&key.kind, &key.scope, &key.id]).await.map_err(backend)? {
+        stored.push((r.try_get(0).map_err(backend)?, r.try_get(1).map_err(backend)?));
+    }
+    let (removed, added) = filter::diff(stored, attributes);
+    let delete = tx
+        .prepare_cached(
+            "DELETE FROM attributes WHERE kind = $1 AND scope = $2 AND id = $3 AND name = $4 AND value = $5",
+        )
+        .await
+        .map_err(backend)?;
+    for (name, value) in removed {
+        tx.execute(&delete, &[&key.kind, &key.scope, &key.id, &name, &value]).await.map_err(|e| write_error(e, key))?;
+    }
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO attributes (kind, scope, id, name, value, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .await
+        .map_err(backend)?;
+    for (name, value) in added {
+        tx.execute(&insert, &[&key.kind, &key.scope, &key.id, &name, &value, &created_ms])
+            .await
+            .map_err(|e| write_error(e, key))?;
+    }
+    Ok(true)
+}
+
+/// [`Store::scan_filtered`] on one pooled connection, in one `REPEATABLE READ` read-only
+/// transaction, so its statements see one snapshot (as SQLite's do).
+async fn scan_filtered_rows(mut client: deadpool_postgres::Client, mut walk: Walk) -> Result<FilteredPage> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(backend)?;
+    loop {
+        let (sql, step) = match walk.next() {
+            Step::Done => break,
+            Step::Count(sql) => (sql, 0),
+            Step::Candidates(sql) => (sql, 1),
+            Step::Fetch(sql) => (sql, 2),
+        };
+        let args: Vec<Box<dyn ToSql + Sync + Send>> = sql
+            .args
+            .into_iter()
+            .map(|a| -> Box<dyn ToSql + Sync + Send> {
+                match a {
+                    filter::Arg::Int(i) => Box::new(i),
+                    filter::Arg::Text(t) => Box::new(t),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
+        let stmt = tx.prepare_cached(&sql.text).await.map_err(backend)?;
+        let rows = tx.query(&stmt, &refs).await.map_err(backend)?;
+        match step {
+            0 => {
+                let n: i64 = rows.first().map_or(Ok(0), |r| r.try_get(0)).map_err(backend)?;
+                walk.counted(usize::try_from(n).unwrap_or(0));
+            }
+            1 => {
+                let mut found = Vec::with_capacity(rows.len());
+                for r in rows {
+                    found.push((
+                        r.try_get(0).map_err(backend)?,
+                        r.try_get(1).map_err(backend)?,
+                        r.try_get(2).map_err(backend)?,
+                    ));
+                }
+                walk.candidates(found);
+            }
+            _ => {
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let get = |i| r.try_get::<_, i64>(i).map_err(backend);
+                    out.push((r.try_get(0).map_err(backend)?, get(1)?, get(2)?, r.try_get(3).map_err(backend)?));
+                }
+                walk.fetched(out)?;
+            }
+        }
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(walk.finish())
+}
+
 async fn detached<T, Fut>(f: Fut) -> Result<T>
 where
     T: Send + 'static,
@@ -689,6 +829,17 @@ impl Store for PostgresStore {
             });
         }
         Ok(out)
+    }
+
+    async fn scan_filtered(&self, scan: Scan<'_>, clauses: &[Clause], budget: usize) -> Result<FilteredPage> {
+        if clauses.is_empty() {
+            return crate::scan_unfiltered(self, scan).await;
+        }
+        let walk = Walk::new(filter::Style::Postgres, &scan, clauses, budget)?;
+        let client = self.client().await?;
+        // Detached like a batch: a dropped future must not hand back a connection inside
+        // the read transaction.
+        detached(scan_filtered_rows(client, walk)).await
     }
 
     async fn count(&self, kind: &str, scope: &str, since_ms: i64) -> Result<u64> {

@@ -17,7 +17,10 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
-use crate::{Change, Cursor, Error, FeedEvent, Job, JobQuery, Key, NewJob, Order, Result, Row, Scan, Store, Write};
+use crate::{
+    Change, Clause, Cursor, Error, FeedEvent, FilteredPage, Job, JobQuery, Key, NewJob, Order, Result, Row, Scan,
+    Store, Write,
+};
 
 /// Runs every test in this module, each on a new store from `make`, closing it afterwards.
 /// The name of each test is printed before it runs, so a failure's captured output names it.
@@ -63,6 +66,12 @@ where
         jobs_stale_lease_tokens_change_nothing,
         jobs_failures_and_dead_letters,
         feed_announces_committed_writes,
+        filtered_scans_read_only_matching_rows,
+        filtered_scans_match_a_brute_force_filter,
+        filtered_scans_stop_at_the_budget_and_resume,
+        attributes_follow_puts_and_deletes,
+        index_writes_check_the_row,
+        filtered_pagination_is_stable_under_writes,
         ping_and_close,
     );
 }
@@ -754,4 +763,227 @@ pub async fn ping_and_close(store: &dyn Store) {
     let scan = Scan { kind: KIND, scope: SCOPE, id_prefix: None, after: None, order: Order::Ascending, limit: 1 };
     assert!(is_backend(store.scan(scan).await.map(drop)), "scan after close");
     assert!(is_backend(store.count(KIND, SCOPE, 0).await.map(drop)), "count after close");
+}
+
+// ---- filtered listings ----------------------------------------------------------------------
+
+fn index(id: &str, attributes: &[(&str, &str)]) -> Write {
+    Write::Index {
+        key: key(id),
+        expect: None,
+        attributes: attributes.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+    }
+}
+
+async fn filtered(
+    store: &dyn Store,
+    after: Option<Cursor>,
+    order: Order,
+    limit: usize,
+    clauses: &[Clause],
+    budget: usize,
+) -> FilteredPage {
+    let scan = Scan { kind: KIND, scope: SCOPE, id_prefix: None, after, order, limit };
+    must(store.scan_filtered(scan, clauses, budget).await, "scan_filtered")
+}
+
+/// Every row of a filtered listing, `page` rows at a time, following `resume`.
+async fn filtered_all(store: &dyn Store, order: Order, page: usize, clauses: &[Clause], budget: usize) -> Vec<Row> {
+    let (mut out, mut after, mut calls) = (Vec::new(), None, 0);
+    loop {
+        let got = filtered(store, after, order, page, clauses, budget).await;
+        assert!(got.rows.len() <= page && got.examined <= budget.max(page), "page of {page}: {got:?}");
+        out.extend(got.rows);
+        calls += 1;
+        assert!(calls < 10_000, "a filtered listing does not end");
+        match got.resume {
+            Some(c) => after = Some(c),
+            None => return out,
+        }
+    }
+}
+
+/// 400 rows: `color` red on every tenth (40), else blue (odd) or green (even); `size` big on
+/// even rows; `tag` a and b on every fifth (a row with two values of one name).
+async fn colored_rows(store: &dyn Store) -> Vec<(String, Vec<(String, String)>)> {
+    let mut described = Vec::new();
+    let mut writes = Vec::new();
+    for i in 0..400i64 {
+        let id = format!("c{:03}", (i * 7) % 400);
+        let color = if i % 10 == 0 {
+            "red"
+        } else if i % 2 == 1 {
+            "blue"
+        } else {
+            "green"
+        };
+        let mut attrs = vec![("color", color), ("size", if i % 2 == 0 { "big" } else { "small" })];
+        if i % 5 == 0 {
+            attrs.extend([("tag", "a"), ("tag", "b")]);
+        }
+        writes.push(insert(row(key(&id), 1_000 + i / 2, b"x")));
+        writes.push(index(&id, &attrs));
+        described.push((id, attrs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()));
+    }
+    must(store.apply(writes).await, "insert 400 indexed rows");
+    described
+}
+
+/// The issue-14 guarantee: a selective listing reads the index entries of the rows it
+/// returns (and of the driving clause's rows that fail another clause), not the table.
+pub async fn filtered_scans_read_only_matching_rows(store: &dyn Store) {
+    colored_rows(store).await;
+    let red = [Clause::new("color", ["red"])];
+    let page = filtered(store, None, Order::Ascending, 10, &red, 10_000).await;
+    assert_eq!(page.rows.len(), 10);
+    assert_eq!(page.examined, 10, "a one-clause page of 10 read {} entries", page.examined);
+    let all = filtered_all(store, Order::Ascending, 1000, &red, 10_000).await;
+    assert_eq!(all.len(), 40);
+    // Red and big: the red clause (40 entries) drives, not the big one (200).
+    let red_big = [Clause::new("size", ["big"]), Clause::new("color", ["red"])];
+    let page = filtered(store, None, Order::Ascending, 1000, &red_big, 10_000).await;
+    assert_eq!(page.rows.len(), 40, "every red row is even, so big");
+    assert!(page.examined <= 40, "drove by the broad clause: read {} entries", page.examined);
+    assert_eq!(page.resume, None);
+    // Nothing matches: nothing is read.
+    let none = [Clause::new("color", ["purple"]), Clause::new("size", ["big"])];
+    let page = filtered(store, None, Order::Ascending, 1000, &none, 10_000).await;
+    assert_eq!((page.rows.len(), page.examined, page.resume), (0, 0, None));
+    let empty = [Clause { name: "color".into(), values: vec![] }];
+    assert!(filtered(store, None, Order::Descending, 10, &empty, 100).await.rows.is_empty());
+}
+
+/// Any page size, either order, one or several clauses: the same rows as filtering a full
+/// scan by hand, each once, in listing order.
+pub async fn filtered_scans_match_a_brute_force_filter(store: &dyn Store) {
+    let described = colored_rows(store).await;
+    let attrs: HashMap<String, Vec<(String, String)>> = described.into_iter().collect();
+    let queries: Vec<Vec<Clause>> = vec![
+        vec![Clause::new("color", ["blue", "red"])],
+        vec![Clause::new("tag", ["a", "b"])],
+        vec![Clause::new("tag", ["b"]), Clause::new("size", ["big", "small"])],
+        vec![Clause::new("color", ["green", "red", "green"]), Clause::new("size", ["big"]), Clause::new("tag", ["a"])],
+        vec![Clause::new("color", ["blue"]), Clause::new("size", ["big"])],
+        vec![],
+    ];
+    for clauses in &queries {
+        for order in [Order::Ascending, Order::Descending] {
+            let expected: Vec<String> = scan_all(store, SCOPE, None, order, 1000)
+                .await
+                .into_iter()
+                .filter(|r| {
+                    clauses.iter().all(|c| attrs[&r.key.id].iter().any(|(n, v)| *n == c.name && c.values.contains(v)))
+                })
+                .map(|r| r.key.id)
+                .collect();
+            for page in [1, 7, 1000] {
+                let got = filtered_all(store, order, page, clauses, 10_000).await;
+                assert_eq!(ids(&got), expected, "{clauses:?} {order:?} by {page}");
+                assert!(got.iter().all(|r| r.body == b"x" && r.version == 1), "bodies come back");
+            }
+        }
+    }
+}
+
+/// Two broad clauses whose intersection is empty: each call stops after `budget` entries and
+/// says where to resume, and the walk ends having read each entry once.
+pub async fn filtered_scans_stop_at_the_budget_and_resume(store: &dyn Store) {
+    colored_rows(store).await;
+    let blue_big = [Clause::new("color", ["blue"]), Clause::new("size", ["big"])];
+    let page = filtered(store, None, Order::Ascending, 10, &blue_big, 50).await;
+    assert!(page.rows.is_empty() && page.examined <= 50 && page.resume.is_some(), "{page:?}");
+    let (mut after, mut examined, mut calls) = (page.resume, page.examined, 1);
+    while let Some(cursor) = after {
+        let page = filtered(store, Some(cursor), Order::Ascending, 10, &blue_big, 50).await;
+        assert!(page.rows.is_empty() && page.examined <= 50, "{page:?}");
+        examined += page.examined;
+        after = page.resume;
+        calls += 1;
+        assert!(calls < 100, "does not end");
+    }
+    // 160 blue and 200 big rows: the walk reads one clause's entries, once.
+    assert!((160..=200).contains(&examined), "read {examined} entries in {calls} calls");
+}
+
+/// Attributes follow their row: a later index write replaces them, a delete removes them.
+pub async fn attributes_follow_puts_and_deletes(store: &dyn Store) {
+    let red = [Clause::new("color", ["red"])];
+    let blue = [Clause::new("color", ["blue"])];
+    must(store.apply(vec![insert(row(key("a"), 1, b"1")), index("a", &[("color", "red")])]).await, "insert");
+    assert_eq!(ids(&filtered(store, None, Order::Ascending, 10, &red, 100).await.rows), ["a"]);
+    let batch = vec![update(row(key("a"), 1, b"2"), 1), index("a", &[("color", "blue"), ("size", "big")])];
+    must(store.apply(batch).await, "update");
+    assert!(filtered(store, None, Order::Ascending, 10, &red, 100).await.rows.is_empty(), "old value left behind");
+    let page = filtered(store, None, Order::Ascending, 10, &blue, 100).await;
+    assert_eq!((ids(&page.rows), page.rows[0].version, page.rows[0].body.as_slice()), (vec!["a"], 2, &b"2"[..]));
+    // An update without an index write keeps the attributes.
+    must(store.apply(vec![update(row(key("a"), 1, b"3"), 2)]).await, "plain update");
+    assert_eq!(filtered(store, None, Order::Ascending, 10, &blue, 100).await.rows.len(), 1);
+    must(store.apply(vec![Write::Delete { key: key("a"), expect: 3 }]).await, "delete");
+    assert!(filtered(store, None, Order::Ascending, 10, &blue, 100).await.rows.is_empty(), "deleted row listed");
+    // Re-created under the same id, it starts with no attributes.
+    must(store.apply(vec![insert(row(key("a"), 5, b"4"))]).await, "re-insert");
+    assert!(filtered(store, None, Order::Ascending, 10, &blue, 100).await.rows.is_empty(), "attributes outlived row");
+}
+
+/// An index write names an existing row, at the expected version if one is given; else the
+/// whole batch fails.
+pub async fn index_writes_check_the_row(store: &dyn Store) {
+    assert_conflict(store.apply(vec![index("ghost", &[("color", "red")])]).await, &key("ghost"), "missing row");
+    must(store.apply(vec![insert(row(key("a"), 1, b"1"))]).await, "insert");
+    let stale = Write::Index { key: key("a"), expect: Some(7), attributes: vec![("color".into(), "red".into())] };
+    let batch = vec![insert(row(key("b"), 2, b"2")), stale];
+    assert_conflict(store.apply(batch).await, &key("a"), "stale version");
+    assert!(get(store, "b").await.is_none(), "the failed batch wrote b");
+    let current = Write::Index { key: key("a"), expect: Some(1), attributes: vec![("color".into(), "red".into())] };
+    must(store.apply(vec![current]).await, "current version");
+    let red = [Clause::new("color", ["red"])];
+    assert_eq!(ids(&filtered(store, None, Order::Ascending, 10, &red, 100).await.rows), ["a"]);
+}
+
+/// Filtered NextTokens keep the plain scan's guarantee: between pages, rows are inserted
+/// ahead of and behind the cursor and deleted; every matching row present throughout is
+/// listed exactly once, and rows inserted behind the cursor never.
+pub async fn filtered_pagination_is_stable_under_writes(store: &dyn Store) {
+    let described = colored_rows(store).await;
+    let clauses = [Clause::new("color", ["red", "green"]), Clause::new("size", ["big"])];
+    let mut present: HashSet<String> = described
+        .iter()
+        .filter(|(_, a)| a.iter().any(|(_, v)| v == "red" || v == "green"))
+        .map(|(i, _)| i.clone())
+        .collect();
+    let (mut seen, mut ahead, mut behind): (HashMap<String, usize>, Vec<String>, Vec<String>) = Default::default();
+    let (mut after, mut pages) = (None, 0i64);
+    loop {
+        let page = filtered(store, after, Order::Ascending, 9, &clauses, 1000).await;
+        for r in &page.rows {
+            *seen.entry(r.key.id.clone()).or_default() += 1;
+        }
+        let Some(resume) = page.resume else { break };
+        after = Some(resume);
+        pages += 1;
+        assert!(pages < 100, "does not end");
+        let (a, b) = (format!("ahead-{pages:02}"), format!("behind-{pages:02}"));
+        let mut writes = vec![
+            insert(row(key(&a), 10_000 + pages, b"a")),
+            index(&a, &[("color", "red"), ("size", "big")]),
+            insert(row(key(&b), -pages, b"b")),
+            index(&b, &[("color", "red"), ("size", "big")]),
+        ];
+        ahead.push(a);
+        behind.push(b);
+        let victim = present.iter().find(|id| !seen.contains_key(*id)).cloned();
+        if let Some(id) = victim.filter(|_| pages % 2 == 0) {
+            present.remove(&id);
+            writes.push(Write::Delete { key: key(&id), expect: 1 });
+        }
+        must(store.apply(writes).await, "writes between pages");
+    }
+    assert!(pages >= 10, "too few pages: {pages}");
+    for id in present.iter().chain(&ahead) {
+        assert_eq!(seen.get(id), Some(&1), "row {id} present throughout");
+    }
+    for id in &behind {
+        assert!(!seen.contains_key(id), "row {id} inserted behind the cursor was listed");
+    }
 }

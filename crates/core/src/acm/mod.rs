@@ -16,6 +16,7 @@
 
 mod account;
 mod import_export;
+pub mod index;
 mod issue;
 pub mod jobs;
 pub mod lifecycle;

@@ -11,14 +11,27 @@
 //! query, account or region an `InvalidArgsException` instead of a silently wrong page.
 
 use base64::Engine as _;
-use carapace_store::{Cursor, Key, Order, Scan};
+use carapace_store::{Clause, Cursor, Key, Order, Scan};
 use serde::{Deserialize, Serialize};
 
+use super::index;
 use super::record::{self, CertificateRecord, CertificateType, DomainValidation, KeyPairOrigin, ManagedBy, Material};
 use super::state::Status;
 use super::validation::ResourceRecord;
 use super::{AcmError, CertificateManager, Owner};
 use crate::ca::KeyAlgorithm;
+
+/// Index entries one ListCertificates or SearchCertificates call reads at most: a filter
+/// whose clauses are each broad but rarely true together stops here and hands back a
+/// NextToken. About 10-20 ms of reading on SQLite.
+const READ_BUDGET: usize = 20_000;
+
+/// What [`CertificateManager::walk_indexed`] found.
+struct Walked {
+    items: Vec<CertificateView>,
+    /// Where the next page starts, if there may be one.
+    resume: Option<Cursor>,
+}
 
 /// A certificate as a reader sees it at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +97,7 @@ impl CertificateManager {
     pub async fn list_certificates(&self, owner: &Owner, query: &ListQuery) -> Result<ListPage, AcmError> {
         let scope = owner.scope();
         let fingerprint = query.filter.fingerprint(&scope, query.descending);
-        let mut after = match &query.next_token {
+        let after = match &query.next_token {
             Some(token) => {
                 let t: ListToken = decode_token(token)?;
                 if t.f != fingerprint {
@@ -96,32 +109,40 @@ impl CertificateManager {
         };
         let order = if query.descending { Order::Descending } else { Order::Ascending };
         let max = query.max_items.clamp(1, 1000);
+        let clauses = index::list_clauses(&query.filter);
+        let page = self.walk_indexed(owner, &clauses, order, after, max, |v| query.filter.matches(v)).await?;
+        Ok(ListPage { items: page.items, next_token: page.resume.map(|c| list_token(&c, &fingerprint)) })
+    }
+
+    /// Up to `max` certificates in `(created_ms, id)` order from `after` that meet the
+    /// indexed `clauses` and then `check` (what the index cannot tell: the status at read
+    /// time, the filters it does not hold). The store reads only index entries of matching
+    /// rows plus what it passes over, at most [`READ_BUDGET`] per call; so a page can come
+    /// back short, with a position to resume from, rather than read the whole table. After
+    /// a full page it looks a little further for one more match, so the last page of a walk
+    /// comes without a NextToken (as ACM's does) in the common case.
+    async fn walk_indexed(
+        &self,
+        owner: &Owner,
+        clauses: &[Clause],
+        order: Order,
+        mut after: Option<Cursor>,
+        max: usize,
+        check: impl Fn(&CertificateView) -> bool,
+    ) -> Result<Walked, AcmError> {
+        let scope = owner.scope();
         let mut items = Vec::new();
         let mut last: Option<Cursor> = None;
-        // After the page is full, look a little further for one more match, so the last page
-        // of a walk comes without a NextToken (as ACM's does) in the common case.
-        const PEEK_LIMIT: usize = 2_000;
-        let mut peeked = 0usize;
+        let mut examined = 0usize;
         loop {
-            let batch = (max + 1 - items.len().min(max)).clamp(64, 512);
-            let rows = self
-                .core
-                .store
-                .scan(Scan {
-                    kind: record::KIND,
-                    scope: &scope,
-                    id_prefix: None,
-                    after: after.clone(),
-                    order,
-                    limit: batch,
-                })
-                .await?;
-            let exhausted = rows.len() < batch;
-            for row in &rows {
-                after = Some(Cursor { created_ms: row.created_ms, id: row.key.id.clone() });
-                if items.len() >= max {
-                    peeked += 1;
-                }
+            let want = max + 1 - items.len().min(max);
+            let scan =
+                Scan { kind: record::KIND, scope: &scope, id_prefix: None, after: after.clone(), order, limit: want };
+            let page =
+                self.core.store.scan_filtered(scan, clauses, READ_BUDGET.saturating_sub(examined).max(want)).await?;
+            examined += page.examined;
+            for row in &page.rows {
+                let position = Cursor { created_ms: row.created_ms, id: row.key.id.clone() };
                 let record = match CertificateRecord::decode(&row.body) {
                     Ok(r) => r,
                     Err(e) => {
@@ -131,21 +152,23 @@ impl CertificateManager {
                 };
                 let view = self.view(record);
                 // Certificates other services hold (Lightsail's) are not ACM's to list.
-                if view.record.held_by.is_some() || !query.filter.matches(&view) {
-                    if items.len() >= max && peeked >= PEEK_LIMIT {
-                        return Ok(ListPage { items, next_token: last.map(|c| list_token(&c, &fingerprint)) });
-                    }
+                if view.record.held_by.is_some() || !check(&view) {
                     continue;
                 }
                 if items.len() >= max {
                     // Another match exists: the page is full and a next one follows.
-                    return Ok(ListPage { items, next_token: last.map(|c| list_token(&c, &fingerprint)) });
+                    return Ok(Walked { items, resume: last });
                 }
-                last = after.clone();
+                last = Some(position);
                 items.push(view);
             }
-            if exhausted {
-                return Ok(ListPage { items, next_token: None });
+            let Some(resume) = page.resume else { return Ok(Walked { items, resume: None }) };
+            after = Some(resume);
+            if examined >= READ_BUDGET {
+                // Enough read for one call: resume after the last item of a full page, else
+                // after the last entry read (every match before it is in this page).
+                let resume = if items.len() >= max { last } else { after };
+                return Ok(Walked { items, resume });
             }
         }
     }
@@ -198,6 +221,28 @@ impl CertificateManager {
             }
             None => None,
         };
+        let max = query.max_results.clamp(1, 500);
+        if query.by_creation {
+            // Sorted by creation (the default): the listing order of the store, so a page
+            // reads its own rows (plus those its indexed conditions cannot rule out), like
+            // ListCertificates. The position is the same `(created_ms, ARN)` as below, and
+            // ARNs of one scope differ only by id, so the orders agree.
+            let order = if query.descending { Order::Descending } else { Order::Ascending };
+            let after = match after {
+                None => None,
+                Some((SortValue::Int(created_ms), arn)) => {
+                    Some(Cursor { created_ms, id: arn.rsplit('/').next().unwrap_or_default().to_owned() })
+                }
+                Some(_) => return Err(bad_token()),
+            };
+            let clauses = index::search_clauses(&query.narrows);
+            let page = self.walk_indexed(owner, &clauses, order, after, max, |v| (query.matches)(v)).await?;
+            let next_token = page.resume.map(|c| {
+                let a = super::names::CertificateArn::format(owner, &c.id);
+                encode_token(&SearchToken { v: SortValue::Int(c.created_ms), a, f: fingerprint.clone() })
+            });
+            return Ok(SearchPage { items: page.items, next_token });
+        }
         let mut keyed: Vec<((SortValue, String), CertificateView)> = self
             .all_certificates(owner)
             .await?
@@ -215,7 +260,6 @@ impl CertificateManager {
                 keyed.iter().position(|(k, _)| if query.descending { k < pos } else { k > pos }).unwrap_or(keyed.len())
             }
         };
-        let max = query.max_results.clamp(1, 500);
         let end = (start + max).min(keyed.len());
         let next_token = (end < keyed.len()).then(|| {
             let (v, a) = keyed[end - 1].0.clone();
@@ -386,6 +430,11 @@ pub struct SearchQuery<'a> {
     pub next_token: Option<String>,
     /// A stable description of the filter and sort, binding tokens to this query.
     pub fingerprint: String,
+    /// Sorted by creation time: the page is read in the store's listing order.
+    pub by_creation: bool,
+    /// Conditions every match meets that the index holds (a superset filter: `matches`
+    /// still decides).
+    pub narrows: Vec<index::Narrow>,
 }
 
 /// One page of SearchCertificates.

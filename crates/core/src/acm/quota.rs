@@ -68,6 +68,9 @@ pub(crate) struct LoadedUsage {
     pub created_ms: i64,
 }
 
+/// Idle scope locks kept before [`ScopeLocks::lock`] prunes them.
+const SCOPE_LOCKS_KEPT: usize = 1_024;
+
 /// Per-scope locks: within one process, writers of a scope's usage row take turns instead
 /// of racing (a lost race costs a re-read and a retry). Other nodes sharing the database
 /// still race, and the versioned write keeps that correct.
@@ -81,6 +84,12 @@ impl ScopeLocks {
     pub(crate) async fn lock(&self, scope: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // One lock per scope ever written would grow without bound (in dev mode every
+            // well-formed access key is its own account): drop the locks nobody holds or
+            // waits for (the map's own reference is the only one) once there are many.
+            if map.len() >= SCOPE_LOCKS_KEPT {
+                map.retain(|_, lock| std::sync::Arc::strong_count(lock) > 1);
+            }
             std::sync::Arc::clone(map.entry(scope.to_owned()).or_default())
         };
         lock.lock_owned().await
@@ -167,5 +176,26 @@ mod tests {
         assert_eq!(u.this_year(day0 + 365 * DAY_MS), 0);
         u.add(day0 + 400 * DAY_MS);
         assert_eq!(u.days.len(), 1, "old days are pruned");
+    }
+}
+
+#[cfg(test)]
+mod scope_lock_tests {
+    use super::*;
+
+    /// Idle locks are dropped once many scopes were seen; held ones stay (and still exclude).
+    #[tokio::test]
+    async fn idle_scope_locks_are_pruned() {
+        let locks = ScopeLocks::default();
+        let held = locks.lock("held").await;
+        for i in 0..3 * SCOPE_LOCKS_KEPT {
+            drop(locks.lock(&format!("scope-{i}")).await);
+        }
+        let len = locks.0.lock().unwrap().len();
+        assert!(len <= SCOPE_LOCKS_KEPT + 1, "{len} locks kept");
+        assert!(locks.0.lock().unwrap().contains_key("held"), "a held lock was pruned");
+        let again = tokio::time::timeout(std::time::Duration::from_millis(50), locks.lock("held")).await;
+        assert!(again.is_err(), "a second holder got the held lock");
+        drop(held);
     }
 }

@@ -22,6 +22,7 @@
 //! the directory at once instead of passing through `Deleting`.
 
 pub mod certificate;
+pub mod index;
 pub mod jobs;
 pub mod ldap;
 pub mod machine;
@@ -601,27 +602,26 @@ impl Directories {
         let (directory, _) = self.directory(scope, directory_id).await?;
         require_certificates_supported(&directory)?;
         let limit = page_size(limit);
-        let prefix = format!("{directory_id}/");
         let mut after = token.map(decode_cursor).transpose()?;
         let mut items: Vec<(Cursor, CertificateView)> = Vec::new();
-        // Deregistered rows are skipped, so a page may need more than one scan.
+        // The directory's certificates only, from the index (an id prefix would be a filter
+        // on every certificate of the account). Deregistered rows are skipped, so a page may
+        // need more than one scan.
+        let clauses = [index::directory_clause(directory_id)];
         loop {
-            let rows = self
-                .core
-                .store
-                .scan(Scan {
-                    kind: CERTIFICATE_KIND,
-                    scope,
-                    id_prefix: Some(&prefix),
-                    after: after.clone(),
-                    order: Order::Ascending,
-                    limit: limit + 1,
-                })
-                .await?;
-            let exhausted = rows.len() <= limit;
-            for row in rows {
+            let scan = Scan {
+                kind: CERTIFICATE_KIND,
+                scope,
+                id_prefix: None,
+                after: after.clone(),
+                order: Order::Ascending,
+                limit: limit + 1,
+            };
+            let page = self.core.store.scan_filtered(scan, &clauses, 10 * (limit + 1)).await?;
+            let resume = page.resume;
+            let exhausted = resume.is_none();
+            for row in page.rows {
                 let cursor = Cursor { created_ms: row.created_ms, id: row.key.id.clone() };
-                after = Some(cursor.clone());
                 let record: CertificateRecord = decode(&row)?;
                 let state = record.state_at(now);
                 if state != CertificateState::Deregistered {
@@ -631,6 +631,7 @@ impl Directories {
             if exhausted || items.len() > limit {
                 break;
             }
+            after = resume;
         }
         let more = items.len() > limit;
         items.truncate(limit);
