@@ -191,33 +191,17 @@ async fn edge_admin(
     mut stop: tokio::sync::watch::Receiver<bool>,
     grace: Duration,
 ) {
-    use http_body_util::Full;
     let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
     let handler = move |req: hyper::Request<carapace_net::Body>| {
         let (store, metrics) = (store.clone(), metrics.clone());
         async move {
-            let (status, ctype, body) = match req.uri().path() {
-                "/health" => match store.ping().await {
-                    Ok(()) => {
-                        let body = serde_json::json!({"status": "ok", "edge": {"https": https, "http": http}});
-                        (hyper::StatusCode::OK, "application/json", body.to_string())
-                    }
-                    Err(_) => (
-                        hyper::StatusCode::SERVICE_UNAVAILABLE,
-                        "application/json",
-                        String::from(r#"{"status":"store unreachable"}"#),
-                    ),
-                },
-                "/metrics" => (hyper::StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
-                _ => (hyper::StatusCode::NOT_FOUND, "text/plain", String::from("not found\n")),
-            };
-            hyper::Response::builder()
-                .status(status)
-                .header(hyper::header::CONTENT_TYPE, ctype)
-                .body(Full::new(Bytes::from(body)))
-                .unwrap_or_default()
+            match req.uri().path() {
+                "/health" => server::health(store.as_ref(), Some((https, http))).await,
+                "/metrics" => server::metrics(&metrics),
+                _ => server::not_found(),
+            }
         }
     };
     carapace_net::Server::new("edge-admin", limits).run(listener, handler, stopped, grace).await;

@@ -65,10 +65,8 @@ impl Front {
         }
         if req.method() == http::Method::GET {
             match path.as_str() {
-                "/health" => return self.health().await,
-                "/metrics" => {
-                    return plain(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render());
-                }
+                "/health" => return health(self.store.as_ref(), self.edge_addrs).await,
+                "/metrics" => return metrics(&self.metrics),
                 _ if path.starts_with(ACM_VALIDATIONS_PREFIX) => return self.http_validation(&path).await,
                 _ if path.starts_with("/ca/") && path.ends_with(".crt") => return self.ca_certificate(&path),
                 _ if path.starts_with("/crl/") && path.ends_with(".crl") => return self.crl(&path).await,
@@ -196,29 +194,34 @@ impl Front {
             }
         }
     }
+}
 
-    async fn health(&self) -> Response<Full<Bytes>> {
-        match self.store.ping().await {
-            Ok(()) => {
-                let body = match self.edge_addrs {
-                    Some((https, http)) => serde_json::json!({"status": "ok", "edge": {"https": https, "http": http}}),
-                    None => serde_json::json!({"status": "ok"}),
-                };
-                plain(StatusCode::OK, "application/json", body.to_string())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "health check: store unreachable");
-                plain(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "application/json",
-                    r#"{"status":"store unreachable"}"#.to_owned(),
-                )
-            }
+/// `GET /health`: 200 when the store answers, with the edge's addresses when one runs.
+pub(crate) async fn health(
+    store: &dyn carapace_store::Store,
+    edge_addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
+) -> Response<Full<Bytes>> {
+    match store.ping().await {
+        Ok(()) => {
+            let body = match edge_addrs {
+                Some((https, http)) => serde_json::json!({"status": "ok", "edge": {"https": https, "http": http}}),
+                None => serde_json::json!({"status": "ok"}),
+            };
+            plain(StatusCode::OK, "application/json", body.to_string())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "health check: store unreachable");
+            plain(StatusCode::SERVICE_UNAVAILABLE, "application/json", r#"{"status":"store unreachable"}"#.to_owned())
         }
     }
 }
 
-fn not_found() -> Response<Full<Bytes>> {
+/// `GET /metrics`: the text exposition format.
+pub(crate) fn metrics(metrics: &Metrics) -> Response<Full<Bytes>> {
+    plain(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", metrics.render())
+}
+
+pub(crate) fn not_found() -> Response<Full<Bytes>> {
     plain(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "Not Found\n".to_owned())
 }
 

@@ -126,8 +126,7 @@ impl CertificateManager {
             detail.insert("DaysToExpiry".into(), json!(days_to_expiry(x.not_after_ms, now_ms)));
         }
         let attempt = renewal.deadline_ms.unwrap_or_default();
-        let status = serde_json::to_value(renewal.status).ok().and_then(|v| v.as_str().map(str::to_owned));
-        let identity = format!("{}/{}/renewal/{attempt}/{}", record.arn, record.issuance, status.unwrap_or_default());
+        let identity = format!("{}/{}/renewal/{attempt}/{:?}", record.arn, record.issuance, renewal.status);
         self.event_writes(&identity, DetailType::RenewalActionRequired, record, Value::Object(detail), now_ms)
     }
 
