@@ -316,6 +316,9 @@ pub struct EdgeConfig {
     pub cache_dir: String,
     /// Disk budget of the disk tier, bytes; the oldest objects are removed first.
     pub cache_dir_bytes: u64,
+    /// A PEM file of extra CA certificates HTTPS origins are verified against, besides the
+    /// system roots and Carapace's root. Empty: none.
+    pub origin_ca_file: String,
     /// `carapace edge` only: the plain-HTTP admin address serving `/health` and `/metrics`
     /// (port 0 picks a free port).
     pub admin_listen: SocketAddr,
@@ -352,6 +355,7 @@ impl Default for EdgeConfig {
             cache_dir: String::new(),
             cache_dir_bytes: 1 << 30,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 4481)),
+            origin_ca_file: String::new(),
         }
     }
 }

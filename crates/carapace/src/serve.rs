@@ -232,11 +232,22 @@ async fn start_edge(
     use rustls::pki_types::pem::PemObject as _;
     let root = rustls::pki_types::CertificateDer::from_pem_slice(ca.root_pem().as_bytes())
         .map_err(|e| anyhow::anyhow!("root PEM: {e}"))?;
+    let mut origin_roots = vec![root];
+    if !config.edge.origin_ca_file.is_empty() {
+        let path = &config.edge.origin_ca_file;
+        let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("edge.origin_ca_file {path}: {e}"))?;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            origin_roots.push(cert.map_err(|e| anyhow::anyhow!("edge.origin_ca_file {path}: {e}"))?);
+        }
+        if origin_roots.len() == 1 {
+            anyhow::bail!("edge.origin_ca_file {path}: no PEM certificate in it");
+        }
+    }
     let edge = carapace_edge::Edge::new(carapace_edge::EdgeConfig {
         cache_bytes: config.edge.cache_bytes,
         cache_dir: (!config.edge.cache_dir.is_empty()).then(|| config.edge.cache_dir.clone().into()),
         cache_dir_bytes: config.edge.cache_dir_bytes,
-        origin_roots: vec![root],
+        origin_roots,
         ..Default::default()
     })?;
     let domain = config.edge.domain.to_ascii_lowercase();

@@ -90,3 +90,24 @@ async fn eventually_issued(c: &aws_sdk_lightsail::Client, name: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `edge.origin_ca_file` must hold PEM certificates: a file without any stops the start with
+/// a message naming the field (a valid one is exercised by the edge crate's HTTPS-origin test).
+#[test]
+fn an_origin_ca_file_without_certificates_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("not-a-ca.pem");
+    std::fs::write(&bad, "hello").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_carapace"))
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("CARAPACE_EDGE_ORIGIN_CA_FILE", &bad)
+        .env("CARAPACE_EDGE_HTTPS_LISTEN", "127.0.0.1:0")
+        .env("CARAPACE_EDGE_HTTP_LISTEN", "127.0.0.1:0")
+        .env("CARAPACE_ACM_APPROVAL_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run carapace");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("edge.origin_ca_file"), "{stderr}");
+}
