@@ -407,10 +407,11 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::acm::AcmSettings;
     use crate::acm::{NewCertificate, Owner};
     use crate::ca::KeyAlgorithm;
     use crate::clock::ManualClock;
-    use crate::runtime::{AcmSettings, Core};
+    use crate::runtime::Core;
     use crate::validation::testing::TestDns;
 
     async fn setup(dns: &TestDns, smtp_port: u16) -> (CertificateManager, ManualClock) {
