@@ -135,9 +135,10 @@ pub async fn scale(
         None => println!("  database: size unknown"),
     }
 
-    // 3. The server on the loaded database. On SQLite the burst runs twice: first with the
-    // WAL limit out of reach (PASSIVE checkpoints only, as before issue 14), then as
-    // configured by default; the listings run on the second server.
+    // 3. The server on the loaded database. On SQLite the bursts run twice, each on its own
+    // copy of the loaded data directory: first with the WAL limit out of reach (PASSIVE
+    // checkpoints only, as before issue 14), then as configured by default; the listings
+    // run on the second server.
     let request_call = Call {
         target: "CertificateManager.RequestCertificate".into(),
         service: "acm",
@@ -151,7 +152,7 @@ pub async fn scale(
         &[(" (WAL unbounded: PASSIVE only, as before)", Some("1099511627776")), (" (WAL bounded at 64 MiB)", None)]
     };
     let mut server = None;
-    for (label, limit) in setups {
+    for (n, (label, limit)) in setups.iter().enumerate() {
         if let Some(previous) = server.take() {
             Child::stop(previous).await;
         }
@@ -159,22 +160,39 @@ pub async fn scale(
         if let Some(limit) = limit {
             env.push(("CARAPACE_SQLITE_WAL_LIMIT_BYTES", limit));
         }
+        // Each setup starts from the loaded database as it was (a copy of the data
+        // directory on SQLite), so neither burst inherits the other's WAL or jobs.
+        let data_copy = format!("{data}-{n}");
+        if database_url.is_none() {
+            let copied = std::process::Command::new("cp").args(["-a", data.as_str(), data_copy.as_str()]).status()?;
+            if !copied.success() {
+                bail!("copying the data directory failed");
+            }
+        }
+        let data_dir = if database_url.is_none() { data_copy.as_str() } else { data.as_str() };
+        let serve = ["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir];
         let child = Child::spawn(&exe, &serve, &env).await?;
         println!("  server started{label}; RSS {}", rss(&child));
-        wal.take_max();
-        let report = load(
-            &child.addr,
-            &signer,
-            vec![request_call.clone()],
-            connections,
-            Duration::from_secs(1),
-            Duration::from_secs(seconds),
-        )
-        .await?;
-        println!(
-            "  RequestCertificate{label}, {connections} connections, {seconds} s: {report}; largest WAL {}",
-            mib(wal.take_max())
-        );
+        let db = Path::new(data_dir).join("carapace.db");
+        let wal = WalWatch::start(database_url.is_none().then(|| wal_path(&db)));
+        // One client: the latency of a request on its own. Then many: throughput, and the
+        // latency under a queue (about connections / throughput).
+        for clients in [1, connections] {
+            wal.take_max();
+            let report = load(
+                &child.addr,
+                &signer,
+                vec![request_call.clone()],
+                clients,
+                Duration::from_secs(1),
+                Duration::from_secs(seconds),
+            )
+            .await?;
+            println!(
+                "  RequestCertificate{label}, {clients} connection(s), {seconds} s: {report}; largest WAL {}",
+                mib(wal.take_max())
+            );
+        }
         println!("  RSS after the burst: {}", rss(&child));
         server = Some(child);
     }
