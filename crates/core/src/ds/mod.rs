@@ -1,7 +1,8 @@
 //! Directory Service: directories, registered certificates, LDAPS, client authentication.
 //!
 //! The rules live here; the `carapace-ds` crate maps its DTOs onto [`Directories`] and
-//! runs the network part of the LDAPS check (TCP, TLS, the LDAP search built by [`ldap`]).
+//! runs the network part of the LDAPS check with `carapace_checks::ldaps` (TCP, TLS, a root
+//! DSE search), which takes a [`LdapsPlan`] and answers with a [`LdapsFailure`] or success.
 //!
 //! Storage: directories are rows of kind [`DIRECTORY_KIND`] under `<account>/<region>`
 //! with id `d-<10 hex>`; certificates are rows of kind [`CERTIFICATE_KIND`] with id
@@ -24,13 +25,11 @@
 pub mod certificate;
 pub mod index;
 pub mod jobs;
-pub mod ldap;
 pub mod machine;
 pub mod password;
 pub mod records;
 
 use std::future::Future;
-use std::net::IpAddr;
 
 use carapace_store::{Cursor, Key, Order, Row, Scan, Write};
 use zeroize::Zeroizing;
@@ -42,6 +41,9 @@ use records::{
     CertificateKind, CertificateRecord, ClientAuthKind, ClientAuthRecord, DirectoryKind, DirectoryRecord,
     LDAPS_CHECK_DELAY_MS,
 };
+
+/// The LDAPS check's plan and failures are plain data of `carapace-checks`, which runs it.
+pub use carapace_checks::ldaps::{LdapsFailure, LdapsPlan};
 
 /// Row kind of directories.
 pub const DIRECTORY_KIND: &str = "ds.directory";
@@ -241,64 +243,6 @@ pub struct LdapsView {
     pub updated_ms: Option<i64>,
     /// Set while `Enabling`: the check the status waits for.
     pub pending: Option<PendingCheck>,
-}
-
-/// What an LDAPS check must verify.
-#[derive(Debug, Clone)]
-pub struct LdapsPlan {
-    /// The customer's domain controllers to connect to (AD Connector). Empty for Managed
-    /// Microsoft AD, whose domain controllers are AWS's: Carapace runs none, so once a
-    /// certificate is registered there is nothing further to check and LDAPS is enabled.
-    pub targets: Vec<IpAddr>,
-    /// DER of every registered `ClientLDAPS` certificate: the only trust anchors.
-    pub anchors: Vec<Vec<u8>>,
-}
-
-/// Why the LDAPS check of a domain controller failed; the text is the `LDAPSStatusReason`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LdapsFailure {
-    /// No TCP connection (refused, timed out, no route).
-    #[error("Domain controller {addr} is unreachable on the LDAPS port: {detail}")]
-    Unreachable {
-        /// `ip:port`.
-        addr: String,
-        /// What the network said.
-        detail: String,
-    },
-    /// The server's chain does not lead to a registered `ClientLDAPS` certificate.
-    #[error(
-        "Domain controller {addr} presented an untrusted certificate chain (no registered ClientLDAPS certificate anchors it): {detail}"
-    )]
-    UntrustedChain {
-        /// `ip:port`.
-        addr: String,
-        /// What verification said.
-        detail: String,
-    },
-    /// The server's certificate (or one in its chain) is expired or not yet valid.
-    #[error("Domain controller {addr} presented an expired certificate: {detail}")]
-    Expired {
-        /// `ip:port`.
-        addr: String,
-        /// What verification said.
-        detail: String,
-    },
-    /// TLS failed for another reason (protocol error, alert, timeout mid-handshake).
-    #[error("TLS handshake error with domain controller {addr}: {detail}")]
-    Handshake {
-        /// `ip:port`.
-        addr: String,
-        /// What TLS said.
-        detail: String,
-    },
-    /// TLS worked but the LDAP root DSE search did not.
-    #[error("LDAP error from domain controller {addr}: {detail}")]
-    Ldap {
-        /// `ip:port`.
-        addr: String,
-        /// What LDAP said.
-        detail: String,
-    },
 }
 
 /// The Directory Service rules over the core's store and clock.

@@ -1,5 +1,6 @@
 //! The rules end to end over an in-memory store and a hand-moved clock.
 
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use super::records::{DEREGISTER_DELAY_MS, DIRECTORY_STEP_MS, REGISTER_DELAY_MS};

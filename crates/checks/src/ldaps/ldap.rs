@@ -2,10 +2,25 @@
 //! `SearchRequest` and a reader for the responses. BER here is the subset LDAP allows
 //! (RFC 4511 §5.1: definite lengths only), so a small TLV reader covers it.
 //!
-//! The network side (TCP, TLS) lives in the `carapace-ds` crate; this module is pure.
+//! The network side (TCP, TLS) is the probe's ([`super::check`]); this module is pure.
 
-// What we send is DER, a subset of BER (definite, minimal lengths): the CA's encoder fits.
-use crate::ca::der::tlv;
+/// Encodes one TLV: `tag || length || content`. What we send is DER, a subset of BER
+/// (definite, minimal lengths, X.690 §10.1).
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + 6);
+    out.push(tag);
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
+}
 
 /// Universal tags and LDAP application tags used below.
 mod tag {
