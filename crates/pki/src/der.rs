@@ -1,6 +1,6 @@
 //! A deliberately tiny DER writer and reader for the few structures rcgen and x509-parser
-//! do not build or parse for us: the Authority Information Access and Certificate Policies
-//! extensions, and the outer layers of PKCS#8 / PKCS#1 / SEC1 private keys.
+//! do not build or parse for us: the outer layers of PKCS#8 / PKCS#1 / SEC1 private keys
+//! (the AIA and certificate-policies extensions are built with x509-cert's types).
 //!
 //! Only definite-length encodings with single-byte tags are supported, which is all DER
 //! (X.690 §10.1) allows for the universal and context tags used here.
@@ -13,9 +13,6 @@ pub(crate) const OCTET_STRING: u8 = 0x04;
 pub(crate) const OID: u8 = 0x06;
 /// ASN.1 universal tag: SEQUENCE (constructed).
 pub(crate) const SEQUENCE: u8 = 0x30;
-/// GeneralName `uniformResourceIdentifier [6] IA5String`, implicitly tagged (RFC 5280 §4.2.1.6).
-pub(crate) const GENERAL_NAME_URI: u8 = 0x86;
-
 /// Encodes one TLV: `tag || length || content`.
 pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + 6);
@@ -31,11 +28,6 @@ pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(content);
     out
-}
-
-/// Encodes a SEQUENCE of already-encoded elements.
-pub(crate) fn sequence(elements: &[Vec<u8>]) -> Vec<u8> {
-    tlv(SEQUENCE, &elements.concat())
 }
 
 /// Encodes an OBJECT IDENTIFIER from its arcs (X.690 §8.19). The first two arcs must be a
