@@ -178,9 +178,9 @@ impl CertificateManager {
         Self { core, secret: Arc::new(tokio::sync::OnceCell::new()), usage_locks: Arc::default(), checkers: None }
     }
 
-    /// The manager whose validation jobs ask `checkers` (the ACM worker's: the binary
-    /// passes [`Checkers::live`](carapace_checks::Checkers::live)). Without them a validation
-    /// or approval-mail job fails, is retried and in the end dead-lettered, loudly.
+    /// The manager whose validation jobs ask `checkers` (the ACM worker's: the binary passes
+    /// `carapace_checks::Checkers::live`). Without them a validation or approval-mail job
+    /// fails, is retried and in the end dead-lettered, loudly.
     pub fn with_checkers(self, checkers: Checkers) -> Self {
         Self { checkers: Some(checkers), ..self }
     }
