@@ -338,7 +338,10 @@ pub(crate) fn summary(v: &CertificateView) -> m::CertificateSummary {
         has_additional_subject_alternative_names: Some(r.sans.len() > SUMMARY_SAN_LIMIT),
         status: Some(status(v.status)),
         r#type: Some(cert_type(r.cert_type)),
-        key_algorithm: Some(key_algorithm(r.key_algorithm)),
+        // ACM spells key algorithms with a hyphen in summaries (`RSA-2048`), as in
+        // DescribeCertificate, although requests and filters use the underscore: the
+        // generated member is a string for it (codegen's STRING_OVERRIDES).
+        key_algorithm: Some(r.key_algorithm.display_name().to_owned()),
         key_usages: Some(x.map(|x| x.key_usages.iter().map(|k| key_usage(k)).collect()).unwrap_or_default()),
         extended_key_usages: Some(
             x.map(|x| x.extended_key_usages.iter().map(|(n, _)| extended_key_usage(n)).collect()).unwrap_or_default(),

@@ -1,6 +1,7 @@
 //! The one place core errors become ACM wire errors.
 
 use carapace_core::acm::AcmError;
+use carapace_model::acm::{ErrorCode, OperationName};
 use carapace_proto::Output;
 use carapace_proto::WireError;
 
@@ -31,34 +32,36 @@ pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// The wire error. Internal failures are logged with the request id and answered with
     /// a generic fault; their details never reach the client.
-    pub(crate) fn into_wire(self, request_id: &str, operation: &str) -> WireError {
+    pub(crate) fn into_wire(self, request_id: &str, operation: OperationName) -> WireError {
         let e = match self {
             Self::Wire(w) => return w,
             Self::Core(e) => e,
         };
         let message = e.to_string();
         let code = match e {
-            AcmError::NotFound(_) => "ResourceNotFoundException",
-            AcmError::InvalidArn(_) => "InvalidArnException",
-            AcmError::RequestInProgress(_) => "RequestInProgressException",
-            AcmError::InvalidState(_) => "InvalidStateException",
-            AcmError::InvalidDomainValidationOptions(_) => "InvalidDomainValidationOptionsException",
-            AcmError::InvalidParameter(_) => "InvalidParameterException",
-            AcmError::InvalidArgs(_) => "InvalidArgsException",
-            AcmError::LimitExceeded(_) => "LimitExceededException",
-            AcmError::InvalidTag(_) => "InvalidTagException",
+            AcmError::NotFound(_) => ErrorCode::ResourceNotFoundException,
+            AcmError::InvalidArn(_) => ErrorCode::InvalidArnException,
+            AcmError::RequestInProgress(_) => ErrorCode::RequestInProgressException,
+            AcmError::InvalidState(_) => ErrorCode::InvalidStateException,
+            AcmError::InvalidDomainValidationOptions(_) => ErrorCode::InvalidDomainValidationOptionsException,
+            AcmError::InvalidParameter(_) => ErrorCode::InvalidParameterException,
+            AcmError::InvalidArgs(_) => ErrorCode::InvalidArgsException,
+            AcmError::LimitExceeded(_) => ErrorCode::LimitExceededException,
+            AcmError::InvalidTag(_) => ErrorCode::InvalidTagException,
             // TagResource has no TooManyTagsException in the model; it uses the quota error.
-            AcmError::TooManyTags(_) if operation == "TagResource" => "ServiceQuotaExceededException",
-            AcmError::TooManyTags(_) => "TooManyTagsException",
-            AcmError::ResourceInUse(_) => "ResourceInUseException",
-            AcmError::Validation(_) => "ValidationException",
-            AcmError::Conflict(_) => "ConflictException",
+            AcmError::TooManyTags(_) if operation == OperationName::TagResource => {
+                ErrorCode::ServiceQuotaExceededException
+            }
+            AcmError::TooManyTags(_) => ErrorCode::TooManyTagsException,
+            AcmError::ResourceInUse(_) => ErrorCode::ResourceInUseException,
+            AcmError::Validation(_) => ErrorCode::ValidationException,
+            AcmError::Conflict(_) => ErrorCode::ConflictException,
             AcmError::Store(_) | AcmError::Internal(_) => {
-                tracing::error!(request_id, operation, error = %message, "ACM operation failed");
+                tracing::error!(request_id, operation = operation.as_str(), error = %message, "ACM operation failed");
                 return WireError::internal();
             }
         };
-        WireError::client(code, message)
+        WireError::modelled(code, message)
     }
 }
 

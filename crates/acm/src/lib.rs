@@ -22,6 +22,8 @@ mod throttle;
 
 use carapace_core::Core;
 use carapace_core::acm::{CertificateManager, Owner};
+use carapace_model::acm::OperationName;
+use carapace_model::acm::OperationName as Op;
 use carapace_model::schema::{Operation, Service};
 use carapace_proto::{Output, RequestContext, ServiceHandler, WireError};
 
@@ -58,30 +60,56 @@ impl ServiceHandler for Acm {
     ) -> Result<Output, WireError> {
         self.throttle.check(&ctx.account_id, &ctx.region, operation.name)?;
         let m = &self.manager;
-        let result = match operation.name {
-            "RequestCertificate" => request_certificate::handle(m, ctx, input).await,
-            "DescribeCertificate" => describe_certificate::handle(m, ctx, input).await,
-            "ListCertificates" => list_certificates::handle(m, ctx, input).await,
-            "GetCertificate" => get_delete_certificate::get(m, ctx, input).await,
-            "DeleteCertificate" => get_delete_certificate::delete(m, ctx, input).await,
-            "AddTagsToCertificate" => tags::add_to_certificate(m, ctx, input).await,
-            "RemoveTagsFromCertificate" => tags::remove_from_certificate(m, ctx, input).await,
-            "ListTagsForCertificate" => tags::list_for_certificate(m, ctx, input).await,
-            "TagResource" => tags::tag_resource(m, ctx, input).await,
-            "UntagResource" => tags::untag_resource(m, ctx, input).await,
-            "ListTagsForResource" => tags::list_for_resource(m, ctx, input).await,
-            "ImportCertificate" => import_export::import(m, ctx, input).await,
-            "ExportCertificate" => import_export::export(m, ctx, input).await,
-            "RenewCertificate" => renew_revoke::renew(m, ctx, input).await,
-            "RevokeCertificate" => renew_revoke::revoke(m, ctx, input).await,
-            "UpdateCertificateOptions" => options::update(m, ctx, input).await,
-            "ResendValidationEmail" => options::resend_validation_email(m, ctx, input).await,
-            "GetAccountConfiguration" => account_configuration::get(m, ctx).await,
-            "PutAccountConfiguration" => account_configuration::put(m, ctx, input).await,
-            "ListCertificateDomainValidations" => domain_validations::handle(m, ctx, input).await,
-            "SearchCertificates" => search_certificates::handle(m, ctx, input).await,
-            other => return Err(WireError::not_implemented("acm", other)),
+        // The dispatcher only calls with operations the model table marks generated, which
+        // are exactly `OperationName`'s.
+        let Some(op) = OperationName::from_wire(operation.name) else {
+            return Err(WireError::not_implemented("acm", operation.name));
         };
-        result.map_err(|e| e.into_wire(&ctx.request_id, operation.name))
+        let result = match op {
+            Op::RequestCertificate => request_certificate::handle(m, ctx, input).await,
+            Op::DescribeCertificate => describe_certificate::handle(m, ctx, input).await,
+            Op::ListCertificates => list_certificates::handle(m, ctx, input).await,
+            Op::GetCertificate => get_delete_certificate::get(m, ctx, input).await,
+            Op::DeleteCertificate => get_delete_certificate::delete(m, ctx, input).await,
+            Op::AddTagsToCertificate => tags::add_to_certificate(m, ctx, input).await,
+            Op::RemoveTagsFromCertificate => tags::remove_from_certificate(m, ctx, input).await,
+            Op::ListTagsForCertificate => tags::list_for_certificate(m, ctx, input).await,
+            Op::TagResource => tags::tag_resource(m, ctx, input).await,
+            Op::UntagResource => tags::untag_resource(m, ctx, input).await,
+            Op::ListTagsForResource => tags::list_for_resource(m, ctx, input).await,
+            Op::ImportCertificate => import_export::import(m, ctx, input).await,
+            Op::ExportCertificate => import_export::export(m, ctx, input).await,
+            Op::RenewCertificate => renew_revoke::renew(m, ctx, input).await,
+            Op::RevokeCertificate => renew_revoke::revoke(m, ctx, input).await,
+            Op::UpdateCertificateOptions => options::update(m, ctx, input).await,
+            Op::ResendValidationEmail => options::resend_validation_email(m, ctx, input).await,
+            Op::GetAccountConfiguration => account_configuration::get(m, ctx).await,
+            Op::PutAccountConfiguration => account_configuration::put(m, ctx, input).await,
+            Op::ListCertificateDomainValidations => domain_validations::handle(m, ctx, input).await,
+            Op::SearchCertificates => search_certificates::handle(m, ctx, input).await,
+            // ACME endpoints, accounts and bindings: a later issue.
+            Op::CreateAcmeDomainValidation
+            | Op::CreateAcmeEndpoint
+            | Op::CreateAcmeExternalAccountBinding
+            | Op::DeleteAcmeDomainValidation
+            | Op::DeleteAcmeEndpoint
+            | Op::DeleteAcmeExternalAccountBinding
+            | Op::DescribeAcmeAccount
+            | Op::DescribeAcmeDomainValidation
+            | Op::DescribeAcmeEndpoint
+            | Op::DescribeAcmeExternalAccountBinding
+            | Op::GetAcmeExternalAccountBindingCredentials
+            | Op::ListAcmeAccounts
+            | Op::ListAcmeDomainValidations
+            | Op::ListAcmeEndpoints
+            | Op::ListAcmeExternalAccountBindings
+            | Op::RevokeAcmeAccount
+            | Op::RevokeAcmeExternalAccountBinding
+            | Op::UpdateAcmeDomainValidation
+            | Op::UpdateAcmeEndpoint => {
+                return Err(WireError::not_implemented("acm", op.as_str()));
+            }
+        };
+        result.map_err(|e| e.into_wire(&ctx.request_id, op))
     }
 }

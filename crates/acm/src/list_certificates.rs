@@ -56,15 +56,5 @@ pub(crate) async fn handle(
         next_token: page.next_token,
         certificate_summary_list: Some(page.items.iter().map(convert::summary).collect()),
     };
-    let mut doc = serde_json::to_value(&out).map_err(|_| carapace_proto::WireError::internal())?;
-    // ACM spells key algorithms with a hyphen in summaries too (`RSA-2048`), as in
-    // DescribeCertificate, although requests and filters use the underscore.
-    if let Some(list) = doc.get_mut("CertificateSummaryList").and_then(|l| l.as_array_mut()) {
-        for (item, view) in list.iter_mut().zip(&page.items) {
-            if let Some(obj) = item.as_object_mut() {
-                obj.insert("KeyAlgorithm".into(), view.record.key_algorithm.display_name().into());
-            }
-        }
-    }
-    encode(doc)
+    encode(out)
 }

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use carapace_model::acm::ErrorCode;
 use carapace_proto::WireError;
 
 /// ACM's documented requests-per-second quota for `operation`.
@@ -77,7 +78,7 @@ impl Throttle {
         if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&key) {
             buckets.retain(|_, b| now.saturating_duration_since(b.at) < REFILL);
             if buckets.len() >= MAX_BUCKETS {
-                return Err(WireError::client("ThrottlingException", "Rate exceeded"));
+                return Err(WireError::modelled(ErrorCode::ThrottlingException, "Rate exceeded"));
             }
         }
         let bucket = buckets.entry(key).or_insert(Bucket { tokens: rate, at: now });
@@ -88,7 +89,7 @@ impl Throttle {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(WireError::client("ThrottlingException", "Rate exceeded"))
+            Err(WireError::modelled(ErrorCode::ThrottlingException, "Rate exceeded"))
         }
     }
 }

@@ -50,8 +50,7 @@ impl App {
         create_private_dir(&config.data_dir)?;
         let master_key = MasterKey::load_or_create(&config.master_key_path())
             .with_context(|| format!("master key {}", config.master_key_path().display()))?;
-        let cache = (config.cache_rows > 0 && !command)
-            .then(|| RowCache::new(carapace_core::runtime::SERVER_OWNED_KINDS.iter().copied(), config.cache_rows));
+        let cache = (config.cache_rows > 0 && !command).then(|| RowCache::new(server_owned_kinds(), config.cache_rows));
         let store: Arc<dyn Store> = match &config.database_url {
             Some(url) => {
                 // The URL may carry a password: name the database only by its kind.
@@ -175,6 +174,17 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+
+/// Row kinds only the running server writes (no `carapace` command touches them), so its
+/// store may serve them from memory: each service names its own. Access keys (written by
+/// `carapace keys`) and the CA (`carapace ca import`) are not among them.
+fn server_owned_kinds() -> impl Iterator<Item = &'static str> {
+    use carapace_core::{acm, ds, lightsail};
+    [acm::SERVER_OWNED_KINDS, ds::SERVER_OWNED_KINDS, lightsail::records::SERVER_OWNED_KINDS]
+        .into_iter()
+        .flatten()
+        .copied()
+}
 
 #[cfg(test)]
 mod tests {

@@ -152,3 +152,36 @@ async fn issuer_crl_and_ocsp_urls_answer_and_follow_revocation() {
     assert_eq!(http_get(&format!("{}/crl/00.crl", server.endpoint)).0, 404);
     assert_eq!(http_get(&format!("{}/ca/00.crt", server.endpoint)).0, 404);
 }
+
+/// The approval page's own certificate (outside `--dev`) is one the CA answers for like any
+/// other: its serial is in the issued index, so OCSP says `good` rather than `unknown`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_approval_page_certificate_is_good_on_ocsp() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let approval = format!("127.0.0.1:{port}");
+    let server = Server::start(&[], &[("CARAPACE_ACM_APPROVAL_LISTEN", approval.as_str())]);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, root_pem) = http_get(&format!("{}/ca/root.pem", server.endpoint));
+    let root = write(dir.path(), "root.pem", &root_pem);
+    // The page is served once its line is printed, which follows the API's.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&approval).is_err() {
+        assert!(Instant::now() < deadline, "the approval page never listened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (ok, shown) = openssl(&["s_client", "-connect", &approval, "-showcerts"]);
+    assert!(ok, "{shown}");
+    let pems: Vec<&str> = shown
+        .match_indices("-----BEGIN CERTIFICATE-----")
+        .map(|(at, _)| &shown[at..at + shown[at..].find("-----END CERTIFICATE-----").unwrap() + 25])
+        .collect();
+    assert!(pems.len() >= 2, "the approval page sends its leaf and intermediate: {shown}");
+    let page_leaf = write(dir.path(), "approval.pem", format!("{}\n", pems[0]).as_bytes());
+    let page_inter = write(dir.path(), "approval-inter.pem", format!("{}\n", pems[1]).as_bytes());
+    let (ok, page_text) = openssl(&["x509", "-in", &page_leaf, "-noout", "-text"]);
+    assert!(ok, "{page_text}");
+    let page_ocsp = url_after(&page_text, "OCSP - URI:");
+    let (ok, out) =
+        openssl(&["ocsp", "-issuer", &page_inter, "-cert", &page_leaf, "-url", &page_ocsp, "-CAfile", &root]);
+    assert!(ok && out.contains("Response verify OK") && out.contains(": good"), "{out}");
+}

@@ -39,7 +39,13 @@ pub struct Indexer {
 }
 
 /// Every indexed kind.
-pub const INDEXERS: &[Indexer] = &[crate::acm::index::INDEXER, crate::ds::index::INDEXER];
+pub const INDEXERS: &[Indexer] = &[
+    crate::acm::index::INDEXER,
+    crate::ds::index::INDEXER,
+    crate::lightsail::index::CERTIFICATES,
+    crate::lightsail::index::DISTRIBUTIONS,
+    crate::lightsail::index::RESOURCE_OPERATIONS,
+];
 
 /// Row kind of the backfill markers: scope as the rows', id the indexed kind, body the
 /// [`Indexer::version`] the scope's rows carry.

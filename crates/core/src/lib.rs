@@ -19,5 +19,6 @@ pub mod validation;
 pub use carapace_pki as ca;
 pub use carapace_pki::crypto;
 
+pub use acm::AcmSettings;
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
-pub use runtime::{AcmSettings, Core, Settings};
+pub use runtime::{Core, Settings};

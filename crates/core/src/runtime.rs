@@ -13,18 +13,8 @@ pub const CA_KIND: &str = "ca.authority";
 /// The id of the active CA.
 pub const CA_ID: &str = "default";
 
-/// Row kinds that only the running server writes (no `carapace` command touches them), so
-/// its store may serve them from memory: certificates and their material, directories and
-/// their registered certificates. Access keys (written by `carapace keys`) and the CA
-/// (`carapace ca import`) are not among them.
-pub const SERVER_OWNED_KINDS: &[&str] = &[
-    crate::acm::record::KIND,
-    crate::acm::record::MATERIAL_KIND,
-    crate::ds::DIRECTORY_KIND,
-    crate::ds::CERTIFICATE_KIND,
-];
-
-/// Settings the core needs, filled from the binary's configuration.
+/// Settings the core needs, filled from the binary's configuration: what every service
+/// shares, plus each service's own block (defined by the service).
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Emulator mode: validation is auto-approved after `acm.dev_auto_approve_ms`.
@@ -32,72 +22,11 @@ pub struct Settings {
     /// Public base URL (AIA, CRL distribution points, approval links).
     pub base_url: String,
     /// ACM quotas and behaviour.
-    pub acm: AcmSettings,
+    pub acm: crate::acm::AcmSettings,
     /// Every service's background workers.
     pub jobs: crate::jobs::JobSettings,
     /// Where ACM's events are delivered.
     pub events: crate::events::EventSettings,
-}
-
-/// ACM quotas and behaviour.
-#[derive(Debug, Clone)]
-pub struct AcmSettings {
-    /// Domain names allowed on one certificate.
-    pub domains_per_certificate: u32,
-    /// Certificates one account may hold in one region.
-    pub certificates_per_account: u32,
-    /// Certificates one account may request in one region in a rolling 365 days.
-    pub certificates_per_year: u32,
-    /// Validity of issued certificates, days (ACM: 198 since 15 March 2026).
-    pub validity_days: u32,
-    /// Managed renewal starts this many days before `NotAfter` (ACM: about 45).
-    pub renewal_days_before_expiry: u32,
-    /// Auto-approve delay in `--dev`, milliseconds.
-    pub dev_auto_approve_ms: u64,
-    /// Enforce per-operation request rates.
-    pub throttling: bool,
-    /// Name servers validation lookups ask (UDP, then TCP); empty = the system resolvers.
-    pub name_servers: Vec<std::net::SocketAddr>,
-    /// Timeout of one DNS query, milliseconds.
-    pub dns_timeout_ms: u64,
-    /// Port HTTP validation connects to for `http://` URLs that name none (ACM: 80).
-    pub http_validation_port: u16,
-    /// The issuer domain CAA records must name for Carapace to issue (RFC 8659 `issue`).
-    pub issuer_domain: String,
-    /// First delay between validation checks, milliseconds; doubles per check.
-    pub validation_retry_min_ms: u64,
-    /// Longest delay between validation checks, milliseconds.
-    pub validation_retry_max_ms: u64,
-    /// How long a request may stay pending before `VALIDATION_TIMED_OUT`, milliseconds
-    /// (ACM: 72 hours).
-    pub validation_window_ms: i64,
-    /// The SMTP relay approval mail goes through.
-    pub smtp: crate::validation::SmtpSettings,
-    /// Base URL of the approval page links in validation mail point to.
-    pub approval_base_url: String,
-}
-
-impl Default for AcmSettings {
-    fn default() -> Self {
-        Self {
-            domains_per_certificate: 10,
-            certificates_per_account: 2_500,
-            certificates_per_year: 12_500,
-            validity_days: 198,
-            renewal_days_before_expiry: 45,
-            dev_auto_approve_ms: 500,
-            throttling: false,
-            name_servers: Vec::new(),
-            dns_timeout_ms: 5_000,
-            http_validation_port: 80,
-            issuer_domain: String::from("carapace.internal"),
-            validation_retry_min_ms: 2_000,
-            validation_retry_max_ms: 300_000,
-            validation_window_ms: 72 * 3_600_000,
-            smtp: crate::validation::SmtpSettings::default(),
-            approval_base_url: String::from("https://127.0.0.1:4567"),
-        }
-    }
 }
 
 /// Shared handles. Cheap to clone.
@@ -180,7 +109,7 @@ fn load_ca(row: &Row, master_key: &MasterKey) -> Result<CertificateAuthority, Bo
 /// Core handles for unit tests: an in-memory store, a fresh CA and master key, and a
 /// hand-driven clock at 2026-01-01T00:00:00Z.
 #[cfg(test)]
-pub(crate) fn test_core(dev: bool, acm: AcmSettings) -> (Core, crate::clock::ManualClock) {
+pub(crate) fn test_core(dev: bool, acm: crate::acm::AcmSettings) -> (Core, crate::clock::ManualClock) {
     let clock = crate::clock::ManualClock::new(1_767_225_600_000);
     let master = Arc::new(MasterKey::generate().expect("master key"));
     let (ca, _) = CertificateAuthority::generate("Carapace Test", clock.now() - time::Duration::days(1), &master)

@@ -6,7 +6,7 @@ use carapace_core::ds::{CertificateView, NewCertificate};
 use carapace_model::ds::{
     Certificate, CertificateInfo, CertificateState, CertificateType, ClientCertAuthSettings,
     DeregisterCertificateRequest, DeregisterCertificateResult, DescribeCertificateRequest, DescribeCertificateResult,
-    ListCertificatesRequest, ListCertificatesResult, RegisterCertificateRequest, RegisterCertificateResult,
+    ErrorCode, ListCertificatesRequest, ListCertificatesResult, RegisterCertificateRequest, RegisterCertificateResult,
 };
 use carapace_proto::{Output, RequestContext, WireError, decode_input, encode_output};
 use serde_json::Value;
@@ -27,8 +27,8 @@ pub async fn register_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -
         CertificateKind::ClientCertAuth => {
             let url = req.client_cert_auth_settings.and_then(|s| s.ocsp_url);
             if url.is_none() {
-                return Err(WireError::client(
-                    "InvalidParameterException",
+                return Err(WireError::modelled(
+                    ErrorCode::InvalidParameterException,
                     "ClientCertAuthSettings.OCSPUrl is required for ClientCertAuth certificates.",
                 ));
             }

@@ -8,7 +8,8 @@ use carapace_model::ds::{
     ConnectDirectoryRequest, ConnectDirectoryResult, CreateDirectoryRequest, CreateDirectoryResult,
     CreateMicrosoftADRequest, CreateMicrosoftADResult, DeleteDirectoryRequest, DeleteDirectoryResult,
     DescribeDirectoriesRequest, DescribeDirectoriesResult, DirectoryConnectSettingsDescription, DirectoryDescription,
-    DirectoryLimits, DirectoryStage, DirectoryType, DirectoryVpcSettingsDescription, GetDirectoryLimitsResult, Tag,
+    DirectoryLimits, DirectoryStage, DirectoryType, DirectoryVpcSettingsDescription, ErrorCode,
+    GetDirectoryLimitsResult, Tag,
 };
 use carapace_proto::{Output, RequestContext, WireError, decode_input, encode_output};
 use serde_json::Value;
@@ -31,7 +32,10 @@ pub async fn create_directory(ds: &Ds, ctx: &RequestContext, input: Value) -> Re
     let password = Zeroizing::new(req.password);
     // The model leaves VpcSettings optional, but a Simple AD always lives in a VPC.
     let vpc = req.vpc_settings.ok_or_else(|| {
-        WireError::client("InvalidParameterException", "VpcSettings is required to create a Simple AD directory.")
+        WireError::modelled(
+            ErrorCode::InvalidParameterException,
+            "VpcSettings is required to create a Simple AD directory.",
+        )
     })?;
     let id = create(
         ds,

@@ -14,7 +14,7 @@ use carapace_core::ds::machine::LdapsStatus as Status;
 use carapace_core::jobs::{JobFailure, JobHandler, Outcome};
 use carapace_model::ds::{
     DescribeLDAPSSettingsRequest, DescribeLDAPSSettingsResult, DisableLDAPSRequest, DisableLDAPSResult,
-    EnableLDAPSRequest, EnableLDAPSResult, LDAPSSettingInfo, LDAPSStatus,
+    EnableLDAPSRequest, EnableLDAPSResult, ErrorCode, LDAPSSettingInfo, LDAPSStatus,
 };
 use carapace_proto::{Output, RequestContext, WireError, decode_input, encode_output};
 use serde_json::Value;
@@ -43,7 +43,7 @@ pub async fn describe_ldaps_settings(ds: &Ds, ctx: &RequestContext, input: Value
     let scope = ctx.scope();
     let view = ds.dirs.describe_ldaps(&scope, &req.directory_id).await.map_err(|e| wire(ctx, Missing::Directory, e))?;
     if req.next_token.is_some() {
-        return Err(WireError::client("InvalidNextTokenException", "The NextToken value is not valid."));
+        return Err(WireError::modelled(ErrorCode::InvalidNextTokenException, "The NextToken value is not valid."));
     }
     encode_output(DescribeLDAPSSettingsResult {
         ldaps_settings_info: Some(vec![LDAPSSettingInfo {

@@ -32,6 +32,8 @@ pub mod tags;
 use carapace_core::Core;
 use carapace_core::ds::{Directories, DsError};
 use carapace_model::Timestamp;
+use carapace_model::ds::OperationName as Op;
+use carapace_model::ds::{ErrorCode, OperationName};
 use carapace_model::schema::{Operation, Service};
 use carapace_proto::{Output, RequestContext, ServiceHandler, WireError};
 
@@ -93,29 +95,33 @@ impl ServiceHandler for Ds {
         operation: &'static Operation,
         input: serde_json::Value,
     ) -> Result<Output, WireError> {
-        match operation.name {
-            "CreateDirectory" => directories::create_directory(self, ctx, input).await,
-            "CreateMicrosoftAD" => directories::create_microsoft_ad(self, ctx, input).await,
-            "ConnectDirectory" => directories::connect_directory(self, ctx, input).await,
-            "DescribeDirectories" => directories::describe_directories(self, ctx, input).await,
-            "DeleteDirectory" => directories::delete_directory(self, ctx, input).await,
-            "GetDirectoryLimits" => directories::get_directory_limits(self, ctx, input).await,
-            "AddTagsToResource" => tags::add_tags_to_resource(self, ctx, input).await,
-            "RemoveTagsFromResource" => tags::remove_tags_from_resource(self, ctx, input).await,
-            "ListTagsForResource" => tags::list_tags_for_resource(self, ctx, input).await,
-            "RegisterCertificate" => certificates::register_certificate(self, ctx, input).await,
-            "DescribeCertificate" => certificates::describe_certificate(self, ctx, input).await,
-            "ListCertificates" => certificates::list_certificates(self, ctx, input).await,
-            "DeregisterCertificate" => certificates::deregister_certificate(self, ctx, input).await,
-            "EnableLDAPS" => ldaps::enable_ldaps(self, ctx, input).await,
-            "DisableLDAPS" => ldaps::disable_ldaps(self, ctx, input).await,
-            "DescribeLDAPSSettings" => ldaps::describe_ldaps_settings(self, ctx, input).await,
-            "EnableClientAuthentication" => client_auth::enable_client_authentication(self, ctx, input).await,
-            "DisableClientAuthentication" => client_auth::disable_client_authentication(self, ctx, input).await,
-            "DescribeClientAuthenticationSettings" => {
+        // The dispatcher only calls with operations the model table marks generated, which
+        // are exactly `OperationName`'s.
+        let Some(op) = OperationName::from_wire(operation.name) else {
+            return Err(WireError::not_implemented("ds", operation.name));
+        };
+        match op {
+            Op::CreateDirectory => directories::create_directory(self, ctx, input).await,
+            Op::CreateMicrosoftAD => directories::create_microsoft_ad(self, ctx, input).await,
+            Op::ConnectDirectory => directories::connect_directory(self, ctx, input).await,
+            Op::DescribeDirectories => directories::describe_directories(self, ctx, input).await,
+            Op::DeleteDirectory => directories::delete_directory(self, ctx, input).await,
+            Op::GetDirectoryLimits => directories::get_directory_limits(self, ctx, input).await,
+            Op::AddTagsToResource => tags::add_tags_to_resource(self, ctx, input).await,
+            Op::RemoveTagsFromResource => tags::remove_tags_from_resource(self, ctx, input).await,
+            Op::ListTagsForResource => tags::list_tags_for_resource(self, ctx, input).await,
+            Op::RegisterCertificate => certificates::register_certificate(self, ctx, input).await,
+            Op::DescribeCertificate => certificates::describe_certificate(self, ctx, input).await,
+            Op::ListCertificates => certificates::list_certificates(self, ctx, input).await,
+            Op::DeregisterCertificate => certificates::deregister_certificate(self, ctx, input).await,
+            Op::EnableLDAPS => ldaps::enable_ldaps(self, ctx, input).await,
+            Op::DisableLDAPS => ldaps::disable_ldaps(self, ctx, input).await,
+            Op::DescribeLDAPSSettings => ldaps::describe_ldaps_settings(self, ctx, input).await,
+            Op::EnableClientAuthentication => client_auth::enable_client_authentication(self, ctx, input).await,
+            Op::DisableClientAuthentication => client_auth::disable_client_authentication(self, ctx, input).await,
+            Op::DescribeClientAuthenticationSettings => {
                 client_auth::describe_client_authentication_settings(self, ctx, input).await
             }
-            _ => Err(WireError::not_implemented("ds", operation.name)),
         }
     }
 }
@@ -133,29 +139,29 @@ pub(crate) enum Missing {
 pub(crate) fn wire(ctx: &RequestContext, missing: Missing, err: DsError) -> WireError {
     let code = match &err {
         DsError::DirectoryNotFound(_) => match missing {
-            Missing::Entity => "EntityDoesNotExistException",
-            Missing::Directory => "DirectoryDoesNotExistException",
+            Missing::Entity => ErrorCode::EntityDoesNotExistException,
+            Missing::Directory => ErrorCode::DirectoryDoesNotExistException,
         },
-        DsError::CertificateNotFound(_) => "CertificateDoesNotExistException",
-        DsError::DirectoryLimitExceeded(_) => "DirectoryLimitExceededException",
-        DsError::InvalidParameter(_) => "InvalidParameterException",
-        DsError::InvalidCertificate(_) => "InvalidCertificateException",
-        DsError::CertificateAlreadyExists(_) => "CertificateAlreadyExistsException",
-        DsError::CertificateLimitExceeded(_) => "CertificateLimitExceededException",
-        DsError::Unsupported(_) => "UnsupportedOperationException",
-        DsError::DirectoryUnavailable(_) => "DirectoryUnavailableException",
-        DsError::CertificateInUse(_) => "CertificateInUseException",
-        DsError::NoAvailableCertificate(_) => "NoAvailableCertificateException",
-        DsError::InvalidLdapsStatus(_) => "InvalidLDAPSStatusException",
-        DsError::InvalidClientAuthStatus(_) => "InvalidClientAuthStatusException",
-        DsError::InvalidNextToken => "InvalidNextTokenException",
-        DsError::TagLimitExceeded(_) => "TagLimitExceededException",
+        DsError::CertificateNotFound(_) => ErrorCode::CertificateDoesNotExistException,
+        DsError::DirectoryLimitExceeded(_) => ErrorCode::DirectoryLimitExceededException,
+        DsError::InvalidParameter(_) => ErrorCode::InvalidParameterException,
+        DsError::InvalidCertificate(_) => ErrorCode::InvalidCertificateException,
+        DsError::CertificateAlreadyExists(_) => ErrorCode::CertificateAlreadyExistsException,
+        DsError::CertificateLimitExceeded(_) => ErrorCode::CertificateLimitExceededException,
+        DsError::Unsupported(_) => ErrorCode::UnsupportedOperationException,
+        DsError::DirectoryUnavailable(_) => ErrorCode::DirectoryUnavailableException,
+        DsError::CertificateInUse(_) => ErrorCode::CertificateInUseException,
+        DsError::NoAvailableCertificate(_) => ErrorCode::NoAvailableCertificateException,
+        DsError::InvalidLdapsStatus(_) => ErrorCode::InvalidLDAPSStatusException,
+        DsError::InvalidClientAuthStatus(_) => ErrorCode::InvalidClientAuthStatusException,
+        DsError::InvalidNextToken => ErrorCode::InvalidNextTokenException,
+        DsError::TagLimitExceeded(_) => ErrorCode::TagLimitExceededException,
         DsError::Store(_) | DsError::Internal(_) => {
             tracing::error!(request_id = %ctx.request_id, error = %err, "directory service fault");
             return WireError::internal();
         }
     };
-    WireError::client(code, err.to_string())
+    WireError::modelled(code, err.to_string())
 }
 
 /// A `Limit` member as a page size (`None` and 0 mean "the default").

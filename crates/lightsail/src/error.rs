@@ -3,6 +3,7 @@
 //! every Lightsail error by [`crate::Lightsail`]'s `finish_error`).
 
 use carapace_core::lightsail::LightsailError;
+use carapace_model::lightsail::ErrorCode;
 use carapace_proto::{Output, WireError};
 
 /// A handler failure: a core error, or a wire error raised while decoding.
@@ -38,19 +39,24 @@ impl Error {
             Self::Core(e) => e,
         };
         let (exception, code, message, tip) = match e {
-            LightsailError::NotFound { code, message, tip } => ("NotFoundException", code, message, tip),
-            LightsailError::InvalidInput { code, message, tip } => ("InvalidInputException", code, message, tip),
+            LightsailError::NotFound { code, message, tip } => (ErrorCode::NotFoundException, code, message, tip),
+            LightsailError::InvalidInput { code, message, tip } => {
+                (ErrorCode::InvalidInputException, code, message, tip)
+            }
             LightsailError::OperationFailure { code, message, tip } => {
-                ("OperationFailureException", code, message, tip)
+                (ErrorCode::OperationFailureException, code, message, tip)
             }
             e @ (LightsailError::Store(_) | LightsailError::Internal(_)) => {
                 tracing::error!(request_id, operation, error = %e, "Lightsail operation failed");
-                return WireError::with_status("ServiceException", 500, "An internal error occurred. Try again later.")
-                    .with_member("code", "InternalError".into())
-                    .with_member("tip", "Try again later.".into());
+                return WireError::modelled(
+                    ErrorCode::ServiceException,
+                    "An internal error occurred. Try again later.",
+                )
+                .with_member("code", "InternalError".into())
+                .with_member("tip", "Try again later.".into());
             }
         };
-        WireError::client(exception, message).with_member("code", code.into()).with_member("tip", tip.into())
+        WireError::modelled(exception, message).with_member("code", code.into()).with_member("tip", tip.into())
     }
 }
 

@@ -22,6 +22,8 @@ mod tags;
 use carapace_core::Core;
 use carapace_core::acm::Owner;
 use carapace_core::lightsail::{LightsailManager, LightsailSettings};
+use carapace_model::lightsail::OperationName;
+use carapace_model::lightsail::OperationName as Op;
 use carapace_model::schema::{Operation, Service};
 use carapace_proto::{Output, RequestContext, ServiceHandler, WireError};
 
@@ -63,28 +65,32 @@ impl ServiceHandler for Lightsail {
         input: serde_json::Value,
     ) -> Result<Output, WireError> {
         let m = &self.manager;
-        let result = match operation.name {
-            "CreateCertificate" => certificates::create(m, ctx, input).await,
-            "GetCertificates" => certificates::get(m, ctx, input).await,
-            "DeleteCertificate" => certificates::delete(m, ctx, input).await,
-            "CreateDistribution" => distributions::create(m, ctx, input).await,
-            "GetDistributions" => distributions::get(m, ctx, input).await,
-            "UpdateDistribution" => distributions::update(m, ctx, input).await,
-            "DeleteDistribution" => distributions::delete(m, ctx, input).await,
-            "AttachCertificateToDistribution" => certificate_attachment::attach(m, ctx, input).await,
-            "DetachCertificateFromDistribution" => certificate_attachment::detach(m, ctx, input).await,
-            "ResetDistributionCache" => cache_reset::reset(m, ctx, input).await,
-            "GetDistributionLatestCacheReset" => cache_reset::latest(m, ctx, input).await,
-            "GetDistributionBundles" => bundles::get(m, ctx).await,
-            "UpdateDistributionBundle" => bundles::update(m, ctx, input).await,
-            "GetDistributionMetricData" => metric_data::handle(m, ctx, input).await,
-            "GetOperation" => operations::get(m, ctx, input).await,
-            "GetOperations" => operations::list(m, ctx, input).await,
-            "GetOperationsForResource" => operations::for_resource(m, ctx, input).await,
-            "TagResource" => tags::tag(m, ctx, input).await,
-            "UntagResource" => tags::untag(m, ctx, input).await,
-            "GetRegions" => regions::get(input),
-            other => return Err(WireError::not_implemented("lightsail", other)),
+        // The dispatcher only calls with operations the model table marks generated, which
+        // are exactly `OperationName`'s.
+        let Some(op) = OperationName::from_wire(operation.name) else {
+            return Err(WireError::not_implemented("lightsail", operation.name));
+        };
+        let result = match op {
+            Op::CreateCertificate => certificates::create(m, ctx, input).await,
+            Op::GetCertificates => certificates::get(m, ctx, input).await,
+            Op::DeleteCertificate => certificates::delete(m, ctx, input).await,
+            Op::CreateDistribution => distributions::create(m, ctx, input).await,
+            Op::GetDistributions => distributions::get(m, ctx, input).await,
+            Op::UpdateDistribution => distributions::update(m, ctx, input).await,
+            Op::DeleteDistribution => distributions::delete(m, ctx, input).await,
+            Op::AttachCertificateToDistribution => certificate_attachment::attach(m, ctx, input).await,
+            Op::DetachCertificateFromDistribution => certificate_attachment::detach(m, ctx, input).await,
+            Op::ResetDistributionCache => cache_reset::reset(m, ctx, input).await,
+            Op::GetDistributionLatestCacheReset => cache_reset::latest(m, ctx, input).await,
+            Op::GetDistributionBundles => bundles::get(m, ctx).await,
+            Op::UpdateDistributionBundle => bundles::update(m, ctx, input).await,
+            Op::GetDistributionMetricData => metric_data::handle(m, ctx, input).await,
+            Op::GetOperation => operations::get(m, ctx, input).await,
+            Op::GetOperations => operations::list(m, ctx, input).await,
+            Op::GetOperationsForResource => operations::for_resource(m, ctx, input).await,
+            Op::TagResource => tags::tag(m, ctx, input).await,
+            Op::UntagResource => tags::untag(m, ctx, input).await,
+            Op::GetRegions => regions::get(input),
         };
         result.map_err(|e| e.into_wire(&ctx.request_id, operation.name))
     }

@@ -130,6 +130,18 @@ impl UnknownEnumValue {
     }
 }
 
+/// An error shape of a model, as generated per service (`acm::ErrorCode` and the like):
+/// the wire code and HTTP status come from the model, never from a hand-typed string.
+pub trait ModelError: Copy {
+    /// The wire code (`__type`), the shape's name.
+    fn code(self) -> &'static str;
+    /// The HTTP status: the shape's `error.httpStatusCode`, else 500 for a fault and 400
+    /// otherwise.
+    fn status(self) -> u16;
+    /// Whether the model marks it a server fault.
+    fn is_fault(self) -> bool;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

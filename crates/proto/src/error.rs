@@ -20,13 +20,20 @@ pub struct WireError {
 }
 
 impl WireError {
-    /// A client error (HTTP 400) with the given code.
-    pub fn client(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+    /// A service's modelled error: code and HTTP status from the model's error shape.
+    pub fn modelled(error: impl carapace_model::ModelError, message: impl Into<String>) -> Self {
+        Self::with_status(error.code(), error.status(), message)
+    }
+
+    /// A client error (HTTP 400) with the given code: the protocol's own errors, common to
+    /// every service and in no model (`ValidationException`, `UnknownOperationException`).
+    /// A service's errors go through [`WireError::modelled`].
+    pub(crate) fn client(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self::with_status(code, 400, message)
     }
 
     /// An error with an explicit status.
-    pub fn with_status(code: impl Into<Cow<'static, str>>, status: u16, message: impl Into<String>) -> Self {
+    pub(crate) fn with_status(code: impl Into<Cow<'static, str>>, status: u16, message: impl Into<String>) -> Self {
         Self { code: code.into(), status, message: message.into(), extra: Vec::new() }
     }
 

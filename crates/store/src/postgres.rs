@@ -506,60 +506,53 @@ async fn write_batch(pool: Pool, writes: Vec<Write>, pending: &Pending, feed: &F
     Ok(versions)
 }
 
-/// Runs `f` to completion on its own task, so dropping the caller's future cannot cut it
-/// off between `BEGIN` and `COMMIT`.
 /// [`Write::Index`], as SQLite's: locks and checks the row, then writes only the attributes
-/// that change. `false` when the row is missing or at another version.
+/// that change — in one statement (one round trip), since a bulk load indexes every row it
+/// writes. `false` when the row is missing or at another version.
 async fn index_row(
     tx: &deadpool_postgres::Transaction<'_>,
     key: &Key,
     expect: Option<u64>,
     attributes: &[(String, String)],
 ) -> Result<bool> {
-    let stmt = tx
-        .prepare_cached(
-            "SELECT version, created_ms FROM resources WHERE kind = $1 AND scope = $2 AND id = $3 FOR UPDATE",
-        )
-        .await
-        .map_err(backend)?;
-    let Some(row) = tx.query_opt(&stmt, &[&key.kind, &key.scope, &key.id]).await.map_err(|e| write_error(e, key))?
-    else {
-        return Ok(false);
+    // A version beyond i64 cannot be stored, so no row can be at it.
+    let expect = match expect.map(i64::try_from) {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(_)) => return Ok(false),
     };
-    let (version, created_ms): (i64, i64) = (row.try_get(0).map_err(backend)?, row.try_get(1).map_err(backend)?);
-    if expect.is_some_and(|e| i64::try_from(e).ok() != Some(version)) {
-        return Ok(false);
-    }
+    // Data-modifying CTEs all run, on one snapshot: the delete takes the pairs no longer
+    // wanted, the insert the wanted ones (those already stored conflict and stay), so the two
+    // never touch the same entry.
     let stmt = tx
-        .prepare_cached("SELECT name, value FROM attributes WHERE kind = $1 AND scope = $2 AND id = $3")
-        .await
-        .map_err(backend)?;
-    let mut stored = Vec::new();
-    for r in tx.query(&stmt, &[&key.kind, &key.scope, &key.id]).await.map_err(backend)? {
-        stored.push((r.try_get(0).map_err(backend)?, r.try_get(1).map_err(backend)?));
-    }
-    let (removed, added) = filter::diff(stored, attributes);
-    let delete = tx
         .prepare_cached(
-            "DELETE FROM attributes WHERE kind = $1 AND scope = $2 AND id = $3 AND name = $4 AND value = $5",
+            "WITH target AS (
+                 SELECT created_ms FROM resources
+                 WHERE kind = $1 AND scope = $2 AND id = $3 AND ($4::BIGINT IS NULL OR version = $4)
+                 FOR UPDATE
+             ), wanted AS (
+                 SELECT n, v FROM unnest($5::TEXT[], $6::TEXT[]) AS w(n, v)
+             ), removed AS (
+                 DELETE FROM attributes a
+                 WHERE a.kind = $1 AND a.scope = $2 AND a.id = $3 AND EXISTS (SELECT 1 FROM target)
+                   AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.n = a.name AND w.v = a.value)
+             ), added AS (
+                 INSERT INTO attributes (kind, scope, id, name, value, created_ms)
+                 SELECT $1, $2, $3, w.n, w.v, t.created_ms FROM wanted w CROSS JOIN target t
+                 ON CONFLICT DO NOTHING
+             )
+             SELECT count(*) FROM target",
         )
         .await
         .map_err(backend)?;
-    for (name, value) in removed {
-        tx.execute(&delete, &[&key.kind, &key.scope, &key.id, &name, &value]).await.map_err(|e| write_error(e, key))?;
-    }
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO attributes (kind, scope, id, name, value, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
+    let names: Vec<&str> = attributes.iter().map(|(n, _)| n.as_str()).collect();
+    let values: Vec<&str> = attributes.iter().map(|(_, v)| v.as_str()).collect();
+    let row = tx
+        .query_one(&stmt, &[&key.kind, &key.scope, &key.id, &expect, &names, &values])
         .await
-        .map_err(backend)?;
-    for (name, value) in added {
-        tx.execute(&insert, &[&key.kind, &key.scope, &key.id, &name, &value, &created_ms])
-            .await
-            .map_err(|e| write_error(e, key))?;
-    }
-    Ok(true)
+        .map_err(|e| write_error(e, key))?;
+    let found: i64 = row.try_get(0).map_err(backend)?;
+    Ok(found > 0)
 }
 
 /// [`Store::scan_filtered`] on one pooled connection, in one `REPEATABLE READ` read-only
@@ -622,6 +615,8 @@ async fn scan_filtered_rows(mut client: deadpool_postgres::Client, mut walk: Wal
     Ok(walk.finish())
 }
 
+/// Runs `f` to completion on its own task, so dropping the caller's future cannot cut it
+/// off between `BEGIN` and `COMMIT`.
 async fn detached<T, Fut>(f: Fut) -> Result<T>
 where
     T: Send + 'static,

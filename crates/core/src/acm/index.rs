@@ -10,13 +10,13 @@ use carapace_store::Clause;
 use serde::Serialize;
 
 use super::query::{DEFAULT_LIST_KEY_TYPES, ListFilter};
-use super::record::{self, CertificateRecord, KeyPairOrigin, ManagedBy};
+use super::record::{self, CertificateRecord, HeldBy, KeyPairOrigin, ManagedBy};
 use super::state::Status;
 use crate::ca::KeyAlgorithm;
 use crate::index::Indexer;
 
 /// How certificate records are indexed. Bump `version` when [`attributes`] changes.
-pub const INDEXER: Indexer = Indexer { kind: record::KIND, version: 1, derive };
+pub const INDEXER: Indexer = Indexer { kind: record::KIND, version: 2, derive };
 
 /// The stored status (`ISSUED`, ...).
 const STATUS: &str = "status";
@@ -32,6 +32,8 @@ const MANAGED: &str = "managed";
 const EKU: &str = "eku";
 /// One per key usage of the leaf (`DIGITAL_SIGNATURE`, ...).
 const KU: &str = "ku";
+/// `lightsail` for a certificate another service holds; absent for ACM's own.
+const HELD: &str = "held";
 
 fn derive(body: &[u8]) -> Option<Vec<(String, String)>> {
     CertificateRecord::decode(body).ok().map(|r| attributes(&r))
@@ -49,8 +51,8 @@ fn export_name(enabled: bool) -> &'static str {
 /// The attributes of one record.
 pub fn attributes(r: &CertificateRecord) -> Vec<(String, String)> {
     // Each attribute costs two index entries of about 100 bytes, so only what a filter
-    // selects on is kept: certificates held by another service (Lightsail's, few) are
-    // skipped as they are read, and `managed` exists only when set.
+    // selects on is kept: `held` and `managed` exist only when set. ACM's listings skip
+    // held certificates (few) as they read them; the holder's own listings walk `held`.
     let mut out = vec![
         (STATUS.to_owned(), r.status.as_str().to_owned()),
         (KEY.to_owned(), r.key_algorithm.as_str().to_owned()),
@@ -58,6 +60,7 @@ pub fn attributes(r: &CertificateRecord) -> Vec<(String, String)> {
         (EXPORT.to_owned(), export_name(r.options.export).to_owned()),
     ];
     out.extend(r.managed_by.map(|m| (MANAGED.to_owned(), name(m))));
+    out.extend(r.held_by.map(|h| (HELD.to_owned(), name(h))));
     if let Some(x) = &r.x509 {
         out.extend(x.extended_key_usages.iter().map(|(n, _)| (EKU.to_owned(), n.clone())));
         out.extend(x.key_usages.iter().map(|k| (KU.to_owned(), k.clone())));
@@ -123,6 +126,17 @@ pub fn list_clauses(f: &ListFilter) -> Vec<Clause> {
     out
 }
 
+/// The clauses of a holder's listing of its certificates with one of `statuses` (all of
+/// them when empty): the holder's first, since it is the smaller set of the two in the
+/// common case.
+pub fn held_clauses(holder: HeldBy, statuses: &[Status]) -> Vec<Clause> {
+    let mut out = vec![Clause::new(HELD, [name(holder)])];
+    if !statuses.is_empty() {
+        out.push(Clause::new(STATUS, stored_statuses(statuses)));
+    }
+    out
+}
+
 /// The clauses of a search's indexed conditions.
 pub fn search_clauses(narrows: &[Narrow]) -> Vec<Clause> {
     let mut out = Vec::new();
@@ -150,7 +164,7 @@ mod tests {
     /// returns, in order, at any page size: the index only narrows what is read.
     #[tokio::test]
     async fn indexed_listings_match_filtering_by_hand() {
-        let (core, clock) = crate::runtime::test_core(false, crate::runtime::AcmSettings::default());
+        let (core, clock) = crate::runtime::test_core(false, crate::acm::AcmSettings::default());
         let manager = CertificateManager::new(core);
         let owner = Owner::new("111111111111", "us-east-1");
         for i in 0..30 {

@@ -332,11 +332,12 @@ mod tests {
     use carapace_checks::testing::{RecordType, TestDns};
 
     use super::*;
+    use crate::acm::AcmSettings;
     use crate::acm::{NewCertificate, Owner, ValidationMethod};
     use crate::ca::KeyAlgorithm;
     use crate::clock::{Clock as _, ManualClock};
     use crate::events::{EventSettings, Webhook};
-    use crate::runtime::{AcmSettings, Core};
+    use crate::runtime::Core;
 
     const DISTRIBUTION: &str = "arn:aws:lightsail:us-east-1:111111111111:Distribution/d";
 

@@ -26,6 +26,7 @@ mod query;
 mod quota;
 pub mod record;
 mod request;
+mod settings;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -49,12 +50,17 @@ pub use record::{
     CertificateRecord, CertificateType, HeldBy, KeyPairOrigin, ManagedBy, Options, RevocationReason, ValidationMethod,
 };
 pub use request::{Holder, NewCertificate};
+pub use settings::AcmSettings;
 pub use state::Status;
 pub use validate::{ApprovalView, EMAIL_SENT_KIND};
 
 use crate::Core;
 use crate::validation::Checkers;
 use validation::ValidationSecret;
+
+/// ACM's row kinds that only the running server writes (no `carapace` command touches
+/// them), so its store may serve them from memory: certificates and their material.
+pub const SERVER_OWNED_KINDS: &[&str] = &[record::KIND, record::MATERIAL_KIND];
 
 /// The default validation window: a request not validated within 72 hours times out (ACM).
 /// The server's window is [`crate::AcmSettings::validation_window_ms`].

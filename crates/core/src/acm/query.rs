@@ -15,7 +15,9 @@ use carapace_store::{Clause, Cursor, Key, Order, Scan};
 use serde::{Deserialize, Serialize};
 
 use super::index;
-use super::record::{self, CertificateRecord, CertificateType, DomainValidation, KeyPairOrigin, ManagedBy, Material};
+use super::record::{
+    self, CertificateRecord, CertificateType, DomainValidation, HeldBy, KeyPairOrigin, ManagedBy, Material,
+};
 use super::state::Status;
 use super::validation::ResourceRecord;
 use super::{AcmError, CertificateManager, Owner};
@@ -110,7 +112,7 @@ impl CertificateManager {
         let order = if query.descending { Order::Descending } else { Order::Ascending };
         let max = query.max_items.clamp(1, 1000);
         let clauses = index::list_clauses(&query.filter);
-        let page = self.walk_indexed(owner, &clauses, order, after, max, |v| query.filter.matches(v)).await?;
+        let page = self.walk_indexed(owner, &clauses, None, order, after, max, |v| query.filter.matches(v)).await?;
         Ok(ListPage { items: page.items, next_token: page.resume.map(|c| list_token(&c, &fingerprint)) })
     }
 
@@ -121,10 +123,12 @@ impl CertificateManager {
     /// back short, with a position to resume from, rather than read the whole table. After
     /// a full page it looks a little further for one more match, so the last page of a walk
     /// comes without a NextToken (as ACM's does) in the common case.
+    #[allow(clippy::too_many_arguments)]
     async fn walk_indexed(
         &self,
         owner: &Owner,
         clauses: &[Clause],
+        holder: Option<HeldBy>,
         order: Order,
         mut after: Option<Cursor>,
         max: usize,
@@ -151,8 +155,9 @@ impl CertificateManager {
                     }
                 };
                 let view = self.view(record);
-                // Certificates other services hold (Lightsail's) are not ACM's to list.
-                if view.record.held_by.is_some() || !check(&view) {
+                // Certificates other services hold (Lightsail's) are not ACM's to list, and
+                // a holder lists only its own.
+                if view.record.held_by != holder || !check(&view) {
                     continue;
                 }
                 if items.len() >= max {
@@ -171,6 +176,23 @@ impl CertificateManager {
                 return Ok(Walked { items, resume });
             }
         }
+    }
+
+    /// The certificates `holder` holds whose status reads as one of `statuses` (any when
+    /// empty), oldest first from `after`: a page of up to `max` and where the next starts.
+    /// Read from the index like ListCertificates, so a page reads its own rows.
+    pub(crate) async fn list_held(
+        &self,
+        owner: &Owner,
+        holder: HeldBy,
+        statuses: &[Status],
+        after: Option<Cursor>,
+        max: usize,
+    ) -> Result<(Vec<CertificateView>, Option<Cursor>), AcmError> {
+        let clauses = index::held_clauses(holder, statuses);
+        let check = |v: &CertificateView| statuses.is_empty() || statuses.contains(&v.status);
+        let page = self.walk_indexed(owner, &clauses, Some(holder), Order::Ascending, after, max, check).await?;
+        Ok((page.items, page.resume))
     }
 
     /// Every certificate of the caller, oldest first (SearchCertificates works on this).
@@ -236,7 +258,7 @@ impl CertificateManager {
                 Some(_) => return Err(bad_token()),
             };
             let clauses = index::search_clauses(&query.narrows);
-            let page = self.walk_indexed(owner, &clauses, order, after, max, |v| (query.matches)(v)).await?;
+            let page = self.walk_indexed(owner, &clauses, None, order, after, max, |v| (query.matches)(v)).await?;
             let next_token = page.resume.map(|c| {
                 let a = super::names::CertificateArn::format(owner, &c.id);
                 encode_token(&SearchToken { v: SortValue::Int(c.created_ms), a, f: fingerprint.clone() })

@@ -1,9 +1,9 @@
 //! Lifecycle tests over a real SQLite store, a real CA and a hand-driven clock.
 
 use super::*;
+use crate::acm::AcmSettings;
 use crate::ca::{KeyAlgorithm, generate_key};
 use crate::clock::{Clock as _, ManualClock};
-use crate::runtime::AcmSettings;
 
 const START_MS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 

@@ -401,10 +401,11 @@ pub(crate) mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::acm::AcmSettings;
     use crate::acm::{NewCertificate, Owner};
     use crate::ca::KeyAlgorithm;
     use crate::clock::ManualClock;
-    use crate::runtime::{AcmSettings, Core};
+    use crate::runtime::Core;
     use crate::validation::Checkers;
     use carapace_checks::testing::TestDns;
 

@@ -60,6 +60,9 @@ pub use ldaps::{LdapsView, PendingCheck};
 pub const DIRECTORY_KIND: &str = "ds.directory";
 /// Row kind of registered certificates.
 pub const CERTIFICATE_KIND: &str = "ds.certificate";
+/// Directory Service's row kinds that only the running server writes, so its store may
+/// serve them from memory: directories and their registered certificates.
+pub const SERVER_OWNED_KINDS: &[&str] = &[DIRECTORY_KIND, CERTIFICATE_KIND];
 /// Row kind of the per-scope quota guard (one row, id `directories`): creates write it at
 /// the version they read, so two creates cannot both take the last slot.
 const QUOTA_KIND: &str = "ds.quota";

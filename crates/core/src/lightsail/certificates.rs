@@ -216,6 +216,9 @@ impl LightsailManager {
         let scope = owner.scope();
         let f = fingerprint(&format!("certs|{scope}|{:?}|{}", query.statuses, query.details));
         let mut after = query.page_token.as_deref().map(|t| decode_token(t, &f)).transpose()?;
+        if !query.statuses.is_empty() {
+            return self.certificates_by_status(owner, query, after, &f).await;
+        }
         let mut items = Vec::new();
         loop {
             let rows = self
@@ -255,6 +258,40 @@ impl LightsailManager {
                 return Ok(CertificatesPage { items, next_token: None });
             }
         }
+    }
+
+    /// GetCertificates with a status filter: ACM's index of the certificates Lightsail
+    /// holds, in ACM's order (the page token is a position in it), each named through the
+    /// `acm` attribute of its Lightsail row. A page reads its own certificates, not every
+    /// certificate of the account.
+    async fn certificates_by_status(
+        &self,
+        owner: &Owner,
+        query: &CertificateQuery,
+        after: Option<Cursor>,
+        fingerprint: &str,
+    ) -> Result<CertificatesPage> {
+        let scope = owner.scope();
+        let (views, resume) = self.acm.list_held(owner, HeldBy::Lightsail, &query.statuses, after, PAGE_SIZE).await?;
+        let mut items = Vec::with_capacity(views.len());
+        for view in views {
+            let Some(id) = view.record.arn.rsplit('/').next() else { continue };
+            let scan = Scan {
+                kind: CERTIFICATE_KIND,
+                scope: &scope,
+                id_prefix: None,
+                after: None,
+                order: Order::Ascending,
+                limit: 1,
+            };
+            let found = self.core.store.scan_filtered(scan, &[super::index::acm_clause(id)], 1).await?;
+            let Some(row) = found.rows.first() else { continue }; // its name is being deleted
+            match records::decode::<CertificateRecord>(&row.body) {
+                Ok(record) => items.push(CertificateView { record, acm: Some(view) }),
+                Err(e) => tracing::error!(key = %row.key, error = %e, "skipping an unreadable certificate"),
+            }
+        }
+        Ok(CertificatesPage { items, next_token: resume.map(|c| encode_token(&c, fingerprint)) })
     }
 
     /// DeleteCertificate: refused while a distribution uses it.

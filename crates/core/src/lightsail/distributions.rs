@@ -8,7 +8,7 @@
 //! unmarked *after* it stops; a crash in between leaves a mark DeleteCertificate recognises
 //! as stale.
 
-use carapace_store::{Cursor, Key, Order, Row, Scan, Write};
+use carapace_store::{Cursor, Key, Row, Write};
 
 use super::cache::{
     Behavior, CacheSettingsInput, CustomErrorResponse, PathBehavior, check_custom_errors, check_default_root_object,
@@ -461,21 +461,12 @@ impl LightsailManager {
             let (record, _) = self.load_distribution(owner, name).await?;
             return Ok(DistributionsPage { items: vec![self.view(record, &edges)], next_token: None });
         }
-        let prefix = format!("{}/", owner.account);
         let f = fingerprint(&format!("distributions|{}", owner.account));
         let after = page_token.map(|t| decode_token(t, &f)).transpose()?;
-        let rows = self
-            .core
-            .store
-            .scan(Scan {
-                kind: DISTRIBUTION_KIND,
-                scope: "",
-                id_prefix: Some(&prefix),
-                after,
-                order: Order::Ascending,
-                limit: PAGE_SIZE + 1,
-            })
-            .await?;
+        // Distributions share one global scope (the edge serves them all): the account's
+        // come from the index, not from filtering every account's.
+        let clause = super::index::account_clause(&owner.account);
+        let rows = self.page_rows(DISTRIBUTION_KIND, "", Some(clause), after, PAGE_SIZE).await?;
         let more = rows.len() > PAGE_SIZE;
         let rows = &rows[..rows.len().min(PAGE_SIZE)];
         let mut items = Vec::with_capacity(rows.len());

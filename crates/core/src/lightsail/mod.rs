@@ -19,6 +19,7 @@ pub mod cache;
 mod certificates;
 mod distributions;
 pub mod edge;
+pub mod index;
 pub mod metrics;
 mod operations;
 pub mod records;
@@ -206,6 +207,41 @@ impl LightsailManager {
 
     fn now_ms(&self) -> i64 {
         self.core.clock.now_ms()
+    }
+
+    /// Up to `limit + 1` rows of `kind` in `scope` after `after`, oldest first (one more than
+    /// a page, to tell whether another follows): all of them, or with `clause` only those
+    /// the index says meet it, so a page reads its own rows whatever else the scope holds.
+    async fn page_rows(
+        &self,
+        kind: &str,
+        scope: &str,
+        clause: Option<carapace_store::Clause>,
+        mut after: Option<carapace_store::Cursor>,
+        limit: usize,
+    ) -> Result<Vec<carapace_store::Row>> {
+        let scan = |after| carapace_store::Scan {
+            kind,
+            scope,
+            id_prefix: None,
+            after,
+            order: carapace_store::Order::Ascending,
+            limit: limit + 1,
+        };
+        let Some(clause) = clause else { return Ok(self.core.store.scan(scan(after)).await?) };
+        let clauses = [clause];
+        let mut rows = Vec::new();
+        loop {
+            let page = self.core.store.scan_filtered(scan(after), &clauses, limit + 1).await?;
+            rows.extend(page.rows);
+            match page.resume {
+                Some(resume) if rows.len() <= limit => after = Some(resume),
+                _ => {
+                    rows.truncate(limit + 1);
+                    return Ok(rows);
+                }
+            }
+        }
     }
 
     /// Every row of `(kind, scope)` (with `id_prefix`), oldest first, decoded; unreadable

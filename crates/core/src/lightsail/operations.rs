@@ -10,7 +10,7 @@
 //! GetOperationsForResource reads the per-resource copy of each record in the same order.
 
 use base64::Engine as _;
-use carapace_store::{Cursor, Key, Order, Row, Scan, Write};
+use carapace_store::{Clause, Cursor, Key, Row, Write};
 
 use super::records::{self, OPERATION_KIND, OperationRecord, RESOURCE_OPERATION_KIND, StoredStatus};
 use super::{LightsailError, LightsailManager, Result};
@@ -172,25 +172,21 @@ impl LightsailManager {
         page_token: Option<&str>,
     ) -> Result<OperationsPage> {
         let scope = owner.scope();
-        let prefix = format!("{resource_name}/");
         let f = fingerprint(&format!("resource-ops|{scope}|{resource_name}"));
-        self.operations_page(RESOURCE_OPERATION_KIND, &scope, Some(&prefix), &f, page_token).await
+        let clause = super::index::resource_clause(resource_name);
+        self.operations_page(RESOURCE_OPERATION_KIND, &scope, Some(clause), &f, page_token).await
     }
 
     async fn operations_page(
         &self,
         kind: &str,
         scope: &str,
-        id_prefix: Option<&str>,
+        clause: Option<Clause>,
         fingerprint: &str,
         page_token: Option<&str>,
     ) -> Result<OperationsPage> {
         let after = page_token.map(|t| decode_token(t, fingerprint)).transpose()?;
-        let rows = self
-            .core
-            .store
-            .scan(Scan { kind, scope, id_prefix, after, order: Order::Ascending, limit: PAGE_SIZE + 1 })
-            .await?;
+        let rows = self.page_rows(kind, scope, clause, after, PAGE_SIZE).await?;
         let more = rows.len() > PAGE_SIZE;
         let rows = &rows[..rows.len().min(PAGE_SIZE)];
         let mut items = Vec::with_capacity(rows.len());

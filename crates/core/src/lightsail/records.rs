@@ -40,6 +40,11 @@ pub const CACHE_RESET_KIND: &str = "lightsail.cache-reset";
 pub const METRICS_KIND: &str = "lightsail.metrics";
 /// What each running edge has applied.
 pub const EDGE_NODE_KIND: &str = "lightsail.edge-node";
+/// Lightsail's row kinds that only the API server writes, so its store may serve them from
+/// memory. Edge reports and metric counters are written by every edge node and are not
+/// among them.
+pub const SERVER_OWNED_KINDS: &[&str] =
+    &[CERTIFICATE_KIND, DISTRIBUTION_KIND, DOMAIN_KIND, OPERATION_KIND, RESOURCE_OPERATION_KIND, CACHE_RESET_KIND];
 /// The body schema this build writes.
 pub const SCHEMA: u32 = 1;
 

@@ -3,9 +3,9 @@
 use super::cache::{Behavior, CacheSettings};
 use super::records::{DistributionRecord, MinuteCounters, OriginRecord};
 use super::*;
+use crate::acm::AcmSettings;
 use crate::acm::{ListQuery, Status};
 use crate::clock::ManualClock;
-use crate::runtime::AcmSettings;
 
 const START_MS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z, test_core's clock
 
@@ -200,4 +200,57 @@ async fn metrics_from_counters() {
     let points = env.ls.distribution_metric_data(&alice(), "m", &q).await.unwrap();
     assert_eq!(points.len(), 1);
     assert_eq!((points[0].sum, points[0].sample_count), (Some(30.0), Some(2.0)));
+}
+
+#[tokio::test]
+async fn listings_select_by_index_status_account_and_resource() {
+    let env = env();
+    issued_certificate(&env, "issued-1", "one.example.com").await;
+    issued_certificate(&env, "issued-2", "two.example.com").await;
+    for name in ["pending-1", "pending-2"] {
+        let req = NewLightsailCertificate {
+            name: name.into(),
+            domain_name: format!("{name}.example.com"),
+            ..Default::default()
+        };
+        env.ls.create_certificate(&alice(), req).await.unwrap();
+        env.clock.advance(1); // creation order is listing order
+    }
+    // An ACM certificate of the same account and region is not Lightsail's to list.
+    let acm = crate::acm::NewCertificate { domain_name: "acm.example.com".into(), ..Default::default() };
+    env.ls.acm.request_certificate(&alice(), acm).await.unwrap();
+
+    let names = |page: &CertificatesPage| page.items.iter().map(|c| c.record.name.clone()).collect::<Vec<_>>();
+    let by = |statuses: Vec<Status>| CertificateQuery { statuses, ..Default::default() };
+    let issued = env.ls.get_certificates(&alice(), &by(vec![Status::Issued])).await.unwrap();
+    assert_eq!(names(&issued), ["issued-1", "issued-2"]);
+    assert!(issued.items.iter().all(|c| c.acm.as_ref().is_some_and(|a| a.status == Status::Issued)));
+    assert_eq!(issued.next_token, None);
+    let pending = env.ls.get_certificates(&alice(), &by(vec![Status::PendingValidation])).await.unwrap();
+    assert_eq!(names(&pending), ["pending-1", "pending-2"]);
+    let both = env.ls.get_certificates(&alice(), &by(vec![Status::Issued, Status::PendingValidation])).await.unwrap();
+    assert_eq!(both.items.len(), 4);
+    assert!(env.ls.get_certificates(&alice(), &by(vec![Status::Revoked])).await.unwrap().items.is_empty());
+    // Another account's certificates never show.
+    let bob = Owner::new("222222222222", DISTRIBUTION_REGION);
+    assert!(env.ls.get_certificates(&bob, &by(vec![Status::Issued])).await.unwrap().items.is_empty());
+
+    // Distributions: one global scope, each account sees its own.
+    env.ls.create_distribution(&alice(), new_distribution("alice-site")).await.unwrap();
+    env.ls.create_distribution(&bob, new_distribution("bob-site")).await.unwrap();
+    let listed = |owner: Owner| {
+        let ls = &env.ls;
+        async move {
+            let page = ls.get_distributions(&owner, None, None).await.unwrap();
+            page.items.iter().map(|d| d.record.name.clone()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(alice()).await, ["alice-site"]);
+    assert_eq!(listed(bob.clone()).await, ["bob-site"]);
+
+    // Operations by resource: one resource's, not every operation of the account.
+    let ops = env.ls.get_operations_for_resource(&alice(), "alice-site", None).await.unwrap();
+    assert_eq!(ops.items.len(), 1);
+    assert_eq!(ops.items[0].record.resource_name, "alice-site");
+    assert!(env.ls.get_operations_for_resource(&alice(), "issued", None).await.unwrap().items.is_empty());
 }

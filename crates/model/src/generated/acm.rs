@@ -2672,6 +2672,343 @@ pub static SERVICE: s::Service = s::Service {
     ],
 };
 
+/// The operations of this model that Carapace serves (the others answer
+/// `NotImplementedException` before any handler runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperationName {
+    /// `AddTagsToCertificate`
+    AddTagsToCertificate,
+    /// `CreateAcmeDomainValidation`
+    CreateAcmeDomainValidation,
+    /// `CreateAcmeEndpoint`
+    CreateAcmeEndpoint,
+    /// `CreateAcmeExternalAccountBinding`
+    CreateAcmeExternalAccountBinding,
+    /// `DeleteAcmeDomainValidation`
+    DeleteAcmeDomainValidation,
+    /// `DeleteAcmeEndpoint`
+    DeleteAcmeEndpoint,
+    /// `DeleteAcmeExternalAccountBinding`
+    DeleteAcmeExternalAccountBinding,
+    /// `DeleteCertificate`
+    DeleteCertificate,
+    /// `DescribeAcmeAccount`
+    DescribeAcmeAccount,
+    /// `DescribeAcmeDomainValidation`
+    DescribeAcmeDomainValidation,
+    /// `DescribeAcmeEndpoint`
+    DescribeAcmeEndpoint,
+    /// `DescribeAcmeExternalAccountBinding`
+    DescribeAcmeExternalAccountBinding,
+    /// `DescribeCertificate`
+    DescribeCertificate,
+    /// `ExportCertificate`
+    ExportCertificate,
+    /// `GetAccountConfiguration`
+    GetAccountConfiguration,
+    /// `GetAcmeExternalAccountBindingCredentials`
+    GetAcmeExternalAccountBindingCredentials,
+    /// `GetCertificate`
+    GetCertificate,
+    /// `ImportCertificate`
+    ImportCertificate,
+    /// `ListAcmeAccounts`
+    ListAcmeAccounts,
+    /// `ListAcmeDomainValidations`
+    ListAcmeDomainValidations,
+    /// `ListAcmeEndpoints`
+    ListAcmeEndpoints,
+    /// `ListAcmeExternalAccountBindings`
+    ListAcmeExternalAccountBindings,
+    /// `ListCertificateDomainValidations`
+    ListCertificateDomainValidations,
+    /// `ListCertificates`
+    ListCertificates,
+    /// `ListTagsForCertificate`
+    ListTagsForCertificate,
+    /// `ListTagsForResource`
+    ListTagsForResource,
+    /// `PutAccountConfiguration`
+    PutAccountConfiguration,
+    /// `RemoveTagsFromCertificate`
+    RemoveTagsFromCertificate,
+    /// `RenewCertificate`
+    RenewCertificate,
+    /// `RequestCertificate`
+    RequestCertificate,
+    /// `ResendValidationEmail`
+    ResendValidationEmail,
+    /// `RevokeAcmeAccount`
+    RevokeAcmeAccount,
+    /// `RevokeAcmeExternalAccountBinding`
+    RevokeAcmeExternalAccountBinding,
+    /// `RevokeCertificate`
+    RevokeCertificate,
+    /// `SearchCertificates`
+    SearchCertificates,
+    /// `TagResource`
+    TagResource,
+    /// `UntagResource`
+    UntagResource,
+    /// `UpdateAcmeDomainValidation`
+    UpdateAcmeDomainValidation,
+    /// `UpdateAcmeEndpoint`
+    UpdateAcmeEndpoint,
+    /// `UpdateCertificateOptions`
+    UpdateCertificateOptions,
+}
+
+impl OperationName {
+    /// Every served operation, sorted by name.
+    pub const ALL: &[Self] = &[
+        Self::AddTagsToCertificate,
+        Self::CreateAcmeDomainValidation,
+        Self::CreateAcmeEndpoint,
+        Self::CreateAcmeExternalAccountBinding,
+        Self::DeleteAcmeDomainValidation,
+        Self::DeleteAcmeEndpoint,
+        Self::DeleteAcmeExternalAccountBinding,
+        Self::DeleteCertificate,
+        Self::DescribeAcmeAccount,
+        Self::DescribeAcmeDomainValidation,
+        Self::DescribeAcmeEndpoint,
+        Self::DescribeAcmeExternalAccountBinding,
+        Self::DescribeCertificate,
+        Self::ExportCertificate,
+        Self::GetAccountConfiguration,
+        Self::GetAcmeExternalAccountBindingCredentials,
+        Self::GetCertificate,
+        Self::ImportCertificate,
+        Self::ListAcmeAccounts,
+        Self::ListAcmeDomainValidations,
+        Self::ListAcmeEndpoints,
+        Self::ListAcmeExternalAccountBindings,
+        Self::ListCertificateDomainValidations,
+        Self::ListCertificates,
+        Self::ListTagsForCertificate,
+        Self::ListTagsForResource,
+        Self::PutAccountConfiguration,
+        Self::RemoveTagsFromCertificate,
+        Self::RenewCertificate,
+        Self::RequestCertificate,
+        Self::ResendValidationEmail,
+        Self::RevokeAcmeAccount,
+        Self::RevokeAcmeExternalAccountBinding,
+        Self::RevokeCertificate,
+        Self::SearchCertificates,
+        Self::TagResource,
+        Self::UntagResource,
+        Self::UpdateAcmeDomainValidation,
+        Self::UpdateAcmeEndpoint,
+        Self::UpdateCertificateOptions,
+    ];
+
+    /// The operation's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AddTagsToCertificate => "AddTagsToCertificate",
+            Self::CreateAcmeDomainValidation => "CreateAcmeDomainValidation",
+            Self::CreateAcmeEndpoint => "CreateAcmeEndpoint",
+            Self::CreateAcmeExternalAccountBinding => "CreateAcmeExternalAccountBinding",
+            Self::DeleteAcmeDomainValidation => "DeleteAcmeDomainValidation",
+            Self::DeleteAcmeEndpoint => "DeleteAcmeEndpoint",
+            Self::DeleteAcmeExternalAccountBinding => "DeleteAcmeExternalAccountBinding",
+            Self::DeleteCertificate => "DeleteCertificate",
+            Self::DescribeAcmeAccount => "DescribeAcmeAccount",
+            Self::DescribeAcmeDomainValidation => "DescribeAcmeDomainValidation",
+            Self::DescribeAcmeEndpoint => "DescribeAcmeEndpoint",
+            Self::DescribeAcmeExternalAccountBinding => "DescribeAcmeExternalAccountBinding",
+            Self::DescribeCertificate => "DescribeCertificate",
+            Self::ExportCertificate => "ExportCertificate",
+            Self::GetAccountConfiguration => "GetAccountConfiguration",
+            Self::GetAcmeExternalAccountBindingCredentials => "GetAcmeExternalAccountBindingCredentials",
+            Self::GetCertificate => "GetCertificate",
+            Self::ImportCertificate => "ImportCertificate",
+            Self::ListAcmeAccounts => "ListAcmeAccounts",
+            Self::ListAcmeDomainValidations => "ListAcmeDomainValidations",
+            Self::ListAcmeEndpoints => "ListAcmeEndpoints",
+            Self::ListAcmeExternalAccountBindings => "ListAcmeExternalAccountBindings",
+            Self::ListCertificateDomainValidations => "ListCertificateDomainValidations",
+            Self::ListCertificates => "ListCertificates",
+            Self::ListTagsForCertificate => "ListTagsForCertificate",
+            Self::ListTagsForResource => "ListTagsForResource",
+            Self::PutAccountConfiguration => "PutAccountConfiguration",
+            Self::RemoveTagsFromCertificate => "RemoveTagsFromCertificate",
+            Self::RenewCertificate => "RenewCertificate",
+            Self::RequestCertificate => "RequestCertificate",
+            Self::ResendValidationEmail => "ResendValidationEmail",
+            Self::RevokeAcmeAccount => "RevokeAcmeAccount",
+            Self::RevokeAcmeExternalAccountBinding => "RevokeAcmeExternalAccountBinding",
+            Self::RevokeCertificate => "RevokeCertificate",
+            Self::SearchCertificates => "SearchCertificates",
+            Self::TagResource => "TagResource",
+            Self::UntagResource => "UntagResource",
+            Self::UpdateAcmeDomainValidation => "UpdateAcmeDomainValidation",
+            Self::UpdateAcmeEndpoint => "UpdateAcmeEndpoint",
+            Self::UpdateCertificateOptions => "UpdateCertificateOptions",
+        }
+    }
+
+    /// The served operation of that wire name.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        match name {
+            "AddTagsToCertificate" => Some(Self::AddTagsToCertificate),
+            "CreateAcmeDomainValidation" => Some(Self::CreateAcmeDomainValidation),
+            "CreateAcmeEndpoint" => Some(Self::CreateAcmeEndpoint),
+            "CreateAcmeExternalAccountBinding" => Some(Self::CreateAcmeExternalAccountBinding),
+            "DeleteAcmeDomainValidation" => Some(Self::DeleteAcmeDomainValidation),
+            "DeleteAcmeEndpoint" => Some(Self::DeleteAcmeEndpoint),
+            "DeleteAcmeExternalAccountBinding" => Some(Self::DeleteAcmeExternalAccountBinding),
+            "DeleteCertificate" => Some(Self::DeleteCertificate),
+            "DescribeAcmeAccount" => Some(Self::DescribeAcmeAccount),
+            "DescribeAcmeDomainValidation" => Some(Self::DescribeAcmeDomainValidation),
+            "DescribeAcmeEndpoint" => Some(Self::DescribeAcmeEndpoint),
+            "DescribeAcmeExternalAccountBinding" => Some(Self::DescribeAcmeExternalAccountBinding),
+            "DescribeCertificate" => Some(Self::DescribeCertificate),
+            "ExportCertificate" => Some(Self::ExportCertificate),
+            "GetAccountConfiguration" => Some(Self::GetAccountConfiguration),
+            "GetAcmeExternalAccountBindingCredentials" => Some(Self::GetAcmeExternalAccountBindingCredentials),
+            "GetCertificate" => Some(Self::GetCertificate),
+            "ImportCertificate" => Some(Self::ImportCertificate),
+            "ListAcmeAccounts" => Some(Self::ListAcmeAccounts),
+            "ListAcmeDomainValidations" => Some(Self::ListAcmeDomainValidations),
+            "ListAcmeEndpoints" => Some(Self::ListAcmeEndpoints),
+            "ListAcmeExternalAccountBindings" => Some(Self::ListAcmeExternalAccountBindings),
+            "ListCertificateDomainValidations" => Some(Self::ListCertificateDomainValidations),
+            "ListCertificates" => Some(Self::ListCertificates),
+            "ListTagsForCertificate" => Some(Self::ListTagsForCertificate),
+            "ListTagsForResource" => Some(Self::ListTagsForResource),
+            "PutAccountConfiguration" => Some(Self::PutAccountConfiguration),
+            "RemoveTagsFromCertificate" => Some(Self::RemoveTagsFromCertificate),
+            "RenewCertificate" => Some(Self::RenewCertificate),
+            "RequestCertificate" => Some(Self::RequestCertificate),
+            "ResendValidationEmail" => Some(Self::ResendValidationEmail),
+            "RevokeAcmeAccount" => Some(Self::RevokeAcmeAccount),
+            "RevokeAcmeExternalAccountBinding" => Some(Self::RevokeAcmeExternalAccountBinding),
+            "RevokeCertificate" => Some(Self::RevokeCertificate),
+            "SearchCertificates" => Some(Self::SearchCertificates),
+            "TagResource" => Some(Self::TagResource),
+            "UntagResource" => Some(Self::UntagResource),
+            "UpdateAcmeDomainValidation" => Some(Self::UpdateAcmeDomainValidation),
+            "UpdateAcmeEndpoint" => Some(Self::UpdateAcmeEndpoint),
+            "UpdateCertificateOptions" => Some(Self::UpdateCertificateOptions),
+            _ => None,
+        }
+    }
+}
+
+/// Every error shape of the model: the codes this service answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// `AccessDeniedException` (HTTP 400)
+    AccessDeniedException,
+    /// `ConflictException` (HTTP 400)
+    ConflictException,
+    /// `InternalServerException` (HTTP 500)
+    InternalServerException,
+    /// `InvalidArgsException` (HTTP 400)
+    InvalidArgsException,
+    /// `InvalidArnException` (HTTP 400)
+    InvalidArnException,
+    /// `InvalidDomainValidationOptionsException` (HTTP 400)
+    InvalidDomainValidationOptionsException,
+    /// `InvalidParameterException` (HTTP 400)
+    InvalidParameterException,
+    /// `InvalidStateException` (HTTP 400)
+    InvalidStateException,
+    /// `InvalidTagException` (HTTP 400)
+    InvalidTagException,
+    /// `LimitExceededException` (HTTP 400)
+    LimitExceededException,
+    /// `RequestInProgressException` (HTTP 400)
+    RequestInProgressException,
+    /// `ResourceInUseException` (HTTP 400)
+    ResourceInUseException,
+    /// `ResourceNotFoundException` (HTTP 400)
+    ResourceNotFoundException,
+    /// `ServiceQuotaExceededException` (HTTP 400)
+    ServiceQuotaExceededException,
+    /// `TagPolicyException` (HTTP 400)
+    TagPolicyException,
+    /// `ThrottlingException` (HTTP 400)
+    ThrottlingException,
+    /// `TooManyTagsException` (HTTP 400)
+    TooManyTagsException,
+    /// `ValidationException` (HTTP 400)
+    ValidationException,
+}
+
+impl crate::ModelError for ErrorCode {
+    fn code(self) -> &'static str {
+        match self {
+            Self::AccessDeniedException => "AccessDeniedException",
+            Self::ConflictException => "ConflictException",
+            Self::InternalServerException => "InternalServerException",
+            Self::InvalidArgsException => "InvalidArgsException",
+            Self::InvalidArnException => "InvalidArnException",
+            Self::InvalidDomainValidationOptionsException => "InvalidDomainValidationOptionsException",
+            Self::InvalidParameterException => "InvalidParameterException",
+            Self::InvalidStateException => "InvalidStateException",
+            Self::InvalidTagException => "InvalidTagException",
+            Self::LimitExceededException => "LimitExceededException",
+            Self::RequestInProgressException => "RequestInProgressException",
+            Self::ResourceInUseException => "ResourceInUseException",
+            Self::ResourceNotFoundException => "ResourceNotFoundException",
+            Self::ServiceQuotaExceededException => "ServiceQuotaExceededException",
+            Self::TagPolicyException => "TagPolicyException",
+            Self::ThrottlingException => "ThrottlingException",
+            Self::TooManyTagsException => "TooManyTagsException",
+            Self::ValidationException => "ValidationException",
+        }
+    }
+
+    fn status(self) -> u16 {
+        match self {
+            Self::AccessDeniedException => 400,
+            Self::ConflictException => 400,
+            Self::InternalServerException => 500,
+            Self::InvalidArgsException => 400,
+            Self::InvalidArnException => 400,
+            Self::InvalidDomainValidationOptionsException => 400,
+            Self::InvalidParameterException => 400,
+            Self::InvalidStateException => 400,
+            Self::InvalidTagException => 400,
+            Self::LimitExceededException => 400,
+            Self::RequestInProgressException => 400,
+            Self::ResourceInUseException => 400,
+            Self::ResourceNotFoundException => 400,
+            Self::ServiceQuotaExceededException => 400,
+            Self::TagPolicyException => 400,
+            Self::ThrottlingException => 400,
+            Self::TooManyTagsException => 400,
+            Self::ValidationException => 400,
+        }
+    }
+
+    fn is_fault(self) -> bool {
+        match self {
+            Self::AccessDeniedException => false,
+            Self::ConflictException => false,
+            Self::InternalServerException => true,
+            Self::InvalidArgsException => false,
+            Self::InvalidArnException => false,
+            Self::InvalidDomainValidationOptionsException => false,
+            Self::InvalidParameterException => false,
+            Self::InvalidStateException => false,
+            Self::InvalidTagException => false,
+            Self::LimitExceededException => false,
+            Self::RequestInProgressException => false,
+            Self::ResourceInUseException => false,
+            Self::ResourceNotFoundException => false,
+            Self::ServiceQuotaExceededException => false,
+            Self::TagPolicyException => false,
+            Self::ThrottlingException => false,
+            Self::TooManyTagsException => false,
+            Self::ValidationException => false,
+        }
+    }
+}
+
 /// You do not have access required to perform this action.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AccessDeniedException {
@@ -3718,7 +4055,7 @@ pub struct CertificateSummary {
     pub r#type: Option<CertificateType>,
     /// The algorithm that was used to generate the public-private key pair.
     #[serde(rename = "KeyAlgorithm", default, skip_serializing_if = "Option::is_none")]
-    pub key_algorithm: Option<KeyAlgorithm>,
+    pub key_algorithm: Option<String>,
     /// A list of Key Usage X.509 v3 extension objects.
     #[serde(rename = "KeyUsages", default, skip_serializing_if = "Option::is_none")]
     pub key_usages: Option<Vec<KeyUsageName>>,

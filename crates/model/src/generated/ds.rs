@@ -1877,6 +1877,348 @@ pub static SERVICE: s::Service = s::Service {
     ],
 };
 
+/// The operations of this model that Carapace serves (the others answer
+/// `NotImplementedException` before any handler runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperationName {
+    /// `AddTagsToResource`
+    AddTagsToResource,
+    /// `ConnectDirectory`
+    ConnectDirectory,
+    /// `CreateDirectory`
+    CreateDirectory,
+    /// `CreateMicrosoftAD`
+    CreateMicrosoftAD,
+    /// `DeleteDirectory`
+    DeleteDirectory,
+    /// `DeregisterCertificate`
+    DeregisterCertificate,
+    /// `DescribeCertificate`
+    DescribeCertificate,
+    /// `DescribeClientAuthenticationSettings`
+    DescribeClientAuthenticationSettings,
+    /// `DescribeDirectories`
+    DescribeDirectories,
+    /// `DescribeLDAPSSettings`
+    DescribeLDAPSSettings,
+    /// `DisableClientAuthentication`
+    DisableClientAuthentication,
+    /// `DisableLDAPS`
+    DisableLDAPS,
+    /// `EnableClientAuthentication`
+    EnableClientAuthentication,
+    /// `EnableLDAPS`
+    EnableLDAPS,
+    /// `GetDirectoryLimits`
+    GetDirectoryLimits,
+    /// `ListCertificates`
+    ListCertificates,
+    /// `ListTagsForResource`
+    ListTagsForResource,
+    /// `RegisterCertificate`
+    RegisterCertificate,
+    /// `RemoveTagsFromResource`
+    RemoveTagsFromResource,
+}
+
+impl OperationName {
+    /// Every served operation, sorted by name.
+    pub const ALL: &[Self] = &[
+        Self::AddTagsToResource,
+        Self::ConnectDirectory,
+        Self::CreateDirectory,
+        Self::CreateMicrosoftAD,
+        Self::DeleteDirectory,
+        Self::DeregisterCertificate,
+        Self::DescribeCertificate,
+        Self::DescribeClientAuthenticationSettings,
+        Self::DescribeDirectories,
+        Self::DescribeLDAPSSettings,
+        Self::DisableClientAuthentication,
+        Self::DisableLDAPS,
+        Self::EnableClientAuthentication,
+        Self::EnableLDAPS,
+        Self::GetDirectoryLimits,
+        Self::ListCertificates,
+        Self::ListTagsForResource,
+        Self::RegisterCertificate,
+        Self::RemoveTagsFromResource,
+    ];
+
+    /// The operation's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AddTagsToResource => "AddTagsToResource",
+            Self::ConnectDirectory => "ConnectDirectory",
+            Self::CreateDirectory => "CreateDirectory",
+            Self::CreateMicrosoftAD => "CreateMicrosoftAD",
+            Self::DeleteDirectory => "DeleteDirectory",
+            Self::DeregisterCertificate => "DeregisterCertificate",
+            Self::DescribeCertificate => "DescribeCertificate",
+            Self::DescribeClientAuthenticationSettings => "DescribeClientAuthenticationSettings",
+            Self::DescribeDirectories => "DescribeDirectories",
+            Self::DescribeLDAPSSettings => "DescribeLDAPSSettings",
+            Self::DisableClientAuthentication => "DisableClientAuthentication",
+            Self::DisableLDAPS => "DisableLDAPS",
+            Self::EnableClientAuthentication => "EnableClientAuthentication",
+            Self::EnableLDAPS => "EnableLDAPS",
+            Self::GetDirectoryLimits => "GetDirectoryLimits",
+            Self::ListCertificates => "ListCertificates",
+            Self::ListTagsForResource => "ListTagsForResource",
+            Self::RegisterCertificate => "RegisterCertificate",
+            Self::RemoveTagsFromResource => "RemoveTagsFromResource",
+        }
+    }
+
+    /// The served operation of that wire name.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        match name {
+            "AddTagsToResource" => Some(Self::AddTagsToResource),
+            "ConnectDirectory" => Some(Self::ConnectDirectory),
+            "CreateDirectory" => Some(Self::CreateDirectory),
+            "CreateMicrosoftAD" => Some(Self::CreateMicrosoftAD),
+            "DeleteDirectory" => Some(Self::DeleteDirectory),
+            "DeregisterCertificate" => Some(Self::DeregisterCertificate),
+            "DescribeCertificate" => Some(Self::DescribeCertificate),
+            "DescribeClientAuthenticationSettings" => Some(Self::DescribeClientAuthenticationSettings),
+            "DescribeDirectories" => Some(Self::DescribeDirectories),
+            "DescribeLDAPSSettings" => Some(Self::DescribeLDAPSSettings),
+            "DisableClientAuthentication" => Some(Self::DisableClientAuthentication),
+            "DisableLDAPS" => Some(Self::DisableLDAPS),
+            "EnableClientAuthentication" => Some(Self::EnableClientAuthentication),
+            "EnableLDAPS" => Some(Self::EnableLDAPS),
+            "GetDirectoryLimits" => Some(Self::GetDirectoryLimits),
+            "ListCertificates" => Some(Self::ListCertificates),
+            "ListTagsForResource" => Some(Self::ListTagsForResource),
+            "RegisterCertificate" => Some(Self::RegisterCertificate),
+            "RemoveTagsFromResource" => Some(Self::RemoveTagsFromResource),
+            _ => None,
+        }
+    }
+}
+
+/// Every error shape of the model: the codes this service answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// `ADAssessmentLimitExceededException` (HTTP 400)
+    ADAssessmentLimitExceededException,
+    /// `AccessDeniedException` (HTTP 400)
+    AccessDeniedException,
+    /// `AuthenticationFailedException` (HTTP 400)
+    AuthenticationFailedException,
+    /// `CertificateAlreadyExistsException` (HTTP 400)
+    CertificateAlreadyExistsException,
+    /// `CertificateDoesNotExistException` (HTTP 400)
+    CertificateDoesNotExistException,
+    /// `CertificateInUseException` (HTTP 400)
+    CertificateInUseException,
+    /// `CertificateLimitExceededException` (HTTP 400)
+    CertificateLimitExceededException,
+    /// `ClientException` (HTTP 400)
+    ClientException,
+    /// `DirectoryAlreadyInRegionException` (HTTP 400)
+    DirectoryAlreadyInRegionException,
+    /// `DirectoryAlreadySharedException` (HTTP 400)
+    DirectoryAlreadySharedException,
+    /// `DirectoryDoesNotExistException` (HTTP 400)
+    DirectoryDoesNotExistException,
+    /// `DirectoryInDesiredStateException` (HTTP 400)
+    DirectoryInDesiredStateException,
+    /// `DirectoryLimitExceededException` (HTTP 400)
+    DirectoryLimitExceededException,
+    /// `DirectoryNotSharedException` (HTTP 400)
+    DirectoryNotSharedException,
+    /// `DirectoryUnavailableException` (HTTP 400)
+    DirectoryUnavailableException,
+    /// `DisableAlreadyInProgressException` (HTTP 400)
+    DisableAlreadyInProgressException,
+    /// `DomainControllerLimitExceededException` (HTTP 400)
+    DomainControllerLimitExceededException,
+    /// `EnableAlreadyInProgressException` (HTTP 400)
+    EnableAlreadyInProgressException,
+    /// `EntityAlreadyExistsException` (HTTP 400)
+    EntityAlreadyExistsException,
+    /// `EntityDoesNotExistException` (HTTP 400)
+    EntityDoesNotExistException,
+    /// `IncompatibleSettingsException` (HTTP 400)
+    IncompatibleSettingsException,
+    /// `InsufficientPermissionsException` (HTTP 400)
+    InsufficientPermissionsException,
+    /// `InvalidCertificateException` (HTTP 400)
+    InvalidCertificateException,
+    /// `InvalidClientAuthStatusException` (HTTP 400)
+    InvalidClientAuthStatusException,
+    /// `InvalidLDAPSStatusException` (HTTP 400)
+    InvalidLDAPSStatusException,
+    /// `InvalidNextTokenException` (HTTP 400)
+    InvalidNextTokenException,
+    /// `InvalidParameterException` (HTTP 400)
+    InvalidParameterException,
+    /// `InvalidPasswordException` (HTTP 400)
+    InvalidPasswordException,
+    /// `InvalidTargetException` (HTTP 400)
+    InvalidTargetException,
+    /// `IpRouteLimitExceededException` (HTTP 400)
+    IpRouteLimitExceededException,
+    /// `NoAvailableCertificateException` (HTTP 400)
+    NoAvailableCertificateException,
+    /// `OrganizationsException` (HTTP 400)
+    OrganizationsException,
+    /// `RegionLimitExceededException` (HTTP 400)
+    RegionLimitExceededException,
+    /// `ServiceException` (HTTP 500)
+    ServiceException,
+    /// `ShareLimitExceededException` (HTTP 400)
+    ShareLimitExceededException,
+    /// `SnapshotLimitExceededException` (HTTP 400)
+    SnapshotLimitExceededException,
+    /// `TagLimitExceededException` (HTTP 400)
+    TagLimitExceededException,
+    /// `UnsupportedOperationException` (HTTP 400)
+    UnsupportedOperationException,
+    /// `UnsupportedSettingsException` (HTTP 400)
+    UnsupportedSettingsException,
+    /// `UserDoesNotExistException` (HTTP 400)
+    UserDoesNotExistException,
+}
+
+impl crate::ModelError for ErrorCode {
+    fn code(self) -> &'static str {
+        match self {
+            Self::ADAssessmentLimitExceededException => "ADAssessmentLimitExceededException",
+            Self::AccessDeniedException => "AccessDeniedException",
+            Self::AuthenticationFailedException => "AuthenticationFailedException",
+            Self::CertificateAlreadyExistsException => "CertificateAlreadyExistsException",
+            Self::CertificateDoesNotExistException => "CertificateDoesNotExistException",
+            Self::CertificateInUseException => "CertificateInUseException",
+            Self::CertificateLimitExceededException => "CertificateLimitExceededException",
+            Self::ClientException => "ClientException",
+            Self::DirectoryAlreadyInRegionException => "DirectoryAlreadyInRegionException",
+            Self::DirectoryAlreadySharedException => "DirectoryAlreadySharedException",
+            Self::DirectoryDoesNotExistException => "DirectoryDoesNotExistException",
+            Self::DirectoryInDesiredStateException => "DirectoryInDesiredStateException",
+            Self::DirectoryLimitExceededException => "DirectoryLimitExceededException",
+            Self::DirectoryNotSharedException => "DirectoryNotSharedException",
+            Self::DirectoryUnavailableException => "DirectoryUnavailableException",
+            Self::DisableAlreadyInProgressException => "DisableAlreadyInProgressException",
+            Self::DomainControllerLimitExceededException => "DomainControllerLimitExceededException",
+            Self::EnableAlreadyInProgressException => "EnableAlreadyInProgressException",
+            Self::EntityAlreadyExistsException => "EntityAlreadyExistsException",
+            Self::EntityDoesNotExistException => "EntityDoesNotExistException",
+            Self::IncompatibleSettingsException => "IncompatibleSettingsException",
+            Self::InsufficientPermissionsException => "InsufficientPermissionsException",
+            Self::InvalidCertificateException => "InvalidCertificateException",
+            Self::InvalidClientAuthStatusException => "InvalidClientAuthStatusException",
+            Self::InvalidLDAPSStatusException => "InvalidLDAPSStatusException",
+            Self::InvalidNextTokenException => "InvalidNextTokenException",
+            Self::InvalidParameterException => "InvalidParameterException",
+            Self::InvalidPasswordException => "InvalidPasswordException",
+            Self::InvalidTargetException => "InvalidTargetException",
+            Self::IpRouteLimitExceededException => "IpRouteLimitExceededException",
+            Self::NoAvailableCertificateException => "NoAvailableCertificateException",
+            Self::OrganizationsException => "OrganizationsException",
+            Self::RegionLimitExceededException => "RegionLimitExceededException",
+            Self::ServiceException => "ServiceException",
+            Self::ShareLimitExceededException => "ShareLimitExceededException",
+            Self::SnapshotLimitExceededException => "SnapshotLimitExceededException",
+            Self::TagLimitExceededException => "TagLimitExceededException",
+            Self::UnsupportedOperationException => "UnsupportedOperationException",
+            Self::UnsupportedSettingsException => "UnsupportedSettingsException",
+            Self::UserDoesNotExistException => "UserDoesNotExistException",
+        }
+    }
+
+    fn status(self) -> u16 {
+        match self {
+            Self::ADAssessmentLimitExceededException => 400,
+            Self::AccessDeniedException => 400,
+            Self::AuthenticationFailedException => 400,
+            Self::CertificateAlreadyExistsException => 400,
+            Self::CertificateDoesNotExistException => 400,
+            Self::CertificateInUseException => 400,
+            Self::CertificateLimitExceededException => 400,
+            Self::ClientException => 400,
+            Self::DirectoryAlreadyInRegionException => 400,
+            Self::DirectoryAlreadySharedException => 400,
+            Self::DirectoryDoesNotExistException => 400,
+            Self::DirectoryInDesiredStateException => 400,
+            Self::DirectoryLimitExceededException => 400,
+            Self::DirectoryNotSharedException => 400,
+            Self::DirectoryUnavailableException => 400,
+            Self::DisableAlreadyInProgressException => 400,
+            Self::DomainControllerLimitExceededException => 400,
+            Self::EnableAlreadyInProgressException => 400,
+            Self::EntityAlreadyExistsException => 400,
+            Self::EntityDoesNotExistException => 400,
+            Self::IncompatibleSettingsException => 400,
+            Self::InsufficientPermissionsException => 400,
+            Self::InvalidCertificateException => 400,
+            Self::InvalidClientAuthStatusException => 400,
+            Self::InvalidLDAPSStatusException => 400,
+            Self::InvalidNextTokenException => 400,
+            Self::InvalidParameterException => 400,
+            Self::InvalidPasswordException => 400,
+            Self::InvalidTargetException => 400,
+            Self::IpRouteLimitExceededException => 400,
+            Self::NoAvailableCertificateException => 400,
+            Self::OrganizationsException => 400,
+            Self::RegionLimitExceededException => 400,
+            Self::ServiceException => 500,
+            Self::ShareLimitExceededException => 400,
+            Self::SnapshotLimitExceededException => 400,
+            Self::TagLimitExceededException => 400,
+            Self::UnsupportedOperationException => 400,
+            Self::UnsupportedSettingsException => 400,
+            Self::UserDoesNotExistException => 400,
+        }
+    }
+
+    fn is_fault(self) -> bool {
+        match self {
+            Self::ADAssessmentLimitExceededException => false,
+            Self::AccessDeniedException => false,
+            Self::AuthenticationFailedException => false,
+            Self::CertificateAlreadyExistsException => false,
+            Self::CertificateDoesNotExistException => false,
+            Self::CertificateInUseException => false,
+            Self::CertificateLimitExceededException => false,
+            Self::ClientException => false,
+            Self::DirectoryAlreadyInRegionException => false,
+            Self::DirectoryAlreadySharedException => false,
+            Self::DirectoryDoesNotExistException => false,
+            Self::DirectoryInDesiredStateException => false,
+            Self::DirectoryLimitExceededException => false,
+            Self::DirectoryNotSharedException => false,
+            Self::DirectoryUnavailableException => false,
+            Self::DisableAlreadyInProgressException => false,
+            Self::DomainControllerLimitExceededException => false,
+            Self::EnableAlreadyInProgressException => false,
+            Self::EntityAlreadyExistsException => false,
+            Self::EntityDoesNotExistException => false,
+            Self::IncompatibleSettingsException => false,
+            Self::InsufficientPermissionsException => false,
+            Self::InvalidCertificateException => false,
+            Self::InvalidClientAuthStatusException => false,
+            Self::InvalidLDAPSStatusException => false,
+            Self::InvalidNextTokenException => false,
+            Self::InvalidParameterException => false,
+            Self::InvalidPasswordException => false,
+            Self::InvalidTargetException => false,
+            Self::IpRouteLimitExceededException => false,
+            Self::NoAvailableCertificateException => false,
+            Self::OrganizationsException => false,
+            Self::RegionLimitExceededException => false,
+            Self::ServiceException => true,
+            Self::ShareLimitExceededException => false,
+            Self::SnapshotLimitExceededException => false,
+            Self::TagLimitExceededException => false,
+            Self::UnsupportedOperationException => false,
+            Self::UnsupportedSettingsException => false,
+            Self::UserDoesNotExistException => false,
+        }
+    }
+}
+
 /// A directory assessment is automatically created when you create a hybrid directory.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ADAssessmentLimitExceededException {

@@ -1849,6 +1849,193 @@ pub static SERVICE: s::Service = s::Service {
     ],
 };
 
+/// The operations of this model that Carapace serves (the others answer
+/// `NotImplementedException` before any handler runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperationName {
+    /// `AttachCertificateToDistribution`
+    AttachCertificateToDistribution,
+    /// `CreateCertificate`
+    CreateCertificate,
+    /// `CreateDistribution`
+    CreateDistribution,
+    /// `DeleteCertificate`
+    DeleteCertificate,
+    /// `DeleteDistribution`
+    DeleteDistribution,
+    /// `DetachCertificateFromDistribution`
+    DetachCertificateFromDistribution,
+    /// `GetCertificates`
+    GetCertificates,
+    /// `GetDistributionBundles`
+    GetDistributionBundles,
+    /// `GetDistributionLatestCacheReset`
+    GetDistributionLatestCacheReset,
+    /// `GetDistributionMetricData`
+    GetDistributionMetricData,
+    /// `GetDistributions`
+    GetDistributions,
+    /// `GetOperation`
+    GetOperation,
+    /// `GetOperations`
+    GetOperations,
+    /// `GetOperationsForResource`
+    GetOperationsForResource,
+    /// `GetRegions`
+    GetRegions,
+    /// `ResetDistributionCache`
+    ResetDistributionCache,
+    /// `TagResource`
+    TagResource,
+    /// `UntagResource`
+    UntagResource,
+    /// `UpdateDistribution`
+    UpdateDistribution,
+    /// `UpdateDistributionBundle`
+    UpdateDistributionBundle,
+}
+
+impl OperationName {
+    /// Every served operation, sorted by name.
+    pub const ALL: &[Self] = &[
+        Self::AttachCertificateToDistribution,
+        Self::CreateCertificate,
+        Self::CreateDistribution,
+        Self::DeleteCertificate,
+        Self::DeleteDistribution,
+        Self::DetachCertificateFromDistribution,
+        Self::GetCertificates,
+        Self::GetDistributionBundles,
+        Self::GetDistributionLatestCacheReset,
+        Self::GetDistributionMetricData,
+        Self::GetDistributions,
+        Self::GetOperation,
+        Self::GetOperations,
+        Self::GetOperationsForResource,
+        Self::GetRegions,
+        Self::ResetDistributionCache,
+        Self::TagResource,
+        Self::UntagResource,
+        Self::UpdateDistribution,
+        Self::UpdateDistributionBundle,
+    ];
+
+    /// The operation's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AttachCertificateToDistribution => "AttachCertificateToDistribution",
+            Self::CreateCertificate => "CreateCertificate",
+            Self::CreateDistribution => "CreateDistribution",
+            Self::DeleteCertificate => "DeleteCertificate",
+            Self::DeleteDistribution => "DeleteDistribution",
+            Self::DetachCertificateFromDistribution => "DetachCertificateFromDistribution",
+            Self::GetCertificates => "GetCertificates",
+            Self::GetDistributionBundles => "GetDistributionBundles",
+            Self::GetDistributionLatestCacheReset => "GetDistributionLatestCacheReset",
+            Self::GetDistributionMetricData => "GetDistributionMetricData",
+            Self::GetDistributions => "GetDistributions",
+            Self::GetOperation => "GetOperation",
+            Self::GetOperations => "GetOperations",
+            Self::GetOperationsForResource => "GetOperationsForResource",
+            Self::GetRegions => "GetRegions",
+            Self::ResetDistributionCache => "ResetDistributionCache",
+            Self::TagResource => "TagResource",
+            Self::UntagResource => "UntagResource",
+            Self::UpdateDistribution => "UpdateDistribution",
+            Self::UpdateDistributionBundle => "UpdateDistributionBundle",
+        }
+    }
+
+    /// The served operation of that wire name.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        match name {
+            "AttachCertificateToDistribution" => Some(Self::AttachCertificateToDistribution),
+            "CreateCertificate" => Some(Self::CreateCertificate),
+            "CreateDistribution" => Some(Self::CreateDistribution),
+            "DeleteCertificate" => Some(Self::DeleteCertificate),
+            "DeleteDistribution" => Some(Self::DeleteDistribution),
+            "DetachCertificateFromDistribution" => Some(Self::DetachCertificateFromDistribution),
+            "GetCertificates" => Some(Self::GetCertificates),
+            "GetDistributionBundles" => Some(Self::GetDistributionBundles),
+            "GetDistributionLatestCacheReset" => Some(Self::GetDistributionLatestCacheReset),
+            "GetDistributionMetricData" => Some(Self::GetDistributionMetricData),
+            "GetDistributions" => Some(Self::GetDistributions),
+            "GetOperation" => Some(Self::GetOperation),
+            "GetOperations" => Some(Self::GetOperations),
+            "GetOperationsForResource" => Some(Self::GetOperationsForResource),
+            "GetRegions" => Some(Self::GetRegions),
+            "ResetDistributionCache" => Some(Self::ResetDistributionCache),
+            "TagResource" => Some(Self::TagResource),
+            "UntagResource" => Some(Self::UntagResource),
+            "UpdateDistribution" => Some(Self::UpdateDistribution),
+            "UpdateDistributionBundle" => Some(Self::UpdateDistributionBundle),
+            _ => None,
+        }
+    }
+}
+
+/// Every error shape of the model: the codes this service answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// `AccessDeniedException` (HTTP 400)
+    AccessDeniedException,
+    /// `AccountSetupInProgressException` (HTTP 400)
+    AccountSetupInProgressException,
+    /// `InvalidInputException` (HTTP 400)
+    InvalidInputException,
+    /// `NotFoundException` (HTTP 400)
+    NotFoundException,
+    /// `OperationFailureException` (HTTP 400)
+    OperationFailureException,
+    /// `RegionSetupInProgressException` (HTTP 400)
+    RegionSetupInProgressException,
+    /// `ServiceException` (HTTP 500)
+    ServiceException,
+    /// `UnauthenticatedException` (HTTP 400)
+    UnauthenticatedException,
+}
+
+impl crate::ModelError for ErrorCode {
+    fn code(self) -> &'static str {
+        match self {
+            Self::AccessDeniedException => "AccessDeniedException",
+            Self::AccountSetupInProgressException => "AccountSetupInProgressException",
+            Self::InvalidInputException => "InvalidInputException",
+            Self::NotFoundException => "NotFoundException",
+            Self::OperationFailureException => "OperationFailureException",
+            Self::RegionSetupInProgressException => "RegionSetupInProgressException",
+            Self::ServiceException => "ServiceException",
+            Self::UnauthenticatedException => "UnauthenticatedException",
+        }
+    }
+
+    fn status(self) -> u16 {
+        match self {
+            Self::AccessDeniedException => 400,
+            Self::AccountSetupInProgressException => 400,
+            Self::InvalidInputException => 400,
+            Self::NotFoundException => 400,
+            Self::OperationFailureException => 400,
+            Self::RegionSetupInProgressException => 400,
+            Self::ServiceException => 500,
+            Self::UnauthenticatedException => 400,
+        }
+    }
+
+    fn is_fault(self) -> bool {
+        match self {
+            Self::AccessDeniedException => false,
+            Self::AccountSetupInProgressException => false,
+            Self::InvalidInputException => false,
+            Self::NotFoundException => false,
+            Self::OperationFailureException => false,
+            Self::RegionSetupInProgressException => false,
+            Self::ServiceException => true,
+            Self::UnauthenticatedException => false,
+        }
+    }
+}
+
 /// Lightsail throws this exception when the user cannot be authenticated or uses invalid credentials to access a resource.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AccessDeniedException {
