@@ -65,14 +65,22 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     });
     let observer: Arc<dyn JobObserver> = metrics.clone();
     let ds_checks = carapace_ds::ldaps::LdapsChecks::new(core.clone(), carapace_ds::DsSettings::from_env().probe);
+    // The outbound checks, built from the configuration and handed to the core.
+    let acm = &core.settings.acm;
+    let checkers = carapace_checks::Checkers::live(
+        acm.name_servers.clone(),
+        Duration::from_millis(acm.dns_timeout_ms),
+        acm.http_validation_port,
+        acm.smtp.clone(),
+    );
+    let webhooks = carapace_checks::webhook::HttpsWebhooks::new(core.ca.root_der())
+        .map_err(|e| anyhow::anyhow!("Carapace's root: {e}"))?;
+    let acm_manager = CertificateManager::new(core.clone()).with_checkers(checkers);
     let workers = vec![
-        tokio::spawn(
-            Worker::new(core.clone(), AcmJobs(CertificateManager::new(core.clone())), observer.clone())
-                .run(stop_rx.clone()),
-        ),
+        tokio::spawn(Worker::new(core.clone(), AcmJobs(acm_manager), observer.clone()).run(stop_rx.clone())),
         tokio::spawn(Worker::new(core.clone(), ds_checks, observer.clone()).run(stop_rx.clone())),
         tokio::spawn(
-            Worker::new(core.clone(), EventDeliveries::new(core.clone()).map_err(anyhow::Error::msg)?, observer)
+            Worker::new(core.clone(), EventDeliveries::new(core.clone(), Arc::new(webhooks)), observer)
                 .run(stop_rx.clone()),
         ),
     ];
@@ -382,7 +390,7 @@ fn acm_settings(config: &Config, approval_addr: std::net::SocketAddr) -> AcmSett
         validation_retry_max_ms: config.acm.validation_retry_max_ms,
         validation_window_ms: i64::try_from(config.acm.validation_timeout_secs.saturating_mul(1_000))
             .unwrap_or(i64::MAX),
-        smtp: carapace_core::validation::SmtpSettings {
+        smtp: carapace_checks::SmtpSettings {
             host: config.acm.smtp_host.clone(),
             port: config.acm.smtp_port,
             starttls: config.acm.smtp_starttls,

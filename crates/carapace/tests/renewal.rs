@@ -19,7 +19,7 @@ use aws_sdk_acm::types::{
     CertificateExport, CertificateOptions, CertificateStatus, KeyAlgorithm, RenewalEligibility, RenewalStatus,
     ValidationMethod,
 };
-use carapace_core::validation::testing::{RecordType, TestDns};
+use carapace_checks::testing::{RecordType, TestDns};
 use common::Server;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_acm::types::{CertificateStatus, Filters, KeyAlgorithm, ValidationMethod};
-use carapace_core::validation::testing::TestDns;
+use carapace_checks::testing::TestDns;
 use common::Server;
 
 const COUNT: usize = 200;

@@ -25,13 +25,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use carapace_checks::{WebhookClient, WebhookError};
 use carapace_store::Write;
-use http_body_util::{BodyExt as _, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::{Deserialize, Serialize};
 
 use crate::Core;
@@ -246,32 +241,15 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 /// Delivers events to webhooks (the `event.` jobs).
 pub struct EventDeliveries {
     core: Core,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Arc<dyn WebhookClient>,
 }
 
 impl EventDeliveries {
-    /// A delivery worker's handler: HTTPS webhooks are verified against the system roots and
-    /// Carapace's own root.
-    pub fn new(core: Core) -> Result<Self, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        let (_added, _ignored) = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        roots.add(core.ca.root_der().to_vec().into()).map_err(|e| format!("Carapace's root: {e}"))?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new()).pool_timer(TokioTimer::new()).build(https);
-        Ok(Self { core, client })
+    /// A delivery worker's handler, posting through `client` (the binary passes
+    /// `carapace_checks::webhook::HttpsWebhooks`, which verifies HTTPS webhooks against the
+    /// system roots and Carapace's own root).
+    pub fn new(core: Core, client: Arc<dyn WebhookClient>) -> Self {
+        Self { core, client }
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Outcome, JobFailure> {
@@ -283,28 +261,26 @@ impl EventDeliveries {
         let body = serde_json::to_vec(&delivery.event).map_err(|e| JobFailure(e.to_string()))?;
         let timestamp = self.core.clock.now_ms().div_euclid(1_000);
         let event_id = delivery.event.get("id").and_then(serde_json::Value::as_str).unwrap_or_default();
-        let request = hyper::Request::post(&webhook.url)
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .header(hyper::header::USER_AGENT, concat!("carapace/", env!("CARGO_PKG_VERSION")))
-            .header("x-carapace-event-id", event_id)
-            .header("x-carapace-timestamp", timestamp.to_string())
-            .header("x-carapace-signature", signature(&webhook.secret, timestamp, &body))
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| JobFailure(format!("webhook {}: {e}", webhook.name)))?;
+        let headers = [
+            ("content-type", String::from("application/json")),
+            ("user-agent", String::from(concat!("carapace/", env!("CARGO_PKG_VERSION")))),
+            ("x-carapace-event-id", event_id.to_owned()),
+            ("x-carapace-timestamp", timestamp.to_string()),
+            ("x-carapace-signature", signature(&webhook.secret, timestamp, &body)),
+        ];
         let timeout = Duration::from_millis(settings.timeout_ms);
-        let response = match tokio::time::timeout(timeout, self.client.request(request)).await {
-            Err(_) => return Err(JobFailure(format!("webhook {} did not answer within {timeout:?}", webhook.name))),
-            Ok(Err(e)) => return Err(JobFailure(format!("webhook {}: {e}", webhook.name))),
-            Ok(Ok(response)) => response,
+        let status = match self.client.post(&webhook.url, &headers, body, timeout).await {
+            Err(WebhookError::TimedOut(_)) => {
+                return Err(JobFailure(format!("webhook {} did not answer within {timeout:?}", webhook.name)));
+            }
+            Err(WebhookError::Failed(e)) => return Err(JobFailure(format!("webhook {}: {e}", webhook.name))),
+            Ok(status) => status,
         };
-        let status = response.status();
-        // Drain (bounded by the timeout) so the connection can be reused.
-        let _ = tokio::time::timeout(timeout, response.into_body().collect()).await;
-        if status.is_success() {
+        if (200..300).contains(&status) {
             tracing::debug!(webhook = %webhook.name, event = %event_id, "event delivered");
             Ok(Outcome::Finished)
         } else {
-            Err(JobFailure(format!("webhook {} answered {status}", webhook.name)))
+            Err(JobFailure(format!("webhook {} answered HTTP {status}", webhook.name)))
         }
     }
 }

@@ -3,10 +3,11 @@
 //! `EnableLDAPS` stores `Enabling` with a fresh check id and, in the same batch, a job
 //! ([`carapace_core::ds::jobs::DsJob`]) due a moment later. [`LdapsChecks`] runs it in the
 //! generic worker: it asks the core what to verify ([`Directories::ldaps_plan`]), probes the
-//! customer's domain controllers ([`crate::probe`]) and reports the outcome
+//! customer's domain controllers ([`carapace_checks::ldaps::check`]) and reports the outcome
 //! ([`Directories::finish_ldaps_check`]). The outcome is dropped if LDAPS was disabled or
 //! re-enabled meanwhile. A restart mid-check re-runs the job after its lease, by itself.
 
+use carapace_checks::ldaps::{self, ProbeSettings};
 use carapace_core::ds::Directories;
 use carapace_core::ds::jobs::DsJob;
 use carapace_core::ds::machine::LdapsStatus as Status;
@@ -18,7 +19,6 @@ use carapace_model::ds::{
 use carapace_proto::{Output, RequestContext, WireError, decode_input, encode_output};
 use serde_json::Value;
 
-use crate::probe::{self, ProbeSettings};
 use crate::{Ds, Missing, ts, wire};
 
 /// `EnableLDAPS` (`Type` is `Client`, the only value the model has).
@@ -88,7 +88,7 @@ impl JobHandler for LdapsChecks {
         let Some(plan) = self.dirs.ldaps_plan(scope, directory_id, &check.check_id).await.map_err(fail)? else {
             return Ok(Outcome::Finished); // disabled or re-enabled since: stale
         };
-        let outcome = probe::check(&plan, &self.settings).await;
+        let outcome = ldaps::check(&plan, &self.settings).await;
         match &outcome {
             Ok(()) => tracing::info!(directory = %directory_id, "LDAPS enabled"),
             Err(failure) => tracing::info!(directory = %directory_id, reason = %failure, "LDAPS enable failed"),

@@ -4,7 +4,7 @@
 //! limits), [`tags`], [`certificates`] (register, describe, list, deregister), [`ldaps`]
 //! (enable, disable, describe, and running the check), [`client_auth`] (smart-card
 //! settings). Each maps the generated DTOs onto [`carapace_core::ds::Directories`], which
-//! holds the rules; [`probe`] is the network half of the LDAPS check.
+//! holds the rules; `carapace_checks::ldaps` is the network half of the LDAPS check.
 //!
 //! Time-driven states are computed on read by the core. An LDAPS check is a job enqueued
 //! with `EnableLDAPS` and run by [`ldaps::LdapsChecks`] in the generic worker, so a restart
@@ -14,7 +14,7 @@
 //! `ConnectSettings.CustomerDnsIps` / `CustomerDnsIpsV6` address on the LDAPS port (636, or
 //! `CARAPACE_DS_LDAPS_PORT`), complete a TLS handshake trusting only the directory's
 //! registered `ClientLDAPS` certificates, and read the root DSE; any failure is the
-//! `LDAPSStatusReason` of `EnableFailed` (see [`probe`] for why host names are not
+//! `LDAPSStatusReason` of `EnableFailed` (see `carapace_checks::ldaps` for why host names are not
 //! checked). A Managed Microsoft AD's domain controllers are AWS's, and Carapace runs none,
 //! so once a `ClientLDAPS` certificate is registered its LDAPS goes `Enabling` → `Enabled`
 //! with nothing to probe. Simple AD has no LDAPS (`UnsupportedOperationException`).
@@ -27,7 +27,6 @@ pub mod certificates;
 pub mod client_auth;
 pub mod directories;
 pub mod ldaps;
-pub mod probe;
 pub mod tags;
 
 use carapace_core::Core;
@@ -51,7 +50,7 @@ pub const STAGE_DELAY_ENV: &str = "CARAPACE_DS_STAGE_DELAY_MS";
 #[derive(Debug, Clone)]
 pub struct DsSettings {
     /// How the LDAPS check probes customer domain controllers.
-    pub probe: probe::ProbeSettings,
+    pub probe: carapace_checks::ldaps::ProbeSettings,
     /// How long new directories stay in each of `Requested` and `Creating`, milliseconds.
     pub directory_step_ms: i64,
 }
@@ -66,7 +65,7 @@ impl DsSettings {
                 Err(_) => tracing::warn!(%value, "ignoring {STAGE_DELAY_ENV}: not a number of milliseconds"),
             }
         }
-        Self { probe: probe::ProbeSettings::from_env(), directory_step_ms }
+        Self { probe: carapace_checks::ldaps::ProbeSettings::from_env(), directory_step_ms }
     }
 }
 

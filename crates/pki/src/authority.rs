@@ -10,6 +10,12 @@ use rcgen::{
 };
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
+use x509_cert::der::Encode as _;
+use x509_cert::der::asn1::{Ia5String, ObjectIdentifier};
+use x509_cert::der::oid::db::rfc5280::{ID_AD_CA_ISSUERS, ID_AD_OCSP};
+use x509_cert::ext::pkix::certpolicy::PolicyInformation;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax, CertificatePolicies};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::x509::X509Name;
 
@@ -662,8 +668,8 @@ impl CertificateAuthority {
         params.crl_distribution_points =
             vec![CrlDistributionPoint { uris: vec![format!("{base_url}/crl/{}.crl", inter.id)] }];
         params.custom_extensions = vec![
-            authority_info_access(&format!("{base_url}/ocsp"), &format!("{base_url}/ca/{}.crt", inter.id)),
-            domain_validated_policy(),
+            authority_info_access(&format!("{base_url}/ocsp"), &format!("{base_url}/ca/{}.crt", inter.id))?,
+            domain_validated_policy()?,
         ];
 
         let cert = params.signed_by(&leaf_key.rcgen_public_key(), &inter.issuer())?;
@@ -771,23 +777,29 @@ fn leaf_names(req: &LeafRequest) -> Result<Vec<String>, CaError> {
 
 /// Authority Information Access (RFC 5280 §4.2.2.1): OCSP responder, then issuer certificate,
 /// the order Amazon's certificates use.
-fn authority_info_access(ocsp_url: &str, ca_issuers_url: &str) -> CustomExtension {
-    const ID_AD_OCSP: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 1];
-    const ID_AD_CA_ISSUERS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 2];
+fn authority_info_access(ocsp_url: &str, ca_issuers_url: &str) -> Result<CustomExtension, CaError> {
     const ID_PE_AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
-    let access =
-        |method: &[u64], url: &str| der::sequence(&[der::oid(method), der::tlv(der::GENERAL_NAME_URI, url.as_bytes())]);
-    let content = der::sequence(&[access(ID_AD_OCSP, ocsp_url), access(ID_AD_CA_ISSUERS, ca_issuers_url)]);
-    CustomExtension::from_oid_content(ID_PE_AUTHORITY_INFO_ACCESS, content)
+    let access = |method: ObjectIdentifier, url: &str| -> Result<AccessDescription, CaError> {
+        let uri = Ia5String::new(url).map_err(|e| CaError::InvalidRequest(format!("AIA URL {url}: {e}")))?;
+        Ok(AccessDescription { access_method: method, access_location: GeneralName::UniformResourceIdentifier(uri) })
+    };
+    let aia = AuthorityInfoAccessSyntax(vec![access(ID_AD_OCSP, ocsp_url)?, access(ID_AD_CA_ISSUERS, ca_issuers_url)?]);
+    let content = aia.to_der().map_err(|e| CaError::InvalidRequest(format!("encoding AIA: {e}")))?;
+    Ok(CustomExtension::from_oid_content(ID_PE_AUTHORITY_INFO_ACCESS, content))
 }
 
 /// Certificate Policies (RFC 5280 §4.2.1.4) with the CA/Browser Forum domain-validated policy,
 /// as ACM's DNS/email/HTTP-validated certificates carry.
-fn domain_validated_policy() -> CustomExtension {
+fn domain_validated_policy() -> Result<CustomExtension, CaError> {
     const CERTIFICATE_POLICIES: &[u64] = &[2, 5, 29, 32];
-    const CABF_DOMAIN_VALIDATED: &[u64] = &[2, 23, 140, 1, 2, 1];
-    let content = der::sequence(&[der::sequence(&[der::oid(CABF_DOMAIN_VALIDATED)])]);
-    CustomExtension::from_oid_content(CERTIFICATE_POLICIES, content)
+    const CABF_DOMAIN_VALIDATED: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.140.1.2.1");
+    let policies = CertificatePolicies(vec![PolicyInformation {
+        policy_identifier: CABF_DOMAIN_VALIDATED,
+        policy_qualifiers: None,
+    }]);
+    let content =
+        policies.to_der().map_err(|e| CaError::InvalidRequest(format!("encoding certificate policies: {e}")))?;
+    Ok(CustomExtension::from_oid_content(CERTIFICATE_POLICIES, content))
 }
 
 #[cfg(test)]
@@ -833,16 +845,56 @@ mod tests {
 
     #[test]
     fn aia_encoding() {
-        let ext = authority_info_access("http://h/ocsp", "http://h/ca/1.crt");
-        let (content, rest) = der::expect_tlv(ext.content(), der::SEQUENCE).unwrap();
-        assert!(rest.is_empty());
-        let (first, rest) = der::expect_tlv(content, der::SEQUENCE).unwrap();
-        let (second, rest) = der::expect_tlv(rest, der::SEQUENCE).unwrap();
-        assert!(rest.is_empty());
-        let (_, uri) = der::expect_tlv(first, der::OID).unwrap();
-        assert_eq!(der::expect_tlv(uri, der::GENERAL_NAME_URI).unwrap().0, b"http://h/ocsp");
-        let (_, uri) = der::expect_tlv(second, der::OID).unwrap();
-        assert_eq!(der::expect_tlv(uri, der::GENERAL_NAME_URI).unwrap().0, b"http://h/ca/1.crt");
+        use x509_cert::der::Decode as _;
+        let ext = authority_info_access("http://h/ocsp", "http://h/ca/1.crt").unwrap();
+        let aia = AuthorityInfoAccessSyntax::from_der(ext.content()).unwrap();
+        let found: Vec<(ObjectIdentifier, String)> = aia
+            .0
+            .iter()
+            .map(|d| match &d.access_location {
+                GeneralName::UniformResourceIdentifier(uri) => (d.access_method, uri.to_string()),
+                other => panic!("not a URI: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [(ID_AD_OCSP, "http://h/ocsp".to_owned()), (ID_AD_CA_ISSUERS, "http://h/ca/1.crt".to_owned())]
+        );
+    }
+
+    #[test]
+    fn oid_encoding_matches_known_values() {
+        use x509_cert::der::oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION;
+        // id-ad-ocsp 1.3.6.1.5.5.7.48.1
+        assert_eq!(ID_AD_OCSP.to_der().unwrap(), hex::decode("06082b06010505073001").unwrap());
+        // sha256WithRSAEncryption 1.2.840.113549.1.1.11 (multi-byte arcs)
+        assert_eq!(SHA_256_WITH_RSA_ENCRYPTION.to_der().unwrap(), hex::decode("06092a864886f70d01010b").unwrap());
+        // CA/B Forum domain-validated 2.23.140.1.2.1
+        let dv = ObjectIdentifier::new_unwrap("2.23.140.1.2.1");
+        assert_eq!(dv.to_der().unwrap(), hex::decode("060667810c010201").unwrap());
+    }
+
+    /// The AIA and certificate-policies extension values, byte for byte as the hand-written
+    /// DER encoder produced them before x509-cert's types built them (short and long-form
+    /// lengths).
+    #[test]
+    fn extension_bytes_are_unchanged() {
+        let ext = authority_info_access("http://h/ocsp", "http://h/ca/1.crt").unwrap();
+        assert_eq!(
+            hex::encode(ext.content()),
+            "303a301906082b06010505073001860d687474703a2f2f682f6f637370301d06082b060105050730028611687474703a2f2f\
+             682f63612f312e637274"
+        );
+        let long = format!("http://carapace.example.internal:4566/ca/{}.crt", "0123456789abcdef".repeat(6));
+        let ext = authority_info_access("http://127.0.0.1:4566/ocsp", &long).unwrap();
+        assert_eq!(
+            hex::encode(ext.content()),
+            "3081c5302606082b06010505073001861a687474703a2f2f3132372e302e302e313a343536362f6f63737030819a06082b06\
+             01050507300286818d687474703a2f2f63617261706163652e6578616d706c652e696e7465726e616c3a343536362f63612f\
+             3031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031\
+             323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465662e637274"
+        );
+        assert_eq!(hex::encode(domain_validated_policy().unwrap().content()), "300a3008060667810c010201");
     }
 
     #[test]

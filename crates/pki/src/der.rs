@@ -1,63 +1,16 @@
-//! A deliberately tiny DER writer and reader for the few structures rcgen and x509-parser
-//! do not build or parse for us: the Authority Information Access and Certificate Policies
-//! extensions, and the outer layers of PKCS#8 / PKCS#1 / SEC1 private keys.
+//! A deliberately tiny DER reader for the one structure no crate in the tree parses for us:
+//! the outer layer of a PKCS#1 `RSAPrivateKey` (modulus and exponent, to match a key with
+//! its certificate), and INTEGER magnitudes compared without sign bytes. PKCS#8 and SEC1
+//! keys are read with the `pkcs8` and `sec1` crates, and the AIA and certificate-policies
+//! extensions are built with x509-cert's types.
 //!
 //! Only definite-length encodings with single-byte tags are supported, which is all DER
-//! (X.690 §10.1) allows for the universal and context tags used here.
+//! (X.690 §10.1) allows for the universal tags used here.
 
 /// ASN.1 universal tag: INTEGER.
 pub(crate) const INTEGER: u8 = 0x02;
-/// ASN.1 universal tag: OCTET STRING.
-pub(crate) const OCTET_STRING: u8 = 0x04;
-/// ASN.1 universal tag: OBJECT IDENTIFIER.
-pub(crate) const OID: u8 = 0x06;
 /// ASN.1 universal tag: SEQUENCE (constructed).
 pub(crate) const SEQUENCE: u8 = 0x30;
-/// GeneralName `uniformResourceIdentifier [6] IA5String`, implicitly tagged (RFC 5280 §4.2.1.6).
-pub(crate) const GENERAL_NAME_URI: u8 = 0x86;
-
-/// Encodes one TLV: `tag || length || content`.
-pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(content.len() + 6);
-    out.push(tag);
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-/// Encodes a SEQUENCE of already-encoded elements.
-pub(crate) fn sequence(elements: &[Vec<u8>]) -> Vec<u8> {
-    tlv(SEQUENCE, &elements.concat())
-}
-
-/// Encodes an OBJECT IDENTIFIER from its arcs (X.690 §8.19). The first two arcs must be a
-/// valid pair (0–2, and below 40 unless the first is 2), which holds for every constant here.
-pub(crate) fn oid(arcs: &[u64]) -> Vec<u8> {
-    let mut content = Vec::new();
-    let (first, rest) = match arcs {
-        [a, b, rest @ ..] => (a * 40 + b, rest),
-        [a] => (a * 40, &[][..]),
-        [] => return tlv(OID, &[]),
-    };
-    for arc in std::iter::once(first).chain(rest.iter().copied()) {
-        let mut groups = vec![(arc & 0x7f) as u8];
-        let mut v = arc >> 7;
-        while v > 0 {
-            groups.push(0x80 | (v & 0x7f) as u8);
-            v >>= 7;
-        }
-        content.extend(groups.iter().rev());
-    }
-    tlv(OID, &content)
-}
 
 /// A DER structure that could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,27 +61,14 @@ mod tests {
 
     #[test]
     fn short_and_long_lengths() {
-        assert_eq!(tlv(0x04, &[1, 2]), vec![0x04, 2, 1, 2]);
-        let long = tlv(0x04, &[0u8; 200]);
-        assert_eq!(&long[..3], &[0x04, 0x81, 200]);
-        let longer = tlv(0x04, &[0u8; 300]);
-        assert_eq!(&longer[..4], &[0x04, 0x82, 0x01, 0x2c]);
-        for (encoded, len) in [(tlv(0x04, &[1, 2]), 2), (long, 200), (longer, 300)] {
+        let long = [&[0x04, 0x81, 200][..], &[0u8; 200]].concat();
+        let longer = [&[0x04, 0x82, 0x01, 0x2c][..], &[0u8; 300]].concat();
+        for (encoded, len) in [(vec![0x04, 2, 1, 2], 2), (long, 200), (longer, 300)] {
             let (tag, content, rest) = read_tlv(&encoded).unwrap();
             assert_eq!(tag, 0x04);
             assert_eq!(content.len(), len);
             assert!(rest.is_empty());
         }
-    }
-
-    #[test]
-    fn oid_encoding_matches_known_values() {
-        // id-ad-ocsp 1.3.6.1.5.5.7.48.1
-        assert_eq!(oid(&[1, 3, 6, 1, 5, 5, 7, 48, 1]), hex::decode("06082b06010505073001").unwrap());
-        // sha256WithRSAEncryption 1.2.840.113549.1.1.11 (multi-byte arcs)
-        assert_eq!(oid(&[1, 2, 840, 113549, 1, 1, 11]), hex::decode("06092a864886f70d01010b").unwrap());
-        // CA/B Forum domain-validated 2.23.140.1.2.1
-        assert_eq!(oid(&[2, 23, 140, 1, 2, 1]), hex::decode("060667810c010201").unwrap());
     }
 
     #[test]

@@ -11,11 +11,12 @@ use aws_lc_rs::signature::{
     EcdsaSigningAlgorithm, KeyPair as _, RSA_PKCS1_SHA256, RsaKeyPair,
 };
 use base64::Engine as _;
+use pkcs8::der::Decode as _;
+use pkcs8::{ObjectIdentifier, PrivateKeyInfoRef};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::CaError;
-use super::der;
 
 /// The key algorithms ACM knows, with ACM's request names (`RSA_2048`, `EC_prime256v1`, ...).
 ///
@@ -113,19 +114,17 @@ impl KeyAlgorithm {
         }
     }
 
-    /// The curve named by an encoded OBJECT IDENTIFIER TLV, if it is one of ACM's three.
-    pub(crate) fn from_curve_oid_tlv(tlv: &[u8]) -> Option<Self> {
-        [Self::EcPrime256v1, Self::EcSecp384r1, Self::EcSecp521r1]
-            .into_iter()
-            .find(|alg| alg.curve_oid().is_some_and(|arcs| der::oid(arcs) == tlv))
+    /// The curve named by a named-curve OBJECT IDENTIFIER, if it is one of ACM's three.
+    pub(crate) fn from_curve_oid(oid: ObjectIdentifier) -> Option<Self> {
+        [Self::EcPrime256v1, Self::EcSecp384r1, Self::EcSecp521r1].into_iter().find(|alg| alg.curve_oid() == Some(oid))
     }
 
-    /// The named-curve OID arcs (RFC 5480 §2.1.1.1); `None` for RSA.
-    pub(crate) fn curve_oid(self) -> Option<&'static [u64]> {
+    /// The named-curve OID (RFC 5480 §2.1.1.1); `None` for RSA.
+    pub(crate) fn curve_oid(self) -> Option<ObjectIdentifier> {
         match self {
-            Self::EcPrime256v1 => Some(&[1, 2, 840, 10045, 3, 1, 7]),
-            Self::EcSecp384r1 => Some(&[1, 3, 132, 0, 34]),
-            Self::EcSecp521r1 => Some(&[1, 3, 132, 0, 35]),
+            Self::EcPrime256v1 => Some(ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7")),
+            Self::EcSecp384r1 => Some(ObjectIdentifier::new_unwrap("1.3.132.0.34")),
+            Self::EcSecp521r1 => Some(ObjectIdentifier::new_unwrap("1.3.132.0.35")),
             _ => None,
         }
     }
@@ -229,11 +228,11 @@ pub fn generate_key(algorithm: KeyAlgorithm) -> Result<PrivateKey, CaError> {
 }
 
 /// OID 1.2.840.113549.1.1.1, rsaEncryption (RFC 8017 appendix C).
-const RSA_ENCRYPTION: &[u64] = &[1, 2, 840, 113549, 1, 1, 1];
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 /// OID 1.2.840.10045.2.1, id-ecPublicKey (RFC 5480 §2.1.1).
-const EC_PUBLIC_KEY: &[u64] = &[1, 2, 840, 10045, 2, 1];
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 
-/// What a PKCS#8 `PrivateKeyInfo` says about its key, read without any crypto library.
+/// What a PKCS#8 `PrivateKeyInfo` says about its key, read with the `pkcs8` crate (no crypto).
 pub(crate) enum Pkcs8Kind<'a> {
     /// rsaEncryption, with the PKCS#1 `RSAPrivateKey` inside.
     Rsa { pkcs1: &'a [u8] },
@@ -245,23 +244,13 @@ pub(crate) enum Pkcs8Kind<'a> {
 
 /// Reads the algorithm of a PKCS#8 `PrivateKeyInfo` (RFC 5208 §5 / RFC 5958 §2).
 pub(crate) fn pkcs8_kind(pkcs8: &[u8]) -> Result<Pkcs8Kind<'_>, CaError> {
-    let bad = |_| CaError::InvalidPrivateKey("the PKCS#8 structure is malformed".into());
-    let (info, _) = der::expect_tlv(pkcs8, der::SEQUENCE).map_err(bad)?;
-    let (_version, rest) = der::expect_tlv(info, der::INTEGER).map_err(bad)?;
-    let (alg_id, rest) = der::expect_tlv(rest, der::SEQUENCE).map_err(bad)?;
-    let (private_key, _) = der::expect_tlv(rest, der::OCTET_STRING).map_err(bad)?;
-    let (tag, oid_content, params) = der::read_tlv(alg_id).map_err(bad)?;
-    if tag != der::OID {
-        return Err(CaError::InvalidPrivateKey("the PKCS#8 structure is malformed".into()));
-    }
-    let oid_tlv = der::tlv(der::OID, oid_content);
-    if oid_tlv == der::oid(RSA_ENCRYPTION) {
-        Ok(Pkcs8Kind::Rsa { pkcs1: private_key })
-    } else if oid_tlv == der::oid(EC_PUBLIC_KEY) {
-        let curve = der::read_tlv(params).ok().and_then(|(tag, content, _)| {
-            (tag == der::OID).then(|| KeyAlgorithm::from_curve_oid_tlv(&der::tlv(der::OID, content))).flatten()
-        });
-        Ok(Pkcs8Kind::Ec { curve })
+    let info = PrivateKeyInfoRef::from_der(pkcs8)
+        .map_err(|_| CaError::InvalidPrivateKey("the PKCS#8 structure is malformed".into()))?;
+    let algorithm = info.algorithm.oid;
+    if algorithm == RSA_ENCRYPTION {
+        Ok(Pkcs8Kind::Rsa { pkcs1: info.private_key.as_bytes() })
+    } else if algorithm == EC_PUBLIC_KEY {
+        Ok(Pkcs8Kind::Ec { curve: info.algorithm.parameters_oid().ok().and_then(KeyAlgorithm::from_curve_oid) })
     } else {
         Ok(Pkcs8Kind::Other)
     }
@@ -385,20 +374,11 @@ pub(crate) fn ec_from_sec1(sec1: &[u8]) -> Result<(KeyAlgorithm, EcdsaKeyPair), 
     Err(CaError::InvalidPrivateKey("the EC key could not be read (only P-256, P-384 and P-521 are supported)".into()))
 }
 
-/// The `[0] parameters` named curve of a SEC1 `ECPrivateKey`, if present and known.
+/// The `[0] parameters` named curve of a SEC1 `ECPrivateKey` (RFC 5915 §3), if present and
+/// known.
 fn sec1_curve(sec1: &[u8]) -> Option<KeyAlgorithm> {
-    let (body, _) = der::expect_tlv(sec1, der::SEQUENCE).ok()?;
-    let (_version, rest) = der::expect_tlv(body, der::INTEGER).ok()?;
-    let (_key, mut rest) = der::expect_tlv(rest, der::OCTET_STRING).ok()?;
-    while !rest.is_empty() {
-        let (tag, content, next) = der::read_tlv(rest).ok()?;
-        if tag == 0xa0 {
-            let (oid, _) = der::expect_tlv(content, der::OID).ok()?;
-            return KeyAlgorithm::from_curve_oid_tlv(&der::tlv(der::OID, oid));
-        }
-        rest = next;
-    }
-    None
+    let key = sec1::EcPrivateKey::from_der(sec1).ok()?;
+    key.parameters?.named_curve().and_then(KeyAlgorithm::from_curve_oid)
 }
 
 /// An error for a PEM block that is not one of the three unencrypted key formats.

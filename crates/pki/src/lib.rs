@@ -21,7 +21,7 @@
 
 mod authority;
 pub mod crypto;
-pub mod der;
+mod der;
 mod export;
 mod keys;
 mod ocsp;

@@ -262,7 +262,7 @@ pub(crate) fn spki_key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> Option<KeyA
         PublicKey::EC(_) => {
             let params = spki.algorithm.parameters.as_ref()?;
             let curve = params.as_oid().ok()?;
-            KeyAlgorithm::from_curve_oid_tlv(&der::tlv(der::OID, curve.as_bytes()))
+            pkcs8::ObjectIdentifier::from_bytes(curve.as_bytes()).ok().and_then(KeyAlgorithm::from_curve_oid)
         }
         _ => None,
     }

@@ -329,7 +329,7 @@ impl CertificateManager {
 mod tests {
     use std::sync::Arc;
 
-    use hickory_server::proto::rr::RecordType;
+    use carapace_checks::testing::{RecordType, TestDns};
 
     use super::*;
     use crate::acm::AcmSettings;
@@ -338,17 +338,17 @@ mod tests {
     use crate::clock::{Clock as _, ManualClock};
     use crate::events::{EventSettings, Webhook};
     use crate::runtime::Core;
-    use crate::validation::testing::TestDns;
 
     const DISTRIBUTION: &str = "arn:aws:lightsail:us-east-1:111111111111:Distribution/d";
 
     async fn setup(dns: &TestDns) -> (CertificateManager, ManualClock) {
         let acm = AcmSettings { name_servers: vec![dns.addr()], dns_timeout_ms: 1_000, ..AcmSettings::default() };
+        let checkers = crate::acm::validate::tests::checkers(&acm);
         let (core, clock) = crate::runtime::test_core(false, acm);
         let mut settings = (*core.settings).clone();
         let hook = Webhook { name: "ops".into(), url: "http://127.0.0.1:9/".into(), secret: "0123456789abcdef".into() };
         settings.events = EventSettings { webhooks: vec![hook], ..EventSettings::default() };
-        (CertificateManager::new(Core { settings: Arc::new(settings), ..core }), clock)
+        (CertificateManager::new(Core { settings: Arc::new(settings), ..core }).with_checkers(checkers), clock)
     }
 
     /// Requests a DNS-validated certificate for `domain`, publishes its record and issues it.

@@ -55,6 +55,7 @@ pub use state::Status;
 pub use validate::{ApprovalView, EMAIL_SENT_KIND};
 
 use crate::Core;
+use crate::validation::Checkers;
 use validation::ValidationSecret;
 
 /// ACM's row kinds that only the running server writes (no `carapace` command touches
@@ -173,12 +174,30 @@ pub struct CertificateManager {
     core: Core,
     secret: Arc<tokio::sync::OnceCell<ValidationSecret>>,
     usage_locks: Arc<quota::ScopeLocks>,
+    checkers: Option<Checkers>,
 }
 
 impl CertificateManager {
-    /// ACM over these core handles.
+    /// ACM over these core handles. It runs no DNS, HTTP or email validation check until
+    /// given [`Self::with_checkers`]: requests, queries and `--dev` need none.
     pub fn new(core: Core) -> Self {
-        Self { core, secret: Arc::new(tokio::sync::OnceCell::new()), usage_locks: Arc::default() }
+        Self { core, secret: Arc::new(tokio::sync::OnceCell::new()), usage_locks: Arc::default(), checkers: None }
+    }
+
+    /// The manager whose validation jobs ask `checkers` (the ACM worker's: the binary passes
+    /// `carapace_checks::Checkers::live`). Without them a validation or approval-mail job
+    /// fails, is retried and in the end dead-lettered, loudly.
+    pub fn with_checkers(self, checkers: Checkers) -> Self {
+        Self { checkers: Some(checkers), ..self }
+    }
+
+    /// The validation checkers, or why there are none.
+    pub(crate) fn checkers(&self) -> Result<&Checkers, AcmError> {
+        self.checkers.as_ref().ok_or_else(|| {
+            AcmError::internal(
+                "no validation checkers: this manager was built without CertificateManager::with_checkers",
+            )
+        })
     }
 
     /// The core handles.

@@ -3,7 +3,8 @@
 //!
 //! Jobs (see [`super::jobs::AcmJob`]):
 //! - `AcmJob::Validate` — one per pending DNS/HTTP request. Each run looks every pending domain
-//!   up (a fresh, cache-less resolver: see [`crate::validation::dns`]), marks the domains
+//!   up (through the manager's [`crate::validation::DnsChecker`]; the real one uses a fresh,
+//!   cache-less resolver: see `carapace_checks::dns::Resolver`), marks the domains
 //!   whose record matches `SUCCESS` — after checking CAA, which may fail the request with
 //!   `CAA_ERROR` — and, when all have succeeded, enqueues issuance in the same batch. Until
 //!   then it runs again with a growing delay (`validation_retry_min_ms` doubling up to
@@ -14,7 +15,7 @@
 //!   down fails the run, and the job is retried with backoff: the mail is never lost. The
 //!   token is derived from the send (HMAC under the server secret), so a send repeated after
 //!   a crash carries the same token and Message-ID as the first (see
-//!   [`crate::validation::email`]).
+//!   [`crate::validation::email`] and [`carapace_checks::email`]).
 //!
 //! Approval ([`super::CertificateManager::approve`]) marks the domain `SUCCESS`, consumes the
 //! token and, for the last domain, enqueues issuance — one batch.
@@ -28,7 +29,7 @@ use super::state::{DomainStatus, Event, Status, transition};
 use super::{AcmError, CertificateManager, MAX_CONFLICT_RETRIES, Owner, record_put};
 use crate::jobs::Outcome;
 use crate::validation::email::{self, TOKEN_KIND, approval_addresses};
-use crate::validation::{ApprovalMail, CnameCheck, DnsChecker, HttpChecker, Mailer};
+use crate::validation::{ApprovalMail, CnameCheck};
 
 /// Row kind recording a finished send (scope = certificate scope, id = `<cert>/<domain>/<send>`).
 pub const EMAIL_SENT_KIND: &str = "acm.email-sent";
@@ -99,11 +100,6 @@ pub(crate) fn send_email_job(scope: &str, id: &str, domain: &str, send: i64) -> 
 }
 
 impl CertificateManager {
-    fn dns_checker(&self) -> DnsChecker {
-        let acm = &self.core.settings.acm;
-        DnsChecker::new(acm.name_servers.clone(), std::time::Duration::from_millis(acm.dns_timeout_ms))
-    }
-
     /// The delay before check number `attempts + 1`: fast at first, then slower.
     pub(crate) fn retry_delay_ms(&self, attempts: u32) -> i64 {
         let acm = &self.core.settings.acm;
@@ -120,10 +116,8 @@ impl CertificateManager {
         arn: &str,
         domains: &[DomainValidation],
     ) -> Result<DomainChecks, AcmError> {
-        let dns = self.dns_checker();
-        let timeout = std::time::Duration::from_millis(self.core.settings.acm.dns_timeout_ms);
-        let http =
-            HttpChecker::new(dns.clone(), timeout).with_default_port(self.core.settings.acm.http_validation_port);
+        let checkers = self.checkers()?;
+        let (dns, http) = (&checkers.dns, &checkers.http);
         let issuer = self.core.settings.acm.issuer_domain.clone();
         let mut validated = Vec::new();
         let mut caa_denied = None;
@@ -290,7 +284,7 @@ impl CertificateManager {
             link: format!("{}/approve/{token}", settings.approval_base_url.trim_end_matches('/')),
             message_id: hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, send_id.as_bytes()).as_ref()),
         };
-        Mailer::new(settings.smtp.clone()).send(&mail).await.map_err(|e| AcmError::Internal(e.to_string()))?;
+        self.checkers()?.mail.send(&mail).await.map_err(|e| AcmError::Internal(e.to_string()))?;
         let marker = Row { key: sent_key, version: 0, created_ms: now, body: b"{}".to_vec() };
         match self.core.store.apply(vec![Write::Put { row: marker, expect: None }]).await {
             Ok(_) | Err(carapace_store::Error::Conflict(_)) => {}
@@ -403,7 +397,7 @@ impl CertificateManager {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use super::*;
@@ -412,7 +406,14 @@ mod tests {
     use crate::ca::KeyAlgorithm;
     use crate::clock::ManualClock;
     use crate::runtime::Core;
-    use crate::validation::testing::TestDns;
+    use crate::validation::Checkers;
+    use carapace_checks::testing::TestDns;
+
+    /// The real checkers of `acm`'s settings, as the binary builds them.
+    pub(crate) fn checkers(acm: &AcmSettings) -> Checkers {
+        let timeout = std::time::Duration::from_millis(acm.dns_timeout_ms);
+        Checkers::live(acm.name_servers.clone(), timeout, acm.http_validation_port, acm.smtp.clone())
+    }
 
     async fn setup(dns: &TestDns, smtp_port: u16) -> (CertificateManager, ManualClock) {
         let acm = AcmSettings {
@@ -421,8 +422,9 @@ mod tests {
             smtp: crate::validation::SmtpSettings { port: smtp_port, ..Default::default() },
             ..AcmSettings::default()
         };
+        let checkers = checkers(&acm);
         let (core, clock) = crate::runtime::test_core(false, acm);
-        (CertificateManager::new(core), clock)
+        (CertificateManager::new(core).with_checkers(checkers), clock)
     }
 
     fn dns_request(domain: &str, sans: &[&str]) -> NewCertificate {
@@ -556,8 +558,9 @@ mod tests {
         let (port, mails) = smtp_sink().await;
         let mut settings = (*m.core().settings).clone();
         settings.acm.smtp.port = port;
+        let checkers = checkers(&settings.acm);
         let core = Core { settings: Arc::new(settings), ..m.core().clone() };
-        let m = CertificateManager::new(core);
+        let m = CertificateManager::new(core).with_checkers(checkers);
         round(&m, &clock).await;
         round(&m, &clock).await;
         let sent = mails.lock().unwrap().clone();

@@ -1,8 +1,14 @@
 //! The rules end to end over an in-memory store and a hand-moved clock.
 
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
-use super::records::{DEREGISTER_DELAY_MS, DIRECTORY_STEP_MS, REGISTER_DELAY_MS};
+use zeroize::Zeroizing;
+
+use super::machine::LdapsStatus;
+use super::records::{
+    CertificateKind, ClientAuthKind, DEREGISTER_DELAY_MS, DIRECTORY_STEP_MS, LDAPS_CHECK_DELAY_MS, REGISTER_DELAY_MS,
+};
 use super::*;
 use crate::ca::CertificateAuthority;
 use crate::clock::{Clock, ManualClock};

@@ -2,10 +2,25 @@
 //! `SearchRequest` and a reader for the responses. BER here is the subset LDAP allows
 //! (RFC 4511 §5.1: definite lengths only), so a small TLV reader covers it.
 //!
-//! The network side (TCP, TLS) lives in the `carapace-ds` crate; this module is pure.
+//! The network side (TCP, TLS) is the probe's ([`super::check`]); this module is pure.
 
-// What we send is DER, a subset of BER (definite, minimal lengths): the CA's encoder fits.
-use crate::ca::der::tlv;
+/// Encodes one TLV: `tag || length || content`. What we send is DER, a subset of BER
+/// (definite, minimal lengths, X.690 §10.1).
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + 6);
+    out.push(tag);
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
+}
 
 /// Universal tags and LDAP application tags used below.
 mod tag {
@@ -239,6 +254,8 @@ mod tests {
         assert_eq!(integer(tag::INTEGER, 0x0102_0304), vec![0x02, 0x04, 0x01, 0x02, 0x03, 0x04]);
         assert_eq!(integer(tag::INTEGER, 0x8000_0000), vec![0x02, 0x05, 0x00, 0x80, 0x00, 0x00, 0x00]);
         assert_eq!(tlv(0x04, &[7u8; 200])[..3], [0x04, 0x81, 200]);
+        assert_eq!(tlv(0x04, &[1, 2]), vec![0x04, 2, 1, 2]);
+        assert_eq!(tlv(0x04, &[0u8; 300])[..4], [0x04, 0x82, 0x01, 0x2c]);
     }
 
     fn entry_message(id: u32) -> Vec<u8> {

@@ -1,11 +1,4 @@
-//! HTTP validation: fetch `http://<domain>/.well-known/pki-validation/<token>.txt`, follow
-//! redirects, and compare the body with the expected content.
-//!
-//! Host names are resolved through the validation [`DnsChecker`] (the configured name
-//! servers), never the system resolver, so validation sees the same DNS as the CNAME checks.
-//! Only `http://` is followed: ACM's HTTP validation starts on port 80 (a URL naming no port
-//! goes to [`HttpChecker::with_default_port`], 80 unless configured) and Carapace's own
-//! `RedirectTo` URLs use its base URL; an `https://` hop is reported as a failure to retry.
+//! [`Fetcher`]: HTTP validation fetches with hyper, resolving through [`Resolver`].
 
 use std::time::Duration;
 
@@ -14,52 +7,16 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
-use super::dns::DnsChecker;
+use super::{HttpCheckError, HttpChecker, MAX_REDIRECTS};
+use crate::dns::Resolver;
 
-/// At most this many redirects are followed.
-pub const MAX_REDIRECTS: usize = 5;
 /// Larger bodies are not validation files.
 const MAX_BODY: usize = 64 * 1024;
 
-/// Why a fetch produced no body to compare.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpCheckError {
-    /// The URL is not one we fetch.
-    #[error("unsupported URL {0}")]
-    Url(String),
-    /// The host has no address, or DNS failed.
-    #[error("resolving {host}: {reason}")]
-    Resolve {
-        /// The host.
-        host: String,
-        /// Why.
-        reason: String,
-    },
-    /// Connecting, sending or reading failed.
-    #[error("fetching {url}: {reason}")]
-    Fetch {
-        /// The URL.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// A status other than 200 (after redirects).
-    #[error("{url} answered HTTP {status}")]
-    Status {
-        /// The URL.
-        url: String,
-        /// The status.
-        status: u16,
-    },
-    /// Too many redirects.
-    #[error("more than {MAX_REDIRECTS} redirects from {0}")]
-    TooManyRedirects(String),
-}
-
 /// Fetches validation files.
 #[derive(Debug, Clone)]
-pub struct HttpChecker {
-    dns: DnsChecker,
+pub struct Fetcher {
+    dns: Resolver,
     timeout: Duration,
     default_port: u16,
 }
@@ -82,9 +39,9 @@ fn split_http_url(url: &str, default_port: u16) -> Option<(String, u16, String)>
     Some((host.to_owned(), port, path.to_owned()))
 }
 
-impl HttpChecker {
+impl Fetcher {
     /// A checker resolving through `dns`; `timeout` bounds each hop.
-    pub fn new(dns: DnsChecker, timeout: Duration) -> Self {
+    pub fn new(dns: Resolver, timeout: Duration) -> Self {
         Self { dns, timeout, default_port: 80 }
     }
 
@@ -113,12 +70,6 @@ impl HttpChecker {
             }
         }
         Err(HttpCheckError::TooManyRedirects(url.to_owned()))
-    }
-
-    /// Whether `url` serves `expected` (surrounding whitespace ignored).
-    pub async fn check(&self, url: &str, expected: &str) -> Result<bool, HttpCheckError> {
-        let body = self.fetch(url).await?;
-        Ok(String::from_utf8_lossy(&body).trim() == expected.trim())
     }
 
     async fn hop(&self, url: &str) -> Result<Hop, HttpCheckError> {
@@ -170,6 +121,14 @@ impl HttpChecker {
     }
 }
 
+#[async_trait::async_trait]
+impl HttpChecker for Fetcher {
+    async fn check(&self, url: &str, expected: &str) -> Result<bool, HttpCheckError> {
+        let body = self.fetch(url).await?;
+        Ok(String::from_utf8_lossy(&body).trim() == expected.trim())
+    }
+}
+
 enum Hop {
     Body(Bytes),
     Redirect(String),
@@ -213,7 +172,7 @@ mod tests {
     #[tokio::test]
     async fn follows_redirects_and_compares() {
         let port = server("expected-content\n").await;
-        let checker = HttpChecker::new(DnsChecker::new(Vec::new(), Duration::from_secs(2)), Duration::from_secs(5));
+        let checker = Fetcher::new(Resolver::new(Vec::new(), Duration::from_secs(2)), Duration::from_secs(5));
         let url = format!("http://127.0.0.1:{port}/.well-known/pki-validation/t.txt");
         assert!(checker.check(&url, "expected-content").await.unwrap());
         let port = server("other").await;

@@ -14,8 +14,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use carapace_core::ds::ldap::{self, Response};
-use carapace_core::ds::{LdapsFailure, LdapsPlan};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -24,6 +22,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
+
+use super::ldap::{self, Response};
+use super::{LdapsFailure, LdapsPlan};
 
 /// The standard LDAPS port.
 pub const DEFAULT_LDAPS_PORT: u16 = 636;
