@@ -227,13 +227,9 @@ impl EdgeSync {
                     Owner::from_scope(&attached.scope).ok_or_else(|| anyhow::anyhow!("bad certificate scope"))?;
                 // Refused once expired (or revoked): never served past its NotAfter.
                 match self.acm.tls_material(&owner, &attached.acm_arn).await {
-                    Ok(m) => (
-                        carapace_edge::certified_key_from_pem(
-                            &format!("{}\n{}", m.certificate_pem, m.chain_pem),
-                            &m.key_pem,
-                        )?,
-                        Some(m.not_after_ms),
-                    ),
+                    Ok(m) => {
+                        (carapace_edge::certified_key_from_der(m.chain_der, &m.key_pkcs8_der)?, Some(m.not_after_ms))
+                    }
                     Err(e) => {
                         tracing::warn!(distribution = %r.id, certificate = %attached.name, error = %e,
                             "edge: attached certificate unusable; serving the default certificate");

@@ -45,7 +45,7 @@ pub use counters::Counters;
 pub use listener::Listeners;
 pub use snapshot::{
     Behavior, CacheSettings, CustomErrorResponse, Distribution, Forwarded, Methods, Origin, PathBehavior,
-    ProtocolPolicy, QueryStrings, Snapshot, SnapshotError, certified_key_from_pem,
+    ProtocolPolicy, QueryStrings, Snapshot, SnapshotError, certified_key_from_der, certified_key_from_pem,
 };
 pub use tls::TlsPolicy;
 

@@ -434,6 +434,19 @@ pub fn certified_key_from_pem(chain_pem: &str, key_pem: &str) -> Result<Arc<Cert
     Ok(Arc::new(key))
 }
 
+/// Loads a certificate chain (DER, leaf first) and its PKCS#8 private key into what the SNI
+/// resolver serves, checking that the key matches the leaf.
+pub fn certified_key_from_der(chain: Vec<Vec<u8>>, key_pkcs8: &[u8]) -> Result<Arc<CertifiedKey>, SnapshotError> {
+    if chain.is_empty() {
+        return Err(SnapshotError::Certificate("no certificate in the chain".into()));
+    }
+    let chain: Vec<CertificateDer<'static>> = chain.into_iter().map(CertificateDer::from).collect();
+    let key = PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(key_pkcs8.to_vec()));
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let key = CertifiedKey::from_der(chain, key, &provider).map_err(|e| SnapshotError::Certificate(e.to_string()))?;
+    Ok(Arc::new(key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

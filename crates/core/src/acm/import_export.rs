@@ -340,8 +340,8 @@ impl CertificateManager {
         }
     }
 
-    /// The certificate, chain and unencrypted private key (PEM) of an issued certificate,
-    /// for services that terminate TLS with it (the edge). Never exposed through the API.
+    /// The certificate, chain and unencrypted private key (DER, ready for rustls) of an
+    /// issued certificate, for services that terminate TLS with it (the edge). Never exposed through the API.
     /// A certificate that is not `ISSUED` now (expired, revoked) is refused: it must not be
     /// served.
     pub async fn tls_material(&self, owner: &Owner, arn: &str) -> Result<TlsMaterial, AcmError> {
@@ -363,31 +363,32 @@ impl CertificateManager {
             .master_key
             .open(&sealed, arn.as_bytes())
             .map_err(|e| AcmError::Internal(format!("key of {arn}: {e}")))?;
-        let pem = match material.key_format {
-            KeyFormat::Pkcs8Der => {
-                PrivateKey::from_pkcs8_der(&opened).map_err(|e| AcmError::Internal(e.to_string()))?.to_pem()
-            }
+        // rustls takes DER: the key as PKCS#8 (an imported PEM key may be PKCS#1 or SEC1),
+        // the leaf then its chain.
+        let key = match material.key_format {
+            KeyFormat::Pkcs8Der => opened,
             KeyFormat::Pem => {
-                Zeroizing::new(String::from_utf8(opened.to_vec()).map_err(|e| AcmError::Internal(e.to_string()))?)
+                let text = std::str::from_utf8(&opened).map_err(|e| AcmError::Internal(e.to_string()))?;
+                let key = PrivateKey::from_pem(text).map_err(|e| AcmError::Internal(e.to_string()))?;
+                Zeroizing::new(key.pkcs8_der().to_vec())
             }
         };
-        Ok(TlsMaterial {
-            certificate_pem: material.certificate_pem,
-            chain_pem: material.chain_pem,
-            key_pem: pem,
-            not_after_ms,
-        })
+        let chain_der = pem::parse_many(format!("{}{}", material.certificate_pem, material.chain_pem))
+            .map_err(|e| AcmError::Internal(format!("stored certificate of {arn}: {e}")))?
+            .into_iter()
+            .map(pem::Pem::into_contents)
+            .collect();
+        Ok(TlsMaterial { chain_der, key_pkcs8_der: key, not_after_ms })
     }
 }
 
 /// What a TLS server needs of a certificate ([`CertificateManager::tls_material`]).
 pub struct TlsMaterial {
-    /// The leaf, PEM.
-    pub certificate_pem: String,
-    /// The chain, PEM.
-    pub chain_pem: String,
-    /// The private key, PEM (wiped on drop).
-    pub key_pem: Zeroizing<String>,
+    /// The leaf then its chain (intermediate, root), DER: what rustls'
+    /// `CertifiedKey::from_der` takes.
+    pub chain_der: Vec<Vec<u8>>,
+    /// The private key, PKCS#8 DER (wiped on drop).
+    pub key_pkcs8_der: Zeroizing<Vec<u8>>,
     /// The leaf's `NotAfter`, Unix milliseconds: serve it no longer.
     pub not_after_ms: i64,
 }
