@@ -195,10 +195,23 @@ impl CertificateManager {
         Ok((page.items, page.resume))
     }
 
-    /// Every certificate of the caller, oldest first (SearchCertificates works on this).
+    /// Every certificate of the caller, oldest first.
+    #[cfg(test)]
     pub(crate) async fn all_certificates(&self, owner: &Owner) -> Result<Vec<CertificateView>, AcmError> {
-        let scope = owner.scope();
         let mut out = Vec::new();
+        self.for_each_certificate(owner, |v| out.push(v)).await?;
+        Ok(out)
+    }
+
+    /// Hands every certificate of the caller to `visit`, oldest first, reading the scope
+    /// in batches of 1,000 (so memory holds a batch, not the scope). Certificates another
+    /// service holds (Lightsail's) are skipped.
+    async fn for_each_certificate(
+        &self,
+        owner: &Owner,
+        mut visit: impl FnMut(CertificateView),
+    ) -> Result<(), AcmError> {
+        let scope = owner.scope();
         let mut after = None;
         loop {
             let rows = self
@@ -213,20 +226,20 @@ impl CertificateManager {
                     limit: 1000,
                 })
                 .await?;
-            let Some(last) = rows.last() else { break };
+            let Some(last) = rows.last() else { return Ok(()) };
             after = Some(Cursor { created_ms: last.created_ms, id: last.key.id.clone() });
-            for row in &rows {
+            let full = rows.len() == 1000;
+            for row in rows {
                 match CertificateRecord::decode(&row.body) {
                     Ok(r) if r.held_by.is_some() => {} // another service's (Lightsail's)
-                    Ok(r) => out.push(self.view(r)),
+                    Ok(r) => visit(self.view(r)),
                     Err(e) => tracing::error!(key = %row.key, error = %e, "skipping an unreadable certificate record"),
                 }
             }
-            if rows.len() < 1000 {
-                break;
+            if !full {
+                return Ok(());
             }
         }
-        Ok(out)
     }
 
     /// SearchCertificates: every certificate matching `query.matches`, sorted by
@@ -265,30 +278,39 @@ impl CertificateManager {
             });
             return Ok(SearchPage { items: page.items, next_token });
         }
-        let mut keyed: Vec<((SortValue, String), CertificateView)> = self
-            .all_certificates(owner)
-            .await?
-            .into_iter()
-            .filter(|v| (query.matches)(v))
-            .map(|v| (((query.sort_key)(&v), v.record.arn.clone()), v))
-            .collect();
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        if query.descending {
-            keyed.reverse();
-        }
-        let start = match &after {
-            None => 0,
-            Some(pos) => {
-                keyed.iter().position(|(k, _)| if query.descending { k < pos } else { k > pos }).unwrap_or(keyed.len())
-            }
+        // Sorted by another field: no index holds that order, so every certificate of the
+        // scope is read (in batches), but only the best page beyond the position is kept,
+        // so memory stays a page's whatever the account holds. Ties go by ARN.
+        type Keyed = ((SortValue, String), CertificateView);
+        let order = |a: &Keyed, b: &Keyed| if query.descending { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) };
+        let beyond = |k: &(SortValue, String)| match &after {
+            None => true,
+            Some(pos) if query.descending => k < pos,
+            Some(pos) => k > pos,
         };
-        let end = (start + max).min(keyed.len());
-        let next_token = (end < keyed.len()).then(|| {
-            let (v, a) = keyed[end - 1].0.clone();
+        let want = max + 1;
+        let mut best: Vec<Keyed> = Vec::new();
+        self.for_each_certificate(owner, |v| {
+            if !(query.matches)(&v) {
+                return;
+            }
+            let key = ((query.sort_key)(&v), v.record.arn.clone());
+            if beyond(&key) {
+                best.push((key, v));
+                if best.len() >= 4 * want {
+                    best.sort_by(order);
+                    best.truncate(want);
+                }
+            }
+        })
+        .await?;
+        best.sort_by(order);
+        let next_token = (best.len() > max).then(|| {
+            let (v, a) = best[max - 1].0.clone();
             encode_token(&SearchToken { v, a, f: fingerprint.clone() })
         });
-        let items = keyed.drain(start..end).map(|(_, v)| v).collect();
-        Ok(SearchPage { items, next_token })
+        best.truncate(max);
+        Ok(SearchPage { items: best.into_iter().map(|(_, v)| v).collect(), next_token })
     }
 
     /// ListCertificateDomainValidations: per-domain validation, paginated by index. While a

@@ -422,3 +422,47 @@ async fn issued_certificates_expire_on_read_and_renew_in_place() {
     clock.set(not_after + 1_000);
     assert_eq!(manager.describe_certificate(&alice(), &arn).await.unwrap().status, Status::Expired);
 }
+
+#[tokio::test]
+async fn search_sorted_by_another_field_pages_through_every_match_once() {
+    let Env { manager, clock } = env(false);
+    // Names in an order unrelated to creation order, a few sharing a sort value (ties by ARN).
+    let mut expected = Vec::new();
+    for i in 0..23 {
+        let name = format!("n{:02}.sort.example.com", (i * 7) % 23 / 2);
+        let arn = manager.request_certificate(&alice(), request(&name)).await.unwrap();
+        expected.push((name, arn));
+        clock.advance(1);
+    }
+    expected.sort();
+    let sort_key = |v: &CertificateView| SortValue::Text(v.record.domain_name.clone());
+    let matches = |_: &CertificateView| true;
+    for descending in [false, true] {
+        let mut seen = Vec::new();
+        let mut token = None;
+        loop {
+            let query = SearchQuery {
+                matches: &matches,
+                sort_key: &sort_key,
+                descending,
+                max_results: 4,
+                next_token: token.take(),
+                fingerprint: "by-name".into(),
+                by_creation: false,
+                narrows: Vec::new(),
+            };
+            let page = manager.search_certificates(&alice(), &query).await.unwrap();
+            assert!(page.items.len() <= 4);
+            seen.extend(page.items.iter().map(|v| (v.record.domain_name.clone(), v.record.arn.clone())));
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        let mut want = expected.clone();
+        if descending {
+            want.reverse();
+        }
+        assert_eq!(seen, want, "descending = {descending}");
+    }
+}
