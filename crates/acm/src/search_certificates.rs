@@ -9,9 +9,8 @@
 //! pending) does not match a criterion on it. Default order: `CREATED_AT` ascending; default
 //! page size 100.
 
-use carapace_core::acm::index::Narrow;
-use carapace_core::acm::record::RenewalStatus;
-use carapace_core::acm::{AcmError, CertificateManager, CertificateView, SearchQuery, SortValue};
+use carapace_core::acm::index::{Narrow, SortField};
+use carapace_core::acm::{AcmError, CertificateManager, CertificateView, SearchQuery};
 use carapace_model::acm as m;
 use carapace_proto::Output;
 use carapace_proto::RequestContext;
@@ -35,15 +34,13 @@ pub(crate) async fn handle(
         format!("{}|{}", serde_json::to_string(&req.filter_statement).unwrap_or_default(), sort_by.as_str());
     let statement = req.filter_statement.clone();
     let matches = move |v: &CertificateView| statement.as_ref().is_none_or(|s| eval(s, v));
-    let sort_key = move |v: &CertificateView| sort_value(sort_by, v);
     let query = SearchQuery {
         matches: &matches,
-        sort_key: &sort_key,
+        sort: sort_field(sort_by),
         descending: req.sort_order == Some(m::SearchCertificatesSortOrder::Descending),
         max_results: req.max_results.and_then(|n| usize::try_from(n).ok()).unwrap_or(DEFAULT_MAX_RESULTS),
         next_token: req.next_token,
         fingerprint,
-        by_creation: sort_by == m::SearchCertificatesSortBy::CreatedAt,
         narrows: req.filter_statement.as_ref().map(narrows).unwrap_or_default(),
     };
     let page = manager.search_certificates(&crate::owner(ctx), &query).await?;
@@ -196,38 +193,31 @@ fn filter(f: &m::CertificateFilter, v: &CertificateView) -> bool {
     true
 }
 
-fn sort_value(by: m::SearchCertificatesSortBy, v: &CertificateView) -> SortValue {
+fn sort_field(by: m::SearchCertificatesSortBy) -> SortField {
     use m::SearchCertificatesSortBy as S;
-    let r = &v.record;
-    let x = r.x509.as_ref();
-    let time = |ms: Option<i64>| ms.map_or(SortValue::Missing, SortValue::Int);
-    let text = |s: Option<String>| s.map_or(SortValue::Missing, SortValue::Text);
     match by {
-        S::CreatedAt => SortValue::Int(r.created_ms),
-        S::NotAfter => time(x.map(|x| x.not_after_ms)),
-        S::NotBefore => time(x.map(|x| x.not_before_ms)),
-        S::IssuedAt => time(r.issued_ms),
-        S::ImportedAt => time(r.imported_ms),
-        S::RevokedAt => time(r.revoked_ms),
-        S::Status => SortValue::Text(v.status.as_str().to_owned()),
-        S::RenewalStatus => text(r.renewal.as_ref().map(|rn| renewal_name(rn.status).to_owned())),
-        S::Exported => SortValue::Bool(r.exported),
-        S::InUse => SortValue::Bool(!r.in_use_by.is_empty()),
-        S::KeyAlgorithm => SortValue::Text(r.key_algorithm.as_str().to_owned()),
-        S::Type => SortValue::Text(convert::cert_type(r.cert_type).as_str().to_owned()),
-        S::CertificateArn => SortValue::Text(r.arn.clone()),
-        S::CommonName => SortValue::Text(r.domain_name.clone()),
-        S::RenewalEligibility => SortValue::Bool(v.renewal_eligible),
-        S::ManagedBy => text(r.managed_by.map(|mb| convert::managed_by(mb).as_str().to_owned())),
-        S::ExportOption => SortValue::Bool(r.options.export),
-        S::ValidationMethod => text(r.validation_method.map(|vm| convert::method(vm).as_str().to_owned())),
-        S::CertificateKeyPairOrigin => SortValue::Text(convert::origin(r.key_pair_origin).as_str().to_owned()),
-        S::AcmeEndpointArn | S::AcmeAccountId => SortValue::Missing,
+        S::CreatedAt => SortField::CreatedAt,
+        S::NotAfter => SortField::NotAfter,
+        S::NotBefore => SortField::NotBefore,
+        S::IssuedAt => SortField::IssuedAt,
+        S::ImportedAt => SortField::ImportedAt,
+        S::RevokedAt => SortField::RevokedAt,
+        S::Status => SortField::Status,
+        S::RenewalStatus => SortField::RenewalStatus,
+        S::Exported => SortField::Exported,
+        S::InUse => SortField::InUse,
+        S::KeyAlgorithm => SortField::KeyAlgorithm,
+        S::Type => SortField::Type,
+        S::CertificateArn => SortField::CertificateArn,
+        S::CommonName => SortField::CommonName,
+        S::RenewalEligibility => SortField::RenewalEligibility,
+        S::ManagedBy => SortField::ManagedBy,
+        S::ExportOption => SortField::ExportOption,
+        S::ValidationMethod => SortField::ValidationMethod,
+        S::CertificateKeyPairOrigin => SortField::KeyPairOrigin,
+        // Carapace issues nothing through ACME: every certificate lacks these.
+        S::AcmeEndpointArn | S::AcmeAccountId => SortField::AlwaysMissing,
     }
-}
-
-fn renewal_name(s: RenewalStatus) -> &'static str {
-    convert::renewal_status(s).as_str()
 }
 
 /// Parses `CN=a, O=b` (the form the CA's parser renders) into a `DistinguishedName`.

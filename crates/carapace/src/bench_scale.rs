@@ -236,10 +236,21 @@ pub async fn scale(
             ),
         ),
         ("SearchCertificates MaxResults=100, newest first", search(r#"{"MaxResults":100,"SortOrder":"DESCENDING"}"#)),
-        // Not on the index: any sort but creation time reads and sorts the whole scope.
+        // Other orders walk a sort attribute: none of the loaded certificates has a leaf, so
+        // NOT_AFTER reads the part without one (in creation order); COMMON_NAME walks `cn`.
         (
             "SearchCertificates MaxResults=100, by NOT_AFTER",
             search(r#"{"MaxResults":100,"SortBy":"NOT_AFTER","SortOrder":"ASCENDING"}"#),
+        ),
+        (
+            "SearchCertificates MaxResults=100, by COMMON_NAME, newest",
+            search(r#"{"MaxResults":100,"SortBy":"COMMON_NAME","SortOrder":"DESCENDING"}"#),
+        ),
+        (
+            "SearchCertificates MaxResults=100, by STATUS, RSA (1%)",
+            search(
+                r#"{"MaxResults":100,"SortBy":"STATUS","FilterStatement":{"Filter":{"X509AttributeFilter":{"KeyAlgorithm":"RSA_2048"}}}}"#,
+            ),
         ),
     ];
     let listing_secs = (seconds / 2).max(3);

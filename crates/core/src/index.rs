@@ -20,7 +20,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use carapace_store::{
-    Clause, Cursor, FilteredPage, Job, JobInfo, JobQuery, Key, Order, Result, Row, Scan, Store, Subscription, Write,
+    Clause, Cursor, FilteredPage, Job, JobInfo, JobQuery, Key, Order, Result, Row, Scan, SortedPage, SortedScan, Store,
+    Subscription, Write,
 };
 
 /// Derives a row's attributes from its body; `None` when the body cannot be read (the row
@@ -179,6 +180,11 @@ impl Store for IndexedStore {
     async fn scan_filtered(&self, scan: Scan<'_>, clauses: &[Clause], budget: usize) -> Result<FilteredPage> {
         self.ensure_indexed(scan.kind, scan.scope).await?;
         self.inner.scan_filtered(scan, clauses, budget).await
+    }
+
+    async fn scan_sorted(&self, scan: SortedScan<'_>, clauses: &[Clause], budget: usize) -> Result<SortedPage> {
+        self.ensure_indexed(scan.kind, scan.scope).await?;
+        self.inner.scan_sorted(scan, clauses, budget).await
     }
 
     async fn count(&self, kind: &str, scope: &str, since_ms: i64) -> Result<u64> {

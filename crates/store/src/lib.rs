@@ -141,20 +141,79 @@ pub enum Write {
 }
 
 /// One condition of a [`Store::scan_filtered`] listing: the row has the attribute `name`
-/// with one of `values` (none: nothing matches).
+/// with one of `values` (none: nothing matches); or, `absent`, has no attribute `name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Clause {
     /// Attribute name.
     pub name: String,
     /// Accepted values.
     pub values: Vec<String>,
+    /// The row has no attribute `name` at all (`values` is then ignored). Such a clause is
+    /// a probe only: a listing in creation order needs another clause to walk.
+    pub absent: bool,
 }
 
 impl Clause {
     /// A clause from a name and its accepted values.
     pub fn new(name: impl Into<String>, values: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        Self { name: name.into(), values: values.into_iter().map(Into::into).collect() }
+        Self { name: name.into(), values: values.into_iter().map(Into::into).collect(), absent: false }
     }
+
+    /// The row has no attribute `name`.
+    pub fn absent(name: impl Into<String>) -> Self {
+        Self { name: name.into(), values: Vec::new(), absent: true }
+    }
+}
+
+/// A listing of one `(kind, scope)` in the order of the values of one attribute
+/// ([`Store::scan_sorted`]).
+#[derive(Debug, Clone)]
+pub struct SortedScan<'a> {
+    /// Resource family.
+    pub kind: &'a str,
+    /// Owner scope.
+    pub scope: &'a str,
+    /// What gives the order.
+    pub by: SortKey<'a>,
+    /// Resume after this position.
+    pub after: Option<SortCursor>,
+    /// Direction (of the value and of the ties).
+    pub order: Order,
+    /// At most this many rows.
+    pub limit: usize,
+}
+
+/// The order of a [`SortedScan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey<'a> {
+    /// The values of this attribute (compared bytewise), ties by `(created_ms, id)`. Rows
+    /// without the attribute are not listed.
+    Attribute(&'a str),
+    /// The row's id (each row's value is its id). Every row is listed.
+    Id,
+}
+
+/// Position after which a sorted listing resumes: the last row's value, then its
+/// `(created_ms, id)`. Like [`Cursor`], a position rather than an offset.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SortCursor {
+    /// The sort attribute's value of the last row seen.
+    pub value: String,
+    /// `created_ms` of the last row seen.
+    pub created_ms: i64,
+    /// `id` of the last row seen.
+    pub id: String,
+}
+
+/// One page of [`Store::scan_sorted`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SortedPage {
+    /// The matching rows with their sort values, in listing order.
+    pub rows: Vec<(String, Row)>,
+    /// Index entries read to find them.
+    pub examined: usize,
+    /// Where the listing resumes, as [`FilteredPage::resume`].
+    pub resume: Option<SortCursor>,
 }
 
 /// One page of [`Store::scan_filtered`].
@@ -264,6 +323,14 @@ pub trait Store: Send + Sync + 'static {
     /// `budget` entries (at least `scan.limit`). With no clause it is [`Store::scan`].
     /// `scan.id_prefix` is not supported here (make the prefix an attribute).
     async fn scan_filtered(&self, scan: Scan<'_>, clauses: &[Clause], budget: usize) -> Result<FilteredPage>;
+
+    /// Lists the rows of one `(kind, scope)` that meet every clause in the order of
+    /// `scan.by` (all reversed when descending) from `scan.after`, each with its sort value.
+    /// By an attribute: the rows holding it, in `(value, created_ms, id)` order, a row with
+    /// several values once per value (a [`Clause::absent`] in a [`Store::scan_filtered`]
+    /// lists the others). The walk reads the sort key's index entries in order, probing the
+    /// clauses: a page costs the entries it passes, at most `budget` (at least `scan.limit`).
+    async fn scan_sorted(&self, scan: SortedScan<'_>, clauses: &[Clause], budget: usize) -> Result<SortedPage>;
 
     /// Counts rows of one `(kind, scope)` created at or after `since_ms`
     /// (`i64::MIN` for all): quotas such as "certificates per account" use it.

@@ -56,8 +56,8 @@ use crate::feed::{Announcer, Change, Pending};
 use crate::filter::{self, Step, Walk};
 use crate::row_cache::RowCache;
 use crate::{
-    Clause, Error, FilteredPage, Job, JobInfo, JobQuery, Key, NewJob, Order, Result, Row, Scan, Store, Subscription,
-    Write,
+    Clause, Error, FilteredPage, Job, JobInfo, JobQuery, Key, NewJob, Order, Result, Row, Scan, SortedPage, SortedScan,
+    Store, Subscription, Write,
 };
 
 /// Connections per store. Each node's API and workers rarely run more than a few queries at
@@ -556,9 +556,9 @@ async fn index_row(
     Ok(found > 0)
 }
 
-/// [`Store::scan_filtered`] on one pooled connection, in one `REPEATABLE READ` read-only
+/// A filtered or sorted listing on one pooled connection, in one `REPEATABLE READ` read-only
 /// transaction, so its statements see one snapshot (as SQLite's do).
-async fn scan_filtered_rows(mut client: deadpool_postgres::Client, mut walk: Walk) -> Result<FilteredPage> {
+async fn run_walk(mut client: deadpool_postgres::Client, mut walk: Walk) -> Result<Walk> {
     let tx = client
         .build_transaction()
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
@@ -576,7 +576,6 @@ async fn scan_filtered_rows(mut client: deadpool_postgres::Client, mut walk: Wal
             Step::Done => break,
             Step::Count(sql) => (sql, 0),
             Step::Candidates(sql) => (sql, 1),
-            Step::Fetch(sql) => (sql, 2),
         };
         let args: Vec<Box<dyn ToSql + Sync + Send>> = sql
             .args
@@ -596,29 +595,23 @@ async fn scan_filtered_rows(mut client: deadpool_postgres::Client, mut walk: Wal
                 let n: i64 = rows.first().map_or(Ok(0), |r| r.try_get(0)).map_err(backend)?;
                 walk.counted(usize::try_from(n).unwrap_or(0));
             }
-            1 => {
+            _ => {
                 let mut found = Vec::with_capacity(rows.len());
                 for r in rows {
                     found.push((
                         r.try_get(0).map_err(backend)?,
                         r.try_get(1).map_err(backend)?,
                         r.try_get(2).map_err(backend)?,
+                        r.try_get(3).map_err(backend)?,
+                        r.try_get(4).map_err(backend)?,
                     ));
                 }
-                walk.candidates(found);
-            }
-            _ => {
-                let mut out = Vec::with_capacity(rows.len());
-                for r in rows {
-                    let get = |i| r.try_get::<_, i64>(i).map_err(backend);
-                    out.push((r.try_get(0).map_err(backend)?, get(1)?, get(2)?, r.try_get(3).map_err(backend)?));
-                }
-                walk.fetched(out)?;
+                walk.candidates(found)?;
             }
         }
     }
     tx.commit().await.map_err(backend)?;
-    Ok(walk.finish())
+    Ok(walk)
 }
 
 /// Runs `f` to completion on its own task, so dropping the caller's future cannot cut it
@@ -879,7 +872,13 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         // Detached like a batch: a dropped future must not hand back a connection inside
         // the read transaction.
-        detached(scan_filtered_rows(client, walk)).await
+        Ok(detached(run_walk(client, walk)).await?.finish_filtered())
+    }
+
+    async fn scan_sorted(&self, scan: SortedScan<'_>, clauses: &[Clause], budget: usize) -> Result<SortedPage> {
+        let walk = Walk::sorted(filter::Style::Postgres, &scan, clauses, budget);
+        let client = self.client().await?;
+        Ok(detached(run_walk(client, walk)).await?.finish_sorted())
     }
 
     async fn count(&self, kind: &str, scope: &str, since_ms: i64) -> Result<u64> {

@@ -20,8 +20,8 @@ use crate::feed::{Announcer, Pending};
 use crate::filter::{self, Step, Walk};
 use crate::row_cache::RowCache;
 use crate::{
-    Clause, Error, FilteredPage, Job, JobInfo, JobQuery, Key, NewJob, Order, Result, Row, Scan, Store, Subscription,
-    Write,
+    Clause, Error, FilteredPage, Job, JobInfo, JobQuery, Key, NewJob, Order, Result, Row, Scan, SortedPage, SortedScan,
+    Store, Subscription, Write,
 };
 
 /// Reader connections per file store. Two cores serve the target machines; four readers let
@@ -719,8 +719,8 @@ fn values(args: Vec<filter::Arg>) -> Vec<Value> {
         .collect()
 }
 
-/// [`Store::scan_filtered`] on one connection, in one read transaction (one snapshot).
-fn scan_filtered_rows(conn: &Connection, mut walk: Walk) -> Result<FilteredPage> {
+/// Runs a filtered or sorted listing's statements in one read transaction (one snapshot).
+fn run_walk(conn: &Connection, mut walk: Walk) -> Result<Walk> {
     let bind = |args: Vec<filter::Arg>| rusqlite::params_from_iter(values(args));
     conn.execute_batch("BEGIN DEFERRED").map_err(backend)?;
     let result = (|| loop {
@@ -734,27 +734,16 @@ fn scan_filtered_rows(conn: &Connection, mut walk: Walk) -> Result<FilteredPage>
             Step::Candidates(sql) => {
                 let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
                 let found = stmt
-                    .query_map(bind(sql.args), |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?))
-                    })
+                    .query_map(bind(sql.args), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
                     .map_err(backend)?
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(backend)?;
-                walk.candidates(found);
-            }
-            Step::Fetch(sql) => {
-                let mut stmt = conn.prepare_cached(&sql.text).map_err(backend)?;
-                let rows = stmt
-                    .query_map(bind(sql.args), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                    .map_err(backend)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(backend)?;
-                walk.fetched(rows)?;
+                walk.candidates(found)?;
             }
         }
     })();
     conn.execute_batch("COMMIT").map_err(backend)?;
-    result.map(|()| walk.finish())
+    result.map(|()| walk)
 }
 
 fn claim(conn: &mut Connection, kind_prefix: &str, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<Job>> {
@@ -895,7 +884,14 @@ impl Store for SqliteStore {
             return crate::scan_unfiltered(self, scan).await;
         }
         let walk = Walk::new(filter::Style::Sqlite, &scan, clauses, budget)?;
-        self.blocking(move |inner| inner.read(|conn| scan_filtered_rows(conn, walk))).await
+        let walk = self.blocking(move |inner| inner.read(|conn| run_walk(conn, walk))).await?;
+        Ok(walk.finish_filtered())
+    }
+
+    async fn scan_sorted(&self, scan: SortedScan<'_>, clauses: &[Clause], budget: usize) -> Result<SortedPage> {
+        let walk = Walk::sorted(filter::Style::Sqlite, &scan, clauses, budget);
+        let walk = self.blocking(move |inner| inner.read(|conn| run_walk(conn, walk))).await?;
+        Ok(walk.finish_sorted())
     }
 
     async fn count(&self, kind: &str, scope: &str, since_ms: i64) -> Result<u64> {
@@ -1394,10 +1390,45 @@ mod tests {
             );
             assert!(p.contains("USING PRIMARY KEY (kind=? AND scope=? AND id=? AND name=? AND value=?)"), "{p}");
             assert!(!p.contains("SCAN attributes") && !p.contains("SCAN x"), "{p}");
-            walk.candidates(vec![(6, "y".into(), true)]);
-            let Step::Fetch(fetch) = walk.next() else { panic!("no fetch step") };
-            let p = plan(&fetch);
-            assert!(p.contains("SEARCH resources USING INDEX sqlite_autoindex_resources_1"), "{p}");
+            assert!(p.contains("SEARCH r USING INDEX sqlite_autoindex_resources_1"), "{p}");
+        }
+    }
+
+    /// A sorted listing walks one range of `attributes_by_value` (or the primary key, by
+    /// id) in its own order, with primary-key probes and body lookups: no scan, no sort.
+    #[test]
+    fn sorted_scans_use_the_indexes() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let plan = |sql: &filter::Sql| -> String {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text)).unwrap();
+            let args = rusqlite::params_from_iter(values(sql.args.clone()));
+            let rows: Vec<String> =
+                stmt.query_map(args, |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect();
+            rows.join("; ")
+        };
+        let clauses = [Clause::new("key", ["RSA_2048"]), Clause::absent("managed")];
+        for by in [crate::SortKey::Attribute("not_after"), crate::SortKey::Id] {
+            for order in [Order::Ascending, Order::Descending] {
+                let after = Some(crate::SortCursor { value: "v".into(), created_ms: 5, id: "x".into() });
+                let scan = crate::SortedScan { kind: "k", scope: "s", by, after, order, limit: 100 };
+                let mut walk = Walk::sorted(filter::Style::Sqlite, &scan, &clauses, 1000);
+                let Step::Candidates(candidates) = walk.next() else { panic!("no candidates step") };
+                let p = plan(&candidates);
+                let walked = match by {
+                    crate::SortKey::Id => {
+                        "SEARCH resources USING INDEX sqlite_autoindex_resources_1 (kind=? AND scope=? AND id"
+                    }
+                    crate::SortKey::Attribute(_) => {
+                        "COVERING INDEX attributes_by_value (kind=? AND scope=? AND name=? AND (value,created_ms,id)"
+                    }
+                };
+                assert!(p.contains(walked), "{by:?} {order:?}: {p}");
+                assert!(p.contains("USING PRIMARY KEY (kind=? AND scope=? AND id=? AND name=? AND value=?)"), "{p}");
+                assert!(p.contains("USING PRIMARY KEY (kind=? AND scope=? AND id=? AND name=?)"), "{p}");
+                assert!(p.contains("SEARCH r USING INDEX sqlite_autoindex_resources_1"), "{p}");
+                assert!(!p.contains("SCAN attributes") && !p.contains("SCAN resources"), "{p}");
+            }
         }
     }
 

@@ -19,7 +19,7 @@ use std::future::Future;
 
 use crate::{
     Change, Clause, Cursor, Error, FeedEvent, FilteredPage, Job, JobQuery, Key, NewJob, Order, Result, Row, Scan,
-    Store, Write,
+    SortCursor, SortKey, SortedScan, Store, Write,
 };
 
 /// Runs every test in this module, each on a new store from `make`, closing it afterwards.
@@ -72,6 +72,8 @@ where
         attributes_follow_puts_and_deletes,
         index_writes_check_the_row,
         filtered_pagination_is_stable_under_writes,
+        absent_clauses_select_rows_without_the_attribute,
+        sorted_scans_follow_the_value_order,
         ping_and_close,
     );
 }
@@ -821,12 +823,30 @@ async fn colored_rows(store: &dyn Store) -> Vec<(String, Vec<(String, String)>)>
         if i % 5 == 0 {
             attrs.extend([("tag", "a"), ("tag", "b")]);
         }
+        // A sort key on two rows in three, with ties (37 values), in no relation to ids.
+        if i % 3 != 0 {
+            attrs.push(("rank", RANKS[usize::try_from(i * 13 % 37).unwrap_or_default()]));
+        }
         writes.push(insert(row(key(&id), 1_000 + i / 2, b"x")));
         writes.push(index(&id, &attrs));
         described.push((id, attrs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()));
     }
     must(store.apply(writes).await, "insert 400 indexed rows");
     described
+}
+
+/// Sort values of [`colored_rows`]: `rank` holds one of these.
+const RANKS: [&str; 37] = [
+    "00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15", "16", "17", "18",
+    "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "32", "33", "34", "35", "36",
+];
+
+/// Does a row with `attrs` meet `clause`?
+fn meets(attrs: &[(String, String)], clause: &Clause) -> bool {
+    if clause.absent {
+        return !attrs.iter().any(|(n, _)| *n == clause.name);
+    }
+    attrs.iter().any(|(n, v)| *n == clause.name && clause.values.contains(v))
 }
 
 /// The issue-14 guarantee: a selective listing reads the index entries of the rows it
@@ -849,7 +869,7 @@ pub async fn filtered_scans_read_only_matching_rows(store: &dyn Store) {
     let none = [Clause::new("color", ["purple"]), Clause::new("size", ["big"])];
     let page = filtered(store, None, Order::Ascending, 1000, &none, 10_000).await;
     assert_eq!((page.rows.len(), page.examined, page.resume), (0, 0, None));
-    let empty = [Clause { name: "color".into(), values: vec![] }];
+    let empty = [Clause { name: "color".into(), values: vec![], absent: false }];
     assert!(filtered(store, None, Order::Descending, 10, &empty, 100).await.rows.is_empty());
 }
 
@@ -871,9 +891,7 @@ pub async fn filtered_scans_match_a_brute_force_filter(store: &dyn Store) {
             let expected: Vec<String> = scan_all(store, SCOPE, None, order, 1000)
                 .await
                 .into_iter()
-                .filter(|r| {
-                    clauses.iter().all(|c| attrs[&r.key.id].iter().any(|(n, v)| *n == c.name && c.values.contains(v)))
-                })
+                .filter(|r| clauses.iter().all(|c| meets(&attrs[&r.key.id], c)))
                 .map(|r| r.key.id)
                 .collect();
             for page in [1, 7, 1000] {
@@ -986,4 +1004,122 @@ pub async fn filtered_pagination_is_stable_under_writes(store: &dyn Store) {
     for id in &behind {
         assert!(!seen.contains_key(id), "row {id} inserted behind the cursor was listed");
     }
+}
+
+/// An absence is a probe on a walk driven by another clause: the rows without the
+/// attribute, and only those; alone it cannot drive, and says so.
+pub async fn absent_clauses_select_rows_without_the_attribute(store: &dyn Store) {
+    let described = colored_rows(store).await;
+    let attrs: HashMap<String, Vec<(String, String)>> = described.into_iter().collect();
+    let queries = [
+        vec![Clause::new("size", ["big", "small"]), Clause::absent("rank")],
+        vec![Clause::absent("tag"), Clause::new("size", ["big"])],
+        vec![Clause::new("color", ["blue"]), Clause::absent("nothing-has-this")],
+    ];
+    for clauses in &queries {
+        for order in [Order::Ascending, Order::Descending] {
+            let expected: Vec<String> = scan_all(store, SCOPE, None, order, 1000)
+                .await
+                .into_iter()
+                .filter(|r| clauses.iter().all(|c| meets(&attrs[&r.key.id], c)))
+                .map(|r| r.key.id)
+                .collect();
+            assert!(!expected.is_empty(), "{clauses:?}");
+            for page in [1, 7, 1000] {
+                assert_eq!(ids(&filtered_all(store, order, page, clauses, 10_000).await), expected, "{clauses:?}");
+            }
+        }
+    }
+    let scan = Scan { kind: KIND, scope: SCOPE, id_prefix: None, after: None, order: Order::Ascending, limit: 10 };
+    assert!(store.scan_filtered(scan, &[Clause::absent("rank")], 100).await.is_err(), "an absence alone drove");
+}
+
+/// A sorted listing returns, at any page size and in either order, the rows holding the
+/// sort attribute that meet its clauses, in (value, created, id) order, each once; without
+/// clauses a page reads only its own entries.
+pub async fn sorted_scans_follow_the_value_order(store: &dyn Store) {
+    let described = colored_rows(store).await;
+    let attrs: HashMap<String, Vec<(String, String)>> = described.into_iter().collect();
+    let created: HashMap<String, i64> = scan_all(store, SCOPE, None, Order::Ascending, 1000)
+        .await
+        .into_iter()
+        .map(|r| (r.key.id, r.created_ms))
+        .collect();
+    let sorted = |after: Option<SortCursor>, order, limit| SortedScan {
+        kind: KIND,
+        scope: SCOPE,
+        by: SortKey::Attribute("rank"),
+        after,
+        order,
+        limit,
+    };
+    let queries = [
+        vec![],
+        vec![Clause::new("color", ["red", "green"])],
+        vec![Clause::new("size", ["big"]), Clause::absent("tag")],
+    ];
+    for clauses in &queries {
+        for order in [Order::Ascending, Order::Descending] {
+            let mut expected: Vec<(String, i64, String)> = attrs
+                .iter()
+                .filter(|(_, a)| clauses.iter().all(|c| meets(a, c)))
+                .filter_map(|(id, a)| {
+                    let rank = a.iter().find(|(n, _)| n == "rank")?;
+                    Some((rank.1.clone(), created[id], id.clone()))
+                })
+                .collect();
+            expected.sort();
+            if order == Order::Descending {
+                expected.reverse();
+            }
+            let expected: Vec<(String, String)> = expected.into_iter().map(|(v, _, id)| (v, id)).collect();
+            for page in [1, 7, 1000] {
+                let (mut got, mut after, mut calls) = (Vec::new(), None, 0);
+                loop {
+                    let p = must(store.scan_sorted(sorted(after, order, page), clauses, 10_000).await, "scan_sorted");
+                    assert!(p.rows.len() <= page, "page of {page}: {p:?}");
+                    if clauses.is_empty() {
+                        assert!(p.examined <= page, "a page of {page} without clauses read {}", p.examined);
+                    }
+                    assert!(p.rows.iter().all(|(_, r)| r.body == b"x" && r.version == 1), "bodies come back");
+                    got.extend(p.rows.into_iter().map(|(v, r)| (v, r.key.id)));
+                    calls += 1;
+                    assert!(calls < 1000, "a sorted listing does not end");
+                    match p.resume {
+                        Some(c) => after = Some(c),
+                        None => break,
+                    }
+                }
+                assert_eq!(got, expected, "{clauses:?} {order:?} by {page}");
+            }
+        }
+    }
+    // By id: every row (with its id as value), in id order, the clauses probed.
+    let red = [Clause::new("color", ["red"])];
+    for order in [Order::Ascending, Order::Descending] {
+        let mut expected: Vec<String> =
+            attrs.iter().filter(|(_, a)| meets(a, &red[0])).map(|(id, _)| id.clone()).collect();
+        expected.sort();
+        if order == Order::Descending {
+            expected.reverse();
+        }
+        let (mut got, mut after) = (Vec::new(), None);
+        loop {
+            let scan = SortedScan { kind: KIND, scope: SCOPE, by: SortKey::Id, after, order, limit: 7 };
+            let p = must(store.scan_sorted(scan, &red, 10_000).await, "scan_sorted by id");
+            for (value, row) in p.rows {
+                assert_eq!(value, row.key.id);
+                got.push(value);
+            }
+            match p.resume {
+                Some(c) => after = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(got, expected, "by id {order:?}");
+    }
+    // The budget bounds a page whose clause fails everywhere, and the walk resumes.
+    let none = [Clause::new("color", ["purple"])];
+    let p = must(store.scan_sorted(sorted(None, Order::Ascending, 10), &none, 50).await, "scan_sorted");
+    assert!(p.rows.is_empty() && p.examined == 50 && p.resume.is_some(), "{p:?}");
 }

@@ -10,13 +10,13 @@ use carapace_store::Clause;
 use serde::Serialize;
 
 use super::query::{DEFAULT_LIST_KEY_TYPES, ListFilter};
-use super::record::{self, CertificateRecord, HeldBy, KeyPairOrigin, ManagedBy};
+use super::record::{self, CertificateRecord, CertificateType, HeldBy, KeyPairOrigin, ManagedBy};
 use super::state::Status;
 use crate::ca::KeyAlgorithm;
 use crate::index::Indexer;
 
 /// How certificate records are indexed. Bump `version` when [`attributes`] changes.
-pub const INDEXER: Indexer = Indexer { kind: record::KIND, version: 2, derive };
+pub const INDEXER: Indexer = Indexer { kind: record::KIND, version: 3, derive };
 
 /// The stored status (`ISSUED`, ...).
 const STATUS: &str = "status";
@@ -34,6 +34,39 @@ const EKU: &str = "eku";
 const KU: &str = "ku";
 /// `lightsail` for a certificate another service holds; absent for ACM's own.
 const HELD: &str = "held";
+
+// Sort keys of SearchCertificates (see [`sort_plan`]): a value that sorts bytewise as the
+// field does. Times are [`time_key`]s. A field most certificates lack is absent rather than
+// stored empty, so it costs nothing where it is not set.
+
+/// The domain name (`COMMON_NAME`).
+const CN: &str = "cn";
+/// `EMAIL`, `DNS` or `HTTP`; absent for imported certificates.
+const METHOD: &str = "method";
+/// `NotAfter` of the leaf; with `not_before` and `issued`, present once there is a leaf.
+const NOT_AFTER: &str = "not_after";
+/// `NotBefore` of the leaf.
+const NOT_BEFORE: &str = "not_before";
+/// When Carapace issued the leaf; empty (sorting as missing) for imported ones.
+const ISSUED: &str = "issued";
+/// When it was imported; absent for requested certificates.
+const IMPORTED: &str = "imported";
+/// When it was revoked.
+const REVOKED: &str = "revoked";
+/// The renewal status, once a renewal began.
+const RENEWAL: &str = "renewal";
+/// `TRUE` once exported; absent (false) otherwise.
+const EXPORTED: &str = "exported";
+/// `TRUE` while another resource uses it.
+const IN_USE: &str = "in_use";
+/// `TRUE` when eligible for managed renewal, by its stored status.
+const RENEWABLE: &str = "renewable";
+
+/// A millisecond time as 16 hex digits whose bytewise order is the times' order.
+fn time_key(ms: i64) -> String {
+    // Flipping the sign bit maps i64 order onto u64 order.
+    format!("{:016x}", (ms as u64) ^ (1 << 63))
+}
 
 fn derive(body: &[u8]) -> Option<Vec<(String, String)>> {
     CertificateRecord::decode(body).ok().map(|r| attributes(&r))
@@ -64,8 +97,162 @@ pub fn attributes(r: &CertificateRecord) -> Vec<(String, String)> {
     if let Some(x) = &r.x509 {
         out.extend(x.extended_key_usages.iter().map(|(n, _)| (EKU.to_owned(), n.clone())));
         out.extend(x.key_usages.iter().map(|k| (KU.to_owned(), k.clone())));
+        out.push((NOT_AFTER.to_owned(), time_key(x.not_after_ms)));
+        out.push((NOT_BEFORE.to_owned(), time_key(x.not_before_ms)));
+        out.push((ISSUED.to_owned(), r.issued_ms.map(time_key).unwrap_or_default()));
     }
+    out.push((CN.to_owned(), r.domain_name.clone()));
+    out.extend(r.validation_method.map(|m| (METHOD.to_owned(), name(m))));
+    out.extend(r.imported_ms.map(|ms| (IMPORTED.to_owned(), time_key(ms))));
+    out.extend(r.revoked_ms.map(|ms| (REVOKED.to_owned(), time_key(ms))));
+    out.extend(r.renewal.as_ref().map(|rn| (RENEWAL.to_owned(), name(rn.status))));
+    let flag = |on: bool, attribute: &str| on.then(|| (attribute.to_owned(), "TRUE".to_owned()));
+    out.extend(flag(r.exported, EXPORTED));
+    out.extend(flag(!r.in_use_by.is_empty(), IN_USE));
+    let renewable = r.cert_type == CertificateType::AmazonIssued
+        && r.status == Status::Issued
+        && (!r.in_use_by.is_empty() || r.exported || r.options.export);
+    out.extend(flag(renewable, RENEWABLE));
     out
+}
+
+/// A field SearchCertificates sorts by (`SortBy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortField {
+    /// `CREATED_AT`.
+    CreatedAt,
+    /// `NOT_AFTER`.
+    NotAfter,
+    /// `NOT_BEFORE`.
+    NotBefore,
+    /// `ISSUED_AT`.
+    IssuedAt,
+    /// `IMPORTED_AT`.
+    ImportedAt,
+    /// `REVOKED_AT`.
+    RevokedAt,
+    /// `STATUS`.
+    Status,
+    /// `RENEWAL_STATUS`.
+    RenewalStatus,
+    /// `EXPORTED`.
+    Exported,
+    /// `IN_USE`.
+    InUse,
+    /// `KEY_ALGORITHM`.
+    KeyAlgorithm,
+    /// `TYPE`.
+    Type,
+    /// `CERTIFICATE_ARN`.
+    CertificateArn,
+    /// `COMMON_NAME`.
+    CommonName,
+    /// `RENEWAL_ELIGIBILITY`.
+    RenewalEligibility,
+    /// `MANAGED_BY`.
+    ManagedBy,
+    /// `EXPORT_OPTION`.
+    ExportOption,
+    /// `VALIDATION_METHOD`.
+    ValidationMethod,
+    /// `CERTIFICATE_KEY_PAIR_ORIGIN`.
+    KeyPairOrigin,
+    /// A field no Carapace certificate has (`ACME_ENDPOINT_ARN`, `ACME_ACCOUNT_ID`): every
+    /// value is missing, so the order is the ties' order, creation time.
+    AlwaysMissing,
+}
+
+impl SortField {
+    /// Every field.
+    pub const ALL: [SortField; 20] = [
+        SortField::CreatedAt,
+        SortField::NotAfter,
+        SortField::NotBefore,
+        SortField::IssuedAt,
+        SortField::ImportedAt,
+        SortField::RevokedAt,
+        SortField::Status,
+        SortField::RenewalStatus,
+        SortField::Exported,
+        SortField::InUse,
+        SortField::KeyAlgorithm,
+        SortField::Type,
+        SortField::CertificateArn,
+        SortField::CommonName,
+        SortField::RenewalEligibility,
+        SortField::ManagedBy,
+        SortField::ExportOption,
+        SortField::ValidationMethod,
+        SortField::KeyPairOrigin,
+        SortField::AlwaysMissing,
+    ];
+}
+
+/// How the store walks one sort order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortPlan {
+    /// Creation time, the store's listing order.
+    Creation,
+    /// The id, which orders ARNs within a scope (they differ only by it).
+    Id,
+    /// The values of an attribute, ties by creation time. `lacking`: certificates without
+    /// the attribute sort before every value (a missing value, or `false`); this clause
+    /// holds for all of them (and perhaps others, which the walk's absence probe drops).
+    Attribute {
+        /// The attribute.
+        name: &'static str,
+        /// The walk of the certificates without it, if there can be any.
+        lacking: Option<Clause>,
+    },
+}
+
+/// Every key pair origin: a clause every certificate meets.
+fn any_origin() -> Clause {
+    Clause::new(
+        ORIGIN,
+        [KeyPairOrigin::AwsManaged, KeyPairOrigin::Acme, KeyPairOrigin::CustomerProvided].iter().map(name),
+    )
+}
+
+/// The stored statuses a certificate without a leaf can have: a record becomes `ISSUED`
+/// only with its leaf (issuance and import write both at once), and `EXPIRED` only from
+/// `ISSUED`.
+fn leafless() -> Clause {
+    let statuses = Status::ALL.into_iter().filter(|s| !matches!(s, Status::Issued | Status::Expired));
+    Clause::new(STATUS, statuses.map(Status::as_str))
+}
+
+/// How SearchCertificates reads `field` in order.
+///
+/// `STATUS` and `RENEWAL_ELIGIBILITY` sort by the stored status: a certificate past its
+/// `NotAfter` reads as `EXPIRED` at once but sorts as `ISSUED` until the expiry job records
+/// it (at `NotAfter`, on the next worker pass). `TYPE` sorts by key pair origin, which
+/// Carapace pairs with it (requested: `AMAZON_ISSUED` and `AWS_MANAGED`; imported:
+/// `IMPORTED` and `CUSTOMER_PROVIDED`), in the same order.
+pub fn sort_plan(field: SortField) -> SortPlan {
+    let attribute = |name, lacking| SortPlan::Attribute { name, lacking };
+    match field {
+        SortField::CreatedAt | SortField::AlwaysMissing => SortPlan::Creation,
+        SortField::CertificateArn => SortPlan::Id,
+        SortField::Status => attribute(STATUS, None),
+        SortField::KeyAlgorithm => attribute(KEY, None),
+        SortField::KeyPairOrigin | SortField::Type => attribute(ORIGIN, None),
+        SortField::ExportOption => attribute(EXPORT, None),
+        SortField::CommonName => attribute(CN, None),
+        SortField::NotAfter => attribute(NOT_AFTER, Some(leafless())),
+        SortField::NotBefore => attribute(NOT_BEFORE, Some(leafless())),
+        SortField::IssuedAt => attribute(ISSUED, Some(leafless())),
+        SortField::ValidationMethod => {
+            attribute(METHOD, Some(Clause::new(ORIGIN, [name(KeyPairOrigin::CustomerProvided)])))
+        }
+        SortField::ImportedAt => attribute(IMPORTED, Some(any_origin())),
+        SortField::RevokedAt => attribute(REVOKED, Some(any_origin())),
+        SortField::RenewalStatus => attribute(RENEWAL, Some(any_origin())),
+        SortField::Exported => attribute(EXPORTED, Some(any_origin())),
+        SortField::InUse => attribute(IN_USE, Some(any_origin())),
+        SortField::RenewalEligibility => attribute(RENEWABLE, Some(any_origin())),
+        SortField::ManagedBy => attribute(MANAGED, Some(any_origin())),
+    }
 }
 
 /// One indexed condition of a search (each holds for a matching certificate).

@@ -44,7 +44,7 @@ pub use manage::OptionsUpdate;
 pub use names::{CertificateArn, Tag};
 pub use query::{
     CertificateView, DEFAULT_LIST_KEY_TYPES, DomainValidationPage, ListFilter, ListPage, ListQuery, SearchPage,
-    SearchQuery, SortValue,
+    SearchQuery,
 };
 pub use record::{
     CertificateRecord, CertificateType, HeldBy, KeyPairOrigin, ManagedBy, Options, RevocationReason, ValidationMethod,

@@ -5,13 +5,13 @@
 //!
 //! NextTokens are opaque to clients: base64url of a small JSON document holding the position
 //! after which the next page starts (the last item's `(created_ms, id)` for ListCertificates,
-//! its sort value and ARN for SearchCertificates), the direction, and a hash of the scope and
+//! for SearchCertificates also its sort key), the direction, and a hash of the scope and
 //! filters. A position rather than an offset means a certificate created or deleted between
 //! pages never makes a walk skip or repeat another one; the hash makes a token from another
 //! query, account or region an `InvalidArgsException` instead of a silently wrong page.
 
 use base64::Engine as _;
-use carapace_store::{Clause, Cursor, Key, Order, Scan};
+use carapace_store::{Clause, Cursor, Key, Order, Row, Scan, SortCursor, SortKey, SortedScan};
 use serde::{Deserialize, Serialize};
 
 use super::index;
@@ -28,11 +28,67 @@ use crate::ca::KeyAlgorithm;
 /// NextToken. About 10-20 ms of reading on SQLite.
 const READ_BUDGET: usize = 20_000;
 
-/// What [`CertificateManager::walk_indexed`] found.
+/// A position in a walk of the store: after a row in creation order, or in a sorted
+/// listing (its sort key, then creation order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Position {
+    /// `(created_ms, id)`.
+    #[serde(rename = "c")]
+    Created(i64, String),
+    /// `(value, created_ms, id)`.
+    #[serde(rename = "s")]
+    Sorted(String, i64, String),
+}
+
+/// Which store listing a walk reads.
+#[derive(Debug, Clone, Copy)]
+enum Source<'a> {
+    /// The rows meeting the clauses, in creation order ([`carapace_store::Store::scan_filtered`]).
+    Created(&'a [Clause]),
+    /// The rows meeting the clauses in a sort key's order ([`carapace_store::Store::scan_sorted`]).
+    Sorted(SortKey<'a>, &'a [Clause]),
+}
+
+impl Source<'_> {
+    /// Does `p` belong to a walk of this source?
+    fn holds(&self, p: &Position) -> bool {
+        matches!((self, p), (Source::Created(_), Position::Created(..)) | (Source::Sorted(..), Position::Sorted(..)))
+    }
+}
+
+/// A page of the store, each row with its position.
+struct StorePage {
+    rows: Vec<(Position, Row)>,
+    examined: usize,
+    resume: Option<Position>,
+}
+
+/// What [`CertificateManager::collect`] found.
+struct Collected {
+    items: Vec<(Position, CertificateView)>,
+    examined: usize,
+    /// Set when the read budget ran out first: where the walk resumes.
+    stopped: Option<Position>,
+}
+
+/// A page of certificates and where the next starts, if there may be one.
 struct Walked {
     items: Vec<CertificateView>,
-    /// Where the next page starts, if there may be one.
-    resume: Option<Cursor>,
+    resume: Option<Position>,
+}
+
+impl Walked {
+    /// The page of `max` from what a walk collected looking for `max + 1`: one more match
+    /// means a next page follows its last item.
+    fn of(mut found: Vec<(Position, CertificateView)>, stopped: Option<Position>, max: usize) -> Self {
+        let resume = if found.len() > max {
+            found.truncate(max);
+            found.last().map(|(p, _)| p.clone())
+        } else {
+            stopped
+        };
+        Walked { items: found.into_iter().map(|(_, v)| v).collect(), resume }
+    }
 }
 
 /// A certificate as a reader sees it at one moment.
@@ -112,17 +168,16 @@ impl CertificateManager {
         let order = if query.descending { Order::Descending } else { Order::Ascending };
         let max = query.max_items.clamp(1, 1000);
         let clauses = index::list_clauses(&query.filter);
-        let page = self.walk_indexed(owner, &clauses, None, order, after, max, |v| query.filter.matches(v)).await?;
-        Ok(ListPage { items: page.items, next_token: page.resume.map(|c| list_token(&c, &fingerprint)) })
+        let (items, resume) =
+            self.walk_indexed(owner, &clauses, None, order, after, max, |v| query.filter.matches(v)).await?;
+        Ok(ListPage { items, next_token: resume.map(|c| list_token(&c, &fingerprint)) })
     }
 
     /// Up to `max` certificates in `(created_ms, id)` order from `after` that meet the
     /// indexed `clauses` and then `check` (what the index cannot tell: the status at read
-    /// time, the filters it does not hold). The store reads only index entries of matching
-    /// rows plus what it passes over, at most [`READ_BUDGET`] per call; so a page can come
-    /// back short, with a position to resume from, rather than read the whole table. After
-    /// a full page it looks a little further for one more match, so the last page of a walk
-    /// comes without a NextToken (as ACM's does) in the common case.
+    /// time, the filters it does not hold), as [`CertificateManager::collect`] reads them.
+    /// After a full page it looks a little further for one more match, so the last page of
+    /// a walk comes without a NextToken (as ACM's does) in the common case.
     #[allow(clippy::too_many_arguments)]
     async fn walk_indexed(
         &self,
@@ -130,23 +185,45 @@ impl CertificateManager {
         clauses: &[Clause],
         holder: Option<HeldBy>,
         order: Order,
-        mut after: Option<Cursor>,
+        after: Option<Cursor>,
         max: usize,
         check: impl Fn(&CertificateView) -> bool,
-    ) -> Result<Walked, AcmError> {
-        let scope = owner.scope();
-        let mut items = Vec::new();
-        let mut last: Option<Cursor> = None;
-        let mut examined = 0usize;
-        loop {
-            let want = max + 1 - items.len().min(max);
-            let scan =
-                Scan { kind: record::KIND, scope: &scope, id_prefix: None, after: after.clone(), order, limit: want };
+    ) -> Result<(Vec<CertificateView>, Option<Cursor>), AcmError> {
+        let after = after.map(|c| Position::Created(c.created_ms, c.id));
+        let found =
+            self.collect(owner, Source::Created(clauses), order, holder, after, max + 1, READ_BUDGET, &check).await?;
+        let page = Walked::of(found.items, found.stopped, max);
+        let resume = match page.resume {
+            Some(Position::Created(created_ms, id)) => Some(Cursor { created_ms, id }),
+            _ => None,
+        };
+        Ok((page.items, resume))
+    }
+
+    /// Reads certificates from `source` after `after` until `want` of them are held by
+    /// `holder` and pass `check`, the source runs out, or `budget` index entries were read.
+    /// The store reads only index entries of matching rows plus what it passes over; so a
+    /// walk stopped by the budget comes back short with where to resume, rather than read
+    /// the whole table.
+    #[allow(clippy::too_many_arguments)]
+    async fn collect(
+        &self,
+        owner: &Owner,
+        source: Source<'_>,
+        order: Order,
+        holder: Option<HeldBy>,
+        mut after: Option<Position>,
+        want: usize,
+        budget: usize,
+        check: &impl Fn(&CertificateView) -> bool,
+    ) -> Result<Collected, AcmError> {
+        let mut out = Collected { items: Vec::new(), examined: 0, stopped: None };
+        while out.items.len() < want {
+            let limit = want - out.items.len();
             let page =
-                self.core.store.scan_filtered(scan, clauses, READ_BUDGET.saturating_sub(examined).max(want)).await?;
-            examined += page.examined;
-            for row in &page.rows {
-                let position = Cursor { created_ms: row.created_ms, id: row.key.id.clone() };
+                self.read(owner, source, order, after, limit, budget.saturating_sub(out.examined).max(limit)).await?;
+            out.examined += page.examined;
+            for (position, row) in page.rows {
                 let record = match CertificateRecord::decode(&row.body) {
                     Ok(r) => r,
                     Err(e) => {
@@ -160,20 +237,64 @@ impl CertificateManager {
                 if view.record.held_by != holder || !check(&view) {
                     continue;
                 }
-                if items.len() >= max {
-                    // Another match exists: the page is full and a next one follows.
-                    return Ok(Walked { items, resume: last });
+                out.items.push((position, view));
+                if out.items.len() >= want {
+                    return Ok(out);
                 }
-                last = Some(position);
-                items.push(view);
             }
-            let Some(resume) = page.resume else { return Ok(Walked { items, resume: None }) };
+            let Some(resume) = page.resume else { return Ok(out) };
+            if out.examined >= budget {
+                out.stopped = Some(resume);
+                return Ok(out);
+            }
             after = Some(resume);
-            if examined >= READ_BUDGET {
-                // Enough read for one call: resume after the last item of a full page, else
-                // after the last entry read (every match before it is in this page).
-                let resume = if items.len() >= max { last } else { after };
-                return Ok(Walked { items, resume });
+        }
+        Ok(out)
+    }
+
+    /// One store page of `source`.
+    async fn read(
+        &self,
+        owner: &Owner,
+        source: Source<'_>,
+        order: Order,
+        after: Option<Position>,
+        limit: usize,
+        budget: usize,
+    ) -> Result<StorePage, AcmError> {
+        let scope = owner.scope();
+        match source {
+            Source::Created(clauses) => {
+                let after = match after {
+                    Some(Position::Created(created_ms, id)) => Some(Cursor { created_ms, id }),
+                    _ => None,
+                };
+                let scan = Scan { kind: record::KIND, scope: &scope, id_prefix: None, after, order, limit };
+                let page = self.core.store.scan_filtered(scan, clauses, budget).await?;
+                let position = |r: &Row| Position::Created(r.created_ms, r.key.id.clone());
+                Ok(StorePage {
+                    rows: page.rows.into_iter().map(|r| (position(&r), r)).collect(),
+                    examined: page.examined,
+                    resume: page.resume.map(|c| Position::Created(c.created_ms, c.id)),
+                })
+            }
+            Source::Sorted(by, clauses) => {
+                let after = match after {
+                    Some(Position::Sorted(value, created_ms, id)) => Some(SortCursor { value, created_ms, id }),
+                    _ => None,
+                };
+                let scan = SortedScan { kind: record::KIND, scope: &scope, by, after, order, limit };
+                let page = self.core.store.scan_sorted(scan, clauses, budget).await?;
+                let sorted = |c: SortCursor| Position::Sorted(c.value, c.created_ms, c.id);
+                Ok(StorePage {
+                    rows: page
+                        .rows
+                        .into_iter()
+                        .map(|(value, r)| (Position::Sorted(value, r.created_ms, r.key.id.clone()), r))
+                        .collect(),
+                    examined: page.examined,
+                    resume: page.resume.map(sorted),
+                })
             }
         }
     }
@@ -191,126 +312,88 @@ impl CertificateManager {
     ) -> Result<(Vec<CertificateView>, Option<Cursor>), AcmError> {
         let clauses = index::held_clauses(holder, statuses);
         let check = |v: &CertificateView| statuses.is_empty() || statuses.contains(&v.status);
-        let page = self.walk_indexed(owner, &clauses, Some(holder), Order::Ascending, after, max, check).await?;
-        Ok((page.items, page.resume))
+        self.walk_indexed(owner, &clauses, Some(holder), Order::Ascending, after, max, check).await
     }
 
-    /// Every certificate of the caller, oldest first.
+    /// Every certificate of the caller, oldest first (but those another service holds).
     #[cfg(test)]
     pub(crate) async fn all_certificates(&self, owner: &Owner) -> Result<Vec<CertificateView>, AcmError> {
-        let mut out = Vec::new();
-        self.for_each_certificate(owner, |v| out.push(v)).await?;
-        Ok(out)
-    }
-
-    /// Hands every certificate of the caller to `visit`, oldest first, reading the scope
-    /// in batches of 1,000 (so memory holds a batch, not the scope). Certificates another
-    /// service holds (Lightsail's) are skipped.
-    async fn for_each_certificate(
-        &self,
-        owner: &Owner,
-        mut visit: impl FnMut(CertificateView),
-    ) -> Result<(), AcmError> {
         let scope = owner.scope();
-        let mut after = None;
-        loop {
-            let rows = self
-                .core
-                .store
-                .scan(Scan {
-                    kind: record::KIND,
-                    scope: &scope,
-                    id_prefix: None,
-                    after,
-                    order: Order::Ascending,
-                    limit: 1000,
-                })
-                .await?;
-            let Some(last) = rows.last() else { return Ok(()) };
-            after = Some(Cursor { created_ms: last.created_ms, id: last.key.id.clone() });
-            let full = rows.len() == 1000;
-            for row in rows {
-                match CertificateRecord::decode(&row.body) {
-                    Ok(r) if r.held_by.is_some() => {} // another service's (Lightsail's)
-                    Ok(r) => visit(self.view(r)),
-                    Err(e) => tracing::error!(key = %row.key, error = %e, "skipping an unreadable certificate record"),
-                }
-            }
-            if !full {
-                return Ok(());
-            }
-        }
+        let scan = Scan {
+            kind: record::KIND,
+            scope: &scope,
+            id_prefix: None,
+            after: None,
+            order: Order::Ascending,
+            limit: usize::MAX,
+        };
+        let rows = self.core.store.scan(scan).await?;
+        let records = rows.iter().map(|row| CertificateRecord::decode(&row.body).map_err(AcmError::Internal));
+        let records = records.collect::<Result<Vec<_>, _>>()?;
+        Ok(records.into_iter().filter(|r| r.held_by.is_none()).map(|r| self.view(r)).collect())
     }
 
     /// SearchCertificates: every certificate matching `query.matches`, sorted by
-    /// `query.sort_key` (ties by ARN), paginated by position.
+    /// `query.sort` (ties by creation time, then id), paginated by position.
+    ///
+    /// Every order is a walk of the index ([`index::sort_plan`]), so a page reads its own
+    /// rows plus those its indexed conditions cannot rule out. An order by a field some
+    /// certificates lack walks two parts: those without it (the missing values, first when
+    /// ascending), then the field's values.
     pub async fn search_certificates(&self, owner: &Owner, query: &SearchQuery<'_>) -> Result<SearchPage, AcmError> {
         let fingerprint = hash(&format!("{}|{}|{}", owner.scope(), query.fingerprint, query.descending));
-        let after: Option<(SortValue, String)> = match &query.next_token {
+        let after: Option<Position> = match &query.next_token {
             Some(token) => {
                 let t: SearchToken = decode_token(token)?;
                 if t.f != fingerprint {
                     return Err(bad_token());
                 }
-                Some((t.v, t.a))
+                Some(t.p)
             }
             None => None,
         };
         let max = query.max_results.clamp(1, 500);
-        if query.by_creation {
-            // Sorted by creation (the default): the listing order of the store, so a page
-            // reads its own rows (plus those its indexed conditions cannot rule out), like
-            // ListCertificates. The position is the same `(created_ms, ARN)` as below, and
-            // ARNs of one scope differ only by id, so the orders agree.
-            let order = if query.descending { Order::Descending } else { Order::Ascending };
-            let after = match after {
-                None => None,
-                Some((SortValue::Int(created_ms), arn)) => {
-                    Some(Cursor { created_ms, id: arn.rsplit('/').next().unwrap_or_default().to_owned() })
-                }
-                Some(_) => return Err(bad_token()),
-            };
-            let clauses = index::search_clauses(&query.narrows);
-            let page = self.walk_indexed(owner, &clauses, None, order, after, max, |v| (query.matches)(v)).await?;
-            let next_token = page.resume.map(|c| {
-                let a = super::names::CertificateArn::format(owner, &c.id);
-                encode_token(&SearchToken { v: SortValue::Int(c.created_ms), a, f: fingerprint.clone() })
-            });
-            return Ok(SearchPage { items: page.items, next_token });
-        }
-        // Sorted by another field: no index holds that order, so every certificate of the
-        // scope is read (in batches), but only the best page beyond the position is kept,
-        // so memory stays a page's whatever the account holds. Ties go by ARN.
-        type Keyed = ((SortValue, String), CertificateView);
-        let order = |a: &Keyed, b: &Keyed| if query.descending { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) };
-        let beyond = |k: &(SortValue, String)| match &after {
-            None => true,
-            Some(pos) if query.descending => k < pos,
-            Some(pos) => k > pos,
+        let order = if query.descending { Order::Descending } else { Order::Ascending };
+        let narrows = index::search_clauses(&query.narrows);
+        let lacking_clauses: Vec<Clause>;
+        let mut parts: Vec<Source<'_>> = match index::sort_plan(query.sort) {
+            index::SortPlan::Creation => vec![Source::Created(&narrows)],
+            index::SortPlan::Id => vec![Source::Sorted(SortKey::Id, &narrows)],
+            index::SortPlan::Attribute { name, lacking: None } => {
+                vec![Source::Sorted(SortKey::Attribute(name), &narrows)]
+            }
+            index::SortPlan::Attribute { name, lacking: Some(walk) } => {
+                lacking_clauses =
+                    [walk].into_iter().chain(narrows.iter().cloned()).chain([Clause::absent(name)]).collect();
+                vec![Source::Created(&lacking_clauses), Source::Sorted(SortKey::Attribute(name), &narrows)]
+            }
         };
-        let want = max + 1;
-        let mut best: Vec<Keyed> = Vec::new();
-        self.for_each_certificate(owner, |v| {
-            if !(query.matches)(&v) {
-                return;
+        if query.descending {
+            parts.reverse();
+        }
+        // Resume in the part the token names (a token of another plan is refused).
+        let first = match &after {
+            None => 0,
+            Some(p) => parts.iter().position(|s| s.holds(p)).ok_or_else(bad_token)?,
+        };
+        let (mut found, mut after, mut examined, mut stopped) = (Vec::new(), after, 0, None);
+        for source in &parts[first..] {
+            let want = max + 1 - found.len();
+            let got = self
+                .collect(owner, *source, order, None, after.take(), want, READ_BUDGET.saturating_sub(examined), &|v| {
+                    (query.matches)(v)
+                })
+                .await?;
+            found.extend(got.items);
+            examined += got.examined;
+            stopped = got.stopped;
+            if found.len() > max || stopped.is_some() || examined >= READ_BUDGET {
+                break;
             }
-            let key = ((query.sort_key)(&v), v.record.arn.clone());
-            if beyond(&key) {
-                best.push((key, v));
-                if best.len() >= 4 * want {
-                    best.sort_by(order);
-                    best.truncate(want);
-                }
-            }
-        })
-        .await?;
-        best.sort_by(order);
-        let next_token = (best.len() > max).then(|| {
-            let (v, a) = best[max - 1].0.clone();
-            encode_token(&SearchToken { v, a, f: fingerprint.clone() })
-        });
-        best.truncate(max);
-        Ok(SearchPage { items: best.into_iter().map(|(_, v)| v).collect(), next_token })
+        }
+        let page = Walked::of(found, stopped, max);
+        let next_token = page.resume.map(|p| encode_token(&SearchToken { p, f: fingerprint.clone() }));
+        Ok(SearchPage { items: page.items, next_token })
     }
 
     /// ListCertificateDomainValidations: per-domain validation, paginated by index. While a
@@ -446,26 +529,13 @@ pub struct ListPage {
     pub next_token: Option<String>,
 }
 
-/// A value SearchCertificates sorts by. Missing values sort first.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum SortValue {
-    /// No value (e.g. `NotAfter` of a pending certificate).
-    Missing,
-    /// A boolean.
-    Bool(bool),
-    /// A number (timestamps in milliseconds).
-    Int(i64),
-    /// Text.
-    Text(String),
-}
-
 /// A SearchCertificates request. The handler translates the wire filter statement into
-/// `matches` and the sort field into `sort_key`.
+/// `matches` (and the indexed conditions it implies into `narrows`).
 pub struct SearchQuery<'a> {
     /// Which certificates match.
     pub matches: &'a (dyn Fn(&CertificateView) -> bool + Send + Sync),
-    /// The value to sort by.
-    pub sort_key: &'a (dyn Fn(&CertificateView) -> SortValue + Send + Sync),
+    /// The field to sort by.
+    pub sort: index::SortField,
     /// Descending order.
     pub descending: bool,
     /// Page size, 1..=500.
@@ -474,8 +544,6 @@ pub struct SearchQuery<'a> {
     pub next_token: Option<String>,
     /// A stable description of the filter and sort, binding tokens to this query.
     pub fingerprint: String,
-    /// Sorted by creation time: the page is read in the store's listing order.
-    pub by_creation: bool,
     /// Conditions every match meets that the index holds (a superset filter: `matches`
     /// still decides).
     pub narrows: Vec<index::Narrow>,
@@ -512,8 +580,7 @@ struct ListToken {
 
 #[derive(Serialize, Deserialize)]
 struct SearchToken {
-    v: SortValue,
-    a: String,
+    p: Position,
     f: String,
 }
 

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::acm::AcmSettings;
+use crate::acm::index::SortField;
 use crate::ca::{KeyAlgorithm, generate_key};
 use crate::clock::{Clock as _, ManualClock};
 
@@ -423,46 +424,143 @@ async fn issued_certificates_expire_on_read_and_renew_in_place() {
     assert_eq!(manager.describe_certificate(&alice(), &arn).await.unwrap().status, Status::Expired);
 }
 
+/// A reference sort key for `field`, written from the records independently of the index:
+/// missing values first (for `IssuedAt`, leafless certificates before imported ones).
+fn reference_key(field: SortField, v: &CertificateView, now_ms: i64) -> (u8, i64, String) {
+    let r = &v.record;
+    let present = |t: Option<i64>| t.map_or((0, 0, String::new()), |t| (1, t, String::new()));
+    let text = |t: Option<String>| t.map_or((0, 0, String::new()), |t| (1, 0, t));
+    let flag = |b: bool| (u8::from(b), 0, String::new());
+    let x = r.x509.as_ref();
+    match field {
+        SortField::CreatedAt | SortField::AlwaysMissing => (0, 0, String::new()),
+        SortField::CertificateArn => (0, 0, r.arn.clone()),
+        SortField::NotAfter => present(x.map(|x| x.not_after_ms)),
+        SortField::NotBefore => present(x.map(|x| x.not_before_ms)),
+        SortField::IssuedAt => match (x, r.issued_ms) {
+            (None, _) => (0, 0, String::new()),
+            (Some(_), None) => (1, 0, String::new()),
+            (Some(_), Some(t)) => (2, t, String::new()),
+        },
+        SortField::ImportedAt => present(r.imported_ms),
+        SortField::RevokedAt => present(r.revoked_ms),
+        SortField::Status => (0, 0, r.status.as_str().to_owned()),
+        SortField::RenewalStatus => text(r.renewal.as_ref().map(|rn| name(&rn.status))),
+        SortField::Exported => flag(r.exported),
+        SortField::InUse => flag(!r.in_use_by.is_empty()),
+        SortField::KeyAlgorithm => (0, 0, r.key_algorithm.as_str().to_owned()),
+        SortField::Type => (0, 0, name(&r.cert_type)),
+        SortField::CommonName => (0, 0, r.domain_name.clone()),
+        SortField::RenewalEligibility => flag(r.renewal_eligible(now_ms)),
+        SortField::ManagedBy => text(r.managed_by.map(|m| name(&m))),
+        SortField::ExportOption => flag(r.options.export),
+        SortField::ValidationMethod => text(r.validation_method.map(|m| name(&m))),
+        SortField::KeyPairOrigin => (0, 0, name(&r.key_pair_origin)),
+    }
+}
+
+/// A serde enum's wire name.
+fn name(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value).unwrap().as_str().unwrap().to_owned()
+}
+
+/// Every SortBy, both directions, pages of 1, 4 and 100: each match once, in the order of a
+/// reference sort of all certificates (ties by creation time, then id), read off the index.
 #[tokio::test]
-async fn search_sorted_by_another_field_pages_through_every_match_once() {
-    let Env { manager, clock } = env(false);
-    // Names in an order unrelated to creation order, a few sharing a sort value (ties by ARN).
-    let mut expected = Vec::new();
-    for i in 0..23 {
-        let name = format!("n{:02}.sort.example.com", (i * 7) % 23 / 2);
-        let arn = manager.request_certificate(&alice(), request(&name)).await.unwrap();
-        expected.push((name, arn));
+async fn search_sorts_by_every_field_and_pages_through_each_match_once() {
+    let Env { manager, clock } = env(true);
+    let owner = alice();
+    // Issued (dev approval), some exportable, by DNS or email, in an order and with names
+    // unrelated to their creation; then pending ones, and imported ones.
+    for i in 0..9 {
+        let method = if i % 2 == 0 { ValidationMethod::Dns } else { ValidationMethod::Email };
+        let key = [KeyAlgorithm::EcPrime256v1, KeyAlgorithm::Rsa2048, KeyAlgorithm::EcSecp384r1][i % 3];
+        let new = NewCertificate {
+            validation_method: Some(method),
+            key_algorithm: Some(key),
+            export: Some(i % 4 == 0),
+            managed_by: (i == 5).then_some(ManagedBy::Cloudfront),
+            ..request(&format!("n{:02}.sort.example.com", (i * 7) % 9 / 2))
+        };
+        manager.request_certificate(&owner, new).await.unwrap();
+        clock.advance(i64::try_from(i % 2).unwrap());
+    }
+    clock.advance(100);
+    manager.run_due_jobs().await.unwrap();
+    for i in 0..5 {
+        manager.request_certificate(&owner, request(&format!("p{}.sort.example.com", 4 - i))).await.unwrap();
+    }
+    for i in 0..3 {
+        // Later imports expire sooner: NotAfter and NotBefore (all equal) orders differ.
+        let (cert, key) = self_signed(&format!("i{i}.sort.example.com"), KeyAlgorithm::EcPrime256v1, 40 - 5 * i);
+        let import = ImportRequest {
+            certificate_arn: None,
+            certificate: cert.into_bytes(),
+            private_key: zeroize::Zeroizing::new(key.into_bytes()),
+            certificate_chain: None,
+            tags: Vec::new(),
+        };
+        manager.import_certificate(&owner, import).await.unwrap();
         clock.advance(1);
     }
-    expected.sort();
-    let sort_key = |v: &CertificateView| SortValue::Text(v.record.domain_name.clone());
+    let all = manager.all_certificates(&owner).await.unwrap();
+    let issued: Vec<&CertificateView> = all.iter().filter(|v| v.record.issued_ms.is_some()).collect();
+    assert_eq!(issued.len(), 9, "the requested ones were issued");
+    // Two exported (of three exportable), one of them then revoked (only exported ones can be).
+    let exportable: Vec<String> =
+        issued.iter().filter(|v| v.record.options.export).map(|v| v.record.arn.clone()).collect();
+    assert_eq!(exportable.len(), 3);
+    for arn in &exportable[1..] {
+        manager.export_certificate(&owner, arn, b"pass1234").await.unwrap();
+    }
+    manager.revoke_certificate(&owner, &exportable[2], RevocationReason::KeyCompromise).await.unwrap();
+    // Two renewals begun: one left pending, one run to success.
+    manager.renew_certificate(&owner, &issued[2].record.arn).await.unwrap();
+    manager.run_due_jobs().await.unwrap();
+    manager.renew_certificate(&owner, &issued[3].record.arn).await.unwrap();
+    let all = manager.all_certificates(&owner).await.unwrap();
+    assert_eq!(all.len(), 17);
+    let renewals: Vec<_> = all.iter().filter_map(|v| v.record.renewal.as_ref().map(|r| r.status)).collect();
+    assert_eq!(renewals.len(), 2, "{renewals:?}");
+    assert!(all.iter().any(|v| v.record.managed_by.is_some()) && all.iter().any(|v| v.record.revoked_ms.is_some()));
+    let now = clock.now_ms();
+
     let matches = |_: &CertificateView| true;
-    for descending in [false, true] {
-        let mut seen = Vec::new();
-        let mut token = None;
-        loop {
-            let query = SearchQuery {
-                matches: &matches,
-                sort_key: &sort_key,
-                descending,
-                max_results: 4,
-                next_token: token.take(),
-                fingerprint: "by-name".into(),
-                by_creation: false,
-                narrows: Vec::new(),
-            };
-            let page = manager.search_certificates(&alice(), &query).await.unwrap();
-            assert!(page.items.len() <= 4);
-            seen.extend(page.items.iter().map(|v| (v.record.domain_name.clone(), v.record.arn.clone())));
-            match page.next_token {
-                Some(t) => token = Some(t),
-                None => break,
+    for field in SortField::ALL {
+        let mut want: Vec<((u8, i64, String), i64, &str)> = all
+            .iter()
+            .map(|v| (reference_key(field, v, now), v.record.created_ms, v.record.arn.rsplit('/').next().unwrap()))
+            .collect();
+        want.sort();
+        for descending in [false, true] {
+            let mut want: Vec<&str> = want.iter().map(|(_, _, id)| *id).collect();
+            if descending {
+                want.reverse();
+            }
+            for max_results in [1, 4, 100] {
+                let (mut seen, mut token, mut calls) = (Vec::new(), None, 0);
+                loop {
+                    let query = SearchQuery {
+                        matches: &matches,
+                        sort: field,
+                        descending,
+                        max_results,
+                        next_token: token.take(),
+                        fingerprint: format!("{field:?}"),
+                        narrows: Vec::new(),
+                    };
+                    let page = manager.search_certificates(&owner, &query).await.unwrap();
+                    assert!(page.items.len() <= max_results);
+                    seen.extend(page.items.iter().map(|v| v.record.arn.rsplit('/').next().unwrap().to_owned()));
+                    calls += 1;
+                    assert!(calls < 100, "{field:?} does not end");
+                    match page.next_token {
+                        Some(t) => token = Some(t),
+                        None => break,
+                    }
+                }
+                assert_eq!(seen, want, "{field:?} descending={descending} by {max_results}");
             }
         }
-        let mut want = expected.clone();
-        if descending {
-            want.reverse();
-        }
-        assert_eq!(seen, want, "descending = {descending}");
     }
 }
