@@ -269,7 +269,8 @@ pub struct JobInfo {
     pub id: String,
     /// What to do.
     pub kind: String,
-    /// Next run time, Unix milliseconds (meaningless once dead).
+    /// Next run time, Unix milliseconds: for a claimed job, when its lease ends (it is due
+    /// again then unless its worker finishes or retries it); meaningless once dead.
     pub run_at_ms: i64,
     /// Claims so far.
     pub attempts: u32,
@@ -342,8 +343,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Claims up to `limit` jobs whose kind starts with `kind_prefix` (each service's
     /// worker takes only its own, e.g. `acm.`), whose run time is at or before `now_ms` and
-    /// whose lease has expired, leasing each until `now_ms + lease_ms` and counting an
-    /// attempt.
+    /// whose lease has expired, leasing each until `now_ms + lease_ms` (its run time becomes
+    /// at least that: a job is due again when its lease ends) and counting an attempt.
     async fn claim_jobs(&self, kind_prefix: &str, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<Job>>;
 
     /// Removes a finished job, if `token` still holds its lease. Returns `false`, changing
@@ -391,6 +392,12 @@ pub(crate) async fn scan_unfiltered(store: &(impl Store + ?Sized), scan: Scan<'_
         .then(|| rows.last().map(|r| Cursor { created_ms: r.created_ms, id: r.key.id.clone() }))
         .flatten();
     Ok(FilteredPage { examined: rows.len(), rows, resume })
+}
+
+/// Is `prefix` a whole queue, a service's kind prefix up to and with its only dot (`acm.`)?
+/// Claims of a queue read its own index.
+pub(crate) fn is_queue(prefix: &str) -> bool {
+    prefix.find('.') == Some(prefix.len().wrapping_sub(1))
 }
 
 /// How many of this build's `known` migrations a database at schema version `current` has

@@ -121,6 +121,8 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, scope, id, name, value)
     );
     CREATE INDEX attributes_by_value ON attributes (kind, scope, name, value, created_ms, id);"#,
+    // 4: due jobs by queue, as SQLite's migration 5.
+    "CREATE INDEX jobs_by_queue ON jobs (substr(kind, 1, strpos(kind, '.')), run_at_ms, id);",
 ];
 
 /// Base name of the notification channel (a schema's stores use `<base>_<schema>`).
@@ -915,17 +917,26 @@ impl Store for PostgresStore {
         // a node pass over jobs another node's claim is taking right now instead of waiting
         // for it; a job that node has already leased and committed fails the re-checked
         // `lease_until_ms <= $1` and is skipped too. So no job is claimed twice. Each claim
-        // takes the next lease token, so the previous holder's token no longer matches.
+        // takes the next lease token, so the previous holder's token no longer matches. The
+        // run time moves to the lease's end, as on SQLite, so claims pass no leased job.
+        // A service's queue (`acm.`) is read on its own index, as on SQLite.
+        let queue = if crate::is_queue(kind_prefix) {
+            "substr(kind, 1, strpos(kind, '.')) = $4"
+        } else {
+            "starts_with(kind, $4)"
+        };
         let stmt = client
-            .prepare_cached(
-                "UPDATE jobs SET lease_until_ms = $2, attempts = attempts + 1, lease_token = lease_token + 1
-                 WHERE id IN (
-                     SELECT id FROM jobs WHERE run_at_ms <= $1 AND lease_until_ms <= $1
-                         AND dead_at_ms IS NULL AND starts_with(kind, $4)
+            .prepare_cached(&format!(
+                "WITH due AS (
+                     SELECT id, run_at_ms FROM jobs WHERE {queue} AND run_at_ms <= $1 AND lease_until_ms <= $1
+                         AND dead_at_ms IS NULL
                      ORDER BY run_at_ms, id LIMIT $3
                      FOR UPDATE SKIP LOCKED)
-                 RETURNING run_at_ms, id, kind, payload, attempts, failures, lease_token",
-            )
+                 UPDATE jobs SET lease_until_ms = $2, run_at_ms = GREATEST(jobs.run_at_ms, $2),
+                     attempts = attempts + 1, lease_token = lease_token + 1
+                 FROM due WHERE jobs.id = due.id
+                 RETURNING due.run_at_ms, jobs.id, kind, payload, attempts, failures, lease_token"
+            ))
             .await
             .map_err(backend)?;
         let rows = client.query(&stmt, &[&now_ms, &lease_until, &limit, &kind_prefix]).await.map_err(backend)?;
@@ -1408,6 +1419,13 @@ mod tests {
         )
         .await;
         assert!(p.contains("jobs_by_run_at") && !p.contains("Sort"), "{p}");
+        let p = plan(
+            "SELECT id FROM jobs WHERE substr(kind, 1, strpos(kind, '.')) = 'acm.' AND run_at_ms <= 5
+                 AND lease_until_ms <= 5 AND dead_at_ms IS NULL ORDER BY run_at_ms, id LIMIT 3"
+                .into(),
+        )
+        .await;
+        assert!(p.contains("jobs_by_queue") && !p.contains("Sort"), "{p}");
         drop_schemas(&[schema]).await;
     }
 }

@@ -130,6 +130,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, scope, id, name, value)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX attributes_by_value ON attributes (kind, scope, name, value, created_ms, id);",
+    // 5: due jobs by queue (a kind's service prefix up to its first dot, `acm.`), so a
+    // worker's claim reads its own service's due jobs only, not the other services' backlog.
+    "CREATE INDEX jobs_by_queue ON jobs (substr(kind, 1, instr(kind, '.')), run_at_ms, id);",
 ];
 
 /// How often a store watches for batches written by external writers.
@@ -747,44 +750,61 @@ fn run_walk(conn: &Connection, mut walk: Walk) -> Result<Walk> {
 }
 
 fn claim(conn: &mut Connection, kind_prefix: &str, now_ms: i64, lease_ms: i64, limit: i64) -> Result<Vec<Job>> {
-    // One statement, so selecting and leasing are atomic: no second worker (in this process
-    // or another one sharing the file) can claim the same due job. Each claim takes the next
-    // lease token, so the previous holder's token no longer matches.
+    // One IMMEDIATE transaction, so selecting and leasing are atomic: no second worker (in
+    // this process or another one sharing the file) can claim the same due job. Each claim
+    // takes the next lease token, so the previous holder's token no longer matches. A claim
+    // also moves the run time to the lease's end, when the job is due again should its
+    // worker vanish: so claims walking `jobs_by_run_at` pass no leased job (with validation
+    // checks in flight, thousands of them were read per claim, most of the server's time
+    // under a burst of requests).
     let lease_until = now_ms.saturating_add(lease_ms);
-    let mut stmt = conn
-        .prepare_cached(
-            "UPDATE jobs SET lease_until_ms = ?2, attempts = attempts + 1, lease_token = lease_token + 1
-             WHERE id IN (
-                 SELECT id FROM jobs WHERE run_at_ms <= ?1 AND lease_until_ms <= ?1
-                     AND dead_at_ms IS NULL AND substr(kind, 1, length(?4)) = ?4
-                 ORDER BY run_at_ms, id LIMIT ?3)
-             RETURNING run_at_ms, id, kind, payload, attempts, failures, lease_token",
-        )
-        .map_err(backend)?;
-    let rows = stmt
-        .query_map(params![now_ms, lease_until, limit, kind_prefix], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                Job {
-                    id: r.get(1)?,
-                    kind: r.get(2)?,
-                    payload: r.get(3)?,
-                    // RETURNING shows the incremented count; the contract reports prior claims.
-                    attempts: u32::try_from(r.get::<_, i64>(4)?.saturating_sub(1)).unwrap_or(u32::MAX),
-                    failures: u32::try_from(r.get::<_, i64>(5)?).unwrap_or(u32::MAX),
-                    lease_until_ms: lease_until,
-                    token: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
-                },
-            ))
-        })
-        .map_err(backend)?;
-    let mut claimed = Vec::new();
-    for row in rows {
-        claimed.push(row.map_err(backend)?);
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+    let due: Vec<String> = {
+        // A service's queue (`acm.`) is read on its own index; any other prefix (tests,
+        // operators) filters every due job.
+        let sql = if crate::is_queue(kind_prefix) {
+            "SELECT id FROM jobs WHERE substr(kind, 1, instr(kind, '.')) = ?3 AND run_at_ms <= ?1
+                 AND lease_until_ms <= ?1 AND dead_at_ms IS NULL
+             ORDER BY run_at_ms, id LIMIT ?2"
+        } else {
+            "SELECT id FROM jobs WHERE run_at_ms <= ?1 AND lease_until_ms <= ?1
+                 AND dead_at_ms IS NULL AND substr(kind, 1, length(?3)) = ?3
+             ORDER BY run_at_ms, id LIMIT ?2"
+        };
+        let mut stmt = tx.prepare_cached(sql).map_err(backend)?;
+        let ids = stmt.query_map(params![now_ms, limit, kind_prefix], |r| r.get(0)).map_err(backend)?;
+        ids.collect::<rusqlite::Result<_>>().map_err(backend)?
+    };
+    let mut claimed = Vec::with_capacity(due.len());
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "UPDATE jobs SET lease_until_ms = ?2, run_at_ms = MAX(run_at_ms, ?2), attempts = attempts + 1,
+                     lease_token = lease_token + 1
+                 WHERE id = ?1 RETURNING kind, payload, attempts, failures, lease_token",
+            )
+            .map_err(backend)?;
+        // Oldest first, as selected.
+        for id in due {
+            let job = stmt
+                .query_row(params![id, lease_until], |r| {
+                    Ok(Job {
+                        kind: r.get(0)?,
+                        payload: r.get(1)?,
+                        // RETURNING shows the incremented count; the contract reports prior claims.
+                        attempts: u32::try_from(r.get::<_, i64>(2)?.saturating_sub(1)).unwrap_or(u32::MAX),
+                        failures: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(u32::MAX),
+                        lease_until_ms: lease_until,
+                        token: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                        id: id.clone(),
+                    })
+                })
+                .map_err(backend)?;
+            claimed.push(job);
+        }
     }
-    // RETURNING order is unspecified; hand jobs out oldest first.
-    claimed.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
-    Ok(claimed.into_iter().map(|(_, job)| job).collect())
+    tx.commit().map_err(backend)?;
+    Ok(claimed)
 }
 
 /// A lease token as SQL stores it (tokens count claims, so they fit).
@@ -1461,5 +1481,11 @@ mod tests {
              ORDER BY run_at_ms, id LIMIT 3",
         );
         assert!(p.contains("jobs_by_run_at"), "{p}");
+        let p = plan(
+            "SELECT id FROM jobs WHERE substr(kind, 1, instr(kind, '.')) = 'acm.' AND run_at_ms <= 5
+                 AND lease_until_ms <= 5 AND dead_at_ms IS NULL
+             ORDER BY run_at_ms, id LIMIT 3",
+        );
+        assert!(p.contains("jobs_by_queue") && !p.contains("TEMP B-TREE"), "{p}");
     }
 }

@@ -592,6 +592,9 @@ pub async fn jobs_lease_expiry_allows_reclaim(store: &dyn Store) {
     must(store.apply(vec![job("j", 0, b"p")]).await, "enqueue");
     let first = claim(store, 10, 100, 10).await;
     assert!(first.len() == 1 && first[0].attempts == 0 && first[0].lease_until_ms == 110);
+    // A leased job is due again at its lease's end (so claims need not pass over it).
+    let listed = must(store.list_jobs(JobQuery { dead: false, after_id: None, limit: 10 }).await, "list");
+    assert_eq!(listed[0].run_at_ms, 110);
     let second = claim(store, 110, 100, 10).await;
     assert!(second.len() == 1 && second[0].attempts == 1 && second[0].lease_until_ms == 210);
     assert!(claim(store, 209, 100, 10).await.is_empty());
@@ -676,9 +679,11 @@ pub async fn jobs_failures_and_dead_letters(store: &dyn Store) {
     assert!(!must(store.discard_job("a").await, "discard a live job"));
     assert!(must(store.discard_job("c").await, "discard"));
     assert!(must(store.list_jobs(JobQuery { dead: true, after_id: None, limit: 10 }).await, "list").is_empty());
+    // `a`'s last claim (at 10, lease 100) lapsed: it is due from the lease's end, 110, so
+    // after `b`, revived for 50.
     let revived = claim(store, 1_000, 100, 10).await;
-    assert_eq!(job_ids(&revived), ["a", "b"]);
-    assert_eq!(revived[1].failures, 0, "revive resets failures");
+    assert_eq!(job_ids(&revived), ["b", "a"]);
+    assert_eq!(revived[0].failures, 0, "revive resets failures");
 }
 
 /// Every committed put and delete is announced to subscribers of its kind, with the version
@@ -740,14 +745,18 @@ pub async fn jobs_claim_only_the_asked_kinds(store: &dyn Store) {
         enqueue("a2", "acm.timeout", 30),
         enqueue("x1", "acmx.other", 40),
         enqueue("u1", "acm_issue", 50),
+        enqueue("n1", "acm", 60),
+        enqueue("m1", "acm.renew.x", 70),
     ];
     must(store.apply(jobs).await, "enqueue");
     let claimed = must(store.claim_jobs("acm.", 100, 1000, 10).await, "claim acm.");
-    assert_eq!(job_ids(&claimed), ["a1", "a2"]);
+    assert_eq!(job_ids(&claimed), ["a1", "a2", "m1"]);
     assert!(claimed.iter().all(|j| j.kind.starts_with("acm.")));
     assert_eq!(job_ids(&must(store.claim_jobs("ds.", 100, 1000, 10).await, "claim ds.")), ["d1"]);
     assert!(must(store.claim_jobs("acm.", 100, 1000, 10).await, "claim again").is_empty());
-    assert_eq!(job_ids(&claim(store, 100, 1000, 10).await), ["x1", "u1"], "the empty prefix takes every kind");
+    // A prefix that is not a whole queue.
+    assert_eq!(job_ids(&must(store.claim_jobs("acmx", 100, 1000, 10).await, "claim acmx")), ["x1"]);
+    assert_eq!(job_ids(&claim(store, 100, 1000, 10).await), ["u1", "n1"], "the empty prefix takes every kind");
 }
 
 // ---- lifecycle --------------------------------------------------------------------------
