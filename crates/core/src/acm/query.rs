@@ -47,12 +47,20 @@ enum Source<'a> {
     Created(&'a [Clause]),
     /// The rows meeting the clauses in a sort key's order ([`carapace_store::Store::scan_sorted`]).
     Sorted(SortKey<'a>, &'a [Clause]),
+    /// The rows meeting the clauses whose attribute `.0` has the value `.1`, in creation
+    /// order: one value's part of a sort by that attribute, positioned as in
+    /// [`Source::Sorted`].
+    Value(&'a str, &'a str, &'a [Clause]),
 }
 
 impl Source<'_> {
     /// Does `p` belong to a walk of this source?
     fn holds(&self, p: &Position) -> bool {
-        matches!((self, p), (Source::Created(_), Position::Created(..)) | (Source::Sorted(..), Position::Sorted(..)))
+        match (self, p) {
+            (Source::Created(_), Position::Created(..)) | (Source::Sorted(..), Position::Sorted(..)) => true,
+            (Source::Value(_, value, _), Position::Sorted(v, ..)) => v == value,
+            _ => false,
+        }
     }
 }
 
@@ -278,6 +286,22 @@ impl CertificateManager {
                     resume: page.resume.map(|c| Position::Created(c.created_ms, c.id)),
                 })
             }
+            Source::Value(name, value, clauses) => {
+                let after = match after {
+                    Some(Position::Sorted(_, created_ms, id)) => Some(Cursor { created_ms, id }),
+                    _ => None,
+                };
+                let mut clauses = clauses.to_vec();
+                clauses.push(Clause::new(name, [value]));
+                let scan = Scan { kind: record::KIND, scope: &scope, id_prefix: None, after, order, limit };
+                let page = self.core.store.scan_filtered(scan, &clauses, budget).await?;
+                let position = |created_ms: i64, id: String| Position::Sorted(value.to_owned(), created_ms, id);
+                Ok(StorePage {
+                    rows: page.rows.into_iter().map(|r| (position(r.created_ms, r.key.id.clone()), r)).collect(),
+                    examined: page.examined,
+                    resume: page.resume.map(|c| position(c.created_ms, c.id)),
+                })
+            }
             Source::Sorted(by, clauses) => {
                 let after = match after {
                     Some(Position::Sorted(value, created_ms, id)) => Some(SortCursor { value, created_ms, id }),
@@ -355,17 +379,30 @@ impl CertificateManager {
         let max = query.max_results.clamp(1, 500);
         let order = if query.descending { Order::Descending } else { Order::Ascending };
         let narrows = index::search_clauses(&query.narrows);
+        let plan = index::sort_plan(query.sort);
         let lacking_clauses: Vec<Clause>;
-        let mut parts: Vec<Source<'_>> = match index::sort_plan(query.sort) {
+        let mut parts: Vec<Source<'_>> = match &plan {
             index::SortPlan::Creation => vec![Source::Created(&narrows)],
             index::SortPlan::Id => vec![Source::Sorted(SortKey::Id, &narrows)],
-            index::SortPlan::Attribute { name, lacking: None } => {
-                vec![Source::Sorted(SortKey::Attribute(name), &narrows)]
-            }
-            index::SortPlan::Attribute { name, lacking: Some(walk) } => {
-                lacking_clauses =
-                    [walk].into_iter().chain(narrows.iter().cloned()).chain([Clause::absent(name)]).collect();
-                vec![Source::Created(&lacking_clauses), Source::Sorted(SortKey::Attribute(name), &narrows)]
+            index::SortPlan::Attribute { name, lacking, values } => {
+                let mut parts = Vec::new();
+                if let Some(walk) = lacking {
+                    lacking_clauses = [walk.clone()]
+                        .into_iter()
+                        .chain(narrows.iter().cloned())
+                        .chain([Clause::absent(*name)])
+                        .collect();
+                    parts.push(Source::Created(&lacking_clauses));
+                }
+                match values {
+                    // With indexed conditions, one value at a time: the most selective
+                    // condition drives each part.
+                    Some(values) if !narrows.is_empty() => {
+                        parts.extend(values.iter().map(|v| Source::Value(name, v, &narrows)));
+                    }
+                    _ => parts.push(Source::Sorted(SortKey::Attribute(name), &narrows)),
+                }
+                parts
             }
         };
         if query.descending {
