@@ -263,7 +263,7 @@ async fn listings(server: &Child, signer: &Signer, seconds: u64) -> anyhow::Resu
             ),
         ),
     ];
-        for (label, call) in calls {
+    for (label, call) in calls {
         let (status, body) = call_once(&server.addr, signer, &call).await?;
         if status != 200 {
             bail!("{label}: {status} {}", String::from_utf8_lossy(&body));
@@ -272,8 +272,7 @@ async fn listings(server: &Child, signer: &Signer, seconds: u64) -> anyhow::Resu
         let items = answer["CertificateSummaryList"].as_array().or(answer["Results"].as_array()).map_or(0, Vec::len);
         let more = if answer["NextToken"].is_string() { ", NextToken" } else { "" };
         let report =
-            load(&server.addr, signer, vec![call], 2, Duration::from_millis(500), Duration::from_secs(seconds))
-                .await?;
+            load(&server.addr, signer, vec![call], 2, Duration::from_millis(500), Duration::from_secs(seconds)).await?;
         println!("  {label:<52} {items:>4} items{more:<11} {report}");
     }
     println!("  RSS after the listings: {}", rss(server));

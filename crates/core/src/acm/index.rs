@@ -18,7 +18,7 @@ use crate::ca::KeyAlgorithm;
 use crate::index::Indexer;
 
 /// How certificate records are indexed. Bump `version` when [`attributes`] changes.
-pub const INDEXER: Indexer = Indexer { kind: record::KIND, version: 3, derive };
+pub const INDEXER: Indexer = Indexer { kind: record::KIND, version: 4, derive };
 
 /// The stored status (`ISSUED`, ...).
 const STATUS: &str = "status";
@@ -26,7 +26,7 @@ const STATUS: &str = "status";
 const KEY: &str = "key";
 /// `AWS_MANAGED`, `CUSTOMER_PROVIDED`, `ACME`.
 const ORIGIN: &str = "origin";
-/// `ENABLED` or `DISABLED`.
+/// `ENABLED`; absent when export is disabled (most certificates).
 const EXPORT: &str = "export";
 /// `CLOUDFRONT`; absent when no service manages the certificate.
 const MANAGED: &str = "managed";
@@ -83,17 +83,24 @@ fn export_name(enabled: bool) -> &'static str {
     if enabled { "ENABLED" } else { "DISABLED" }
 }
 
+/// The export option is `enabled`: the attribute, or its absence.
+fn export_clause(enabled: bool) -> Clause {
+    if enabled { Clause::new(EXPORT, [export_name(true)]) } else { Clause::absent(EXPORT) }
+}
+
 /// The attributes of one record.
 pub fn attributes(r: &CertificateRecord) -> Vec<(String, String)> {
-    // Each attribute costs two index entries of about 100 bytes, so only what a filter
-    // selects on is kept: `held` and `managed` exist only when set. ACM's listings skip
-    // held certificates (few) as they read them; the holder's own listings walk `held`.
+    // Each attribute costs two index entries of about 100 bytes, so only what a filter or
+    // an order needs is kept, and what most certificates lack (`held`, `managed`, `export`,
+    // ...) only where set: a filter on its absence is a `Clause::absent` probe. ACM's
+    // listings skip held certificates (few) as they read them; the holder's own listings
+    // walk `held`.
     let mut out = vec![
         (STATUS.to_owned(), r.status.as_str().to_owned()),
         (KEY.to_owned(), r.key_algorithm.as_str().to_owned()),
         (ORIGIN.to_owned(), name(r.key_pair_origin)),
-        (EXPORT.to_owned(), export_name(r.options.export).to_owned()),
     ];
+    out.extend(r.options.export.then(|| (EXPORT.to_owned(), export_name(true).to_owned())));
     out.extend(r.managed_by.map(|m| (MANAGED.to_owned(), name(m))));
     out.extend(r.held_by.map(|h| (HELD.to_owned(), name(h))));
     if let Some(x) = &r.x509 {
@@ -252,7 +259,7 @@ pub fn sort_plan(field: SortField) -> SortPlan {
         SortField::Status => attribute(STATUS, None, domain(Status::ALL.map(|s| s.as_str().to_owned()))),
         SortField::KeyAlgorithm => attribute(KEY, None, domain(KeyAlgorithm::ALL.map(|k| k.as_str().to_owned()))),
         SortField::KeyPairOrigin | SortField::Type => attribute(ORIGIN, None, domain(any_origin().values)),
-        SortField::ExportOption => attribute(EXPORT, None, domain([true, false].map(|e| export_name(e).to_owned()))),
+        SortField::ExportOption => attribute(EXPORT, Some(any_origin()), domain([export_name(true).to_owned()])),
         SortField::CommonName => attribute(CN, None, None),
         SortField::NotAfter => attribute(NOT_AFTER, Some(leafless()), None),
         SortField::NotBefore => attribute(NOT_BEFORE, Some(leafless()), None),
@@ -332,7 +339,7 @@ pub fn list_clauses(f: &ListFilter) -> Vec<Clause> {
     let keys = f.key_types.as_deref().unwrap_or(&DEFAULT_LIST_KEY_TYPES);
     out.push(Clause::new(KEY, keys.iter().map(|k| k.as_str())));
     if let Some(export) = f.export_enabled {
-        out.push(Clause::new(EXPORT, [export_name(export)]));
+        out.push(export_clause(export));
     }
     let origins = match &f.key_pair_origins {
         Some(origins) => origins.iter().map(name).collect::<Vec<_>>(),
@@ -363,9 +370,13 @@ pub fn search_clauses(narrows: &[Narrow]) -> Vec<Clause> {
             Narrow::Origin(o) => Clause::new(ORIGIN, [name(o)]),
             Narrow::ExtendedKeyUsage(e) => Clause::new(EKU, [e.clone()]),
             Narrow::KeyUsage(k) => Clause::new(KU, [k.clone()]),
-            Narrow::Export(e) => Clause::new(EXPORT, [export_name(*e)]),
+            Narrow::Export(e) => export_clause(*e),
             Narrow::ManagedBy(m) => Clause::new(MANAGED, [name(m)]),
         });
+    }
+    // A walk in creation order needs a clause to drive it: an absence cannot.
+    if !out.is_empty() && out.iter().all(|c| c.absent) {
+        out.push(any_origin());
     }
     out
 }
@@ -410,6 +421,11 @@ mod tests {
                 ..Default::default()
             },
             ListFilter { statuses: vec![Status::PendingValidation], export_enabled: Some(true), ..Default::default() },
+            ListFilter {
+                export_enabled: Some(false),
+                key_types: Some(KeyAlgorithm::ALL.to_vec()),
+                ..Default::default()
+            },
             ListFilter {
                 key_types: Some(KeyAlgorithm::ALL.to_vec()),
                 managed_by: Some(ManagedBy::Cloudfront),

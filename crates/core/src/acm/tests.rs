@@ -530,8 +530,13 @@ async fn search_sorts_by_every_field_and_pages_through_each_match_once() {
     let every = |_: &CertificateView| true;
     let p256 = |v: &CertificateView| v.record.key_algorithm == KeyAlgorithm::EcPrime256v1;
     type Matches<'a> = &'a (dyn Fn(&CertificateView) -> bool + Send + Sync);
-    let filters: [(Matches<'_>, Vec<index::Narrow>); 2] =
-        [(&every, Vec::new()), (&p256, vec![index::Narrow::KeyAlgorithm(KeyAlgorithm::EcPrime256v1)])];
+    let unexportable = |v: &CertificateView| !v.record.options.export;
+    let filters: [(Matches<'_>, Vec<index::Narrow>); 3] = [
+        (&every, Vec::new()),
+        (&p256, vec![index::Narrow::KeyAlgorithm(KeyAlgorithm::EcPrime256v1)]),
+        // An absence only: the index adds a clause to drive the walk.
+        (&unexportable, vec![index::Narrow::Export(false)]),
+    ];
     for ((matches, narrows), field) in filters.iter().flat_map(|f| SortField::ALL.map(|s| (f, s))) {
         let mut want: Vec<((u8, i64, String), i64, &str)> = all
             .iter()
