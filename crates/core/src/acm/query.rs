@@ -424,7 +424,10 @@ impl CertificateManager {
             found.extend(got.items);
             examined += got.examined;
             stopped = got.stopped;
-            if found.len() > max || stopped.is_some() || examined >= READ_BUDGET {
+            // A part that ran out with the budget spent still hands on to the next, which
+            // reads one store page and stops there with a position: breaking here would end
+            // the walk without a token.
+            if found.len() > max || stopped.is_some() {
                 break;
             }
         }
