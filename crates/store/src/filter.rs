@@ -101,7 +101,7 @@ pub(crate) enum Step {
     /// Run the statement; it yields [`Candidate`] rows `(value, created_ms, id, version,
     /// body)`: call [`Walk::candidates`].
     Candidates(Sql),
-    /// The page is complete: call [`Walk::finish`].
+    /// The page is complete: call [`Walk::finish_filtered`] or [`Walk::finish_sorted`].
     Done,
 }
 
