@@ -1376,6 +1376,14 @@ mod tests {
         assert!(matches!(store.ping().await, Err(Error::Backend(m)) if m == "store closed"));
     }
 
+    /// SQLite's query plan of `sql`, its steps joined by `; `.
+    fn explain(conn: &Connection, sql: &filter::Sql) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text)).unwrap();
+        let args = rusqlite::params_from_iter(values(sql.args.clone()));
+        let rows: Vec<String> = stmt.query_map(args, |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect();
+        rows.join("; ")
+    }
+
     /// Every statement of a filtered listing searches an index (no table scan, no sort of a
     /// whole range): the count and the walk use `attributes_by_value`, the other clauses'
     /// probes and the fetch use primary keys.
@@ -1383,13 +1391,7 @@ mod tests {
     fn filtered_scans_use_the_indexes() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        let plan = |sql: &filter::Sql| -> String {
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text)).unwrap();
-            let args = rusqlite::params_from_iter(values(sql.args.clone()));
-            let rows: Vec<String> =
-                stmt.query_map(args, |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect();
-            rows.join("; ")
-        };
+        let plan = |sql: &filter::Sql| explain(&conn, sql);
         for order in [Order::Ascending, Order::Descending] {
             let after = Some(crate::Cursor { created_ms: 5, id: "x".into() });
             let scan = Scan { kind: "k", scope: "s", id_prefix: None, after, order, limit: 100 };
@@ -1420,13 +1422,7 @@ mod tests {
     fn sorted_scans_use_the_indexes() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        let plan = |sql: &filter::Sql| -> String {
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text)).unwrap();
-            let args = rusqlite::params_from_iter(values(sql.args.clone()));
-            let rows: Vec<String> =
-                stmt.query_map(args, |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect();
-            rows.join("; ")
-        };
+        let plan = |sql: &filter::Sql| explain(&conn, sql);
         let clauses = [Clause::new("key", ["RSA_2048"]), Clause::absent("managed")];
         for by in [crate::SortKey::Attribute("not_after"), crate::SortKey::Id] {
             for order in [Order::Ascending, Order::Descending] {

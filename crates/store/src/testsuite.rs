@@ -894,6 +894,10 @@ pub async fn filtered_scans_match_a_brute_force_filter(store: &dyn Store) {
         vec![Clause::new("color", ["green", "red", "green"]), Clause::new("size", ["big"]), Clause::new("tag", ["a"])],
         vec![Clause::new("color", ["blue"]), Clause::new("size", ["big"])],
         vec![],
+        // Absences, probed on a walk another clause drives.
+        vec![Clause::new("size", ["big", "small"]), Clause::absent("rank")],
+        vec![Clause::absent("tag"), Clause::new("size", ["big"])],
+        vec![Clause::new("color", ["blue"]), Clause::absent("nothing-has-this")],
     ];
     for clauses in &queries {
         for order in [Order::Ascending, Order::Descending] {
@@ -1015,29 +1019,18 @@ pub async fn filtered_pagination_is_stable_under_writes(store: &dyn Store) {
     }
 }
 
-/// An absence is a probe on a walk driven by another clause: the rows without the
-/// attribute, and only those; alone it cannot drive, and says so.
+/// An absence selects rows without the attribute (the brute-force test checks which, in
+/// order): each of these selects some; alone it cannot drive a walk, and says so.
 pub async fn absent_clauses_select_rows_without_the_attribute(store: &dyn Store) {
-    let described = colored_rows(store).await;
-    let attrs: HashMap<String, Vec<(String, String)>> = described.into_iter().collect();
+    colored_rows(store).await;
     let queries = [
         vec![Clause::new("size", ["big", "small"]), Clause::absent("rank")],
         vec![Clause::absent("tag"), Clause::new("size", ["big"])],
         vec![Clause::new("color", ["blue"]), Clause::absent("nothing-has-this")],
     ];
     for clauses in &queries {
-        for order in [Order::Ascending, Order::Descending] {
-            let expected: Vec<String> = scan_all(store, SCOPE, None, order, 1000)
-                .await
-                .into_iter()
-                .filter(|r| clauses.iter().all(|c| meets(&attrs[&r.key.id], c)))
-                .map(|r| r.key.id)
-                .collect();
-            assert!(!expected.is_empty(), "{clauses:?}");
-            for page in [1, 7, 1000] {
-                assert_eq!(ids(&filtered_all(store, order, page, clauses, 10_000).await), expected, "{clauses:?}");
-            }
-        }
+        let page = filtered(store, None, Order::Ascending, 1000, clauses, 10_000).await;
+        assert!(!page.rows.is_empty(), "{clauses:?}");
     }
     let scan = Scan { kind: KIND, scope: SCOPE, id_prefix: None, after: None, order: Order::Ascending, limit: 10 };
     assert!(store.scan_filtered(scan, &[Clause::absent("rank")], 100).await.is_err(), "an absence alone drove");
