@@ -19,6 +19,7 @@ fi
 # Real OpenLDAP for the Directory Service LDAPS tests (installs slapd when absent).
 bash tests/ldap/ensure-slapd.sh
 bash tests/browser/ensure-chromium.sh
+bash tests/edge/ensure-nginx.sh
 # PostgreSQL for the multi-node store tests (CARAPACE_TEST_POSTGRES_URL, default the local
 # server): start the machine's cluster if it is installed but not running.
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then

@@ -1,17 +1,24 @@
-//! Bodies that count their bytes into a distribution's counters as they are sent.
+//! Bodies: what viewers are sent (counted into a distribution's counters as it goes), what
+//! the origin is sent, and the origin's body bounded in time.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::cache::Fill;
 use crate::counters::DistState;
 
-/// A response body for viewers: bytes from the cache, or the origin's body streamed through
-/// (after a prefix already read while deciding whether to cache it).
+/// Errors of bodies the edge passes on.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A response body for viewers: bytes from the cache, the origin's body streamed through,
+/// or streamed while it fills the cache.
 pub(crate) struct EdgeBody {
     kind: Kind,
     counter: Option<Arc<DistState>>,
@@ -19,7 +26,8 @@ pub(crate) struct EdgeBody {
 
 enum Kind {
     Full(Option<Bytes>),
-    Stream { prefix: Option<Bytes>, rest: Incoming },
+    Stream(OriginBody),
+    Fill(Box<Fill>),
 }
 
 impl EdgeBody {
@@ -31,8 +39,12 @@ impl EdgeBody {
         Self { kind: Kind::Full(None), counter: None }
     }
 
-    pub(crate) fn stream(prefix: Option<Bytes>, rest: Incoming) -> Self {
-        Self { kind: Kind::Stream { prefix: prefix.filter(|b| !b.is_empty()), rest }, counter: None }
+    pub(crate) fn stream(rest: OriginBody) -> Self {
+        Self { kind: Kind::Stream(rest), counter: None }
+    }
+
+    pub(crate) fn fill(fill: Fill) -> Self {
+        Self { kind: Kind::Fill(Box::new(fill)), counter: None }
     }
 
     /// Counts what is sent from now on into `state`'s `bytes_downloaded`.
@@ -44,16 +56,14 @@ impl EdgeBody {
 
 impl Body for EdgeBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         let polled = match &mut this.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Stream { prefix, rest } => match prefix.take() {
-                Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
-                None => Pin::new(rest).poll_frame(cx),
-            },
+            Kind::Stream(rest) => Pin::new(rest).poll_frame(cx),
+            Kind::Fill(fill) => Pin::new(fill.as_mut()).poll_frame(cx),
         };
         if let (Poll::Ready(Some(Ok(frame))), Some(counter)) = (&polled, &this.counter)
             && let Some(data) = frame.data_ref()
@@ -66,24 +76,68 @@ impl Body for EdgeBody {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
-            Kind::Stream { prefix, rest } => prefix.is_none() && rest.is_end_stream(),
+            Kind::Stream(rest) => rest.is_end_stream(),
+            Kind::Fill(fill) => fill.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Stream { prefix, rest } => {
-                let extra = prefix.as_ref().map_or(0, |b| b.len() as u64);
-                let inner = rest.size_hint();
-                let mut hint = SizeHint::new();
-                hint.set_lower(inner.lower() + extra);
-                if let Some(upper) = inner.upper() {
-                    hint.set_upper(upper + extra);
-                }
-                hint
-            }
+            Kind::Stream(rest) => rest.size_hint(),
+            Kind::Fill(fill) => fill.size_hint(),
         }
+    }
+}
+
+/// The origin did not send the next part of a body within the read timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("origin sent nothing for {0:?} in the middle of a response body")]
+pub(crate) struct OriginStalled(Duration);
+
+/// An origin's response body with a bound on the wait between two frames: CloudFront's
+/// origin response timeout is also "how long CloudFront waits after receiving the last
+/// packet of a response". An origin that stalls mid-body would otherwise hold the viewer's
+/// request and an origin socket forever.
+pub(crate) struct OriginBody {
+    inner: Incoming,
+    timeout: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl OriginBody {
+    pub(crate) fn new(inner: Incoming, timeout: Duration) -> Self {
+        Self { inner, timeout, deadline: Box::pin(tokio::time::sleep(timeout)) }
+    }
+}
+
+impl Body for OriginBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let next = tokio::time::Instant::now() + this.timeout;
+                this.deadline.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(OriginStalled(this.timeout))))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

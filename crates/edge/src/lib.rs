@@ -27,9 +27,9 @@ mod body;
 mod cache;
 pub mod clock;
 mod counters;
-mod disk;
 mod listener;
 mod origin;
+mod path;
 mod proxy;
 mod snapshot;
 mod tls;
@@ -63,6 +63,9 @@ pub enum EdgeError {
     /// A listener failed.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    /// The disk tier's directory cannot be used (unreadable, or holding other data).
+    #[error("edge cache directory: {0}")]
+    CacheDir(std::io::Error),
 }
 
 /// Bounds on what one client may cost the edge. Kept together so the listener can move to the
@@ -135,6 +138,23 @@ pub struct EdgeConfig {
     pub cache_dir: Option<std::path::PathBuf>,
     /// Disk budget of the disk tier, bytes (oldest objects are removed first).
     pub cache_dir_bytes: u64,
+    /// Bytes of responses being copied into the cache at once, across the edge. A miss
+    /// streams to its viewer while a copy fills the cache; a copy that would exceed this
+    /// stops and the response streams on uncached.
+    pub fill_bytes: u64,
+    /// How long a request waits for another request's fetch of the same object before it
+    /// fetches on its own (uncached).
+    pub cache_lock_timeout: Duration,
+    /// Time to open a connection to an origin (CloudFront's origin connection timeout,
+    /// 10 s by default).
+    pub origin_connect_timeout: Duration,
+    /// Origin connections open at once, across every origin. Lowered at start when the
+    /// process's descriptor limit could not hold it beside every viewer connection and a
+    /// reserve.
+    pub origin_max_connections: usize,
+    /// Origin connections open at once to one origin (`scheme://host:port`): one slow origin
+    /// cannot take the connections every other distribution needs.
+    pub origin_max_connections_per_origin: usize,
 }
 
 impl std::fmt::Debug for EdgeConfig {
@@ -149,6 +169,11 @@ impl std::fmt::Debug for EdgeConfig {
             .field("limits", &self.limits)
             .field("cache_dir", &self.cache_dir)
             .field("cache_dir_bytes", &self.cache_dir_bytes)
+            .field("fill_bytes", &self.fill_bytes)
+            .field("cache_lock_timeout", &self.cache_lock_timeout)
+            .field("origin_connect_timeout", &self.origin_connect_timeout)
+            .field("origin_max_connections", &self.origin_max_connections)
+            .field("origin_max_connections_per_origin", &self.origin_max_connections_per_origin)
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +191,11 @@ impl Default for EdgeConfig {
             clock: Arc::new(SystemClock),
             cache_dir: None,
             cache_dir_bytes: 1 << 30,
+            fill_bytes: 64 << 20,
+            cache_lock_timeout: Duration::from_secs(3),
+            origin_connect_timeout: Duration::from_secs(10),
+            origin_max_connections: 4096,
+            origin_max_connections_per_origin: 256,
         }
     }
 }
@@ -182,7 +212,7 @@ pub(crate) struct Live {
 pub(crate) struct Inner {
     pub(crate) config: EdgeConfig,
     pub(crate) live: Arc<ArcSwap<Live>>,
-    pub(crate) cache: cache::Store,
+    pub(crate) cache: Arc<cache::Store>,
     pub(crate) origin: origin::OriginClient,
     pub(crate) tls: tls::TlsConfigs,
     pub(crate) via: http::HeaderValue,
@@ -208,7 +238,7 @@ impl Edge {
         let live = Arc::new(ArcSwap::from_pointee(Live { snapshot: Arc::new(Snapshot::empty()), states: Vec::new() }));
         let tls = tls::TlsConfigs::new(live.clone())?;
         let origin = origin::OriginClient::new(&config)?;
-        let cache = cache::Store::new(&config)?;
+        let cache = Arc::new(cache::Store::new(&config).map_err(EdgeError::CacheDir)?);
         let via = http::HeaderValue::from_str(&format!("1.1 {}", config.via))
             .unwrap_or_else(|_| http::HeaderValue::from_static("1.1 carapace"));
         Ok(Self { inner: Arc::new(Inner { config, live, cache, origin, tls, via, swap_lock: Mutex::new(()) }) })
@@ -260,6 +290,18 @@ impl Edge {
     /// Bytes the cache holds now (approximate: moka applies writes in batches).
     pub fn cache_bytes_used(&self) -> u64 {
         self.inner.cache.weighted_size()
+    }
+
+    /// Bytes of misses being copied into the cache now (bounded by
+    /// [`EdgeConfig::fill_bytes`]).
+    pub fn cache_fill_bytes(&self) -> u64 {
+        self.inner.cache.budget().used()
+    }
+
+    /// Origin connections open now (bounded by [`EdgeConfig::origin_max_connections`] and
+    /// per origin by [`EdgeConfig::origin_max_connections_per_origin`]).
+    pub fn origin_connections(&self) -> u64 {
+        self.inner.origin.open_connections()
     }
 
     /// Serves both listeners until `shutdown` completes, then stops accepting and gives open

@@ -1,21 +1,42 @@
-//! The origin side: what of a viewer request is forwarded (and so keyed), and the pooled
-//! client that fetches.
+//! The origin side: what of a viewer request is forwarded (and so keyed), how the origin
+//! request is built from it, and the pooled client that fetches.
+//!
+//! **A viewer's bytes never become the origin's framing.** The origin request is built from
+//! an allowlist: the method, the normalised path under the origin's prefix, the forwarded
+//! query, headers and cookies the distribution names, `Host`, `X-Forwarded-For` and `Via`.
+//! `Content-Length` and `Transfer-Encoding` are never copied: hyper frames the body it sends
+//! (a length when the body's size is known, chunked otherwise), and a request without a body
+//! carries neither. `Content-Type` and `Content-Encoding` travel only with a body. A viewer
+//! that sends a body with a GET or HEAD is refused before anything reaches the origin.
+//!
+//! **Origin sockets are bounded**: per origin and in total, with a reserve of descriptors
+//! kept for the listeners, so an origin that never answers cannot exhaust the process.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, Uri};
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::body::UploadBody;
+use crate::body::{BoxError, UploadBody};
+use crate::path::ViewerPath;
 use crate::snapshot::{CacheSettings, Distribution, Forwarded, ProtocolPolicy};
 use crate::{EdgeConfig, EdgeError};
+
+/// Descriptors kept free for the listeners and the rest of the process (store, logs, DNS)
+/// when the origin connection bound is derived from the process's descriptor limit.
+const FD_RESERVE: u64 = 256;
 
 /// Why an origin fetch produced no response.
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +59,10 @@ impl OriginError {
 }
 
 /// A pooled HTTP/1.1 client for origins, verifying HTTPS origins against the system roots and
-/// the configured extra CAs.
+/// the configured extra CAs, with its connections bounded per origin and in total.
 pub(crate) struct OriginClient {
-    client: Client<HttpsConnector<HttpConnector>, UploadBody>,
+    client: Client<Bounded<HttpsConnector<HttpConnector>>, UploadBody>,
+    limits: Arc<ConnectionLimits>,
 }
 
 impl OriginClient {
@@ -62,19 +84,32 @@ impl OriginClient {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        http.set_connect_timeout(Some(config.origin_connect_timeout));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
+        let total = total_origin_connections(config);
+        let limits = Arc::new(ConnectionLimits {
+            total: Arc::new(Semaphore::new(total)),
+            per_origin_max: config.origin_max_connections_per_origin.max(1),
+            per_origin: Mutex::new(HashMap::new()),
+            open: AtomicU64::new(0),
+        });
+        tracing::debug!(total, per_origin = limits.per_origin_max, "edge origin connection bounds");
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(1024)
-            .build(https);
-        Ok(Self { client })
+            .pool_max_idle_per_host(limits.per_origin_max)
+            .build(Bounded { inner: https, limits: limits.clone() });
+        Ok(Self { client, limits })
+    }
+
+    /// Origin connections open now.
+    pub(crate) fn open_connections(&self) -> u64 {
+        self.limits.open.load(Ordering::Relaxed)
     }
 
     /// Sends `req`, waiting at most `timeout` for the response head.
@@ -91,6 +126,124 @@ impl OriginClient {
     }
 }
 
+/// The total bound: `origin_max_connections`, lowered when the process's descriptor limit
+/// could not hold that many beside every viewer connection and [`FD_RESERVE`].
+fn total_origin_connections(config: &EdgeConfig) -> usize {
+    let wanted = config.origin_max_connections.max(1);
+    let Some(limit) = rustix::process::getrlimit(rustix::process::Resource::Nofile).current else {
+        return wanted;
+    };
+    let viewers = config.limits.max_connections as u64;
+    let room = limit.saturating_sub(viewers + FD_RESERVE).max(16);
+    wanted.min(usize::try_from(room).unwrap_or(usize::MAX))
+}
+
+/// The bounds every origin connection is opened under.
+struct ConnectionLimits {
+    total: Arc<Semaphore>,
+    per_origin_max: usize,
+    /// `scheme://authority` → that origin's bound. Origins are declared by the operator, so
+    /// the map stays small.
+    per_origin: Mutex<HashMap<String, Arc<Semaphore>>>,
+    open: AtomicU64,
+}
+
+impl ConnectionLimits {
+    fn for_origin(&self, uri: &Uri) -> Arc<Semaphore> {
+        let origin = format!("{}://{}", uri.scheme_str().unwrap_or(""), uri.authority().map_or("", |a| a.as_str()));
+        let mut map = self.per_origin.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(origin).or_insert_with(|| Arc::new(Semaphore::new(self.per_origin_max))).clone()
+    }
+}
+
+/// A connector that opens a connection only with a permit of its origin and one of the
+/// total; the connection holds both until it closes. A request that finds no permit waits
+/// (for a pooled connection to come free, or for a permit) within its response timeout.
+#[derive(Clone)]
+struct Bounded<C> {
+    inner: C,
+    limits: Arc<ConnectionLimits>,
+}
+
+type Connecting = Pin<Box<dyn std::future::Future<Output = Result<Held, BoxError>> + Send>>;
+
+impl tower_service::Service<Uri> for Bounded<HttpsConnector<HttpConnector>> {
+    type Response = Held;
+    type Error = BoxError;
+    type Future = Connecting;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        tower_service::Service::<Uri>::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Connecting {
+        let mut inner = self.inner.clone();
+        let limits = self.limits.clone();
+        Box::pin(async move {
+            let origin = limits.for_origin(&uri).acquire_owned().await?;
+            let total = limits.total.clone().acquire_owned().await?;
+            let io = tower_service::Service::call(&mut inner, uri).await?;
+            limits.open.fetch_add(1, Ordering::Relaxed);
+            Ok(Held { io, limits, _permits: (origin, total) })
+        })
+    }
+}
+
+/// An origin connection and the permits it was opened with.
+struct Held {
+    io: MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>,
+    limits: Arc<ConnectionLimits>,
+    _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.limits.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Connection for Held {
+    fn connected(&self) -> Connected {
+        self.io.connected()
+    }
+}
+
+impl hyper::rt::Read for Held {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Held {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
@@ -102,10 +255,16 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Headers never forwarded as "the viewer's headers": hop-by-hop ones (RFC 9110 §7.6.1), those
-/// the edge sets itself, and validators (the cache makes its own conditional requests).
+/// Headers never forwarded as "the viewer's headers": hop-by-hop ones (RFC 9110 §7.6.1),
+/// body framing and representation metadata (sent only with a body, by the edge), those the
+/// edge sets itself, and validators (the cache makes its own conditional requests).
 const NOT_FORWARDED: &[&str] = &[
     "connection",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "expect",
+    "forwarded",
     "keep-alive",
     "proxy-authenticate",
     "proxy-authorization",
@@ -115,7 +274,6 @@ const NOT_FORWARDED: &[&str] = &[
     "transfer-encoding",
     "upgrade",
     "cookie",
-    "content-length",
     "x-forwarded-for",
     "via",
     "if-none-match",
@@ -170,6 +328,17 @@ impl Forwarding {
             }
             _ => None,
         };
+        // Headers the viewer named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
+        let nominated: Vec<String> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let hop =
+            |name: &HeaderName| NOT_FORWARDED.contains(&name.as_str()) || nominated.iter().any(|n| n == name.as_str());
         let mut forwarded = Vec::new();
         let mut push_host = false;
         match &settings.forwarded_headers {
@@ -177,7 +346,7 @@ impl Forwarding {
             Forwarded::All => {
                 push_host = true;
                 for (name, value) in headers {
-                    if name != header::HOST && !NOT_FORWARDED.contains(&name.as_str()) {
+                    if name != header::HOST && !hop(name) {
                         forwarded.push((name.clone(), value.clone()));
                     }
                 }
@@ -187,7 +356,7 @@ impl Forwarding {
                     let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else { continue };
                     if name == header::HOST {
                         push_host = true;
-                    } else if !NOT_FORWARDED.contains(&name.as_str()) {
+                    } else if !hop(&name) {
                         for value in headers.get_all(&name) {
                             forwarded.push((name.clone(), value.clone()));
                         }
@@ -206,21 +375,19 @@ impl Forwarding {
         Self { query, headers: forwarded, cookie }
     }
 
-    /// The forwarded parts as one string for the cache key (unambiguous: values cannot hold
-    /// `\n` or `\0`).
-    pub(crate) fn key(&self) -> String {
-        let mut key = String::new();
-        key.push_str(self.query.as_deref().unwrap_or(""));
-        key.push('\0');
+    /// Appends the forwarded parts to a cache key, as bytes (unambiguous: header values
+    /// cannot hold `\n` or `\0`, and a query or cookie cannot hold `\0`).
+    pub(crate) fn extend_key(&self, key: &mut Vec<u8>) {
+        key.extend_from_slice(self.query.as_deref().unwrap_or("").as_bytes());
+        key.push(0);
         for (name, value) in &self.headers {
-            key.push_str(name.as_str());
-            key.push(':');
-            key.push_str(&String::from_utf8_lossy(value.as_bytes()));
-            key.push('\n');
+            key.extend_from_slice(name.as_str().as_bytes());
+            key.push(b':');
+            key.extend_from_slice(value.as_bytes());
+            key.push(b'\n');
         }
-        key.push('\0');
-        key.push_str(self.cookie.as_deref().unwrap_or(""));
-        key
+        key.push(0);
+        key.extend_from_slice(self.cookie.as_deref().unwrap_or("").as_bytes());
     }
 }
 
@@ -246,14 +413,16 @@ pub(crate) struct OriginTarget<'a> {
 }
 
 impl OriginTarget<'_> {
-    /// A request for `path` (the viewer's path, after `defaultRootObject`). `pass_through`
-    /// adds the viewer's validators and range, for responses that are not cached.
+    /// A request for `path` (the viewer's normalised path, after `defaultRootObject`) under
+    /// the origin's prefix. `pass_through` adds the viewer's validators and range, for
+    /// responses that are not cached. `body` is the viewer's upload, for methods that carry
+    /// one; without it the request has no body and no body headers.
     pub(crate) fn request(
         &self,
         method: Method,
-        path: &str,
+        path: &ViewerPath,
         pass_through: bool,
-        body: UploadBody,
+        body: Option<UploadBody>,
     ) -> Result<Request<UploadBody>, http::Error> {
         let origin = &self.dist.origin;
         let scheme = match origin.protocol_policy {
@@ -261,13 +430,16 @@ impl OriginTarget<'_> {
             ProtocolPolicy::HttpsOnly => "https",
         };
         let authority = origin.url.authority().map_or("", |a| a.as_str());
+        // `path` starts with `/` and holds no dot segment, so the result stays under `prefix`.
         let prefix = origin.url.path().trim_end_matches('/');
-        let mut target = format!("{scheme}://{authority}{prefix}{path}");
+        let mut target = format!("{scheme}://{authority}{prefix}{}", path.encoded());
         if let Some(query) = &self.forwarding.query {
             target.push('?');
             target.push_str(query);
         }
         let mut builder = Request::builder().method(method).uri(target);
+        let sends_body = body.is_some();
+        let body = body.unwrap_or_else(UploadBody::empty);
         let Some(headers) = builder.headers_mut() else {
             // The URI did not parse: `body` hands back the builder's error (a 502, not a panic).
             return builder.body(body);
@@ -288,10 +460,13 @@ impl OriginTarget<'_> {
                 }
             }
         }
-        // The body's framing and type always travel with it.
-        for name in [header::CONTENT_TYPE, header::CONTENT_LENGTH, header::CONTENT_ENCODING] {
-            if let Some(value) = self.viewer_headers.get(&name) {
-                headers.insert(name, value.clone());
+        // The body's type and coding travel with it, and only with it; its framing is hyper's,
+        // from the body itself.
+        if sends_body {
+            for name in [header::CONTENT_TYPE, header::CONTENT_ENCODING] {
+                for value in self.viewer_headers.get_all(&name) {
+                    headers.append(name.clone(), value.clone());
+                }
             }
         }
         let peer = self.peer.to_string();

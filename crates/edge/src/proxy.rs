@@ -9,27 +9,18 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use http_cache_semantics::{AfterResponse, CachePolicy};
 use hyper::body::Incoming;
 
-use crate::body::{EdgeBody, UploadBody};
-use crate::cache::{self, CacheKey, Entry, Outcome};
+use crate::body::{EdgeBody, OriginBody, UploadBody};
+use crate::cache::{self, CacheKey, Entry, Fill, Lock, Outcome, Reservation, XCache};
 use crate::counters::DistState;
 use crate::origin::{Forwarding, OriginTarget};
+use crate::path::ViewerPath;
 use crate::snapshot::{Behavior, CustomErrorResponse, Distribution, Forwarded};
 use crate::{Edge, Inner};
-
-/// What `X-Cache` tells the viewer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum XCache {
-    /// Served from a fresh entry (or a stale one standing in for a failed origin).
-    Hit,
-    /// A stale entry the origin confirmed with 304.
-    RefreshHit,
-    /// Fetched from the origin.
-    Miss,
-}
 
 /// What the connection knows about itself.
 #[derive(Debug)]
@@ -44,6 +35,8 @@ const MSG_NO_DISTRIBUTION: &str = "Bad request. We can't connect to the server f
 const MSG_DISABLED: &str = "The distribution for this request is disabled.";
 const MSG_METHOD: &str = "This distribution is not configured to allow the HTTP request method that was used for this request. The distribution supports only cachable requests.";
 const MSG_MISDIRECTED: &str = "The request's host name is not served on this connection.";
+const MSG_BODY_NOT_ALLOWED: &str = "Bad request. A GET or HEAD request cannot have a body.";
+const MSG_BAD_PATH: &str = "Bad request. The request path is not a valid URL path.";
 const MSG_ORIGIN_FAILED: &str = "We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.";
 
 /// hyper's entry point for HTTPS requests.
@@ -127,31 +120,38 @@ async fn serve(
     if !settings.allowed_http_methods.contains(&method) {
         return error_page(StatusCode::FORBIDDEN, MSG_METHOD, &inner.via);
     }
-    let mut path = req.uri().path().to_owned();
-    if path == "/"
+    let has_body = declares_body(&req);
+    // "If a viewer GET request includes a body, CloudFront returns an HTTP status code 403
+    // (Forbidden) to the viewer" (CloudFront Developer Guide, "Request and response behavior
+    // for custom origins"). Nothing of such a request reaches the origin, so its declared
+    // bytes can never be read there as another request.
+    if has_body && matches!(method, Method::GET | Method::HEAD) {
+        return error_page(StatusCode::FORBIDDEN, MSG_BODY_NOT_ALLOWED, &inner.via);
+    }
+    let Ok(mut path) = ViewerPath::parse(req.uri().path()) else {
+        return error_page(StatusCode::BAD_REQUEST, MSG_BAD_PATH, &inner.via);
+    };
+    if path.is_root()
         && let Some(object) = &dist.default_root_object
+        && let Ok(object) = ViewerPath::configured(object)
     {
-        path = format!("/{}", object.trim_start_matches('/'));
+        path = object;
     }
     let (parts, body) = req.into_parts();
     let forwarding = Forwarding::new(settings, &parts.uri, &parts.headers, host);
     let target = OriginTarget { dist, forwarding: &forwarding, viewer_headers: &parts.headers, peer, via: &inner.via };
-    let cacheable = dist.behavior_for(&path) == Behavior::Cache
+    let cacheable = !has_body
+        && dist.behavior_for(&path.for_matching()) == Behavior::Cache
         && settings.cached_http_methods.contains(&method)
         && settings.forwarded_headers != Forwarded::All
         && matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !cacheable {
-        let upload = UploadBody::viewer(body, state.clone());
+        let upload = has_body.then(|| UploadBody::viewer(body, state.clone()));
         return pass_through(inner, &target, method, &path, upload).await;
     }
-    // GET and HEAD share entries (HEAD is answered from a GET's entry); OPTIONS has its own.
-    let class = if method == Method::OPTIONS { 'O' } else { 'G' };
-    let key = CacheKey {
-        dist: Arc::from(dist.id.as_str()),
-        rest: format!("{}\n{class}\n{path}\n{}", state.generation(), forwarding.key()).into_boxed_str(),
-    };
+    let key = cache_key(dist, state, &method, &path, &forwarding);
     let now = inner.config.clock.now();
-    let cached = inner.cache.get(&key);
+    let cached = inner.cache.get(&key, now).await;
     if let Some(entry) = &cached
         && now < entry.fresh_until
     {
@@ -159,26 +159,51 @@ async fn serve(
     }
     if method == Method::HEAD {
         // A HEAD response cannot fill the cache for GET: forward it as it is.
-        return pass_through(inner, &target, method, &path, UploadBody::empty()).await;
+        return pass_through(inner, &target, method, &path, None).await;
     }
-    let waiting = inner.cache.join(&key);
-    let mut own = None;
-    let outcome = waiting
-        .cell
-        .get_or_init(|| fetch_into_cache(inner, &target, &method, &path, key.clone(), cached.clone(), &mut own))
-        .await
-        .clone();
-    drop(waiting);
-    match outcome {
-        Outcome::Entry(entry, x_cache) => {
-            from_entry(inner, &entry, x_cache, &method, &parts.headers, inner.config.clock.now())
+    match inner.cache.lock(&key) {
+        Lock::Leader(leader) => {
+            fetch_into_cache(inner, &target, &method, &path, &parts.headers, key, cached, leader).await
         }
-        Outcome::Failed(status) => error_page(status, MSG_ORIGIN_FAILED, &inner.via),
-        Outcome::NotShared => match own {
-            Some(response) => response,
-            None => pass_through(inner, &target, method, &path, UploadBody::empty()).await,
+        Lock::Follower(follower) => match follower.wait(inner.cache.lock_timeout).await {
+            Outcome::Entry(entry, x_cache) => {
+                from_entry(inner, &entry, x_cache, &method, &parts.headers, inner.config.clock.now())
+            }
+            Outcome::Failed(status) => error_page(status, MSG_ORIGIN_FAILED, &inner.via),
+            Outcome::NotShared => pass_through(inner, &target, method, &path, None).await,
         },
     }
+}
+
+/// Whether the viewer sent, or announced, a request body: any `Transfer-Encoding`, a
+/// `Content-Length` other than 0, or (HTTP/2) a stream that did not end with its headers.
+fn declares_body<B: http_body::Body>(req: &Request<B>) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers.get_all(header::CONTENT_LENGTH).iter().any(|v| v.as_bytes() != b"0")
+        || !req.body().is_end_stream()
+}
+
+/// The key of a cacheable request: purge generation, method class (GET and HEAD share
+/// entries, OPTIONS has its own), the normalised path (length-prefixed: its bytes may be
+/// anything), then the forwarded parts.
+fn cache_key(
+    dist: &Distribution,
+    state: &DistState,
+    method: &Method,
+    path: &ViewerPath,
+    forwarding: &Forwarding,
+) -> CacheKey {
+    let class = if *method == Method::OPTIONS { b'O' } else { b'G' };
+    let path = path.as_bytes();
+    let mut rest = Vec::with_capacity(path.len() + 32);
+    rest.extend_from_slice(format!("{}\n", state.generation()).as_bytes());
+    rest.push(class);
+    rest.extend_from_slice(format!("\n{}:", path.len()).as_bytes());
+    rest.extend_from_slice(path);
+    rest.push(b'\n');
+    forwarding.extend_key(&mut rest);
+    CacheKey { dist: Arc::from(dist.id.as_str()), rest: rest.into_boxed_slice() }
 }
 
 /// A request that is not cached: the origin's response streams through.
@@ -186,8 +211,8 @@ async fn pass_through(
     inner: &Inner,
     target: &OriginTarget<'_>,
     method: Method,
-    path: &str,
-    body: UploadBody,
+    path: &ViewerPath,
+    body: Option<UploadBody>,
 ) -> Response<EdgeBody> {
     let req = match target.request(method, path, true, body) {
         Ok(req) => req,
@@ -210,33 +235,38 @@ async fn pass_through(
         let (status, headers, bytes) = custom_error(inner, target, custom, parts.status, headers, body).await;
         return finish(inner, status, headers, EdgeBody::full(bytes), XCache::Miss);
     }
-    finish(inner, parts.status, headers, EdgeBody::stream(None, body), XCache::Miss)
+    let body = OriginBody::new(body, dist.origin.response_timeout);
+    finish(inner, parts.status, headers, EdgeBody::stream(body), XCache::Miss)
 }
 
-/// The single origin fetch of a coalesced miss or revalidation.
+/// The one origin fetch of a coalesced miss or revalidation. What it learns is published to
+/// the requests waiting on the lock: at once for a revalidation, an error or an uncacheable
+/// response, and at the end of the body for a response that streams into the cache.
+#[allow(clippy::too_many_arguments)]
 async fn fetch_into_cache(
     inner: &Inner,
     target: &OriginTarget<'_>,
     method: &Method,
-    path: &str,
+    path: &ViewerPath,
+    viewer: &HeaderMap,
     key: CacheKey,
     cached: Option<Arc<Entry>>,
-    own: &mut Option<Response<EdgeBody>>,
-) -> Outcome {
+    leader: cache::Leader,
+) -> Response<EdgeBody> {
     let dist = target.dist;
     let settings = &dist.cache_behavior_settings;
     let timeout = dist.origin.response_timeout;
-    let mut req = match target.request(method.clone(), path, false, UploadBody::empty()) {
+    let mut req = match target.request(method.clone(), path, false, None) {
         Ok(req) => req,
         Err(e) => {
             tracing::warn!(error = %e, "cannot build origin request");
-            return Outcome::Failed(StatusCode::BAD_GATEWAY);
+            leader.publish(Outcome::Failed(StatusCode::BAD_GATEWAY));
+            return error_page(StatusCode::BAD_GATEWAY, MSG_ORIGIN_FAILED, &inner.via);
         }
     };
     // The request the policy is computed for. http-cache-semantics stores GET and HEAD only;
     // an OPTIONS response that cachedHTTPMethods says to cache is judged as a GET's would be.
-    // Only the request headers the crate's storability rules read are kept: the policy lives
-    // as long as the entry, and we never ask it to match a new request (the key does that).
+    // Only the request headers the crate's storability rules read are kept.
     let mut policy_req = Request::new(());
     *policy_req.method_mut() = Method::GET;
     *policy_req.uri_mut() = req.uri().clone();
@@ -254,6 +284,15 @@ async fn fetch_into_cache(
             }
         }
     }
+    let answer = |outcome: Outcome| -> Response<EdgeBody> {
+        match &outcome {
+            Outcome::Entry(entry, x_cache) => {
+                from_entry(inner, entry, *x_cache, method, viewer, inner.config.clock.now())
+            }
+            Outcome::Failed(status) => error_page(*status, MSG_ORIGIN_FAILED, &inner.via),
+            Outcome::NotShared => error_page(StatusCode::BAD_GATEWAY, MSG_ORIGIN_FAILED, &inner.via),
+        }
+    };
     let stale = |status: StatusCode| {
         let now = inner.config.clock.now();
         match &cached {
@@ -265,7 +304,9 @@ async fn fetch_into_cache(
         Ok(res) => res,
         Err(e) => {
             tracing::debug!(distribution = %dist.id, error = %e, "origin fetch failed");
-            return stale(e.status());
+            let outcome = stale(e.status());
+            leader.publish(outcome.clone());
+            return answer(outcome);
         }
     };
     let now = inner.config.clock.now();
@@ -274,7 +315,8 @@ async fn fetch_into_cache(
 
     if let (StatusCode::NOT_MODIFIED, Some(entry)) = (status, &cached) {
         let (parts, _) = res.into_parts();
-        let (policy, merged) = match entry.policy.after_response(&policy_req, &parts, now) {
+        let stored = policy_for(&policy_req, entry.status, &entry.headers, entry.stored_at);
+        let (policy, merged) = match stored.after_response(&policy_req, &parts, now) {
             AfterResponse::NotModified(policy, merged) | AfterResponse::Modified(policy, merged) => (policy, merged),
         };
         // The crate's merged view carries its own `Age`, `Date` (not in HTTP-date form) and
@@ -292,95 +334,93 @@ async fn fetch_into_cache(
         }
         let error_ttl = dist.custom_error(entry.status).map(|c| c.error_caching_min_ttl);
         let ttl = cache::freshness(&policy, entry.status, &headers, settings, error_ttl, now).unwrap_or_default();
-        let refreshed =
-            Arc::new(Entry::new(entry.status, headers, entry.body.clone(), policy, ttl, now, stale_if_error));
+        let age = policy.age(now);
+        let refreshed = Arc::new(Entry::new(entry.status, headers, entry.body.clone(), age, ttl, now, stale_if_error));
         inner.cache.insert(key, refreshed.clone());
-        return Outcome::Entry(refreshed, XCache::RefreshHit);
+        let outcome = Outcome::Entry(refreshed, XCache::RefreshHit);
+        leader.publish(outcome.clone());
+        return answer(outcome);
     }
     if status.is_server_error()
         && let Some(entry) = &cached
         && now < entry.keep_until
     {
-        return Outcome::Entry(entry.clone(), XCache::Hit);
+        let outcome = Outcome::Entry(entry.clone(), XCache::Hit);
+        leader.publish(outcome.clone());
+        return answer(outcome);
     }
 
     let (parts, body) = res.into_parts();
     let headers = clean_headers(parts.headers, &settings.forwarded_cookies);
     if let Some(custom) = dist.custom_error(status) {
         let (status, headers, bytes) = custom_error(inner, target, custom, status, headers, body).await;
-        let policy = policy_for(&policy_req, status, &headers, now);
+        let age = policy_for(&policy_req, status, &headers, now).age(now);
         let entry =
-            Arc::new(Entry::new(status, headers, bytes, policy, custom.error_caching_min_ttl, now, Duration::ZERO));
+            Arc::new(Entry::new(status, headers, bytes, age, custom.error_caching_min_ttl, now, Duration::ZERO));
         if custom.error_caching_min_ttl > Duration::ZERO {
             inner.cache.insert(key, entry.clone());
         }
-        return Outcome::Entry(entry, XCache::Miss);
+        let outcome = Outcome::Entry(entry, XCache::Miss);
+        leader.publish(outcome.clone());
+        return answer(outcome);
     }
     let policy = policy_for(&policy_req, status, &headers, now);
-    let Some(ttl) = cache::freshness(&policy, status, &headers, settings, None, now) else {
-        *own = Some(finish(inner, status, headers, EdgeBody::stream(None, body), XCache::Miss));
-        return Outcome::NotShared;
+    let body = OriginBody::new(body, timeout);
+    let too_large = || {
+        let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+        declared.and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > inner.cache.max_object_bytes as u64)
     };
-    let max = inner.cache.max_object_bytes;
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        *own = Some(finish(inner, status, headers, EdgeBody::stream(None, body), XCache::Miss));
-        return Outcome::NotShared;
-    }
-    match collect_limited(body, max, timeout).await {
-        Collected::All(bytes) => {
-            let entry = Arc::new(Entry::new(status, headers, bytes, policy, ttl, now, stale_if_error));
-            if entry.worth_storing() {
-                inner.cache.insert(key, entry.clone());
-            }
-            Outcome::Entry(entry, XCache::Miss)
+    let Some(ttl) = cache::freshness(&policy, status, &headers, settings, None, now).filter(|_| !too_large()) else {
+        leader.publish(Outcome::NotShared);
+        return finish(inner, status, headers, EdgeBody::stream(body), XCache::Miss);
+    };
+    let age = policy.age(now);
+    if body.is_end_stream() {
+        let entry = Arc::new(Entry::new(status, headers, Bytes::new(), age, ttl, now, stale_if_error));
+        if entry.worth_storing() {
+            inner.cache.insert(key, entry.clone());
         }
-        Collected::TooLarge(prefix, rest) => {
-            *own = Some(finish(inner, status, headers, EdgeBody::stream(Some(prefix), rest), XCache::Miss));
-            Outcome::NotShared
-        }
-        Collected::Failed => stale(StatusCode::BAD_GATEWAY),
+        let outcome = Outcome::Entry(entry, XCache::Miss);
+        leader.publish(outcome.clone());
+        return answer(outcome);
     }
+    let pending =
+        cache::Pending { store: inner.cache.clone(), key, leader, status, headers: headers.clone(), age, ttl, now };
+    finish(inner, status, headers, EdgeBody::fill(Fill::new(body, pending)), XCache::Miss)
 }
 
 /// The crate's policy for a response. `Set-Cookie` is left out of its view: the crate refuses
 /// to cache such responses by its own choice, while CloudFront caches them (with the cookies
 /// the distribution forwards in the key, and the others' `Set-Cookie` already stripped).
-fn policy_for(req: &Request<()>, status: StatusCode, headers: &HeaderMap, now: std::time::SystemTime) -> CachePolicy {
+fn policy_for(req: &Request<()>, status: StatusCode, headers: &HeaderMap, at: std::time::SystemTime) -> CachePolicy {
     let mut res = Response::new(());
     *res.status_mut() = status;
     *res.headers_mut() = headers.clone();
     res.headers_mut().remove(header::SET_COOKIE);
-    CachePolicy::new_options(req, &res, now, cache::policy_options())
+    CachePolicy::new_options(req, &res, at, cache::policy_options())
 }
 
-enum Collected {
-    All(Bytes),
-    /// Over the limit: what was read, and the rest still to stream.
-    TooLarge(Bytes, Incoming),
-    Failed,
-}
-
-/// Reads a body up to `max` bytes, waiting at most `timeout` for each frame.
-async fn collect_limited(mut body: Incoming, max: usize, timeout: Duration) -> Collected {
+/// Reads a body up to `max` bytes within the edge's fill budget, waiting at most `timeout`
+/// for each frame. `None`: too large, over budget, or failed.
+async fn collect_limited(
+    mut body: Incoming,
+    max: usize,
+    timeout: Duration,
+    reservation: &mut Reservation,
+) -> Option<Bytes> {
     let mut buf = BytesMut::new();
     loop {
         match tokio::time::timeout(timeout, body.frame()).await {
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
-                    buf.extend_from_slice(&data);
-                    if buf.len() > max {
-                        return Collected::TooLarge(buf.freeze(), body);
+                    if buf.len() + data.len() > max || !reservation.grow(data.len()) {
+                        return None;
                     }
+                    buf.extend_from_slice(&data);
                 }
             }
-            // Copied out when the buffer grew well past the body: entries live long.
-            Ok(None) if buf.capacity() > buf.len() + buf.len() / 4 => {
-                return Collected::All(Bytes::copy_from_slice(&buf));
-            }
-            Ok(None) => return Collected::All(buf.freeze()),
-            Ok(Some(Err(_))) | Err(_) => return Collected::Failed,
+            Ok(None) => return Some(Bytes::copy_from_slice(&buf)),
+            Ok(Some(Err(_))) | Err(_) => return None,
         }
     }
 }
@@ -399,24 +439,21 @@ async fn custom_error(
     let status = custom.response_code.unwrap_or(origin_status);
     let max = inner.cache.max_object_bytes;
     let timeout = target.dist.origin.response_timeout;
-    if let Some(page) = &custom.response_page_path {
-        let page = format!("/{}", page.trim_start_matches('/'));
-        if let Ok(req) = target.request(Method::GET, &page, false, UploadBody::empty())
-            && let Ok(res) = inner.origin.send(req, timeout).await
-            && res.status().is_success()
-        {
-            let (parts, body) = res.into_parts();
-            if let Collected::All(bytes) = collect_limited(body, max, timeout).await {
-                let mut headers = clean_headers(parts.headers, &target.dist.cache_behavior_settings.forwarded_cookies);
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-                return (status, headers, bytes);
-            }
+    let mut reservation = Reservation::new(inner.cache.budget().clone());
+    if let Some(page) = &custom.response_page_path
+        && let Ok(page) = ViewerPath::configured(page)
+        && let Ok(req) = target.request(Method::GET, &page, false, None)
+        && let Ok(res) = inner.origin.send(req, timeout).await
+        && res.status().is_success()
+    {
+        let (parts, body) = res.into_parts();
+        if let Some(bytes) = collect_limited(body, max, timeout, &mut reservation).await {
+            let mut headers = clean_headers(parts.headers, &target.dist.cache_behavior_settings.forwarded_cookies);
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            return (status, headers, bytes);
         }
     }
-    let bytes = match collect_limited(origin_body, max, timeout).await {
-        Collected::All(bytes) => bytes,
-        _ => Bytes::new(),
-    };
+    let bytes = collect_limited(origin_body, max, timeout, &mut reservation).await.unwrap_or_default();
     let mut headers = origin_headers;
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     (status, headers, bytes)
@@ -464,7 +501,7 @@ fn from_entry(
 ) -> Response<EdgeBody> {
     let mut headers = entry.headers.clone();
     if x_cache != XCache::Miss {
-        headers.insert(header::AGE, HeaderValue::from(entry.policy.age(now).as_secs()));
+        headers.insert(header::AGE, HeaderValue::from(entry.age(now).as_secs()));
     }
     if entry.status == StatusCode::OK && not_modified(viewer, &entry.headers) {
         headers.remove(header::CONTENT_LENGTH);
