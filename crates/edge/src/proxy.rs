@@ -386,7 +386,19 @@ async fn fetch_into_cache(
     }
     let pending =
         cache::Pending { store: inner.cache.clone(), key, leader, status, headers: headers.clone(), age, ttl, now };
-    finish(inner, status, headers, EdgeBody::fill(Fill::new(body, pending)), XCache::Miss)
+    let fill = Fill::new(body, pending);
+    if status == StatusCode::OK && not_modified(viewer, &headers) {
+        // The viewer already holds this version: it gets its 304 now, and the body is read
+        // into the cache without it (bounded like any fill, and by the origin's read timeout).
+        tokio::spawn(async move {
+            let mut fill = std::pin::pin!(fill);
+            while let Some(Ok(_)) = fill.frame().await {}
+        });
+        let mut headers = headers;
+        headers.remove(header::CONTENT_LENGTH);
+        return finish(inner, StatusCode::NOT_MODIFIED, headers, EdgeBody::empty(), XCache::Miss);
+    }
+    finish(inner, status, headers, EdgeBody::fill(fill), XCache::Miss)
 }
 
 /// The crate's policy for a response. `Set-Cookie` is left out of its view: the crate refuses

@@ -469,3 +469,27 @@ fn files(dir: &std::path::Path) -> usize {
         })
         .sum()
 }
+
+/// A viewer whose validator matches the origin's response gets 304 even on a miss, and the
+/// body still fills the cache for the next viewer.
+#[tokio::test]
+async fn a_matching_validator_on_a_miss_gets_304_and_still_fills_the_cache() {
+    let w = world().await;
+    w.origin.route("/v", 200, &[("cache-control", "max-age=60"), ("etag", "\"v1\"")], "versioned");
+    let edge = start_edge(w.config(), Snapshot::new([dist("a", "a.test", &w.origin, &w.leaf)]).unwrap()).await;
+    let viewer = Viewer::new(edge.https, &w.pki);
+    let first = viewer.get_with("a.test", "/v", &[("if-none-match", "\"v1\"")]).await;
+    assert_eq!((first.status, first.x_cache()), (StatusCode::NOT_MODIFIED, "Miss from carapace"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let next = viewer.get("a.test", "/v").await;
+        if next.x_cache() == "Hit from carapace" {
+            assert_eq!(next.text(), "versioned");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the body never reached the cache");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(w.origin.hits("/v"), 1);
+    edge.stop().await;
+}

@@ -69,6 +69,9 @@ struct Index {
     files: HashMap<PathBuf, Indexed>,
     by_age: BTreeSet<(u64, PathBuf)>,
     total: u64,
+    /// Purges so far per distribution directory: a write that started before the latest
+    /// purge of its directory is dropped, so a purged object never lands after the purge.
+    purges: HashMap<PathBuf, u64>,
 }
 
 impl Index {
@@ -271,10 +274,11 @@ impl Storage for Disk {
     fn put(&self, key: CacheKey, entry: Arc<Entry>) {
         let path = self.path(&key);
         let tmp = path.with_extension(format!("entry.{}.tmp", self.counter.fetch_add(1, Ordering::Relaxed)));
+        let epoch = path.parent().and_then(|dir| self.lock().purges.get(dir).copied()).unwrap_or(0);
         let (index, max) = (self.index.clone(), self.max_bytes);
         background(move || {
             let Some(bytes) = encode(&key, &entry) else { return };
-            write_file(&path, &tmp, &bytes, &index, max);
+            write_file(&path, &tmp, &bytes, epoch, &index, max);
         });
     }
 
@@ -287,6 +291,7 @@ impl Storage for Disk {
             for path in &gone {
                 index.remove(path);
             }
+            *index.purges.entry(dir.clone()).or_default() += 1;
             // Renamed under the lock, so a write racing the purge either lands in the old
             // directory (and goes with it) or in a new one after it.
             match std::fs::rename(&dir, &purged) {
@@ -362,14 +367,15 @@ fn read(path: &Path, key: &CacheKey, now: SystemTime) -> Option<Entry> {
     })
 }
 
-fn write_file(path: &Path, tmp: &Path, bytes: &[u8], index: &Mutex<Index>, max_bytes: u64) {
+/// Writes an entry file: the bytes to a temporary file, then, under the index lock and only
+/// if its distribution was not purged since `epoch`, renamed into place (a rename is a
+/// metadata operation: the lock is held for no data I/O).
+fn write_file(path: &Path, tmp: &Path, bytes: &[u8], epoch: u64, index: &Mutex<Index>, max_bytes: u64) {
     let Some(parent) = path.parent() else { return };
-    let written = private_dir(parent)
-        .and_then(|()| {
-            let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(tmp)?;
-            file.write_all(bytes)
-        })
-        .and_then(|()| std::fs::rename(tmp, path));
+    let written = private_dir(parent).and_then(|()| {
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(tmp)?;
+        file.write_all(bytes)
+    });
     if let Err(e) = written {
         let _ = std::fs::remove_file(tmp);
         tracing::warn!(path = %path.display(), error = %e, "edge disk cache: write failed");
@@ -380,6 +386,19 @@ fn write_file(path: &Path, tmp: &Path, bytes: &[u8], index: &Mutex<Index>, max_b
     let written_ms = ms(SystemTime::now());
     let gone = {
         let mut index = index.lock().unwrap_or_else(|e| e.into_inner());
+        if index.purges.get(parent).copied().unwrap_or(0) != epoch {
+            drop(index);
+            let _ = std::fs::remove_file(tmp); // purged while it was being written
+            return;
+        }
+        // The directory may have been renamed away by a purge since `private_dir` made it.
+        let placed = private_dir(parent).and_then(|()| std::fs::rename(tmp, path));
+        if let Err(e) = placed {
+            drop(index);
+            let _ = std::fs::remove_file(tmp);
+            tracing::warn!(path = %path.display(), error = %e, "edge disk cache: write failed");
+            return;
+        }
         index.add(path.to_owned(), Indexed { bytes: bytes.len() as u64, written_ms });
         index.evict_to(max_bytes)
     };
