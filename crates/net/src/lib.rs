@@ -8,9 +8,11 @@
 //!   than `idle_timeout_ms` between keep-alive requests, no more than `send_timeout_ms`
 //!   waiting for a client that does not read its answer;
 //! - **count**: at most `max_connections` open (then the accept loop waits and says so in
-//!   the log), `max_requests_per_connection` requests per connection, HTTP/2 streams per
+//!   the log), at most `max_connections_per_ip` of them from one client (more are closed
+//!   at once), `max_requests_per_connection` requests per connection, HTTP/2 streams per
 //!   connection, and rapid-reset bounds (resets before and after a stream is accepted);
-//! - **size**: request heads up to `max_header_bytes` (body sizes are the handler's call);
+//! - **size**: request heads up to `max_header_bytes` and `max_headers` fields (body sizes
+//!   are the handler's call);
 //! - **faults**: a panic in a handler answers that request with a `500` ([`panic`]),
 //!   never a dropped connection;
 //! - **shutdown**: [`Server::run`] stops accepting when told, lets in-flight requests
@@ -24,6 +26,7 @@ mod activity;
 mod body;
 mod limits;
 pub mod panic;
+mod per_ip;
 mod server;
 
 pub use body::{Body, BodyTimeout, BoxError};

@@ -29,8 +29,19 @@ pub struct Limits {
     /// Connections open at once on this listener. At the limit the listener stops accepting
     /// (new clients wait in the kernel's backlog) and logs a warning once per 10 seconds.
     pub max_connections: usize,
+    /// Connections one client may have open at once on this listener. A connection beyond
+    /// it is closed as soon as it is accepted, before any handshake (as nginx's `limit_conn`
+    /// does), and counted in [`Stats::refused_per_ip`](crate::Stats::refused_per_ip): one
+    /// client cannot hold the slots of `max_connections` that every other client needs.
+    /// A client is its IPv4 address, or the /64 prefix of its IPv6 address (one host may use
+    /// any address of its /64). Behind a proxy every client has the proxy's address: raise
+    /// this to `max_connections` there.
+    pub max_connections_per_ip: usize,
     /// Largest request head (request line and headers) in bytes, HTTP/1.1 and HTTP/2.
     pub max_header_bytes: u32,
+    /// Most header fields in one HTTP/1.1 request head; more is answered `431 Request Header
+    /// Fields Too Large` (RFC 6585 §5). HTTP/2 heads are bounded by `max_header_bytes`.
+    pub max_headers: usize,
     /// Requests served on one connection before it is closed gracefully (HTTP/1.1:
     /// `Connection: close` on the last answer; HTTP/2: GOAWAY). Bounds what one connection
     /// can make the server do, as nginx's `keepalive_requests` does.
@@ -60,7 +71,9 @@ impl Default for Limits {
             idle_timeout_ms: 60_000,
             send_timeout_ms: 30_000,
             max_connections: 1_024,
+            max_connections_per_ip: 64,
             max_header_bytes: 64 * 1024,
+            max_headers: 100,
             max_requests_per_connection: 1_000,
             h2_max_concurrent_streams: 100,
             h2_max_pending_accept_reset_streams: 20,
@@ -97,9 +110,15 @@ impl Limits {
         if self.max_connections == 0 {
             return invalid("max_connections", "must be at least 1");
         }
+        if self.max_connections_per_ip == 0 {
+            return invalid("max_connections_per_ip", "must be at least 1");
+        }
         // hyper refuses an HTTP/1.1 read buffer under 8 KiB.
         if self.max_header_bytes < 8 * 1024 {
             return invalid("max_header_bytes", "must be at least 8192");
+        }
+        if self.max_headers == 0 {
+            return invalid("max_headers", "must be at least 1");
         }
         if self.max_requests_per_connection == 0 {
             return invalid("max_requests_per_connection", "must be at least 1");
@@ -138,5 +157,9 @@ mod tests {
         assert_eq!(zero.validate().unwrap_err().field, "idle_timeout_ms");
         let small = Limits { max_header_bytes: 100, ..Limits::default() };
         assert_eq!(small.validate().unwrap_err().field, "max_header_bytes");
+        let per_ip = Limits { max_connections_per_ip: 0, ..Limits::default() };
+        assert_eq!(per_ip.validate().unwrap_err().field, "max_connections_per_ip");
+        let headers = Limits { max_headers: 0, ..Limits::default() };
+        assert_eq!(headers.validate().unwrap_err().field, "max_headers");
     }
 }

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::activity::{Activity, TrackedIo, Verdict};
 use crate::body::{Body, BoxError, Tracked};
+use crate::per_ip::PerIp;
 use crate::{Limits, panic};
 
 /// How often the "connection limit reached" warning may repeat.
@@ -122,12 +123,15 @@ where
 /// Counters of one listener, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Stats {
-    /// Connections accepted.
+    /// Connections accepted and served (not those refused for `max_connections_per_ip`).
     pub accepted: AtomicU64,
     /// Connections open now.
     pub open: AtomicU64,
     /// Times a connection had to wait because `max_connections` were open.
     pub limit_reached: AtomicU64,
+    /// Connections closed as soon as they were accepted because their client already had
+    /// `max_connections_per_ip` open.
+    pub refused_per_ip: AtomicU64,
     /// Connections closed for a timeout (header, body, idle, send) or a limit.
     pub closed_by_limit: AtomicU64,
     /// Requests whose handler panicked.
@@ -165,6 +169,7 @@ struct Shared<S, H> {
     handshake: S,
     handler: H,
     stats: Arc<Stats>,
+    per_ip: Arc<PerIp>,
 }
 
 impl<S: Handshake> Server<S> {
@@ -189,17 +194,20 @@ impl<S: Handshake> Server<S> {
         grace: Duration,
     ) {
         let max = self.limits.max_connections;
+        let per_ip = PerIp::new(self.limits.max_connections_per_ip);
         let shared = Arc::new(Shared {
             name: self.name,
             limits: self.limits,
             handshake: self.handshake,
             handler,
             stats: self.stats,
+            per_ip,
         });
         let name = shared.name;
         let slots = Arc::new(Semaphore::new(max));
         let (phase, phase_rx) = watch::channel(Phase::Serving);
         let mut warned: Option<Instant> = None;
+        let mut warned_per_ip: Option<Instant> = None;
         tokio::pin!(shutdown);
         loop {
             let slot = match slots.clone().try_acquire_owned() {
@@ -235,6 +243,21 @@ impl<S: Handshake> Server<S> {
                 },
                 () = &mut shutdown => break,
             };
+            let Some(client) = shared.per_ip.try_open(peer.ip()) else {
+                // Closed before any handshake: the client learns nothing and costs no task.
+                drop(tcp);
+                shared.stats.refused_per_ip.fetch_add(1, Ordering::Relaxed);
+                if warned_per_ip.is_none_or(|at| at.elapsed() >= LIMIT_WARNING_EVERY) {
+                    tracing::warn!(
+                        listener = name,
+                        %peer,
+                        max_connections_per_ip = shared.limits.max_connections_per_ip,
+                        "per-client connection limit reached: new connections from this client are closed"
+                    );
+                    warned_per_ip = Some(Instant::now());
+                }
+                continue;
+            };
             shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
             let shared = shared.clone();
             let phase = phase_rx.clone();
@@ -242,6 +265,7 @@ impl<S: Handshake> Server<S> {
                 shared.stats.open.fetch_add(1, Ordering::Relaxed);
                 connection(&shared, tcp, peer, phase).await;
                 shared.stats.open.fetch_sub(1, Ordering::Relaxed);
+                drop(client);
                 drop(slot);
             });
         }
@@ -276,7 +300,8 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .http1()
         .keep_alive(true)
         .header_read_timeout(None)
-        .max_buf_size(usize::try_from(limits.max_header_bytes).unwrap_or(usize::MAX).max(8 * 1024));
+        .max_buf_size(usize::try_from(limits.max_header_bytes).unwrap_or(usize::MAX).max(8 * 1024))
+        .max_headers(limits.max_headers);
     builder
         .http2()
         .timer(TokioTimer::new())

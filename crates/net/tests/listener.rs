@@ -304,3 +304,51 @@ async fn http2_advertises_the_stream_limit_and_closes_on_rapid_resets() {
     let (resp, _) = other.send_request(ok, true).unwrap();
     assert_eq!(resp.await.unwrap().status(), StatusCode::OK);
 }
+
+/// A connection from `source` (any 127.0.0.0/8 address is loopback on Linux).
+async fn connect_from(source: &str, addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+#[tokio::test]
+async fn one_client_cannot_hold_more_than_its_share_of_connections() {
+    let limits = Limits { max_connections_per_ip: 3, header_timeout_ms: 60_000, idle_timeout_ms: 60_000, ..quick() };
+    let server = start(limits).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from("127.0.0.1", server.addr).await);
+    }
+    wait_until("three connections open", || server.stats.open.load(Ordering::Relaxed) == 3).await;
+    // The kernel completes the TCP handshake; the listener closes the connection unanswered.
+    let mut over = connect_from("127.0.0.1", server.addr).await;
+    let _ = over.write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(read_to_close(&mut over).await, "", "the fourth from one address gets nothing");
+    assert_eq!(server.stats.refused_per_ip.load(Ordering::Relaxed), 1);
+    // Another client is served as if nothing happened.
+    let mut other = connect_from("127.0.0.2", server.addr).await;
+    other.write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    assert!(read_response(&mut other).await.starts_with("HTTP/1.1 200"));
+    // A connection that closes gives its place back.
+    drop(held.pop());
+    wait_until("the closed connection is gone", || server.stats.open.load(Ordering::Relaxed) == 3).await;
+    let mut again = connect_from("127.0.0.1", server.addr).await;
+    again.write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    assert!(read_response(&mut again).await.starts_with("HTTP/1.1 200"));
+    assert_eq!(server.stats.refused_per_ip.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn more_headers_than_max_headers_get_431() {
+    let server = start(Limits { max_headers: 10, header_timeout_ms: 60_000, ..quick() }).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut head = String::from("GET /ok HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..20 {
+        head.push_str(&format!("x-h{i}: v\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_to_close(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+}
