@@ -144,7 +144,9 @@ impl Body for OriginBody {
 /// A request body for the origin: the viewer's upload streamed through, counted into
 /// `bytes_uploaded`, or nothing.
 pub(crate) struct UploadBody {
-    inner: Option<Incoming>,
+    /// Boxed: the listener's body holds its deadline timer (not `Unpin`), and hyper's client
+    /// sends only `Unpin` bodies.
+    inner: Option<Pin<Box<carapace_net::Body>>>,
     counter: Option<Arc<DistState>>,
 }
 
@@ -153,19 +155,23 @@ impl UploadBody {
         Self { inner: None, counter: None }
     }
 
-    pub(crate) fn viewer(body: Incoming, state: Arc<DistState>) -> Self {
-        Self { inner: Some(body), counter: Some(state) }
+    pub(crate) fn viewer(body: carapace_net::Body, state: Arc<DistState>) -> Self {
+        // A request without a body (most GETs) needs no box: nothing is sent either way.
+        let inner = (!body.is_end_stream()).then(|| Box::pin(body));
+        Self { inner, counter: Some(state) }
     }
 }
 
 impl Body for UploadBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    /// The listener's body error: the viewer's connection failed, or the body did not arrive
+    /// within `body_timeout_ms` (`carapace_net::BodyTimeout`).
+    type Error = carapace_net::BoxError;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         let Some(inner) = &mut this.inner else { return Poll::Ready(None) };
-        let polled = Pin::new(inner).poll_frame(cx);
+        let polled = inner.as_mut().poll_frame(cx);
         if let (Poll::Ready(Some(Ok(frame))), Some(counter)) = (&polled, &this.counter)
             && let Some(data) = frame.data_ref()
         {

@@ -2,7 +2,10 @@
 //!
 //! What it is: HTTPS and HTTP listeners, an SNI certificate resolver, per-distribution TLS
 //! floors, Lightsail's cache behaviours over a byte-bounded memory cache, and a pooled origin
-//! client. What it is not: it knows no Lightsail DTO and no store. Its owner (the `carapace`
+//! client. Both listeners are `carapace_net::Server`s, so every viewer connection is held to
+//! the shared listener's [`carapace_net::Limits`] (per-client and total connection counts,
+//! header, body, idle and send timeouts, HTTP/2 stream and reset bounds, panic to 500).
+//! What it is not: it knows no Lightsail DTO and no store. Its owner (the `carapace`
 //! binary) maps distributions and certificates into a [`Snapshot`] and hands it over with
 //! [`Edge::swap`] whenever the change feed reports a write; requests never wait on a database.
 //!
@@ -27,7 +30,7 @@ mod body;
 mod cache;
 pub mod clock;
 mod counters;
-mod listener;
+mod handshake;
 mod origin;
 mod path;
 mod proxy;
@@ -39,10 +42,10 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::pki_types::CertificateDer;
+use tokio::net::TcpListener;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::Counters;
-pub use listener::Listeners;
 pub use snapshot::{
     Behavior, CacheSettings, CustomErrorResponse, Distribution, Forwarded, Methods, Origin, PathBehavior,
     ProtocolPolicy, QueryStrings, Snapshot, SnapshotError, certified_key_from_der, certified_key_from_pem,
@@ -66,51 +69,19 @@ pub enum EdgeError {
     /// The disk tier's directory cannot be used (unreadable, or holding other data).
     #[error("edge cache directory: {0}")]
     CacheDir(std::io::Error),
+    /// A connection bound in [`EdgeConfig::limits`] is switched off or out of range.
+    #[error("edge limits: {0}")]
+    Limits(#[from] carapace_net::InvalidLimit),
 }
 
-/// Bounds on what one client may cost the edge. Kept together so the listener can move to the
-/// shared `crates/net` listener without touching request handling.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Time allowed for a TLS handshake before the connection is closed.
-    pub tls_handshake_timeout: Duration,
-    /// Time allowed for a client to send a request's headers (slowloris bound, HTTP/1.1).
-    pub header_read_timeout: Duration,
-    /// Largest request head (request line and headers), HTTP/1.1: larger gets 431.
-    pub max_header_bytes: usize,
-    /// Most request headers, HTTP/1.1: more gets 431.
-    pub max_headers: usize,
-    /// Largest decoded header list, HTTP/2.
-    pub h2_max_header_list_size: u32,
-    /// Concurrent streams per HTTP/2 connection.
-    pub h2_max_concurrent_streams: u32,
-    /// Streams reset by the client before the edge accepted them (HTTP/2 rapid reset,
-    /// CVE-2023-44487): beyond this the connection is closed with GOAWAY.
-    pub h2_max_pending_accept_reset_streams: usize,
-    /// Streams the edge reset because of client protocol errors before it closes the connection.
-    pub h2_max_local_error_reset_streams: usize,
-    /// Open viewer connections across both listeners; further clients wait in the accept queue.
-    pub max_connections: usize,
-    /// On shutdown, how long open connections may take to finish their requests.
-    pub drain_timeout: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            tls_handshake_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(10),
-            // CloudFront's limit on the total size of request headers is 20,480 bytes.
-            max_header_bytes: 20 * 1024,
-            max_headers: 100,
-            h2_max_header_list_size: 20 * 1024,
-            h2_max_concurrent_streams: 128,
-            h2_max_pending_accept_reset_streams: 20,
-            h2_max_local_error_reset_streams: 1024,
-            max_connections: 10_000,
-            drain_timeout: Duration::from_secs(10),
-        }
-    }
+/// The sockets an edge serves, bound by the owner (port 0 picks a free port; read the bound
+/// address from the listener before handing it over).
+#[derive(Debug)]
+pub struct Listeners {
+    /// Viewer HTTPS.
+    pub https: TcpListener,
+    /// Viewer HTTP, answered with a 301 to HTTPS. `None` serves no HTTP.
+    pub http: Option<TcpListener>,
 }
 
 /// How an edge runs. Every field has a default ([`EdgeConfig::default`]).
@@ -129,8 +100,11 @@ pub struct EdgeConfig {
     pub origin_roots: Vec<CertificateDer<'static>>,
     /// Added to `Via` on origin requests and viewer responses (`1.1 <via>`).
     pub via: String,
-    /// Bounds on hostile or slow clients.
-    pub limits: Limits,
+    /// Bounds on every viewer connection, the same for the HTTPS and the HTTP listener (each
+    /// counts its own connections). Defaults: [`EdgeConfig::default_limits`].
+    pub limits: carapace_net::Limits,
+    /// On shutdown, how long open connections may take to finish their requests.
+    pub drain_timeout: Duration,
     /// The time source for freshness (injected so TTL rules are tested without waiting).
     pub clock: Arc<dyn Clock>,
     /// A directory for the disk tier: cached objects are also written there and survive a
@@ -167,6 +141,7 @@ impl std::fmt::Debug for EdgeConfig {
             .field("origin_roots", &self.origin_roots.len())
             .field("via", &self.via)
             .field("limits", &self.limits)
+            .field("drain_timeout", &self.drain_timeout)
             .field("cache_dir", &self.cache_dir)
             .field("cache_dir_bytes", &self.cache_dir_bytes)
             .field("fill_bytes", &self.fill_bytes)
@@ -187,7 +162,8 @@ impl Default for EdgeConfig {
             system_roots: true,
             origin_roots: Vec::new(),
             via: "carapace".to_owned(),
-            limits: Limits::default(),
+            limits: Self::default_limits(),
+            drain_timeout: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
             cache_dir: None,
             cache_dir_bytes: 1 << 30,
@@ -196,6 +172,27 @@ impl Default for EdgeConfig {
             origin_connect_timeout: Duration::from_secs(10),
             origin_max_connections: 4096,
             origin_max_connections_per_origin: 256,
+        }
+    }
+}
+
+impl EdgeConfig {
+    /// The edge's connection bounds: the shared listener's defaults, with CloudFront's sizes
+    /// and a viewer-facing port's counts where they differ.
+    pub fn default_limits() -> carapace_net::Limits {
+        carapace_net::Limits {
+            // A keep-alive viewer connection with nothing in flight is closed after 10 s
+            // (HTTP/2: GOAWAY first, RFC 9113 §6.8).
+            idle_timeout_ms: 10_000,
+            // A public port: many more viewers than API clients.
+            max_connections: 10_000,
+            // CloudFront's limit on the total size of request headers is 20,480 bytes; the
+            // HTTP/2 header list is held to the same.
+            max_header_bytes: 20 * 1024,
+            max_headers: 100,
+            // The SETTINGS_MAX_CONCURRENT_STREAMS CloudFront advertises.
+            h2_max_concurrent_streams: 128,
+            ..carapace_net::Limits::default()
         }
     }
 }
@@ -235,6 +232,7 @@ impl std::fmt::Debug for Edge {
 impl Edge {
     /// Builds an edge with an empty snapshot (every name gets a TLS alert until [`Edge::swap`]).
     pub fn new(config: EdgeConfig) -> Result<Self, EdgeError> {
+        config.limits.validate()?;
         let live = Arc::new(ArcSwap::from_pointee(Live { snapshot: Arc::new(Snapshot::empty()), states: Vec::new() }));
         let tls = tls::TlsConfigs::new(live.clone())?;
         let origin = origin::OriginClient::new(&config)?;
@@ -305,13 +303,38 @@ impl Edge {
     }
 
     /// Serves both listeners until `shutdown` completes, then stops accepting and gives open
-    /// connections [`Limits::drain_timeout`] to finish.
+    /// connections [`EdgeConfig::drain_timeout`] to finish.
     pub async fn serve(
         &self,
         listeners: Listeners,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> Result<(), EdgeError> {
-        listener::serve(self.clone(), listeners, shutdown).await
+        let limits = &self.inner.config.limits;
+        let grace = self.inner.config.drain_timeout;
+        let https_port = listeners.https.local_addr()?.port();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let https = {
+            let edge = self.clone();
+            carapace_net::Server::new("edge-https", limits.clone())
+                .with_handshake(handshake::ViewerTls::new(self.clone()))
+                .run(listeners.https, move |req| proxy::handle(edge.clone(), req), signal(stopped.clone()), grace)
+        };
+        let http = async {
+            if let Some(http) = listeners.http {
+                let edge = self.clone();
+                let handler = move |req| proxy::redirect(edge.clone(), https_port, req);
+                carapace_net::Server::new("edge-http", limits.clone()).run(http, handler, signal(stopped), grace).await;
+            }
+        };
+        let trigger = async {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        tokio::join!(https, http, trigger);
+        Ok(())
     }
 }
 

@@ -133,7 +133,8 @@ fn total_origin_connections(config: &EdgeConfig) -> usize {
     let Some(limit) = rustix::process::getrlimit(rustix::process::Resource::Nofile).current else {
         return wanted;
     };
-    let viewers = config.limits.max_connections as u64;
+    // The HTTPS and the HTTP listener each count their own `max_connections`.
+    let viewers = (config.limits.max_connections as u64).saturating_mul(2);
     let room = limit.saturating_sub(viewers + FD_RESERVE).max(16);
     wanted.min(usize::try_from(room).unwrap_or(usize::MAX))
 }

@@ -1,12 +1,12 @@
 //! One viewer request: distribution lookup, CloudFront's checks, the behaviour for the path,
 //! then the cache or a straight origin fetch.
 
-use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use carapace_net::ConnInfo;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
@@ -22,14 +22,6 @@ use crate::path::ViewerPath;
 use crate::snapshot::{Behavior, CustomErrorResponse, Distribution, Forwarded};
 use crate::{Edge, Inner};
 
-/// What the connection knows about itself.
-#[derive(Debug)]
-pub(crate) struct ConnInfo {
-    pub(crate) peer: SocketAddr,
-    /// The SNI name the TLS handshake was for (`None` on the HTTP listener).
-    pub(crate) sni: Option<String>,
-}
-
 // CloudFront's wording for the errors the edge itself produces.
 const MSG_NO_DISTRIBUTION: &str = "Bad request. We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.";
 const MSG_DISABLED: &str = "The distribution for this request is disabled.";
@@ -39,46 +31,43 @@ const MSG_BODY_NOT_ALLOWED: &str = "Bad request. A GET or HEAD request cannot ha
 const MSG_BAD_PATH: &str = "Bad request. The request path is not a valid URL path.";
 const MSG_ORIGIN_FAILED: &str = "We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.";
 
-/// hyper's entry point for HTTPS requests.
-pub(crate) async fn handle(
-    edge: Edge,
-    conn: Arc<ConnInfo>,
-    req: Request<Incoming>,
-) -> Result<Response<EdgeBody>, Infallible> {
+/// The HTTPS listener's handler. The listener puts its [`ConnInfo`] (peer address, SNI
+/// name) in every request's extensions.
+pub(crate) async fn handle(edge: Edge, req: Request<carapace_net::Body>) -> Response<EdgeBody> {
     let inner = &*edge.inner;
     let live = inner.live.load_full();
+    let Some(conn) = req.extensions().get::<ConnInfo>() else {
+        return error_page(StatusCode::INTERNAL_SERVER_ERROR, MSG_ORIGIN_FAILED, &inner.via);
+    };
+    let peer = conn.peer.ip();
     let Some(host) = request_host(&req) else {
-        return Ok(error_page(StatusCode::FORBIDDEN, MSG_NO_DISTRIBUTION, &inner.via));
+        return error_page(StatusCode::FORBIDDEN, MSG_NO_DISTRIBUTION, &inner.via);
     };
     let Some(index) = live.snapshot.find_index(&host) else {
-        return Ok(error_page(StatusCode::FORBIDDEN, MSG_NO_DISTRIBUTION, &inner.via));
+        return error_page(StatusCode::FORBIDDEN, MSG_NO_DISTRIBUTION, &inner.via);
     };
     // A connection whose certificate was chosen for one distribution cannot reach another one
-    // (HTTP/2 connection reuse across names).
-    if let Some(sni) = &conn.sni
+    // (HTTP/2 connection reuse across names, RFC 9113 §9.1.1: 421 Misdirected Request).
+    if let Some(sni) = conn.tls.as_ref().and_then(|tls| tls.server_name.as_deref())
         && live.snapshot.find_index(sni) != Some(index)
     {
-        return Ok(error_page(StatusCode::MISDIRECTED_REQUEST, MSG_MISDIRECTED, &inner.via));
+        return error_page(StatusCode::MISDIRECTED_REQUEST, MSG_MISDIRECTED, &inner.via);
     }
     let dist = live.snapshot.distributions()[index].clone();
     let state = live.states[index].clone();
     state.request();
-    let response = serve(inner, &dist, &state, &host, conn.peer.ip(), req).await;
+    let response = serve(inner, &dist, &state, &host, peer, req).await;
     state.status(response.status());
-    Ok(response.map(|body| body.counted(state)))
+    response.map(|body| body.counted(state))
 }
 
-/// hyper's entry point on the HTTP listener: Lightsail distributions redirect HTTP to HTTPS.
-pub(crate) async fn redirect(
-    edge: Edge,
-    https_port: u16,
-    req: Request<Incoming>,
-) -> Result<Response<EdgeBody>, Infallible> {
+/// The HTTP listener's handler: Lightsail distributions redirect HTTP to HTTPS.
+pub(crate) async fn redirect(edge: Edge, https_port: u16, req: Request<carapace_net::Body>) -> Response<EdgeBody> {
     let inner = &*edge.inner;
     let live = inner.live.load_full();
     let found = request_host(&req).and_then(|host| live.snapshot.find_index(&host).map(|i| (host, i)));
     let Some((host, index)) = found else {
-        return Ok(error_page(StatusCode::FORBIDDEN, MSG_NO_DISTRIBUTION, &inner.via));
+        return error_page(StatusCode::FORBIDDEN, MSG_NO_DISTRIBUTION, &inner.via);
     };
     live.states[index].request();
     let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
@@ -91,7 +80,7 @@ pub(crate) async fn redirect(
     }
     response.headers_mut().insert("x-cache", HeaderValue::from_static("Redirect from carapace"));
     response.headers_mut().insert(header::VIA, inner.via.clone());
-    Ok(response)
+    response
 }
 
 /// The viewer's host without port: `:authority` (HTTP/2) or `Host` (HTTP/1.1).
@@ -110,7 +99,7 @@ async fn serve(
     state: &Arc<DistState>,
     host: &str,
     peer: IpAddr,
-    req: Request<Incoming>,
+    req: Request<carapace_net::Body>,
 ) -> Response<EdgeBody> {
     if !dist.is_enabled {
         return error_page(StatusCode::FORBIDDEN, MSG_DISABLED, &inner.via);

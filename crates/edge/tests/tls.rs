@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use carapace_core::ca::KeyAlgorithm;
-use carapace_edge::{Distribution, EdgeConfig, Limits, ManualClock, ProtocolPolicy, Snapshot, TlsPolicy};
+use carapace_edge::{Distribution, EdgeConfig, ManualClock, ProtocolPolicy, Snapshot, TlsPolicy};
 use common::*;
 use http::{Method, StatusCode, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -284,12 +284,13 @@ async fn curl_resolve_verifies_the_chain_over_h1_and_h2() {
 }
 
 /// Oversized heads and header floods get 431; a client that never finishes its headers is
-/// disconnected after the header read timeout.
+/// disconnected after the header timeout, an idle keep-alive one after the idle timeout.
 #[tokio::test]
 async fn hostile_requests_are_bounded() {
     let w = world().await;
     let leaf = w.pki.leaf(&["a.test"], KeyAlgorithm::EcPrime256v1);
-    let limits = Limits { header_read_timeout: Duration::from_secs(1), ..Limits::default() };
+    let limits =
+        carapace_net::Limits { header_timeout_ms: 1_000, idle_timeout_ms: 1_000, ..EdgeConfig::default_limits() };
     let config = EdgeConfig { limits, ..config(&w.pki, &w.clock) };
     let edge = start_edge(config, Snapshot::new([dist("a", "a.test", &w.origin, &leaf)]).unwrap()).await;
     let viewer = Viewer::new(edge.https, &w.pki);
@@ -317,8 +318,8 @@ async fn hostile_requests_are_bounded() {
     // Slowloris: half a request head, then silence; the edge closes the connection.
     let slow = exchange(b"GET /page HTTP/1.1\r\nHost: a.te".to_vec()).await;
     assert!(!slow.contains("200 OK"), "{slow}");
-    // An idle keep-alive connection: answered, then closed once the next request head has
-    // not arrived within the header read timeout.
+    // An idle keep-alive connection: answered, then closed once no request has come for the
+    // idle timeout.
     let idle = exchange(b"GET /page HTTP/1.1\r\nHost: a.test\r\n\r\n".to_vec()).await;
     assert!(idle.starts_with("HTTP/1.1 200"), "{idle}");
     // The edge still serves others.
