@@ -400,3 +400,38 @@ impl Conn {
         Ok(Resp { status: parts.status, headers: parts.headers, body, version: parts.version })
     }
 }
+
+/// A TCP connection to `addr` from the loopback address `source` (every address of
+/// 127.0.0.0/8 is loopback on Linux), so one test can be several clients.
+pub async fn tcp_from(source: &str, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source.parse().map_err(std::io::Error::other)?, 0))?;
+    socket.connect(addr).await
+}
+
+impl Viewer {
+    /// [`Viewer::tls`] from the loopback address `source`.
+    pub async fn tls_from(
+        &self,
+        source: &str,
+        server_name: &str,
+        alpn: &[&[u8]],
+    ) -> std::io::Result<TlsStream<TcpStream>> {
+        let tcp = tcp_from(source, self.addr).await?;
+        let name = ServerName::try_from(server_name.to_owned()).map_err(std::io::Error::other)?;
+        TlsConnector::from(self.tls_config(alpn)).connect(name, tcp).await
+    }
+
+    /// An HTTP/2 connection from `source` (TLS, then the client preface and SETTINGS), and the
+    /// task driving it: the task finishes once the edge has closed the connection.
+    pub async fn h2_from(&self, source: &str, host: &str) -> std::io::Result<(Conn, tokio::task::JoinHandle<()>)> {
+        let tls = self.tls_from(source, host, &[b"h2"]).await?;
+        let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .map_err(std::io::Error::other)?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok((Conn::H2(send), driver))
+    }
+}
