@@ -322,6 +322,23 @@ pub struct EdgeConfig {
     /// `carapace edge` only: the plain-HTTP admin address serving `/health` and `/metrics`
     /// (port 0 picks a free port).
     pub admin_listen: SocketAddr,
+    /// Bounds on every viewer connection of the HTTPS and the HTTP listener (`[edge.http]`,
+    /// `CARAPACE_EDGE_HTTP_*`; each listener counts its own `max_connections`), the same
+    /// fields as `[http]`. A field left out keeps the edge's default
+    /// (`carapace_edge::EdgeConfig::default_limits`: 20 KiB heads, 10,000 connections, 64 per
+    /// client, 10 s idle), not the API's. See docs/security.md.
+    #[serde(deserialize_with = "edge_http_limits")]
+    pub http: carapace_net::Limits,
+}
+
+/// `[edge.http]` over the edge's defaults: the fields given replace those defaults, field by
+/// field (`Limits`' own serde default would fill the rest with the API's).
+fn edge_http_limits<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<carapace_net::Limits, D::Error> {
+    use serde::de::Error as _;
+    let given = toml::Table::deserialize(deserializer)?;
+    let mut merged = toml::Table::try_from(carapace_edge::EdgeConfig::default_limits()).map_err(D::Error::custom)?;
+    merged.extend(given);
+    toml::Value::Table(merged).try_into().map_err(D::Error::custom)
 }
 
 impl Default for LightsailConfig {
@@ -356,6 +373,7 @@ impl Default for EdgeConfig {
             cache_dir_bytes: 1 << 30,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 4481)),
             origin_ca_file: String::new(),
+            http: carapace_edge::EdgeConfig::default_limits(),
         }
     }
 }
@@ -660,6 +678,9 @@ impl Config {
         if let Err(e) = self.http.validate() {
             return Err(ConfigError::Invalid { field: "http", reason: e.to_string() });
         }
+        if let Err(e) = self.edge.http.validate() {
+            return Err(ConfigError::Invalid { field: "edge.http", reason: e.to_string() });
+        }
         let region_like = |r: &String| {
             (1..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         };
@@ -792,6 +813,25 @@ mod tests {
         assert!(err.contains("http") && err.contains("idle_timeout_ms"), "{err}");
         let c = Config::load(None, env(&[("CARAPACE_EXTRA_REGIONS", r#"["us-east-1:999999999999"]"#)])).unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("extra_regions"));
+    }
+
+    #[test]
+    fn edge_http_keeps_the_edge_defaults_for_fields_not_given_and_is_checked() {
+        let edge = carapace_edge::EdgeConfig::default_limits();
+        assert_eq!(Config::default().edge.http, edge);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[edge.http]\nidle_timeout_ms = 5000\n").unwrap();
+        let c = Config::load(Some(&path), env(&[("CARAPACE_EDGE_HTTP_MAX_CONNECTIONS_PER_IP", "16")])).unwrap();
+        c.validate().unwrap();
+        let expected = carapace_net::Limits { idle_timeout_ms: 5_000, max_connections_per_ip: 16, ..edge.clone() };
+        assert_eq!(c.edge.http, expected);
+        assert_eq!(c.http, carapace_net::Limits::default(), "the API's section is its own");
+        let c = Config::load(None, env(&[("CARAPACE_EDGE_HTTP_MAX_CONNECTIONS_PER_IP", "0")])).unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("edge.http") && err.contains("max_connections_per_ip"), "{err}");
+        std::fs::write(&path, "[edge.http]\nidle_timeout = 5000\n").unwrap();
+        assert!(Config::load(Some(&path), env(&[])).is_err(), "unknown fields are refused");
     }
 
     #[test]

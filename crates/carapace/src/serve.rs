@@ -256,6 +256,7 @@ async fn start_edge(
         cache_dir: (!config.edge.cache_dir.is_empty()).then(|| config.edge.cache_dir.clone().into()),
         cache_dir_bytes: config.edge.cache_dir_bytes,
         origin_roots,
+        limits: config.edge.http.clone(),
         ..Default::default()
     })?;
     let domain = config.edge.domain.to_ascii_lowercase();
