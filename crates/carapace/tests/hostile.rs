@@ -104,9 +104,15 @@ fn raise_own_fd_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_idle_connections_are_bounded_and_health_still_answers() {
     raise_own_fd_limit();
+    // One address opens every connection here: the per-client limit is lifted so that the
+    // listener-wide limit and the descriptors are what is under test.
     let server = Server::start(
         &["--dev"],
-        &[("CARAPACE_HTTP_HEADER_TIMEOUT_MS", "1000"), ("CARAPACE_HTTP_MAX_CONNECTIONS", "1000")],
+        &[
+            ("CARAPACE_HTTP_HEADER_TIMEOUT_MS", "1000"),
+            ("CARAPACE_HTTP_MAX_CONNECTIONS", "1000"),
+            ("CARAPACE_HTTP_MAX_CONNECTIONS_PER_IP", "2000"),
+        ],
     );
     let addr = addr(&server);
     let mut half = Vec::new();
