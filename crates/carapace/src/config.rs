@@ -316,6 +316,24 @@ pub struct EdgeConfig {
     pub cache_dir: String,
     /// Disk budget of the disk tier, bytes; the oldest objects are removed first.
     pub cache_dir_bytes: u64,
+    /// Largest response body the cache stores, bytes; larger ones stream through uncached.
+    pub max_object_bytes: u64,
+    /// Bytes of responses being copied into the cache at once, across the edge: misses stream
+    /// to their viewers while a copy fills the cache, and a copy that would pass this stops
+    /// (the response streams on uncached).
+    pub fill_bytes: u64,
+    /// How long a request waits for another request's fetch of the same object before it
+    /// fetches on its own, milliseconds.
+    pub cache_lock_timeout_ms: u64,
+    /// Time to open a connection to an origin, milliseconds (CloudFront's default origin
+    /// connection timeout is 10 s).
+    pub origin_connect_timeout_ms: u64,
+    /// Origin connections open at once across every origin (lowered at start when the
+    /// process's descriptor limit could not hold it beside the viewer connections).
+    pub origin_max_connections: u64,
+    /// Origin connections open at once to one origin (`scheme://host:port`), so that one
+    /// slow origin cannot take the connections other distributions need.
+    pub origin_max_connections_per_origin: u64,
     /// A PEM file of extra CA certificates HTTPS origins are verified against, besides the
     /// system roots and Carapace's root. Empty: none.
     pub origin_ca_file: String,
@@ -371,6 +389,12 @@ impl Default for EdgeConfig {
             cache_bytes: 256 << 20,
             cache_dir: String::new(),
             cache_dir_bytes: 1 << 30,
+            max_object_bytes: 16 << 20,
+            fill_bytes: 64 << 20,
+            cache_lock_timeout_ms: 3_000,
+            origin_connect_timeout_ms: 10_000,
+            origin_max_connections: 4_096,
+            origin_max_connections_per_origin: 256,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 4481)),
             origin_ca_file: String::new(),
             http: carapace_edge::EdgeConfig::default_limits(),
@@ -677,6 +701,18 @@ impl Config {
     fn validate_hardening(&self) -> Result<(), ConfigError> {
         if let Err(e) = self.http.validate() {
             return Err(ConfigError::Invalid { field: "http", reason: e.to_string() });
+        }
+        for (field, value) in [
+            ("edge.max_object_bytes", self.edge.max_object_bytes),
+            ("edge.fill_bytes", self.edge.fill_bytes),
+            ("edge.cache_lock_timeout_ms", self.edge.cache_lock_timeout_ms),
+            ("edge.origin_connect_timeout_ms", self.edge.origin_connect_timeout_ms),
+            ("edge.origin_max_connections", self.edge.origin_max_connections),
+            ("edge.origin_max_connections_per_origin", self.edge.origin_max_connections_per_origin),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid { field, reason: "must be at least 1".into() });
+            }
         }
         if let Err(e) = self.edge.http.validate() {
             return Err(ConfigError::Invalid { field: "edge.http", reason: e.to_string() });

@@ -255,6 +255,13 @@ async fn start_edge(
         cache_bytes: config.edge.cache_bytes,
         cache_dir: (!config.edge.cache_dir.is_empty()).then(|| config.edge.cache_dir.clone().into()),
         cache_dir_bytes: config.edge.cache_dir_bytes,
+        max_object_bytes: usize::try_from(config.edge.max_object_bytes).unwrap_or(usize::MAX),
+        fill_bytes: config.edge.fill_bytes,
+        cache_lock_timeout: Duration::from_millis(config.edge.cache_lock_timeout_ms),
+        origin_connect_timeout: Duration::from_millis(config.edge.origin_connect_timeout_ms),
+        origin_max_connections: usize::try_from(config.edge.origin_max_connections).unwrap_or(usize::MAX),
+        origin_max_connections_per_origin: usize::try_from(config.edge.origin_max_connections_per_origin)
+            .unwrap_or(usize::MAX),
         origin_roots,
         limits: config.edge.http.clone(),
         ..Default::default()
