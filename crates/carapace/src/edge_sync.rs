@@ -221,19 +221,20 @@ impl EdgeSync {
     /// it is served (`None`: the default certificate is).
     async fn distribution(&self, r: &DistributionRecord) -> anyhow::Result<(Distribution, Option<i64>)> {
         let (certificate, expiry) = match &r.certificate {
-            None => (self.default_certificate.key.clone(), None),
+            None => (None, None),
             Some(attached) => {
                 let owner =
                     Owner::from_scope(&attached.scope).ok_or_else(|| anyhow::anyhow!("bad certificate scope"))?;
                 // Refused once expired (or revoked): never served past its NotAfter.
                 match self.acm.tls_material(&owner, &attached.acm_arn).await {
-                    Ok(m) => {
-                        (carapace_edge::certified_key_from_der(m.chain_der, &m.key_pkcs8_der)?, Some(m.not_after_ms))
-                    }
+                    Ok(m) => (
+                        Some(carapace_edge::certified_key_from_der(m.chain_der, &m.key_pkcs8_der)?),
+                        Some(m.not_after_ms),
+                    ),
                     Err(e) => {
                         tracing::warn!(distribution = %r.id, certificate = %attached.name, error = %e,
                             "edge: attached certificate unusable; serving the default certificate");
-                        (self.default_certificate.key.clone(), None)
+                        (None, None)
                     }
                 }
             }
@@ -242,8 +243,10 @@ impl EdgeSync {
             if r.origin.protocol_policy == "https-only" { ProtocolPolicy::HttpsOnly } else { ProtocolPolicy::HttpOnly };
         let mut origin = Origin::new(r.origin.url.parse()?, policy);
         origin.response_timeout = Duration::from_secs(u64::try_from(r.origin.response_timeout_secs).unwrap_or(30));
-        let mut d = Distribution::new(&r.id, &r.domain_name, origin, certificate);
-        d.alternative_domain_names = r.hosts().into_iter().filter(|h| *h != r.domain_name).collect();
+        let mut d = Distribution::new(&r.id, &r.domain_name, origin, self.default_certificate.key.clone());
+        d.subdomain = r.subdomain.as_ref().map(|s| s.host.clone());
+        d.alternative_domain_names = r.alternative_domain_names.clone();
+        d.certificate = certificate;
         d.is_enabled = r.is_enabled;
         d.default_cache_behavior = behavior(r.default_behavior);
         d.cache_behavior_settings = cache_settings(&r.cache_settings)?;
