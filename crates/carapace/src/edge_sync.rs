@@ -364,12 +364,11 @@ impl EdgeSync {
             distributions.extend(distribution);
         }
         let (snapshot, rejected) = Snapshot::build(distributions);
-        let mut refused: HashMap<String, String> =
-            rejected.into_iter().map(|r| (r.id, r.error.to_string())).collect();
+        let mut refused: HashMap<String, String> = rejected.into_iter().map(|r| (r.id, r.error.to_string())).collect();
         refused.extend(attempts.iter().filter_map(|a| a.result.as_ref().err().map(|e| (a.id.clone(), e.clone()))));
         // What was served for a refused distribution stays served.
         let current = self.edge.snapshot();
-        let restore = refused.keys().filter_map(|id| current.get(id)).map(|d| SnapshotChange::Upsert((**d).clone()));
+        let restore = refused.keys().filter_map(|id| current.get(id)).map(|d| SnapshotChange::Upsert(d.clone()));
         let (snapshot, lost) = snapshot.updated(restore.collect::<Vec<_>>());
         let lost: BTreeSet<String> = lost.into_iter().map(|r| r.id).collect();
         self.edge.swap(snapshot);
@@ -447,14 +446,13 @@ impl EdgeSync {
             }
             let (attempt, distribution) = self.attempt(&record).await?;
             attempts.push(attempt);
-            changes.extend(distribution.map(SnapshotChange::Upsert));
+            changes.extend(distribution.map(SnapshotChange::upsert));
         }
         let changed = !changes.is_empty();
         let sent = changes.len() as u64;
         let rejected = self.edge.update(changes);
         let distributions = sent.saturating_sub(rejected.len() as u64);
-        let mut refused: HashMap<String, String> =
-            rejected.into_iter().map(|r| (r.id, r.error.to_string())).collect();
+        let mut refused: HashMap<String, String> = rejected.into_iter().map(|r| (r.id, r.error.to_string())).collect();
         refused.extend(attempts.iter().filter_map(|a| a.result.as_ref().err().map(|e| (a.id.clone(), e.clone()))));
         let settled = !attempts.is_empty();
         self.settle(attempts, &refused);
@@ -700,17 +698,17 @@ impl EdgeSync {
         };
         Ok(self.distribution(r, certificate).map(|distribution| Mapped {
             distribution,
-            state: MappedState {
-                certificate: r.certificate.as_ref().map(CertificateId::of),
-                expires_ms,
-                fallback,
-            },
+            state: MappedState { certificate: r.certificate.as_ref().map(CertificateId::of), expires_ms, fallback },
         }))
     }
 
     /// The mapping proper: every Lightsail value must be one the edge knows (closed enums;
     /// an unknown one refuses the distribution, never falls back to a guess).
-    fn distribution(&self, r: &DistributionRecord, certificate: Option<Arc<CertifiedKey>>) -> Result<Distribution, String> {
+    fn distribution(
+        &self,
+        r: &DistributionRecord,
+        certificate: Option<Arc<CertifiedKey>>,
+    ) -> Result<Distribution, String> {
         // `protocolPolicy` is OriginProtocolPolicyEnum: http-only | https-only (Lightsail API
         // reference, InputOrigin).
         let policy = match r.origin.protocol_policy.as_str() {
@@ -739,11 +737,13 @@ impl EdgeSync {
             .custom_error_responses
             .iter()
             .map(|c| {
-                let error_code =
-                    u16::try_from(c.error_code).map_err(|_| format!("customErrorResponses errorCode {}", c.error_code))?;
+                let error_code = u16::try_from(c.error_code)
+                    .map_err(|_| format!("customErrorResponses errorCode {}", c.error_code))?;
                 let response_code = match c.response_code.as_deref() {
                     None | Some("") => None,
-                    Some(code) => Some(code.parse().map_err(|_| format!("customErrorResponses responseCode {code:?}"))?),
+                    Some(code) => {
+                        Some(code.parse().map_err(|_| format!("customErrorResponses responseCode {code:?}"))?)
+                    }
                 };
                 Ok(CustomErrorResponse {
                     error_code,
@@ -873,4 +873,275 @@ pub fn default_certificate(
         not_after_ms: ms(parsed.not_after),
         issued,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carapace_core::lightsail::{
+        DeclaredOrigin, DistributionChange, LightsailSettings, NewDistribution, NewLightsailCertificate,
+        OperationStatus, OriginInput,
+    };
+    use carapace_core::{Clock as _, Core, ManualClock};
+    use carapace_store::{Row, Write};
+
+    const ALICE: &str = "111111111111";
+
+    /// A real store, CA and Lightsail core, an edge (no listener: the tests read its
+    /// snapshot) and its owner running.
+    struct World {
+        core: Core,
+        clock: ManualClock,
+        lightsail: LightsailManager,
+        acm: CertificateManager,
+        edge: Edge,
+        metrics: EdgeSyncMetrics,
+        _stop: tokio::sync::watch::Sender<bool>,
+    }
+
+    fn alice() -> Owner {
+        Owner::new(ALICE, "us-east-1")
+    }
+
+    async fn world() -> World {
+        let clock = ManualClock::new(1_767_225_600_000);
+        let master = Arc::new(carapace_core::crypto::MasterKey::generate().unwrap());
+        let (ca, _) = carapace_core::ca::CertificateAuthority::generate(
+            "Edge Sync Test",
+            clock.now() - time::Duration::days(1),
+            &master,
+        )
+        .unwrap();
+        let store = carapace_store::sqlite::SqliteStore::open_in_memory().unwrap();
+        let core = Core {
+            store: Arc::new(carapace_core::index::IndexedStore::new(Arc::new(store))),
+            clock: Arc::new(clock.clone()),
+            master_key: master,
+            ca: Arc::new(ca),
+            settings: Arc::new(carapace_core::Settings {
+                dev: true,
+                base_url: "http://127.0.0.1:4566".into(),
+                acm: carapace_core::AcmSettings { dev_auto_approve_ms: 100, ..Default::default() },
+                jobs: carapace_core::jobs::JobSettings::default(),
+                events: carapace_core::events::EventSettings::default(),
+            }),
+            work: Arc::new(tokio::sync::Notify::new()),
+        };
+        let settings = LightsailSettings {
+            origins: vec![DeclaredOrigin {
+                name: "web".into(),
+                url: "http://127.0.0.1:9".into(),
+                account: None,
+                region: None,
+                resource_type: "Instance".into(),
+            }],
+            ..LightsailSettings::default()
+        };
+        let lightsail = LightsailManager::new(core.clone(), settings);
+        let root = rustls::pki_types::CertificateDer::from(core.ca.root_der().to_vec());
+        let edge = Edge::new(carapace_edge::EdgeConfig {
+            system_roots: false,
+            origin_roots: vec![root],
+            ..Default::default()
+        })
+        .unwrap();
+        let issue: IssueDefault = {
+            let ca = core.ca.clone();
+            Box::new(move |now| default_certificate(&ca, "cdn.carapace.internal", "http://127.0.0.1:4566", 30, now))
+        };
+        let default = issue(clock.now()).unwrap();
+        let metrics = EdgeSyncMetrics::default();
+        let acm = CertificateManager::new(core.clone());
+        let sync = EdgeSync::new(
+            edge.clone(),
+            lightsail.clone(),
+            acm.clone(),
+            (default, issue),
+            "node-1".into(),
+            metrics.clone(),
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(sync.run(stopped));
+        World { core, clock, lightsail, acm, edge, metrics, _stop: stop }
+    }
+
+    fn new_distribution(name: &str) -> NewDistribution {
+        NewDistribution {
+            name: name.into(),
+            origin: OriginInput { name: "web".into(), ..Default::default() },
+            default_behavior: ls::Behavior::Cache,
+            cache_settings: None,
+            cache_behaviors: Vec::new(),
+            bundle_id: "small_1_0".into(),
+            ip_address_type: None,
+            tags: Vec::new(),
+            certificate_name: None,
+            viewer_minimum_tls: None,
+            default_root_object: None,
+            custom_error_responses: Vec::new(),
+            subdomain: None,
+        }
+    }
+
+    async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+        for _ in 0..200 {
+            if let Some(v) = probe().await {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{what}: not within 5 s");
+    }
+
+    impl World {
+        async fn status(&self, name: &str) -> &'static str {
+            self.lightsail.get_distributions(&alice(), Some(name), None).await.unwrap().items[0].status
+        }
+
+        async fn deployed(&self, name: &str) {
+            eventually(&format!("{name} Deployed"), async || (self.status(name).await == "Deployed").then_some(()))
+                .await;
+        }
+
+        fn updates(&self, kind: UpdateKind) -> u64 {
+            self.metrics.updates.get_or_create(&SnapshotUpdateLabels { kind: kind.as_str() }).get()
+        }
+
+        /// The failure this node reports for a distribution, once it does.
+        async fn failure(&self, id: &str, version: u64) -> FailedChange {
+            eventually("the edge's failure report", async || {
+                self.lightsail.live_edges().await.unwrap().failure(id, version).cloned()
+            })
+            .await
+        }
+    }
+
+    /// A distribution the edge cannot apply fails its own operation with a reason; the edge
+    /// keeps serving its previous version and every other distribution, which reads
+    /// `Deployed`. A host-name collision written behind the API's back fails only the
+    /// newcomer, which is served once the name is free.
+    #[tokio::test]
+    async fn a_distribution_the_edge_cannot_apply_fails_alone() {
+        let w = world().await;
+        let (good, _) = w.lightsail.create_distribution(&alice(), new_distribution("good")).await.unwrap();
+        let (bad, _) = w.lightsail.create_distribution(&alice(), new_distribution("bad")).await.unwrap();
+        w.deployed("good").await;
+        w.deployed("bad").await;
+
+        // An unknown protocol policy: not silently HTTP.
+        let origin =
+            OriginInput { name: "web".into(), protocol_policy: Some("gopher-only".into()), ..Default::default() };
+        let change = DistributionChange { origin: Some(origin), ..Default::default() };
+        let op = w.lightsail.update_distribution(&alice(), "bad", change, "UpdateDistribution").await.unwrap();
+        let failed = eventually("the operation fails", async || {
+            let op = w.lightsail.get_operation(&alice(), &op.record.id).await.unwrap();
+            (op.status == OperationStatus::Failed).then_some(op)
+        })
+        .await;
+        let details = failed.record.error_details.unwrap_or_default();
+        assert!(details.contains("gopher-only"), "{details}");
+        assert_eq!(w.status("good").await, "Deployed");
+        assert_eq!(w.status("bad").await, "InProgress");
+        let snapshot = w.edge.snapshot();
+        assert!(snapshot.find(&good.record.domain_name).is_some(), "the other distribution is served");
+        let served = snapshot.find(&bad.record.domain_name).expect("the previous version is still served");
+        assert_eq!(served.origin.protocol_policy, ProtocolPolicy::HttpOnly);
+
+        // A record claiming another distribution's default domain, written straight to the
+        // store (the API's domain claims would refuse it).
+        let mut thief = bad.record.clone();
+        thief.id = "thief-id".into();
+        thief.name = "thief".into();
+        thief.domain_name = "dthief.cdn.carapace.internal".into();
+        thief.alternative_domain_names = vec![good.record.domain_name.clone()];
+        let row = Row {
+            key: Key::new(DISTRIBUTION_KIND, "", format!("{ALICE}/thief")),
+            version: 0,
+            created_ms: w.clock.now_ms(),
+            body: records::encode(&thief),
+        };
+        w.core.store.apply(vec![Write::Put { row, expect: None }]).await.unwrap();
+        let failure = w.failure("thief-id", thief.config_version).await;
+        assert!(failure.reason.contains("claimed"), "{}", failure.reason);
+        let served = w.edge.snapshot().find(&good.record.domain_name).map(|d| d.id.clone());
+        assert_eq!(served.as_deref(), Some(good.record.id.as_str()), "the holder keeps its name");
+        assert!(w.edge.snapshot().get("thief-id").is_none());
+        assert_eq!(w.status("good").await, "Deployed");
+
+        // Once the name is free, the refused distribution is tried again and served.
+        w.lightsail.delete_distribution(&alice(), "good").await.unwrap();
+        let served = eventually("the newcomer is served", async || {
+            w.edge.snapshot().find(&good.record.domain_name).map(|d| d.id.clone()).filter(|id| id == "thief-id")
+        })
+        .await;
+        assert_eq!(served, "thief-id");
+        assert_eq!(w.updates(UpdateKind::Full), 1, "only the start was a full rebuild");
+    }
+
+    /// An attached certificate is re-read for its own writes only: a record write leaves its
+    /// key as unsealed (the same `Arc`), a renewal (new material) is served at once, and
+    /// certificates issued in another account cause nothing.
+    #[tokio::test]
+    async fn certificate_writes_reach_only_the_distributions_using_them() {
+        let w = world().await;
+        let req = NewLightsailCertificate {
+            name: "site-cert".into(),
+            domain_name: "example.com".into(),
+            subject_alternative_names: vec!["www.example.com".into()],
+            tags: Vec::new(),
+        };
+        let (cert, _) = w.lightsail.create_certificate(&alice(), req).await.unwrap();
+        w.clock.advance(200);
+        w.acm.run_due_jobs().await.unwrap();
+        let mut site = new_distribution("site");
+        site.certificate_name = Some("site-cert".into());
+        let (site, _) = w.lightsail.create_distribution(&alice(), site).await.unwrap();
+        w.deployed("site").await;
+        let attached = w.edge.certificate_for("www.example.com").expect("the attached name is served");
+        let default = w.edge.certificate_for(&site.record.domain_name).expect("the default domain");
+        assert!(!Arc::ptr_eq(&attached, &default), "the default domain keeps the edge's certificate");
+        let counts =
+            || (w.updates(UpdateKind::Full), w.updates(UpdateKind::Distribution), w.updates(UpdateKind::Certificate));
+        let before = counts();
+
+        // Another account's certificates, requested and issued.
+        let other = Owner::new("222222222222", "us-east-1");
+        for i in 0..20 {
+            let req = carapace_core::acm::NewCertificate {
+                domain_name: format!("c{i}.other.example"),
+                key_algorithm: Some(carapace_core::ca::KeyAlgorithm::EcPrime256v1),
+                ..Default::default()
+            };
+            w.acm.request_certificate(&other, req).await.unwrap();
+        }
+        w.clock.advance(200);
+        w.acm.run_due_jobs().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(counts(), before, "(full, distribution, certificate) after another account's certificates");
+
+        // A write of the certificate's record alone: re-read, not unsealed again.
+        let arn = cert.record.acm_arn.clone();
+        let tag = carapace_core::acm::Tag { key: "team".into(), value: Some("web".into()) };
+        w.acm.add_tags(&alice(), &arn, &[tag]).await.unwrap();
+        eventually("the tag write is a certificate update", async || {
+            (w.updates(UpdateKind::Certificate) > before.2).then_some(())
+        })
+        .await;
+        let now = w.edge.certificate_for("www.example.com").unwrap();
+        assert!(Arc::ptr_eq(&now, &attached), "an unchanged version is not unsealed again");
+
+        // A renewal: a new key and leaf under the same ARN, served on the attached names.
+        w.acm.renew_certificate(&alice(), &arn).await.unwrap();
+        w.clock.advance(200);
+        w.acm.run_due_jobs().await.unwrap();
+        let renewed = eventually("the renewed certificate is served", async || {
+            let now = w.edge.certificate_for("www.example.com")?;
+            (!Arc::ptr_eq(&now, &attached)).then_some(now)
+        })
+        .await;
+        assert_ne!(renewed.cert[0], attached.cert[0]);
+        assert!(Arc::ptr_eq(&w.edge.certificate_for(&site.record.domain_name).unwrap(), &default));
+        assert_eq!(w.metrics.fallbacks.get(), 0);
+        assert_eq!(w.updates(UpdateKind::Full), before.0, "no full rebuild for any of it");
+    }
 }

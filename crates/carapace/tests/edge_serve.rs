@@ -109,12 +109,14 @@ async fn the_readme_edge_quickstart_serves_the_default_domain_after_an_attach() 
         .unwrap();
     eventually_issued(&c, "site-cert").await;
     let domain = common::create_distribution(&c, "site").await;
-    c.attach_certificate_to_distribution().distribution_name("site").certificate_name("site-cert").send().await.unwrap();
-    let settings = aws_sdk_lightsail::types::CacheSettings::builder()
-        .default_ttl(300)
-        .minimum_ttl(0)
-        .maximum_ttl(3600)
-        .build();
+    c.attach_certificate_to_distribution()
+        .distribution_name("site")
+        .certificate_name("site-cert")
+        .send()
+        .await
+        .unwrap();
+    let settings =
+        aws_sdk_lightsail::types::CacheSettings::builder().default_ttl(300).minimum_ttl(0).maximum_ttl(3600).build();
     c.update_distribution().distribution_name("site").cache_behavior_settings(settings).send().await.unwrap();
     let deployed = || {
         let c = c.clone();
@@ -191,7 +193,11 @@ async fn certificate_writes_in_other_accounts_cause_no_snapshot_update() {
         let issued = acm
             .list_certificates()
             .certificate_statuses(aws_sdk_acm::types::CertificateStatus::Issued)
-            .includes(aws_sdk_acm::types::Filters::builder().key_types(aws_sdk_acm::types::KeyAlgorithm::EcPrime256v1).build())
+            .includes(
+                aws_sdk_acm::types::Filters::builder()
+                    .key_types(aws_sdk_acm::types::KeyAlgorithm::EcPrime256v1)
+                    .build(),
+            )
             .max_items(1000)
             .send()
             .await

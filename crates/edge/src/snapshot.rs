@@ -59,14 +59,21 @@ pub enum SnapshotError {
     Certificate(String),
 }
 
+impl SnapshotChange {
+    /// [`SnapshotChange::Upsert`] of a new distribution value.
+    pub fn upsert(distribution: Distribution) -> Self {
+        Self::Upsert(Arc::new(distribution))
+    }
+}
+
 impl SnapshotError {
     /// The distribution the error is about (`None` for a certificate error).
     pub fn distribution(&self) -> Option<&str> {
         match self {
             Self::DuplicateId(id) | Self::TtlOrder(id) => Some(id),
-            Self::DuplicateDomain { second: id, .. } | Self::InvalidDomain { id, .. } | Self::InvalidOrigin { id, .. } => {
-                Some(id)
-            }
+            Self::DuplicateDomain { second: id, .. }
+            | Self::InvalidDomain { id, .. }
+            | Self::InvalidOrigin { id, .. } => Some(id),
             Self::Certificate(_) => None,
         }
     }
@@ -85,8 +92,9 @@ pub struct Rejected {
 /// One change to apply with [`Snapshot::updated`].
 #[derive(Debug, Clone)]
 pub enum SnapshotChange {
-    /// Adds the distribution, or replaces the one with its [`Distribution::id`].
-    Upsert(Distribution),
+    /// Adds the distribution, or replaces the one with its [`Distribution::id`] (an `Arc`, so
+    /// a version already served can be given again without a copy).
+    Upsert(Arc<Distribution>),
     /// Stops serving the distribution with this id (nothing when it is not served).
     Remove(String),
 }
@@ -150,7 +158,7 @@ impl Snapshot {
             let outcome = if snapshot.by_id.contains_key(dist.id.as_str()) {
                 Err(SnapshotError::DuplicateId(dist.id.clone()))
             } else {
-                snapshot.upsert(dist)
+                snapshot.upsert(Arc::new(dist))
             };
             if let Err(error) = outcome {
                 let id = error.distribution().unwrap_or_default().to_owned();
@@ -185,7 +193,7 @@ impl Snapshot {
         (next, rejected)
     }
 
-    fn upsert(&mut self, dist: Distribution) -> Result<(), SnapshotError> {
+    fn upsert(&mut self, dist: Arc<Distribution>) -> Result<(), SnapshotError> {
         dist.check()?;
         let keys = dist.keys()?;
         let previous = self.index_of(&dist.id);
@@ -204,7 +212,6 @@ impl Snapshot {
             return Err(e);
         }
         self.index(&keys, index);
-        let dist = Arc::new(dist);
         match previous {
             Some(index) => self.distributions[index] = dist,
             None => {
@@ -455,8 +462,7 @@ impl Distribution {
                 if normal.is_empty() || !normal.is_ascii() || normal.contains(['/', ' ', ':']) {
                     return Err(SnapshotError::InvalidDomain { id: self.id.clone(), name: normal });
                 }
-                let certificate =
-                    if i < edge_names { ServedCertificate::Default } else { ServedCertificate::Attached };
+                let certificate = if i < edge_names { ServedCertificate::Default } else { ServedCertificate::Attached };
                 Ok(match normal.strip_prefix("*.") {
                     Some(parent) => NameKey { name: Arc::from(parent), wildcard: true, certificate },
                     None => NameKey { name: Arc::from(normal), wildcard: false, certificate },
@@ -740,7 +746,8 @@ mod tests {
     fn key(name: &str) -> Arc<CertifiedKey> {
         use carapace_core::ca::{CertificateAuthority, KeyAlgorithm, LeafRequest, generate_key};
         let master = carapace_core::crypto::MasterKey::generate().unwrap();
-        let now = time::OffsetDateTime::now_utc();
+        // No handshake is made: any fixed time will do.
+        let now = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
         let (ca, _) = CertificateAuthority::generate("Snapshot Test", now, &master).unwrap();
         let leaf = generate_key(KeyAlgorithm::EcPrime256v1).unwrap();
         let req = LeafRequest {
@@ -787,8 +794,7 @@ mod tests {
     fn updates_share_unchanged_distributions_and_refuse_only_the_faulty_one() {
         let default = key("*.cdn.test");
         let names = ["a", "b", "c", "d"];
-        let (snapshot, rejected) =
-            Snapshot::build(names.iter().map(|n| dist(n, &format!("{n}.cdn.test"), &default)));
+        let (snapshot, rejected) = Snapshot::build(names.iter().map(|n| dist(n, &format!("{n}.cdn.test"), &default)));
         assert!(rejected.is_empty());
         let kept = snapshot.get("c").unwrap().clone();
 
@@ -802,10 +808,10 @@ mod tests {
         renamed.subdomain = Some("dee.cdn.test".into());
         let (next, rejected) = snapshot.updated([
             SnapshotChange::Remove("a".into()),
-            SnapshotChange::Upsert(bad_origin),
-            SnapshotChange::Upsert(renamed),
-            SnapshotChange::Upsert(claims_a.clone()),
-            SnapshotChange::Upsert(dist("f", "c.cdn.test", &default)),
+            SnapshotChange::upsert(bad_origin),
+            SnapshotChange::upsert(renamed),
+            SnapshotChange::upsert(claims_a.clone()),
+            SnapshotChange::upsert(dist("f", "c.cdn.test", &default)),
         ]);
         let refused: Vec<&str> = rejected.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(refused, ["b", "f"], "{rejected:?}");

@@ -376,7 +376,7 @@ async fn the_default_domain_keeps_the_edge_certificate_after_an_attach() {
     // AttachCertificateToDistribution.
     site.alternative_domain_names = vec!["www.example.test".into()];
     site.certificate = Some(own.key.clone());
-    let rejected = edge.edge.update([carapace_edge::SnapshotChange::Upsert(site.clone())]);
+    let rejected = edge.edge.update([carapace_edge::SnapshotChange::upsert(site.clone())]);
     assert!(rejected.is_empty(), "{rejected:?}");
     for (name, leaf) in [
         ("d1234567890abc.cdn.test", &wildcard),
@@ -422,7 +422,7 @@ async fn the_default_domain_keeps_the_edge_certificate_after_an_attach() {
     // DetachCertificateFromDistribution: the alternative name is gone, the default stays.
     site.alternative_domain_names.clear();
     site.certificate = None;
-    assert!(edge.edge.update([carapace_edge::SnapshotChange::Upsert(site)]).is_empty());
+    assert!(edge.edge.update([carapace_edge::SnapshotChange::upsert(site)]).is_empty());
     assert!(viewer.tls("www.example.test", &[]).await.is_err(), "a detached name gets an alert");
     let (_, cert) = viewer.connect("d1234567890abc.cdn.test", false).await.unwrap();
     assert_eq!(cert, wildcard.leaf_der);
@@ -441,10 +441,8 @@ async fn a_refused_update_keeps_the_previous_version_and_the_others() {
     b.alternative_domain_names = vec!["a.test".into()];
     let mut bad_a = dist("a", "a.test", &w.origin, &leaf);
     bad_a.origin.url = "http://origin.test/?q".parse().unwrap();
-    let rejected = edge.edge.update([
-        carapace_edge::SnapshotChange::Upsert(b),
-        carapace_edge::SnapshotChange::Upsert(bad_a),
-    ]);
+    let rejected =
+        edge.edge.update([carapace_edge::SnapshotChange::upsert(b), carapace_edge::SnapshotChange::upsert(bad_a)]);
     let refused: Vec<&str> = rejected.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(refused, ["b", "a"], "{rejected:?}");
     let viewer = Viewer::new(edge.https, &w.pki);

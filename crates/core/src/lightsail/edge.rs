@@ -34,10 +34,7 @@ impl LiveEdges {
 
     /// Why a running edge refused this configuration of a distribution, if one did.
     pub fn failure(&self, distribution_id: &str, config_version: u64) -> Option<&FailedChange> {
-        self.0
-            .iter()
-            .filter_map(|n| n.failed.get(distribution_id))
-            .find(|f| f.config_version == config_version)
+        self.0.iter().filter_map(|n| n.failed.get(distribution_id)).find(|f| f.config_version == config_version)
     }
 
     /// `Succeeded` or `InProgress`.
