@@ -169,6 +169,11 @@ async fn certificate_writes_in_other_accounts_cause_no_snapshot_update() {
             server.metric(&sample("certificate")).await,
         )
     };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while updates().await.0 < 1.0 {
+        assert!(Instant::now() < deadline, "the start is a full rebuild");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     common::create_distribution(&c, "site").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while updates().await.1 < 1.0 {
@@ -176,7 +181,6 @@ async fn certificate_writes_in_other_accounts_cause_no_snapshot_update() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let before = updates().await;
-    assert!(before.0 >= 1.0, "the start is a full rebuild: {before:?}");
 
     let acm = server.acm("222222222222").await;
     let burst = 100;
