@@ -121,6 +121,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         seconds: u64,
     },
+    /// An edge serving many distributions: snapshot updates caused by unrelated certificate
+    /// writes, and the time from AttachCertificateToDistribution to the name being served.
+    EdgeSync {
+        /// Distributions to store (written straight into the database, in batches).
+        #[arg(long, default_value_t = 10_000)]
+        distributions: usize,
+        /// Of those, distributions stored with a certificate attached.
+        #[arg(long, default_value_t = 100)]
+        attached: usize,
+        /// RequestCertificate calls in other accounts.
+        #[arg(long, default_value_t = 1_000)]
+        burst: usize,
+        /// AttachCertificateToDistribution calls timed.
+        #[arg(long, default_value_t = 100)]
+        attaches: usize,
+    },
     /// The bare hyper server `bench wire` compares against (run by it as a child process).
     BareServer {
         /// Address to listen on.
@@ -333,6 +349,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Scale { certificates, database_url, connections, seconds }) => {
             carapace::bench_scale::scale(certificates, database_url.as_deref(), connections, seconds).await
+        }
+        Command::Bench(BenchCommand::EdgeSync { distributions, attached, burst, attaches }) => {
+            carapace::bench_edge_sync::edge_sync(distributions, attached, burst, attaches).await
         }
         Command::Bench(BenchCommand::BareServer { listen, body_file }) => {
             let body = std::fs::read(&body_file).with_context(|| format!("reading {}", body_file.display()))?;

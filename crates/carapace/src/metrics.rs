@@ -55,6 +55,25 @@ pub struct DistributionLabels {
     pub distribution: String,
 }
 
+/// Labels of an edge snapshot update.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SnapshotUpdateLabels {
+    /// `full` (every distribution re-read: at start, after a feed gap or a failed update,
+    /// when the default certificate is renewed), `distribution` (one distribution re-read for
+    /// a write of its own) or `certificate` (a new version of an attached certificate, or
+    /// its expiry, re-read for the distributions that use it).
+    pub kind: &'static str,
+}
+
+/// What the edge's owner ([`crate::edge_sync::EdgeSync`]) reports on `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct EdgeSyncMetrics {
+    /// Distributions served with the default certificate because their own is unusable.
+    pub fallbacks: Gauge,
+    /// Snapshot updates by kind.
+    pub updates: Family<SnapshotUpdateLabels, Counter>,
+}
+
 /// One distribution's counters on this node's edge.
 #[derive(Default)]
 struct EdgeFamilies {
@@ -82,7 +101,7 @@ pub struct Metrics {
     /// The edge whose per-distribution counters are copied at render, once it runs.
     edge: std::sync::OnceLock<carapace_edge::Edge>,
     edge_families: EdgeFamilies,
-    edge_fallbacks: Gauge,
+    edge_sync: EdgeSyncMetrics,
 }
 
 impl Metrics {
@@ -134,11 +153,16 @@ impl Metrics {
         ] {
             registry.register(name, help, family.clone());
         }
-        let edge_fallbacks = Gauge::default();
+        let edge_sync = EdgeSyncMetrics::default();
         registry.register(
             "edge_certificate_fallbacks",
             "Distributions served with the default certificate because their own is unusable (expired, revoked, unreadable)",
-            edge_fallbacks.clone(),
+            edge_sync.fallbacks.clone(),
+        );
+        registry.register(
+            "edge_snapshot_updates",
+            "Edge snapshot updates by kind: full (every distribution re-read), distribution, certificate",
+            edge_sync.updates.clone(),
         );
         Self {
             registry,
@@ -154,7 +178,7 @@ impl Metrics {
             panics,
             edge: std::sync::OnceLock::new(),
             edge_families,
-            edge_fallbacks,
+            edge_sync,
         }
     }
 
@@ -163,10 +187,10 @@ impl Metrics {
         let _ = self.edge.set(edge);
     }
 
-    /// The gauge the edge's owner sets to the number of distributions it serves with the
-    /// default certificate instead of their own.
-    pub fn edge_fallbacks(&self) -> Gauge {
-        self.edge_fallbacks.clone()
+    /// What the edge's owner updates: the certificate fallback gauge and the snapshot
+    /// update counters.
+    pub fn edge_sync(&self) -> EdgeSyncMetrics {
+        self.edge_sync.clone()
     }
 
     /// Reports the connection figures of a listener (copied at every render).
@@ -255,5 +279,7 @@ mod tests {
         stats.open.store(3, Ordering::Relaxed);
         m.watch_listener("api", stats);
         assert!(m.render().contains(r#"carapace_connections_open{listener="api"} 3"#));
+        m.edge_sync().updates.get_or_create(&SnapshotUpdateLabels { kind: "full" }).inc();
+        assert!(m.render().contains(r#"carapace_edge_snapshot_updates_total{kind="full"} 1"#), "{}", m.render());
     }
 }

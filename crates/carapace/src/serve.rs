@@ -282,7 +282,7 @@ async fn start_edge(
         CertificateManager::new(core.clone()),
         (default_certificate, issue_default),
         node,
-        metrics.edge_fallbacks(),
+        metrics.edge_sync(),
     );
     let mut stop_serving = stop.clone();
     let serving = tokio::spawn(async move {

@@ -48,7 +48,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::Counters;
 pub use snapshot::{
     Behavior, CacheSettings, CustomErrorResponse, Distribution, Forwarded, Methods, Origin, PathBehavior,
-    ProtocolPolicy, QueryStrings, Snapshot, SnapshotError, certified_key_from_der, certified_key_from_pem,
+    ProtocolPolicy, QueryStrings, Rejected, ServedCertificate, Snapshot, SnapshotChange, SnapshotError,
+    certified_key_from_der, certified_key_from_pem,
 };
 pub use tls::TlsPolicy;
 
@@ -249,6 +250,24 @@ impl Edge {
     pub fn swap(&self, snapshot: Snapshot) {
         let _guard = self.inner.swap_lock.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.inner.live.load_full();
+        self.install(&old, snapshot);
+    }
+
+    /// Applies per-distribution changes to the snapshot being served ([`Snapshot::updated`]):
+    /// unchanged distributions are shared, not rebuilt, and counters and cached objects carry
+    /// over as with [`Edge::swap`]. Returns the upserts refused (each keeps its previous
+    /// version served, if it had one); every other change is applied when this returns.
+    pub fn update(&self, changes: impl IntoIterator<Item = SnapshotChange>) -> Vec<Rejected> {
+        let _guard = self.inner.swap_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.inner.live.load_full();
+        let (snapshot, rejected) = old.snapshot.updated(changes);
+        self.install(&old, snapshot);
+        rejected
+    }
+
+    /// Serves `snapshot` next, carrying each staying distribution's state over from `old`
+    /// (the caller holds `swap_lock`).
+    fn install(&self, old: &Live, snapshot: Snapshot) {
         let states = snapshot
             .distributions()
             .iter()
@@ -260,6 +279,12 @@ impl Edge {
     /// The snapshot being served.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.inner.live.load().snapshot.clone()
+    }
+
+    /// The certificate a TLS handshake with this SNI name gets now (what the resolver
+    /// answers; `None`: a TLS alert).
+    pub fn certificate_for(&self, sni: &str) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.inner.live.load().snapshot.certificate_for(sni).cloned()
     }
 
     /// Purges every cached object of one distribution (ResetDistributionCache). Requests after

@@ -1,7 +1,13 @@
 //! The immutable view of distributions the edge serves from, shaped after Lightsail's
 //! `LightsailDistribution` (field names follow the API's, in snake case) plus the TLS material
 //! the owner resolved for each one.
+//!
+//! A [`Snapshot`] is never changed in place: [`Snapshot::updated`] makes the next one from
+//! the current one and a few [`SnapshotChange`]s, sharing every unchanged
+//! [`Distribution`] (`Arc`) and host-name key (`Arc<str>`), so a change costs the copy of the
+//! indexes, not a rebuild of every distribution.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +19,8 @@ use rustls::sign::CertifiedKey;
 
 use crate::tls::TlsPolicy;
 
-/// Why a [`Snapshot`] or a certificate was refused.
-#[derive(Debug, thiserror::Error)]
+/// Why a [`Snapshot`], a distribution in it, or a certificate was refused.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SnapshotError {
     /// Two distributions share an id.
     #[error("distribution id {0:?} appears twice")]
@@ -24,9 +30,9 @@ pub enum SnapshotError {
     DuplicateDomain {
         /// The name.
         name: String,
-        /// The distribution listed first.
+        /// The distribution that holds it.
         first: String,
-        /// The distribution listed second.
+        /// The distribution refused for claiming it too.
         second: String,
     },
     /// A domain name is empty or not ASCII.
@@ -53,16 +59,76 @@ pub enum SnapshotError {
     Certificate(String),
 }
 
+impl SnapshotChange {
+    /// [`SnapshotChange::Upsert`] of a new distribution value.
+    pub fn upsert(distribution: Distribution) -> Self {
+        Self::Upsert(Arc::new(distribution))
+    }
+}
+
+impl SnapshotError {
+    /// The distribution the error is about (`None` for a certificate error).
+    pub fn distribution(&self) -> Option<&str> {
+        match self {
+            Self::DuplicateId(id) | Self::TtlOrder(id) => Some(id),
+            Self::DuplicateDomain { second: id, .. }
+            | Self::InvalidDomain { id, .. }
+            | Self::InvalidOrigin { id, .. } => Some(id),
+            Self::Certificate(_) => None,
+        }
+    }
+}
+
+/// A distribution left out of a snapshot, and why. The snapshot keeps serving the version it
+/// had before, if any.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    /// [`Distribution::id`].
+    pub id: String,
+    /// What is wrong with it.
+    pub error: SnapshotError,
+}
+
+/// One change to apply with [`Snapshot::updated`].
+#[derive(Debug, Clone)]
+pub enum SnapshotChange {
+    /// Adds the distribution, or replaces the one with its [`Distribution::id`] (an `Arc`, so
+    /// a version already served can be given again without a copy).
+    Upsert(Arc<Distribution>),
+    /// Stops serving the distribution with this id (nothing when it is not served).
+    Remove(String),
+}
+
+/// Which certificate a host name of a distribution is served with. CloudFront serves its own
+/// `*.cloudfront.net` certificate on a distribution's default domain whatever certificate is
+/// attached, and the attached one on the alternate domain names (CloudFront Developer Guide,
+/// "Using alternate domain names and HTTPS"); Lightsail distributions do the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServedCertificate {
+    /// The default domain and the Lightsail subdomain: [`Distribution::default_certificate`].
+    Default,
+    /// An alternative domain name: [`Distribution::certificate`] when one is attached.
+    Attached,
+}
+
+/// Where a host name leads: the distribution's position and the certificate for that name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    index: usize,
+    certificate: ServedCertificate,
+}
+
 /// The distributions an edge serves, with their certificates. Built by the owner from the
-/// store, replaced whole by [`Edge::swap`](crate::Edge::swap).
-#[derive(Debug, Default)]
+/// store, replaced whole by [`Edge::swap`](crate::Edge::swap) or changed per distribution by
+/// [`Edge::update`](crate::Edge::update).
+#[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     distributions: Vec<Arc<Distribution>>,
-    /// Lower-case host name → index.
-    by_name: HashMap<String, usize>,
-    /// `*.example.com` alternative names, stored as `example.com` → index.
-    by_wildcard_parent: HashMap<String, usize>,
-    by_id: HashMap<String, usize>,
+    /// Lower-case host name → slot.
+    by_name: HashMap<Arc<str>, Slot>,
+    /// `*.example.com` alternative names, stored as `example.com` → slot.
+    by_wildcard_parent: HashMap<Arc<str>, Slot>,
+    by_id: HashMap<Arc<str>, usize>,
 }
 
 impl Snapshot {
@@ -72,43 +138,156 @@ impl Snapshot {
     }
 
     /// Checks and indexes `distributions`: ids and host names must be unique, origins valid.
+    /// The first problem refuses the whole snapshot; [`Snapshot::build`] leaves out only the
+    /// distributions at fault.
     pub fn new(distributions: impl IntoIterator<Item = Distribution>) -> Result<Self, SnapshotError> {
-        let mut snapshot = Self::default();
-        for dist in distributions {
-            let index = snapshot.distributions.len();
-            if snapshot.by_id.insert(dist.id.clone(), index).is_some() {
-                return Err(SnapshotError::DuplicateId(dist.id));
-            }
-            dist.origin.check(&dist.id)?;
-            let s = &dist.cache_behavior_settings;
-            if s.minimum_ttl > s.maximum_ttl {
-                return Err(SnapshotError::TtlOrder(dist.id));
-            }
-            for name in dist.names() {
-                let name = normalize_host(name);
-                if name.is_empty() || !name.is_ascii() || name.contains(['/', ' ', ':']) {
-                    return Err(SnapshotError::InvalidDomain { id: dist.id.clone(), name });
-                }
-                let (map, key) = match name.strip_prefix("*.") {
-                    Some(parent) => (&mut snapshot.by_wildcard_parent, parent.to_owned()),
-                    None => (&mut snapshot.by_name, name.clone()),
-                };
-                if let Some(first) = map.insert(key, index)
-                    && first != index
-                {
-                    return Err(SnapshotError::DuplicateDomain {
-                        name,
-                        first: snapshot.distributions[first].id.clone(),
-                        second: dist.id.clone(),
-                    });
-                }
-            }
-            snapshot.distributions.push(Arc::new(dist));
+        let (snapshot, rejected) = Self::build(distributions);
+        match rejected.into_iter().next() {
+            Some(r) => Err(r.error),
+            None => Ok(snapshot),
         }
-        Ok(snapshot)
     }
 
-    /// Every distribution, in the order given to [`Snapshot::new`].
+    /// Checks and indexes `distributions`, leaving out (and returning) each one that cannot be
+    /// served: a duplicate id, a host name an earlier distribution holds, an invalid origin,
+    /// name or TTL order. One bad distribution never keeps the others from being served.
+    pub fn build(distributions: impl IntoIterator<Item = Distribution>) -> (Self, Vec<Rejected>) {
+        let mut snapshot = Self::empty();
+        let mut rejected = Vec::new();
+        for dist in distributions {
+            let outcome = if snapshot.by_id.contains_key(dist.id.as_str()) {
+                Err(SnapshotError::DuplicateId(dist.id.clone()))
+            } else {
+                snapshot.upsert(Arc::new(dist))
+            };
+            if let Err(error) = outcome {
+                let id = error.distribution().unwrap_or_default().to_owned();
+                rejected.push(Rejected { id, error });
+            }
+        }
+        (snapshot, rejected)
+    }
+
+    /// The snapshot after `changes`, applied in order, and the upserts it refused. A refused
+    /// upsert leaves the distribution's previous version (if any) served, as CloudFront keeps
+    /// the last deployed configuration when an update fails. Unchanged distributions are
+    /// shared with `self`, not copied.
+    pub fn updated(&self, changes: impl IntoIterator<Item = SnapshotChange>) -> (Self, Vec<Rejected>) {
+        let mut next = self.clone();
+        let mut rejected = Vec::new();
+        for change in changes {
+            match change {
+                SnapshotChange::Remove(id) => {
+                    if let Some(index) = next.index_of(&id) {
+                        next.remove_at(index);
+                    }
+                }
+                SnapshotChange::Upsert(dist) => {
+                    if let Err(error) = next.upsert(dist) {
+                        let id = error.distribution().unwrap_or_default().to_owned();
+                        rejected.push(Rejected { id, error });
+                    }
+                }
+            }
+        }
+        (next, rejected)
+    }
+
+    fn upsert(&mut self, dist: Arc<Distribution>) -> Result<(), SnapshotError> {
+        dist.check()?;
+        let keys = dist.keys()?;
+        let previous = self.index_of(&dist.id);
+        if let Some(index) = previous {
+            self.unindex(index);
+        }
+        let index = previous.unwrap_or(self.distributions.len());
+        if let Err(e) = self.check_free(&keys, index, &dist.id) {
+            if let Some(index) = previous {
+                // Its previous version's names were free a moment ago: nothing has taken them.
+                let old = self.distributions[index].clone();
+                if let Ok(old_keys) = old.keys() {
+                    self.index(&old_keys, index);
+                }
+            }
+            return Err(e);
+        }
+        self.index(&keys, index);
+        match previous {
+            Some(index) => self.distributions[index] = dist,
+            None => {
+                self.by_id.insert(Arc::from(dist.id.as_str()), index);
+                self.distributions.push(dist);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the distribution at `index`; the last one takes its place.
+    fn remove_at(&mut self, index: usize) {
+        self.unindex(index);
+        let removed = self.distributions.swap_remove(index);
+        self.by_id.remove(removed.id.as_str());
+        let moved_from = self.distributions.len();
+        if let Some(moved) = self.distributions.get(index).cloned() {
+            if let Some(i) = self.by_id.get_mut(moved.id.as_str()) {
+                *i = index;
+            }
+            if let Ok(keys) = moved.keys() {
+                for key in &keys {
+                    if let Some(slot) = self.map_mut(key.wildcard).get_mut(key.name.as_ref())
+                        && slot.index == moved_from
+                    {
+                        slot.index = index;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops the names that lead to `index`.
+    fn unindex(&mut self, index: usize) {
+        let dist = self.distributions[index].clone();
+        if let Ok(keys) = dist.keys() {
+            for key in &keys {
+                let map = self.map_mut(key.wildcard);
+                if map.get(key.name.as_ref()).is_some_and(|s| s.index == index) {
+                    map.remove(key.name.as_ref());
+                }
+            }
+        }
+    }
+
+    fn check_free(&self, keys: &[NameKey], index: usize, id: &str) -> Result<(), SnapshotError> {
+        for key in keys {
+            let map = if key.wildcard { &self.by_wildcard_parent } else { &self.by_name };
+            if let Some(slot) = map.get(key.name.as_ref())
+                && slot.index != index
+            {
+                return Err(SnapshotError::DuplicateDomain {
+                    name: key.display(),
+                    first: self.distributions[slot.index].id.clone(),
+                    second: id.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn index(&mut self, keys: &[NameKey], index: usize) {
+        for key in keys {
+            let slot = Slot { index, certificate: key.certificate };
+            // A name given twice keeps its first role: the default domain wins over an
+            // alternative name equal to it.
+            self.map_mut(key.wildcard).entry(key.name.clone()).or_insert(slot);
+        }
+    }
+
+    fn map_mut(&mut self, wildcard: bool) -> &mut HashMap<Arc<str>, Slot> {
+        if wildcard { &mut self.by_wildcard_parent } else { &mut self.by_name }
+    }
+
+    /// Every distribution (in the order given to [`Snapshot::new`]; after
+    /// [`Snapshot::updated`], a removed distribution's place goes to the last one).
     pub fn distributions(&self) -> &[Arc<Distribution>] {
         &self.distributions
     }
@@ -117,6 +296,24 @@ impl Snapshot {
     /// an exact name first, then a wildcard alternative name one label up.
     pub fn find(&self, host: &str) -> Option<&Arc<Distribution>> {
         self.find_index(host).map(|i| &self.distributions[i])
+    }
+
+    /// The certificate a TLS handshake for `host` (the SNI name) gets: the edge's default
+    /// certificate for a distribution's default domain and subdomain, the attached one for
+    /// its alternative names. Hash-map reads and a reference count; no allocation for a
+    /// lower-case name, which is what rustls hands over.
+    pub fn certificate_for(&self, host: &str) -> Option<&Arc<CertifiedKey>> {
+        let slot = self.find_slot(host)?;
+        let dist = &self.distributions[slot.index];
+        Some(match (slot.certificate, &dist.certificate) {
+            (ServedCertificate::Attached, Some(attached)) => attached,
+            _ => &dist.default_certificate,
+        })
+    }
+
+    /// Which certificate `host` is served with (`None`: no distribution serves it).
+    pub fn served_certificate(&self, host: &str) -> Option<ServedCertificate> {
+        self.find_slot(host).map(|s| s.certificate)
     }
 
     /// The distribution with this id.
@@ -129,12 +326,30 @@ impl Snapshot {
     }
 
     pub(crate) fn find_index(&self, host: &str) -> Option<usize> {
-        let host = normalize_host(host);
-        if let Some(i) = self.by_name.get(&host) {
-            return Some(*i);
+        self.find_slot(host).map(|s| s.index)
+    }
+
+    fn find_slot(&self, host: &str) -> Option<Slot> {
+        let host = normalized(host);
+        if let Some(slot) = self.by_name.get(host.as_ref()) {
+            return Some(*slot);
         }
         let (_, parent) = host.split_once('.')?;
         self.by_wildcard_parent.get(parent).copied()
+    }
+}
+
+/// One host name as the indexes key it.
+struct NameKey {
+    /// Lower case; a wildcard's parent (`example.com` for `*.example.com`).
+    name: Arc<str>,
+    wildcard: bool,
+    certificate: ServedCertificate,
+}
+
+impl NameKey {
+    fn display(&self) -> String {
+        if self.wildcard { format!("*.{}", self.name) } else { self.name.to_string() }
     }
 }
 
@@ -143,15 +358,30 @@ pub(crate) fn normalize_host(host: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// [`normalize_host`], borrowing when the name is already normal (SNI names are: rustls
+/// lower-cases them).
+fn normalized(host: &str) -> Cow<'_, str> {
+    if host.ends_with('.') || host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(normalize_host(host))
+    } else {
+        Cow::Borrowed(host)
+    }
+}
+
 /// One distribution as the edge serves it.
 #[derive(Debug, Clone)]
 pub struct Distribution {
     /// Stable identity: keys counters, purges and cache entries (the owner uses the ARN or name).
     pub id: String,
-    /// The distribution's default domain (`domainName`, e.g. `d1234567890abc.cdn.carapace.internal`).
+    /// The distribution's default domain (`domainName`, e.g. `d1234567890abc.cdn.carapace.internal`):
+    /// always served with [`Distribution::default_certificate`].
     pub domain_name: String,
-    /// `alternativeDomainNames` (and the Lightsail subdomain, if any). `*.example.com` serves
-    /// every name one label below `example.com`.
+    /// The Lightsail subdomain's host (`<name>.<edge domain>`), if any: served like the
+    /// default domain, with [`Distribution::default_certificate`].
+    pub subdomain: Option<String>,
+    /// `alternativeDomainNames`: served with [`Distribution::certificate`] (the default
+    /// certificate when none is attached). `*.example.com` serves every name one label below
+    /// `example.com`.
     pub alternative_domain_names: Vec<String>,
     /// `isEnabled`: a disabled distribution answers 403.
     pub is_enabled: bool,
@@ -169,23 +399,27 @@ pub struct Distribution {
     pub default_root_object: Option<String>,
     /// `customErrorResponses`.
     pub custom_error_responses: Vec<CustomErrorResponse>,
-    /// The certificate served for every name of the distribution: the attached Lightsail
-    /// certificate, or the edge's wildcard for the default domain.
-    pub certificate: Arc<CertifiedKey>,
+    /// The edge's own certificate (`*.<edge domain>`, CloudFront's `*.cloudfront.net`), for
+    /// the default domain and the subdomain.
+    pub default_certificate: Arc<CertifiedKey>,
+    /// The attached Lightsail certificate, for the alternative domain names.
+    pub certificate: Option<Arc<CertifiedKey>>,
 }
 
 impl Distribution {
     /// A distribution with Lightsail's defaults for everything but its identity, name, origin
-    /// and certificate: enabled, caching everything, [`CacheSettings::default`], TLSv1.2_2021.
+    /// and default certificate: enabled, caching everything, [`CacheSettings::default`],
+    /// TLSv1.2_2021, no subdomain, no alternative name, no attached certificate.
     pub fn new(
         id: impl Into<String>,
         domain_name: impl Into<String>,
         origin: Origin,
-        certificate: Arc<CertifiedKey>,
+        default_certificate: Arc<CertifiedKey>,
     ) -> Self {
         Self {
             id: id.into(),
             domain_name: domain_name.into(),
+            subdomain: None,
             alternative_domain_names: Vec::new(),
             is_enabled: true,
             origin,
@@ -195,13 +429,46 @@ impl Distribution {
             viewer_minimum_tls_protocol_version: TlsPolicy::Tls12_2021,
             default_root_object: None,
             custom_error_responses: Vec::new(),
-            certificate,
+            default_certificate,
+            certificate: None,
         }
     }
 
-    /// The default domain then the alternative names.
+    /// The default domain, the subdomain, then the alternative names.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.domain_name.as_str()).chain(self.alternative_domain_names.iter().map(String::as_str))
+        std::iter::once(self.domain_name.as_str())
+            .chain(self.subdomain.as_deref())
+            .chain(self.alternative_domain_names.iter().map(String::as_str))
+    }
+
+    /// What makes a distribution unservable on its own (its names are checked by
+    /// [`Distribution::keys`]).
+    fn check(&self) -> Result<(), SnapshotError> {
+        self.origin.check(&self.id)?;
+        let s = &self.cache_behavior_settings;
+        if s.minimum_ttl > s.maximum_ttl {
+            return Err(SnapshotError::TtlOrder(self.id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Every name as the indexes key it, with the certificate it gets.
+    fn keys(&self) -> Result<Vec<NameKey>, SnapshotError> {
+        let edge_names = 1 + usize::from(self.subdomain.is_some());
+        self.names()
+            .enumerate()
+            .map(|(i, name)| {
+                let normal = normalize_host(name);
+                if normal.is_empty() || !normal.is_ascii() || normal.contains(['/', ' ', ':']) {
+                    return Err(SnapshotError::InvalidDomain { id: self.id.clone(), name: normal });
+                }
+                let certificate = if i < edge_names { ServedCertificate::Default } else { ServedCertificate::Attached };
+                Ok(match normal.strip_prefix("*.") {
+                    Some(parent) => NameKey { name: Arc::from(parent), wildcard: true, certificate },
+                    None => NameKey { name: Arc::from(normal), wildcard: false, certificate },
+                })
+            })
+            .collect()
     }
 
     /// The behaviour for a request path, as Lightsail documents per-path behaviours: patterns
@@ -474,6 +741,106 @@ mod tests {
         for (pattern, path, expected) in cases {
             assert_eq!(path_matches(pattern, path.trim_start_matches('/')), expected, "{pattern} vs {path}");
         }
+    }
+
+    fn key(name: &str) -> Arc<CertifiedKey> {
+        use carapace_core::ca::{CertificateAuthority, KeyAlgorithm, LeafRequest, generate_key};
+        let master = carapace_core::crypto::MasterKey::generate().unwrap();
+        // No handshake is made: any fixed time will do.
+        let now = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+        let (ca, _) = CertificateAuthority::generate("Snapshot Test", now, &master).unwrap();
+        let leaf = generate_key(KeyAlgorithm::EcPrime256v1).unwrap();
+        let req = LeafRequest {
+            common_name: name.to_owned(),
+            sans: vec![name.to_owned()],
+            ip_addresses: Vec::new(),
+            not_before: now - time::Duration::hours(1),
+            not_after: now + time::Duration::days(1),
+            serial: None,
+            base_url: "http://127.0.0.1:4566".into(),
+        };
+        let issued = ca.issue(&req, &leaf, now).unwrap();
+        certified_key_from_pem(&format!("{}{}", issued.certificate_pem, issued.chain_pem), &leaf.to_pem()).unwrap()
+    }
+
+    fn dist(id: &str, domain: &str, default: &Arc<CertifiedKey>) -> Distribution {
+        let origin = Origin::new("http://127.0.0.1:9".parse().unwrap(), ProtocolPolicy::HttpOnly);
+        Distribution::new(id, domain, origin, default.clone())
+    }
+
+    #[test]
+    fn default_domain_and_subdomain_keep_the_default_certificate() {
+        let (default, attached) = (key("*.cdn.test"), key("www.example.test"));
+        let mut d = dist("a", "d1.cdn.test", &default);
+        d.subdomain = Some("site.cdn.test".into());
+        d.alternative_domain_names = vec!["www.example.test".into(), "*.shop.test".into(), "D1.cdn.test".into()];
+        let plain = dist("b", "d2.cdn.test", &default);
+        let snapshot = Snapshot::new([d.clone(), plain.clone()]).unwrap();
+        // Without an attached certificate every name gets the default one.
+        assert!(Arc::ptr_eq(snapshot.certificate_for("www.example.test").unwrap(), &default));
+        d.certificate = Some(attached.clone());
+        let snapshot = Snapshot::new([d, plain]).unwrap();
+        for name in ["d1.cdn.test", "D1.CDN.TEST.", "site.cdn.test", "d2.cdn.test"] {
+            assert!(Arc::ptr_eq(snapshot.certificate_for(name).unwrap(), &default), "{name}");
+            assert_eq!(snapshot.served_certificate(name), Some(ServedCertificate::Default), "{name}");
+        }
+        for name in ["www.example.test", "eu.shop.test"] {
+            assert!(Arc::ptr_eq(snapshot.certificate_for(name).unwrap(), &attached), "{name}");
+        }
+        assert!(snapshot.certificate_for("unknown.test").is_none());
+    }
+
+    #[test]
+    fn updates_share_unchanged_distributions_and_refuse_only_the_faulty_one() {
+        let default = key("*.cdn.test");
+        let names = ["a", "b", "c", "d"];
+        let (snapshot, rejected) = Snapshot::build(names.iter().map(|n| dist(n, &format!("{n}.cdn.test"), &default)));
+        assert!(rejected.is_empty());
+        let kept = snapshot.get("c").unwrap().clone();
+
+        // A removal moves the last distribution into the freed place: every name still leads
+        // to its own distribution.
+        let mut claims_a = dist("e", "e.cdn.test", &default);
+        claims_a.alternative_domain_names = vec!["a.cdn.test".into()];
+        let mut bad_origin = dist("b", "b2.cdn.test", &default);
+        bad_origin.origin.url = "ftp://x".parse().unwrap();
+        let mut renamed = dist("d", "d2.cdn.test", &default);
+        renamed.subdomain = Some("dee.cdn.test".into());
+        let (next, rejected) = snapshot.updated([
+            SnapshotChange::Remove("a".into()),
+            SnapshotChange::upsert(bad_origin),
+            SnapshotChange::upsert(renamed),
+            SnapshotChange::upsert(claims_a.clone()),
+            SnapshotChange::upsert(dist("f", "c.cdn.test", &default)),
+        ]);
+        let refused: Vec<&str> = rejected.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(refused, ["b", "f"], "{rejected:?}");
+        assert!(matches!(rejected[1].error, SnapshotError::DuplicateDomain { ref first, .. } if first == "c"));
+        assert!(Arc::ptr_eq(next.get("c").unwrap(), &kept), "an unchanged distribution is shared");
+        for (name, id) in [
+            ("b.cdn.test", "b"),
+            ("c.cdn.test", "c"),
+            ("d2.cdn.test", "d"),
+            ("dee.cdn.test", "d"),
+            ("e.cdn.test", "e"),
+            ("a.cdn.test", "e"),
+        ] {
+            assert_eq!(next.find(name).map(|d| d.id.as_str()), Some(id), "{name}");
+        }
+        assert!(next.find("d.cdn.test").is_none(), "a replaced version's names are gone");
+        assert!(next.get("a").is_none() && next.get("f").is_none());
+        assert_eq!(next.distributions().len(), 4);
+        for (i, d) in next.distributions().iter().enumerate() {
+            assert_eq!(next.index_of(&d.id), Some(i));
+        }
+        // The snapshot it came from is untouched.
+        assert_eq!(snapshot.find("a.cdn.test").map(|d| d.id.as_str()), Some("a"));
+        assert!(snapshot.get("e").is_none());
+        // The strict constructor refuses what `build` leaves out.
+        assert!(matches!(
+            Snapshot::new([dist("x", "x.test", &default), dist("x", "y.test", &default)]),
+            Err(SnapshotError::DuplicateId(_))
+        ));
     }
 
     #[test]

@@ -120,9 +120,11 @@ impl TlsConfigs {
     }
 }
 
-/// Chooses the certificate by SNI from the current snapshot. A name no distribution serves
-/// (or no SNI at all) resolves to nothing, so rustls aborts the handshake with an alert: a
-/// viewer never sees another distribution's certificate.
+/// Chooses the certificate by SNI from the current snapshot: the edge's own certificate for a
+/// distribution's default domain and subdomain, the attached one for its alternative names
+/// ([`crate::Snapshot::certificate_for`]: hash-map reads, no allocation). A name no
+/// distribution serves (or no SNI at all) resolves to nothing, so rustls aborts the handshake
+/// with an alert: a viewer never sees another distribution's certificate.
 #[derive(Debug)]
 struct SniResolver {
     live: Arc<ArcSwap<Live>>,
@@ -131,6 +133,6 @@ struct SniResolver {
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let name = hello.server_name()?;
-        self.live.load().snapshot.find(name).map(|d| d.certificate.clone())
+        self.live.load().snapshot.certificate_for(name).cloned()
     }
 }

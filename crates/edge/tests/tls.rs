@@ -355,3 +355,100 @@ async fn http2_stream_resets_do_not_take_the_edge_down() {
     assert_eq!((res.status, res.text().as_str()), (StatusCode::OK, "page"));
     edge.stop().await;
 }
+
+/// CloudFront's rule: the default domain (and the Lightsail subdomain) keep the edge's own
+/// certificate once a certificate is attached; the attached one serves the alternative names.
+/// Attaching and detaching are per-distribution updates: counters carry over and the other
+/// distribution is the same one, not a rebuilt copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_domain_keeps_the_edge_certificate_after_an_attach() {
+    let w = world().await;
+    let wildcard = w.pki.leaf(&["*.cdn.test", "cdn.test"], KeyAlgorithm::EcPrime256v1);
+    let own = w.pki.leaf(&["www.example.test"], KeyAlgorithm::EcPrime256v1);
+    let mut site = dist("site", "d1234567890abc.cdn.test", &w.origin, &wildcard);
+    site.subdomain = Some("site.cdn.test".into());
+    let other = dist("other", "d0987654321xyz.cdn.test", &w.origin, &wildcard);
+    let edge = start_edge(config(&w.pki, &w.clock), Snapshot::new([site.clone(), other]).unwrap()).await;
+    let viewer = Viewer::new(edge.https, &w.pki);
+    let res = viewer.get("d1234567890abc.cdn.test", "/page").await;
+    assert_eq!(res.status, StatusCode::OK);
+    let unchanged = edge.edge.snapshot().get("other").unwrap().clone();
+
+    // AttachCertificateToDistribution.
+    site.alternative_domain_names = vec!["www.example.test".into()];
+    site.certificate = Some(own.key.clone());
+    let rejected = edge.edge.update([carapace_edge::SnapshotChange::upsert(site.clone())]);
+    assert!(rejected.is_empty(), "{rejected:?}");
+    for (name, leaf) in [
+        ("d1234567890abc.cdn.test", &wildcard),
+        ("site.cdn.test", &wildcard),
+        ("d0987654321xyz.cdn.test", &wildcard),
+        ("www.example.test", &own),
+    ] {
+        // The viewer verifies the chain and the name: a mismatch fails the handshake.
+        let (mut conn, cert) = viewer.connect(name, false).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(cert, leaf.leaf_der, "{name}");
+        assert_eq!(conn.send(name, Method::GET, "/page", &[], "").await.unwrap().status, StatusCode::OK, "{name}");
+    }
+    assert!(Arc::ptr_eq(edge.edge.snapshot().get("other").unwrap(), &unchanged), "the other distribution is shared");
+    let requests = |edge: &carapace_edge::Edge| {
+        edge.counters().into_iter().find(|(id, _)| id == "site").map(|(_, c)| c.requests).unwrap()
+    };
+    assert_eq!(requests(&edge.edge), 4, "counters carry over the update (one before, three after)");
+
+    // openssl agrees, verifying each name against the certificate it gets.
+    if has("openssl") {
+        let (dir, root) = root_file(&w.pki, "attach");
+        let port = edge.https.port();
+        for name in ["d1234567890abc.cdn.test", "www.example.test"] {
+            let root = root.clone();
+            let out = tokio::task::spawn_blocking(move || {
+                Command::new("openssl")
+                    .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", name])
+                    .args(["-verify_hostname", name, "-CAfile"])
+                    .arg(&root)
+                    .args(["-verify_return_error", "-brief"])
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap();
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success() && text.contains("Verification: OK"), "{name}: {text}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    // DetachCertificateFromDistribution: the alternative name is gone, the default stays.
+    site.alternative_domain_names.clear();
+    site.certificate = None;
+    assert!(edge.edge.update([carapace_edge::SnapshotChange::upsert(site)]).is_empty());
+    assert!(viewer.tls("www.example.test", &[]).await.is_err(), "a detached name gets an alert");
+    let (_, cert) = viewer.connect("d1234567890abc.cdn.test", false).await.unwrap();
+    assert_eq!(cert, wildcard.leaf_der);
+    edge.stop().await;
+}
+
+/// A distribution the edge cannot serve is refused alone: the others keep serving, and a
+/// refused update keeps the distribution's previous version.
+#[tokio::test]
+async fn a_refused_update_keeps_the_previous_version_and_the_others() {
+    let w = world().await;
+    let leaf = w.pki.leaf(&["a.test", "b.test"], KeyAlgorithm::EcPrime256v1);
+    let a = dist("a", "a.test", &w.origin, &leaf);
+    let edge = start_edge(config(&w.pki, &w.clock), Snapshot::new([a]).unwrap()).await;
+    let mut b = dist("b", "b.test", &w.origin, &leaf);
+    b.alternative_domain_names = vec!["a.test".into()];
+    let mut bad_a = dist("a", "a.test", &w.origin, &leaf);
+    bad_a.origin.url = "http://origin.test/?q".parse().unwrap();
+    let rejected =
+        edge.edge.update([carapace_edge::SnapshotChange::upsert(b), carapace_edge::SnapshotChange::upsert(bad_a)]);
+    let refused: Vec<&str> = rejected.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(refused, ["b", "a"], "{rejected:?}");
+    let viewer = Viewer::new(edge.https, &w.pki);
+    let res = viewer.get("a.test", "/page").await;
+    assert_eq!((res.status, res.text().as_str()), (StatusCode::OK, "page"));
+    assert!(viewer.tls("b.test", &[]).await.is_err());
+    edge.stop().await;
+}

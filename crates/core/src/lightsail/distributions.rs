@@ -15,10 +15,10 @@ use super::cache::{
     check_path_behaviors,
 };
 use super::edge::LiveEdges;
-use super::operations::{OperationView, decode_token, encode_token, fingerprint, new_operation};
+use super::operations::{OperationView, decode_token, encode_token, fingerprint, new_operation, operation_writes};
 use super::records::{
-    self, AttachedCertificate, CACHE_RESET_KIND, CacheResetRecord, DISTRIBUTION_KIND, DOMAIN_KIND, DistributionRecord,
-    DomainClaim, OriginRecord, SubdomainRecord,
+    self, AttachedCertificate, CACHE_RESET_KIND, CacheResetRecord, ConfigChange, DISTRIBUTION_KIND, DOMAIN_KIND,
+    DistributionRecord, DomainClaim, OriginRecord, SubdomainRecord,
 };
 use super::{LightsailError, LightsailManager, MAX_CONFLICT_RETRIES, Result, check_distribution_region, tags};
 use crate::acm::{Owner, Status, Tag};
@@ -297,8 +297,13 @@ impl LightsailManager {
             }
         }
         writes.extend(extra);
-        let (op, op_writes) = new_operation(owner, "Distribution", &new.name, operation_type, now);
-        writes.extend(op_writes);
+        let (mut op, _) = new_operation(owner, "Distribution", &new.name, operation_type, now);
+        // Only a new configuration version is something an edge applies (a bundle change is
+        // not), so only then can an edge fail the operation.
+        if old.is_none_or(|(d, _)| d.config_version != new.config_version) {
+            op.change = Some(ConfigChange { distribution_id: new.id.clone(), config_version: new.config_version });
+        }
+        writes.extend(operation_writes(owner, &op));
         match self.core.store.apply(writes).await {
             Ok(_) => Ok(Some(OperationView::as_answered(op))),
             Err(carapace_store::Error::Conflict(k)) if k == key => {

@@ -2,6 +2,10 @@
 //!
 //! A distribution is `Deployed` once every running edge has applied its latest
 //! `config_version`; a cache reset is `Succeeded` once every running edge has purged for it.
+//! An operation that produced a configuration some running edge refused (an origin URL or
+//! protocol policy it cannot use, a host name another distribution holds) reads `Failed`,
+//! with the edge's reason as its `errorDetails`; the distribution stays `InProgress` and the
+//! edges keep serving the version they had.
 //! An edge is running while its [`EdgeNodeReport`] heartbeat is younger than
 //! [`EDGE_NODE_TTL_MS`]. With no edge running (the edge is its own issue; `carapace serve`
 //! without one), a change is applied when it is stored: distributions read `Deployed` and
@@ -9,7 +13,9 @@
 
 use carapace_store::{Key, Order, Row, Scan, Write};
 
-use super::records::{self, CacheResetRecord, DistributionRecord, EDGE_NODE_KIND, EdgeNodeReport, MinuteCounters};
+use super::records::{
+    self, CacheResetRecord, DistributionRecord, EDGE_NODE_KIND, EdgeNodeReport, FailedChange, MinuteCounters,
+};
 use super::{LightsailError, LightsailManager, MAX_CONFLICT_RETRIES, Result};
 
 /// An edge silent for this long no longer holds distributions `InProgress`.
@@ -24,6 +30,11 @@ impl LiveEdges {
     pub fn distribution_status(&self, d: &DistributionRecord) -> &'static str {
         let behind = self.0.iter().any(|n| n.applied.get(&d.id).is_none_or(|v| *v < d.config_version));
         if behind { "InProgress" } else { "Deployed" }
+    }
+
+    /// Why a running edge refused this configuration of a distribution, if one did.
+    pub fn failure(&self, distribution_id: &str, config_version: u64) -> Option<&FailedChange> {
+        self.0.iter().filter_map(|n| n.failed.get(distribution_id)).find(|f| f.config_version == config_version)
     }
 
     /// `Succeeded` or `InProgress`.
@@ -131,5 +142,20 @@ mod tests {
         assert_eq!(LiveEdges::default().reset_status(&r), "Succeeded");
         assert_eq!(LiveEdges(vec![purged("r2"), purged("r1")]).reset_status(&r), "InProgress");
         assert_eq!(LiveEdges(vec![purged("r2")]).reset_status(&r), "Succeeded");
+    }
+
+    #[test]
+    fn a_refused_configuration_is_found_by_its_version() {
+        let failed = |v: u64| EdgeNodeReport {
+            applied: [("d1".to_owned(), 2)].into(),
+            failed: [("d1".to_owned(), FailedChange { config_version: v, reason: "bad".into(), at_ms: 5 })].into(),
+            ..Default::default()
+        };
+        let edges = LiveEdges(vec![EdgeNodeReport::default(), failed(3)]);
+        assert_eq!(edges.failure("d1", 3).map(|f| f.reason.as_str()), Some("bad"));
+        assert!(edges.failure("d1", 2).is_none(), "an earlier version was applied");
+        assert!(edges.failure("d2", 3).is_none());
+        let d = DistributionRecord { id: "d1".into(), config_version: 3, ..super::super::tests::sample_distribution() };
+        assert_eq!(edges.distribution_status(&d), "InProgress", "not deployed while an edge refuses it");
     }
 }

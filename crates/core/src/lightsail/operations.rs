@@ -6,18 +6,27 @@
 //! provider polls until `Succeeded` or `Completed`, internal/service/lightsail/wait.go) sees
 //! the transition it expects, on its first poll.
 //!
+//! An operation that changed a distribution's configuration reads `Failed` once a running
+//! edge reports it cannot apply that configuration ([`super::edge::LiveEdges::failure`]):
+//! `errorCode` [`NOT_APPLIED`], the edge's reason as `errorDetails` (the API reference's
+//! `Operation` members; Lightsail documents no code list, so the code is Carapace's).
+//!
 //! GetOperations pages oldest first, at most 200 per page (the API reference's wording);
 //! GetOperationsForResource reads the per-resource copy of each record in the same order.
 
 use base64::Engine as _;
 use carapace_store::{Clause, Cursor, Key, Row, Write};
 
+use super::edge::LiveEdges;
 use super::records::{self, OPERATION_KIND, OperationRecord, RESOURCE_OPERATION_KIND, StoredStatus};
 use super::{LightsailError, LightsailManager, Result};
 use crate::acm::Owner;
 
 /// Operations per page.
 pub const PAGE_SIZE: usize = 200;
+
+/// `errorCode` of an operation whose distribution configuration an edge refused.
+pub const NOT_APPLIED: &str = "DistributionConfigNotApplied";
 
 /// `OperationStatus` as shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +63,19 @@ impl OperationView {
             StoredStatus::Failed => OperationStatus::Failed,
         };
         Self { status, status_changed_ms: record.status_changed_ms, record }
+    }
+
+    /// `Failed`, with the edge's reason, when a running edge refused the configuration the
+    /// operation produced.
+    fn with_edges(mut self, edges: &LiveEdges) -> Self {
+        let Some(change) = &self.record.change else { return self };
+        if let Some(f) = edges.failure(&change.distribution_id, change.config_version) {
+            self.status = OperationStatus::Failed;
+            self.status_changed_ms = f.at_ms;
+            self.record.error_code = Some(NOT_APPLIED.to_owned());
+            self.record.error_details = Some(f.reason.clone());
+        }
+        self
     }
 
     /// As the mutating call answers it: `Started` at its creation time.
@@ -96,6 +118,7 @@ pub(crate) fn new_operation(
         status_changed_ms: now_ms,
         error_code: None,
         error_details: None,
+        change: None,
     };
     let writes = operation_writes(owner, &record);
     (record, writes)
@@ -155,7 +178,8 @@ impl LightsailManager {
     pub async fn get_operation(&self, owner: &Owner, id: &str) -> Result<OperationView> {
         let row = self.core.store.get(&Key::new(OPERATION_KIND, owner.scope(), id)).await?;
         let row = row.ok_or_else(|| LightsailError::does_not_exist("Operation", id))?;
-        Ok(OperationView::stored(records::decode(&row.body).map_err(LightsailError::Internal)?))
+        let view = OperationView::stored(records::decode(&row.body).map_err(LightsailError::Internal)?);
+        Ok(view.with_edges(&self.live_edges().await?))
     }
 
     /// GetOperations.
@@ -189,10 +213,11 @@ impl LightsailManager {
         let rows = self.page_rows(kind, scope, clause, after, PAGE_SIZE).await?;
         let more = rows.len() > PAGE_SIZE;
         let rows = &rows[..rows.len().min(PAGE_SIZE)];
+        let edges = self.live_edges().await?;
         let mut items = Vec::with_capacity(rows.len());
         for row in rows {
             match records::decode::<OperationRecord>(&row.body) {
-                Ok(r) => items.push(OperationView::stored(r)),
+                Ok(r) => items.push(OperationView::stored(r).with_edges(&edges)),
                 Err(e) => tracing::error!(key = %row.key, error = %e, "skipping an unreadable operation"),
             }
         }

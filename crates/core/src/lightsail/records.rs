@@ -287,8 +287,22 @@ pub struct OperationRecord {
     /// `errorDetails` of a failed operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_details: Option<String>,
+    /// The distribution configuration this operation produced, for the operations that
+    /// change what the edge serves: the operation fails when an edge cannot apply it
+    /// ([`EdgeNodeReport::failed`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<ConfigChange>,
 }
 versioned!(OperationRecord, "lightsail operation");
+
+/// A distribution's configuration version, as an operation produced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigChange {
+    /// [`DistributionRecord::id`].
+    pub distribution_id: String,
+    /// [`DistributionRecord::config_version`] after the operation.
+    pub config_version: u64,
+}
 
 /// A distribution's latest cache reset (row kind [`CACHE_RESET_KIND`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -353,5 +367,20 @@ pub struct EdgeNodeReport {
     /// Distribution id → the id of the latest cache reset the node has purged for.
     #[serde(default)]
     pub purged: BTreeMap<String, String>,
+    /// Distribution id → the latest `config_version` the node could not apply, and why. The
+    /// node keeps serving the version in [`EdgeNodeReport::applied`], if any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed: BTreeMap<String, FailedChange>,
 }
 versioned!(EdgeNodeReport, "lightsail edge node report");
+
+/// A distribution configuration an edge refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedChange {
+    /// The refused [`DistributionRecord::config_version`].
+    pub config_version: u64,
+    /// Why, in words for the operation's `errorDetails`.
+    pub reason: String,
+    /// When the edge first refused it, Unix milliseconds.
+    pub at_ms: i64,
+}

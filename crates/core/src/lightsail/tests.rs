@@ -254,3 +254,45 @@ async fn listings_select_by_index_status_account_and_resource() {
     assert_eq!(ops.items[0].record.resource_name, "alice-site");
     assert!(env.ls.get_operations_for_resource(&alice(), "issued", None).await.unwrap().items.is_empty());
 }
+
+#[tokio::test]
+async fn an_operation_fails_when_a_running_edge_refuses_its_configuration() {
+    let env = env();
+    let (view, created) = env.ls.create_distribution(&alice(), new_distribution("site")).await.unwrap();
+    let id = view.record.id.clone();
+    let change = DistributionChange { is_enabled: Some(false), ..Default::default() };
+    let updated = env.ls.update_distribution(&alice(), "site", change, "UpdateDistribution").await.unwrap();
+    assert_eq!(updated.record.change.as_ref().map(|c| c.config_version), Some(2));
+    let bundle = env.ls.update_distribution_bundle(&alice(), "site", "small_1_0").await.unwrap();
+    assert!(bundle.record.change.is_none(), "a bundle change is nothing the edge applies");
+
+    // An edge serves version 1 and refuses version 2.
+    let report = records::EdgeNodeReport {
+        heartbeat_ms: env.ls.now_ms(),
+        applied: [(id.clone(), 1)].into(),
+        failed: [(
+            id.clone(),
+            records::FailedChange { config_version: 2, reason: "origin protocolPolicy \"x\"".into(), at_ms: 7 },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    env.ls.report_edge_node("edge-1", report).await.unwrap();
+    let first = env.ls.get_operation(&alice(), &created.record.id).await.unwrap();
+    assert_eq!(first.status, OperationStatus::Succeeded, "version 1 was applied");
+    let failed = env.ls.get_operation(&alice(), &updated.record.id).await.unwrap();
+    assert_eq!(failed.status, OperationStatus::Failed);
+    assert_eq!(failed.record.error_code.as_deref(), Some(operations::NOT_APPLIED));
+    assert_eq!(failed.record.error_details.as_deref(), Some("origin protocolPolicy \"x\""));
+    assert_eq!(failed.status_changed_ms, 7);
+    let listed = env.ls.get_operations_for_resource(&alice(), "site", None).await.unwrap();
+    let failed_ids: Vec<&str> =
+        listed.items.iter().filter(|o| o.status == OperationStatus::Failed).map(|o| o.record.id.as_str()).collect();
+    assert_eq!((listed.items.len(), failed_ids), (3, vec![updated.record.id.as_str()]));
+    let page = env.ls.get_distributions(&alice(), Some("site"), None).await.unwrap();
+    assert_eq!(page.items[0].status, "InProgress");
+
+    // Once the edge's report is older than the TTL, nothing holds the operation failed.
+    env.clock.advance(edge::EDGE_NODE_TTL_MS + 1);
+    assert_eq!(env.ls.get_operation(&alice(), &updated.record.id).await.unwrap().status, OperationStatus::Succeeded);
+}
