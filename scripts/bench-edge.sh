@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The edge against nginx (proxy_cache) in front of the same origin, with the same certificate,
 # the same load generators (wrk, h2load) and the same cores: servers and origin pinned to CPU 0
-# with one worker each, the load generator to CPU 1, rounds alternating. Prints figures;
-# asserts nothing. Needs Debian's nginx, wrk and nghttp2-client (h2load).
+# with one worker each, the load generator to CPU 1, rounds alternating. Three servers: the
+# edge crate alone (examples/edge_bench), the real `carapace serve` binary (API, workers and
+# edge in one process, the distribution made through the Lightsail API with the AWS CLI), and
+# nginx. Prints figures; asserts nothing. Needs Debian's nginx, wrk and nghttp2-client
+# (h2load), and the AWS CLI (the test venv's, or one on PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/carapace/target}"
@@ -11,12 +14,18 @@ DUR="${DUR:-8}"
 ORIGIN=127.0.0.1:9080
 EDGE=9443
 NGINX=9444
+CARAPACE=9445
+CARAPACE_API=9566
+VENV="${CARAPACE_VENV:-$HOME/.cache/carapace/venv}"
+[ -x "$VENV/bin/aws" ] && export PATH="$VENV/bin:$PATH"
 
-for tool in nginx wrk h2load taskset; do
+for tool in nginx wrk h2load taskset aws; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nginx wrk nghttp2-client)"; exit 1; }
 done
 cargo build --release -q -p carapace-edge --example edge_bench
+cargo build --release -q -p carapace --bin carapace
 BIN="$CARGO_TARGET_DIR/release/examples/edge_bench"
+CARAPACE_BIN="$CARGO_TARGET_DIR/release/carapace"
 WORK="$(mktemp -d)"
 PIDS=()
 stop_servers() {
@@ -71,7 +80,43 @@ EOF
   NGINX_PID=$!
   wait_port "$EDGE"
   wait_port "$NGINX"
+  if [ "$1" = ec ]; then start_carapace; fi
 }
+
+# `carapace serve --dev` with one distribution on the same origin, made as a user makes it.
+# Its default domain is served with the edge's own P-256 certificate from Carapace's CA; the
+# load generators reach it by name with --connect-to (h2load), --resolve (curl) and a wrk
+# script that resolves to loopback, so SNI carries the distribution's name.
+start_carapace() {
+  rm -rf "$WORK/carapace"
+  CARAPACE_LIGHTSAIL_ORIGINS="web=http://$ORIGIN" CARAPACE_EDGE_CACHE_BYTES=$((1 << 30)) RUST_LOG=warn \
+    taskset -c 0 "$CARAPACE_BIN" serve --dev --data-dir "$WORK/carapace" --listen "127.0.0.1:$CARAPACE_API" \
+    --edge-https-listen "127.0.0.1:$CARAPACE" --edge-http-listen 127.0.0.1:9481 >"$WORK/carapace.log" 2>&1 &
+  PIDS+=($!)
+  CARAPACE_PID=$!
+  wait_port "$CARAPACE_API"
+  wait_port "$CARAPACE"
+  local status=""
+  export AWS_ACCESS_KEY_ID=123456789012 AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION=us-east-1
+  aws --endpoint-url "http://127.0.0.1:$CARAPACE_API" lightsail create-distribution \
+    --distribution-name bench --bundle-id small_1_0 --origin name=web,regionName=us-east-1,protocolPolicy=http-only \
+    --default-cache-behavior behavior=cache --cache-behaviors 'path=miss/*,behavior=dont-cache' >/dev/null
+  for _ in $(seq 100); do
+    read -r status CARAPACE_HOST < <(aws --endpoint-url "http://127.0.0.1:$CARAPACE_API" lightsail get-distributions \
+      --distribution-name bench --query 'distributions[0].[status,domainName]' --output text)
+    [ "$status" = Deployed ] && break
+    sleep 0.2
+  done
+  [ "$status" = Deployed ] || { echo "distribution never Deployed ($status)"; exit 1; }
+  echo 'wrk.resolve = function(host, service) wrk.addrs = wrk.lookup("127.0.0.1", service) end' >"$WORK/loopback.lua"
+}
+
+# Where each target listens, the name it serves, and the client flags that reach that name.
+target_port() { case $1 in edge) echo $EDGE ;; nginx) echo $NGINX ;; carapace) echo $CARAPACE ;; esac; }
+target_host() { if [ "$1" = carapace ]; then echo "$CARAPACE_HOST"; else echo localhost; fi; }
+target_wrk() { if [ "$1" = carapace ]; then echo "-s $WORK/loopback.lua"; fi; }
+target_h2() { if [ "$1" = carapace ]; then echo "--connect-to=127.0.0.1:$CARAPACE"; fi; }
+target_url() { echo "https://$(target_host "$1"):$(target_port "$1")$2"; }
 
 rss_kib() { # total resident set of a process and its children, KiB
   local total=0
@@ -81,18 +126,21 @@ rss_kib() { # total resident set of a process and its children, KiB
   echo "$total"
 }
 
-wrk_run() { # port path [extra wrk args...] → "rps p99"
-  local port=$1 path=$2; shift 2
+wrk_run() { # target path [extra wrk args...] → "rps p99"
+  local target=$1 path=$2; shift 2
   local out
-  out="$(taskset -c 1 wrk -t1 -c32 -d"${DUR}s" --latency "$@" "https://localhost:$port$path")"
+  # shellcheck disable=SC2046
+  out="$(taskset -c 1 wrk -t1 -c32 -d"${DUR}s" --latency $(target_wrk "$target") "$@" "$(target_url "$target" "$path")")"
   local rps p99
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
   echo "$rps $p99"
 }
 
-h2_run() { # port → req/s
-  taskset -c 1 h2load -c32 -m10 -D "$DUR" "https://localhost:$1/1k" 2>/dev/null | awk '/^finished in/ {print $4}'
+h2_run() { # target → req/s
+  # shellcheck disable=SC2046
+  taskset -c 1 h2load -c32 -m10 -D "$DUR" $(target_h2 "$1") "$(target_url "$1" /1k)" 2>/dev/null |
+    awk '/^finished in/ {print $4}'
 }
 
 report() { # label, then lines "target value..."
@@ -103,19 +151,23 @@ report() { # label, then lines "target value..."
 
 for kind in ec rsa; do
   start_servers "$kind"
-  for port in $EDGE $NGINX; do
-    taskset -c 1 wrk -t1 -c4 -d1s "https://localhost:$port/1k" >/dev/null
-    echo "check $port $(curl -sk -o /dev/null -D - "https://localhost:$port/1k" | grep -i '^x-cache' | tr -d '\r')"
+  targets=(edge nginx)
+  if [ "$kind" = ec ]; then targets=(edge carapace nginx); fi
+  for target in "${targets[@]}"; do
+    # shellcheck disable=SC2046
+    taskset -c 1 wrk -t1 -c4 -d1s $(target_wrk "$target") "$(target_url "$target" /1k)" >/dev/null
+    host=$(target_host "$target") port=$(target_port "$target")
+    echo "check $target $(curl -sk --resolve "$host:$port:127.0.0.1" -o /dev/null -D - "$(target_url "$target" /1k)" |
+      grep -i '^x-cache' | tr -d '\r')"
   done
   for round in $(seq "$ROUNDS"); do
-    for target in edge nginx; do
-      port=$([ "$target" = edge ] && echo $EDGE || echo $NGINX)
+    for target in "${targets[@]}"; do
       if [ "$kind" = ec ]; then
-        echo "cached-h1 $target $(wrk_run "$port" /1k)"
-        echo "cached-h2 $target $(h2_run "$port")"
-        echo "miss $target $(wrk_run "$port" /miss/x)"
+        echo "cached-h1 $target $(wrk_run "$target" /1k)"
+        echo "cached-h2 $target $(h2_run "$target")"
+        echo "miss $target $(wrk_run "$target" /miss/x)"
       fi
-      echo "handshake-$kind $target $(wrk_run "$port" /1k -H 'Connection: close')"
+      echo "handshake-$kind $target $(wrk_run "$target" /1k -H 'Connection: close')"
     done
   done
   stop_servers
@@ -124,13 +176,14 @@ done | tee "$WORK/results.txt"
 # Memory per 100,000 cached 1 KiB objects (fresh processes; nginx keeps bodies in files).
 seq 1 100000 | sed "s|^|/obj/|" >"$WORK/paths"
 start_servers ec
-for target in edge nginx; do
-  port=$([ "$target" = edge ] && echo $EDGE || echo $NGINX)
-  pid=$([ "$target" = edge ] && echo "$EDGE_PID" || echo "$NGINX_PID")
-  sed "s|^|https://localhost:$port|" "$WORK/paths" >"$WORK/uris"
-  taskset -c 1 h2load -n 1000 -c 4 "https://localhost:$port/1k" >/dev/null 2>&1
+for target in edge carapace nginx; do
+  pid=$(case $target in edge) echo "$EDGE_PID" ;; nginx) echo "$NGINX_PID" ;; carapace) echo "$CARAPACE_PID" ;; esac)
+  sed "s|^|$(target_url "$target" "")|" "$WORK/paths" >"$WORK/uris"
+  # shellcheck disable=SC2046
+  taskset -c 1 h2load -n 1000 -c 4 $(target_h2 "$target") "$(target_url "$target" /1k)" >/dev/null 2>&1
   before=$(rss_kib "$pid")
-  taskset -c 1 h2load -n 100000 -c 8 -m 10 -i "$WORK/uris" >/dev/null 2>&1
+  # shellcheck disable=SC2046
+  taskset -c 1 h2load -n 100000 -c 8 -m 10 $(target_h2 "$target") -i "$WORK/uris" >/dev/null 2>&1
   sleep 6
   after=$(rss_kib "$pid")
   disk=$(du -sk "$WORK/nginx/cache" | cut -f1)

@@ -109,6 +109,61 @@ def test_tampered_body_is_rejected(strict_server):
     assert headers["x-amzn-RequestId"]
 
 
+def presigned_url(server, key, secret, auth_class, headers):
+    """A presigned URL for a POST to the API, made by one of botocore's own query signers."""
+    request = botocore.awsrequest.AWSRequest(method="POST", url=server.endpoint + "/", data=b"", headers=headers)
+    auth_class(botocore.credentials.Credentials(key, secret), "acm", "us-east-1", expires=300).add_auth(request)
+    return request.prepare().url
+
+
+def send_to(url, headers, body=b""):
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def test_presigned_url_cannot_be_replayed_as_another_operation(strict_server):
+    key, secret, _ = strict_server.admin_credentials()
+    acm = strict_server.client("acm", key=key, secret=secret)
+    arn = acm.request_certificate(DomainName="presign.example.com")["CertificateArn"]
+    json_type = {"Content-Type": "application/x-amz-json-1.1"}
+
+    # botocore's S3 presigner: SignedHeaders=host over UNSIGNED-PAYLOAD. Sent as another
+    # operation, the unsigned X-Amz-Target is refused; sent as is, the unsigned body does not
+    # match, since AWS's JSON services sign the body.
+    url = presigned_url(strict_server, key, secret, botocore.auth.S3SigV4QueryAuth, {})
+    assert "X-Amz-SignedHeaders=host&" in url
+    delete = {"X-Amz-Target": "CertificateManager.DeleteCertificate", **json_type}
+    status, body = send_to(url, delete, json.dumps({"CertificateArn": arn}).encode())
+    assert (status, body) == (
+        403,
+        {
+            "__type": "InvalidSignatureException",
+            "message": "There were headers present in the request which were not signed: x-amz-target.",
+        },
+    )
+    status, body = send_to(url, {})
+    assert (status, body["__type"]) == (403, "InvalidSignatureException")
+    assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["CertificateArn"] == arn
+
+    # botocore's presigner for other services signs the headers it was given and the body's
+    # hash: the URL works for its own operation and for nothing else.
+    list_certificates = {"X-Amz-Target": "CertificateManager.ListCertificates", **json_type}
+    url = presigned_url(strict_server, key, secret, botocore.auth.SigV4QueryAuth, list_certificates)
+    assert "X-Amz-SignedHeaders=content-type%3Bhost%3Bx-amz-target" in url
+    status, body = send_to(url, list_certificates)
+    assert status == 200, body
+    assert arn in [c["CertificateArn"] for c in body["CertificateSummaryList"]]
+    status, body = send_to(url, delete)
+    assert (status, body["__type"]) == (403, "InvalidSignatureException")
+    status, body = send_to(url, list_certificates, json.dumps({"MaxItems": 1}).encode())
+    assert (status, body["__type"]) == (403, "InvalidSignatureException")
+    assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["CertificateArn"] == arn
+
+
 def test_missing_signature(strict_server):
     req = urllib.request.Request(
         strict_server.endpoint + "/",

@@ -113,6 +113,8 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         crls: carapace_core::revocation::CrlCache::new(time::Duration::seconds(
             i64::try_from(config.crl_refresh_secs).unwrap_or(i64::MAX),
         )),
+        // Kept answers are ~1 KiB: at most ~100 MiB however many certificates are asked about.
+        ocsp_answers: carapace_core::revocation::OcspCache::new(100_000),
     });
     let approval_page = match approval_listener {
         Some(listener) => {

@@ -42,6 +42,8 @@ pub struct Front {
     pub ca: Option<Arc<CertificateAuthority>>,
     /// Signed CRLs kept between revocations (`crl_refresh_secs`).
     pub crls: carapace_core::revocation::CrlCache,
+    /// Signed OCSP answers kept between revocations.
+    pub ocsp_answers: carapace_core::revocation::OcspCache,
 }
 
 /// Where HTTP validation content lives (the path of ACM's `RedirectTo`, see
@@ -50,9 +52,6 @@ const ACM_VALIDATIONS_PREFIX: &str = "/acm-validations/";
 
 /// Largest OCSP request body read.
 const MAX_OCSP_REQUEST: usize = 64 * 1024;
-
-/// How long an OCSP answer is current (`nextUpdate - thisUpdate`).
-const OCSP_VALIDITY: time::Duration = time::Duration::hours(1);
 
 impl Front {
     async fn serve(self: Arc<Self>, req: Request<carapace_net::Body>) -> Response<Full<Bytes>> {
@@ -152,45 +151,28 @@ impl Front {
     }
 
     /// Answers an OCSP request (`None`: the body could not be read or decoded) with a
-    /// response signed by the issuing intermediate, or an unsuccessful OCSP response.
+    /// response signed by the issuing intermediate (kept between revocations, see
+    /// [`carapace_core::revocation::OcspCache`]), or an unsuccessful OCSP response.
     async fn ocsp(&self, request: Option<Vec<u8>>) -> Response<Full<Bytes>> {
-        use carapace_core::ca::{OcspFailure, OcspStatus, ocsp_failure};
+        use carapace_core::ca::{OcspFailure, ocsp_failure};
+        use carapace_core::revocation::RevocationError;
         let Some(ca) = &self.ca else { return not_found() };
-        let answer = |der: Vec<u8>| binary("application/ocsp-response", Bytes::from(der));
+        let answer = |der: Bytes| binary("application/ocsp-response", der);
+        let failure = |failure: OcspFailure| answer(Bytes::from(ocsp_failure(failure)));
         let request = match request.map(|der| ca.parse_ocsp_request(&der)) {
             Some(Ok(request)) => request,
-            Some(Err(failure)) => return answer(ocsp_failure(failure)),
-            None => return answer(ocsp_failure(OcspFailure::MalformedRequest)),
+            Some(Err(e)) => return failure(e),
+            None => return failure(OcspFailure::MalformedRequest),
         };
-        let store = self.store.as_ref();
-        let mut statuses = Vec::with_capacity(request.queries.len());
-        for query in &request.queries {
-            let Some(issuer) = &query.intermediate_id else {
-                statuses.push(OcspStatus::Unknown);
-                continue;
-            };
-            let status = match carapace_core::revocation::status(store, issuer, &query.serial).await {
-                Ok(Some(revoked)) => OcspStatus::Revoked { at: revoked.revoked_at, reason_code: revoked.reason_code },
-                Ok(None) => match carapace_core::revocation::was_issued(store, issuer, &query.serial).await {
-                    Ok(true) => OcspStatus::Good,
-                    Ok(false) => OcspStatus::Unknown,
-                    Err(e) => {
-                        tracing::error!(error = %e, "OCSP lookup failed");
-                        return answer(ocsp_failure(OcspFailure::TryLater));
-                    }
-                },
-                Err(e) => {
-                    tracing::error!(error = %e, "OCSP lookup failed");
-                    return answer(ocsp_failure(OcspFailure::TryLater));
-                }
-            };
-            statuses.push(status);
-        }
-        match ca.ocsp_response(&request, &statuses, self.clock.now(), OCSP_VALIDITY) {
+        match self.ocsp_answers.answer(self.store.as_ref(), ca, &request, self.clock.now()).await {
             Ok(der) => answer(der),
-            Err(e) => {
+            Err(RevocationError::Store(e)) => {
+                tracing::error!(error = %e, "OCSP lookup failed");
+                failure(OcspFailure::TryLater)
+            }
+            Err(e @ RevocationError::Sign(_)) => {
                 tracing::error!(error = %e, "OCSP response failed");
-                answer(ocsp_failure(OcspFailure::InternalError))
+                failure(OcspFailure::InternalError)
             }
         }
     }

@@ -39,6 +39,16 @@ fn http_get(url: &str) -> (u16, Vec<u8>) {
     (status, raw[split + 4..].to_vec())
 }
 
+/// The OCSP answer to the DER request in the file `request`, by the GET form (RFC 6960 A.1).
+fn ocsp_get(ocsp_url: &str, request: &str) -> Vec<u8> {
+    let (ok, b64) = openssl(&["base64", "-A", "-in", request]);
+    assert!(ok, "{b64}");
+    let escaped = b64.trim().replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+    let (status, der) = http_get(&format!("{ocsp_url}/{escaped}"));
+    assert_eq!(status, 200);
+    der
+}
+
 /// The URL after `label` in `openssl x509 -text` output.
 fn url_after(text: &str, label: &str) -> String {
     let at = text.find(label).unwrap_or_else(|| panic!("{label} not in certificate:\n{text}"));
@@ -103,6 +113,18 @@ async fn issuer_crl_and_ocsp_urls_answer_and_follow_revocation() {
     let ocsp = || openssl(&["ocsp", "-issuer", &inter, "-cert", &leaf, "-url", &ocsp_url, "-CAfile", &root]);
     let (ok, out) = ocsp();
     assert!(ok && out.contains("Response verify OK") && out.contains(": good"), "{out}");
+    // One certificate per request: a request about two is malformed, and costs no lookups.
+    let (_, out) = openssl(&["ocsp", "-issuer", &inter, "-cert", &leaf, "-cert", &leaf, "-url", &ocsp_url]);
+    assert!(out.contains("malformedrequest"), "{out}");
+    // Without a nonce every request about the leaf gets the same bytes: the answer is kept,
+    // not signed again (a new one would carry a new producedAt).
+    let no_nonce = dir.path().join("no-nonce.der");
+    let no_nonce = no_nonce.to_str().unwrap();
+    let (ok, out) = openssl(&["ocsp", "-issuer", &inter, "-cert", &leaf, "-no_nonce", "-reqout", no_nonce]);
+    assert!(ok, "{out}");
+    let kept = ocsp_get(&ocsp_url, no_nonce);
+    std::thread::sleep(Duration::from_millis(1_100));
+    assert_eq!(ocsp_get(&ocsp_url, no_nonce), kept, "a nonce-less answer is kept");
 
     let ((ok, out), listed) = crl_check("before.crl");
     assert!(ok, "a valid leaf must pass the CRL check: {out}\n{listed}");
@@ -126,18 +148,18 @@ async fn issuer_crl_and_ocsp_urls_answer_and_follow_revocation() {
     let (ok, out) = ocsp();
     assert!(ok && out.contains("Response verify OK") && out.contains(": revoked"), "{out}");
     assert!(out.contains("keyCompromise"), "{out}");
+    // The kept `good` answer went with the revocation.
+    let after = write(dir.path(), "no-nonce-resp.der", &ocsp_get(&ocsp_url, no_nonce));
+    let (ok, out) =
+        openssl(&["ocsp", "-respin", &after, "-reqin", no_nonce, "-issuer", &inter, "-CAfile", &root, "-resp_text"]);
+    assert!(ok && out.contains("Cert Status: revoked"), "{out}");
 
     // The GET form (RFC 6960 A.1): the base64 request in the path.
     let request = dir.path().join("req.der");
     let request = request.to_str().unwrap();
     let (ok, out) = openssl(&["ocsp", "-issuer", &inter, "-cert", &leaf, "-reqout", request]);
     assert!(ok, "{out}");
-    let (ok, b64) = openssl(&["base64", "-A", "-in", request]);
-    assert!(ok, "{b64}");
-    let escaped = b64.trim().replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
-    let (status, der) = http_get(&format!("{ocsp_url}/{escaped}"));
-    assert_eq!(status, 200);
-    let response = write(dir.path(), "resp.der", &der);
+    let response = write(dir.path(), "resp.der", &ocsp_get(&ocsp_url, request));
     let (ok, out) =
         openssl(&["ocsp", "-respin", &response, "-reqin", request, "-issuer", &inter, "-CAfile", &root, "-resp_text"]);
     assert!(ok && out.contains("Response verify OK") && out.contains("Cert Status: revoked"), "{out}");

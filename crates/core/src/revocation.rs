@@ -10,7 +10,7 @@ use carapace_store::{Cursor, Key, Order, Row, Scan, Store, Write};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::ca::{CertificateAuthority, RevokedSerial};
+use crate::ca::{CertificateAuthority, OcspRequest, OcspStatus, RevokedSerial};
 
 /// Row kind of revocations.
 pub const KIND: &str = "ca.revocation";
@@ -20,6 +20,9 @@ pub const ISSUED_KIND: &str = "ca.issued";
 /// How long a CRL is current (`nextUpdate - thisUpdate`): how long a relying party may cache
 /// one. Carapace serves a new one as soon as a revocation is written ([`CrlCache`]).
 pub const CRL_VALIDITY: time::Duration = time::Duration::hours(24);
+
+/// How long an OCSP answer is current (`nextUpdate - thisUpdate`).
+pub const OCSP_VALIDITY: time::Duration = time::Duration::hours(1);
 
 /// Listing page size when building a CRL.
 const PAGE: usize = 1_000;
@@ -125,7 +128,7 @@ pub async fn crl(
 }
 
 /// Signed CRLs, kept per intermediate so that a flood of unauthenticated `GET /crl/...`
-/// costs no signatures (issue 13, finding 7).
+/// costs no signatures.
 ///
 /// A kept CRL is served until a revocation is written under its intermediate or it is
 /// `refresh` old. Revocation rows are only ever inserted, so their count changes exactly
@@ -189,14 +192,91 @@ impl CrlCache {
     }
 }
 
-/// Why a CRL could not be made.
+/// The status of the certificate one OCSP query asks about: `revoked` when a revocation row
+/// names its serial under the intermediate of its CertID, `good` when the CA issued it, else
+/// `unknown` (a certificate of another CA, or a serial never issued).
+pub async fn ocsp_status(store: &dyn Store, intermediate_id: &str, serial: &[u8]) -> Result<OcspStatus, carapace_store::Error> {
+    if let Some(revoked) = status(store, intermediate_id, serial).await? {
+        return Ok(OcspStatus::Revoked { at: revoked.revoked_at, reason_code: revoked.reason_code });
+    }
+    Ok(if was_issued(store, intermediate_id, serial).await? { OcspStatus::Good } else { OcspStatus::Unknown })
+}
+
+/// Signed OCSP answers, kept per CertID so that relying parties asking again and again
+/// about the same certificate cost one `COUNT` each, not two reads and a signature.
+///
+/// An answer is kept only when every request with the same CertID gets the same bytes (no
+/// nonce: [`OcspRequest::answer_key`]) and it says `good` or `revoked` (an `unknown` serial
+/// may be issued a moment later). It is served while no revocation has been written under
+/// its intermediate since it was signed (the revocation count, as for [`CrlCache`]: one
+/// revocation on any node re-signs every answer of that intermediate, which is rare and
+/// cheap) and for half of [`OCSP_VALIDITY`], so that no relying party is handed an answer
+/// near its `nextUpdate`.
+pub struct OcspCache {
+    kept: moka::sync::Cache<Vec<u8>, KeptAnswer>,
+}
+
+#[derive(Clone)]
+struct KeptAnswer {
+    der: bytes::Bytes,
+    revocations: u64,
+    signed_at: OffsetDateTime,
+}
+
+impl OcspCache {
+    /// A cache of at most `capacity` answers.
+    pub fn new(capacity: u64) -> Self {
+        Self { kept: moka::sync::Cache::new(capacity) }
+    }
+
+    /// The signed answer (an `OCSPResponse`, DER) to a parsed request with one CertID.
+    pub async fn answer(
+        &self,
+        store: &dyn Store,
+        ca: &CertificateAuthority,
+        request: &OcspRequest,
+        now: OffsetDateTime,
+    ) -> Result<bytes::Bytes, RevocationError> {
+        let sign = |status: OcspStatus| {
+            ca.ocsp_response(request, &[status], now, OCSP_VALIDITY).map_err(|e| RevocationError::Sign(e.to_string()))
+        };
+        let Some(query) = request.queries.first() else { return Err(RevocationError::Sign("no CertID".into())) };
+        // A CertID naming no intermediate of ours is answered `unauthorized`, unsigned.
+        let Some(issuer) = query.intermediate_id.as_deref() else { return sign(OcspStatus::Unknown).map(Into::into) };
+        let key = request.answer_key();
+        // Counted before the status is read: a revocation landing in between leaves the kept
+        // answer with the older count, and the next request signs again.
+        let revocations = match &key {
+            Some(_) => Some(store.count(KIND, issuer, i64::MIN).await?),
+            None => None,
+        };
+        if let (Some(key), Some(revocations)) = (&key, revocations)
+            && let Some(kept) = self.kept.get(key)
+            && kept.revocations == revocations
+            && now >= kept.signed_at
+            && now < kept.signed_at + OCSP_VALIDITY / 2
+        {
+            return Ok(kept.der);
+        }
+        let status = ocsp_status(store, issuer, &query.serial).await?;
+        let der = bytes::Bytes::from(sign(status)?);
+        if let (Some(key), Some(revocations)) = (key, revocations)
+            && status != OcspStatus::Unknown
+        {
+            self.kept.insert(key, KeptAnswer { der: der.clone(), revocations, signed_at: now });
+        }
+        Ok(der)
+    }
+}
+
+/// Why a CRL or an OCSP answer could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum RevocationError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] carapace_store::Error),
     /// Signing failed.
-    #[error("signing the CRL: {0}")]
+    #[error("signing: {0}")]
     Sign(String),
 }
 
@@ -207,7 +287,7 @@ mod tests {
     use crate::ca::CertificateAuthority;
     use crate::crypto::MasterKey;
 
-    /// Issue 13, finding 7: a CRL is signed once per revocation (or refresh), not per GET.
+    /// A CRL is signed once per revocation (or refresh), not per GET.
     #[tokio::test]
     async fn a_kept_crl_is_served_until_a_revocation_or_its_refresh() {
         let t0 = OffsetDateTime::now_utc();

@@ -34,7 +34,7 @@ pub use authority::{
 };
 pub use export::{PKCS8_PBKDF2_ITERATIONS, encrypt_pkcs8_pem};
 pub use keys::{KeyAlgorithm, KeyFamily, PrivateKey, UnknownKeyAlgorithm, generate_key};
-pub use ocsp::{OcspFailure, OcspQuery, OcspRequest, OcspStatus, ocsp_failure};
+pub use ocsp::{MAX_OCSP_QUERIES, OcspFailure, OcspQuery, OcspRequest, OcspStatus, ocsp_failure};
 pub use parse::{
     ExtendedKeyUsage, ParsedCertificate, parse_certificate, parse_certificate_der, parse_certificates,
     private_key_matches, signed_by,

@@ -30,6 +30,13 @@ use super::parse::x509;
 /// `malformedRequest`.
 const MAX_NONCE_LEN: usize = 128;
 
+/// CertIDs one request may ask about. The responder is unauthenticated, and every CertID costs
+/// store reads and a line of a signed answer: one request with hundreds of them would cost
+/// hundreds of reads for one small POST. One, as Boulder (Let's Encrypt's CA) takes; relying
+/// parties (browsers, OpenSSL's `-cert`, Go's `x/crypto/ocsp`) ask about one certificate at a
+/// time. More is `malformedRequest`.
+pub const MAX_OCSP_QUERIES: usize = 1;
+
 /// A parsed OCSP request: what it asks about, and what the response must echo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OcspRequest {
@@ -41,6 +48,18 @@ pub struct OcspRequest {
     /// The CertIDs exactly as received: RFC 6960 §4.2.2.3 has the response name each
     /// certificate with the request's CertID (same hash algorithm).
     cert_ids: Vec<CertId>,
+}
+
+impl OcspRequest {
+    /// What makes every answer to this request the same whatever else the request carries:
+    /// the DER of its one CertID, when it has one CertID and no nonce (a nonce is echoed, so an
+    /// answer with one is that request's alone). `None` otherwise.
+    pub fn answer_key(&self) -> Option<Vec<u8>> {
+        match (&self.nonce, self.cert_ids.as_slice()) {
+            (None, [cert_id]) => cert_id.to_der().ok(),
+            _ => None,
+        }
+    }
 }
 
 /// One certificate a request asks about.
@@ -203,12 +222,13 @@ impl CertificateAuthority {
     /// if any, is ignored (§4.1.2 makes it optional; the answers are public anyway).
     ///
     /// Fails with [`OcspFailure::MalformedRequest`] for bytes that are not an `OCSPRequest`, an
-    /// empty request list, or a nonce that RFC 8954 §2.1 says to reject (empty or over 128
-    /// octets); with [`OcspFailure::InternalError`] if our own certificates cannot be read.
+    /// empty request list or one longer than [`MAX_OCSP_QUERIES`], or a nonce that RFC 8954
+    /// §2.1 says to reject (empty or over 128 octets); with [`OcspFailure::InternalError`] if
+    /// our own certificates cannot be read.
     pub fn parse_ocsp_request(&self, der: &[u8]) -> Result<OcspRequest, OcspFailure> {
         let request = x509_ocsp::OcspRequest::from_der(der).map_err(|_| OcspFailure::MalformedRequest)?;
         let tbs = request.tbs_request;
-        if tbs.request_list.is_empty() {
+        if tbs.request_list.is_empty() || tbs.request_list.len() > MAX_OCSP_QUERIES {
             return Err(OcspFailure::MalformedRequest);
         }
         let nonce = tbs
@@ -562,6 +582,22 @@ mod tests {
         // A well-formed request with an empty request list.
         let empty = x509_ocsp::OcspRequest { tbs_request: Default::default(), optional_signature: None };
         assert_eq!(f.ca.parse_ocsp_request(&empty.to_der().unwrap()), Err(OcspFailure::MalformedRequest));
+    }
+
+    #[test]
+    fn one_cert_id_per_request() {
+        let f = fixture();
+        let dir = files(f, &f.leaves[0]);
+        let (path, parsed) = request(f, dir.path(), &["-no_nonce"]);
+        assert!(parsed.answer_key().is_some(), "one CertID, no nonce: answers can be kept");
+        let der = std::fs::read(path).unwrap();
+        let mut two = x509_ocsp::OcspRequest::from_der(&der).unwrap();
+        let first = two.tbs_request.request_list[0].clone();
+        two.tbs_request.request_list.push(first);
+        assert_eq!(f.ca.parse_ocsp_request(&two.to_der().unwrap()), Err(OcspFailure::MalformedRequest));
+        let (_, with_nonce) = request(f, dir.path(), &[]);
+        assert!(with_nonce.nonce.is_some());
+        assert_eq!(with_nonce.answer_key(), None, "an answer echoing a nonce is that request's alone");
     }
 
     #[test]

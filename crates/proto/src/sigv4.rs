@@ -182,6 +182,13 @@ pub enum AuthError {
         /// The region the request named.
         region: String,
     },
+    /// The request carries `x-amz-*` headers the signature does not cover. SigV4 requires
+    /// every `x-amz-*` header to be signed ("Signing elements of an AWS API request", IAM
+    /// User Guide; S3 answers `There were headers present in the request which were not
+    /// signed`): otherwise a presigned URL or a captured request could be replayed with
+    /// another `X-Amz-Target`, that is as another operation.
+    #[error("There were headers present in the request which were not signed: {0}.")]
+    UnsignedHeaders(String),
     /// The credential scope's date is not the day of the request time.
     #[error(
         "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: \
@@ -209,6 +216,7 @@ impl AuthError {
             | Self::NotYetCurrent { .. }
             | Self::WrongService { .. }
             | Self::WrongRegion { .. }
+            | Self::UnsignedHeaders(_)
             | Self::WrongDate { .. } => "InvalidSignatureException",
         }
     }
@@ -515,19 +523,16 @@ pub fn verify_with_skew(
         });
     }
 
-    let payloads = payload_lines(info, parts, payload_sha256_hex)?;
+    check_amz_headers_signed(info, parts)?;
+    let payload = payload_line(parts, payload_sha256_hex)?;
     let key = secret.signing_key(&info.date, &info.region, &info.service);
     let scope = format!("{}/{}/{}/{TERMINATOR}", info.date, info.region, info.service);
-    let mut matched = subtle::Choice::from(0);
-    for payload in payloads {
-        let creq = canonical_request(info, parts, payload);
-        let string_to_sign = format!("{ALGORITHM}\n{}\n{scope}\n{}", info.amz_date_raw, sha256_hex(&creq));
-        let mut expected = [0u8; 64];
-        // An HMAC-SHA256 tag is 32 bytes: always fits.
-        let _ = hex::encode_to_slice(hmac::sign(&key, string_to_sign.as_bytes()), &mut expected);
-        matched |= expected[..].ct_eq(info.signature.as_bytes());
-    }
-    if bool::from(matched) { Ok(()) } else { Err(AuthError::SignatureMismatch) }
+    let creq = canonical_request(info, parts, payload);
+    let string_to_sign = format!("{ALGORITHM}\n{}\n{scope}\n{}", info.amz_date_raw, sha256_hex(&creq));
+    let mut expected = [0u8; 64];
+    // An HMAC-SHA256 tag is 32 bytes: always fits.
+    let _ = hex::encode_to_slice(hmac::sign(&key, string_to_sign.as_bytes()), &mut expected);
+    if bool::from(expected[..].ct_eq(info.signature.as_bytes())) { Ok(()) } else { Err(AuthError::SignatureMismatch) }
 }
 
 /// Clock skew for signed headers, expiry for presigned URLs.
@@ -564,31 +569,41 @@ fn window_text(secs: u64) -> String {
     if secs.is_multiple_of(60) { format!("{} min", secs / 60) } else { format!("{secs} sec") }
 }
 
-/// The payload line(s) the signer may have used.
+/// Refuses a request with an `x-amz-*` header that is not in `SignedHeaders`, in either
+/// form of authentication (a presigned URL's `X-Amz-*` query parameters are not headers).
+fn check_amz_headers_signed(info: &SignatureInfo, parts: &Parts) -> Result<(), AuthError> {
+    let unsigned: Vec<&str> = parts
+        .headers
+        .keys()
+        .map(http::HeaderName::as_str)
+        .filter(|name| name.starts_with("x-amz-") && !info.signed_headers.iter().any(|signed| signed == name))
+        .collect();
+    if unsigned.is_empty() { Ok(()) } else { Err(AuthError::UnsignedHeaders(unsigned.join(", "))) }
+}
+
+/// The payload line the signer must have used: the hash of the body as received.
 ///
-/// With `x-amz-content-sha256` the signer states the line itself: a hash must then be the
-/// body's, or `UNSIGNED-PAYLOAD` means it chose not to sign the body. Without it, a header
-/// signature covers the body's hash. A presigned URL is made before any body exists, so
-/// signers differ: S3-style signers use `UNSIGNED-PAYLOAD`, the others (aws-sigv4, the CRT
-/// test suite, botocore for non-S3 services) the hash of the body; both are tried.
-fn payload_lines<'a>(info: &SignatureInfo, parts: &'a Parts, payload: &'a str) -> Result<Vec<&'a str>, AuthError> {
+/// A signer may state the line in `x-amz-content-sha256`: a hash must then be the body's.
+/// `UNSIGNED-PAYLOAD` (the signer chose not to sign the body) is S3's, for uploads and S3's
+/// presigned URLs (botocore's `S3SigV4QueryAuth`); AWS's JSON and CBOR services sign the
+/// body, presigned or not (botocore's `SigV4QueryAuth` and aws-sigv4 hash it), so here the
+/// line is the body's hash whatever the header says, and a request signed over
+/// `UNSIGNED-PAYLOAD` does not match: its body, and so its operation's input, could be
+/// anything.
+fn payload_line<'a>(parts: &'a Parts, payload: &'a str) -> Result<&'a str, AuthError> {
     if let Some(declared) = parts.headers.get("x-amz-content-sha256") {
         let declared = declared.to_str().unwrap_or("");
         if declared == UNSIGNED_PAYLOAD {
-            return Ok(vec![UNSIGNED_PAYLOAD]);
+            return Ok(payload);
         }
         if declared.len() == 64 && declared.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return if declared.eq_ignore_ascii_case(payload) {
-                Ok(vec![declared])
-            } else {
-                Err(AuthError::SignatureMismatch)
-            };
+            return if declared.eq_ignore_ascii_case(payload) { Ok(declared) } else { Err(AuthError::SignatureMismatch) };
         }
         return Err(AuthError::Incomplete(format!(
             "Unsupported x-amz-content-sha256 value '{declared}': chunked (STREAMING-*) payloads are not supported."
         )));
     }
-    if info.presigned { Ok(vec![payload, UNSIGNED_PAYLOAD]) } else { Ok(vec![payload]) }
+    Ok(payload)
 }
 
 /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
@@ -1187,17 +1202,36 @@ mod tests {
         let body = sha256_hex(b"{}");
         let p = parts("POST", "/", &[("host", "h"), ("x-amz-content-sha256", &sha256_hex(b"[]"))]);
         let info = info_at("20130524T000000Z", None);
-        assert_eq!(payload_lines(&info, &p, &body), Err(AuthError::SignatureMismatch));
+        assert_eq!(payload_line(&p, &body), Err(AuthError::SignatureMismatch));
         let p = parts("POST", "/", &[("host", "h"), ("x-amz-content-sha256", &body)]);
-        assert_eq!(payload_lines(&info, &p, &body), Ok(vec![body.as_str()]));
+        assert_eq!(payload_line(&p, &body), Ok(body.as_str()));
+        // S3's UNSIGNED-PAYLOAD is not a JSON service's: the body's hash is the line.
         let p = parts("POST", "/", &[("host", "h"), ("x-amz-content-sha256", "UNSIGNED-PAYLOAD")]);
-        assert_eq!(payload_lines(&info, &p, &body), Ok(vec![UNSIGNED_PAYLOAD]));
+        assert_eq!(payload_line(&p, &body), Ok(body.as_str()));
         let p = parts("POST", "/", &[("host", "h"), ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")]);
-        assert!(matches!(payload_lines(&info, &p, &body), Err(AuthError::Incomplete(_))));
+        assert!(matches!(payload_line(&p, &body), Err(AuthError::Incomplete(_))));
         let p = parts("POST", "/", &[("host", "h")]);
-        assert_eq!(payload_lines(&info, &p, &body), Ok(vec![body.as_str()]));
-        let presigned = info_at("20130524T000000Z", Some(60));
-        assert_eq!(payload_lines(&presigned, &p, &body), Ok(vec![body.as_str(), UNSIGNED_PAYLOAD]));
+        assert_eq!(payload_line(&p, &body), Ok(body.as_str()));
+    }
+
+    #[test]
+    fn every_amz_header_must_be_signed() {
+        let mut info = info_at("20130524T000000Z", Some(60));
+        info.signed_headers = vec!["host".into()];
+        let p = parts("POST", "/", &[("host", "h"), ("content-type", "application/x-amz-json-1.1")]);
+        assert_eq!(check_amz_headers_signed(&info, &p), Ok(()));
+        let p = parts("POST", "/", &[("host", "h"), ("x-amz-target", "CertificateManager.DeleteCertificate")]);
+        let err = check_amz_headers_signed(&info, &p).unwrap_err();
+        assert_eq!(
+            (err.code(), err.status(), err.message().as_str()),
+            (
+                "InvalidSignatureException",
+                403,
+                "There were headers present in the request which were not signed: x-amz-target."
+            )
+        );
+        info.signed_headers.push("x-amz-target".into());
+        assert_eq!(check_amz_headers_signed(&info, &p), Ok(()));
     }
 
     #[test]

@@ -216,8 +216,10 @@ fn presigned_url_verifies_and_expires() {
     assert_eq!(verify(&tampered, "lightsail"), Err(AuthError::SignatureMismatch));
 }
 
+/// S3 signs presigned URLs over `UNSIGNED-PAYLOAD`; a JSON service signs the body, so a URL
+/// signed that way would carry any body, that is any input, and does not verify.
 #[test]
-fn presigned_url_with_unsigned_payload_verifies() {
+fn presigned_url_with_unsigned_payload_is_refused() {
     let how = Signing { presign_for: Some(Duration::from_secs(60)), unsigned_payload: true, ..Signing::headers("acm") };
     let req = signed(
         "POST",
@@ -226,8 +228,30 @@ fn presigned_url_with_unsigned_payload_verifies() {
         b"{}",
         &how,
     );
+    assert_eq!(verify(&req, "acm"), Err(AuthError::SignatureMismatch));
+    let signed_body = Signing { unsigned_payload: false, ..how };
+    let req = signed(
+        "POST",
+        "http://127.0.0.1:4566/",
+        &[("x-amz-target", "CertificateManager.ListCertificates")],
+        b"{}",
+        &signed_body,
+    );
     assert_eq!(verify(&req, "acm"), Ok(()));
-    assert_eq!(verify_at(&req, b"", "wrong", "acm", now()), Err(AuthError::SignatureMismatch));
+}
+
+/// A presigned URL that signed only `host` cannot be sent with an `X-Amz-Target` of the
+/// sender's choosing.
+#[test]
+fn presigned_url_with_an_unsigned_target_is_refused() {
+    let how = Signing { presign_for: Some(Duration::from_secs(60)), ..Signing::headers("acm") };
+    let req = signed("POST", "http://127.0.0.1:4566/", &[], b"{}", &how);
+    assert_eq!(verify(&req, "acm"), Ok(()));
+    let swapped = with_header(&req, "x-amz-target", "CertificateManager.DeleteCertificate");
+    assert_eq!(
+        verify(&swapped, "acm"),
+        Err(AuthError::UnsignedHeaders("x-amz-target".into()))
+    );
 }
 
 #[test]

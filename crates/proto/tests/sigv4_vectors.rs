@@ -121,7 +121,9 @@ fn with_uri(req: &Request, uri: String) -> Request {
 
 #[test]
 fn crt_suite_header_signatures_verify() {
-    for name in VECTORS {
+    // `post-sts-header-after` adds X-Amz-Security-Token after signing: an unsigned `x-amz-*`
+    // header, which the verifier refuses (see the README and the test below).
+    for name in VECTORS.iter().filter(|n| **n != "post-sts-header-after") {
         let ctx = context(name);
         let req = read_request(&suite_dir(name).join("header-signed-request.txt"));
         check(&req, &req.body, &ctx.secret, &ctx.service, ctx.now).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -169,6 +171,16 @@ fn crt_suite_presigned_urls_verify() {
         let tampered = with_uri(&req, uri.replace("X-Amz-Expires=3600", "X-Amz-Expires=3601"));
         assert_eq!(check(&tampered, &req.body, &ctx.secret, &ctx.service, ctx.now), Err(AuthError::SignatureMismatch));
     }
+}
+
+#[test]
+fn crt_suite_token_added_after_signing_is_refused() {
+    let ctx = context("post-sts-header-after");
+    let req = read_request(&suite_dir("post-sts-header-after").join("header-signed-request.txt"));
+    assert_eq!(
+        check(&req, &req.body, &ctx.secret, &ctx.service, ctx.now),
+        Err(AuthError::UnsignedHeaders("x-amz-security-token".into()))
+    );
 }
 
 #[test]
