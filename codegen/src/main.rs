@@ -71,9 +71,14 @@ const DS_OPS: &[&str] = &[
 /// Members typed `String` instead of their enum because AWS sends values outside the
 /// model's enum: `DescribeCertificate` and `ListCertificates` show `KeyAlgorithm` as
 /// `RSA-2048` / `EC-prime256v1` (hyphen) although the enum, and requests and filters, use
-/// `RSA_2048`.
-const STRING_OVERRIDES: &[(&str, &str, &str)] =
-    &[("acm", "CertificateDetail", "KeyAlgorithm"), ("acm", "CertificateSummary", "KeyAlgorithm")];
+/// `RSA_2048`; Lightsail's TagResource and UntagResource answer operations whose
+/// `operationType` is `TagResource` / `UntagResource`, which `OperationType` does not list
+/// (the API Reference's response syntax types it `string`).
+const STRING_OVERRIDES: &[(&str, &str, &str)] = &[
+    ("acm", "CertificateDetail", "KeyAlgorithm"),
+    ("acm", "CertificateSummary", "KeyAlgorithm"),
+    ("lightsail", "Operation", "operationType"),
+];
 
 /// One service to generate.
 struct Target {

@@ -1,7 +1,8 @@
 """Where Carapace's ACM follows recordings of real ACM (LocalStack's snapshots, moto's
 `aws_verified` tests) rather than its own guesses: the issuer of a pending certificate,
-PutAccountConfiguration without expiry events, and import chains holding certificates off
-the leaf's path. Driven with boto3 against the real binary."""
+PutAccountConfiguration without expiry events, import chains holding certificates off the
+leaf's path, and what an imported certificate shows. Driven with boto3 against the real
+binary."""
 
 import os
 import subprocess
@@ -154,6 +155,23 @@ def test_import_refuses_a_chain_the_leaf_does_not_verify_through(server, pki):
         code, message = error_of(e)
         assert code == "ValidationException" and "does not link" in message, message
     assert len(acm.list_certificates(Includes={"keyTypes": ["EC_prime256v1"]})["CertificateSummaryList"]) == imported
+
+
+def test_imported_certificates_show_their_creation_and_unrestricted_usages(server, pki):
+    # The leaf has no key usage and no extended key usage extension.
+    acm = server.client("acm", key=ALICE)
+    arn = acm.import_certificate(
+        Certificate=pki.leaf_of_root, PrivateKey=pki.leaf_of_root_key, CertificateChain=pki.root_a
+    )["CertificateArn"]
+    detail = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    # LocalStack's recorded test_import_certificate: CreatedAt beside ImportedAt, no IssuedAt.
+    assert "CreatedAt" in detail and "ImportedAt" in detail and "IssuedAt" not in detail
+    assert detail["KeyUsages"] == [{"Name": "ANY"}]
+    assert detail["ExtendedKeyUsages"] == [{"Name": "NONE"}]
+    listed = acm.list_certificates(Includes={"keyTypes": ["EC_prime256v1"]})["CertificateSummaryList"]
+    summary = next(c for c in listed if c["CertificateArn"] == arn)
+    assert "CreatedAt" in summary and "ImportedAt" in summary
+    assert (summary["KeyUsages"], summary["ExtendedKeyUsages"]) == (["ANY"], ["NONE"])
 
 
 def test_an_arn_acm_never_minted_is_not_found(server):

@@ -146,8 +146,13 @@ def test_directories(ds):
     assert isinstance(m["LaunchTime"], datetime.datetime)
     assert isinstance(m["StageLastUpdatedDateTime"], datetime.datetime)
     assert "Password" not in str(m) and PASSWORD not in str(m)
+    # Every type shows its desired controller count; Managed Microsoft AD its size and regions.
+    assert (m["DesiredNumberOfDomainControllers"], m["Size"]) == (2, "Small")
+    assert m["RegionsInfo"] == {"PrimaryRegion": "us-east-1", "AdditionalRegions": []}
+    s = describe(ds, simple)
+    assert (s["DesiredNumberOfDomainControllers"], "RegionsInfo" in s) == (0, False)
     a = describe(ds, conn)
-    assert (a["Type"], a["Size"]) == ("ADConnector", "Small")
+    assert (a["Type"], a["Size"], a["DesiredNumberOfDomainControllers"]) == ("ADConnector", "Small", 0)
     assert a["DnsIpAddrs"] == ["192.0.2.10", "192.0.2.11"]
     assert a["ConnectSettings"]["CustomerUserName"] == "svc-connector"
 
@@ -252,6 +257,12 @@ def test_certificates(ds, pki):
         ClientCertAuthSettings=OCSP,
     )
     assert "encoding" in error(reg, "InvalidCertificateException", DirectoryId=managed, CertificateData="nope")
+    # A PEM block that is not a certificate is refused in a sentence, not a parser's debug text.
+    garbled = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n"
+    assert error(reg, "InvalidCertificateException", DirectoryId=managed, CertificateData=garbled) == (
+        "The certificate PEM that was provided has incorrect encoding: the CERTIFICATE block does not hold a "
+        "well-formed DER X.509 certificate."
+    )
     assert "90" in error(reg, "InvalidCertificateException", DirectoryId=managed, CertificateData=pki("soon-ca"))
     expired = fixture("expired-ca.pem")
     assert "expired" in error(reg, "InvalidCertificateException", DirectoryId=managed, CertificateData=expired)

@@ -4,6 +4,7 @@ import datetime
 import json
 import os
 import stat
+import time
 import urllib.error
 import urllib.request
 
@@ -117,12 +118,19 @@ def presigned_url(server, key, secret, auth_class, headers):
 
 
 def send_to(url, headers, body=b""):
-    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(req) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
+    """POSTs to a presigned URL; waits out ACM's per-operation throttle (strict mode has it on,
+    and this module's other tests call the same operations)."""
+    for _ in range(50):
+        req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req) as resp:
+                return resp.status, json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as err:
+            answer = err.code, json.loads(err.read() or b"{}")
+        if answer[1].get("__type") != "ThrottlingException":
+            return answer
+        time.sleep(0.1)
+    return answer
 
 
 def test_presigned_url_cannot_be_replayed_as_another_operation(strict_server):
@@ -132,8 +140,7 @@ def test_presigned_url_cannot_be_replayed_as_another_operation(strict_server):
     json_type = {"Content-Type": "application/x-amz-json-1.1"}
 
     # botocore's S3 presigner: SignedHeaders=host over UNSIGNED-PAYLOAD. Sent as another
-    # operation, the unsigned X-Amz-Target is refused; sent as is, the unsigned body does not
-    # match, since AWS's JSON services sign the body.
+    # operation, the unsigned X-Amz-Target is refused.
     url = presigned_url(strict_server, key, secret, botocore.auth.S3SigV4QueryAuth, {})
     assert "X-Amz-SignedHeaders=host&" in url
     delete = {"X-Amz-Target": "CertificateManager.DeleteCertificate", **json_type}
@@ -145,13 +152,17 @@ def test_presigned_url_cannot_be_replayed_as_another_operation(strict_server):
             "message": "There were headers present in the request which were not signed: x-amz-target.",
         },
     )
-    status, body = send_to(url, {})
+    # Signed over its operation's headers but UNSIGNED-PAYLOAD, the body (any input) does not
+    # match: AWS's JSON services sign the body.
+    list_certificates = {"X-Amz-Target": "CertificateManager.ListCertificates", **json_type}
+    url = presigned_url(strict_server, key, secret, botocore.auth.S3SigV4QueryAuth, list_certificates)
+    status, body = send_to(url, list_certificates)
     assert (status, body["__type"]) == (403, "InvalidSignatureException")
+    assert body["message"].startswith("The request signature we calculated does not match")
     assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["CertificateArn"] == arn
 
     # botocore's presigner for other services signs the headers it was given and the body's
     # hash: the URL works for its own operation and for nothing else.
-    list_certificates = {"X-Amz-Target": "CertificateManager.ListCertificates", **json_type}
     url = presigned_url(strict_server, key, secret, botocore.auth.SigV4QueryAuth, list_certificates)
     assert "X-Amz-SignedHeaders=content-type%3Bhost%3Bx-amz-target" in url
     status, body = send_to(url, list_certificates)

@@ -318,8 +318,11 @@ def test_distribution_lifecycle(server):
     assert error(e)[:2] == ("InvalidInputException", "BundleUpdateNotAllowed")
 
     # Tags on distributions and certificates.
-    c.tag_resource(resourceName="site", tags=[{"key": "cost", "value": "1"}])
-    c.untag_resource(resourceName="site", tagKeys=["team"])
+    # Their operations are named as AWS names them, outside the model's OperationType enum.
+    tagged = c.tag_resource(resourceName="site", tags=[{"key": "cost", "value": "1"}])["operations"]
+    assert [(o["operationType"], o["resourceName"]) for o in tagged] == [("TagResource", "site")]
+    untagged = c.untag_resource(resourceName="site", tagKeys=["team"])["operations"]
+    assert [o["operationType"] for o in untagged] == ["UntagResource"]
     assert c.get_distributions(distributionName="site")["distributions"][0]["tags"] == [{"key": "cost", "value": "1"}]
     c.tag_resource(resourceName="cdn-cert", tags=[{"key": "k", "value": "v"}])
     assert c.get_certificates(certificateName="cdn-cert")["certificates"][0]["tags"] == [{"key": "k", "value": "v"}]

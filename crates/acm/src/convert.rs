@@ -2,7 +2,7 @@
 
 use carapace_core::acm::record::{
     CertificateType, DomainValidation, FailureReason, KeyPairOrigin, ManagedBy, RenewalStatus, RevocationReason,
-    ValidationMethod,
+    ValidationMethod, X509Facts,
 };
 use carapace_core::acm::state::DomainStatus;
 use carapace_core::acm::{CertificateView, Status, Tag};
@@ -201,6 +201,29 @@ pub(crate) fn extended_key_usage(name: &str) -> m::ExtendedKeyUsageName {
     name.parse().unwrap_or(m::ExtendedKeyUsageName::Custom)
 }
 
+/// The key usages a certificate shows. One without a key usage extension may be used for
+/// anything (RFC 5280 §4.2.1.3), which the model's `KeyUsageName` calls `ANY`; one without an
+/// extended key usage extension shows `NONE` (`ExtendedKeyUsageName`). A certificate not yet
+/// signed shows none at all (LocalStack's recorded `test_domain_validation`: `[]`).
+fn key_usages(x: Option<&X509Facts>) -> Vec<m::KeyUsageName> {
+    match x {
+        Some(x) if x.key_usages.is_empty() => vec![m::KeyUsageName::Any],
+        Some(x) => x.key_usages.iter().map(|k| key_usage(k)).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The extended key usages a certificate shows, with their OIDs (see [`key_usages`]).
+fn extended_key_usages(x: Option<&X509Facts>) -> Vec<(m::ExtendedKeyUsageName, Option<String>)> {
+    match x {
+        Some(x) if x.extended_key_usages.is_empty() => vec![(m::ExtendedKeyUsageName::None, None)],
+        Some(x) => {
+            x.extended_key_usages.iter().map(|(name, oid)| (extended_key_usage(name), Some(oid.clone()))).collect()
+        }
+        None => Vec::new(),
+    }
+}
+
 pub(crate) fn tags(tags: Vec<Tag>) -> Vec<m::Tag> {
     tags.into_iter().map(|t| m::Tag { key: t.key, value: t.value }).collect()
 }
@@ -255,7 +278,9 @@ pub(crate) fn detail(v: &CertificateView) -> m::CertificateDetail {
         serial: x.map(|x| x.serial.clone()),
         subject: Some(x.map_or_else(|| format!("CN={}", r.domain_name), |x| x.subject.clone())),
         issuer: v.issuer.clone(),
-        created_at: issued_here.then(|| ts(r.created_ms)),
+        // Imported certificates too (LocalStack's recorded `test_import_certificate` shows
+        // `CreatedAt` beside `ImportedAt`).
+        created_at: Some(ts(r.created_ms)),
         issued_at: if issued_here { r.issued_ms.map(ts) } else { None },
         imported_at: r.imported_ms.map(ts),
         status: Some(status(v.status)),
@@ -283,21 +308,12 @@ pub(crate) fn detail(v: &CertificateView) -> m::CertificateDetail {
             renewal_status_reason: rn.reason.map(failure),
             updated_at: ts(rn.updated_ms),
         }),
-        key_usages: Some(
-            x.map(|x| x.key_usages.iter().map(|k| m::KeyUsage { name: Some(key_usage(k)) }).collect())
-                .unwrap_or_default(),
-        ),
+        key_usages: Some(key_usages(x).into_iter().map(|name| m::KeyUsage { name: Some(name) }).collect()),
         extended_key_usages: Some(
-            x.map(|x| {
-                x.extended_key_usages
-                    .iter()
-                    .map(|(name, oid)| m::ExtendedKeyUsage {
-                        name: Some(extended_key_usage(name)),
-                        oid: Some(oid.clone()),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+            extended_key_usages(x)
+                .into_iter()
+                .map(|(name, oid)| m::ExtendedKeyUsage { name: Some(name), oid })
+                .collect(),
         ),
         certificate_authority_arn: None,
         renewal_eligibility: Some(eligibility(v.renewal_eligible)),
@@ -342,17 +358,17 @@ pub(crate) fn summary(v: &CertificateView) -> m::CertificateSummary {
         // DescribeCertificate, although requests and filters use the underscore: the
         // generated member is a string for it (codegen's STRING_OVERRIDES).
         key_algorithm: Some(r.key_algorithm.display_name().to_owned()),
-        key_usages: Some(x.map(|x| x.key_usages.iter().map(|k| key_usage(k)).collect()).unwrap_or_default()),
-        extended_key_usages: Some(
-            x.map(|x| x.extended_key_usages.iter().map(|(n, _)| extended_key_usage(n)).collect()).unwrap_or_default(),
-        ),
+        key_usages: Some(key_usages(x)),
+        extended_key_usages: Some(extended_key_usages(x).into_iter().map(|(name, _)| name).collect()),
         export_option: Some(export_option(r.options.export)),
         in_use: Some(!r.in_use_by.is_empty()),
         exported: Some(r.exported),
         renewal_eligibility: Some(eligibility(v.renewal_eligible)),
         not_before: x.map(|x| ts_secs(x.not_before_ms)),
         not_after: x.map(|x| ts_secs(x.not_after_ms)),
-        created_at: issued_here.then(|| ts(r.created_ms)),
+        // Imported certificates too (LocalStack's recorded `test_import_certificate` shows
+        // `CreatedAt` beside `ImportedAt`).
+        created_at: Some(ts(r.created_ms)),
         issued_at: if issued_here { r.issued_ms.map(ts) } else { None },
         imported_at: r.imported_ms.map(ts),
         revoked_at: r.revoked_ms.map(ts),

@@ -365,6 +365,10 @@ async fn import_export_renew_revoke() {
         .unwrap_err()
         .into_service_error();
     assert_eq!(err.code(), Some("ValidationException"));
+    // So is renewing before export: RenewCertificate renews exported certificates only.
+    let err = acm.renew_certificate().certificate_arn(&exportable).send().await.unwrap_err().into_service_error();
+    assert_eq!(err.code(), Some("ValidationException"));
+    assert!(err.message().unwrap().contains("is not eligible for renewal"), "{err:?}");
     let out = acm
         .export_certificate()
         .certificate_arn(&exportable)

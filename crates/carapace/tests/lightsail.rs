@@ -153,6 +153,8 @@ async fn every_operation_through_aws_sdk_rust() {
             OperationType::DetachCertificateFromDistribution,
             OperationType::ResetDistributionCache,
             OperationType::UpdateDistributionBundle,
+            // Outside the model's enum, as AWS sends it: the SDK's unknown-value variant.
+            OperationType::from("UntagResource"),
         ]
     );
     assert!(c.get_operations().send().await.unwrap().operations().len() >= 9);

@@ -195,7 +195,11 @@ impl CrlCache {
 /// The status of the certificate one OCSP query asks about: `revoked` when a revocation row
 /// names its serial under the intermediate of its CertID, `good` when the CA issued it, else
 /// `unknown` (a certificate of another CA, or a serial never issued).
-pub async fn ocsp_status(store: &dyn Store, intermediate_id: &str, serial: &[u8]) -> Result<OcspStatus, carapace_store::Error> {
+pub async fn ocsp_status(
+    store: &dyn Store,
+    intermediate_id: &str,
+    serial: &[u8],
+) -> Result<OcspStatus, carapace_store::Error> {
     if let Some(revoked) = status(store, intermediate_id, serial).await? {
         return Ok(OcspStatus::Revoked { at: revoked.revoked_at, reason_code: revoked.reason_code });
     }

@@ -8,8 +8,8 @@ use carapace_model::ds::{
     ConnectDirectoryRequest, ConnectDirectoryResult, CreateDirectoryRequest, CreateDirectoryResult,
     CreateMicrosoftADRequest, CreateMicrosoftADResult, DeleteDirectoryRequest, DeleteDirectoryResult,
     DescribeDirectoriesRequest, DescribeDirectoriesResult, DirectoryConnectSettingsDescription, DirectoryDescription,
-    DirectoryLimits, DirectoryStage, DirectoryType, DirectoryVpcSettingsDescription, ErrorCode,
-    GetDirectoryLimitsResult, Tag,
+    DirectoryLimits, DirectorySize, DirectoryStage, DirectoryType, DirectoryVpcSettingsDescription, ErrorCode,
+    GetDirectoryLimitsResult, RegionsInfo, Tag,
 };
 use carapace_proto::{Output, RequestContext, WireError, decode_input, encode_output};
 use serde_json::Value;
@@ -74,7 +74,8 @@ pub async fn create_microsoft_ad(ds: &Ds, ctx: &RequestContext, input: Value) ->
             password: Zeroizing::new(req.password),
             description: req.description,
             size: None,
-            edition: req.edition.map(|e| e.as_str().to_owned()),
+            // The model: "Enterprise is the default."
+            edition: Some(req.edition.as_ref().map_or("Enterprise", |e| e.as_str()).to_owned()),
             network_type: req.network_type.map(|n| n.as_str().to_owned()),
             vpc_id: req.vpc_settings.vpc_id,
             subnet_ids: req.vpc_settings.subnet_ids,
@@ -126,7 +127,7 @@ pub async fn describe_directories(ds: &Ds, ctx: &RequestContext, input: Value) -
         .await
         .map_err(|e| wire(ctx, Missing::Entity, e))?;
     encode_output(DescribeDirectoriesResult {
-        directory_descriptions: Some(page.items.iter().map(|v| description(&scope, v)).collect()),
+        directory_descriptions: Some(page.items.iter().map(|v| description(&scope, &ctx.region, v)).collect()),
         next_token: page.next_token,
     })
 }
@@ -158,7 +159,14 @@ pub async fn get_directory_limits(ds: &Ds, ctx: &RequestContext, _input: Value) 
 }
 
 /// A directory as `DescribeDirectories` shows it.
-fn description(scope: &str, view: &DirectoryView) -> DirectoryDescription {
+///
+/// Every type shows `DesiredNumberOfDomainControllers`: 2 for Managed Microsoft AD (the two
+/// controllers it is created with), 0 for the others (the AWS CLI's `describe-directories`
+/// example; moto's `test_ds_describe_directories` and `test_ds_connect_directory_describe`
+/// check it). Managed Microsoft AD also shows a `Size` (the CLI example's Standard edition
+/// directory reads `Small`; Enterprise, the default, and Hybrid are `Large`) and its
+/// `RegionsInfo`: created here, replicated nowhere.
+fn description(scope: &str, region: &str, view: &DirectoryView) -> DirectoryDescription {
     let d = &view.record;
     let active = view.stage == Stage::Active;
     let azs = Some(availability_zones(scope, d.subnet_ids.len()));
@@ -190,7 +198,11 @@ fn description(scope: &str, view: &DirectoryView) -> DirectoryDescription {
         directory_id: Some(d.id.clone()),
         name: Some(d.name.clone()),
         short_name: Some(d.short_name.clone()),
-        size: d.size.as_deref().and_then(|s| s.parse().ok()),
+        size: match d.kind {
+            DirectoryKind::MicrosoftAd if d.edition.as_deref() == Some("Standard") => Some(DirectorySize::Small),
+            DirectoryKind::MicrosoftAd => Some(DirectorySize::Large),
+            _ => d.size.as_deref().and_then(|s| s.parse().ok()),
+        },
         edition: d.edition.as_deref().and_then(|s| s.parse().ok()),
         alias: Some(d.id.clone()),
         access_url: Some(format!("{}.awsapps.com", d.id)),
@@ -212,7 +224,9 @@ fn description(scope: &str, view: &DirectoryView) -> DirectoryDescription {
         vpc_settings,
         connect_settings,
         sso_enabled: Some(false),
-        desired_number_of_domain_controllers: (d.kind == DirectoryKind::MicrosoftAd).then_some(2),
+        desired_number_of_domain_controllers: Some(if d.kind == DirectoryKind::MicrosoftAd { 2 } else { 0 }),
+        regions_info: (d.kind == DirectoryKind::MicrosoftAd)
+            .then(|| RegionsInfo { primary_region: Some(region.to_owned()), additional_regions: Some(Vec::new()) }),
         network_type: d.network_type.as_deref().and_then(|s| s.parse().ok()),
         ..Default::default()
     }

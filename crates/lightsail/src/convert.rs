@@ -170,8 +170,9 @@ fn location(region: &str) -> m::ResourceLocation {
     m::ResourceLocation { availability_zone: Some("all".into()), region_name: region.parse().ok() }
 }
 
-/// `Operation`. Tag operations have no `OperationType` value in the model, so theirs is left
-/// out (the SDKs would show an unknown value for anything else).
+/// `Operation`. Its `operationType` is the operation's name, `TagResource` and
+/// `UntagResource` included although the model's `OperationType` does not list them: AWS
+/// sends them, and clients that index `operationType` need it.
 pub(crate) fn operation(o: &OperationView) -> m::Operation {
     let r = &o.record;
     m::Operation {
@@ -182,7 +183,7 @@ pub(crate) fn operation(o: &OperationView) -> m::Operation {
         location: Some(location(&r.region)),
         is_terminal: Some(o.is_terminal()),
         operation_details: r.details.clone(),
-        operation_type: r.operation_type.parse().ok(),
+        operation_type: Some(r.operation_type.clone()),
         status: Some(operation_status(o.status)),
         status_changed_at: Some(ts(o.status_changed_ms)),
         error_code: r.error_code.clone(),

@@ -597,7 +597,11 @@ fn payload_line<'a>(parts: &'a Parts, payload: &'a str) -> Result<&'a str, AuthE
             return Ok(payload);
         }
         if declared.len() == 64 && declared.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return if declared.eq_ignore_ascii_case(payload) { Ok(declared) } else { Err(AuthError::SignatureMismatch) };
+            return if declared.eq_ignore_ascii_case(payload) {
+                Ok(declared)
+            } else {
+                Err(AuthError::SignatureMismatch)
+            };
         }
         return Err(AuthError::Incomplete(format!(
             "Unsupported x-amz-content-sha256 value '{declared}': chunked (STREAMING-*) payloads are not supported."
@@ -1201,7 +1205,6 @@ mod tests {
     fn declared_content_hash_must_match_the_body() {
         let body = sha256_hex(b"{}");
         let p = parts("POST", "/", &[("host", "h"), ("x-amz-content-sha256", &sha256_hex(b"[]"))]);
-        let info = info_at("20130524T000000Z", None);
         assert_eq!(payload_line(&p, &body), Err(AuthError::SignatureMismatch));
         let p = parts("POST", "/", &[("host", "h"), ("x-amz-content-sha256", &body)]);
         assert_eq!(payload_line(&p, &body), Ok(body.as_str()));

@@ -248,10 +248,7 @@ fn presigned_url_with_an_unsigned_target_is_refused() {
     let req = signed("POST", "http://127.0.0.1:4566/", &[], b"{}", &how);
     assert_eq!(verify(&req, "acm"), Ok(()));
     let swapped = with_header(&req, "x-amz-target", "CertificateManager.DeleteCertificate");
-    assert_eq!(
-        verify(&swapped, "acm"),
-        Err(AuthError::UnsignedHeaders("x-amz-target".into()))
-    );
+    assert_eq!(verify(&swapped, "acm"), Err(AuthError::UnsignedHeaders("x-amz-target".into())));
 }
 
 #[test]

@@ -153,10 +153,11 @@ impl CertificateManager {
             scheduled = false;
             match r.status_at(now) {
                 Status::PendingValidation => return Err(not_yet_issued(arn, owner)),
-                Status::Issued | Status::Expired if r.cert_type != CertificateType::Imported => {}
+                Status::Issued if r.renewable_on_request() => {}
                 _ => {
                     return Err(AcmError::Validation(format!(
-                        "Certificate {arn} is not eligible for renewal: only issued certificates that Carapace issued can be renewed."
+                        "Certificate {arn} is not eligible for renewal: RenewCertificate renews issued private \
+                         certificates and exportable public certificates that have been exported."
                     )));
                 }
             }

@@ -359,6 +359,15 @@ impl CertificateRecord {
             && (!self.in_use_by.is_empty() || self.exported || self.options.export)
     }
 
+    /// Whether RenewCertificate may renew it (the status aside). The model's
+    /// `RenewalEligibility` documentation: "only exported private certificates can be renewed
+    /// with the RenewCertificate command"; since exportable public certificates (June 2025),
+    /// ACM also renews those once exported. A public certificate that was never exported is
+    /// renewed by managed renewal alone, whatever its `RenewalEligibility` says.
+    pub fn renewable_on_request(&self) -> bool {
+        self.cert_type == CertificateType::AmazonIssued && self.options.export && self.exported
+    }
+
     /// Decodes a stored body.
     pub fn decode(body: &[u8]) -> Result<Self, String> {
         let record: Self = serde_json::from_slice(body).map_err(|e| format!("certificate record: {e}"))?;

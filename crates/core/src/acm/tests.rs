@@ -398,7 +398,8 @@ async fn issued_certificates_expire_on_read_and_renew_in_place() {
     let Env { manager, clock } = env(false);
     // Strict mode: simulate validation finishing by marking the domains and enqueuing issuance,
     // as the validation worker does.
-    let arn = manager.request_certificate(&alice(), request("renew.example.com")).await.unwrap();
+    let exportable = NewCertificate { export: Some(true), ..request("renew.example.com") };
+    let arn = manager.request_certificate(&alice(), exportable).await.unwrap();
     let id = arn.rsplit('/').next().unwrap().to_owned();
     manager
         .modify(&alice(), &arn, |r, _| {
@@ -413,6 +414,9 @@ async fn issued_certificates_expire_on_read_and_renew_in_place() {
     manager.run_due_jobs().await.unwrap();
     let first = manager.describe_certificate(&alice(), &arn).await.unwrap();
     assert_eq!(first.status, Status::Issued);
+    // RenewCertificate renews an exportable public certificate once it has been exported.
+    assert!(matches!(manager.renew_certificate(&alice(), &arn).await, Err(AcmError::Validation(_))));
+    manager.export_certificate(&alice(), &arn, b"pass1234").await.unwrap();
     manager.renew_certificate(&alice(), &arn).await.unwrap();
     manager.run_due_jobs().await.unwrap();
     let renewed = manager.describe_certificate(&alice(), &arn).await.unwrap();
@@ -506,18 +510,19 @@ async fn search_sorts_by_every_field_and_pages_through_each_match_once() {
     let all = manager.all_certificates(&owner).await.unwrap();
     let issued: Vec<&CertificateView> = all.iter().filter(|v| v.record.issued_ms.is_some()).collect();
     assert_eq!(issued.len(), 9, "the requested ones were issued");
-    // Two exported (of three exportable), one of them then revoked (only exported ones can be).
+    // The three exportable ones exported, one of them then revoked (only exported ones can be).
     let exportable: Vec<String> =
         issued.iter().filter(|v| v.record.options.export).map(|v| v.record.arn.clone()).collect();
     assert_eq!(exportable.len(), 3);
-    for arn in &exportable[1..] {
+    for arn in &exportable {
         manager.export_certificate(&owner, arn, b"pass1234").await.unwrap();
     }
     manager.revoke_certificate(&owner, &exportable[2], RevocationReason::KeyCompromise).await.unwrap();
-    // Two renewals begun: one left pending, one run to success.
-    manager.renew_certificate(&owner, &issued[2].record.arn).await.unwrap();
+    // Two renewals begun (RenewCertificate renews exported ones): one run to success, one
+    // left pending.
+    manager.renew_certificate(&owner, &exportable[0]).await.unwrap();
     manager.run_due_jobs().await.unwrap();
-    manager.renew_certificate(&owner, &issued[3].record.arn).await.unwrap();
+    manager.renew_certificate(&owner, &exportable[1]).await.unwrap();
     let all = manager.all_certificates(&owner).await.unwrap();
     assert_eq!(all.len(), 17);
     let renewals: Vec<_> = all.iter().filter_map(|v| v.record.renewal.as_ref().map(|r| r.status)).collect();

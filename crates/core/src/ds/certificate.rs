@@ -31,8 +31,9 @@ pub struct InspectedCertificate {
 /// Why `CertificateData` was refused; each is an `InvalidCertificateException`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CertificateProblem {
-    /// Not exactly one PEM `CERTIFICATE` block holding a parseable X.509 certificate.
-    #[error("The certificate PEM that was provided has incorrect encoding: {0}")]
+    /// Not exactly one PEM `CERTIFICATE` block holding a parseable X.509 certificate. The
+    /// reason is a sentence for the caller, never a parser's debug text.
+    #[error("The certificate PEM that was provided has incorrect encoding: {0}.")]
     Encoding(String),
     /// `notAfter` has passed.
     #[error("The certificate has expired.")]
@@ -57,8 +58,11 @@ pub enum CertificateProblem {
 
 /// Parses and checks `CertificateData` at time `now_ms`.
 pub fn inspect(certificate_data: &str, now_ms: i64) -> Result<InspectedCertificate, CertificateProblem> {
-    let blocks =
-        pem::parse_many(certificate_data.trim()).map_err(|e| CertificateProblem::Encoding(format!("not PEM ({e})")))?;
+    let blocks = pem::parse_many(certificate_data.trim()).map_err(|_| {
+        CertificateProblem::Encoding(
+            "it is not PEM text, base64 between -----BEGIN CERTIFICATE----- and -----END CERTIFICATE----- lines".into(),
+        )
+    })?;
     let block = match blocks.as_slice() {
         [one] if one.tag() == "CERTIFICATE" => one,
         [one] => {
@@ -73,7 +77,9 @@ pub fn inspect(certificate_data: &str, now_ms: i64) -> Result<InspectedCertifica
         }
     };
     let der = block.contents().to_vec();
-    let cert = crate::ca::parse_certificate_der(&der).map_err(|e| CertificateProblem::Encoding(e.to_string()))?;
+    let cert = crate::ca::parse_certificate_der(&der).map_err(|_| {
+        CertificateProblem::Encoding("the CERTIFICATE block does not hold a well-formed DER X.509 certificate".into())
+    })?;
     if cert.is_rsassa_pss() {
         return Err(CertificateProblem::RsassaPss);
     }
@@ -139,14 +145,23 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
             "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
         ] {
-            assert!(matches!(inspect(bad, NOW_MS), Err(CertificateProblem::Encoding(_))), "{bad}");
+            let err = inspect(bad, NOW_MS).unwrap_err();
+            assert!(matches!(err, CertificateProblem::Encoding(_)), "{bad}");
+            // A sentence, not a parser's debug text (`Der(UnexpectedTag { .. })`).
+            let message = err.to_string();
+            assert!(!message.contains(['{', '(', '_']) && message.ends_with('.'), "{message}");
         }
+        assert_eq!(
+            inspect("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", NOW_MS).unwrap_err().to_string(),
+            "The certificate PEM that was provided has incorrect encoding: the CERTIFICATE block does not hold a \
+             well-formed DER X.509 certificate."
+        );
         let one = cert_valid_for(1, 365, &rcgen::PKCS_ECDSA_P256_SHA256);
         let two = format!("{one}{one}");
         let err = inspect(&two, NOW_MS).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "The certificate PEM that was provided has incorrect encoding: expected one certificate, found 2 PEM blocks"
+            "The certificate PEM that was provided has incorrect encoding: expected one certificate, found 2 PEM blocks."
         );
     }
 

@@ -3610,7 +3610,7 @@ pub struct Operation {
     pub operation_details: Option<String>,
     /// The type of operation.
     #[serde(rename = "operationType", default, skip_serializing_if = "Option::is_none")]
-    pub operation_type: Option<OperationType>,
+    pub operation_type: Option<String>,
     /// The status of the operation.
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<OperationStatus>,
