@@ -323,6 +323,9 @@ pub(crate) fn detail(v: &CertificateView) -> m::CertificateDetail {
         certificate_key_pair_origin: Some(origin(r.key_pair_origin)),
         acme_endpoint_arn: None,
         acme_account_id: None,
+        // Both exist only for Amazon N2 certificates, which Carapace does not issue.
+        root_hierarchy_type: None,
+        certificate_usage: None,
     }
 }
 
@@ -358,5 +361,8 @@ pub(crate) fn summary(v: &CertificateView) -> m::CertificateSummary {
         revoked_at: r.revoked_ms.map(ts),
         managed_by: r.managed_by.map(managed_by),
         certificate_key_pair_origin: Some(origin(r.key_pair_origin)),
+        // Both exist only for Amazon N2 certificates, which Carapace does not issue.
+        root_hierarchy_type: None,
+        certificate_usage: None,
     }
 }
