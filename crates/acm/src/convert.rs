@@ -5,7 +5,7 @@ use carapace_core::acm::record::{
     ValidationMethod,
 };
 use carapace_core::acm::state::DomainStatus;
-use carapace_core::acm::{CertificateView, Status, Tag};
+use carapace_core::acm::{CertificateView, RootHierarchy, Status, Tag};
 use carapace_core::ca::{KeyAlgorithm, KeyFamily};
 use carapace_model::Timestamp;
 use carapace_model::acm as m;
@@ -128,6 +128,13 @@ pub(crate) fn origin_from(v: m::CertificateKeyPairOrigin) -> KeyPairOrigin {
         m::CertificateKeyPairOrigin::AwsManaged => KeyPairOrigin::AwsManaged,
         m::CertificateKeyPairOrigin::Acme => KeyPairOrigin::Acme,
         m::CertificateKeyPairOrigin::CustomerProvided => KeyPairOrigin::CustomerProvided,
+    }
+}
+
+pub(crate) fn root_hierarchy_from(v: m::RootHierarchyType) -> RootHierarchy {
+    match v {
+        m::RootHierarchyType::N2AmazonManaged => RootHierarchy::N2,
+        m::RootHierarchyType::N2Sfg2AmazonManaged => RootHierarchy::N2CrossSigned,
     }
 }
 
