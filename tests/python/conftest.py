@@ -18,6 +18,7 @@ import pytest
 
 BIN = os.environ.get("CARAPACE_BIN", "target/debug/carapace")
 REGION = "us-east-1"
+MODELS = os.path.join(os.path.dirname(__file__), "..", "..", "models")
 
 
 class Server:
@@ -103,6 +104,28 @@ class Server:
             aws_access_key_id=key,
             aws_secret_access_key=secret,
             config=botocore.config.Config(retries={"max_attempts": 1}),
+        )
+
+    def pinned_client(self, service, key="123456789012", secret="test-secret", region=REGION, **config):
+        """A boto3 client built from the repository's pinned model (models/<service>), so a
+        test speaks exactly the model Carapace is generated from, whatever botocore pip
+        installed."""
+        with open(os.path.join(MODELS, service, "service-2.json")) as f:
+            model = json.load(f)
+        data_dir = tempfile.mkdtemp(prefix="carapace-model-")
+        api_dir = os.path.join(data_dir, service, model["metadata"]["apiVersion"])
+        os.makedirs(api_dir)
+        for name in os.listdir(os.path.join(MODELS, service)):
+            shutil.copy(os.path.join(MODELS, service, name), api_dir)
+        session = botocore.session.get_session()
+        session.get_component("data_loader").search_paths.insert(0, data_dir)
+        return boto3.Session(botocore_session=session).client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=botocore.config.Config(retries={"max_attempts": 1}, **config),
         )
 
     def stop(self):

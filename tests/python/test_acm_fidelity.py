@@ -2,12 +2,20 @@
 `aws_verified` tests) rather than its own guesses: the issuer of a pending certificate,
 PutAccountConfiguration without expiry events, import chains holding certificates off the
 leaf's path, and what an imported certificate shows. Driven with boto3 against the real
-binary."""
+binary; the newest model's members and operations through a client built from the pinned
+model (models/acm)."""
 
 import os
+import re
 import subprocess
 import tempfile
+import urllib.error
+import urllib.request
 
+import botocore
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
 import botocore.exceptions
 import pytest
 
@@ -186,3 +194,130 @@ def test_an_arn_acm_never_minted_is_not_found(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         acm.describe_certificate(CertificateArn=f"arn:aws:acm:us-east-1:{ALICE}:acme-endpoint/x")
     assert error_of(e)[0] == "InvalidArnException"
+
+
+# What botocore 1.44.18's ACM model added: the organisation inventory and the operations a
+# delegated administrator runs on member accounts' resources.
+NEW_OPERATIONS = [
+    "SearchInventory",
+    "GetInventoryConfiguration",
+    "PutInventoryConfiguration",
+    "GetInventoryInsights",
+    "ListInventoryFindings",
+    "ListInventoryRelatedResources",
+    "ListInventoryUsages",
+    "DeleteMemberCertificate",
+    "DeleteMemberCertificateAuthority",
+    "RenewMemberCertificate",
+    "RestoreMemberCertificateAuthority",
+    "RevokeMemberCertificate",
+    "RevokeMemberIssuedCertificate",
+    "UpdateMemberCertificateAuthority",
+    "UpdateMemberCertificateOptions",
+]
+
+
+def operations_not_built():
+    """Every operation the generated ACM table marks not generated (no handler)."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "crates", "model", "src", "generated", "acm.rs")
+    with open(path) as f:
+        return re.findall(r'name: "(\w+)", input: None, output: None, generated: false', f.read())
+
+
+def test_the_new_operations_are_among_those_not_built():
+    assert set(NEW_OPERATIONS) <= set(operations_not_built())
+
+
+@pytest.mark.parametrize("operation", operations_not_built())
+def test_an_operation_not_built_answers_not_implemented_naming_it(server, operation):
+    # Client-side validation off: the operations' required members do not matter here.
+    acm = server.pinned_client("acm", key=ALICE, parameter_validation=False)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        getattr(acm, botocore.xform_name(operation))()
+    code, message = error_of(e)
+    assert code == "NotImplementedException" and operation in message, message
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+
+
+def test_an_operation_in_no_model_is_unknown(server):
+    request = botocore.awsrequest.AWSRequest(
+        method="POST",
+        url=server.endpoint + "/",
+        data=b"{}",
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "CertificateManager.MadeUpOperation"},
+    )
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials(ALICE, "test-secret"), "acm", "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    raw = urllib.request.Request(prepared.url, data=prepared.body, headers=dict(prepared.headers), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(raw, timeout=10)
+    assert e.value.code == 400
+    assert '"UnknownOperationException"' in e.value.read().decode()
+
+
+# RequestCertificate's RootHierarchyType and CertificateUsage, each case as the model's
+# documentation of the two members gives it, then the N2 requests Carapace cannot issue.
+N2_REFUSALS = [
+    ({"RootHierarchyType": "PUBLIC"}, "Member must satisfy enum value set"),
+    ({"CertificateUsage": "CLIENT_AND_SERVER_AUTH"}, "CertificateUsage can be specified only when RootHierarchyType"),
+    ({"CertificateUsage": "SERVER_ONLY", "RootHierarchyType": "N2_AMAZON_MANAGED"}, "enum value set"),
+    (
+        {
+            "RootHierarchyType": "N2_AMAZON_MANAGED",
+            "CertificateAuthorityArn": f"arn:aws:acm-pca:us-east-1:{ALICE}:certificate-authority/12345678-1234-1234-1234-123456789012",
+        },
+        "together with CertificateAuthorityArn",
+    ),
+    (
+        {"RootHierarchyType": "N2_SFG2_AMAZON_MANAGED", "CertificateUsage": "CLIENT_AUTH_ONLY"},
+        "CLIENT_AUTH_ONLY is valid only with RootHierarchyType N2_AMAZON_MANAGED",
+    ),
+    ({"RootHierarchyType": "N2_AMAZON_MANAGED", "ValidationMethod": "EMAIL"}, "must use ValidationMethod DNS"),
+    ({"RootHierarchyType": "N2_AMAZON_MANAGED"}, "must use ValidationMethod DNS"),
+    (
+        {"RootHierarchyType": "N2_AMAZON_MANAGED", "ValidationMethod": "DNS", "CertificateUsage": "CLIENT_AUTH_ONLY"},
+        "RootHierarchyType N2_AMAZON_MANAGED is not available",
+    ),
+    (
+        {"RootHierarchyType": "N2_SFG2_AMAZON_MANAGED", "ValidationMethod": "DNS"},
+        "RootHierarchyType N2_SFG2_AMAZON_MANAGED is not available",
+    ),
+]
+
+
+@pytest.mark.parametrize("members,expected", N2_REFUSALS)
+def test_root_hierarchy_requests_are_refused_naming_the_member(server, members, expected):
+    acm = server.pinned_client("acm", key="222222222222", parameter_validation=False)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        acm.request_certificate(DomainName="n2.example.com", **members)
+    code, message = error_of(e)
+    assert code == "ValidationException" and expected in message, message
+    # Nothing was stored.
+    listed = acm.list_certificates(Includes={"keyTypes": ["RSA_2048", "EC_prime256v1"]})["CertificateSummaryList"]
+    assert [c for c in listed if c["DomainName"] == "n2.example.com"] == []
+
+
+def test_standard_certificates_carry_server_auth_alone_and_no_root_hierarchy(server):
+    acm = server.pinned_client("acm", key="333333333333")
+    arn = acm.request_certificate(DomainName="standard.example.com", ValidationMethod="DNS")["CertificateArn"]
+    cert = wait_issued(acm, arn)
+    # ACM's public certificates dropped clientAuth on 11 June 2025 (ACM concepts, "ACM
+    # certificate"); RootHierarchyType and CertificateUsage exist for Amazon N2 ones only.
+    assert cert["ExtendedKeyUsages"] == [{"Name": "TLS_WEB_SERVER_AUTHENTICATION", "OID": "1.3.6.1.5.5.7.3.1"}]
+    assert "RootHierarchyType" not in cert and "CertificateUsage" not in cert
+    pem = acm.get_certificate(CertificateArn=arn)["Certificate"]
+    ext = subprocess.run(
+        ["openssl", "x509", "-noout", "-ext", "extendedKeyUsage"], input=pem, capture_output=True, text=True, check=True
+    ).stdout
+    assert "TLS Web Server Authentication" in ext and "Client" not in ext, ext
+
+    # ListCertificates leaves N2 certificates out by default and lists only them when asked.
+    listed = acm.list_certificates()["CertificateSummaryList"]
+    assert [c["CertificateArn"] for c in listed] == [arn]
+    assert "RootHierarchyType" not in listed[0]
+    n2 = acm.list_certificates(RootHierarchyTypes=["N2_AMAZON_MANAGED", "N2_SFG2_AMAZON_MANAGED"])
+    assert n2["CertificateSummaryList"] == []
+    search = acm.search_certificates(
+        FilterStatement={"Filter": {"AcmCertificateMetadataFilter": {"RootHierarchyType": "N2_AMAZON_MANAGED"}}}
+    )
+    assert search["Results"] == []

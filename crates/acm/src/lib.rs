@@ -3,7 +3,9 @@
 //! The wire layer hands each call a validated JSON document; this crate decodes it into the
 //! generated DTOs ([`carapace_model::acm`]), calls [`CertificateManager`] in the core, and
 //! encodes the answer. One file per operation family. Errors are converted once, in
-//! [`error`]. The `*Acme*` operations answer `NotImplementedException` (a later issue).
+//! [`error`]. The model's other operations (ACME, the organisation inventory, the `*Member*`
+//! family) are outside the generated list and answer `NotImplementedException` from the
+//! dispatcher, before any handler runs.
 
 mod account_configuration;
 mod convert;
@@ -87,28 +89,6 @@ impl ServiceHandler for Acm {
             Op::PutAccountConfiguration => account_configuration::put(m, ctx, input).await,
             Op::ListCertificateDomainValidations => domain_validations::handle(m, ctx, input).await,
             Op::SearchCertificates => search_certificates::handle(m, ctx, input).await,
-            // ACME endpoints, accounts and bindings: a later issue.
-            Op::CreateAcmeDomainValidation
-            | Op::CreateAcmeEndpoint
-            | Op::CreateAcmeExternalAccountBinding
-            | Op::DeleteAcmeDomainValidation
-            | Op::DeleteAcmeEndpoint
-            | Op::DeleteAcmeExternalAccountBinding
-            | Op::DescribeAcmeAccount
-            | Op::DescribeAcmeDomainValidation
-            | Op::DescribeAcmeEndpoint
-            | Op::DescribeAcmeExternalAccountBinding
-            | Op::GetAcmeExternalAccountBindingCredentials
-            | Op::ListAcmeAccounts
-            | Op::ListAcmeDomainValidations
-            | Op::ListAcmeEndpoints
-            | Op::ListAcmeExternalAccountBindings
-            | Op::RevokeAcmeAccount
-            | Op::RevokeAcmeExternalAccountBinding
-            | Op::UpdateAcmeDomainValidation
-            | Op::UpdateAcmeEndpoint => {
-                return Err(WireError::not_implemented("acm", op.as_str()));
-            }
         };
         result.map_err(|e| e.into_wire(&ctx.request_id, op))
     }

@@ -3,7 +3,8 @@
 //! Filters follow ACM: `CertificateStatuses` (all when empty); `Includes.keyTypes`
 //! (RSA_1024 and RSA_2048 only when absent, as ACM documents); `extendedKeyUsage` and
 //! `keyUsage` (a certificate matches when it has one of those listed); `exportOption`;
-//! `managedBy`; `CertificateKeyPairOrigins` (all but ACME when absent). `SortBy` and
+//! `managedBy`; `CertificateKeyPairOrigins` (all but ACME when absent); `RootHierarchyTypes`
+//! (no Amazon N2 certificates when absent, only those when present). `SortBy` and
 //! `SortOrder` come together. Pages hold at most `MaxItems` (default 1000).
 
 use carapace_core::acm::{AcmError, CertificateManager, ListFilter, ListQuery};
@@ -44,6 +45,12 @@ pub(crate) async fn handle(
         export_enabled: includes.export_option.map(|e| e == m::CertificateExport::Enabled),
         managed_by: includes.managed_by.map(convert::managed_by_from),
         key_pair_origins: req.certificate_key_pair_origins.map(|o| o.into_iter().map(convert::origin_from).collect()),
+        root_hierarchies: req
+            .root_hierarchy_types
+            .unwrap_or_default()
+            .into_iter()
+            .map(convert::root_hierarchy_from)
+            .collect(),
     };
     let query = ListQuery {
         filter,

@@ -1,6 +1,6 @@
 //! RequestCertificate.
 
-use carapace_core::acm::{CertificateManager, NewCertificate};
+use carapace_core::acm::{CertificateManager, CertificateUsage, NewCertificate};
 use carapace_model::acm as m;
 use carapace_proto::Output;
 use carapace_proto::RequestContext;
@@ -33,6 +33,11 @@ pub(crate) async fn handle(
         key_algorithm: req.key_algorithm.map(convert::key_algorithm_from),
         managed_by: req.managed_by.map(convert::managed_by_from),
         certificate_authority_arn: req.certificate_authority_arn,
+        root_hierarchy: req.root_hierarchy_type.map(convert::root_hierarchy_from),
+        certificate_usage: req.certificate_usage.map(|u| match u {
+            m::CertificateUsage::ClientAndServerAuth => CertificateUsage::ClientAndServerAuth,
+            m::CertificateUsage::ClientAuthOnly => CertificateUsage::ClientAuthOnly,
+        }),
         tags: convert::tags_from(req.tags.unwrap_or_default()),
         held_by: None,
     };

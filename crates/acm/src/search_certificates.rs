@@ -182,9 +182,10 @@ fn filter(f: &m::CertificateFilter, v: &CertificateView) -> bool {
             md.managed_by.is_none_or(|mb| r.managed_by.map(convert::managed_by) == Some(mb)),
             md.validation_method.is_none_or(|vm| r.validation_method.map(convert::method) == Some(vm)),
             md.certificate_key_pair_origin.is_none_or(|o| convert::origin(r.key_pair_origin) == o),
-            // Carapace issues nothing through ACME yet.
+            // Carapace issues nothing through ACME yet, and no Amazon N2 certificates.
             md.acme_endpoint_arn.is_none(),
             md.acme_account_id.is_none(),
+            md.root_hierarchy_type.is_none(),
         ];
         if !checks.iter().all(|c| *c) {
             return false;
@@ -281,6 +282,8 @@ fn result(v: &CertificateView) -> m::CertificateSearchResult {
                 certificate_key_pair_origin: summary.certificate_key_pair_origin,
                 acme_endpoint_arn: None,
                 acme_account_id: None,
+                root_hierarchy_type: summary.root_hierarchy_type,
+                certificate_usage: summary.certificate_usage,
             }),
         }),
     }

@@ -119,7 +119,9 @@ async fn dev_request_issue_get_verify_delete() {
         assert_eq!(ext.contains("Key Encipherment"), usages.contains(&"KEY_ENCIPHERMENT"));
         let ekus: Vec<&str> =
             issued.extended_key_usages().iter().filter_map(|e| e.name()).map(|n| n.as_str()).collect();
-        assert!(ext.contains("TLS Web Server Authentication") && ekus.contains(&"TLS_WEB_SERVER_AUTHENTICATION"));
+        assert!(ext.contains("TLS Web Server Authentication") && ekus == ["TLS_WEB_SERVER_AUTHENTICATION"]);
+        // ACM's public certificates have carried serverAuth alone since 11 June 2025.
+        assert!(!ext.contains("TLS Web Client Authentication"), "{ext}");
         let (_, serial) = openssl(&["x509", "-in", &leaf, "-noout", "-serial"]);
         let serial_hex = serial.trim().trim_start_matches("serial=").to_ascii_lowercase();
         assert!(

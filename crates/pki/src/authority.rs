@@ -105,7 +105,7 @@ pub struct IssuedCertificate {
     pub not_after: OffsetDateTime,
     /// ACM key usage names: `DIGITAL_SIGNATURE`, and `KEY_ENCIPHERMENT` for RSA keys.
     pub key_usages: Vec<String>,
-    /// ACM extended key usage names: `TLS_WEB_SERVER_AUTHENTICATION`, `TLS_WEB_CLIENT_AUTHENTICATION`.
+    /// ACM extended key usage names: `TLS_WEB_SERVER_AUTHENTICATION`.
     pub extended_key_usages: Vec<String>,
     /// ACM-style signature algorithm: `SHA256WITHRSA`, `SHA256WITHECDSA`, ...
     pub signature_algorithm: String,
@@ -597,8 +597,8 @@ impl CertificateAuthority {
     /// and the ECDSA intermediate for EC keys.
     ///
     /// Contents, as in ACM's certificates: subject `CN=<common_name>`; DNS SANs; key usage
-    /// (critical) digitalSignature, plus keyEncipherment for RSA keys; EKU serverAuth and
-    /// clientAuth; basicConstraints CA:FALSE (critical); subject and authority key
+    /// (critical) digitalSignature, plus keyEncipherment for RSA keys; EKU serverAuth;
+    /// basicConstraints CA:FALSE (critical); subject and authority key
     /// identifiers; AIA with OCSP `<base_url>/ocsp` and caIssuers `<base_url>/ca/<id>.crt`;
     /// CRL distribution point `<base_url>/crl/<id>.crl`; certificate policy 2.23.140.1.2.1
     /// (domain validated).
@@ -663,7 +663,10 @@ impl CertificateAuthority {
             params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
             key_usages.push("KEY_ENCIPHERMENT".to_owned());
         }
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        // serverAuth alone: since 11 June 2025 ACM's public certificates no longer carry
+        // clientAuth (the Chrome Root Program's dedicated TLS server hierarchies; ACM
+        // concepts, "ACM certificate", https://docs.aws.amazon.com/acm/latest/userguide/acm-concepts.html).
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
         params.crl_distribution_points =
             vec![CrlDistributionPoint { uris: vec![format!("{base_url}/crl/{}.crl", inter.id)] }];
@@ -680,7 +683,7 @@ impl CertificateAuthority {
             not_before,
             not_after,
             key_usages,
-            extended_key_usages: vec!["TLS_WEB_SERVER_AUTHENTICATION".into(), "TLS_WEB_CLIENT_AUTHENTICATION".into()],
+            extended_key_usages: vec!["TLS_WEB_SERVER_AUTHENTICATION".into()],
             signature_algorithm: inter.signer.key_algorithm().acm_signature_name().to_owned(),
             issuer: inter.display_name.clone(),
             subject: format!("CN={}", names[0]),

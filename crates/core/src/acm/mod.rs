@@ -49,7 +49,7 @@ pub use query::{
 pub use record::{
     CertificateRecord, CertificateType, HeldBy, KeyPairOrigin, ManagedBy, Options, RevocationReason, ValidationMethod,
 };
-pub use request::{Holder, NewCertificate};
+pub use request::{CertificateUsage, Holder, NewCertificate, RootHierarchy};
 pub use settings::AcmSettings;
 pub use state::Status;
 pub use validate::{ApprovalView, EMAIL_SENT_KIND};

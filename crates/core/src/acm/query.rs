@@ -495,6 +495,9 @@ pub struct ListFilter {
     pub managed_by: Option<ManagedBy>,
     /// Key pair origins; `None` for ACM's default (all but ACME).
     pub key_pair_origins: Option<Vec<KeyPairOrigin>>,
+    /// `RootHierarchyTypes`: only Amazon N2 certificates of these hierarchies; empty for
+    /// ACM's default (no N2 certificates).
+    pub root_hierarchies: Vec<super::RootHierarchy>,
 }
 
 /// The key types ListCertificates includes when the caller names none (ACM documents
@@ -537,6 +540,12 @@ impl ListFilter {
             return false;
         }
         if self.managed_by.is_some() && self.managed_by != r.managed_by {
+            return false;
+        }
+        // Every certificate here chains to Carapace's own root and none is an Amazon N2
+        // certificate, so a RootHierarchyTypes filter, which lists N2 certificates only,
+        // matches none (and the default, which leaves N2 certificates out, matches all).
+        if !self.root_hierarchies.is_empty() {
             return false;
         }
         true

@@ -51,6 +51,10 @@ pub struct NewCertificate {
     pub managed_by: Option<ManagedBy>,
     /// A private CA ARN (not supported).
     pub certificate_authority_arn: Option<String>,
+    /// `RootHierarchyType`: an Amazon N2 certificate was asked for (not supported).
+    pub root_hierarchy: Option<RootHierarchy>,
+    /// `CertificateUsage`: the EKU profile of an Amazon N2 certificate.
+    pub certificate_usage: Option<CertificateUsage>,
     /// Tags.
     pub tags: Vec<Tag>,
     /// Held by another service for its users (Lightsail): hidden from ACM's listings, stored
@@ -78,6 +82,25 @@ struct TokenRow {
     at_ms: i64,
 }
 
+/// The root hierarchy of an Amazon N2 certificate (`RootHierarchyType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RootHierarchy {
+    /// `N2_AMAZON_MANAGED`: chains to an Amazon N2 root; at most (and by default) 395 days.
+    N2,
+    /// `N2_SFG2_AMAZON_MANAGED`: chains to an N2 root cross-signed by Starfield G2; at most
+    /// (and by default) 98 days.
+    N2CrossSigned,
+}
+
+/// The EKU profile of an Amazon N2 certificate (`CertificateUsage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertificateUsage {
+    /// `CLIENT_AND_SERVER_AUTH`: serverAuth and clientAuth (the default).
+    ClientAndServerAuth,
+    /// `CLIENT_AUTH_ONLY`: clientAuth alone; `N2_AMAZON_MANAGED` only.
+    ClientAuthOnly,
+}
+
 /// The key algorithms RequestCertificate accepts (the others are for imports).
 pub const REQUESTABLE: [KeyAlgorithm; 3] =
     [KeyAlgorithm::Rsa2048, KeyAlgorithm::EcPrime256v1, KeyAlgorithm::EcSecp384r1];
@@ -87,6 +110,7 @@ impl CertificateManager {
     /// earlier) certificate ARN.
     pub async fn request_certificate(&self, owner: &Owner, req: NewCertificate) -> Result<String, AcmError> {
         let settings = &self.core.settings;
+        check_root_hierarchy(&req)?;
         if req.certificate_authority_arn.is_some() {
             return Err(AcmError::InvalidParameter(
                 "Carapace has no private certificate authorities: omit CertificateAuthorityArn to request a certificate from Carapace's CA."
@@ -258,6 +282,47 @@ impl CertificateManager {
         }
         Err(AcmError::Conflict("Too many concurrent requests for this account; try again.".into()))
     }
+}
+
+/// `RootHierarchyType` and `CertificateUsage` as RequestCertificate's documentation (the
+/// botocore model's) gives them: `CertificateUsage` only with an N2 `RootHierarchyType`,
+/// `CLIENT_AUTH_ONLY` only with `N2_AMAZON_MANAGED`, no `RootHierarchyType` together with
+/// `CertificateAuthorityArn`, and N2 certificates validated by DNS; each a
+/// `ValidationException`. A request that passes asks for an Amazon N2 certificate, which
+/// Carapace cannot issue: it has one root hierarchy, its own. Refused as well, naming the
+/// member, rather than issuing a certificate from the wrong hierarchy.
+fn check_root_hierarchy(req: &NewCertificate) -> Result<(), AcmError> {
+    let Some(hierarchy) = req.root_hierarchy else {
+        return match req.certificate_usage {
+            Some(_) => Err(AcmError::Validation(
+                "CertificateUsage can be specified only when RootHierarchyType is N2_AMAZON_MANAGED or N2_SFG2_AMAZON_MANAGED."
+                    .into(),
+            )),
+            None => Ok(()),
+        };
+    };
+    let name = match hierarchy {
+        RootHierarchy::N2 => "N2_AMAZON_MANAGED",
+        RootHierarchy::N2CrossSigned => "N2_SFG2_AMAZON_MANAGED",
+    };
+    if req.certificate_authority_arn.is_some() {
+        return Err(AcmError::Validation(
+            "RootHierarchyType cannot be specified together with CertificateAuthorityArn.".into(),
+        ));
+    }
+    if hierarchy == RootHierarchy::N2CrossSigned && req.certificate_usage == Some(CertificateUsage::ClientAuthOnly) {
+        return Err(AcmError::Validation(
+            "CertificateUsage CLIENT_AUTH_ONLY is valid only with RootHierarchyType N2_AMAZON_MANAGED.".into(),
+        ));
+    }
+    if req.validation_method.unwrap_or(ValidationMethod::Email) != ValidationMethod::Dns {
+        return Err(AcmError::Validation(format!(
+            "An Amazon N2 certificate (RootHierarchyType {name}) must use ValidationMethod DNS."
+        )));
+    }
+    Err(AcmError::Validation(format!(
+        "RootHierarchyType {name} is not available: Carapace issues certificates from its own root only and has no Amazon N2 root hierarchy. Omit RootHierarchyType and CertificateUsage."
+    )))
 }
 
 /// The validation domain of each SAN: the one given in DomainValidationOptions, else the

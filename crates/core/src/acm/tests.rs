@@ -217,6 +217,61 @@ async fn requests_are_checked() {
     assert!(d.record.domains[0].validation_emails.contains(&"admin@example.com".to_owned()));
 }
 
+/// RequestCertificate's documented `ValidationException` cases for `RootHierarchyType` and
+/// `CertificateUsage`, then the refusal of a well-formed N2 request; none stores anything.
+#[tokio::test]
+async fn root_hierarchy_requests_are_refused_naming_the_member() {
+    let Env { manager, .. } = env(true);
+    let n2 = |hierarchy, usage| NewCertificate {
+        root_hierarchy: hierarchy,
+        certificate_usage: usage,
+        ..request("n2.example.com")
+    };
+    let refused = async |req: NewCertificate| match manager.request_certificate(&alice(), req).await {
+        Err(AcmError::Validation(message)) => message,
+        other => panic!("not a ValidationException: {other:?}"),
+    };
+    let usage_alone = refused(n2(None, Some(CertificateUsage::ClientAndServerAuth))).await;
+    assert!(usage_alone.contains("CertificateUsage can be specified only when RootHierarchyType"), "{usage_alone}");
+    let with_ca = NewCertificate {
+        certificate_authority_arn: Some("arn:aws:acm-pca:us-east-1:111111111111:certificate-authority/x".into()),
+        ..n2(Some(RootHierarchy::N2), None)
+    };
+    assert!(refused(with_ca).await.contains("together with CertificateAuthorityArn"));
+    let client_only_cross_signed = n2(Some(RootHierarchy::N2CrossSigned), Some(CertificateUsage::ClientAuthOnly));
+    assert!(refused(client_only_cross_signed).await.contains("CLIENT_AUTH_ONLY is valid only with"));
+    let email =
+        NewCertificate { validation_method: Some(ValidationMethod::Email), ..n2(Some(RootHierarchy::N2), None) };
+    assert!(refused(email).await.contains("must use ValidationMethod DNS"));
+    for (hierarchy, name) in
+        [(RootHierarchy::N2, "N2_AMAZON_MANAGED"), (RootHierarchy::N2CrossSigned, "N2_SFG2_AMAZON_MANAGED")]
+    {
+        let message = refused(n2(Some(hierarchy), Some(CertificateUsage::ClientAndServerAuth))).await;
+        assert!(message.contains(&format!("RootHierarchyType {name} is not available")), "{message}");
+    }
+    let everything = ListQuery {
+        filter: ListFilter { key_types: Some(KeyAlgorithm::ALL.to_vec()), ..Default::default() },
+        max_items: 100,
+        ..Default::default()
+    };
+    assert!(manager.list_certificates(&alice(), &everything).await.unwrap().items.is_empty());
+}
+
+/// ListCertificates leaves Amazon N2 certificates out by default and lists only them with a
+/// `RootHierarchyTypes` filter: Carapace has none, so the filter lists nothing.
+#[tokio::test]
+async fn root_hierarchy_filter_lists_no_carapace_certificate() {
+    let Env { manager, .. } = env(true);
+    manager.request_certificate(&alice(), request("standard.example.com")).await.unwrap();
+    let list = async |root_hierarchies: Vec<RootHierarchy>| {
+        let filter = ListFilter { key_types: Some(KeyAlgorithm::ALL.to_vec()), root_hierarchies, ..Default::default() };
+        let query = ListQuery { filter, max_items: 100, ..Default::default() };
+        manager.list_certificates(&alice(), &query).await.unwrap().items.len()
+    };
+    assert_eq!(list(Vec::new()).await, 1);
+    assert_eq!(list(vec![RootHierarchy::N2, RootHierarchy::N2CrossSigned]).await, 0);
+}
+
 #[tokio::test]
 async fn list_pages_survive_inserts_and_deletes() {
     let Env { manager, clock } = env(true);

@@ -9,51 +9,61 @@ pub static SERVICE: s::Service = s::Service {
     signing_name: "acm",
     rpc_v2_cbor: false,
     operations: &[
-        s::Operation { name: "AddTagsToCertificate", input: Some(25), output: None, generated: true },
-        s::Operation { name: "CreateAcmeDomainValidation", input: Some(58), output: Some(59), generated: true },
-        s::Operation { name: "CreateAcmeEndpoint", input: Some(60), output: Some(61), generated: true },
-        s::Operation { name: "CreateAcmeExternalAccountBinding", input: Some(62), output: Some(63), generated: true },
-        s::Operation { name: "DeleteAcmeDomainValidation", input: Some(66), output: None, generated: true },
-        s::Operation { name: "DeleteAcmeEndpoint", input: Some(67), output: None, generated: true },
-        s::Operation { name: "DeleteAcmeExternalAccountBinding", input: Some(68), output: None, generated: true },
-        s::Operation { name: "DeleteCertificate", input: Some(69), output: None, generated: true },
-        s::Operation { name: "DescribeAcmeAccount", input: Some(70), output: Some(71), generated: true },
-        s::Operation { name: "DescribeAcmeDomainValidation", input: Some(72), output: Some(73), generated: true },
-        s::Operation { name: "DescribeAcmeEndpoint", input: Some(74), output: Some(75), generated: true },
-        s::Operation { name: "DescribeAcmeExternalAccountBinding", input: Some(76), output: Some(77), generated: true },
-        s::Operation { name: "DescribeCertificate", input: Some(78), output: Some(79), generated: true },
-        s::Operation { name: "ExportCertificate", input: Some(103), output: Some(104), generated: true },
-        s::Operation { name: "GetAccountConfiguration", input: None, output: Some(116), generated: true },
-        s::Operation {
-            name: "GetAcmeExternalAccountBindingCredentials",
-            input: Some(117),
-            output: Some(118),
-            generated: true,
-        },
-        s::Operation { name: "GetCertificate", input: Some(119), output: Some(120), generated: true },
-        s::Operation { name: "ImportCertificate", input: Some(124), output: Some(125), generated: true },
-        s::Operation { name: "ListAcmeAccounts", input: Some(142), output: Some(144), generated: true },
-        s::Operation { name: "ListAcmeDomainValidations", input: Some(145), output: Some(147), generated: true },
-        s::Operation { name: "ListAcmeEndpoints", input: Some(148), output: Some(150), generated: true },
-        s::Operation { name: "ListAcmeExternalAccountBindings", input: Some(151), output: Some(153), generated: true },
-        s::Operation { name: "ListCertificateDomainValidations", input: Some(154), output: Some(155), generated: true },
-        s::Operation { name: "ListCertificates", input: Some(156), output: Some(157), generated: true },
-        s::Operation { name: "ListTagsForCertificate", input: Some(158), output: Some(159), generated: true },
-        s::Operation { name: "ListTagsForResource", input: Some(160), output: Some(161), generated: true },
-        s::Operation { name: "PutAccountConfiguration", input: Some(178), output: None, generated: true },
-        s::Operation { name: "RemoveTagsFromCertificate", input: Some(180), output: None, generated: true },
-        s::Operation { name: "RenewCertificate", input: Some(181), output: None, generated: true },
-        s::Operation { name: "RequestCertificate", input: Some(185), output: Some(186), generated: true },
-        s::Operation { name: "ResendValidationEmail", input: Some(188), output: None, generated: true },
-        s::Operation { name: "RevokeAcmeAccount", input: Some(193), output: None, generated: true },
-        s::Operation { name: "RevokeAcmeExternalAccountBinding", input: Some(194), output: None, generated: true },
-        s::Operation { name: "RevokeCertificate", input: Some(195), output: Some(196), generated: true },
-        s::Operation { name: "SearchCertificates", input: Some(198), output: Some(199), generated: true },
-        s::Operation { name: "TagResource", input: Some(217), output: None, generated: true },
-        s::Operation { name: "UntagResource", input: Some(226), output: None, generated: true },
-        s::Operation { name: "UpdateAcmeDomainValidation", input: Some(227), output: None, generated: true },
-        s::Operation { name: "UpdateAcmeEndpoint", input: Some(228), output: None, generated: true },
-        s::Operation { name: "UpdateCertificateOptions", input: Some(229), output: None, generated: true },
+        s::Operation { name: "AddTagsToCertificate", input: Some(4), output: None, generated: true },
+        s::Operation { name: "CreateAcmeDomainValidation", input: None, output: None, generated: false },
+        s::Operation { name: "CreateAcmeEndpoint", input: None, output: None, generated: false },
+        s::Operation { name: "CreateAcmeExternalAccountBinding", input: None, output: None, generated: false },
+        s::Operation { name: "DeleteAcmeDomainValidation", input: None, output: None, generated: false },
+        s::Operation { name: "DeleteAcmeEndpoint", input: None, output: None, generated: false },
+        s::Operation { name: "DeleteAcmeExternalAccountBinding", input: None, output: None, generated: false },
+        s::Operation { name: "DeleteCertificate", input: Some(38), output: None, generated: true },
+        s::Operation { name: "DeleteMemberCertificate", input: None, output: None, generated: false },
+        s::Operation { name: "DeleteMemberCertificateAuthority", input: None, output: None, generated: false },
+        s::Operation { name: "DescribeAcmeAccount", input: None, output: None, generated: false },
+        s::Operation { name: "DescribeAcmeDomainValidation", input: None, output: None, generated: false },
+        s::Operation { name: "DescribeAcmeEndpoint", input: None, output: None, generated: false },
+        s::Operation { name: "DescribeAcmeExternalAccountBinding", input: None, output: None, generated: false },
+        s::Operation { name: "DescribeCertificate", input: Some(39), output: Some(40), generated: true },
+        s::Operation { name: "ExportCertificate", input: Some(57), output: Some(58), generated: true },
+        s::Operation { name: "GetAccountConfiguration", input: None, output: Some(69), generated: true },
+        s::Operation { name: "GetAcmeExternalAccountBindingCredentials", input: None, output: None, generated: false },
+        s::Operation { name: "GetCertificate", input: Some(70), output: Some(71), generated: true },
+        s::Operation { name: "GetInventoryConfiguration", input: None, output: None, generated: false },
+        s::Operation { name: "GetInventoryInsights", input: None, output: None, generated: false },
+        s::Operation { name: "ImportCertificate", input: Some(74), output: Some(75), generated: true },
+        s::Operation { name: "ListAcmeAccounts", input: None, output: None, generated: false },
+        s::Operation { name: "ListAcmeDomainValidations", input: None, output: None, generated: false },
+        s::Operation { name: "ListAcmeEndpoints", input: None, output: None, generated: false },
+        s::Operation { name: "ListAcmeExternalAccountBindings", input: None, output: None, generated: false },
+        s::Operation { name: "ListCertificateDomainValidations", input: Some(92), output: Some(93), generated: true },
+        s::Operation { name: "ListCertificates", input: Some(94), output: Some(95), generated: true },
+        s::Operation { name: "ListInventoryFindings", input: None, output: None, generated: false },
+        s::Operation { name: "ListInventoryRelatedResources", input: None, output: None, generated: false },
+        s::Operation { name: "ListInventoryUsages", input: None, output: None, generated: false },
+        s::Operation { name: "ListTagsForCertificate", input: Some(96), output: Some(97), generated: true },
+        s::Operation { name: "ListTagsForResource", input: Some(98), output: Some(99), generated: true },
+        s::Operation { name: "PutAccountConfiguration", input: Some(109), output: None, generated: true },
+        s::Operation { name: "PutInventoryConfiguration", input: None, output: None, generated: false },
+        s::Operation { name: "RemoveTagsFromCertificate", input: Some(111), output: None, generated: true },
+        s::Operation { name: "RenewCertificate", input: Some(112), output: None, generated: true },
+        s::Operation { name: "RenewMemberCertificate", input: None, output: None, generated: false },
+        s::Operation { name: "RequestCertificate", input: Some(116), output: Some(117), generated: true },
+        s::Operation { name: "ResendValidationEmail", input: Some(119), output: None, generated: true },
+        s::Operation { name: "RestoreMemberCertificateAuthority", input: None, output: None, generated: false },
+        s::Operation { name: "RevokeAcmeAccount", input: None, output: None, generated: false },
+        s::Operation { name: "RevokeAcmeExternalAccountBinding", input: None, output: None, generated: false },
+        s::Operation { name: "RevokeCertificate", input: Some(124), output: Some(125), generated: true },
+        s::Operation { name: "RevokeMemberCertificate", input: None, output: None, generated: false },
+        s::Operation { name: "RevokeMemberIssuedCertificate", input: None, output: None, generated: false },
+        s::Operation { name: "SearchCertificates", input: Some(128), output: Some(129), generated: true },
+        s::Operation { name: "SearchInventory", input: None, output: None, generated: false },
+        s::Operation { name: "TagResource", input: Some(147), output: None, generated: true },
+        s::Operation { name: "UntagResource", input: Some(154), output: None, generated: true },
+        s::Operation { name: "UpdateAcmeDomainValidation", input: None, output: None, generated: false },
+        s::Operation { name: "UpdateAcmeEndpoint", input: None, output: None, generated: false },
+        s::Operation { name: "UpdateCertificateOptions", input: Some(155), output: None, generated: true },
+        s::Operation { name: "UpdateMemberCertificateAuthority", input: None, output: None, generated: false },
+        s::Operation { name: "UpdateMemberCertificateOptions", input: None, output: None, generated: false },
     ],
     shapes: &[
         // 0
@@ -61,7 +71,7 @@ pub static SERVICE: s::Service = s::Service {
             name: "AccessDeniedException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "Message", shape: 204, required: false }],
+                members: &[s::Member { name: "Message", shape: 134, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
@@ -71,22 +81,24 @@ pub static SERVICE: s::Service = s::Service {
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CreatedAt", shape: 211, required: false },
-                    s::Member { name: "Exported", shape: 165, required: false },
-                    s::Member { name: "ImportedAt", shape: 211, required: false },
-                    s::Member { name: "InUse", shape: 165, required: false },
-                    s::Member { name: "IssuedAt", shape: 211, required: false },
-                    s::Member { name: "RenewalEligibility", shape: 182, required: false },
-                    s::Member { name: "RevokedAt", shape: 211, required: false },
-                    s::Member { name: "Status", shape: 46, required: false },
-                    s::Member { name: "RenewalStatus", shape: 183, required: false },
-                    s::Member { name: "Type", shape: 51, required: false },
-                    s::Member { name: "ExportOption", shape: 35, required: false },
-                    s::Member { name: "ManagedBy", shape: 41, required: false },
-                    s::Member { name: "ValidationMethod", shape: 238, required: false },
-                    s::Member { name: "CertificateKeyPairOrigin", shape: 39, required: false },
-                    s::Member { name: "AcmeEndpointArn", shape: 26, required: false },
-                    s::Member { name: "AcmeAccountId", shape: 4, required: false },
+                    s::Member { name: "CreatedAt", shape: 141, required: false },
+                    s::Member { name: "Exported", shape: 102, required: false },
+                    s::Member { name: "ImportedAt", shape: 141, required: false },
+                    s::Member { name: "InUse", shape: 102, required: false },
+                    s::Member { name: "IssuedAt", shape: 141, required: false },
+                    s::Member { name: "RenewalEligibility", shape: 113, required: false },
+                    s::Member { name: "RevokedAt", shape: 141, required: false },
+                    s::Member { name: "Status", shape: 24, required: false },
+                    s::Member { name: "RenewalStatus", shape: 114, required: false },
+                    s::Member { name: "Type", shape: 29, required: false },
+                    s::Member { name: "ExportOption", shape: 13, required: false },
+                    s::Member { name: "ManagedBy", shape: 19, required: false },
+                    s::Member { name: "ValidationMethod", shape: 164, required: false },
+                    s::Member { name: "CertificateKeyPairOrigin", shape: 17, required: false },
+                    s::Member { name: "AcmeEndpointArn", shape: 5, required: false },
+                    s::Member { name: "AcmeAccountId", shape: 3, required: false },
+                    s::Member { name: "CertificateUsage", shape: 30, required: false },
+                    s::Member { name: "RootHierarchyType", shape: 126, required: false },
                 ],
                 error: None,
             },
@@ -97,314 +109,41 @@ pub static SERVICE: s::Service = s::Service {
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "Status", shape: 46, required: false },
-                    s::Member { name: "RenewalStatus", shape: 183, required: false },
-                    s::Member { name: "Type", shape: 51, required: false },
-                    s::Member { name: "InUse", shape: 165, required: false },
-                    s::Member { name: "Exported", shape: 165, required: false },
-                    s::Member { name: "ExportOption", shape: 35, required: false },
-                    s::Member { name: "ManagedBy", shape: 41, required: false },
-                    s::Member { name: "ValidationMethod", shape: 238, required: false },
-                    s::Member { name: "CertificateKeyPairOrigin", shape: 39, required: false },
-                    s::Member { name: "AcmeEndpointArn", shape: 26, required: false },
-                    s::Member { name: "AcmeAccountId", shape: 4, required: false },
+                    s::Member { name: "Status", shape: 24, required: false },
+                    s::Member { name: "RenewalStatus", shape: 114, required: false },
+                    s::Member { name: "Type", shape: 29, required: false },
+                    s::Member { name: "InUse", shape: 102, required: false },
+                    s::Member { name: "Exported", shape: 102, required: false },
+                    s::Member { name: "ExportOption", shape: 13, required: false },
+                    s::Member { name: "ManagedBy", shape: 19, required: false },
+                    s::Member { name: "ValidationMethod", shape: 164, required: false },
+                    s::Member { name: "CertificateKeyPairOrigin", shape: 17, required: false },
+                    s::Member { name: "AcmeEndpointArn", shape: 5, required: false },
+                    s::Member { name: "AcmeAccountId", shape: 3, required: false },
+                    s::Member { name: "RootHierarchyType", shape: 126, required: false },
                 ],
                 error: None,
             },
         },
         // 3
         s::Shape {
-            name: "AcmeAccount",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AccountUrl", shape: 208, required: false },
-                    s::Member { name: "PublicKeyThumbprint", shape: 208, required: false },
-                    s::Member { name: "Status", shape: 6, required: false },
-                    s::Member { name: "CreatedAt", shape: 223, required: false },
-                    s::Member { name: "AcmeExternalAccountBindingArn", shape: 22, required: false },
-                    s::Member { name: "Contacts", shape: 55, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 4
-        s::Shape {
             name: "AcmeAccountId",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: Some(36), max: Some(36) }, pattern: None, enum_values: &[] },
         },
-        // 5
-        s::Shape {
-            name: "AcmeAccountList",
-            sensitive: false,
-            kind: s::Kind::List { member: 7, len: s::Bounds { min: None, max: None } },
-        },
-        // 6
-        s::Shape {
-            name: "AcmeAccountStatus",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: None, max: None },
-                pattern: None,
-                enum_values: &["VALID", "DEACTIVATED", "REVOKED"],
-            },
-        },
-        // 7
-        s::Shape {
-            name: "AcmeAccountSummary",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AccountUrl", shape: 208, required: false },
-                    s::Member { name: "PublicKeyThumbprint", shape: 208, required: false },
-                    s::Member { name: "Status", shape: 6, required: false },
-                    s::Member { name: "CreatedAt", shape: 223, required: false },
-                    s::Member { name: "AcmeExternalAccountBindingArn", shape: 22, required: false },
-                    s::Member { name: "Contacts", shape: 55, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 8
-        s::Shape {
-            name: "AcmeAuthorizationBehavior",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: None, max: None },
-                pattern: None,
-                enum_values: &["PRE_APPROVED"],
-            },
-        },
-        // 9
-        s::Shape {
-            name: "AcmeContact",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: None, max: None },
-                pattern: None,
-                enum_values: &["REQUIRED", "NOT_REQUIRED"],
-            },
-        },
-        // 10
-        s::Shape {
-            name: "AcmeDomainValidation",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AcmeDomainValidationArn", shape: 11, required: false },
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: false },
-                    s::Member { name: "DomainName", shape: 87, required: false },
-                    s::Member { name: "PrevalidationType", shape: 172, required: false },
-                    s::Member { name: "PrevalidationDetails", shape: 170, required: false },
-                    s::Member { name: "Status", shape: 14, required: false },
-                    s::Member { name: "FailureDetails", shape: 110, required: false },
-                    s::Member { name: "CreatedAt", shape: 223, required: false },
-                    s::Member { name: "UpdatedAt", shape: 223, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 11
-        s::Shape {
-            name: "AcmeDomainValidationArn",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: Some(1), max: Some(200) },
-                pattern: Some(
-                    "arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:acme-endpoint/[a-zA-Z0-9-]+/acme-domain-validation/[a-zA-Z0-9-]+",
-                ),
-                enum_values: &[],
-            },
-        },
-        // 12
-        s::Shape {
-            name: "AcmeDomainValidationFailureReason",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: None, max: None },
-                pattern: None,
-                enum_values: &[
-                    "ACCESS_DENIED",
-                    "DOMAIN_MISMATCH",
-                    "DOMAIN_NOT_ALLOWED",
-                    "ENDPOINT_NOT_ACTIVE",
-                    "HOSTED_ZONE_NOT_FOUND",
-                    "INTERNAL_FAILURE",
-                    "INVALID_CHANGE_BATCH",
-                    "INVALID_PUBLIC_DOMAIN",
-                    "TIMED_OUT",
-                ],
-            },
-        },
-        // 13
-        s::Shape {
-            name: "AcmeDomainValidationList",
-            sensitive: false,
-            kind: s::Kind::List { member: 15, len: s::Bounds { min: None, max: None } },
-        },
-        // 14
-        s::Shape {
-            name: "AcmeDomainValidationStatus",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: None, max: None },
-                pattern: None,
-                enum_values: &["VALIDATING", "VALID", "INVALID", "DELETING"],
-            },
-        },
-        // 15
-        s::Shape {
-            name: "AcmeDomainValidationSummary",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AcmeDomainValidationArn", shape: 11, required: false },
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: false },
-                    s::Member { name: "DomainName", shape: 87, required: false },
-                    s::Member { name: "PrevalidationType", shape: 172, required: false },
-                    s::Member { name: "PrevalidationDetails", shape: 170, required: false },
-                    s::Member { name: "Status", shape: 14, required: false },
-                    s::Member { name: "FailureDetails", shape: 110, required: false },
-                    s::Member { name: "CreatedAt", shape: 223, required: false },
-                    s::Member { name: "UpdatedAt", shape: 223, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 16
-        s::Shape {
-            name: "AcmeEndpoint",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: false },
-                    s::Member { name: "EndpointUrl", shape: 208, required: false },
-                    s::Member { name: "Status", shape: 19, required: false },
-                    s::Member { name: "FailureReason", shape: 208, required: false },
-                    s::Member { name: "AuthorizationBehavior", shape: 8, required: false },
-                    s::Member { name: "Contact", shape: 9, required: false },
-                    s::Member { name: "CertificateAuthority", shape: 29, required: false },
-                    s::Member { name: "CertificateTags", shape: 215, required: false },
-                    s::Member { name: "CreatedAt", shape: 223, required: false },
-                    s::Member { name: "UpdatedAt", shape: 223, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 17
-        s::Shape {
-            name: "AcmeEndpointArn",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: Some(1), max: Some(200) },
-                pattern: Some("arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:acme-endpoint/[a-zA-Z0-9-]+"),
-                enum_values: &[],
-            },
-        },
-        // 18
-        s::Shape {
-            name: "AcmeEndpointList",
-            sensitive: false,
-            kind: s::Kind::List { member: 20, len: s::Bounds { min: None, max: None } },
-        },
-        // 19
-        s::Shape {
-            name: "AcmeEndpointStatus",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: None, max: None },
-                pattern: None,
-                enum_values: &["CREATING", "ACTIVE", "DELETING", "FAILED"],
-            },
-        },
-        // 20
-        s::Shape {
-            name: "AcmeEndpointSummary",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: false },
-                    s::Member { name: "EndpointUrl", shape: 208, required: false },
-                    s::Member { name: "Status", shape: 19, required: false },
-                    s::Member { name: "FailureReason", shape: 208, required: false },
-                    s::Member { name: "AuthorizationBehavior", shape: 8, required: false },
-                    s::Member { name: "Contact", shape: 9, required: false },
-                    s::Member { name: "CertificateAuthority", shape: 29, required: false },
-                    s::Member { name: "CertificateTags", shape: 215, required: false },
-                    s::Member { name: "CreatedAt", shape: 223, required: false },
-                    s::Member { name: "UpdatedAt", shape: 223, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 21
-        s::Shape {
-            name: "AcmeExternalAccountBinding",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AcmeExternalAccountBindingArn", shape: 22, required: false },
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: false },
-                    s::Member { name: "RoleArn", shape: 197, required: false },
-                    s::Member { name: "ExpiresAt", shape: 223, required: false },
-                    s::Member { name: "RevokedAt", shape: 223, required: false },
-                    s::Member { name: "LastUsedAt", shape: 223, required: false },
-                    s::Member { name: "CreatedAt", shape: 223, required: false },
-                    s::Member { name: "UpdatedAt", shape: 223, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 22
-        s::Shape {
-            name: "AcmeExternalAccountBindingArn",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: Some(1), max: Some(200) },
-                pattern: Some(
-                    "arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:acme-endpoint/[a-zA-Z0-9-]+/acme-external-account-binding/[a-zA-Z0-9-]+",
-                ),
-                enum_values: &[],
-            },
-        },
-        // 23
-        s::Shape {
-            name: "AcmeExternalAccountBindingList",
-            sensitive: false,
-            kind: s::Kind::List { member: 24, len: s::Bounds { min: None, max: None } },
-        },
-        // 24
-        s::Shape {
-            name: "AcmeExternalAccountBindingSummary",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AcmeExternalAccountBindingArn", shape: 22, required: false },
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: false },
-                    s::Member { name: "RoleArn", shape: 197, required: false },
-                    s::Member { name: "ExpiresAt", shape: 223, required: false },
-                    s::Member { name: "RevokedAt", shape: 223, required: false },
-                    s::Member { name: "LastUsedAt", shape: 223, required: false },
-                    s::Member { name: "CreatedAt", shape: 223, required: false },
-                    s::Member { name: "UpdatedAt", shape: 223, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 25
+        // 4
         s::Shape {
             name: "AddTagsToCertificateRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateArn", shape: 26, required: true },
-                    s::Member { name: "Tags", shape: 215, required: true },
+                    s::Member { name: "CertificateArn", shape: 5, required: true },
+                    s::Member { name: "Tags", shape: 145, required: true },
                 ],
                 error: None,
             },
         },
-        // 26
+        // 5
         s::Shape {
             name: "Arn",
             sensitive: false,
@@ -414,13 +153,13 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 27
+        // 6
         s::Shape {
             name: "AvailabilityErrorMessage",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 28
+        // 7
         s::Shape {
             name: "CertificateArn",
             sensitive: false,
@@ -430,16 +169,7 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 29
-        s::Shape {
-            name: "CertificateAuthority",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "PublicCertificateAuthority", shape: 175, required: false }],
-                error: None,
-            },
-        },
-        // 30
+        // 8
         s::Shape {
             name: "CertificateBody",
             sensitive: false,
@@ -451,13 +181,13 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 31
+        // 9
         s::Shape {
             name: "CertificateBodyBlob",
             sensitive: false,
             kind: s::Kind::Blob(s::Bounds { min: Some(1), max: Some(32768) }),
         },
-        // 32
+        // 10
         s::Shape {
             name: "CertificateChain",
             sensitive: false,
@@ -469,54 +199,56 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 33
+        // 11
         s::Shape {
             name: "CertificateChainBlob",
             sensitive: false,
             kind: s::Kind::Blob(s::Bounds { min: Some(1), max: Some(2097152) }),
         },
-        // 34
+        // 12
         s::Shape {
             name: "CertificateDetail",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateArn", shape: 26, required: false },
-                    s::Member { name: "DomainName", shape: 88, required: false },
-                    s::Member { name: "SubjectAlternativeNames", shape: 86, required: false },
-                    s::Member { name: "ManagedBy", shape: 41, required: false },
-                    s::Member { name: "DomainValidationOptions", shape: 93, required: false },
-                    s::Member { name: "Serial", shape: 208, required: false },
-                    s::Member { name: "Subject", shape: 208, required: false },
-                    s::Member { name: "Issuer", shape: 208, required: false },
-                    s::Member { name: "CreatedAt", shape: 211, required: false },
-                    s::Member { name: "IssuedAt", shape: 211, required: false },
-                    s::Member { name: "ImportedAt", shape: 211, required: false },
-                    s::Member { name: "Status", shape: 46, required: false },
-                    s::Member { name: "RevokedAt", shape: 211, required: false },
-                    s::Member { name: "RevocationReason", shape: 192, required: false },
-                    s::Member { name: "NotBefore", shape: 211, required: false },
-                    s::Member { name: "NotAfter", shape: 211, required: false },
-                    s::Member { name: "KeyAlgorithm", shape: 134, required: false },
-                    s::Member { name: "SignatureAlgorithm", shape: 208, required: false },
-                    s::Member { name: "InUseBy", shape: 126, required: false },
-                    s::Member { name: "FailureReason", shape: 111, required: false },
-                    s::Member { name: "Type", shape: 51, required: false },
-                    s::Member { name: "RenewalSummary", shape: 184, required: false },
-                    s::Member { name: "KeyUsages", shape: 138, required: false },
-                    s::Member { name: "ExtendedKeyUsages", shape: 107, required: false },
-                    s::Member { name: "CertificateAuthorityArn", shape: 26, required: false },
-                    s::Member { name: "RenewalEligibility", shape: 182, required: false },
-                    s::Member { name: "Options", shape: 43, required: false },
-                    s::Member { name: "UpdateSummary", shape: 231, required: false },
-                    s::Member { name: "CertificateKeyPairOrigin", shape: 39, required: false },
-                    s::Member { name: "AcmeEndpointArn", shape: 26, required: false },
-                    s::Member { name: "AcmeAccountId", shape: 4, required: false },
+                    s::Member { name: "CertificateArn", shape: 5, required: false },
+                    s::Member { name: "DomainName", shape: 46, required: false },
+                    s::Member { name: "SubjectAlternativeNames", shape: 45, required: false },
+                    s::Member { name: "ManagedBy", shape: 19, required: false },
+                    s::Member { name: "DomainValidationOptions", shape: 49, required: false },
+                    s::Member { name: "Serial", shape: 138, required: false },
+                    s::Member { name: "Subject", shape: 138, required: false },
+                    s::Member { name: "Issuer", shape: 138, required: false },
+                    s::Member { name: "CreatedAt", shape: 141, required: false },
+                    s::Member { name: "IssuedAt", shape: 141, required: false },
+                    s::Member { name: "ImportedAt", shape: 141, required: false },
+                    s::Member { name: "Status", shape: 24, required: false },
+                    s::Member { name: "RevokedAt", shape: 141, required: false },
+                    s::Member { name: "RevocationReason", shape: 123, required: false },
+                    s::Member { name: "NotBefore", shape: 141, required: false },
+                    s::Member { name: "NotAfter", shape: 141, required: false },
+                    s::Member { name: "KeyAlgorithm", shape: 84, required: false },
+                    s::Member { name: "SignatureAlgorithm", shape: 138, required: false },
+                    s::Member { name: "InUseBy", shape: 76, required: false },
+                    s::Member { name: "FailureReason", shape: 64, required: false },
+                    s::Member { name: "Type", shape: 29, required: false },
+                    s::Member { name: "RenewalSummary", shape: 115, required: false },
+                    s::Member { name: "KeyUsages", shape: 88, required: false },
+                    s::Member { name: "ExtendedKeyUsages", shape: 61, required: false },
+                    s::Member { name: "CertificateAuthorityArn", shape: 5, required: false },
+                    s::Member { name: "RenewalEligibility", shape: 113, required: false },
+                    s::Member { name: "Options", shape: 21, required: false },
+                    s::Member { name: "UpdateSummary", shape: 157, required: false },
+                    s::Member { name: "CertificateKeyPairOrigin", shape: 17, required: false },
+                    s::Member { name: "AcmeEndpointArn", shape: 5, required: false },
+                    s::Member { name: "AcmeAccountId", shape: 3, required: false },
+                    s::Member { name: "CertificateUsage", shape: 30, required: false },
+                    s::Member { name: "RootHierarchyType", shape: 126, required: false },
                 ],
                 error: None,
             },
         },
-        // 35
+        // 13
         s::Shape {
             name: "CertificateExport",
             sensitive: false,
@@ -526,40 +258,40 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["ENABLED", "DISABLED"],
             },
         },
-        // 36
+        // 14
         s::Shape {
             name: "CertificateFilter",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateArn", shape: 26, required: false },
-                    s::Member { name: "X509AttributeFilter", shape: 239, required: false },
+                    s::Member { name: "CertificateArn", shape: 5, required: false },
+                    s::Member { name: "X509AttributeFilter", shape: 165, required: false },
                     s::Member { name: "AcmCertificateMetadataFilter", shape: 2, required: false },
                 ],
                 error: None,
             },
         },
-        // 37
+        // 15
         s::Shape {
             name: "CertificateFilterStatement",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "And", shape: 38, required: false },
-                    s::Member { name: "Or", shape: 38, required: false },
-                    s::Member { name: "Not", shape: 37, required: false },
-                    s::Member { name: "Filter", shape: 36, required: false },
+                    s::Member { name: "And", shape: 16, required: false },
+                    s::Member { name: "Or", shape: 16, required: false },
+                    s::Member { name: "Not", shape: 15, required: false },
+                    s::Member { name: "Filter", shape: 14, required: false },
                 ],
                 error: None,
             },
         },
-        // 38
+        // 16
         s::Shape {
             name: "CertificateFilterStatementList",
             sensitive: false,
-            kind: s::Kind::List { member: 37, len: s::Bounds { min: Some(1), max: Some(15) } },
+            kind: s::Kind::List { member: 15, len: s::Bounds { min: Some(1), max: Some(15) } },
         },
-        // 39
+        // 17
         s::Shape {
             name: "CertificateKeyPairOrigin",
             sensitive: false,
@@ -569,13 +301,13 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["AWS_MANAGED", "ACME", "CUSTOMER_PROVIDED"],
             },
         },
-        // 40
+        // 18
         s::Shape {
             name: "CertificateKeyPairOrigins",
             sensitive: false,
-            kind: s::Kind::List { member: 39, len: s::Bounds { min: Some(1), max: Some(3) } },
+            kind: s::Kind::List { member: 17, len: s::Bounds { min: Some(1), max: Some(3) } },
         },
-        // 41
+        // 19
         s::Shape {
             name: "CertificateManagedBy",
             sensitive: false,
@@ -585,7 +317,7 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["CLOUDFRONT"],
             },
         },
-        // 42
+        // 20
         s::Shape {
             name: "CertificateMetadata",
             sensitive: false,
@@ -594,39 +326,39 @@ pub static SERVICE: s::Service = s::Service {
                 error: None,
             },
         },
-        // 43
+        // 21
         s::Shape {
             name: "CertificateOptions",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateTransparencyLoggingPreference", shape: 50, required: false },
-                    s::Member { name: "Export", shape: 35, required: false },
-                    s::Member { name: "ValidationMethod", shape: 238, required: false },
+                    s::Member { name: "CertificateTransparencyLoggingPreference", shape: 28, required: false },
+                    s::Member { name: "Export", shape: 13, required: false },
+                    s::Member { name: "ValidationMethod", shape: 164, required: false },
                 ],
                 error: None,
             },
         },
-        // 44
+        // 22
         s::Shape {
             name: "CertificateSearchResult",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateArn", shape: 26, required: false },
-                    s::Member { name: "X509Attributes", shape: 240, required: false },
-                    s::Member { name: "CertificateMetadata", shape: 42, required: false },
+                    s::Member { name: "CertificateArn", shape: 5, required: false },
+                    s::Member { name: "X509Attributes", shape: 166, required: false },
+                    s::Member { name: "CertificateMetadata", shape: 20, required: false },
                 ],
                 error: None,
             },
         },
-        // 45
+        // 23
         s::Shape {
             name: "CertificateSearchResultList",
             sensitive: false,
-            kind: s::Kind::List { member: 44, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 22, len: s::Bounds { min: None, max: None } },
         },
-        // 46
+        // 24
         s::Shape {
             name: "CertificateStatus",
             sensitive: false,
@@ -644,50 +376,52 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 47
+        // 25
         s::Shape {
             name: "CertificateStatuses",
             sensitive: false,
-            kind: s::Kind::List { member: 46, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 24, len: s::Bounds { min: None, max: None } },
         },
-        // 48
+        // 26
         s::Shape {
             name: "CertificateSummary",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateArn", shape: 26, required: false },
-                    s::Member { name: "DomainName", shape: 88, required: false },
-                    s::Member { name: "SubjectAlternativeNameSummaries", shape: 86, required: false },
-                    s::Member { name: "HasAdditionalSubjectAlternativeNames", shape: 165, required: false },
-                    s::Member { name: "Status", shape: 46, required: false },
-                    s::Member { name: "Type", shape: 51, required: false },
-                    s::Member { name: "KeyAlgorithm", shape: 134, required: false },
-                    s::Member { name: "KeyUsages", shape: 140, required: false },
-                    s::Member { name: "ExtendedKeyUsages", shape: 109, required: false },
-                    s::Member { name: "ExportOption", shape: 35, required: false },
-                    s::Member { name: "InUse", shape: 165, required: false },
-                    s::Member { name: "Exported", shape: 165, required: false },
-                    s::Member { name: "RenewalEligibility", shape: 182, required: false },
-                    s::Member { name: "NotBefore", shape: 211, required: false },
-                    s::Member { name: "NotAfter", shape: 211, required: false },
-                    s::Member { name: "CreatedAt", shape: 211, required: false },
-                    s::Member { name: "IssuedAt", shape: 211, required: false },
-                    s::Member { name: "ImportedAt", shape: 211, required: false },
-                    s::Member { name: "RevokedAt", shape: 211, required: false },
-                    s::Member { name: "ManagedBy", shape: 41, required: false },
-                    s::Member { name: "CertificateKeyPairOrigin", shape: 39, required: false },
+                    s::Member { name: "CertificateArn", shape: 5, required: false },
+                    s::Member { name: "DomainName", shape: 46, required: false },
+                    s::Member { name: "SubjectAlternativeNameSummaries", shape: 45, required: false },
+                    s::Member { name: "HasAdditionalSubjectAlternativeNames", shape: 102, required: false },
+                    s::Member { name: "Status", shape: 24, required: false },
+                    s::Member { name: "Type", shape: 29, required: false },
+                    s::Member { name: "KeyAlgorithm", shape: 84, required: false },
+                    s::Member { name: "KeyUsages", shape: 90, required: false },
+                    s::Member { name: "ExtendedKeyUsages", shape: 63, required: false },
+                    s::Member { name: "ExportOption", shape: 13, required: false },
+                    s::Member { name: "InUse", shape: 102, required: false },
+                    s::Member { name: "Exported", shape: 102, required: false },
+                    s::Member { name: "RenewalEligibility", shape: 113, required: false },
+                    s::Member { name: "NotBefore", shape: 141, required: false },
+                    s::Member { name: "NotAfter", shape: 141, required: false },
+                    s::Member { name: "CreatedAt", shape: 141, required: false },
+                    s::Member { name: "IssuedAt", shape: 141, required: false },
+                    s::Member { name: "ImportedAt", shape: 141, required: false },
+                    s::Member { name: "RevokedAt", shape: 141, required: false },
+                    s::Member { name: "ManagedBy", shape: 19, required: false },
+                    s::Member { name: "CertificateKeyPairOrigin", shape: 17, required: false },
+                    s::Member { name: "CertificateUsage", shape: 30, required: false },
+                    s::Member { name: "RootHierarchyType", shape: 126, required: false },
                 ],
                 error: None,
             },
         },
-        // 49
+        // 27
         s::Shape {
             name: "CertificateSummaryList",
             sensitive: false,
-            kind: s::Kind::List { member: 48, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 26, len: s::Bounds { min: None, max: None } },
         },
-        // 50
+        // 28
         s::Shape {
             name: "CertificateTransparencyLoggingPreference",
             sensitive: false,
@@ -697,7 +431,7 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["ENABLED", "DISABLED"],
             },
         },
-        // 51
+        // 29
         s::Shape {
             name: "CertificateType",
             sensitive: false,
@@ -707,19 +441,29 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["IMPORTED", "AMAZON_ISSUED", "PRIVATE"],
             },
         },
-        // 52
+        // 30
+        s::Shape {
+            name: "CertificateUsage",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["CLIENT_AND_SERVER_AUTH", "CLIENT_AUTH_ONLY"],
+            },
+        },
+        // 31
         s::Shape {
             name: "CommonNameFilter",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "Value", shape: 112, required: true },
-                    s::Member { name: "ComparisonOperator", shape: 53, required: true },
+                    s::Member { name: "Value", shape: 65, required: true },
+                    s::Member { name: "ComparisonOperator", shape: 32, required: true },
                 ],
                 error: None,
             },
         },
-        // 53
+        // 32
         s::Shape {
             name: "ComparisonOperator",
             sensitive: false,
@@ -729,348 +473,132 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["CONTAINS", "EQUALS"],
             },
         },
-        // 54
+        // 33
         s::Shape {
             name: "ConflictException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 55
-        s::Shape {
-            name: "ContactList",
-            sensitive: true,
-            kind: s::Kind::List { member: 208, len: s::Bounds { min: None, max: None } },
-        },
-        // 56
+        // 34
         s::Shape {
             name: "CoralAvailabilityThrottledResource",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 57
+        // 35
         s::Shape {
             name: "CoralAvailabilityThrottlingReason",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 58
-        s::Shape {
-            name: "CreateAcmeDomainValidationRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "IdempotencyToken", shape: 208, required: false },
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: true },
-                    s::Member { name: "DomainName", shape: 87, required: true },
-                    s::Member { name: "PrevalidationOptions", shape: 171, required: true },
-                    s::Member { name: "Tags", shape: 215, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 59
-        s::Shape {
-            name: "CreateAcmeDomainValidationResponse",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AcmeDomainValidationArn", shape: 11, required: true }],
-                error: None,
-            },
-        },
-        // 60
-        s::Shape {
-            name: "CreateAcmeEndpointRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "IdempotencyToken", shape: 208, required: false },
-                    s::Member { name: "AuthorizationBehavior", shape: 8, required: true },
-                    s::Member { name: "Contact", shape: 9, required: false },
-                    s::Member { name: "CertificateAuthority", shape: 29, required: true },
-                    s::Member { name: "Tags", shape: 215, required: false },
-                    s::Member { name: "CertificateTags", shape: 215, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 61
-        s::Shape {
-            name: "CreateAcmeEndpointResponse",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AcmeEndpointArn", shape: 17, required: false }],
-                error: None,
-            },
-        },
-        // 62
-        s::Shape {
-            name: "CreateAcmeExternalAccountBindingRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "IdempotencyToken", shape: 208, required: false },
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: true },
-                    s::Member { name: "RoleArn", shape: 197, required: true },
-                    s::Member { name: "Expiration", shape: 100, required: false },
-                    s::Member { name: "Tags", shape: 215, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 63
-        s::Shape {
-            name: "CreateAcmeExternalAccountBindingResponse",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "ExternalAccountBinding", shape: 21, required: false }],
-                error: None,
-            },
-        },
-        // 64
+        // 36
         s::Shape {
             name: "CustomAttribute",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "ObjectIdentifier", shape: 208, required: false },
-                    s::Member { name: "Value", shape: 208, required: false },
+                    s::Member { name: "ObjectIdentifier", shape: 138, required: false },
+                    s::Member { name: "Value", shape: 138, required: false },
                 ],
                 error: None,
             },
         },
-        // 65
+        // 37
         s::Shape {
             name: "CustomAttributeList",
             sensitive: false,
-            kind: s::Kind::List { member: 64, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 36, len: s::Bounds { min: None, max: None } },
         },
-        // 66
-        s::Shape {
-            name: "DeleteAcmeDomainValidationRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AcmeDomainValidationArn", shape: 11, required: true }],
-                error: None,
-            },
-        },
-        // 67
-        s::Shape {
-            name: "DeleteAcmeEndpointRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AcmeEndpointArn", shape: 17, required: true }],
-                error: None,
-            },
-        },
-        // 68
-        s::Shape {
-            name: "DeleteAcmeExternalAccountBindingRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AcmeExternalAccountBindingArn", shape: 22, required: true }],
-                error: None,
-            },
-        },
-        // 69
+        // 38
         s::Shape {
             name: "DeleteCertificateRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "CertificateArn", shape: 26, required: true }],
+                members: &[s::Member { name: "CertificateArn", shape: 5, required: true }],
                 error: None,
             },
         },
-        // 70
-        s::Shape {
-            name: "DescribeAcmeAccountRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: true },
-                    s::Member { name: "AccountUrl", shape: 208, required: true },
-                ],
-                error: None,
-            },
-        },
-        // 71
-        s::Shape {
-            name: "DescribeAcmeAccountResponse",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AcmeAccount", shape: 3, required: false }],
-                error: None,
-            },
-        },
-        // 72
-        s::Shape {
-            name: "DescribeAcmeDomainValidationRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AcmeDomainValidationArn", shape: 11, required: true }],
-                error: None,
-            },
-        },
-        // 73
-        s::Shape {
-            name: "DescribeAcmeDomainValidationResponse",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AcmeDomainValidation", shape: 10, required: false }],
-                error: None,
-            },
-        },
-        // 74
-        s::Shape {
-            name: "DescribeAcmeEndpointRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AcmeEndpointArn", shape: 17, required: true }],
-                error: None,
-            },
-        },
-        // 75
-        s::Shape {
-            name: "DescribeAcmeEndpointResponse",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AcmeEndpoint", shape: 16, required: false }],
-                error: None,
-            },
-        },
-        // 76
-        s::Shape {
-            name: "DescribeAcmeExternalAccountBindingRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AcmeExternalAccountBindingArn", shape: 22, required: true }],
-                error: None,
-            },
-        },
-        // 77
-        s::Shape {
-            name: "DescribeAcmeExternalAccountBindingResponse",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "ExternalAccountBinding", shape: 21, required: false }],
-                error: None,
-            },
-        },
-        // 78
+        // 39
         s::Shape {
             name: "DescribeCertificateRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "CertificateArn", shape: 26, required: true }],
+                members: &[s::Member { name: "CertificateArn", shape: 5, required: true }],
                 error: None,
             },
         },
-        // 79
+        // 40
         s::Shape {
             name: "DescribeCertificateResponse",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "Certificate", shape: 34, required: false }],
+                members: &[s::Member { name: "Certificate", shape: 12, required: false }],
                 error: None,
             },
         },
-        // 80
+        // 41
         s::Shape {
             name: "DistinguishedName",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CommonName", shape: 208, required: false },
-                    s::Member { name: "DomainComponents", shape: 85, required: false },
-                    s::Member { name: "Country", shape: 208, required: false },
-                    s::Member { name: "CustomAttributes", shape: 65, required: false },
-                    s::Member { name: "DistinguishedNameQualifier", shape: 208, required: false },
-                    s::Member { name: "GenerationQualifier", shape: 208, required: false },
-                    s::Member { name: "GivenName", shape: 208, required: false },
-                    s::Member { name: "Initials", shape: 208, required: false },
-                    s::Member { name: "Locality", shape: 208, required: false },
-                    s::Member { name: "Organization", shape: 208, required: false },
-                    s::Member { name: "OrganizationalUnit", shape: 208, required: false },
-                    s::Member { name: "Pseudonym", shape: 208, required: false },
-                    s::Member { name: "SerialNumber", shape: 208, required: false },
-                    s::Member { name: "State", shape: 208, required: false },
-                    s::Member { name: "Surname", shape: 208, required: false },
-                    s::Member { name: "Title", shape: 208, required: false },
+                    s::Member { name: "CommonName", shape: 138, required: false },
+                    s::Member { name: "DomainComponents", shape: 44, required: false },
+                    s::Member { name: "Country", shape: 138, required: false },
+                    s::Member { name: "CustomAttributes", shape: 37, required: false },
+                    s::Member { name: "DistinguishedNameQualifier", shape: 138, required: false },
+                    s::Member { name: "GenerationQualifier", shape: 138, required: false },
+                    s::Member { name: "GivenName", shape: 138, required: false },
+                    s::Member { name: "Initials", shape: 138, required: false },
+                    s::Member { name: "Locality", shape: 138, required: false },
+                    s::Member { name: "Organization", shape: 138, required: false },
+                    s::Member { name: "OrganizationalUnit", shape: 138, required: false },
+                    s::Member { name: "Pseudonym", shape: 138, required: false },
+                    s::Member { name: "SerialNumber", shape: 138, required: false },
+                    s::Member { name: "State", shape: 138, required: false },
+                    s::Member { name: "Surname", shape: 138, required: false },
+                    s::Member { name: "Title", shape: 138, required: false },
                 ],
                 error: None,
             },
         },
-        // 81
+        // 42
         s::Shape {
             name: "DnsNameFilter",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "Value", shape: 112, required: true },
-                    s::Member { name: "ComparisonOperator", shape: 53, required: true },
+                    s::Member { name: "Value", shape: 65, required: true },
+                    s::Member { name: "ComparisonOperator", shape: 32, required: true },
                 ],
                 error: None,
             },
         },
-        // 82
-        s::Shape {
-            name: "DnsPrevalidationDetails",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "DomainScope", shape: 89, required: false },
-                    s::Member { name: "HostedZoneId", shape: 121, required: false },
-                    s::Member { name: "ResourceRecord", shape: 191, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 83
-        s::Shape {
-            name: "DnsPrevalidationOptions",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "DomainScope", shape: 89, required: false },
-                    s::Member { name: "HostedZoneId", shape: 121, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 84
+        // 43
         s::Shape {
             name: "DnsValidationChallenge",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "ResourceRecord", shape: 191, required: false }],
+                members: &[s::Member { name: "ResourceRecord", shape: 122, required: false }],
                 error: None,
             },
         },
-        // 85
+        // 44
         s::Shape {
             name: "DomainComponentList",
             sensitive: false,
-            kind: s::Kind::List { member: 208, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 138, len: s::Bounds { min: None, max: None } },
         },
-        // 86
+        // 45
         s::Shape {
             name: "DomainList",
             sensitive: false,
-            kind: s::Kind::List { member: 88, len: s::Bounds { min: Some(1), max: Some(100) } },
+            kind: s::Kind::List { member: 46, len: s::Bounds { min: Some(1), max: Some(100) } },
         },
-        // 87
-        s::Shape {
-            name: "DomainName",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: Some(1), max: Some(253) },
-                pattern: Some("([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?"),
-                enum_values: &[],
-            },
-        },
-        // 88
+        // 46
         s::Shape {
             name: "DomainNameString",
             sensitive: false,
@@ -1082,30 +610,7 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 89
-        s::Shape {
-            name: "DomainScope",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "ExactDomain", shape: 90, required: false },
-                    s::Member { name: "Subdomains", shape: 90, required: false },
-                    s::Member { name: "Wildcards", shape: 90, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 90
-        s::Shape {
-            name: "DomainScopeOption",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: None, max: None },
-                pattern: None,
-                enum_values: &["ENABLED", "DISABLED"],
-            },
-        },
-        // 91
+        // 47
         s::Shape {
             name: "DomainStatus",
             sensitive: false,
@@ -1115,167 +620,149 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["PENDING_VALIDATION", "SUCCESS", "FAILED"],
             },
         },
-        // 92
+        // 48
         s::Shape {
             name: "DomainValidation",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "DomainName", shape: 88, required: true },
-                    s::Member { name: "ValidationEmails", shape: 235, required: false },
-                    s::Member { name: "ValidationDomain", shape: 88, required: false },
-                    s::Member { name: "ValidationStatus", shape: 91, required: false },
-                    s::Member { name: "ResourceRecord", shape: 191, required: false },
-                    s::Member { name: "HttpRedirect", shape: 122, required: false },
-                    s::Member { name: "ValidationMethod", shape: 238, required: false },
+                    s::Member { name: "DomainName", shape: 46, required: true },
+                    s::Member { name: "ValidationEmails", shape: 161, required: false },
+                    s::Member { name: "ValidationDomain", shape: 46, required: false },
+                    s::Member { name: "ValidationStatus", shape: 47, required: false },
+                    s::Member { name: "ResourceRecord", shape: 122, required: false },
+                    s::Member { name: "HttpRedirect", shape: 72, required: false },
+                    s::Member { name: "ValidationMethod", shape: 164, required: false },
                 ],
                 error: None,
             },
         },
-        // 93
+        // 49
         s::Shape {
             name: "DomainValidationList",
             sensitive: false,
-            kind: s::Kind::List { member: 92, len: s::Bounds { min: Some(1), max: Some(1000) } },
+            kind: s::Kind::List { member: 48, len: s::Bounds { min: Some(1), max: Some(1000) } },
         },
-        // 94
+        // 50
         s::Shape {
             name: "DomainValidationMethodUpdateSummary",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "From", shape: 238, required: false },
-                    s::Member { name: "To", shape: 238, required: false },
+                    s::Member { name: "From", shape: 164, required: false },
+                    s::Member { name: "To", shape: 164, required: false },
                 ],
                 error: None,
             },
         },
-        // 95
+        // 51
         s::Shape {
             name: "DomainValidationOption",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "DomainName", shape: 88, required: true },
-                    s::Member { name: "ValidationDomain", shape: 88, required: true },
+                    s::Member { name: "DomainName", shape: 46, required: true },
+                    s::Member { name: "ValidationDomain", shape: 46, required: true },
                 ],
                 error: None,
             },
         },
-        // 96
+        // 52
         s::Shape {
             name: "DomainValidationOptionList",
             sensitive: false,
-            kind: s::Kind::List { member: 95, len: s::Bounds { min: Some(1), max: Some(100) } },
+            kind: s::Kind::List { member: 51, len: s::Bounds { min: Some(1), max: Some(100) } },
         },
-        // 97
+        // 53
         s::Shape {
             name: "DomainValidationSummary",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "DomainName", shape: 88, required: true },
-                    s::Member { name: "ActiveValidationConfiguration", shape: 234, required: false },
-                    s::Member { name: "RequestedValidationConfiguration", shape: 234, required: false },
+                    s::Member { name: "DomainName", shape: 46, required: true },
+                    s::Member { name: "ActiveValidationConfiguration", shape: 160, required: false },
+                    s::Member { name: "RequestedValidationConfiguration", shape: 160, required: false },
                 ],
                 error: None,
             },
         },
-        // 98
+        // 54
         s::Shape {
             name: "DomainValidationSummaryList",
             sensitive: false,
-            kind: s::Kind::List { member: 97, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 53, len: s::Bounds { min: None, max: None } },
         },
-        // 99
+        // 55
         s::Shape {
             name: "EmailValidationChallenge",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "ValidationEmails", shape: 235, required: false },
-                    s::Member { name: "ValidationDomain", shape: 88, required: false },
+                    s::Member { name: "ValidationEmails", shape: 161, required: false },
+                    s::Member { name: "ValidationDomain", shape: 46, required: false },
                 ],
                 error: None,
             },
         },
-        // 100
-        s::Shape {
-            name: "Expiration",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "Value", shape: 101, required: true },
-                    s::Member { name: "Type", shape: 222, required: true },
-                ],
-                error: None,
-            },
-        },
-        // 101
-        s::Shape {
-            name: "ExpirationValueLong",
-            sensitive: false,
-            kind: s::Kind::Long(s::Bounds { min: Some(1), max: None }),
-        },
-        // 102
+        // 56
         s::Shape {
             name: "ExpiryEventsConfiguration",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "DaysBeforeExpiry", shape: 169, required: false }],
+                members: &[s::Member { name: "DaysBeforeExpiry", shape: 106, required: false }],
                 error: None,
             },
         },
-        // 103
+        // 57
         s::Shape {
             name: "ExportCertificateRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateArn", shape: 26, required: true },
-                    s::Member { name: "Passphrase", shape: 167, required: true },
+                    s::Member { name: "CertificateArn", shape: 5, required: true },
+                    s::Member { name: "Passphrase", shape: 104, required: true },
                 ],
                 error: None,
             },
         },
-        // 104
+        // 58
         s::Shape {
             name: "ExportCertificateResponse",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "Certificate", shape: 30, required: false },
-                    s::Member { name: "CertificateChain", shape: 32, required: false },
-                    s::Member { name: "PrivateKey", shape: 173, required: false },
+                    s::Member { name: "Certificate", shape: 8, required: false },
+                    s::Member { name: "CertificateChain", shape: 10, required: false },
+                    s::Member { name: "PrivateKey", shape: 107, required: false },
                 ],
                 error: None,
             },
         },
-        // 105
+        // 59
         s::Shape {
             name: "ExtendedKeyUsage",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "Name", shape: 108, required: false },
-                    s::Member { name: "OID", shape: 208, required: false },
+                    s::Member { name: "Name", shape: 62, required: false },
+                    s::Member { name: "OID", shape: 138, required: false },
                 ],
                 error: None,
             },
         },
-        // 106
+        // 60
         s::Shape {
             name: "ExtendedKeyUsageFilterList",
             sensitive: false,
-            kind: s::Kind::List { member: 108, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 62, len: s::Bounds { min: None, max: None } },
         },
-        // 107
+        // 61
         s::Shape {
             name: "ExtendedKeyUsageList",
             sensitive: false,
-            kind: s::Kind::List { member: 105, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 59, len: s::Bounds { min: None, max: None } },
         },
-        // 108
+        // 62
         s::Shape {
             name: "ExtendedKeyUsageName",
             sensitive: false,
@@ -1298,25 +785,13 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 109
+        // 63
         s::Shape {
             name: "ExtendedKeyUsageNames",
             sensitive: false,
-            kind: s::Kind::List { member: 108, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 62, len: s::Bounds { min: None, max: None } },
         },
-        // 110
-        s::Shape {
-            name: "FailureDetails",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "Reason", shape: 12, required: false },
-                    s::Member { name: "Message", shape: 208, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 111
+        // 64
         s::Shape {
             name: "FailureReason",
             sensitive: false,
@@ -1344,124 +819,93 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 112
+        // 65
         s::Shape {
             name: "FilterString",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: Some(1), max: Some(256) }, pattern: None, enum_values: &[] },
         },
-        // 113
+        // 66
         s::Shape {
             name: "Filters",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "extendedKeyUsage", shape: 106, required: false },
-                    s::Member { name: "keyUsage", shape: 137, required: false },
-                    s::Member { name: "keyTypes", shape: 135, required: false },
-                    s::Member { name: "exportOption", shape: 35, required: false },
-                    s::Member { name: "managedBy", shape: 41, required: false },
+                    s::Member { name: "extendedKeyUsage", shape: 60, required: false },
+                    s::Member { name: "keyUsage", shape: 87, required: false },
+                    s::Member { name: "keyTypes", shape: 85, required: false },
+                    s::Member { name: "exportOption", shape: 13, required: false },
+                    s::Member { name: "managedBy", shape: 19, required: false },
                 ],
                 error: None,
             },
         },
-        // 114
+        // 67
         s::Shape {
             name: "GeneralName",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "DirectoryName", shape: 80, required: false },
-                    s::Member { name: "DnsName", shape: 208, required: false },
-                    s::Member { name: "IpAddress", shape: 208, required: false },
-                    s::Member { name: "OtherName", shape: 166, required: false },
-                    s::Member { name: "RegisteredId", shape: 208, required: false },
-                    s::Member { name: "Rfc822Name", shape: 208, required: false },
-                    s::Member { name: "UniformResourceIdentifier", shape: 208, required: false },
+                    s::Member { name: "DirectoryName", shape: 41, required: false },
+                    s::Member { name: "DnsName", shape: 138, required: false },
+                    s::Member { name: "IpAddress", shape: 138, required: false },
+                    s::Member { name: "OtherName", shape: 103, required: false },
+                    s::Member { name: "RegisteredId", shape: 138, required: false },
+                    s::Member { name: "Rfc822Name", shape: 138, required: false },
+                    s::Member { name: "UniformResourceIdentifier", shape: 138, required: false },
                 ],
                 error: None,
             },
         },
-        // 115
+        // 68
         s::Shape {
             name: "GeneralNameList",
             sensitive: false,
-            kind: s::Kind::List { member: 114, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 67, len: s::Bounds { min: None, max: None } },
         },
-        // 116
+        // 69
         s::Shape {
             name: "GetAccountConfigurationResponse",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "ExpiryEvents", shape: 102, required: false }],
+                members: &[s::Member { name: "ExpiryEvents", shape: 56, required: false }],
                 error: None,
             },
         },
-        // 117
-        s::Shape {
-            name: "GetAcmeExternalAccountBindingCredentialsRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AcmeExternalAccountBindingArn", shape: 22, required: true }],
-                error: None,
-            },
-        },
-        // 118
-        s::Shape {
-            name: "GetAcmeExternalAccountBindingCredentialsResponse",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "KeyId", shape: 208, required: false },
-                    s::Member { name: "MacKey", shape: 162, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 119
+        // 70
         s::Shape {
             name: "GetCertificateRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "CertificateArn", shape: 26, required: true }],
+                members: &[s::Member { name: "CertificateArn", shape: 5, required: true }],
                 error: None,
             },
         },
-        // 120
+        // 71
         s::Shape {
             name: "GetCertificateResponse",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "Certificate", shape: 30, required: false },
-                    s::Member { name: "CertificateChain", shape: 32, required: false },
+                    s::Member { name: "Certificate", shape: 8, required: false },
+                    s::Member { name: "CertificateChain", shape: 10, required: false },
                 ],
                 error: None,
             },
         },
-        // 121
-        s::Shape {
-            name: "HostedZoneId",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: Some(1), max: Some(32) },
-                pattern: Some("Z[A-Z0-9]+"),
-                enum_values: &[],
-            },
-        },
-        // 122
+        // 72
         s::Shape {
             name: "HttpRedirect",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "RedirectFrom", shape: 208, required: false },
-                    s::Member { name: "RedirectTo", shape: 208, required: false },
+                    s::Member { name: "RedirectFrom", shape: 138, required: false },
+                    s::Member { name: "RedirectTo", shape: 138, required: false },
                 ],
                 error: None,
             },
         },
-        // 123
+        // 73
         s::Shape {
             name: "IdempotencyToken",
             sensitive: false,
@@ -1471,100 +915,100 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 124
+        // 74
         s::Shape {
             name: "ImportCertificateRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateArn", shape: 26, required: false },
-                    s::Member { name: "Certificate", shape: 31, required: true },
-                    s::Member { name: "PrivateKey", shape: 174, required: true },
-                    s::Member { name: "CertificateChain", shape: 33, required: false },
-                    s::Member { name: "Tags", shape: 215, required: false },
+                    s::Member { name: "CertificateArn", shape: 5, required: false },
+                    s::Member { name: "Certificate", shape: 9, required: true },
+                    s::Member { name: "PrivateKey", shape: 108, required: true },
+                    s::Member { name: "CertificateChain", shape: 11, required: false },
+                    s::Member { name: "Tags", shape: 145, required: false },
                 ],
                 error: None,
             },
         },
-        // 125
+        // 75
         s::Shape {
             name: "ImportCertificateResponse",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "CertificateArn", shape: 26, required: false }],
+                members: &[s::Member { name: "CertificateArn", shape: 5, required: false }],
                 error: None,
             },
         },
-        // 126
+        // 76
         s::Shape {
             name: "InUseList",
             sensitive: false,
-            kind: s::Kind::List { member: 208, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 138, len: s::Bounds { min: None, max: None } },
         },
-        // 127
+        // 77
         s::Shape {
             name: "InternalServerException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 500, fault: true }),
             },
         },
-        // 128
+        // 78
         s::Shape {
             name: "InvalidArgsException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 129
+        // 79
         s::Shape {
             name: "InvalidArnException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 130
+        // 80
         s::Shape {
             name: "InvalidDomainValidationOptionsException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 131
+        // 81
         s::Shape {
             name: "InvalidParameterException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 132
+        // 82
         s::Shape {
             name: "InvalidStateException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 133
+        // 83
         s::Shape {
             name: "InvalidTagException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 134
+        // 84
         s::Shape {
             name: "KeyAlgorithm",
             sensitive: false,
@@ -1582,34 +1026,34 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 135
+        // 85
         s::Shape {
             name: "KeyAlgorithmList",
             sensitive: false,
-            kind: s::Kind::List { member: 134, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 84, len: s::Bounds { min: None, max: None } },
         },
-        // 136
+        // 86
         s::Shape {
             name: "KeyUsage",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "Name", shape: 139, required: false }],
+                members: &[s::Member { name: "Name", shape: 89, required: false }],
                 error: None,
             },
         },
-        // 137
+        // 87
         s::Shape {
             name: "KeyUsageFilterList",
             sensitive: false,
-            kind: s::Kind::List { member: 139, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 89, len: s::Bounds { min: None, max: None } },
         },
-        // 138
+        // 88
         s::Shape {
             name: "KeyUsageList",
             sensitive: false,
-            kind: s::Kind::List { member: 136, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 86, len: s::Bounds { min: None, max: None } },
         },
-        // 139
+        // 89
         s::Shape {
             name: "KeyUsageName",
             sensitive: false,
@@ -1631,247 +1075,119 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 140
+        // 90
         s::Shape {
             name: "KeyUsageNames",
             sensitive: false,
-            kind: s::Kind::List { member: 139, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 89, len: s::Bounds { min: None, max: None } },
         },
-        // 141
+        // 91
         s::Shape {
             name: "LimitExceededException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 142
-        s::Shape {
-            name: "ListAcmeAccountsRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "NextToken", shape: 208, required: false },
-                    s::Member { name: "MaxResults", shape: 143, required: false },
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: true },
-                ],
-                error: None,
-            },
-        },
-        // 143
-        s::Shape {
-            name: "ListAcmeAccountsRequestMaxResultsInteger",
-            sensitive: false,
-            kind: s::Kind::Integer(s::Bounds { min: Some(1), max: Some(100) }),
-        },
-        // 144
-        s::Shape {
-            name: "ListAcmeAccountsResponse",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AcmeAccounts", shape: 5, required: false },
-                    s::Member { name: "NextToken", shape: 208, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 145
-        s::Shape {
-            name: "ListAcmeDomainValidationsRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "NextToken", shape: 208, required: false },
-                    s::Member { name: "MaxResults", shape: 146, required: false },
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: true },
-                ],
-                error: None,
-            },
-        },
-        // 146
-        s::Shape {
-            name: "ListAcmeDomainValidationsRequestMaxResultsInteger",
-            sensitive: false,
-            kind: s::Kind::Integer(s::Bounds { min: Some(1), max: Some(100) }),
-        },
-        // 147
-        s::Shape {
-            name: "ListAcmeDomainValidationsResponse",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AcmeDomainValidations", shape: 13, required: false },
-                    s::Member { name: "NextToken", shape: 208, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 148
-        s::Shape {
-            name: "ListAcmeEndpointsRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "NextToken", shape: 208, required: false },
-                    s::Member { name: "MaxResults", shape: 149, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 149
-        s::Shape {
-            name: "ListAcmeEndpointsRequestMaxResultsInteger",
-            sensitive: false,
-            kind: s::Kind::Integer(s::Bounds { min: Some(1), max: Some(100) }),
-        },
-        // 150
-        s::Shape {
-            name: "ListAcmeEndpointsResponse",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AcmeEndpoints", shape: 18, required: false },
-                    s::Member { name: "NextToken", shape: 208, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 151
-        s::Shape {
-            name: "ListAcmeExternalAccountBindingsRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "NextToken", shape: 208, required: false },
-                    s::Member { name: "MaxResults", shape: 152, required: false },
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: true },
-                ],
-                error: None,
-            },
-        },
-        // 152
-        s::Shape {
-            name: "ListAcmeExternalAccountBindingsRequestMaxResultsInteger",
-            sensitive: false,
-            kind: s::Kind::Integer(s::Bounds { min: Some(1), max: Some(100) }),
-        },
-        // 153
-        s::Shape {
-            name: "ListAcmeExternalAccountBindingsResponse",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "ExternalAccountBindings", shape: 23, required: false },
-                    s::Member { name: "NextToken", shape: 208, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 154
+        // 92
         s::Shape {
             name: "ListCertificateDomainValidationsRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateArn", shape: 28, required: true },
-                    s::Member { name: "NextToken", shape: 164, required: false },
-                    s::Member { name: "MaxItems", shape: 163, required: false },
+                    s::Member { name: "CertificateArn", shape: 7, required: true },
+                    s::Member { name: "NextToken", shape: 101, required: false },
+                    s::Member { name: "MaxItems", shape: 100, required: false },
                 ],
                 error: None,
             },
         },
-        // 155
+        // 93
         s::Shape {
             name: "ListCertificateDomainValidationsResponse",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "DomainValidationSummaryList", shape: 98, required: false },
-                    s::Member { name: "NextToken", shape: 164, required: false },
+                    s::Member { name: "DomainValidationSummaryList", shape: 54, required: false },
+                    s::Member { name: "NextToken", shape: 101, required: false },
                 ],
                 error: None,
             },
         },
-        // 156
+        // 94
         s::Shape {
             name: "ListCertificatesRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateStatuses", shape: 47, required: false },
-                    s::Member { name: "CertificateKeyPairOrigins", shape: 40, required: false },
-                    s::Member { name: "Includes", shape: 113, required: false },
-                    s::Member { name: "NextToken", shape: 164, required: false },
-                    s::Member { name: "MaxItems", shape: 163, required: false },
-                    s::Member { name: "SortBy", shape: 206, required: false },
-                    s::Member { name: "SortOrder", shape: 207, required: false },
+                    s::Member { name: "CertificateStatuses", shape: 25, required: false },
+                    s::Member { name: "CertificateKeyPairOrigins", shape: 18, required: false },
+                    s::Member { name: "RootHierarchyTypes", shape: 127, required: false },
+                    s::Member { name: "Includes", shape: 66, required: false },
+                    s::Member { name: "NextToken", shape: 101, required: false },
+                    s::Member { name: "MaxItems", shape: 100, required: false },
+                    s::Member { name: "SortBy", shape: 136, required: false },
+                    s::Member { name: "SortOrder", shape: 137, required: false },
                 ],
                 error: None,
             },
         },
-        // 157
+        // 95
         s::Shape {
             name: "ListCertificatesResponse",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "NextToken", shape: 164, required: false },
-                    s::Member { name: "CertificateSummaryList", shape: 49, required: false },
+                    s::Member { name: "NextToken", shape: 101, required: false },
+                    s::Member { name: "CertificateSummaryList", shape: 27, required: false },
                 ],
                 error: None,
             },
         },
-        // 158
+        // 96
         s::Shape {
             name: "ListTagsForCertificateRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "CertificateArn", shape: 26, required: true }],
+                members: &[s::Member { name: "CertificateArn", shape: 5, required: true }],
                 error: None,
             },
         },
-        // 159
+        // 97
         s::Shape {
             name: "ListTagsForCertificateResponse",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "Tags", shape: 215, required: false }],
+                members: &[s::Member { name: "Tags", shape: 145, required: false }],
                 error: None,
             },
         },
-        // 160
+        // 98
         s::Shape {
             name: "ListTagsForResourceRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "ResourceArn", shape: 26, required: true }],
+                members: &[s::Member { name: "ResourceArn", shape: 5, required: true }],
                 error: None,
             },
         },
-        // 161
+        // 99
         s::Shape {
             name: "ListTagsForResourceResponse",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "Tags", shape: 215, required: false }],
+                members: &[s::Member { name: "Tags", shape: 145, required: false }],
                 error: None,
             },
         },
-        // 162
-        s::Shape {
-            name: "MacKey",
-            sensitive: true,
-            kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
-        },
-        // 163
+        // 100
         s::Shape {
             name: "MaxItems",
             sensitive: false,
             kind: s::Kind::Integer(s::Bounds { min: Some(1), max: Some(1000) }),
         },
-        // 164
+        // 101
         s::Shape {
             name: "NextToken",
             sensitive: false,
@@ -1881,27 +1197,27 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 165
+        // 102
         s::Shape { name: "NullableBoolean", sensitive: false, kind: s::Kind::Boolean },
-        // 166
+        // 103
         s::Shape {
             name: "OtherName",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "ObjectIdentifier", shape: 208, required: false },
-                    s::Member { name: "Value", shape: 208, required: false },
+                    s::Member { name: "ObjectIdentifier", shape: 138, required: false },
+                    s::Member { name: "Value", shape: 138, required: false },
                 ],
                 error: None,
             },
         },
-        // 167
+        // 104
         s::Shape {
             name: "PassphraseBlob",
             sensitive: true,
             kind: s::Kind::Blob(s::Bounds { min: Some(4), max: Some(128) }),
         },
-        // 168
+        // 105
         s::Shape {
             name: "PcaArn",
             sensitive: false,
@@ -1911,41 +1227,13 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 169
+        // 106
         s::Shape {
             name: "PositiveInteger",
             sensitive: false,
             kind: s::Kind::Integer(s::Bounds { min: Some(1), max: None }),
         },
-        // 170
-        s::Shape {
-            name: "PrevalidationDetails",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "DnsPrevalidation", shape: 82, required: false }],
-                error: None,
-            },
-        },
-        // 171
-        s::Shape {
-            name: "PrevalidationOptions",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "DnsPrevalidation", shape: 83, required: false }],
-                error: None,
-            },
-        },
-        // 172
-        s::Shape {
-            name: "PrevalidationType",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: None, max: None },
-                pattern: None,
-                enum_values: &["DNS_PREVALIDATION"],
-            },
-        },
-        // 173
+        // 107
         s::Shape {
             name: "PrivateKey",
             sensitive: true,
@@ -1957,77 +1245,52 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 174
+        // 108
         s::Shape {
             name: "PrivateKeyBlob",
             sensitive: true,
             kind: s::Kind::Blob(s::Bounds { min: Some(1), max: Some(8192) }),
         },
-        // 175
-        s::Shape {
-            name: "PublicCertificateAuthority",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AllowedKeyAlgorithms", shape: 177, required: false }],
-                error: None,
-            },
-        },
-        // 176
-        s::Shape {
-            name: "PublicKeyAlgorithm",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: None, max: None },
-                pattern: None,
-                enum_values: &["RSA_2048", "EC_prime256v1", "EC_secp384r1"],
-            },
-        },
-        // 177
-        s::Shape {
-            name: "PublicKeyAlgorithmList",
-            sensitive: false,
-            kind: s::Kind::List { member: 176, len: s::Bounds { min: None, max: None } },
-        },
-        // 178
+        // 109
         s::Shape {
             name: "PutAccountConfigurationRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "ExpiryEvents", shape: 102, required: false },
-                    s::Member { name: "IdempotencyToken", shape: 123, required: true },
+                    s::Member { name: "ExpiryEvents", shape: 56, required: false },
+                    s::Member { name: "IdempotencyToken", shape: 73, required: true },
                 ],
                 error: None,
             },
         },
-        // 179
+        // 110
         s::Shape {
             name: "RecordType",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &["CNAME"] },
         },
-        // 180
+        // 111
         s::Shape {
             name: "RemoveTagsFromCertificateRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateArn", shape: 26, required: true },
-                    s::Member { name: "Tags", shape: 215, required: true },
+                    s::Member { name: "CertificateArn", shape: 5, required: true },
+                    s::Member { name: "Tags", shape: 145, required: true },
                 ],
                 error: None,
             },
         },
-        // 181
+        // 112
         s::Shape {
             name: "RenewCertificateRequest",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "CertificateArn", shape: 26, required: true }],
+                members: &[s::Member { name: "CertificateArn", shape: 5, required: true }],
                 error: None,
             },
         },
-        // 182
+        // 113
         s::Shape {
             name: "RenewalEligibility",
             sensitive: false,
@@ -2037,7 +1300,7 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["ELIGIBLE", "INELIGIBLE"],
             },
         },
-        // 183
+        // 114
         s::Shape {
             name: "RenewalStatus",
             sensitive: false,
@@ -2047,103 +1310,105 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["PENDING_AUTO_RENEWAL", "PENDING_VALIDATION", "SUCCESS", "FAILED"],
             },
         },
-        // 184
+        // 115
         s::Shape {
             name: "RenewalSummary",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "RenewalStatus", shape: 183, required: true },
-                    s::Member { name: "DomainValidationOptions", shape: 93, required: true },
-                    s::Member { name: "RenewalStatusReason", shape: 111, required: false },
-                    s::Member { name: "UpdatedAt", shape: 211, required: true },
+                    s::Member { name: "RenewalStatus", shape: 114, required: true },
+                    s::Member { name: "DomainValidationOptions", shape: 49, required: true },
+                    s::Member { name: "RenewalStatusReason", shape: 64, required: false },
+                    s::Member { name: "UpdatedAt", shape: 141, required: true },
                 ],
                 error: None,
             },
         },
-        // 185
+        // 116
         s::Shape {
             name: "RequestCertificateRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "DomainName", shape: 88, required: true },
-                    s::Member { name: "ValidationMethod", shape: 238, required: false },
-                    s::Member { name: "SubjectAlternativeNames", shape: 86, required: false },
-                    s::Member { name: "IdempotencyToken", shape: 123, required: false },
-                    s::Member { name: "DomainValidationOptions", shape: 96, required: false },
-                    s::Member { name: "Options", shape: 43, required: false },
-                    s::Member { name: "CertificateAuthorityArn", shape: 168, required: false },
-                    s::Member { name: "Tags", shape: 215, required: false },
-                    s::Member { name: "KeyAlgorithm", shape: 134, required: false },
-                    s::Member { name: "ManagedBy", shape: 41, required: false },
+                    s::Member { name: "DomainName", shape: 46, required: true },
+                    s::Member { name: "ValidationMethod", shape: 164, required: false },
+                    s::Member { name: "SubjectAlternativeNames", shape: 45, required: false },
+                    s::Member { name: "IdempotencyToken", shape: 73, required: false },
+                    s::Member { name: "DomainValidationOptions", shape: 52, required: false },
+                    s::Member { name: "Options", shape: 21, required: false },
+                    s::Member { name: "CertificateAuthorityArn", shape: 105, required: false },
+                    s::Member { name: "Tags", shape: 145, required: false },
+                    s::Member { name: "KeyAlgorithm", shape: 84, required: false },
+                    s::Member { name: "ManagedBy", shape: 19, required: false },
+                    s::Member { name: "CertificateUsage", shape: 30, required: false },
+                    s::Member { name: "RootHierarchyType", shape: 126, required: false },
                 ],
                 error: None,
             },
         },
-        // 186
+        // 117
         s::Shape {
             name: "RequestCertificateResponse",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "CertificateArn", shape: 26, required: false }],
+                members: &[s::Member { name: "CertificateArn", shape: 5, required: false }],
                 error: None,
             },
         },
-        // 187
+        // 118
         s::Shape {
             name: "RequestInProgressException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 188
+        // 119
         s::Shape {
             name: "ResendValidationEmailRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateArn", shape: 26, required: true },
-                    s::Member { name: "Domain", shape: 88, required: true },
-                    s::Member { name: "ValidationDomain", shape: 88, required: true },
+                    s::Member { name: "CertificateArn", shape: 5, required: true },
+                    s::Member { name: "Domain", shape: 46, required: true },
+                    s::Member { name: "ValidationDomain", shape: 46, required: true },
                 ],
                 error: None,
             },
         },
-        // 189
+        // 120
         s::Shape {
             name: "ResourceInUseException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 190
+        // 121
         s::Shape {
             name: "ResourceNotFoundException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 191
+        // 122
         s::Shape {
             name: "ResourceRecord",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "Name", shape: 208, required: true },
-                    s::Member { name: "Type", shape: 179, required: true },
-                    s::Member { name: "Value", shape: 208, required: true },
+                    s::Member { name: "Name", shape: 138, required: true },
+                    s::Member { name: "Type", shape: 110, required: true },
+                    s::Member { name: "Value", shape: 138, required: true },
                 ],
                 error: None,
             },
         },
-        // 192
+        // 123
         s::Shape {
             name: "RevocationReason",
             sensitive: false,
@@ -2165,86 +1430,71 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 193
-        s::Shape {
-            name: "RevokeAcmeAccountRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: true },
-                    s::Member { name: "AccountUrl", shape: 208, required: true },
-                ],
-                error: None,
-            },
-        },
-        // 194
-        s::Shape {
-            name: "RevokeAcmeExternalAccountBindingRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "AcmeExternalAccountBindingArn", shape: 22, required: true }],
-                error: None,
-            },
-        },
-        // 195
+        // 124
         s::Shape {
             name: "RevokeCertificateRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateArn", shape: 26, required: true },
-                    s::Member { name: "RevocationReason", shape: 192, required: true },
+                    s::Member { name: "CertificateArn", shape: 5, required: true },
+                    s::Member { name: "RevocationReason", shape: 123, required: true },
                 ],
                 error: None,
             },
         },
-        // 196
+        // 125
         s::Shape {
             name: "RevokeCertificateResponse",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "CertificateArn", shape: 26, required: false }],
+                members: &[s::Member { name: "CertificateArn", shape: 5, required: false }],
                 error: None,
             },
         },
-        // 197
+        // 126
         s::Shape {
-            name: "RoleArn",
+            name: "RootHierarchyType",
             sensitive: false,
             kind: s::Kind::String {
-                len: s::Bounds { min: Some(1), max: Some(2048) },
-                pattern: Some("arn:aws[a-z-]*:iam::[0-9]{12}:role/.+"),
-                enum_values: &[],
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["N2_AMAZON_MANAGED", "N2_SFG2_AMAZON_MANAGED"],
             },
         },
-        // 198
+        // 127
+        s::Shape {
+            name: "RootHierarchyTypes",
+            sensitive: false,
+            kind: s::Kind::List { member: 126, len: s::Bounds { min: Some(1), max: Some(5) } },
+        },
+        // 128
         s::Shape {
             name: "SearchCertificatesRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "FilterStatement", shape: 37, required: false },
-                    s::Member { name: "MaxResults", shape: 202, required: false },
-                    s::Member { name: "NextToken", shape: 164, required: false },
-                    s::Member { name: "SortBy", shape: 200, required: false },
-                    s::Member { name: "SortOrder", shape: 201, required: false },
+                    s::Member { name: "FilterStatement", shape: 15, required: false },
+                    s::Member { name: "MaxResults", shape: 132, required: false },
+                    s::Member { name: "NextToken", shape: 101, required: false },
+                    s::Member { name: "SortBy", shape: 130, required: false },
+                    s::Member { name: "SortOrder", shape: 131, required: false },
                 ],
                 error: None,
             },
         },
-        // 199
+        // 129
         s::Shape {
             name: "SearchCertificatesResponse",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "Results", shape: 45, required: false },
-                    s::Member { name: "NextToken", shape: 164, required: false },
+                    s::Member { name: "Results", shape: 23, required: false },
+                    s::Member { name: "NextToken", shape: 101, required: false },
                 ],
                 error: None,
             },
         },
-        // 200
+        // 130
         s::Shape {
             name: "SearchCertificatesSortBy",
             sensitive: false,
@@ -2276,7 +1526,7 @@ pub static SERVICE: s::Service = s::Service {
                 ],
             },
         },
-        // 201
+        // 131
         s::Shape {
             name: "SearchCertificatesSortOrder",
             sensitive: false,
@@ -2286,13 +1536,13 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["ASCENDING", "DESCENDING"],
             },
         },
-        // 202
+        // 132
         s::Shape {
             name: "SearchMaxResults",
             sensitive: false,
             kind: s::Kind::Integer(s::Bounds { min: Some(1), max: Some(500) }),
         },
-        // 203
+        // 133
         s::Shape {
             name: "SerialNumber",
             sensitive: false,
@@ -2302,22 +1552,22 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 204
+        // 134
         s::Shape {
             name: "ServiceErrorMessage",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 205
+        // 135
         s::Shape {
             name: "ServiceQuotaExceededException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 206
+        // 136
         s::Shape {
             name: "SortBy",
             sensitive: false,
@@ -2327,7 +1577,7 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["CREATED_AT"],
             },
         },
-        // 207
+        // 137
         s::Shape {
             name: "SortOrder",
             sensitive: false,
@@ -2337,45 +1587,45 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["ASCENDING", "DESCENDING"],
             },
         },
-        // 208
+        // 138
         s::Shape {
             name: "String",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 209
+        // 139
         s::Shape {
             name: "SubjectAlternativeNameFilter",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "DnsName", shape: 81, required: false }],
+                members: &[s::Member { name: "DnsName", shape: 42, required: false }],
                 error: None,
             },
         },
-        // 210
+        // 140
         s::Shape {
             name: "SubjectFilter",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "CommonName", shape: 52, required: false }],
+                members: &[s::Member { name: "CommonName", shape: 31, required: false }],
                 error: None,
             },
         },
-        // 211
+        // 141
         s::Shape { name: "TStamp", sensitive: false, kind: s::Kind::Timestamp },
-        // 212
+        // 142
         s::Shape {
             name: "Tag",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "Key", shape: 213, required: true },
-                    s::Member { name: "Value", shape: 218, required: false },
+                    s::Member { name: "Key", shape: 143, required: true },
+                    s::Member { name: "Value", shape: 148, required: false },
                 ],
                 error: None,
             },
         },
-        // 213
+        // 143
         s::Shape {
             name: "TagKey",
             sensitive: false,
@@ -2385,40 +1635,40 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 214
+        // 144
         s::Shape {
             name: "TagKeyList",
             sensitive: false,
-            kind: s::Kind::List { member: 213, len: s::Bounds { min: Some(1), max: Some(50) } },
+            kind: s::Kind::List { member: 143, len: s::Bounds { min: Some(1), max: Some(50) } },
         },
-        // 215
+        // 145
         s::Shape {
             name: "TagList",
             sensitive: false,
-            kind: s::Kind::List { member: 212, len: s::Bounds { min: Some(1), max: Some(50) } },
+            kind: s::Kind::List { member: 142, len: s::Bounds { min: Some(1), max: Some(50) } },
         },
-        // 216
+        // 146
         s::Shape {
             name: "TagPolicyException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 217
+        // 147
         s::Shape {
             name: "TagResourceRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "ResourceArn", shape: 26, required: true },
-                    s::Member { name: "Tags", shape: 215, required: true },
+                    s::Member { name: "ResourceArn", shape: 5, required: true },
+                    s::Member { name: "Tags", shape: 145, required: true },
                 ],
                 error: None,
             },
         },
-        // 218
+        // 148
         s::Shape {
             name: "TagValue",
             sensitive: false,
@@ -2428,120 +1678,82 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &[],
             },
         },
-        // 219
+        // 149
         s::Shape {
             name: "ThrottlingException",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "message", shape: 27, required: false },
-                    s::Member { name: "throttlingReasons", shape: 221, required: false },
+                    s::Member { name: "message", shape: 6, required: false },
+                    s::Member { name: "throttlingReasons", shape: 151, required: false },
                 ],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 220
+        // 150
         s::Shape {
             name: "ThrottlingReason",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "reason", shape: 57, required: false },
-                    s::Member { name: "resource", shape: 56, required: false },
+                    s::Member { name: "reason", shape: 35, required: false },
+                    s::Member { name: "resource", shape: 34, required: false },
                 ],
                 error: None,
             },
         },
-        // 221
+        // 151
         s::Shape {
             name: "ThrottlingReasonList",
             sensitive: false,
-            kind: s::Kind::List { member: 220, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 150, len: s::Bounds { min: None, max: None } },
         },
-        // 222
-        s::Shape {
-            name: "TimeType",
-            sensitive: false,
-            kind: s::Kind::String {
-                len: s::Bounds { min: None, max: None },
-                pattern: None,
-                enum_values: &["MINUTES", "HOURS", "DAYS"],
-            },
-        },
-        // 223
-        s::Shape { name: "Timestamp", sensitive: false, kind: s::Kind::Timestamp },
-        // 224
+        // 152
         s::Shape {
             name: "TimestampRange",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "Start", shape: 211, required: false },
-                    s::Member { name: "End", shape: 211, required: false },
+                    s::Member { name: "Start", shape: 141, required: false },
+                    s::Member { name: "End", shape: 141, required: false },
                 ],
                 error: None,
             },
         },
-        // 225
+        // 153
         s::Shape {
             name: "TooManyTagsException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 208, required: false }],
+                members: &[s::Member { name: "message", shape: 138, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 226
+        // 154
         s::Shape {
             name: "UntagResourceRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "ResourceArn", shape: 26, required: true },
-                    s::Member { name: "TagKeys", shape: 214, required: true },
+                    s::Member { name: "ResourceArn", shape: 5, required: true },
+                    s::Member { name: "TagKeys", shape: 144, required: true },
                 ],
                 error: None,
             },
         },
-        // 227
-        s::Shape {
-            name: "UpdateAcmeDomainValidationRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AcmeDomainValidationArn", shape: 11, required: true },
-                    s::Member { name: "PrevalidationOptions", shape: 171, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 228
-        s::Shape {
-            name: "UpdateAcmeEndpointRequest",
-            sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[
-                    s::Member { name: "AcmeEndpointArn", shape: 17, required: true },
-                    s::Member { name: "AuthorizationBehavior", shape: 8, required: false },
-                    s::Member { name: "Contact", shape: 9, required: false },
-                    s::Member { name: "CertificateAuthority", shape: 29, required: false },
-                ],
-                error: None,
-            },
-        },
-        // 229
+        // 155
         s::Shape {
             name: "UpdateCertificateOptionsRequest",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "CertificateArn", shape: 26, required: true },
-                    s::Member { name: "Options", shape: 43, required: true },
+                    s::Member { name: "CertificateArn", shape: 5, required: true },
+                    s::Member { name: "Options", shape: 21, required: true },
                 ],
                 error: None,
             },
         },
-        // 230
+        // 156
         s::Shape {
             name: "UpdateStatus",
             sensitive: false,
@@ -2551,22 +1763,22 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["PENDING_DOMAIN_VALIDATION", "SUCCESS", "FAILED"],
             },
         },
-        // 231
+        // 157
         s::Shape {
             name: "UpdateSummary",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "Status", shape: 230, required: false },
-                    s::Member { name: "Type", shape: 232, required: false },
-                    s::Member { name: "DomainValidationMethodUpdateSummary", shape: 94, required: false },
-                    s::Member { name: "RequestedAt", shape: 211, required: false },
-                    s::Member { name: "UpdatedAt", shape: 211, required: false },
+                    s::Member { name: "Status", shape: 156, required: false },
+                    s::Member { name: "Type", shape: 158, required: false },
+                    s::Member { name: "DomainValidationMethodUpdateSummary", shape: 50, required: false },
+                    s::Member { name: "RequestedAt", shape: 141, required: false },
+                    s::Member { name: "UpdatedAt", shape: 141, required: false },
                 ],
                 error: None,
             },
         },
-        // 232
+        // 158
         s::Shape {
             name: "UpdateType",
             sensitive: false,
@@ -2576,53 +1788,53 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["DOMAIN_VALIDATION_METHOD"],
             },
         },
-        // 233
+        // 159
         s::Shape {
             name: "ValidationChallenge",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "EmailValidationChallenge", shape: 99, required: false },
-                    s::Member { name: "DnsValidationChallenge", shape: 84, required: false },
+                    s::Member { name: "EmailValidationChallenge", shape: 55, required: false },
+                    s::Member { name: "DnsValidationChallenge", shape: 43, required: false },
                 ],
                 error: None,
             },
         },
-        // 234
+        // 160
         s::Shape {
             name: "ValidationConfiguration",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "ValidationMethod", shape: 238, required: false },
-                    s::Member { name: "ValidationChallenge", shape: 233, required: false },
-                    s::Member { name: "ValidationStatus", shape: 91, required: false },
+                    s::Member { name: "ValidationMethod", shape: 164, required: false },
+                    s::Member { name: "ValidationChallenge", shape: 159, required: false },
+                    s::Member { name: "ValidationStatus", shape: 47, required: false },
                 ],
                 error: None,
             },
         },
-        // 235
+        // 161
         s::Shape {
             name: "ValidationEmailList",
             sensitive: false,
-            kind: s::Kind::List { member: 208, len: s::Bounds { min: None, max: None } },
+            kind: s::Kind::List { member: 138, len: s::Bounds { min: None, max: None } },
         },
-        // 236
+        // 162
         s::Shape {
             name: "ValidationException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 237, required: false }],
+                members: &[s::Member { name: "message", shape: 163, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 237
+        // 163
         s::Shape {
             name: "ValidationExceptionMessage",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 238
+        // 164
         s::Shape {
             name: "ValidationMethod",
             sensitive: false,
@@ -2632,39 +1844,39 @@ pub static SERVICE: s::Service = s::Service {
                 enum_values: &["EMAIL", "DNS", "HTTP"],
             },
         },
-        // 239
+        // 165
         s::Shape {
             name: "X509AttributeFilter",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "Subject", shape: 210, required: false },
-                    s::Member { name: "SubjectAlternativeName", shape: 209, required: false },
-                    s::Member { name: "ExtendedKeyUsage", shape: 108, required: false },
-                    s::Member { name: "KeyUsage", shape: 139, required: false },
-                    s::Member { name: "KeyAlgorithm", shape: 134, required: false },
-                    s::Member { name: "SerialNumber", shape: 203, required: false },
-                    s::Member { name: "NotAfter", shape: 224, required: false },
-                    s::Member { name: "NotBefore", shape: 224, required: false },
+                    s::Member { name: "Subject", shape: 140, required: false },
+                    s::Member { name: "SubjectAlternativeName", shape: 139, required: false },
+                    s::Member { name: "ExtendedKeyUsage", shape: 62, required: false },
+                    s::Member { name: "KeyUsage", shape: 89, required: false },
+                    s::Member { name: "KeyAlgorithm", shape: 84, required: false },
+                    s::Member { name: "SerialNumber", shape: 133, required: false },
+                    s::Member { name: "NotAfter", shape: 152, required: false },
+                    s::Member { name: "NotBefore", shape: 152, required: false },
                 ],
                 error: None,
             },
         },
-        // 240
+        // 166
         s::Shape {
             name: "X509Attributes",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "Issuer", shape: 80, required: false },
-                    s::Member { name: "Subject", shape: 80, required: false },
-                    s::Member { name: "SubjectAlternativeNames", shape: 115, required: false },
-                    s::Member { name: "ExtendedKeyUsages", shape: 109, required: false },
-                    s::Member { name: "KeyAlgorithm", shape: 134, required: false },
-                    s::Member { name: "KeyUsages", shape: 140, required: false },
-                    s::Member { name: "SerialNumber", shape: 203, required: false },
-                    s::Member { name: "NotAfter", shape: 211, required: false },
-                    s::Member { name: "NotBefore", shape: 211, required: false },
+                    s::Member { name: "Issuer", shape: 41, required: false },
+                    s::Member { name: "Subject", shape: 41, required: false },
+                    s::Member { name: "SubjectAlternativeNames", shape: 68, required: false },
+                    s::Member { name: "ExtendedKeyUsages", shape: 63, required: false },
+                    s::Member { name: "KeyAlgorithm", shape: 84, required: false },
+                    s::Member { name: "KeyUsages", shape: 90, required: false },
+                    s::Member { name: "SerialNumber", shape: 133, required: false },
+                    s::Member { name: "NotAfter", shape: 141, required: false },
+                    s::Member { name: "NotBefore", shape: 141, required: false },
                 ],
                 error: None,
             },
@@ -2678,48 +1890,18 @@ pub static SERVICE: s::Service = s::Service {
 pub enum OperationName {
     /// `AddTagsToCertificate`
     AddTagsToCertificate,
-    /// `CreateAcmeDomainValidation`
-    CreateAcmeDomainValidation,
-    /// `CreateAcmeEndpoint`
-    CreateAcmeEndpoint,
-    /// `CreateAcmeExternalAccountBinding`
-    CreateAcmeExternalAccountBinding,
-    /// `DeleteAcmeDomainValidation`
-    DeleteAcmeDomainValidation,
-    /// `DeleteAcmeEndpoint`
-    DeleteAcmeEndpoint,
-    /// `DeleteAcmeExternalAccountBinding`
-    DeleteAcmeExternalAccountBinding,
     /// `DeleteCertificate`
     DeleteCertificate,
-    /// `DescribeAcmeAccount`
-    DescribeAcmeAccount,
-    /// `DescribeAcmeDomainValidation`
-    DescribeAcmeDomainValidation,
-    /// `DescribeAcmeEndpoint`
-    DescribeAcmeEndpoint,
-    /// `DescribeAcmeExternalAccountBinding`
-    DescribeAcmeExternalAccountBinding,
     /// `DescribeCertificate`
     DescribeCertificate,
     /// `ExportCertificate`
     ExportCertificate,
     /// `GetAccountConfiguration`
     GetAccountConfiguration,
-    /// `GetAcmeExternalAccountBindingCredentials`
-    GetAcmeExternalAccountBindingCredentials,
     /// `GetCertificate`
     GetCertificate,
     /// `ImportCertificate`
     ImportCertificate,
-    /// `ListAcmeAccounts`
-    ListAcmeAccounts,
-    /// `ListAcmeDomainValidations`
-    ListAcmeDomainValidations,
-    /// `ListAcmeEndpoints`
-    ListAcmeEndpoints,
-    /// `ListAcmeExternalAccountBindings`
-    ListAcmeExternalAccountBindings,
     /// `ListCertificateDomainValidations`
     ListCertificateDomainValidations,
     /// `ListCertificates`
@@ -2738,10 +1920,6 @@ pub enum OperationName {
     RequestCertificate,
     /// `ResendValidationEmail`
     ResendValidationEmail,
-    /// `RevokeAcmeAccount`
-    RevokeAcmeAccount,
-    /// `RevokeAcmeExternalAccountBinding`
-    RevokeAcmeExternalAccountBinding,
     /// `RevokeCertificate`
     RevokeCertificate,
     /// `SearchCertificates`
@@ -2750,10 +1928,6 @@ pub enum OperationName {
     TagResource,
     /// `UntagResource`
     UntagResource,
-    /// `UpdateAcmeDomainValidation`
-    UpdateAcmeDomainValidation,
-    /// `UpdateAcmeEndpoint`
-    UpdateAcmeEndpoint,
     /// `UpdateCertificateOptions`
     UpdateCertificateOptions,
 }
@@ -2762,27 +1936,12 @@ impl OperationName {
     /// Every served operation, sorted by name.
     pub const ALL: &[Self] = &[
         Self::AddTagsToCertificate,
-        Self::CreateAcmeDomainValidation,
-        Self::CreateAcmeEndpoint,
-        Self::CreateAcmeExternalAccountBinding,
-        Self::DeleteAcmeDomainValidation,
-        Self::DeleteAcmeEndpoint,
-        Self::DeleteAcmeExternalAccountBinding,
         Self::DeleteCertificate,
-        Self::DescribeAcmeAccount,
-        Self::DescribeAcmeDomainValidation,
-        Self::DescribeAcmeEndpoint,
-        Self::DescribeAcmeExternalAccountBinding,
         Self::DescribeCertificate,
         Self::ExportCertificate,
         Self::GetAccountConfiguration,
-        Self::GetAcmeExternalAccountBindingCredentials,
         Self::GetCertificate,
         Self::ImportCertificate,
-        Self::ListAcmeAccounts,
-        Self::ListAcmeDomainValidations,
-        Self::ListAcmeEndpoints,
-        Self::ListAcmeExternalAccountBindings,
         Self::ListCertificateDomainValidations,
         Self::ListCertificates,
         Self::ListTagsForCertificate,
@@ -2792,14 +1951,10 @@ impl OperationName {
         Self::RenewCertificate,
         Self::RequestCertificate,
         Self::ResendValidationEmail,
-        Self::RevokeAcmeAccount,
-        Self::RevokeAcmeExternalAccountBinding,
         Self::RevokeCertificate,
         Self::SearchCertificates,
         Self::TagResource,
         Self::UntagResource,
-        Self::UpdateAcmeDomainValidation,
-        Self::UpdateAcmeEndpoint,
         Self::UpdateCertificateOptions,
     ];
 
@@ -2807,27 +1962,12 @@ impl OperationName {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AddTagsToCertificate => "AddTagsToCertificate",
-            Self::CreateAcmeDomainValidation => "CreateAcmeDomainValidation",
-            Self::CreateAcmeEndpoint => "CreateAcmeEndpoint",
-            Self::CreateAcmeExternalAccountBinding => "CreateAcmeExternalAccountBinding",
-            Self::DeleteAcmeDomainValidation => "DeleteAcmeDomainValidation",
-            Self::DeleteAcmeEndpoint => "DeleteAcmeEndpoint",
-            Self::DeleteAcmeExternalAccountBinding => "DeleteAcmeExternalAccountBinding",
             Self::DeleteCertificate => "DeleteCertificate",
-            Self::DescribeAcmeAccount => "DescribeAcmeAccount",
-            Self::DescribeAcmeDomainValidation => "DescribeAcmeDomainValidation",
-            Self::DescribeAcmeEndpoint => "DescribeAcmeEndpoint",
-            Self::DescribeAcmeExternalAccountBinding => "DescribeAcmeExternalAccountBinding",
             Self::DescribeCertificate => "DescribeCertificate",
             Self::ExportCertificate => "ExportCertificate",
             Self::GetAccountConfiguration => "GetAccountConfiguration",
-            Self::GetAcmeExternalAccountBindingCredentials => "GetAcmeExternalAccountBindingCredentials",
             Self::GetCertificate => "GetCertificate",
             Self::ImportCertificate => "ImportCertificate",
-            Self::ListAcmeAccounts => "ListAcmeAccounts",
-            Self::ListAcmeDomainValidations => "ListAcmeDomainValidations",
-            Self::ListAcmeEndpoints => "ListAcmeEndpoints",
-            Self::ListAcmeExternalAccountBindings => "ListAcmeExternalAccountBindings",
             Self::ListCertificateDomainValidations => "ListCertificateDomainValidations",
             Self::ListCertificates => "ListCertificates",
             Self::ListTagsForCertificate => "ListTagsForCertificate",
@@ -2837,14 +1977,10 @@ impl OperationName {
             Self::RenewCertificate => "RenewCertificate",
             Self::RequestCertificate => "RequestCertificate",
             Self::ResendValidationEmail => "ResendValidationEmail",
-            Self::RevokeAcmeAccount => "RevokeAcmeAccount",
-            Self::RevokeAcmeExternalAccountBinding => "RevokeAcmeExternalAccountBinding",
             Self::RevokeCertificate => "RevokeCertificate",
             Self::SearchCertificates => "SearchCertificates",
             Self::TagResource => "TagResource",
             Self::UntagResource => "UntagResource",
-            Self::UpdateAcmeDomainValidation => "UpdateAcmeDomainValidation",
-            Self::UpdateAcmeEndpoint => "UpdateAcmeEndpoint",
             Self::UpdateCertificateOptions => "UpdateCertificateOptions",
         }
     }
@@ -2853,27 +1989,12 @@ impl OperationName {
     pub fn from_wire(name: &str) -> Option<Self> {
         match name {
             "AddTagsToCertificate" => Some(Self::AddTagsToCertificate),
-            "CreateAcmeDomainValidation" => Some(Self::CreateAcmeDomainValidation),
-            "CreateAcmeEndpoint" => Some(Self::CreateAcmeEndpoint),
-            "CreateAcmeExternalAccountBinding" => Some(Self::CreateAcmeExternalAccountBinding),
-            "DeleteAcmeDomainValidation" => Some(Self::DeleteAcmeDomainValidation),
-            "DeleteAcmeEndpoint" => Some(Self::DeleteAcmeEndpoint),
-            "DeleteAcmeExternalAccountBinding" => Some(Self::DeleteAcmeExternalAccountBinding),
             "DeleteCertificate" => Some(Self::DeleteCertificate),
-            "DescribeAcmeAccount" => Some(Self::DescribeAcmeAccount),
-            "DescribeAcmeDomainValidation" => Some(Self::DescribeAcmeDomainValidation),
-            "DescribeAcmeEndpoint" => Some(Self::DescribeAcmeEndpoint),
-            "DescribeAcmeExternalAccountBinding" => Some(Self::DescribeAcmeExternalAccountBinding),
             "DescribeCertificate" => Some(Self::DescribeCertificate),
             "ExportCertificate" => Some(Self::ExportCertificate),
             "GetAccountConfiguration" => Some(Self::GetAccountConfiguration),
-            "GetAcmeExternalAccountBindingCredentials" => Some(Self::GetAcmeExternalAccountBindingCredentials),
             "GetCertificate" => Some(Self::GetCertificate),
             "ImportCertificate" => Some(Self::ImportCertificate),
-            "ListAcmeAccounts" => Some(Self::ListAcmeAccounts),
-            "ListAcmeDomainValidations" => Some(Self::ListAcmeDomainValidations),
-            "ListAcmeEndpoints" => Some(Self::ListAcmeEndpoints),
-            "ListAcmeExternalAccountBindings" => Some(Self::ListAcmeExternalAccountBindings),
             "ListCertificateDomainValidations" => Some(Self::ListCertificateDomainValidations),
             "ListCertificates" => Some(Self::ListCertificates),
             "ListTagsForCertificate" => Some(Self::ListTagsForCertificate),
@@ -2883,14 +2004,10 @@ impl OperationName {
             "RenewCertificate" => Some(Self::RenewCertificate),
             "RequestCertificate" => Some(Self::RequestCertificate),
             "ResendValidationEmail" => Some(Self::ResendValidationEmail),
-            "RevokeAcmeAccount" => Some(Self::RevokeAcmeAccount),
-            "RevokeAcmeExternalAccountBinding" => Some(Self::RevokeAcmeExternalAccountBinding),
             "RevokeCertificate" => Some(Self::RevokeCertificate),
             "SearchCertificates" => Some(Self::SearchCertificates),
             "TagResource" => Some(Self::TagResource),
             "UntagResource" => Some(Self::UntagResource),
-            "UpdateAcmeDomainValidation" => Some(Self::UpdateAcmeDomainValidation),
-            "UpdateAcmeEndpoint" => Some(Self::UpdateAcmeEndpoint),
             "UpdateCertificateOptions" => Some(Self::UpdateCertificateOptions),
             _ => None,
         }
@@ -3068,6 +2185,12 @@ pub struct AcmCertificateMetadata {
     /// The ACME account identifier associated with the certificate.
     #[serde(rename = "AcmeAccountId", default, skip_serializing_if = "Option::is_none")]
     pub acme_account_id: Option<String>,
+    /// The Extended Key Usage profile of the certificate.
+    #[serde(rename = "CertificateUsage", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_usage: Option<CertificateUsage>,
+    /// The root hierarchy from which the certificate was issued.
+    #[serde(rename = "RootHierarchyType", default, skip_serializing_if = "Option::is_none")]
+    pub root_hierarchy_type: Option<RootHierarchyType>,
 }
 
 /// Filters certificates by ACM metadata.
@@ -3106,550 +2229,9 @@ pub struct AcmCertificateMetadataFilter {
     /// Filter by ACME account identifier.
     #[serde(rename = "AcmeAccountId", default, skip_serializing_if = "Option::is_none")]
     pub acme_account_id: Option<String>,
-}
-
-/// Contains detailed information about an ACME account.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AcmeAccount {
-    /// The URL of the ACME account.
-    #[serde(rename = "AccountUrl", default, skip_serializing_if = "Option::is_none")]
-    pub account_url: Option<String>,
-    /// The thumbprint of the public key associated with the ACME account.
-    #[serde(rename = "PublicKeyThumbprint", default, skip_serializing_if = "Option::is_none")]
-    pub public_key_thumbprint: Option<String>,
-    /// The status of the ACME account.
-    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<AcmeAccountStatus>,
-    /// The time at which the ACME account was created.
-    #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<crate::Timestamp>,
-    /// The Amazon Resource Name (ARN) of the external account binding associated with this ACME account.
-    #[serde(rename = "AcmeExternalAccountBindingArn", default, skip_serializing_if = "Option::is_none")]
-    pub acme_external_account_binding_arn: Option<String>,
-    /// The contact information for the ACME account.
-    #[serde(rename = "Contacts", default, skip_serializing_if = "Option::is_none")]
-    pub contacts: Option<Vec<String>>,
-}
-
-/// AcmeAccountStatus
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum AcmeAccountStatus {
-    /// `VALID`
-    #[default]
-    #[serde(rename = "VALID")]
-    Valid,
-    /// `DEACTIVATED`
-    #[serde(rename = "DEACTIVATED")]
-    Deactivated,
-    /// `REVOKED`
-    #[serde(rename = "REVOKED")]
-    Revoked,
-}
-
-impl AcmeAccountStatus {
-    /// Every value, in model order.
-    pub const ALL: &[Self] = &[Self::Valid, Self::Deactivated, Self::Revoked];
-
-    /// The wire value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Valid => "VALID",
-            Self::Deactivated => "DEACTIVATED",
-            Self::Revoked => "REVOKED",
-        }
-    }
-}
-
-impl std::str::FromStr for AcmeAccountStatus {
-    type Err = crate::UnknownEnumValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| crate::UnknownEnumValue::new("AcmeAccountStatus", s))
-    }
-}
-
-impl std::fmt::Display for AcmeAccountStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Contains summary information about an ACME account.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AcmeAccountSummary {
-    /// The URL of the ACME account.
-    #[serde(rename = "AccountUrl", default, skip_serializing_if = "Option::is_none")]
-    pub account_url: Option<String>,
-    /// The thumbprint of the public key associated with the ACME account.
-    #[serde(rename = "PublicKeyThumbprint", default, skip_serializing_if = "Option::is_none")]
-    pub public_key_thumbprint: Option<String>,
-    /// The status of the ACME account.
-    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<AcmeAccountStatus>,
-    /// The time at which the ACME account was created.
-    #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<crate::Timestamp>,
-    /// The Amazon Resource Name (ARN) of the external account binding associated with this ACME account.
-    #[serde(rename = "AcmeExternalAccountBindingArn", default, skip_serializing_if = "Option::is_none")]
-    pub acme_external_account_binding_arn: Option<String>,
-    /// The contact information for the ACME account.
-    #[serde(rename = "Contacts", default, skip_serializing_if = "Option::is_none")]
-    pub contacts: Option<Vec<String>>,
-}
-
-/// AcmeAuthorizationBehavior
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum AcmeAuthorizationBehavior {
-    /// `PRE_APPROVED`
-    #[default]
-    #[serde(rename = "PRE_APPROVED")]
-    PreApproved,
-}
-
-impl AcmeAuthorizationBehavior {
-    /// Every value, in model order.
-    pub const ALL: &[Self] = &[Self::PreApproved];
-
-    /// The wire value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::PreApproved => "PRE_APPROVED",
-        }
-    }
-}
-
-impl std::str::FromStr for AcmeAuthorizationBehavior {
-    type Err = crate::UnknownEnumValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| crate::UnknownEnumValue::new("AcmeAuthorizationBehavior", s))
-    }
-}
-
-impl std::fmt::Display for AcmeAuthorizationBehavior {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// AcmeContact
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum AcmeContact {
-    /// `REQUIRED`
-    #[default]
-    #[serde(rename = "REQUIRED")]
-    Required,
-    /// `NOT_REQUIRED`
-    #[serde(rename = "NOT_REQUIRED")]
-    NotRequired,
-}
-
-impl AcmeContact {
-    /// Every value, in model order.
-    pub const ALL: &[Self] = &[Self::Required, Self::NotRequired];
-
-    /// The wire value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Required => "REQUIRED",
-            Self::NotRequired => "NOT_REQUIRED",
-        }
-    }
-}
-
-impl std::str::FromStr for AcmeContact {
-    type Err = crate::UnknownEnumValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| crate::UnknownEnumValue::new("AcmeContact", s))
-    }
-}
-
-impl std::fmt::Display for AcmeContact {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Contains detailed information about an ACME domain validation.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AcmeDomainValidation {
-    /// The Amazon Resource Name (ARN) of the ACME domain validation.
-    #[serde(rename = "AcmeDomainValidationArn", default, skip_serializing_if = "Option::is_none")]
-    pub acme_domain_validation_arn: Option<String>,
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn", default, skip_serializing_if = "Option::is_none")]
-    pub acme_endpoint_arn: Option<String>,
-    /// The domain name being validated.
-    #[serde(rename = "DomainName", default, skip_serializing_if = "Option::is_none")]
-    pub domain_name: Option<String>,
-    /// The type of prevalidation used.
-    #[serde(rename = "PrevalidationType", default, skip_serializing_if = "Option::is_none")]
-    pub prevalidation_type: Option<PrevalidationType>,
-    /// Details about the prevalidation configuration.
-    #[serde(rename = "PrevalidationDetails", default, skip_serializing_if = "Option::is_none")]
-    pub prevalidation_details: Option<PrevalidationDetails>,
-    /// The status of the domain validation.
-    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<AcmeDomainValidationStatus>,
-    /// Details about the failure, if the validation failed.
-    #[serde(rename = "FailureDetails", default, skip_serializing_if = "Option::is_none")]
-    pub failure_details: Option<FailureDetails>,
-    /// The time at which the domain validation was created.
-    #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<crate::Timestamp>,
-    /// The time at which the domain validation was last updated.
-    #[serde(rename = "UpdatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<crate::Timestamp>,
-}
-
-/// AcmeDomainValidationFailureReason
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum AcmeDomainValidationFailureReason {
-    /// `ACCESS_DENIED`
-    #[default]
-    #[serde(rename = "ACCESS_DENIED")]
-    AccessDenied,
-    /// `DOMAIN_MISMATCH`
-    #[serde(rename = "DOMAIN_MISMATCH")]
-    DomainMismatch,
-    /// `DOMAIN_NOT_ALLOWED`
-    #[serde(rename = "DOMAIN_NOT_ALLOWED")]
-    DomainNotAllowed,
-    /// `ENDPOINT_NOT_ACTIVE`
-    #[serde(rename = "ENDPOINT_NOT_ACTIVE")]
-    EndpointNotActive,
-    /// `HOSTED_ZONE_NOT_FOUND`
-    #[serde(rename = "HOSTED_ZONE_NOT_FOUND")]
-    HostedZoneNotFound,
-    /// `INTERNAL_FAILURE`
-    #[serde(rename = "INTERNAL_FAILURE")]
-    InternalFailure,
-    /// `INVALID_CHANGE_BATCH`
-    #[serde(rename = "INVALID_CHANGE_BATCH")]
-    InvalidChangeBatch,
-    /// `INVALID_PUBLIC_DOMAIN`
-    #[serde(rename = "INVALID_PUBLIC_DOMAIN")]
-    InvalidPublicDomain,
-    /// `TIMED_OUT`
-    #[serde(rename = "TIMED_OUT")]
-    TimedOut,
-}
-
-impl AcmeDomainValidationFailureReason {
-    /// Every value, in model order.
-    pub const ALL: &[Self] = &[
-        Self::AccessDenied,
-        Self::DomainMismatch,
-        Self::DomainNotAllowed,
-        Self::EndpointNotActive,
-        Self::HostedZoneNotFound,
-        Self::InternalFailure,
-        Self::InvalidChangeBatch,
-        Self::InvalidPublicDomain,
-        Self::TimedOut,
-    ];
-
-    /// The wire value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::AccessDenied => "ACCESS_DENIED",
-            Self::DomainMismatch => "DOMAIN_MISMATCH",
-            Self::DomainNotAllowed => "DOMAIN_NOT_ALLOWED",
-            Self::EndpointNotActive => "ENDPOINT_NOT_ACTIVE",
-            Self::HostedZoneNotFound => "HOSTED_ZONE_NOT_FOUND",
-            Self::InternalFailure => "INTERNAL_FAILURE",
-            Self::InvalidChangeBatch => "INVALID_CHANGE_BATCH",
-            Self::InvalidPublicDomain => "INVALID_PUBLIC_DOMAIN",
-            Self::TimedOut => "TIMED_OUT",
-        }
-    }
-}
-
-impl std::str::FromStr for AcmeDomainValidationFailureReason {
-    type Err = crate::UnknownEnumValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| crate::UnknownEnumValue::new("AcmeDomainValidationFailureReason", s))
-    }
-}
-
-impl std::fmt::Display for AcmeDomainValidationFailureReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// AcmeDomainValidationStatus
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum AcmeDomainValidationStatus {
-    /// `VALIDATING`
-    #[default]
-    #[serde(rename = "VALIDATING")]
-    Validating,
-    /// `VALID`
-    #[serde(rename = "VALID")]
-    Valid,
-    /// `INVALID`
-    #[serde(rename = "INVALID")]
-    Invalid,
-    /// `DELETING`
-    #[serde(rename = "DELETING")]
-    Deleting,
-}
-
-impl AcmeDomainValidationStatus {
-    /// Every value, in model order.
-    pub const ALL: &[Self] = &[Self::Validating, Self::Valid, Self::Invalid, Self::Deleting];
-
-    /// The wire value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Validating => "VALIDATING",
-            Self::Valid => "VALID",
-            Self::Invalid => "INVALID",
-            Self::Deleting => "DELETING",
-        }
-    }
-}
-
-impl std::str::FromStr for AcmeDomainValidationStatus {
-    type Err = crate::UnknownEnumValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| crate::UnknownEnumValue::new("AcmeDomainValidationStatus", s))
-    }
-}
-
-impl std::fmt::Display for AcmeDomainValidationStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Contains summary information about an ACME domain validation.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AcmeDomainValidationSummary {
-    /// The Amazon Resource Name (ARN) of the ACME domain validation.
-    #[serde(rename = "AcmeDomainValidationArn", default, skip_serializing_if = "Option::is_none")]
-    pub acme_domain_validation_arn: Option<String>,
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn", default, skip_serializing_if = "Option::is_none")]
-    pub acme_endpoint_arn: Option<String>,
-    /// The domain name being validated.
-    #[serde(rename = "DomainName", default, skip_serializing_if = "Option::is_none")]
-    pub domain_name: Option<String>,
-    /// The type of prevalidation used.
-    #[serde(rename = "PrevalidationType", default, skip_serializing_if = "Option::is_none")]
-    pub prevalidation_type: Option<PrevalidationType>,
-    /// Details about the prevalidation configuration.
-    #[serde(rename = "PrevalidationDetails", default, skip_serializing_if = "Option::is_none")]
-    pub prevalidation_details: Option<PrevalidationDetails>,
-    /// The status of the domain validation.
-    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<AcmeDomainValidationStatus>,
-    /// Details about the failure, if the validation failed.
-    #[serde(rename = "FailureDetails", default, skip_serializing_if = "Option::is_none")]
-    pub failure_details: Option<FailureDetails>,
-    /// The time at which the domain validation was created.
-    #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<crate::Timestamp>,
-    /// The time at which the domain validation was last updated.
-    #[serde(rename = "UpdatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<crate::Timestamp>,
-}
-
-/// Contains detailed information about an ACME endpoint.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AcmeEndpoint {
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn", default, skip_serializing_if = "Option::is_none")]
-    pub acme_endpoint_arn: Option<String>,
-    /// The URL of the ACME endpoint.
-    #[serde(rename = "EndpointUrl", default, skip_serializing_if = "Option::is_none")]
-    pub endpoint_url: Option<String>,
-    /// The status of the ACME endpoint.
-    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<AcmeEndpointStatus>,
-    /// The reason the ACME endpoint failed, if applicable.
-    #[serde(rename = "FailureReason", default, skip_serializing_if = "Option::is_none")]
-    pub failure_reason: Option<String>,
-    /// The authorization behavior of the ACME endpoint.
-    #[serde(rename = "AuthorizationBehavior", default, skip_serializing_if = "Option::is_none")]
-    pub authorization_behavior: Option<AcmeAuthorizationBehavior>,
-    /// Whether ACME clients must provide contact information during account registration.
-    #[serde(rename = "Contact", default, skip_serializing_if = "Option::is_none")]
-    pub contact: Option<AcmeContact>,
-    /// The certificate authority configuration for the ACME endpoint.
-    #[serde(rename = "CertificateAuthority", default, skip_serializing_if = "Option::is_none")]
-    pub certificate_authority: Option<CertificateAuthority>,
-    /// Tags applied to certificates issued through this ACME endpoint.
-    #[serde(rename = "CertificateTags", default, skip_serializing_if = "Option::is_none")]
-    pub certificate_tags: Option<Vec<Tag>>,
-    /// The time at which the ACME endpoint was created.
-    #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<crate::Timestamp>,
-    /// The time at which the ACME endpoint was last updated.
-    #[serde(rename = "UpdatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<crate::Timestamp>,
-}
-
-/// AcmeEndpointStatus
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum AcmeEndpointStatus {
-    /// `CREATING`
-    #[default]
-    #[serde(rename = "CREATING")]
-    Creating,
-    /// `ACTIVE`
-    #[serde(rename = "ACTIVE")]
-    Active,
-    /// `DELETING`
-    #[serde(rename = "DELETING")]
-    Deleting,
-    /// `FAILED`
-    #[serde(rename = "FAILED")]
-    Failed,
-}
-
-impl AcmeEndpointStatus {
-    /// Every value, in model order.
-    pub const ALL: &[Self] = &[Self::Creating, Self::Active, Self::Deleting, Self::Failed];
-
-    /// The wire value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Creating => "CREATING",
-            Self::Active => "ACTIVE",
-            Self::Deleting => "DELETING",
-            Self::Failed => "FAILED",
-        }
-    }
-}
-
-impl std::str::FromStr for AcmeEndpointStatus {
-    type Err = crate::UnknownEnumValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| crate::UnknownEnumValue::new("AcmeEndpointStatus", s))
-    }
-}
-
-impl std::fmt::Display for AcmeEndpointStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Contains summary information about an ACME endpoint.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AcmeEndpointSummary {
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn", default, skip_serializing_if = "Option::is_none")]
-    pub acme_endpoint_arn: Option<String>,
-    /// The URL of the ACME endpoint.
-    #[serde(rename = "EndpointUrl", default, skip_serializing_if = "Option::is_none")]
-    pub endpoint_url: Option<String>,
-    /// The status of the ACME endpoint.
-    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<AcmeEndpointStatus>,
-    /// The reason the ACME endpoint failed, if applicable.
-    #[serde(rename = "FailureReason", default, skip_serializing_if = "Option::is_none")]
-    pub failure_reason: Option<String>,
-    /// The authorization behavior of the ACME endpoint.
-    #[serde(rename = "AuthorizationBehavior", default, skip_serializing_if = "Option::is_none")]
-    pub authorization_behavior: Option<AcmeAuthorizationBehavior>,
-    /// Whether ACME clients must provide contact information during account registration.
-    #[serde(rename = "Contact", default, skip_serializing_if = "Option::is_none")]
-    pub contact: Option<AcmeContact>,
-    /// The certificate authority configuration for the ACME endpoint.
-    #[serde(rename = "CertificateAuthority", default, skip_serializing_if = "Option::is_none")]
-    pub certificate_authority: Option<CertificateAuthority>,
-    /// Tags applied to certificates issued through this ACME endpoint.
-    #[serde(rename = "CertificateTags", default, skip_serializing_if = "Option::is_none")]
-    pub certificate_tags: Option<Vec<Tag>>,
-    /// The time at which the ACME endpoint was created.
-    #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<crate::Timestamp>,
-    /// The time at which the ACME endpoint was last updated.
-    #[serde(rename = "UpdatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<crate::Timestamp>,
-}
-
-/// Contains detailed information about an ACME external account binding.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AcmeExternalAccountBinding {
-    /// The Amazon Resource Name (ARN) of the ACME external account binding.
-    #[serde(rename = "AcmeExternalAccountBindingArn", default, skip_serializing_if = "Option::is_none")]
-    pub acme_external_account_binding_arn: Option<String>,
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn", default, skip_serializing_if = "Option::is_none")]
-    pub acme_endpoint_arn: Option<String>,
-    /// The Amazon Resource Name (ARN) of the IAM role associated with the external account binding.
-    #[serde(rename = "RoleArn", default, skip_serializing_if = "Option::is_none")]
-    pub role_arn: Option<String>,
-    /// The time at which the external account binding expires.
-    #[serde(rename = "ExpiresAt", default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<crate::Timestamp>,
-    /// The time at which the external account binding was revoked.
-    #[serde(rename = "RevokedAt", default, skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<crate::Timestamp>,
-    /// The time at which the external account binding was last used.
-    #[serde(rename = "LastUsedAt", default, skip_serializing_if = "Option::is_none")]
-    pub last_used_at: Option<crate::Timestamp>,
-    /// The time at which the external account binding was created.
-    #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<crate::Timestamp>,
-    /// The time at which the external account binding was last updated.
-    #[serde(rename = "UpdatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<crate::Timestamp>,
-}
-
-/// Contains summary information about an ACME external account binding.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AcmeExternalAccountBindingSummary {
-    /// The Amazon Resource Name (ARN) of the ACME external account binding.
-    #[serde(rename = "AcmeExternalAccountBindingArn", default, skip_serializing_if = "Option::is_none")]
-    pub acme_external_account_binding_arn: Option<String>,
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn", default, skip_serializing_if = "Option::is_none")]
-    pub acme_endpoint_arn: Option<String>,
-    /// The Amazon Resource Name (ARN) of the IAM role associated with the external account binding.
-    #[serde(rename = "RoleArn", default, skip_serializing_if = "Option::is_none")]
-    pub role_arn: Option<String>,
-    /// The time at which the external account binding expires.
-    #[serde(rename = "ExpiresAt", default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<crate::Timestamp>,
-    /// The time at which the external account binding was revoked.
-    #[serde(rename = "RevokedAt", default, skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<crate::Timestamp>,
-    /// The time at which the external account binding was last used.
-    #[serde(rename = "LastUsedAt", default, skip_serializing_if = "Option::is_none")]
-    pub last_used_at: Option<crate::Timestamp>,
-    /// The time at which the external account binding was created.
-    #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<crate::Timestamp>,
-    /// The time at which the external account binding was last updated.
-    #[serde(rename = "UpdatedAt", default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<crate::Timestamp>,
+    /// Filter by root hierarchy type.
+    #[serde(rename = "RootHierarchyType", default, skip_serializing_if = "Option::is_none")]
+    pub root_hierarchy_type: Option<RootHierarchyType>,
 }
 
 /// AddTagsToCertificateRequest
@@ -3661,14 +2243,6 @@ pub struct AddTagsToCertificateRequest {
     /// The key-value pair that defines the tag.
     #[serde(rename = "Tags")]
     pub tags: Vec<Tag>,
-}
-
-/// Defines the certificate authority to use for an ACME endpoint.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CertificateAuthority {
-    /// Configuration for using a public certificate authority.
-    #[serde(rename = "PublicCertificateAuthority", default, skip_serializing_if = "Option::is_none")]
-    pub public_certificate_authority: Option<PublicCertificateAuthority>,
 }
 
 /// Contains metadata about an ACM certificate.
@@ -3767,6 +2341,12 @@ pub struct CertificateDetail {
     /// The ACME account identifier associated with the certificate.
     #[serde(rename = "AcmeAccountId", default, skip_serializing_if = "Option::is_none")]
     pub acme_account_id: Option<String>,
+    /// The Extended Key Usage profile of the certificate.
+    #[serde(rename = "CertificateUsage", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_usage: Option<CertificateUsage>,
+    /// The root hierarchy from which the certificate was issued.
+    #[serde(rename = "RootHierarchyType", default, skip_serializing_if = "Option::is_none")]
+    pub root_hierarchy_type: Option<RootHierarchyType>,
 }
 
 /// CertificateExport
@@ -4098,6 +2678,12 @@ pub struct CertificateSummary {
     /// The origin of the certificate's key pair.
     #[serde(rename = "CertificateKeyPairOrigin", default, skip_serializing_if = "Option::is_none")]
     pub certificate_key_pair_origin: Option<CertificateKeyPairOrigin>,
+    /// The Extended Key Usage profile of the certificate.
+    #[serde(rename = "CertificateUsage", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_usage: Option<CertificateUsage>,
+    /// The root hierarchy from which the certificate was issued.
+    #[serde(rename = "RootHierarchyType", default, skip_serializing_if = "Option::is_none")]
+    pub root_hierarchy_type: Option<RootHierarchyType>,
 }
 
 /// CertificateTransparencyLoggingPreference
@@ -4188,6 +2774,48 @@ impl std::fmt::Display for CertificateType {
     }
 }
 
+/// The Extended Key Usage profile of an Amazon N2 certificate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum CertificateUsage {
+    /// `CLIENT_AND_SERVER_AUTH`
+    #[default]
+    #[serde(rename = "CLIENT_AND_SERVER_AUTH")]
+    ClientAndServerAuth,
+    /// `CLIENT_AUTH_ONLY`
+    #[serde(rename = "CLIENT_AUTH_ONLY")]
+    ClientAuthOnly,
+}
+
+impl CertificateUsage {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::ClientAndServerAuth, Self::ClientAuthOnly];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::ClientAndServerAuth => "CLIENT_AND_SERVER_AUTH",
+            Self::ClientAuthOnly => "CLIENT_AUTH_ONLY",
+        }
+    }
+}
+
+impl std::str::FromStr for CertificateUsage {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("CertificateUsage", s))
+    }
+}
+
+impl std::fmt::Display for CertificateUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Filters certificates by common name.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CommonNameFilter {
@@ -4249,93 +2877,6 @@ pub struct ConflictException {
     pub message: Option<String>,
 }
 
-/// CreateAcmeDomainValidationRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CreateAcmeDomainValidationRequest {
-    /// A unique, case-sensitive identifier to ensure idempotency of the request.
-    #[serde(rename = "IdempotencyToken", default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_token: Option<String>,
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn")]
-    pub acme_endpoint_arn: String,
-    /// The domain name to validate.
-    #[serde(rename = "DomainName")]
-    pub domain_name: String,
-    /// The prevalidation options for the domain.
-    #[serde(rename = "PrevalidationOptions")]
-    pub prevalidation_options: PrevalidationOptions,
-    /// One or more tags to associate with the domain validation.
-    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<Tag>>,
-}
-
-/// CreateAcmeDomainValidationResponse
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CreateAcmeDomainValidationResponse {
-    /// The Amazon Resource Name (ARN) of the created domain validation.
-    #[serde(rename = "AcmeDomainValidationArn")]
-    pub acme_domain_validation_arn: String,
-}
-
-/// CreateAcmeEndpointRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CreateAcmeEndpointRequest {
-    /// A unique, case-sensitive identifier to ensure idempotency of the request.
-    #[serde(rename = "IdempotencyToken", default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_token: Option<String>,
-    /// The authorization behavior for the ACME endpoint.
-    #[serde(rename = "AuthorizationBehavior")]
-    pub authorization_behavior: AcmeAuthorizationBehavior,
-    /// Specifies whether ACME clients must provide contact information during account registration.
-    #[serde(rename = "Contact", default, skip_serializing_if = "Option::is_none")]
-    pub contact: Option<AcmeContact>,
-    /// The type of certificate authority to use for issuing certificates through this ACME endpoint.
-    #[serde(rename = "CertificateAuthority")]
-    pub certificate_authority: CertificateAuthority,
-    /// One or more tags to associate with the ACME endpoint.
-    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<Tag>>,
-    /// Tags to apply to certificates issued through this ACME endpoint.
-    #[serde(rename = "CertificateTags", default, skip_serializing_if = "Option::is_none")]
-    pub certificate_tags: Option<Vec<Tag>>,
-}
-
-/// CreateAcmeEndpointResponse
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CreateAcmeEndpointResponse {
-    /// The Amazon Resource Name (ARN) of the created ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn", default, skip_serializing_if = "Option::is_none")]
-    pub acme_endpoint_arn: Option<String>,
-}
-
-/// CreateAcmeExternalAccountBindingRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CreateAcmeExternalAccountBindingRequest {
-    /// A unique, case-sensitive identifier to ensure idempotency of the request.
-    #[serde(rename = "IdempotencyToken", default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_token: Option<String>,
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn")]
-    pub acme_endpoint_arn: String,
-    /// The Amazon Resource Name (ARN) of the IAM role to associate with the external account binding.
-    #[serde(rename = "RoleArn")]
-    pub role_arn: String,
-    /// The expiration configuration for the external account binding.
-    #[serde(rename = "Expiration", default, skip_serializing_if = "Option::is_none")]
-    pub expiration: Option<Expiration>,
-    /// One or more tags to associate with the external account binding.
-    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<Tag>>,
-}
-
-/// CreateAcmeExternalAccountBindingResponse
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CreateAcmeExternalAccountBindingResponse {
-    /// The created external account binding.
-    #[serde(rename = "ExternalAccountBinding", default, skip_serializing_if = "Option::is_none")]
-    pub external_account_binding: Option<AcmeExternalAccountBinding>,
-}
-
 /// Defines the X.500 relative distinguished name (RDN).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomAttribute {
@@ -4347,103 +2888,12 @@ pub struct CustomAttribute {
     pub value: Option<String>,
 }
 
-/// DeleteAcmeDomainValidationRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DeleteAcmeDomainValidationRequest {
-    /// The Amazon Resource Name (ARN) of the ACME domain validation to delete.
-    #[serde(rename = "AcmeDomainValidationArn")]
-    pub acme_domain_validation_arn: String,
-}
-
-/// DeleteAcmeEndpointRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DeleteAcmeEndpointRequest {
-    /// The Amazon Resource Name (ARN) of the ACME endpoint to delete.
-    #[serde(rename = "AcmeEndpointArn")]
-    pub acme_endpoint_arn: String,
-}
-
-/// DeleteAcmeExternalAccountBindingRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DeleteAcmeExternalAccountBindingRequest {
-    /// The Amazon Resource Name (ARN) of the ACME external account binding to delete.
-    #[serde(rename = "AcmeExternalAccountBindingArn")]
-    pub acme_external_account_binding_arn: String,
-}
-
 /// DeleteCertificateRequest
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DeleteCertificateRequest {
     /// String that contains the ARN of the ACM certificate to be deleted.
     #[serde(rename = "CertificateArn")]
     pub certificate_arn: String,
-}
-
-/// DescribeAcmeAccountRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DescribeAcmeAccountRequest {
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn")]
-    pub acme_endpoint_arn: String,
-    /// The URL of the ACME account.
-    #[serde(rename = "AccountUrl")]
-    pub account_url: String,
-}
-
-/// DescribeAcmeAccountResponse
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DescribeAcmeAccountResponse {
-    /// The ACME account details.
-    #[serde(rename = "AcmeAccount", default, skip_serializing_if = "Option::is_none")]
-    pub acme_account: Option<AcmeAccount>,
-}
-
-/// DescribeAcmeDomainValidationRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DescribeAcmeDomainValidationRequest {
-    /// The Amazon Resource Name (ARN) of the ACME domain validation.
-    #[serde(rename = "AcmeDomainValidationArn")]
-    pub acme_domain_validation_arn: String,
-}
-
-/// DescribeAcmeDomainValidationResponse
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DescribeAcmeDomainValidationResponse {
-    /// The ACME domain validation details.
-    #[serde(rename = "AcmeDomainValidation", default, skip_serializing_if = "Option::is_none")]
-    pub acme_domain_validation: Option<AcmeDomainValidation>,
-}
-
-/// DescribeAcmeEndpointRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DescribeAcmeEndpointRequest {
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn")]
-    pub acme_endpoint_arn: String,
-}
-
-/// DescribeAcmeEndpointResponse
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DescribeAcmeEndpointResponse {
-    /// The ACME endpoint details.
-    #[serde(rename = "AcmeEndpoint", default, skip_serializing_if = "Option::is_none")]
-    pub acme_endpoint: Option<AcmeEndpoint>,
-}
-
-/// DescribeAcmeExternalAccountBindingRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DescribeAcmeExternalAccountBindingRequest {
-    /// The Amazon Resource Name (ARN) of the ACME external account binding.
-    #[serde(rename = "AcmeExternalAccountBindingArn")]
-    pub acme_external_account_binding_arn: String,
-}
-
-/// DescribeAcmeExternalAccountBindingResponse
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DescribeAcmeExternalAccountBindingResponse {
-    /// The external account binding details.
-    #[serde(rename = "ExternalAccountBinding", default, skip_serializing_if = "Option::is_none")]
-    pub external_account_binding: Option<AcmeExternalAccountBinding>,
 }
 
 /// DescribeCertificateRequest
@@ -4526,93 +2976,12 @@ pub struct DnsNameFilter {
     pub comparison_operator: ComparisonOperator,
 }
 
-/// DNS prevalidation details including the resource record for validation.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DnsPrevalidationDetails {
-    /// The scope of domains covered by this prevalidation.
-    #[serde(rename = "DomainScope", default, skip_serializing_if = "Option::is_none")]
-    pub domain_scope: Option<DomainScope>,
-    /// The Route 53 hosted zone ID for DNS validation.
-    #[serde(rename = "HostedZoneId", default, skip_serializing_if = "Option::is_none")]
-    pub hosted_zone_id: Option<String>,
-    /// The DNS resource record to create for domain validation.
-    #[serde(rename = "ResourceRecord", default, skip_serializing_if = "Option::is_none")]
-    pub resource_record: Option<ResourceRecord>,
-}
-
-/// DNS prevalidation options for domain validation.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DnsPrevalidationOptions {
-    /// The scope of domains covered by this prevalidation.
-    #[serde(rename = "DomainScope", default, skip_serializing_if = "Option::is_none")]
-    pub domain_scope: Option<DomainScope>,
-    /// The Route 53 hosted zone ID for DNS validation.
-    #[serde(rename = "HostedZoneId", default, skip_serializing_if = "Option::is_none")]
-    pub hosted_zone_id: Option<String>,
-}
-
 /// Contains the CNAME record that you must add to your DNS configuration to validate domain ownership using DNS validation.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DnsValidationChallenge {
     /// The CNAME record that ACM creates for DNS validation.
     #[serde(rename = "ResourceRecord", default, skip_serializing_if = "Option::is_none")]
     pub resource_record: Option<ResourceRecord>,
-}
-
-/// Specifies the scope of domain validation.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DomainScope {
-    /// Whether validation applies to the exact domain.
-    #[serde(rename = "ExactDomain", default, skip_serializing_if = "Option::is_none")]
-    pub exact_domain: Option<DomainScopeOption>,
-    /// Whether validation applies to subdomains.
-    #[serde(rename = "Subdomains", default, skip_serializing_if = "Option::is_none")]
-    pub subdomains: Option<DomainScopeOption>,
-    /// Whether validation applies to wildcard domains.
-    #[serde(rename = "Wildcards", default, skip_serializing_if = "Option::is_none")]
-    pub wildcards: Option<DomainScopeOption>,
-}
-
-/// DomainScopeOption
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum DomainScopeOption {
-    /// `ENABLED`
-    #[default]
-    #[serde(rename = "ENABLED")]
-    Enabled,
-    /// `DISABLED`
-    #[serde(rename = "DISABLED")]
-    Disabled,
-}
-
-impl DomainScopeOption {
-    /// Every value, in model order.
-    pub const ALL: &[Self] = &[Self::Enabled, Self::Disabled];
-
-    /// The wire value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Enabled => "ENABLED",
-            Self::Disabled => "DISABLED",
-        }
-    }
-}
-
-impl std::str::FromStr for DomainScopeOption {
-    type Err = crate::UnknownEnumValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| crate::UnknownEnumValue::new("DomainScopeOption", s))
-    }
-}
-
-impl std::fmt::Display for DomainScopeOption {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// DomainStatus
@@ -4732,17 +3101,6 @@ pub struct EmailValidationChallenge {
     /// The domain name that ACM uses to send validation emails.
     #[serde(rename = "ValidationDomain", default, skip_serializing_if = "Option::is_none")]
     pub validation_domain: Option<String>,
-}
-
-/// Specifies an expiration configuration.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Expiration {
-    /// The numeric value of the expiration.
-    #[serde(rename = "Value")]
-    pub value: i64,
-    /// The time unit for the expiration value.
-    #[serde(rename = "Type")]
-    pub r#type: TimeType,
 }
 
 /// Object containing expiration events options associated with an Amazon Web Services account.
@@ -4882,17 +3240,6 @@ impl std::fmt::Display for ExtendedKeyUsageName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Contains details about a failure.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct FailureDetails {
-    /// The reason for the failure.
-    #[serde(rename = "Reason", default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<AcmeDomainValidationFailureReason>,
-    /// A message describing the failure.
-    #[serde(rename = "Message", default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
 }
 
 /// FailureReason
@@ -5067,25 +3414,6 @@ pub struct GetAccountConfigurationResponse {
     /// Expiration events configuration options associated with the Amazon Web Services account.
     #[serde(rename = "ExpiryEvents", default, skip_serializing_if = "Option::is_none")]
     pub expiry_events: Option<ExpiryEventsConfiguration>,
-}
-
-/// GetAcmeExternalAccountBindingCredentialsRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct GetAcmeExternalAccountBindingCredentialsRequest {
-    /// The Amazon Resource Name (ARN) of the ACME external account binding.
-    #[serde(rename = "AcmeExternalAccountBindingArn")]
-    pub acme_external_account_binding_arn: String,
-}
-
-/// GetAcmeExternalAccountBindingCredentialsResponse
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct GetAcmeExternalAccountBindingCredentialsResponse {
-    /// The key identifier for the external account binding credentials.
-    #[serde(rename = "KeyId", default, skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<String>,
-    /// The MAC key for the external account binding credentials.
-    #[serde(rename = "MacKey", default, skip_serializing_if = "Option::is_none")]
-    pub mac_key: Option<String>,
 }
 
 /// GetCertificateRequest
@@ -5378,103 +3706,6 @@ pub struct LimitExceededException {
     pub message: Option<String>,
 }
 
-/// ListAcmeAccountsRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ListAcmeAccountsRequest {
-    /// A token for pagination.
-    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-    /// The maximum number of results to return.
-    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
-    pub max_results: Option<i32>,
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn")]
-    pub acme_endpoint_arn: String,
-}
-
-/// ListAcmeAccountsResponse
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ListAcmeAccountsResponse {
-    /// The list of ACME accounts.
-    #[serde(rename = "AcmeAccounts", default, skip_serializing_if = "Option::is_none")]
-    pub acme_accounts: Option<Vec<AcmeAccountSummary>>,
-    /// A token for pagination.
-    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-/// ListAcmeDomainValidationsRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ListAcmeDomainValidationsRequest {
-    /// A token for pagination.
-    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-    /// The maximum number of results to return.
-    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
-    pub max_results: Option<i32>,
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn")]
-    pub acme_endpoint_arn: String,
-}
-
-/// ListAcmeDomainValidationsResponse
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ListAcmeDomainValidationsResponse {
-    /// The list of domain validations.
-    #[serde(rename = "AcmeDomainValidations", default, skip_serializing_if = "Option::is_none")]
-    pub acme_domain_validations: Option<Vec<AcmeDomainValidationSummary>>,
-    /// A token for pagination.
-    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-/// ListAcmeEndpointsRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ListAcmeEndpointsRequest {
-    /// A token for pagination.
-    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-    /// The maximum number of results to return.
-    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
-    pub max_results: Option<i32>,
-}
-
-/// ListAcmeEndpointsResponse
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ListAcmeEndpointsResponse {
-    /// The list of ACME endpoints.
-    #[serde(rename = "AcmeEndpoints", default, skip_serializing_if = "Option::is_none")]
-    pub acme_endpoints: Option<Vec<AcmeEndpointSummary>>,
-    /// A token for pagination.
-    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-/// ListAcmeExternalAccountBindingsRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ListAcmeExternalAccountBindingsRequest {
-    /// A token for pagination.
-    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-    /// The maximum number of results to return.
-    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
-    pub max_results: Option<i32>,
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn")]
-    pub acme_endpoint_arn: String,
-}
-
-/// ListAcmeExternalAccountBindingsResponse
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ListAcmeExternalAccountBindingsResponse {
-    /// The list of external account bindings.
-    #[serde(rename = "ExternalAccountBindings", default, skip_serializing_if = "Option::is_none")]
-    pub external_account_bindings: Option<Vec<AcmeExternalAccountBindingSummary>>,
-    /// A token for pagination.
-    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
 /// ListCertificateDomainValidationsRequest
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ListCertificateDomainValidationsRequest {
@@ -5509,6 +3740,9 @@ pub struct ListCertificatesRequest {
     /// Filter the certificate list by certificate key pair origin.
     #[serde(rename = "CertificateKeyPairOrigins", default, skip_serializing_if = "Option::is_none")]
     pub certificate_key_pair_origins: Option<Vec<CertificateKeyPairOrigin>>,
+    /// Filter the certificate list by root hierarchy type.
+    #[serde(rename = "RootHierarchyTypes", default, skip_serializing_if = "Option::is_none")]
+    pub root_hierarchy_types: Option<Vec<RootHierarchyType>>,
     /// Filter the certificate list.
     #[serde(rename = "Includes", default, skip_serializing_if = "Option::is_none")]
     pub includes: Option<Filters>,
@@ -5578,114 +3812,6 @@ pub struct OtherName {
     /// Specifies an OID value.
     #[serde(rename = "Value", default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-}
-
-/// Contains details about the prevalidation configuration.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PrevalidationDetails {
-    /// DNS-based prevalidation details.
-    #[serde(rename = "DnsPrevalidation", default, skip_serializing_if = "Option::is_none")]
-    pub dns_prevalidation: Option<DnsPrevalidationDetails>,
-}
-
-/// Specifies prevalidation options for domain validation.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PrevalidationOptions {
-    /// DNS-based prevalidation options.
-    #[serde(rename = "DnsPrevalidation", default, skip_serializing_if = "Option::is_none")]
-    pub dns_prevalidation: Option<DnsPrevalidationOptions>,
-}
-
-/// PrevalidationType
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum PrevalidationType {
-    /// `DNS_PREVALIDATION`
-    #[default]
-    #[serde(rename = "DNS_PREVALIDATION")]
-    DnsPrevalidation,
-}
-
-impl PrevalidationType {
-    /// Every value, in model order.
-    pub const ALL: &[Self] = &[Self::DnsPrevalidation];
-
-    /// The wire value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::DnsPrevalidation => "DNS_PREVALIDATION",
-        }
-    }
-}
-
-impl std::str::FromStr for PrevalidationType {
-    type Err = crate::UnknownEnumValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| crate::UnknownEnumValue::new("PrevalidationType", s))
-    }
-}
-
-impl std::fmt::Display for PrevalidationType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Configuration for a public certificate authority.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PublicCertificateAuthority {
-    /// The key algorithms allowed for certificates issued by this certificate authority.
-    #[serde(rename = "AllowedKeyAlgorithms", default, skip_serializing_if = "Option::is_none")]
-    pub allowed_key_algorithms: Option<Vec<PublicKeyAlgorithm>>,
-}
-
-/// PublicKeyAlgorithm
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum PublicKeyAlgorithm {
-    /// `RSA_2048`
-    #[default]
-    #[serde(rename = "RSA_2048")]
-    Rsa2048,
-    /// `EC_prime256v1`
-    #[serde(rename = "EC_prime256v1")]
-    EcPrime256v1,
-    /// `EC_secp384r1`
-    #[serde(rename = "EC_secp384r1")]
-    EcSecp384r1,
-}
-
-impl PublicKeyAlgorithm {
-    /// Every value, in model order.
-    pub const ALL: &[Self] = &[Self::Rsa2048, Self::EcPrime256v1, Self::EcSecp384r1];
-
-    /// The wire value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Rsa2048 => "RSA_2048",
-            Self::EcPrime256v1 => "EC_prime256v1",
-            Self::EcSecp384r1 => "EC_secp384r1",
-        }
-    }
-}
-
-impl std::str::FromStr for PublicKeyAlgorithm {
-    type Err = crate::UnknownEnumValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| crate::UnknownEnumValue::new("PublicKeyAlgorithm", s))
-    }
-}
-
-impl std::fmt::Display for PublicKeyAlgorithm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// PutAccountConfigurationRequest
@@ -5894,6 +4020,12 @@ pub struct RequestCertificateRequest {
     /// Identifies the Amazon Web Services service that manages the certificate issued by ACM.
     #[serde(rename = "ManagedBy", default, skip_serializing_if = "Option::is_none")]
     pub managed_by: Option<CertificateManagedBy>,
+    /// The Extended Key Usage profile of the certificate.
+    #[serde(rename = "CertificateUsage", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_usage: Option<CertificateUsage>,
+    /// The root hierarchy from which ACM issues the certificate.
+    #[serde(rename = "RootHierarchyType", default, skip_serializing_if = "Option::is_none")]
+    pub root_hierarchy_type: Option<RootHierarchyType>,
 }
 
 /// RequestCertificateResponse
@@ -6046,25 +4178,6 @@ impl std::fmt::Display for RevocationReason {
     }
 }
 
-/// RevokeAcmeAccountRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RevokeAcmeAccountRequest {
-    /// The Amazon Resource Name (ARN) of the ACME endpoint.
-    #[serde(rename = "AcmeEndpointArn")]
-    pub acme_endpoint_arn: String,
-    /// The URL of the ACME account to revoke.
-    #[serde(rename = "AccountUrl")]
-    pub account_url: String,
-}
-
-/// RevokeAcmeExternalAccountBindingRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RevokeAcmeExternalAccountBindingRequest {
-    /// The Amazon Resource Name (ARN) of the ACME external account binding to revoke.
-    #[serde(rename = "AcmeExternalAccountBindingArn")]
-    pub acme_external_account_binding_arn: String,
-}
-
 /// RevokeCertificateRequest
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RevokeCertificateRequest {
@@ -6082,6 +4195,48 @@ pub struct RevokeCertificateResponse {
     /// The Amazon Resource Name (ARN) of the public or private certificate that was revoked.
     #[serde(rename = "CertificateArn", default, skip_serializing_if = "Option::is_none")]
     pub certificate_arn: Option<String>,
+}
+
+/// The root hierarchy from which a certificate is issued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum RootHierarchyType {
+    /// `N2_AMAZON_MANAGED`
+    #[default]
+    #[serde(rename = "N2_AMAZON_MANAGED")]
+    N2AmazonManaged,
+    /// `N2_SFG2_AMAZON_MANAGED`
+    #[serde(rename = "N2_SFG2_AMAZON_MANAGED")]
+    N2Sfg2AmazonManaged,
+}
+
+impl RootHierarchyType {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::N2AmazonManaged, Self::N2Sfg2AmazonManaged];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::N2AmazonManaged => "N2_AMAZON_MANAGED",
+            Self::N2Sfg2AmazonManaged => "N2_SFG2_AMAZON_MANAGED",
+        }
+    }
+}
+
+impl std::str::FromStr for RootHierarchyType {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("RootHierarchyType", s))
+    }
+}
+
+impl std::fmt::Display for RootHierarchyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// SearchCertificatesRequest
@@ -6445,48 +4600,6 @@ pub struct ThrottlingReason {
     pub resource: Option<String>,
 }
 
-/// TimeType
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum TimeType {
-    /// `MINUTES`
-    #[default]
-    #[serde(rename = "MINUTES")]
-    Minutes,
-    /// `HOURS`
-    #[serde(rename = "HOURS")]
-    Hours,
-    /// `DAYS`
-    #[serde(rename = "DAYS")]
-    Days,
-}
-
-impl TimeType {
-    /// Every value, in model order.
-    pub const ALL: &[Self] = &[Self::Minutes, Self::Hours, Self::Days];
-
-    /// The wire value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Minutes => "MINUTES",
-            Self::Hours => "HOURS",
-            Self::Days => "DAYS",
-        }
-    }
-}
-
-impl std::str::FromStr for TimeType {
-    type Err = crate::UnknownEnumValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| crate::UnknownEnumValue::new("TimeType", s))
-    }
-}
-
-impl std::fmt::Display for TimeType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Specifies a time range for filtering certificates.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TimestampRange {
@@ -6515,34 +4628,6 @@ pub struct UntagResourceRequest {
     /// The key of each tag to remove.
     #[serde(rename = "TagKeys")]
     pub tag_keys: Vec<String>,
-}
-
-/// UpdateAcmeDomainValidationRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct UpdateAcmeDomainValidationRequest {
-    /// The Amazon Resource Name (ARN) of the ACME domain validation to update.
-    #[serde(rename = "AcmeDomainValidationArn")]
-    pub acme_domain_validation_arn: String,
-    /// The updated prevalidation options.
-    #[serde(rename = "PrevalidationOptions", default, skip_serializing_if = "Option::is_none")]
-    pub prevalidation_options: Option<PrevalidationOptions>,
-}
-
-/// UpdateAcmeEndpointRequest
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct UpdateAcmeEndpointRequest {
-    /// The Amazon Resource Name (ARN) of the ACME endpoint to update.
-    #[serde(rename = "AcmeEndpointArn")]
-    pub acme_endpoint_arn: String,
-    /// The updated authorization behavior.
-    #[serde(rename = "AuthorizationBehavior", default, skip_serializing_if = "Option::is_none")]
-    pub authorization_behavior: Option<AcmeAuthorizationBehavior>,
-    /// The updated contact requirement.
-    #[serde(rename = "Contact", default, skip_serializing_if = "Option::is_none")]
-    pub contact: Option<AcmeContact>,
-    /// The updated certificate authority configuration.
-    #[serde(rename = "CertificateAuthority", default, skip_serializing_if = "Option::is_none")]
-    pub certificate_authority: Option<CertificateAuthority>,
 }
 
 /// UpdateCertificateOptionsRequest
