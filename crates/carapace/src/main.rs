@@ -443,7 +443,7 @@ async fn ca(cmd: CaCommand) -> anyhow::Result<()> {
         CaCommand::ExportRoot { common } => {
             let config = load_config(&common, |_| {})?;
             let app = App::open_command(&config).await?;
-            let ca = app.ca(&config).await?;
+            let ca = app.ca(&config, &config.public_base_url(config.listen)).await?;
             print!("{}", ca.root_pem());
             app.store.close().await?;
         }
@@ -451,9 +451,10 @@ async fn ca(cmd: CaCommand) -> anyhow::Result<()> {
             let config = load_config(&common, |_| {})?;
             let app = App::open_command(&config).await?;
             let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+            let (root_pem, intermediate_pem) = (read(&root)?, read(&intermediate)?);
             let (_, material) = carapace_core::ca::CertificateAuthority::import(
-                &read(&root)?,
-                &read(&intermediate)?,
+                &root_pem,
+                &intermediate_pem,
                 &read(&key)?,
                 &app.master_key,
             )?;

@@ -29,8 +29,8 @@ mod parse;
 mod path;
 
 pub use authority::{
-    CaMaterial, CertificateAuthority, IntermediateInfo, IntermediateMaterial, IssuedCertificate, LeafRequest,
-    RevokedSerial,
+    CaMaterial, CaProfile, CertificateAuthority, IntermediateInfo, IntermediateMaterial, IssuedCertificate,
+    LeafRequest, RevokedSerial,
 };
 pub use export::{PKCS8_PBKDF2_ITERATIONS, encrypt_pkcs8_pem};
 pub use keys::{KeyAlgorithm, KeyFamily, PrivateKey, UnknownKeyAlgorithm, generate_key};
