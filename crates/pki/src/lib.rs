@@ -24,6 +24,7 @@ pub mod crypto;
 mod der;
 mod export;
 mod keys;
+pub mod lint;
 mod ocsp;
 mod parse;
 mod path;

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use carapace_pki::crypto::MasterKey;
+use carapace_pki::lint::{self, CaRole};
 use carapace_pki::{
     CaError, CaMaterial, CaProfile, CertificateAuthority, KeyAlgorithm, KeyFamily, LeafRequest, PrivateKey,
     RevokedSerial, generate_key, parse_certificate, parse_certificates, private_key_matches,
@@ -519,6 +520,13 @@ fn ca_certificates_carry_the_baseline_requirements_profiles() {
         seen.sort();
         assert_eq!(seen, ["aia", "crl", "eku", "policy"], "{family:?}");
         assert_eq!(parsed.subject, format!("C=XX, O=Carapace, CN={}", parsed.common_name.unwrap()));
+    }
+
+    // The CA's own checks find nothing in what it generates.
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(lint::ca_certificate(f.ca.root_pem(), CaRole::Root, now).unwrap(), []);
+    for family in [KeyFamily::Rsa, KeyFamily::Ec] {
+        assert_eq!(lint::ca_certificate(f.ca.intermediate_pem(family), CaRole::Subordinate, now).unwrap(), []);
     }
 }
 
