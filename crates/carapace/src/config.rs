@@ -963,6 +963,33 @@ mod tests {
     }
 
     #[test]
+    fn the_ca_subject_from_file_and_env_is_checked() {
+        let c = Config::load(None, env(&[])).unwrap();
+        let profile = c.ca_profile("http://pki.example.com");
+        assert_eq!((profile.country.as_str(), profile.organization.as_str()), ("XX", "Carapace"));
+        assert_eq!((profile.state, profile.locality), (None, None));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "ca_name = \"Example\"\n[ca]\ncountry = \"DE\"\nstate = \"Berlin\"\n").unwrap();
+        let c = Config::load(Some(&path), env(&[("CARAPACE_CA_ORGANIZATION", "Example GmbH")])).unwrap();
+        c.validate().unwrap();
+        let profile = c.ca_profile("http://pki.example.com");
+        assert_eq!(profile.name, "Example");
+        assert_eq!((profile.country.as_str(), profile.organization.as_str()), ("DE", "Example GmbH"));
+        assert_eq!((profile.state.as_deref(), profile.locality), (Some("Berlin"), None));
+        assert_eq!(profile.base_url, "http://pki.example.com");
+        for (var, value, field) in [
+            ("CARAPACE_CA_COUNTRY", "de", "ca.country"),
+            ("CARAPACE_CA_COUNTRY", "DEU", "ca.country"),
+            ("CARAPACE_CA_NAME", "n123456789n123456789n123456789n123456789n123456789n", "ca_name"),
+        ] {
+            let c = Config::load(None, env(&[(var, value)])).unwrap();
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
     fn bad_values_name_the_field() {
         let err = Config::load(None, env(&[("CARAPACE_LISTEN", "nope")])).unwrap_err().to_string();
         assert!(err.contains("listen"), "{err}");
