@@ -5,7 +5,8 @@ certificate (`lint_cabf_serverauth_cert -t DV-FINAL-CERTIFICATE`), its intermedi
 subordinate CA and the root as a root CA, each also by `lint_pkix_cert`; each link of the chain
 by `lint_pkix_signer_signee_cert_chain`; the CRLs of both levels by `lint_crl` under the
 Baseline Requirements' profile, one with a revoked certificate listed; and OCSP answers, good
-and revoked, by `lint_ocsp_response`. Nothing may be reported at ERROR or above.
+and revoked, by `lint_ocsp_response`. Nothing may be reported at ERROR or above. And an
+openssl-made CA given to `carapace ca import` is imported, with the findings pkilint reports.
 
 The server runs with a public-looking `base_url`: pkilint reports URLs and names under
 loopback or internal names, which Carapace would only carry because of the test's address.
