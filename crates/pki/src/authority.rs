@@ -429,8 +429,8 @@ impl Intermediate {
 
 /// What the root and the intermediates Carapace generates share: the subject (BR 7.1.2.10.2),
 /// a random serial, validity backdated by [`CA_BACKDATE`], and the key usages of BR 7.1.2.10.7
-/// (keyCertSign and cRLSign, critical; digitalSignature because each CA signs its own OCSP
-/// answers, RFC 6960 §4.2.2.2). rcgen writes the subject key identifier (BR 7.1.2.1.2 and
+/// (keyCertSign and cRLSign, critical; digitalSignature, which that section allows and the
+/// intermediates need to sign their own OCSP answers, RFC 6960 §4.2.2.2). rcgen writes the subject key identifier (BR 7.1.2.1.2 and
 /// 7.1.2.6.1: MUST) from the public key.
 fn ca_params(
     profile: &CaProfile,
@@ -447,8 +447,8 @@ fn ca_params(
     Ok(params)
 }
 
-/// `base_url` without its trailing `/`, refused unless it is a printable ASCII http(s) URL
-/// (certificate URLs are IA5Strings, RFC 5280 §4.2.1.6).
+/// `base_url` without its trailing `/`, refused unless it is printable ASCII (the URLs it goes
+/// into are IA5Strings, RFC 5280 §4.2.1.6).
 fn checked_base_url(base_url: &str) -> Result<&str, CaError> {
     let base_url = base_url.trim_end_matches('/');
     if !base_url.is_ascii() || base_url.chars().any(|c| c.is_ascii_whitespace() || c.is_ascii_control()) {
