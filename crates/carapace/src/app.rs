@@ -92,12 +92,13 @@ impl App {
         Ok(Self { store, master_key, clock, accounts })
     }
 
-    /// Loads the CA, creating it on first start.
-    pub async fn ca(&self, config: &Config) -> anyhow::Result<CertificateAuthority> {
+    /// Loads the CA, creating it on first start with the subject `config` gives and its URLs
+    /// under `base_url`.
+    pub async fn ca(&self, config: &Config, base_url: &str) -> anyhow::Result<CertificateAuthority> {
         let (ca, created) = carapace_core::runtime::load_or_create_ca(
             self.store.as_ref(),
             &self.master_key,
-            &config.ca_name,
+            &config.ca_profile(base_url),
             self.clock.as_ref(),
         )
         .await?;

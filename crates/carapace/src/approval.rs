@@ -285,7 +285,12 @@ mod tests {
     #[tokio::test]
     async fn the_page_certificate_verifies_for_a_loopback_address() {
         let master = carapace_core::crypto::MasterKey::generate().unwrap();
-        let (ca, _) = CertificateAuthority::generate("Test", time::OffsetDateTime::now_utc(), &master).unwrap();
+        let (ca, _) = CertificateAuthority::generate(
+            &carapace_core::ca::CaProfile::new("Test", "http://127.0.0.1:4566"),
+            time::OffsetDateTime::now_utc(),
+            &master,
+        )
+        .unwrap();
         let names = certificate_names("https://127.0.0.1:4567");
         let (tls, _) = tls_config(&ca, &names, "http://127.0.0.1:4566", 30, time::OffsetDateTime::now_utc()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -62,8 +62,13 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Log format: `text` or `json`. The level comes from `RUST_LOG` (default `info`).
     pub log_format: String,
-    /// Name of the CA shown in certificates (`<name> Root CA 1`, issuer organisation).
+    /// Name of the CA shown in certificates: the common names `<name> Root CA 1`,
+    /// `<name> RSA 2048 M01` and `<name> ECDSA 256 M01`, and the organisation unless
+    /// `ca.organization` is set. At most 50 characters (a common name has at most 64).
     pub ca_name: String,
+    /// The rest of the CA certificates' subject. Like `ca_name`, read when the CA is created
+    /// (first start on an empty database); an existing CA keeps its certificates.
+    pub ca: CaConfig,
     /// ACM settings.
     pub acm: AcmConfig,
 
@@ -93,6 +98,28 @@ pub struct Config {
     /// the server's clock runs this many seconds ahead of the system clock. Never set it on
     /// a server whose certificates anyone relies on.
     pub clock_offset_secs: i64,
+}
+
+/// The subject of the CA certificates Carapace generates (`[ca]`): the attributes BR 7.1.2.10.2
+/// asks of a CA certificate, besides the common names (from `ca_name`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaConfig {
+    /// `countryName`: the ISO 3166-1 alpha-2 code of the country where the CA operates, upper
+    /// case. `XX` (ISO 3166's code for "unknown") says none is given.
+    pub country: String,
+    /// `organizationName` (at most 64 characters). Empty: `ca_name`.
+    pub organization: String,
+    /// `stateOrProvinceName` (at most 128 characters). Empty: omitted.
+    pub state: String,
+    /// `localityName` (at most 128 characters). Empty: omitted.
+    pub locality: String,
+}
+
+impl Default for CaConfig {
+    fn default() -> Self {
+        Self { country: String::from("XX"), organization: String::new(), state: String::new(), locality: String::new() }
+    }
 }
 
 /// ACM's events (`[events]`): delivered at least once to every webhook, signed.
@@ -523,6 +550,7 @@ impl Default for Config {
             shutdown_grace_secs: 30,
             log_format: String::from("text"),
             ca_name: String::from("Carapace"),
+            ca: CaConfig::default(),
             acm: AcmConfig::default(),
             http: carapace_net::Limits::default(),
             extra_regions: Vec::new(),
@@ -634,8 +662,20 @@ impl Config {
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return invalid("log_format", "must be \"text\" or \"json\"");
         }
-        if self.ca_name.trim().is_empty() || self.ca_name.len() > 64 {
-            return invalid("ca_name", "must be 1 to 64 characters");
+        if self.ca_name.trim().is_empty() || self.ca_name.chars().count() > 50 {
+            return invalid("ca_name", "must be 1 to 50 characters");
+        }
+        if self.ca.country.len() != 2 || !self.ca.country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return invalid("ca.country", "must be an ISO 3166-1 alpha-2 code: two upper-case letters (XX for none)");
+        }
+        if self.ca.organization.chars().count() > 64 {
+            return invalid("ca.organization", "must be at most 64 characters");
+        }
+        if self.ca.state.chars().count() > 128 {
+            return invalid("ca.state", "must be at most 128 characters");
+        }
+        if self.ca.locality.chars().count() > 128 {
+            return invalid("ca.locality", "must be at most 128 characters");
         }
         if let Some(url) = &self.base_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -727,6 +767,25 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// What a CA created now would say about itself, its URLs under `base_url`.
+    pub fn ca_profile(&self, base_url: &str) -> carapace_core::ca::CaProfile {
+        let given = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        carapace_core::ca::CaProfile {
+            name: self.ca_name.trim().to_owned(),
+            country: self.ca.country.clone(),
+            organization: given(&self.ca.organization).unwrap_or_else(|| self.ca_name.trim().to_owned()),
+            state: given(&self.ca.state),
+            locality: given(&self.ca.locality),
+            base_url: base_url.to_owned(),
+        }
+    }
+
+    /// The public base URL for a server whose API listens on `listen`: `base_url`, else
+    /// `http://<listen>`.
+    pub fn public_base_url(&self, listen: SocketAddr) -> String {
+        self.base_url.clone().unwrap_or_else(|| format!("http://{listen}"))
     }
 
     /// The master key file, defaulting into the data directory.
@@ -901,6 +960,33 @@ mod tests {
         assert!(err.contains("CARAPACE_LIGHTSAIL_ORIGINS"), "{err}");
         let c = Config::load(None, env(&[("CARAPACE_LIGHTSAIL_ORIGINS", "x=ftp://a")])).unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("lightsail.origins"));
+    }
+
+    #[test]
+    fn the_ca_subject_from_file_and_env_is_checked() {
+        let c = Config::load(None, env(&[])).unwrap();
+        let profile = c.ca_profile("http://pki.example.com");
+        assert_eq!((profile.country.as_str(), profile.organization.as_str()), ("XX", "Carapace"));
+        assert_eq!((profile.state, profile.locality), (None, None));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "ca_name = \"Example\"\n[ca]\ncountry = \"DE\"\nstate = \"Berlin\"\n").unwrap();
+        let c = Config::load(Some(&path), env(&[("CARAPACE_CA_ORGANIZATION", "Example GmbH")])).unwrap();
+        c.validate().unwrap();
+        let profile = c.ca_profile("http://pki.example.com");
+        assert_eq!(profile.name, "Example");
+        assert_eq!((profile.country.as_str(), profile.organization.as_str()), ("DE", "Example GmbH"));
+        assert_eq!((profile.state.as_deref(), profile.locality), (Some("Berlin"), None));
+        assert_eq!(profile.base_url, "http://pki.example.com");
+        for (var, value, field) in [
+            ("CARAPACE_CA_COUNTRY", "de", "ca.country"),
+            ("CARAPACE_CA_COUNTRY", "DEU", "ca.country"),
+            ("CARAPACE_CA_NAME", "n123456789n123456789n123456789n123456789n123456789n", "ca_name"),
+        ] {
+            let c = Config::load(None, env(&[(var, value)])).unwrap();
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{var}={value}: {err}");
+        }
     }
 
     #[test]

@@ -919,7 +919,7 @@ mod tests {
         let clock = ManualClock::new(1_767_225_600_000);
         let master = Arc::new(carapace_core::crypto::MasterKey::generate().unwrap());
         let (ca, _) = carapace_core::ca::CertificateAuthority::generate(
-            "Edge Sync Test",
+            &carapace_core::ca::CaProfile::new("Edge Sync Test", "http://127.0.0.1:4566"),
             clock.now() - time::Duration::days(1),
             &master,
         )

@@ -263,7 +263,9 @@ enum CaCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// Replace the CA with your own root and intermediate (used for every new leaf).
+    /// Replace the CA with your own root and intermediate (used for every new leaf). Both are
+    /// checked against the CA/Browser Forum profiles of root and subordinate CA certificates,
+    /// and what they lack is printed; the import goes ahead whatever the findings.
     Import {
         #[command(flatten)]
         common: Common,
@@ -443,7 +445,7 @@ async fn ca(cmd: CaCommand) -> anyhow::Result<()> {
         CaCommand::ExportRoot { common } => {
             let config = load_config(&common, |_| {})?;
             let app = App::open_command(&config).await?;
-            let ca = app.ca(&config).await?;
+            let ca = app.ca(&config, &config.public_base_url(config.listen)).await?;
             print!("{}", ca.root_pem());
             app.store.close().await?;
         }
@@ -451,17 +453,42 @@ async fn ca(cmd: CaCommand) -> anyhow::Result<()> {
             let config = load_config(&common, |_| {})?;
             let app = App::open_command(&config).await?;
             let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+            let (root_pem, intermediate_pem) = (read(&root)?, read(&intermediate)?);
             let (_, material) = carapace_core::ca::CertificateAuthority::import(
-                &read(&root)?,
-                &read(&intermediate)?,
+                &root_pem,
+                &intermediate_pem,
                 &read(&key)?,
                 &app.master_key,
             )?;
+            print_ca_findings(&root_pem, &intermediate_pem, app.clock.now())?;
             carapace_core::runtime::store_ca(app.store.as_ref(), &material, app.clock.now_ms()).await?;
             carapace::app::write_private(&config.data_dir.join("ca-root.pem"), read(&root)?.as_bytes())?;
             println!("imported; new certificates chain to {}", root.display());
             app.store.close().await?;
         }
+    }
+    Ok(())
+}
+
+/// Prints what [`carapace_core::ca::lint`] finds in an imported root and intermediate. Findings
+/// do not stop the import: the CA is the operator's, and only they can reissue it.
+fn print_ca_findings(root_pem: &str, intermediate_pem: &str, now: time::OffsetDateTime) -> anyhow::Result<()> {
+    use carapace_core::ca::lint::{self, CaRole};
+    let mut findings = Vec::new();
+    for (pem, role) in [(root_pem, CaRole::Root), (intermediate_pem, CaRole::Subordinate)] {
+        findings.extend(lint::ca_certificate(pem, role, now)?.into_iter().map(|f| (role, f)));
+    }
+    if findings.is_empty() {
+        println!("CA/Browser Forum checks of the root and intermediate: no findings");
+        return Ok(());
+    }
+    println!(
+        "CA/Browser Forum checks of the root and intermediate: {} finding(s) (imported anyway; \
+         see docs/behaviour.md, \"The CA's certificates\"):",
+        findings.len()
+    );
+    for (role, finding) in findings {
+        println!("  {role}: {finding}");
     }
     Ok(())
 }

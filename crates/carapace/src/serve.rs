@@ -22,16 +22,18 @@ use crate::server::{self, Front};
 pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
     raise_open_file_limit(&config);
     let app = App::open(&config).await?;
-    let ca = Arc::new(app.ca(&config).await?);
+    // Bound before the CA is loaded: a CA created now names `base_url`, by default the
+    // address actually bound (port 0 picks one).
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let base_url = config.public_base_url(addr);
+    let ca = Arc::new(app.ca(&config, &base_url).await?);
     if !config.dev
         && let Some(path) = app.bootstrap_admin(&config).await?
     {
         // The secret goes only to the 0600 file, never to stdout or the log.
         println!("admin credentials written to {} (profile {})", path.display(), crate::app::ADMIN_PROFILE);
     }
-    let listener = TcpListener::bind(config.listen).await?;
-    let addr = listener.local_addr()?;
-    let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     // Bound before the core's settings are built: with `approval_listen` on port 0 the mail
     // links must carry the port actually bound.
     let approval_listener = approval_listener(&config).await;
@@ -156,8 +158,8 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
 pub async fn edge(config: Config, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
     raise_open_file_limit(&config);
     let app = App::open(&config).await?;
-    let ca = Arc::new(app.ca(&config).await?);
-    let base_url = config.base_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+    let base_url = config.public_base_url(config.listen);
+    let ca = Arc::new(app.ca(&config, &base_url).await?);
     let core = core(&app, &ca, &config, base_url, config.acm.approval_listen);
     let admin = TcpListener::bind(config.edge.admin_listen).await?;
     let admin_addr = admin.local_addr()?;

@@ -125,18 +125,20 @@ impl Front {
         }
     }
 
-    /// `GET /ca/<id>.crt`: an intermediate certificate, DER (the AIA caIssuers URL).
+    /// `GET /ca/<id>.crt`: an intermediate (the leaves' AIA caIssuers URL) or the root (the
+    /// intermediates'), DER.
     fn ca_certificate(&self, path: &str) -> Response<Full<Bytes>> {
         let id = path.trim_start_matches("/ca/").trim_end_matches(".crt");
-        match self.ca.as_ref().and_then(|ca| ca.intermediate_by_id(id)) {
+        match self.ca.as_ref().and_then(|ca| ca.certificate_by_id(id)) {
             Some((_, der)) => binary("application/pkix-cert", Bytes::copy_from_slice(der)),
             None => not_found(),
         }
     }
 
-    /// `GET /crl/<id>.crl`: the intermediate's CRL, DER. Kept between revocations, and
-    /// signed afresh after one, so a revocation is listed as soon as RevokeCertificate
-    /// returns and a flood of GETs costs no signatures.
+    /// `GET /crl/<id>.crl`: an intermediate's CRL (the leaves' CRL distribution point) or the
+    /// root's (the intermediates'), DER. Kept between revocations, and signed afresh after
+    /// one, so a revocation is listed as soon as RevokeCertificate returns and a flood of GETs
+    /// costs no signatures.
     async fn crl(&self, path: &str) -> Response<Full<Bytes>> {
         let id = path.trim_start_matches("/crl/").trim_end_matches(".crl");
         let Some(ca) = &self.ca else { return not_found() };

@@ -108,27 +108,29 @@ pub async fn revoked(store: &dyn Store, intermediate_id: &str) -> Result<Vec<Rev
     }
 }
 
-/// A fresh CRL (DER) for the intermediate `intermediate_id`, or `None` when the CA has no
-/// such intermediate. Its CRL number is `now` in milliseconds, so it grows with every CRL.
+/// A fresh CRL (DER) for the issuer `issuer_id` — an intermediate, or the root, whose CRL
+/// would list revoked intermediates (Carapace revokes none, so it is empty) — or `None` when
+/// the CA signs no CRL under that id. Its CRL number is `now` in milliseconds, so it grows
+/// with every CRL.
 pub async fn crl(
     store: &dyn Store,
     ca: &CertificateAuthority,
-    intermediate_id: &str,
+    issuer_id: &str,
     now: OffsetDateTime,
 ) -> Result<Option<Vec<u8>>, RevocationError> {
-    if ca.intermediate_by_id(intermediate_id).is_none() {
+    if !ca.signs_crl(issuer_id) {
         return Ok(None);
     }
-    let revoked = revoked(store, intermediate_id).await?;
+    let revoked = revoked(store, issuer_id).await?;
     let number = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     let der = ca
-        .sign_crl(intermediate_id, &revoked, number, now, now + CRL_VALIDITY)
+        .sign_crl(issuer_id, &revoked, number, now, now + CRL_VALIDITY)
         .map_err(|e| RevocationError::Sign(e.to_string()))?;
     Ok(Some(der))
 }
 
-/// Signed CRLs, kept per intermediate so that a flood of unauthenticated `GET /crl/...`
-/// costs no signatures.
+/// Signed CRLs, kept per issuer (intermediate or root) so that a flood of unauthenticated
+/// `GET /crl/...` costs no signatures.
 ///
 /// A kept CRL is served until a revocation is written under its intermediate or it is
 /// `refresh` old. Revocation rows are only ever inserted, so their count changes exactly
@@ -154,39 +156,39 @@ impl CrlCache {
         Self { refresh, kept: std::sync::Mutex::default(), signing: tokio::sync::Mutex::new(()) }
     }
 
-    /// The current CRL (DER) of `intermediate_id`, or `None` when the CA has no such
-    /// intermediate.
+    /// The current CRL (DER) of the issuer `issuer_id` (an intermediate or the root), or
+    /// `None` when the CA signs no CRL under that id.
     pub async fn get(
         &self,
         store: &dyn Store,
         ca: &CertificateAuthority,
-        intermediate_id: &str,
+        issuer_id: &str,
         now: OffsetDateTime,
     ) -> Result<Option<bytes::Bytes>, RevocationError> {
-        // Only the CA's own intermediates are kept: the map's keys are not the caller's.
-        if ca.intermediate_by_id(intermediate_id).is_none() {
+        // Only the CA's own issuers are kept: the map's keys are not the caller's.
+        if !ca.signs_crl(issuer_id) {
             return Ok(None);
         }
-        let revocations = store.count(KIND, intermediate_id, i64::MIN).await?;
-        if let Some(der) = self.fresh(intermediate_id, revocations, now) {
+        let revocations = store.count(KIND, issuer_id, i64::MIN).await?;
+        if let Some(der) = self.fresh(issuer_id, revocations, now) {
             return Ok(Some(der));
         }
         let _turn = self.signing.lock().await;
         // Another request may have signed while this one waited.
-        let revocations = store.count(KIND, intermediate_id, i64::MIN).await?;
-        if let Some(der) = self.fresh(intermediate_id, revocations, now) {
+        let revocations = store.count(KIND, issuer_id, i64::MIN).await?;
+        if let Some(der) = self.fresh(issuer_id, revocations, now) {
             return Ok(Some(der));
         }
-        let Some(der) = crl(store, ca, intermediate_id, now).await? else { return Ok(None) };
+        let Some(der) = crl(store, ca, issuer_id, now).await? else { return Ok(None) };
         let der = bytes::Bytes::from(der);
         let kept = Kept { der: der.clone(), revocations, signed_at: now };
-        self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(intermediate_id.to_owned(), kept);
+        self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(issuer_id.to_owned(), kept);
         Ok(Some(der))
     }
 
-    fn fresh(&self, intermediate_id: &str, revocations: u64, now: OffsetDateTime) -> Option<bytes::Bytes> {
+    fn fresh(&self, issuer_id: &str, revocations: u64, now: OffsetDateTime) -> Option<bytes::Bytes> {
         let kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let kept = kept.get(intermediate_id)?;
+        let kept = kept.get(issuer_id)?;
         (kept.revocations == revocations && now < kept.signed_at + self.refresh && now >= kept.signed_at)
             .then(|| kept.der.clone())
     }
@@ -296,7 +298,9 @@ mod tests {
     async fn a_kept_crl_is_served_until_a_revocation_or_its_refresh() {
         let t0 = OffsetDateTime::now_utc();
         let master = MasterKey::generate().unwrap();
-        let (ca, _) = CertificateAuthority::generate("Test", t0, &master).unwrap();
+        let (ca, _) =
+            CertificateAuthority::generate(&crate::ca::CaProfile::new("Test", "http://127.0.0.1:4566"), t0, &master)
+                .unwrap();
         let store = carapace_store::sqlite::SqliteStore::open_in_memory().unwrap();
         let id = ca.intermediates()[0].id.clone();
         let cache = CrlCache::new(time::Duration::hours(1));

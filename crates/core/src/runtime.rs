@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use carapace_store::{Key, Row, Store, Write};
 
-use crate::ca::{CaMaterial, CertificateAuthority};
+use crate::ca::{CaMaterial, CaProfile, CertificateAuthority};
 use crate::clock::Clock;
 use crate::crypto::MasterKey;
 
@@ -66,20 +66,21 @@ pub enum BootstrapError {
     Ca(String),
 }
 
-/// Loads the CA from the store, creating (and storing) a new one on first start. When two
+/// Loads the CA from the store, creating (and storing) a new one as `profile` describes on
+/// first start. A stored CA is loaded as it is: `profile` applies to new CAs only. When two
 /// nodes start at once, the loser of the insert race loads the winner's CA.
 pub async fn load_or_create_ca(
     store: &dyn Store,
     master_key: &MasterKey,
-    name: &str,
+    profile: &CaProfile,
     clock: &dyn Clock,
 ) -> Result<(CertificateAuthority, bool), BootstrapError> {
     let key = Key::new(CA_KIND, "", CA_ID);
     if let Some(row) = store.get(&key).await? {
         return Ok((load_ca(&row, master_key)?, false));
     }
-    let (ca, material) =
-        CertificateAuthority::generate(name, clock.now(), master_key).map_err(|e| BootstrapError::Ca(e.to_string()))?;
+    let (ca, material) = CertificateAuthority::generate(profile, clock.now(), master_key)
+        .map_err(|e| BootstrapError::Ca(e.to_string()))?;
     let body = serde_json::to_vec(&material).map_err(|e| BootstrapError::Ca(e.to_string()))?;
     let row = Row { key: key.clone(), version: 0, created_ms: clock.now_ms(), body };
     match store.apply(vec![Write::Put { row, expect: None }]).await {
@@ -112,8 +113,12 @@ fn load_ca(row: &Row, master_key: &MasterKey) -> Result<CertificateAuthority, Bo
 pub(crate) fn test_core(dev: bool, acm: crate::acm::AcmSettings) -> (Core, crate::clock::ManualClock) {
     let clock = crate::clock::ManualClock::new(1_767_225_600_000);
     let master = Arc::new(MasterKey::generate().expect("master key"));
-    let (ca, _) = CertificateAuthority::generate("Carapace Test", clock.now() - time::Duration::days(1), &master)
-        .expect("test CA");
+    let (ca, _) = CertificateAuthority::generate(
+        &CaProfile::new("Carapace Test", "http://127.0.0.1:4566"),
+        clock.now() - time::Duration::days(1),
+        &master,
+    )
+    .expect("test CA");
     let core = Core {
         store: Arc::new(crate::index::IndexedStore::new(Arc::new(
             carapace_store::sqlite::SqliteStore::open_in_memory().expect("in-memory store"),

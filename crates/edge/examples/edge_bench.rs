@@ -47,7 +47,12 @@ fn main() {
 
 fn certs(dir: &str, kind: &str) {
     let now = time::OffsetDateTime::now_utc();
-    let (ca, _) = CertificateAuthority::generate("Bench", now, &MasterKey::generate().unwrap()).unwrap();
+    let (ca, _) = CertificateAuthority::generate(
+        &carapace_core::ca::CaProfile::new("Bench", "http://127.0.0.1:4566"),
+        now,
+        &MasterKey::generate().unwrap(),
+    )
+    .unwrap();
     let algorithm = if kind == "rsa" { KeyAlgorithm::Rsa2048 } else { KeyAlgorithm::EcPrime256v1 };
     let key = generate_key(algorithm).unwrap();
     let req = LeafRequest {

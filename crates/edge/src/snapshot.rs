@@ -748,7 +748,12 @@ mod tests {
         let master = carapace_core::crypto::MasterKey::generate().unwrap();
         // No handshake is made: any fixed time will do.
         let now = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
-        let (ca, _) = CertificateAuthority::generate("Snapshot Test", now, &master).unwrap();
+        let (ca, _) = CertificateAuthority::generate(
+            &carapace_core::ca::CaProfile::new("Snapshot Test", "http://127.0.0.1:4566"),
+            now,
+            &master,
+        )
+        .unwrap();
         let leaf = generate_key(KeyAlgorithm::EcPrime256v1).unwrap();
         let req = LeafRequest {
             common_name: name.to_owned(),

@@ -35,7 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let master = MasterKey::generate()?;
     let now = time::OffsetDateTime::now_utc();
-    let (ca, _) = CertificateAuthority::generate("Bench", now, &master)?;
+    let (ca, _) =
+        CertificateAuthority::generate(&carapace_pki::CaProfile::new("Bench", "http://127.0.0.1:4566"), now, &master)?;
     let req = LeafRequest {
         common_name: "example.com".into(),
         sans: vec!["*.example.com".into()],

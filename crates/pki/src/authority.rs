@@ -38,6 +38,11 @@ const CA_BACKDATE: Duration = Duration::hours(1);
 
 /// RFC 5280 upper bound for a common name (ub-common-name).
 const MAX_COMMON_NAME: usize = 64;
+/// RFC 5280 upper bound for an organization name (ub-organization-name).
+const MAX_ORGANIZATION_NAME: usize = 64;
+/// RFC 5280 upper bound for a state or province and for a locality name (ub-state-name,
+/// ub-locality-name).
+const MAX_PLACE_NAME: usize = 128;
 /// Longest DNS name (RFC 1035 §2.3.4, textual form).
 const MAX_DNS_NAME: usize = 253;
 
@@ -56,6 +61,73 @@ pub struct CaMaterial {
     pub rsa_intermediate: IntermediateMaterial,
     /// The intermediate that signs EC leaves (the same as `rsa_intermediate` for an imported CA).
     pub ecdsa_intermediate: IntermediateMaterial,
+}
+
+/// What the CA certificates Carapace generates say about their owner, and where their
+/// extensions point: the subject of BR 7.1.2.10.2 ("CA Certificate Naming") and the base URL of
+/// the root's CRL and certificate, which the intermediates' CRL distribution point and AIA name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaProfile {
+    /// The CA's name: the common names are `<name> Root CA 1`, `<name> RSA 2048 M01` and
+    /// `<name> ECDSA 256 M01`, so at most 50 characters.
+    pub name: String,
+    /// `countryName`: an ISO 3166-1 alpha-2 code, upper case (`XX`: no country stated).
+    pub country: String,
+    /// `organizationName` (at most 64 characters).
+    pub organization: String,
+    /// `stateOrProvinceName`, omitted when `None` (at most 128 characters).
+    pub state: Option<String>,
+    /// `localityName`, omitted when `None` (at most 128 characters).
+    pub locality: Option<String>,
+    /// The service's base URL (e.g. `http://pki.example.com`): the intermediates' CRL
+    /// distribution point is `<base_url>/crl/<root id>.crl` and their caIssuers
+    /// `<base_url>/ca/<root id>.crt`.
+    pub base_url: String,
+}
+
+impl CaProfile {
+    /// A profile with organization `name`, country `XX` and no state or locality.
+    pub fn new(name: impl Into<String>, base_url: impl Into<String>) -> Self {
+        let name = name.into();
+        Self {
+            organization: name.clone(),
+            name,
+            country: String::from("XX"),
+            state: None,
+            locality: None,
+            base_url: base_url.into(),
+        }
+    }
+
+    /// The subject of a CA certificate named `common_name`: countryName, stateOrProvinceName,
+    /// localityName, organizationName, commonName, in the order BR 7.1.4.1 prescribes, with
+    /// countryName a PrintableString (RFC 5280 Appendix A, X520countryName).
+    fn subject(&self, common_name: &str) -> Result<rcgen::DistinguishedName, CaError> {
+        let invalid = |why: String| CaError::InvalidRequest(format!("CA subject: {why}"));
+        let bounded = |field: &str, value: &str, max: usize| {
+            if value.trim().is_empty() || value.chars().count() > max {
+                Err(invalid(format!("{field} must be 1 to {max} characters")))
+            } else {
+                Ok(value.to_owned())
+            }
+        };
+        if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(invalid(format!("country {:?} is not an ISO 3166-1 alpha-2 code", self.country)));
+        }
+        let country = rcgen::string::PrintableString::try_from(self.country.as_str())
+            .map_err(|_| invalid(format!("country {:?} is not printable", self.country)))?;
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(DnType::CountryName, DnValue::PrintableString(country));
+        if let Some(state) = &self.state {
+            dn.push(DnType::StateOrProvinceName, bounded("state", state, MAX_PLACE_NAME)?);
+        }
+        if let Some(locality) = &self.locality {
+            dn.push(DnType::LocalityName, bounded("locality", locality, MAX_PLACE_NAME)?);
+        }
+        dn.push(DnType::OrganizationName, bounded("organization", &self.organization, MAX_ORGANIZATION_NAME)?);
+        dn.push(DnType::CommonName, bounded("common name", common_name, MAX_COMMON_NAME)?);
+        Ok(dn)
+    }
 }
 
 /// A CA certificate and its sealed private key.
@@ -160,8 +232,15 @@ struct Intermediate {
 pub struct CertificateAuthority {
     root_pem: String,
     root_der: Vec<u8>,
-    /// Kept so a future intermediate rotation can be signed; `None` for imported CAs.
+    /// The hex of the root's subject key identifier: its id in `/ca/<id>.crt` and
+    /// `/crl/<id>.crl`.
+    root_id: String,
+    /// Kept so the root's CRL and a future intermediate rotation can be signed; `None` for
+    /// imported CAs.
     root_signer: Option<Signer>,
+    /// Issuer name and key identifier rcgen writes into what the root signs (its CRL); `None`
+    /// without the root key.
+    root_issuer_params: Option<CertificateParams>,
     rsa: Arc<Intermediate>,
     ecdsa: Arc<Intermediate>,
 }
@@ -298,6 +377,25 @@ fn key_identifier(cert: &X509Certificate<'_>) -> Vec<u8> {
     })
 }
 
+/// The issuer name, key identifier and key usages rcgen writes into what the CA certificate
+/// `cert` signs, checked by signing a throwaway certificate with `signer`: its issuer name must
+/// be byte-identical to `cert`'s subject, or nothing it signs would chain.
+fn issuer_params(cert: &X509Certificate<'_>, signer: &Signer) -> Result<CertificateParams, CaError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(cert.subject())?;
+    params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(cert));
+    params.key_usages = key_usages_of(cert);
+    let mut probe = CertificateParams::default();
+    probe.serial_number = Some(SerialNumber::from(1u64));
+    let probe = probe.signed_by(signer, &Issuer::from_params(&params, signer))?;
+    if x509(probe.der())?.issuer().as_raw() != cert.subject().as_raw() {
+        return Err(CaError::Import(
+            "the CA subject name cannot be reproduced exactly (unusual encoding); leaves would not chain".into(),
+        ));
+    }
+    Ok(params)
+}
+
 impl Intermediate {
     /// Loads an intermediate from its certificate and key, checking that they match and that
     /// rcgen reproduces its subject exactly as the issuer of what it signs.
@@ -307,13 +405,9 @@ impl Intermediate {
             return Err(CaError::Material("a CA private key does not match its certificate".into()));
         }
         let signer = Signer::new(key)?;
-        let key_id = key_identifier(&cert);
-        let mut issuer_params = CertificateParams::default();
-        issuer_params.distinguished_name = distinguished_name(cert.subject())?;
-        issuer_params.key_identifier_method = KeyIdMethod::PreSpecified(key_id.clone());
-        issuer_params.key_usages = key_usages_of(&cert);
-        let intermediate = Self {
-            id: hex::encode(&key_id),
+        let issuer_params = issuer_params(&cert, &signer)?;
+        Ok(Self {
+            id: hex::encode(key_identifier(&cert)),
             pem: certificate_pem(&cert_der),
             not_before: cert.validity().not_before.to_datetime(),
             not_after: cert.validity().not_after.to_datetime(),
@@ -321,24 +415,7 @@ impl Intermediate {
             signer,
             issuer_params,
             der: cert_der.clone(),
-        };
-        intermediate.check_issuer_name_roundtrip(&cert)?;
-        Ok(intermediate)
-    }
-
-    /// Signs a throwaway certificate and checks its issuer name is byte-identical to this CA's
-    /// subject; a difference would make every leaf fail to chain.
-    fn check_issuer_name_roundtrip(&self, cert: &X509Certificate<'_>) -> Result<(), CaError> {
-        let mut probe = CertificateParams::default();
-        probe.serial_number = Some(SerialNumber::from(1u64));
-        let probe = probe.signed_by(&self.signer, &self.issuer())?;
-        let parsed = x509(probe.der())?;
-        if parsed.issuer().as_raw() != cert.subject().as_raw() {
-            return Err(CaError::Import(
-                "the CA subject name cannot be reproduced exactly (unusual encoding); leaves would not chain".into(),
-            ));
-        }
-        Ok(())
+        })
     }
 
     fn issuer(&self) -> Issuer<'_, &Signer> {
@@ -350,18 +427,19 @@ impl Intermediate {
     }
 }
 
-/// The subject and key usages shared by the root and intermediates Carapace generates.
+/// What the root and the intermediates Carapace generates share: the subject (BR 7.1.2.10.2),
+/// a random serial, validity backdated by [`CA_BACKDATE`], and the key usages of BR 7.1.2.10.7
+/// (keyCertSign and cRLSign, critical; digitalSignature, which that section allows and the
+/// intermediates need to sign their own OCSP answers, RFC 6960 §4.2.2.2). rcgen writes the subject key identifier (BR 7.1.2.1.2 and
+/// 7.1.2.6.1: MUST) from the public key.
 fn ca_params(
-    organization: &str,
+    profile: &CaProfile,
     common_name: &str,
     now: OffsetDateTime,
     validity: Duration,
 ) -> Result<CertificateParams, CaError> {
     let mut params = CertificateParams::default();
-    let mut dn = rcgen::DistinguishedName::new();
-    dn.push(DnType::OrganizationName, organization);
-    dn.push(DnType::CommonName, common_name);
-    params.distinguished_name = dn;
+    params.distinguished_name = profile.subject(common_name)?;
     params.not_before = now - CA_BACKDATE;
     params.not_after = now + validity;
     params.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
@@ -369,30 +447,62 @@ fn ca_params(
     Ok(params)
 }
 
+/// `base_url` without its trailing `/`, refused unless it is printable ASCII (the URLs it goes
+/// into are IA5Strings, RFC 5280 §4.2.1.6).
+fn checked_base_url(base_url: &str) -> Result<&str, CaError> {
+    let base_url = base_url.trim_end_matches('/');
+    if !base_url.is_ascii() || base_url.chars().any(|c| c.is_ascii_whitespace() || c.is_ascii_control()) {
+        return Err(CaError::InvalidRequest(format!("base URL {base_url:?} is not a valid ASCII URL")));
+    }
+    Ok(base_url)
+}
+
 impl CertificateAuthority {
-    /// Creates a new CA named `name` (e.g. `Carapace`): an RSA-2048 root `<name> Root CA 1`
-    /// (20 years) and two intermediates signed by it, `<name> RSA 2048 M01` (RSA-2048) and
-    /// `<name> ECDSA 256 M01` (P-256), 10 years each, `pathlen:0`. RSA-2048 for the root as
-    /// Amazon Root CA 1 uses, and because it generates in milliseconds at first start.
+    /// Creates a new CA as `profile` describes: an RSA-2048 root `<name> Root CA 1` (20 years)
+    /// and two intermediates signed by it, `<name> RSA 2048 M01` (RSA-2048) and
+    /// `<name> ECDSA 256 M01` (P-256), 10 years each. RSA-2048 for the root as Amazon Root CA 1
+    /// uses, and because it generates in milliseconds at first start.
+    ///
+    /// The root is the BR 7.1.2.1 root CA profile: basicConstraints CA:TRUE without a path
+    /// length (critical), key usage, subject and authority key identifiers (the same), no
+    /// certificate policies and no extended key usage. The intermediates are the BR 7.1.2.6
+    /// TLS subordinate CA profile, as Amazon's `RSA 2048 M01` is: basicConstraints CA:TRUE,
+    /// `pathlen:0` (critical); key usage; EKU serverAuth and clientAuth; certificate policy
+    /// 2.23.140.1.2.1; CRL distribution point `<base_url>/crl/<root id>.crl` (the root's CRL,
+    /// BR 7.1.2.11.2); AIA caIssuers `<base_url>/ca/<root id>.crt` (BR 7.1.2.10.3) — without
+    /// an OCSP URL, which that section makes optional: the root publishes its revocations by
+    /// CRL only. The root id is the hex of its subject key identifier.
     ///
     /// Returns the CA and its [`CaMaterial`] to store.
-    pub fn generate(name: &str, now: OffsetDateTime, master_key: &MasterKey) -> Result<(Self, CaMaterial), CaError> {
-        if name.trim().is_empty() {
+    pub fn generate(
+        profile: &CaProfile,
+        now: OffsetDateTime,
+        master_key: &MasterKey,
+    ) -> Result<(Self, CaMaterial), CaError> {
+        let name = profile.name.trim();
+        if name.is_empty() {
             return Err(CaError::InvalidRequest("the CA name is empty".into()));
         }
+        let base_url = checked_base_url(&profile.base_url)?;
         let root_key = generate_key(KeyAlgorithm::Rsa2048)?;
         let root_signer = Signer::new(&root_key)?;
-        let mut root_params = ca_params(name, &format!("{name} Root CA 1"), now, ROOT_VALIDITY)?;
+        let mut root_params = ca_params(profile, &format!("{name} Root CA 1"), now, ROOT_VALIDITY)?;
         root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        root_params.use_authority_key_identifier_extension = true;
         let root_cert = root_params.self_signed(&root_signer)?;
         let root_issuer = Issuer::from_params(&root_params, &root_signer);
+        let root_id = hex::encode(key_identifier(&x509(root_cert.der())?));
 
         let intermediate = |alg: KeyAlgorithm, cn: String| -> Result<IntermediateMaterial, CaError> {
             let key = generate_key(alg)?;
-            let mut params = ca_params(name, &cn, now, INTERMEDIATE_VALIDITY)?;
+            let mut params = ca_params(profile, &cn, now, INTERMEDIATE_VALIDITY)?;
             params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
             params.use_authority_key_identifier_extension = true;
+            params.crl_distribution_points =
+                vec![CrlDistributionPoint { uris: vec![format!("{base_url}/crl/{root_id}.crl")] }];
+            params.custom_extensions =
+                vec![authority_info_access(None, &format!("{base_url}/ca/{root_id}.crt"))?, domain_validated_policy()?];
             let cert = params.signed_by(&key.rcgen_public_key(), &root_issuer)?;
             Ok(IntermediateMaterial {
                 certificate_pem: certificate_pem(cert.der()),
@@ -422,15 +532,17 @@ impl CertificateAuthority {
         }
         let root_der = single_certificate_der(&material.root_certificate_pem, "root certificate")?;
         let root = x509(&root_der)?;
-        let root_signer = match &material.root_private_key_sealed {
+        let (root_signer, root_issuer_params) = match &material.root_private_key_sealed {
             Some(sealed) => {
                 let key = unseal_key(sealed, &root_der, master_key)?;
                 if root.public_key().raw != key.public_key_der() {
                     return Err(CaError::Material("the root private key does not match the root certificate".into()));
                 }
-                Some(Signer::new(&key)?)
+                let signer = Signer::new(&key)?;
+                let params = issuer_params(&root, &signer)?;
+                (Some(signer), Some(params))
             }
-            None => None,
+            None => (None, None),
         };
         let load = |m: &IntermediateMaterial, what: &str| -> Result<Arc<Intermediate>, CaError> {
             let der = single_certificate_der(&m.certificate_pem, what)?;
@@ -449,7 +561,15 @@ impl CertificateAuthority {
         } else {
             load(&material.ecdsa_intermediate, "ECDSA intermediate")?
         };
-        Ok(Self { root_pem: certificate_pem(&root_der), root_der, root_signer, rsa, ecdsa })
+        Ok(Self {
+            root_pem: certificate_pem(&root_der),
+            root_id: hex::encode(key_identifier(&root)),
+            root_der,
+            root_signer,
+            root_issuer_params,
+            rsa,
+            ecdsa,
+        })
     }
 
     /// Builds a CA from an operator's own root certificate and one intermediate certificate
@@ -544,6 +664,12 @@ impl CertificateAuthority {
         &self.root_der
     }
 
+    /// The root's id: the hex of its subject key identifier, as in `/ca/<id>.crt` and
+    /// `/crl/<id>.crl`.
+    pub fn root_id(&self) -> &str {
+        &self.root_id
+    }
+
     /// Whether the root's private key is held (false for an imported CA).
     pub fn has_root_key(&self) -> bool {
         self.root_signer.is_some()
@@ -587,10 +713,36 @@ impl CertificateAuthority {
         [&self.rsa, &self.ecdsa].into_iter().find(|i| i.id == id)
     }
 
-    /// The intermediate with this id as `(PEM, DER)`: what `/ca/<id>.crt` serves (DER, as
-    /// RFC 5280 §4.2.2.1 requires for caIssuers).
+    /// The intermediate with this id as `(PEM, DER)`.
     pub fn intermediate_by_id(&self, id: &str) -> Option<(&str, &[u8])> {
         self.by_id(id).map(|i| (i.pem.as_str(), i.der.as_slice()))
+    }
+
+    /// The root or intermediate with this id as `(PEM, DER)`: what `/ca/<id>.crt` serves (DER,
+    /// as RFC 5280 §4.2.2.1 requires for caIssuers). Leaves name their intermediate there, the
+    /// intermediates the root.
+    pub fn certificate_by_id(&self, id: &str) -> Option<(&str, &[u8])> {
+        if id == self.root_id {
+            return Some((self.root_pem.as_str(), self.root_der.as_slice()));
+        }
+        self.intermediate_by_id(id)
+    }
+
+    /// The CRL signer with this id: an intermediate (for the leaves it issued), or the root
+    /// when its key is held (for the intermediates, RFC 5280 §5: a CRL names the revocations of
+    /// one issuer).
+    fn crl_issuer(&self, id: &str) -> Option<(&CertificateParams, &Signer)> {
+        match (&self.root_issuer_params, &self.root_signer) {
+            (Some(params), Some(signer)) if id == self.root_id => Some((params, signer)),
+            _ => self.by_id(id).map(|i| (&i.issuer_params, &i.signer)),
+        }
+    }
+
+    /// Whether [`sign_crl`](Self::sign_crl) can sign a CRL for the issuer `id`: one of the
+    /// intermediates, or the root of a generated CA (an imported root's key stays with its
+    /// owner, who publishes its CRL).
+    pub fn signs_crl(&self, id: &str) -> bool {
+        self.crl_issuer(id).is_some()
     }
 
     /// Issues a leaf certificate for `leaf_key`, signed by the RSA intermediate for RSA keys
@@ -620,10 +772,7 @@ impl CertificateAuthority {
             });
         }
         let names = leaf_names(req)?;
-        let base_url = req.base_url.trim_end_matches('/');
-        if !base_url.is_ascii() || base_url.chars().any(|c| c.is_ascii_whitespace() || c.is_ascii_control()) {
-            return Err(CaError::InvalidRequest(format!("base URL {base_url:?} is not a valid ASCII URL")));
-        }
+        let base_url = checked_base_url(&req.base_url)?;
         // Certificates carry whole seconds; report exactly what is in the certificate.
         let not_before = whole_seconds(req.not_before);
         let not_after = whole_seconds(req.not_after.min(inter.not_after));
@@ -671,7 +820,7 @@ impl CertificateAuthority {
         params.crl_distribution_points =
             vec![CrlDistributionPoint { uris: vec![format!("{base_url}/crl/{}.crl", inter.id)] }];
         params.custom_extensions = vec![
-            authority_info_access(&format!("{base_url}/ocsp"), &format!("{base_url}/ca/{}.crt", inter.id))?,
+            authority_info_access(Some(&format!("{base_url}/ocsp")), &format!("{base_url}/ca/{}.crt", inter.id))?,
             domain_validated_policy()?,
         ];
 
@@ -692,18 +841,19 @@ impl CertificateAuthority {
         })
     }
 
-    /// Signs a CRL (RFC 5280 §5) for the intermediate `intermediate_id`, returning DER (what
-    /// `/crl/<id>.crl` serves). `crl_number` must increase with every CRL of that issuer.
+    /// Signs a CRL (RFC 5280 §5) for the issuer `issuer_id` — an intermediate, or the root
+    /// (see [`signs_crl`](Self::signs_crl)) — returning DER (what `/crl/<id>.crl` serves).
+    /// `crl_number` must increase with every CRL of that issuer.
     pub fn sign_crl(
         &self,
-        intermediate_id: &str,
+        issuer_id: &str,
         revoked: &[RevokedSerial],
         crl_number: u64,
         this_update: OffsetDateTime,
         next_update: OffsetDateTime,
     ) -> Result<Vec<u8>, CaError> {
-        let inter =
-            self.by_id(intermediate_id).ok_or_else(|| CaError::UnknownIntermediate(intermediate_id.to_owned()))?;
+        let (issuer_params, signer) =
+            self.crl_issuer(issuer_id).ok_or_else(|| CaError::UnknownIntermediate(issuer_id.to_owned()))?;
         let revoked_certs = revoked
             .iter()
             .map(|r| {
@@ -725,9 +875,9 @@ impl CertificateAuthority {
             crl_number: SerialNumber::from(crl_number),
             issuing_distribution_point: None,
             revoked_certs,
-            key_identifier_method: inter.issuer_params.key_identifier_method.clone(),
+            key_identifier_method: issuer_params.key_identifier_method.clone(),
         };
-        Ok(params.signed_by(&inter.issuer())?.der().to_vec())
+        Ok(params.signed_by(&Issuer::from_params(issuer_params, signer))?.der().to_vec())
     }
 }
 
@@ -778,15 +928,20 @@ fn leaf_names(req: &LeafRequest) -> Result<Vec<String>, CaError> {
     Ok(names)
 }
 
-/// Authority Information Access (RFC 5280 §4.2.2.1): OCSP responder, then issuer certificate,
-/// the order Amazon's certificates use.
-fn authority_info_access(ocsp_url: &str, ca_issuers_url: &str) -> Result<CustomExtension, CaError> {
+/// Authority Information Access (RFC 5280 §4.2.2.1): the OCSP responder if any, then the
+/// issuer certificate, the order Amazon's certificates use.
+fn authority_info_access(ocsp_url: Option<&str>, ca_issuers_url: &str) -> Result<CustomExtension, CaError> {
     const ID_PE_AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
     let access = |method: ObjectIdentifier, url: &str| -> Result<AccessDescription, CaError> {
         let uri = Ia5String::new(url).map_err(|e| CaError::InvalidRequest(format!("AIA URL {url}: {e}")))?;
         Ok(AccessDescription { access_method: method, access_location: GeneralName::UniformResourceIdentifier(uri) })
     };
-    let aia = AuthorityInfoAccessSyntax(vec![access(ID_AD_OCSP, ocsp_url)?, access(ID_AD_CA_ISSUERS, ca_issuers_url)?]);
+    let mut descriptions = Vec::with_capacity(2);
+    if let Some(url) = ocsp_url {
+        descriptions.push(access(ID_AD_OCSP, url)?);
+    }
+    descriptions.push(access(ID_AD_CA_ISSUERS, ca_issuers_url)?);
+    let aia = AuthorityInfoAccessSyntax(descriptions);
     let content = aia.to_der().map_err(|e| CaError::InvalidRequest(format!("encoding AIA: {e}")))?;
     Ok(CustomExtension::from_oid_content(ID_PE_AUTHORITY_INFO_ACCESS, content))
 }
@@ -849,7 +1004,7 @@ mod tests {
     #[test]
     fn aia_encoding() {
         use x509_cert::der::Decode as _;
-        let ext = authority_info_access("http://h/ocsp", "http://h/ca/1.crt").unwrap();
+        let ext = authority_info_access(Some("http://h/ocsp"), "http://h/ca/1.crt").unwrap();
         let aia = AuthorityInfoAccessSyntax::from_der(ext.content()).unwrap();
         let found: Vec<(ObjectIdentifier, String)> = aia
             .0
@@ -882,14 +1037,14 @@ mod tests {
     /// lengths).
     #[test]
     fn extension_bytes_are_unchanged() {
-        let ext = authority_info_access("http://h/ocsp", "http://h/ca/1.crt").unwrap();
+        let ext = authority_info_access(Some("http://h/ocsp"), "http://h/ca/1.crt").unwrap();
         assert_eq!(
             hex::encode(ext.content()),
             "303a301906082b06010505073001860d687474703a2f2f682f6f637370301d06082b060105050730028611687474703a2f2f\
              682f63612f312e637274"
         );
         let long = format!("http://carapace.example.internal:4566/ca/{}.crt", "0123456789abcdef".repeat(6));
-        let ext = authority_info_access("http://127.0.0.1:4566/ocsp", &long).unwrap();
+        let ext = authority_info_access(Some("http://127.0.0.1:4566/ocsp"), &long).unwrap();
         assert_eq!(
             hex::encode(ext.content()),
             "3081c5302606082b06010505073001861a687474703a2f2f3132372e302e302e313a343536362f6f63737030819a06082b06\

@@ -8,9 +8,12 @@
 //! The hierarchy mirrors Amazon's public one, which ACM users know from their certificate
 //! chains: one root (`<name> Root CA 1`, RSA-2048, 20 years) signs two intermediates
 //! (`<name> RSA 2048 M01` and `<name> ECDSA 256 M01`, 10 years, `pathlen:0`). RSA leaves are
-//! signed by the RSA intermediate and EC leaves by the ECDSA one, as ACM does. An operator
-//! can instead bring their own root and one intermediate, which then signs every leaf
-//! ([`CertificateAuthority::import`]).
+//! signed by the RSA intermediate and EC leaves by the ECDSA one, as ACM does. The root and
+//! intermediates follow the CA/Browser Forum Baseline Requirements' root and TLS subordinate CA
+//! profiles, their subject given by a [`CaProfile`], and the root signs a CRL for its
+//! intermediates. An operator can instead bring their own root and one intermediate, which
+//! then signs every leaf ([`CertificateAuthority::import`]); [`lint`] reports what such a CA
+//! lacks for those profiles.
 //!
 //! Building and signing certificates is rcgen's job; generating keys and signing bytes is
 //! aws-lc-rs's; reading certificates is x509-parser's. Private keys at rest are sealed with the
@@ -24,13 +27,14 @@ pub mod crypto;
 mod der;
 mod export;
 mod keys;
+pub mod lint;
 mod ocsp;
 mod parse;
 mod path;
 
 pub use authority::{
-    CaMaterial, CertificateAuthority, IntermediateInfo, IntermediateMaterial, IssuedCertificate, LeafRequest,
-    RevokedSerial,
+    CaMaterial, CaProfile, CertificateAuthority, IntermediateInfo, IntermediateMaterial, IssuedCertificate,
+    LeafRequest, RevokedSerial,
 };
 pub use export::{PKCS8_PBKDF2_ITERATIONS, encrypt_pkcs8_pem};
 pub use keys::{KeyAlgorithm, KeyFamily, PrivateKey, UnknownKeyAlgorithm, generate_key};

@@ -407,7 +407,12 @@ mod tests {
         static F: OnceLock<Fixture> = OnceLock::new();
         F.get_or_init(|| {
             let now = OffsetDateTime::now_utc();
-            let (ca, _) = CertificateAuthority::generate("Carapace", now, &MasterKey::generate().unwrap()).unwrap();
+            let (ca, _) = CertificateAuthority::generate(
+                &crate::CaProfile::new("Carapace", "http://127.0.0.1:4566"),
+                now,
+                &MasterKey::generate().unwrap(),
+            )
+            .unwrap();
             let leaves = [(KeyAlgorithm::Rsa2048, KeyFamily::Rsa), (KeyAlgorithm::EcPrime256v1, KeyFamily::Ec)]
                 .into_iter()
                 .map(|(alg, family)| {
@@ -415,7 +420,12 @@ mod tests {
                     Leaf { family, pem, serial, intermediate_id }
                 })
                 .collect();
-            let (other, _) = CertificateAuthority::generate("Other", now, &MasterKey::generate().unwrap()).unwrap();
+            let (other, _) = CertificateAuthority::generate(
+                &crate::CaProfile::new("Other", "http://127.0.0.1:4566"),
+                now,
+                &MasterKey::generate().unwrap(),
+            )
+            .unwrap();
             let (foreign_leaf_pem, _, _) = leaf(&other, &generate_key(KeyAlgorithm::EcPrime256v1).unwrap(), now);
             Fixture {
                 ca,

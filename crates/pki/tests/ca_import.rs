@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use carapace_pki::crypto::MasterKey;
+use carapace_pki::lint::{self, CaRole, Severity};
 use carapace_pki::{
     CaError, CertificateAuthority, KeyAlgorithm, KeyFamily, LeafRequest, generate_key, parse_certificate,
     private_key_matches,
@@ -183,6 +184,46 @@ fn imported_intermediates_sign_every_leaf_and_chain_to_the_operators_root() {
             assert_eq!(issued.signature_algorithm, leaf.signature_algorithm);
         }
     }
+}
+
+/// A CA made the way openssl's defaults make one is imported, and the Baseline Requirements'
+/// checks name everything it lacks: what `carapace ca import` prints.
+#[test]
+fn imported_cas_are_linted_without_being_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsa = ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
+    let (root, inter, key) = make_ca(dir.path(), "lint-", &rsa, "/O=Example Corp/OU=PKI/CN=Example Issuing CA");
+    let (root, inter) = (std::fs::read_to_string(root).unwrap(), std::fs::read_to_string(inter).unwrap());
+    let master = MasterKey::generate().unwrap();
+    let (ca, _) = CertificateAuthority::import(&root, &inter, &std::fs::read_to_string(key).unwrap(), &master).unwrap();
+    // The operator's root key stays with them, so does its CRL.
+    assert!(!ca.signs_crl(ca.root_id()));
+    assert!(ca.certificate_by_id(ca.root_id()).is_some());
+
+    let now = OffsetDateTime::now_utc() + Duration::seconds(1);
+    let codes = |pem: &str, role| -> Vec<(Severity, String)> {
+        lint::ca_certificate(pem, role, now).unwrap().into_iter().map(|f| (f.severity, f.code)).collect()
+    };
+    let owned = |list: &[(Severity, &str)]| list.iter().map(|(s, c)| (*s, c.to_string())).collect::<Vec<_>>();
+    assert_eq!(
+        codes(&root, CaRole::Root),
+        owned(&[(Severity::Warning, "cabf.serverauth.root.authority_key_identifier_extension_absent")])
+    );
+    assert_eq!(
+        codes(&inter, CaRole::Subordinate),
+        owned(&[
+            (Severity::Error, "cabf.serverauth.ca.country_attribute_absent"),
+            (Severity::Error, "cabf.serverauth.ca.organizational_unit_name_attribute_present"),
+            (Severity::Error, "cabf.serverauth.ca.certificate_policies_extension_absent"),
+            (Severity::Error, "cabf.serverauth.ca.crl_distribution_points_extension_absent"),
+            (Severity::Error, "cabf.serverauth.ca.extended_key_usage_extension_absent"),
+            (Severity::Warning, "cabf.serverauth.ca.authority_info_access_extension_absent"),
+        ])
+    );
+    // Past its ten years the root is reported as unusable.
+    let later = now + Duration::days(3700);
+    let findings = lint::ca_certificate(&root, CaRole::Root, later).unwrap();
+    assert!(findings.iter().any(|f| f.code == "carapace.ca_certificate_not_valid_now"), "{findings:?}");
 }
 
 #[test]

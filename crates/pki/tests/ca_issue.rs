@@ -7,9 +7,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use carapace_pki::crypto::MasterKey;
+use carapace_pki::lint::{self, CaRole};
 use carapace_pki::{
-    CaError, CaMaterial, CertificateAuthority, KeyAlgorithm, KeyFamily, LeafRequest, PrivateKey, RevokedSerial,
-    generate_key, parse_certificate, parse_certificates, private_key_matches,
+    CaError, CaMaterial, CaProfile, CertificateAuthority, KeyAlgorithm, KeyFamily, LeafRequest, PrivateKey,
+    RevokedSerial, generate_key, parse_certificate, parse_certificates, private_key_matches,
 };
 use time::{Duration, OffsetDateTime};
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
@@ -27,7 +28,12 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let master = MasterKey::generate().unwrap();
-        let (ca, material) = CertificateAuthority::generate("Carapace", OffsetDateTime::now_utc(), &master).unwrap();
+        let (ca, material) = CertificateAuthority::generate(
+            &CaProfile::new("Carapace", "http://127.0.0.1:4566"),
+            OffsetDateTime::now_utc(),
+            &master,
+        )
+        .unwrap();
         Fixture { ca, material, master }
     })
 }
@@ -86,7 +92,7 @@ fn openssl_verify(dir: &Path, root: &str, chain: &str, leaf: &str, extra: &[&str
 fn ca_hierarchy_looks_like_amazons() {
     let f = fixture();
     let root = parse_certificate(f.ca.root_pem()).unwrap();
-    assert_eq!(root.subject, "O=Carapace, CN=Carapace Root CA 1");
+    assert_eq!(root.subject, "C=XX, O=Carapace, CN=Carapace Root CA 1");
     assert!(root.is_ca && root.is_self_issued);
     assert_eq!(root.key_algorithm, Some(KeyAlgorithm::Rsa2048));
     assert!(root.not_after - root.not_before > Duration::days(20 * 365));
@@ -169,7 +175,7 @@ fn leaves_of_every_key_type_chain_and_carry_acm_extensions() {
         assert_eq!(leaf.key_algorithm, Some(alg), "{ctx}");
         assert_eq!(leaf.subject, "CN=example.com");
         assert_eq!(issued.subject, leaf.subject);
-        assert_eq!(leaf.issuer_dn, format!("O=Carapace, CN={expected_intermediate}"));
+        assert_eq!(leaf.issuer_dn, format!("C=XX, O=Carapace, CN={expected_intermediate}"));
         assert_eq!(issued.issuer, "Carapace");
         assert_eq!(leaf.issuer, "Carapace");
         assert_eq!(leaf.subject_alternative_names, vec!["example.com", "*.example.com", "www.example.com"]);
@@ -374,7 +380,8 @@ fn material_roundtrips_and_needs_the_right_master_key() {
     assert!(matches!(CertificateAuthority::from_material(&swapped, &f.master), Err(CaError::Unseal(_))));
 
     // An intermediate from another CA is refused.
-    let (_, foreign) = CertificateAuthority::generate("Other", now, &f.master).unwrap();
+    let (_, foreign) =
+        CertificateAuthority::generate(&CaProfile::new("Other", "http://127.0.0.1:4566"), now, &f.master).unwrap();
     let mut mixed = material.clone();
     mixed.rsa_intermediate = foreign.rsa_intermediate;
     assert!(matches!(CertificateAuthority::from_material(&mixed, &f.master), Err(CaError::Material(_))));
@@ -430,6 +437,165 @@ fn crl_verifies_with_openssl_and_lists_revoked_serials() {
     assert!(text.contains("Key Compromise"), "{text}");
     assert!(text.contains("X509v3 CRL Number"), "{text}");
     assert!(matches!(f.ca.sign_crl("unknown", &[], 1, now, now), Err(CaError::UnknownIntermediate(_))));
+}
+
+/// The URIs of one kind of general name in an extension's parsed value.
+fn uris<'a>(names: impl IntoIterator<Item = &'a GeneralName<'a>>) -> Vec<String> {
+    names
+        .into_iter()
+        .map(|n| match n {
+            GeneralName::URI(uri) => uri.to_string(),
+            other => panic!("not a URI: {other:?}"),
+        })
+        .collect()
+}
+
+/// The profiles of BR 7.1.2.1 (root) and 7.1.2.6 (TLS subordinate CA), read back; pkilint
+/// (tests/python/test_pkilint.py) lints the same certificates as the server issues them.
+#[test]
+fn ca_certificates_carry_the_baseline_requirements_profiles() {
+    let f = fixture();
+    let root_id = f.ca.root_id().to_owned();
+    let (_, root) = x509_parser::parse_x509_certificate(f.ca.root_der()).unwrap();
+    let root_ski = root.extensions().iter().find_map(|e| match e.parsed_extension() {
+        ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+        _ => None,
+    });
+    assert_eq!(root_id, hex::encode(root_ski.unwrap()));
+    let mut root_extensions: Vec<&str> = Vec::new();
+    for ext in root.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::BasicConstraints(bc) => {
+                assert!(bc.ca && bc.path_len_constraint.is_none() && ext.critical);
+                root_extensions.push("bc");
+            }
+            ParsedExtension::KeyUsage(ku) => {
+                assert!(ku.key_cert_sign() && ku.crl_sign() && ext.critical);
+                root_extensions.push("ku");
+            }
+            ParsedExtension::SubjectKeyIdentifier(_) => root_extensions.push("ski"),
+            ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                assert_eq!(aki.key_identifier.as_ref().map(|k| hex::encode(k.0)), Some(root_id.clone()));
+                root_extensions.push("aki");
+            }
+            other => panic!("a root carries no {other:?}"),
+        }
+    }
+    root_extensions.sort();
+    assert_eq!(root_extensions, ["aki", "bc", "ku", "ski"]);
+    assert_eq!(f.ca.certificate_by_id(&root_id), Some((f.ca.root_pem(), f.ca.root_der())));
+
+    for family in [KeyFamily::Rsa, KeyFamily::Ec] {
+        let parsed = parse_certificate(f.ca.intermediate_pem(family)).unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&parsed.der).unwrap();
+        let mut seen = Vec::new();
+        for ext in cert.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::CRLDistributionPoints(dps) => {
+                    let Some(DistributionPointName::FullName(names)) = &dps.points[0].distribution_point else {
+                        panic!("no full name")
+                    };
+                    assert_eq!(uris(names), [format!("{BASE_URL}/crl/{root_id}.crl")]);
+                    seen.push("crl");
+                }
+                ParsedExtension::AuthorityInfoAccess(aia) => {
+                    // caIssuers only: the root answers no OCSP (BR 7.1.2.10.3 makes it optional).
+                    assert_eq!(aia.accessdescs.len(), 1);
+                    assert_eq!(aia.accessdescs[0].access_method.to_id_string(), "1.3.6.1.5.5.7.48.2");
+                    assert_eq!(uris([&aia.accessdescs[0].access_location]), [format!("{BASE_URL}/ca/{root_id}.crt")]);
+                    seen.push("aia");
+                }
+                ParsedExtension::CertificatePolicies(policies) => {
+                    assert_eq!(policies.len(), 1);
+                    assert_eq!(policies[0].policy_id.to_id_string(), "2.23.140.1.2.1");
+                    seen.push("policy");
+                }
+                ParsedExtension::ExtendedKeyUsage(eku) => {
+                    assert!(eku.server_auth && eku.client_auth && !eku.any);
+                    seen.push("eku");
+                }
+                _ => {}
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, ["aia", "crl", "eku", "policy"], "{family:?}");
+        assert_eq!(parsed.subject, format!("C=XX, O=Carapace, CN={}", parsed.common_name.unwrap()));
+    }
+
+    // The CA's own checks find nothing in what it generates.
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(lint::ca_certificate(f.ca.root_pem(), CaRole::Root, now).unwrap(), []);
+    for family in [KeyFamily::Rsa, KeyFamily::Ec] {
+        assert_eq!(lint::ca_certificate(f.ca.intermediate_pem(family), CaRole::Subordinate, now).unwrap(), []);
+    }
+}
+
+#[test]
+fn the_subject_comes_from_the_profile_and_is_checked() {
+    let now = OffsetDateTime::now_utc();
+    let master = MasterKey::generate().unwrap();
+    let profile = CaProfile {
+        country: "DE".into(),
+        organization: "Beispiel GmbH".into(),
+        state: Some("Berlin".into()),
+        locality: Some("Kreuzberg".into()),
+        ..CaProfile::new("Beispiel", "http://pki.beispiel.example.com/")
+    };
+    let (ca, _) = CertificateAuthority::generate(&profile, now, &master).unwrap();
+    let root = parse_certificate(ca.root_pem()).unwrap();
+    // BR 7.1.4.1's order: country, state, locality, organisation, common name.
+    assert_eq!(root.subject, "C=DE, ST=Berlin, L=Kreuzberg, O=Beispiel GmbH, CN=Beispiel Root CA 1");
+    let inter = parse_certificate(ca.intermediate_pem(KeyFamily::Ec)).unwrap();
+    assert_eq!(inter.subject, "C=DE, ST=Berlin, L=Kreuzberg, O=Beispiel GmbH, CN=Beispiel ECDSA 256 M01");
+    // countryName is a PrintableString (RFC 5280 Appendix A), the rest UTF8String.
+    let (_, cert) = x509_parser::parse_x509_certificate(&root.der).unwrap();
+    let tags: Vec<_> = cert.subject().iter_attributes().map(|a| a.attr_value().header.tag()).collect();
+    use x509_parser::der_parser::asn1_rs::Tag;
+    assert_eq!(tags, [Tag::PrintableString, Tag::Utf8String, Tag::Utf8String, Tag::Utf8String, Tag::Utf8String]);
+    // The trailing slash of the base URL is not doubled.
+    let text = String::from_utf8_lossy(&inter.der).into_owned();
+    assert!(text.contains(&format!("http://pki.beispiel.example.com/crl/{}.crl", ca.root_id())), "{text}");
+
+    for bad in [
+        CaProfile { country: "de".into(), ..profile.clone() },
+        CaProfile { country: "DEU".into(), ..profile.clone() },
+        CaProfile { organization: " ".into(), ..profile.clone() },
+        CaProfile { state: Some("x".repeat(129)), ..profile.clone() },
+        // `<name> ECDSA 256 M01` would exceed the 64 characters of a common name.
+        CaProfile { name: "n".repeat(51), ..profile.clone() },
+        CaProfile { base_url: "http://pki.example.com/ü".into(), ..profile.clone() },
+    ] {
+        assert!(
+            matches!(CertificateAuthority::generate(&bad, now, &master), Err(CaError::InvalidRequest(_))),
+            "{bad:?}"
+        );
+    }
+}
+
+/// The root's CRL: signed by the root, empty (Carapace revokes no intermediate), and what
+/// `openssl verify -crl_check_all` needs for the intermediate's link of the chain.
+#[test]
+fn the_root_signs_its_crl_and_the_whole_chain_passes_a_crl_check() {
+    let f = fixture();
+    let now = OffsetDateTime::now_utc();
+    assert!(f.ca.signs_crl(f.ca.root_id()) && f.ca.signs_crl(f.ca.intermediate_id(KeyFamily::Ec)));
+    assert!(!f.ca.signs_crl("00"));
+    let dir = tempfile::tempdir().unwrap();
+    let pem = |der: &[u8]| pem::encode(&pem::Pem::new("X509 CRL", der.to_vec()));
+    let root_crl = f.ca.sign_crl(f.ca.root_id(), &[], 1, now, now + Duration::days(1)).unwrap();
+    let inter_crl = f.ca.sign_crl(f.ca.intermediate_id(KeyFamily::Ec), &[], 1, now, now + Duration::days(1)).unwrap();
+    std::fs::write(dir.path().join("root.crl"), pem(&root_crl)).unwrap();
+    std::fs::write(dir.path().join("inter.crl"), pem(&inter_crl)).unwrap();
+    let (root_crl_file, inter_crl_file) = (dir.path().join("root.crl"), dir.path().join("inter.crl"));
+    let (root_crl_file, inter_crl_file) = (root_crl_file.to_str().unwrap(), inter_crl_file.to_str().unwrap());
+    let issued = f.ca.issue(&request(now), key(KeyAlgorithm::EcPrime256v1), now).unwrap();
+    let args = ["-crl_check_all", "-CRLfile", root_crl_file, "-CRLfile", inter_crl_file];
+    let (ok, out) = openssl_verify(dir.path(), f.ca.root_pem(), &issued.chain_pem, &issued.certificate_pem, &args);
+    assert!(ok, "{out}");
+    // Without the root's CRL, the intermediate's link cannot be checked.
+    let args = ["-crl_check_all", "-CRLfile", inter_crl_file];
+    let (ok, out) = openssl_verify(dir.path(), f.ca.root_pem(), &issued.chain_pem, &issued.certificate_pem, &args);
+    assert!(!ok && out.contains("unable to get certificate CRL"), "{out}");
 }
 
 #[test]

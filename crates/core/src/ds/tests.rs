@@ -23,7 +23,11 @@ fn ca() -> Arc<CertificateAuthority> {
     CA.get_or_init(|| {
         let key = MasterKey::from_bytes([7; 32]);
         let now = time::OffsetDateTime::from_unix_timestamp(T0 / 1000).unwrap();
-        Arc::new(CertificateAuthority::generate("Test", now, &key).unwrap().0)
+        Arc::new(
+            CertificateAuthority::generate(&crate::ca::CaProfile::new("Test", "http://127.0.0.1:4566"), now, &key)
+                .unwrap()
+                .0,
+        )
     })
     .clone()
 }

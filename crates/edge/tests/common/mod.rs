@@ -43,7 +43,12 @@ pub struct Leaf {
 impl Pki {
     pub fn new() -> Self {
         let master = MasterKey::generate().unwrap();
-        let (ca, _) = CertificateAuthority::generate("Edge Test", time::OffsetDateTime::now_utc(), &master).unwrap();
+        let (ca, _) = CertificateAuthority::generate(
+            &carapace_core::ca::CaProfile::new("Edge Test", "http://127.0.0.1:4566"),
+            time::OffsetDateTime::now_utc(),
+            &master,
+        )
+        .unwrap();
         Self { ca }
     }
 
