@@ -959,7 +959,9 @@ mod tests {
         .unwrap();
         let issue: IssueDefault = {
             let ca = core.ca.clone();
-            Box::new(move |now| default_certificate(&ca, "cdn.carapace.internal", "http://127.0.0.1:4566", 30, now))
+            // 400 days: a test may move the clock to an ACM certificate's renewal window
+            // (day 153 of 198) without the edge's own certificate falling due (two thirds in).
+            Box::new(move |now| default_certificate(&ca, "cdn.carapace.internal", "http://127.0.0.1:4566", 400, now))
         };
         let default = issue(clock.now()).unwrap();
         let metrics = EdgeSyncMetrics::default();
@@ -1098,7 +1100,7 @@ mod tests {
     }
 
     /// An attached certificate is re-read for its own writes only: a record write leaves its
-    /// key as unsealed (the same `Arc`), a renewal (new material) is served at once, and
+    /// key as unsealed (the same `Arc`), a managed renewal (new material) is served at once, and
     /// certificates issued in another account cause nothing.
     #[tokio::test]
     async fn certificate_writes_reach_only_the_distributions_using_them() {
@@ -1149,11 +1151,13 @@ mod tests {
         let now = w.edge.certificate_for("www.example.com").unwrap();
         assert!(Arc::ptr_eq(&now, &attached), "an unchanged version is not unsealed again");
 
-        // A renewal: a new key and leaf under the same ARN, served on the attached names.
-        w.acm.renew_certificate(&alice(), &arn).await.unwrap();
-        w.clock.advance(200);
-        w.acm.run_due_jobs().await.unwrap();
+        // Managed renewal (in use, so eligible) once its window opens 45 days before NotAfter:
+        // a new key and leaf under the same ARN, served on the attached names.
+        let issued = w.acm.describe_certificate(&alice(), &arn).await.unwrap();
+        let not_after_ms = issued.record.x509.expect("issued").not_after_ms;
+        w.clock.set(not_after_ms - 44 * 86_400_000);
         let renewed = eventually("the renewed certificate is served", async || {
+            w.acm.run_due_jobs().await.ok()?;
             let now = w.edge.certificate_for("www.example.com")?;
             (!Arc::ptr_eq(&now, &attached)).then_some(now)
         })
