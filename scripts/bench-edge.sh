@@ -89,7 +89,9 @@ EOF
 # script that resolves to loopback, so SNI carries the distribution's name.
 start_carapace() {
   rm -rf "$WORK/carapace"
+  # The same bounds as the edge's own run and nginx's (`keepalive_requests 100000000`).
   CARAPACE_LIGHTSAIL_ORIGINS="web=http://$ORIGIN" CARAPACE_EDGE_CACHE_BYTES=$((1 << 30)) RUST_LOG=warn \
+    CARAPACE_EDGE_HTTP_MAX_REQUESTS_PER_CONNECTION=100000000 \
     taskset -c 0 "$CARAPACE_BIN" serve --dev --data-dir "$WORK/carapace" --listen "127.0.0.1:$CARAPACE_API" \
     --edge-https-listen "127.0.0.1:$CARAPACE" --edge-http-listen 127.0.0.1:9481 >"$WORK/carapace.log" 2>&1 &
   PIDS+=($!)

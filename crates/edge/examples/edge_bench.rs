@@ -103,7 +103,10 @@ async fn edge(addr: &str, dir: &str, origin: &str) {
     let mut dist = Distribution::new("bench", "localhost", origin.clone(), cert.clone());
     dist.cache_behaviors = vec![PathBehavior { path: "miss/*".into(), behavior: Behavior::DontCache }];
     let attacked = Distribution::new("attacked", "attacked.localhost", origin, cert);
-    let config = EdgeConfig { cache_bytes: 1 << 30, system_roots: false, ..EdgeConfig::default() };
+    // As nginx in scripts/bench-edge.sh (`keepalive_requests 100000000`): h2load and the
+    // memory run do not reconnect once a connection has served its requests.
+    let limits = carapace_net::Limits { max_requests_per_connection: 100_000_000, ..EdgeConfig::default_limits() };
+    let config = EdgeConfig { cache_bytes: 1 << 30, system_roots: false, limits, ..EdgeConfig::default() };
     let edge = Edge::new(config).unwrap();
     edge.swap(Snapshot::new([dist, attacked]).unwrap());
     let https = tokio::net::TcpListener::bind(addr).await.unwrap();
