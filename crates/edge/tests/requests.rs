@@ -493,3 +493,39 @@ async fn a_matching_validator_on_a_miss_gets_304_and_still_fills_the_cache() {
     assert_eq!(w.origin.hits("/v"), 1);
     edge.stop().await;
 }
+
+/// Misses stream from a pooled origin connection and leave it pooled: a viewer's response
+/// that ends at its `Content-Length` must not drop the origin body before the origin
+/// connection has finished it, or every such miss would cost the origin a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_misses_keep_their_origin_connections_pooled() {
+    use std::sync::atomic::Ordering;
+    let w = world().await;
+    let body = "x".repeat(1024);
+    w.origin.route("/live", 200, &[("cache-control", "no-store")], &body);
+    let edge = start_edge(w.config(), Snapshot::new([dist("a", "a.test", &w.origin, &w.leaf)]).unwrap()).await;
+    let viewer = Arc::new(Viewer::new(edge.https, &w.pki));
+    for _ in 0..60 {
+        let got = viewer.get("a.test", "/live").await;
+        assert_eq!((got.status, got.body.len(), got.x_cache()), (StatusCode::OK, 1024, "Miss from carapace"));
+    }
+    let sequential = w.origin.connections.load(Ordering::Relaxed);
+    assert!(sequential <= 2, "60 misses one after another opened {sequential} origin connections");
+    // Eight viewers at once: at most about one connection each.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let viewer = viewer.clone();
+        tasks.spawn(async move {
+            for _ in 0..25 {
+                assert_eq!(viewer.get("a.test", "/live").await.body.len(), 1024);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let concurrent = w.origin.connections.load(Ordering::Relaxed) - sequential;
+    assert!(concurrent <= 16, "200 misses from 8 viewers opened {concurrent} more origin connections");
+    assert_eq!(w.origin.hits("/live"), 260);
+    edge.stop().await;
+}

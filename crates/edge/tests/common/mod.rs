@@ -111,6 +111,8 @@ pub struct Origin {
     hits: Mutex<HashMap<String, usize>>,
     seen: Mutex<HashMap<String, Seen>>,
     pub not_modified: AtomicUsize,
+    /// TCP connections accepted.
+    pub connections: AtomicUsize,
 }
 
 impl Origin {
@@ -130,11 +132,13 @@ impl Origin {
             hits: Mutex::default(),
             seen: Mutex::default(),
             not_modified: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
         });
         let o = origin.clone();
         tokio::spawn(async move {
             loop {
                 let (tcp, _) = listener.accept().await.unwrap();
+                o.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let (o, tls) = (o.clone(), tls.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
