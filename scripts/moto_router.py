@@ -65,6 +65,17 @@ def service_of(handler):
     return None
 
 
+
+def terminate(proc):
+    """Stops a child: SIGTERM, then SIGKILL after 20 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
 class Carapace:
     """`carapace serve --dev` on a fresh data directory, restartable."""
 
@@ -113,13 +124,7 @@ class Carapace:
 
     def stop(self, keep_dir=False):
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+            terminate(self.proc)
             self.proc = None
         if self.dir is not None and not keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -149,13 +154,7 @@ class Moto:
         raise RuntimeError("moto_server did not start")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.log.close()
 
 
