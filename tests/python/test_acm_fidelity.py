@@ -256,7 +256,7 @@ def test_an_operation_in_no_model_is_unknown(server):
 
 
 # RequestCertificate's RootHierarchyType and CertificateUsage, each case as the model's
-# documentation of the two members gives it, then the N2 requests Carapace cannot issue.
+# documentation of the two members gives it.
 N2_REFUSALS = [
     ({"RootHierarchyType": "PUBLIC"}, "Member must satisfy enum value set"),
     ({"CertificateUsage": "CLIENT_AND_SERVER_AUTH"}, "CertificateUsage can be specified only when RootHierarchyType"),
@@ -274,27 +274,93 @@ N2_REFUSALS = [
     ),
     ({"RootHierarchyType": "N2_AMAZON_MANAGED", "ValidationMethod": "EMAIL"}, "must use ValidationMethod DNS"),
     ({"RootHierarchyType": "N2_AMAZON_MANAGED"}, "must use ValidationMethod DNS"),
-    (
-        {"RootHierarchyType": "N2_AMAZON_MANAGED", "ValidationMethod": "DNS", "CertificateUsage": "CLIENT_AUTH_ONLY"},
-        "RootHierarchyType N2_AMAZON_MANAGED is not available",
-    ),
-    (
-        {"RootHierarchyType": "N2_SFG2_AMAZON_MANAGED", "ValidationMethod": "DNS"},
-        "RootHierarchyType N2_SFG2_AMAZON_MANAGED is not available",
-    ),
 ]
 
 
 @pytest.mark.parametrize("members,expected", N2_REFUSALS)
-def test_root_hierarchy_requests_are_refused_naming_the_member(server, members, expected):
+def test_root_hierarchy_requests_are_checked_as_documented(server, members, expected):
     acm = server.pinned_client("acm", key="222222222222", parameter_validation=False)
     with pytest.raises(botocore.exceptions.ClientError) as e:
         acm.request_certificate(DomainName="n2.example.com", **members)
     code, message = error_of(e)
     assert code == "ValidationException" and expected in message, message
     # Nothing was stored.
-    listed = acm.list_certificates(Includes={"keyTypes": ["RSA_2048", "EC_prime256v1"]})["CertificateSummaryList"]
+    listed = acm.list_certificates(
+        Includes={"keyTypes": ["RSA_2048", "EC_prime256v1"]},
+        RootHierarchyTypes=["N2_AMAZON_MANAGED", "N2_SFG2_AMAZON_MANAGED"],
+    )["CertificateSummaryList"]
     assert [c for c in listed if c["DomainName"] == "n2.example.com"] == []
+
+
+def openssl_verify(trusted_pem, chain_pem, leaf_pem, *extra):
+    with tempfile.TemporaryDirectory() as d:
+        paths = {}
+        for name, text in [("root", trusted_pem), ("chain", chain_pem), ("leaf", leaf_pem)]:
+            paths[name] = os.path.join(d, name + ".pem")
+            with open(paths[name], "w") as f:
+                f.write(text)
+        out = subprocess.run(
+            ["openssl", "verify", *extra, "-CAfile", paths["root"], "-untrusted", paths["chain"], paths["leaf"]],
+            capture_output=True,
+            text=True,
+        )
+        return out.returncode == 0, out.stdout + out.stderr
+
+
+# (RootHierarchyType, CertificateUsage asked, shown, validity in days, EKU names, chain length)
+N2_CASES = [
+    ("N2_AMAZON_MANAGED", None, "CLIENT_AND_SERVER_AUTH", 395, ["TLS_WEB_SERVER_AUTHENTICATION", "TLS_WEB_CLIENT_AUTHENTICATION"], 2),
+    ("N2_AMAZON_MANAGED", "CLIENT_AUTH_ONLY", "CLIENT_AUTH_ONLY", 395, ["TLS_WEB_CLIENT_AUTHENTICATION"], 2),
+    ("N2_SFG2_AMAZON_MANAGED", None, "CLIENT_AND_SERVER_AUTH", 98, ["TLS_WEB_SERVER_AUTHENTICATION", "TLS_WEB_CLIENT_AUTHENTICATION"], 3),
+]
+
+
+def test_n2_certificates_chain_to_the_n2_root_or_the_cross_signed_one(server):
+    """RootHierarchyType and CertificateUsage honoured: each N2 certificate is issued from
+    Carapace's N2 hierarchy with its validity and EKU profile, shows both members, and its
+    chain verifies with openssl against the N2 root (`/ca/n2-root.pem`) or, cross-signed,
+    against the main root (`/ca/root.pem`)."""
+    acm = server.pinned_client("acm", key="444444444444")
+    with urllib.request.urlopen(server.endpoint + "/ca/n2-root.pem", timeout=10) as r:
+        n2_root = r.read().decode()
+    with urllib.request.urlopen(server.endpoint + "/ca/root.pem", timeout=10) as r:
+        main_root = r.read().decode()
+    arns = []
+    for i, (hierarchy, usage, *_rest) in enumerate(N2_CASES):
+        members = {"RootHierarchyType": hierarchy}
+        if usage:
+            members["CertificateUsage"] = usage
+        arns.append(
+            acm.request_certificate(DomainName=f"n{i}.n2.example.com", ValidationMethod="DNS", **members)["CertificateArn"]
+        )
+    standard = acm.request_certificate(DomainName="std.n2.example.com", ValidationMethod="DNS")["CertificateArn"]
+    for arn, (hierarchy, _, shown, days, ekus, chain_len) in zip(arns, N2_CASES):
+        cert = wait_issued(acm, arn)
+        assert cert["RootHierarchyType"] == hierarchy and cert["CertificateUsage"] == shown, cert
+        assert cert["Type"] == "AMAZON_ISSUED"
+        assert (cert["NotAfter"] - cert["NotBefore"]).days == days
+        assert [e["Name"] for e in cert["ExtendedKeyUsages"]] == ekus
+        got = acm.get_certificate(CertificateArn=arn)
+        chain = got["CertificateChain"]
+        assert chain.count("BEGIN CERTIFICATE") == chain_len
+        trusted = n2_root if hierarchy == "N2_AMAZON_MANAGED" else main_root
+        ok, text = openssl_verify(trusted, chain, got["Certificate"])
+        assert ok, text
+        server_ok, text = openssl_verify(trusted, chain, got["Certificate"], "-purpose", "sslserver")
+        assert server_ok == ("TLS_WEB_SERVER_AUTHENTICATION" in ekus), text
+        client_ok, text = openssl_verify(trusted, chain, got["Certificate"], "-purpose", "sslclient")
+        assert client_ok, text
+    wait_issued(acm, standard)
+
+    listed = [c["CertificateArn"] for c in acm.list_certificates()["CertificateSummaryList"]]
+    assert listed == [standard]
+    n2_listed = acm.list_certificates(RootHierarchyTypes=["N2_AMAZON_MANAGED"])["CertificateSummaryList"]
+    assert sorted(c["CertificateArn"] for c in n2_listed) == sorted(arns[:2])
+    assert all(c["RootHierarchyType"] == "N2_AMAZON_MANAGED" for c in n2_listed)
+    search = acm.search_certificates(
+        FilterStatement={"Filter": {"AcmCertificateMetadataFilter": {"RootHierarchyType": "N2_SFG2_AMAZON_MANAGED"}}}
+    )
+    assert [r["CertificateArn"] for r in search["Results"]] == [arns[2]]
 
 
 def test_standard_certificates_carry_server_auth_alone_and_no_root_hierarchy(server):

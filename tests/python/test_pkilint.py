@@ -165,6 +165,48 @@ def test_leaf_chain_and_crls_have_no_errors(server, workdir, key_algorithm):
     assert openssl("x509", "-inform", "DER", "-in", root_der).strip() == root_pem.strip()
 
 
+@pytest.mark.parametrize("key_algorithm", ["RSA_2048", "EC_prime256v1"])
+def test_n2_leaf_intermediate_roots_and_cross_certificate_have_no_errors(server, workdir, key_algorithm):
+    """An `N2_SFG2_AMAZON_MANAGED` certificate's chain: the leaf (serverAuth and clientAuth),
+    the N2 intermediate, the N2 root cross-signed by the main root (an internal cross CA), the
+    main root; and the self-signed N2 root as a root CA."""
+    acm = server.client("acm")
+    arn = acm.request_certificate(
+        DomainName="n2.lint.carapace.example.com",
+        KeyAlgorithm=key_algorithm,
+        ValidationMethod="DNS",
+        RootHierarchyType="N2_SFG2_AMAZON_MANAGED",
+    )["CertificateArn"]
+    acm.get_waiter("certificate_validated").wait(CertificateArn=arn, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    got = acm.get_certificate(CertificateArn=arn)
+    inter_pem, cross_pem, root_pem = PEM_CERT.findall(got["CertificateChain"])
+    leaf = write(workdir, f"n2-{key_algorithm}-leaf.pem", got["Certificate"])
+    inter = write(workdir, f"n2-{key_algorithm}-intermediate.pem", inter_pem)
+    cross = write(workdir, f"n2-{key_algorithm}-cross.pem", cross_pem)
+    root = write(workdir, f"n2-{key_algorithm}-root.pem", root_pem)
+    n2_root = write(workdir, "n2-root.pem", local(server, BASE_URL + "/ca/n2-root.pem").decode())
+    chain = write(workdir, f"n2-{key_algorithm}-chain.pem", inter_pem + cross_pem)
+    openssl("verify", "-CAfile", root, "-untrusted", chain, leaf)
+    openssl("verify", "-CAfile", n2_root, "-untrusted", inter, leaf)
+
+    assert_clean("lint_cabf_serverauth_cert", "-t", "DV-FINAL-CERTIFICATE", leaf, show=[cert_text(leaf)])
+    assert_clean("lint_cabf_serverauth_cert", "-t", "INTERNAL-UNCONSTRAINED-TLS-CA", inter, show=[cert_text(inter)])
+    assert_clean("lint_cabf_serverauth_cert", "-t", "INTERNAL-CROSS-CA", cross, show=[cert_text(cross)])
+    assert_clean("lint_cabf_serverauth_cert", "-t", "ROOT-CA", n2_root, show=[cert_text(n2_root)])
+    for cert in (leaf, inter, cross, n2_root):
+        assert_clean("lint_pkix_cert", cert, show=[cert_text(cert)])
+    assert_clean("lint_pkix_signer_signee_cert_chain", inter, leaf)
+    assert_clean("lint_pkix_signer_signee_cert_chain", cross, inter)
+    assert_clean("lint_pkix_signer_signee_cert_chain", n2_root, inter)
+    assert_clean("lint_pkix_signer_signee_cert_chain", root, cross)
+
+    # The N2 intermediate's CRL is signed by the N2 root and lints as an ARL.
+    inter_text = openssl("x509", "-in", inter, "-noout", "-text")
+    n2_crl = write(workdir, f"n2-{key_algorithm}-root.crl", local(server, crl_url(inter_text)))
+    assert_clean("lint_crl", "-t", "ARL", "-p", "BR", n2_crl, show=[crl_text(n2_crl)])
+    openssl("crl", "-inform", "DER", "-in", n2_crl, "-CAfile", n2_root, "-noout")
+
+
 def ocsp_response(server, workdir, name, inter, leaf):
     request = os.path.join(workdir, f"{name}.req")
     openssl("ocsp", "-issuer", inter, "-cert", leaf, "-reqout", request)

@@ -5,7 +5,7 @@ use carapace_core::acm::record::{
     ValidationMethod, X509Facts,
 };
 use carapace_core::acm::state::DomainStatus;
-use carapace_core::acm::{CertificateView, RootHierarchy, Status, Tag};
+use carapace_core::acm::{CertificateUsage, CertificateView, RootHierarchy, Status, Tag};
 use carapace_core::ca::{KeyAlgorithm, KeyFamily};
 use carapace_model::Timestamp;
 use carapace_model::acm as m;
@@ -135,6 +135,20 @@ pub(crate) fn root_hierarchy_from(v: m::RootHierarchyType) -> RootHierarchy {
     match v {
         m::RootHierarchyType::N2AmazonManaged => RootHierarchy::N2,
         m::RootHierarchyType::N2Sfg2AmazonManaged => RootHierarchy::N2CrossSigned,
+    }
+}
+
+pub(crate) fn root_hierarchy(v: RootHierarchy) -> m::RootHierarchyType {
+    match v {
+        RootHierarchy::N2 => m::RootHierarchyType::N2AmazonManaged,
+        RootHierarchy::N2CrossSigned => m::RootHierarchyType::N2Sfg2AmazonManaged,
+    }
+}
+
+pub(crate) fn certificate_usage(v: CertificateUsage) -> m::CertificateUsage {
+    match v {
+        CertificateUsage::ClientAndServerAuth => m::CertificateUsage::ClientAndServerAuth,
+        CertificateUsage::ClientAuthOnly => m::CertificateUsage::ClientAuthOnly,
     }
 }
 
@@ -346,9 +360,9 @@ pub(crate) fn detail(v: &CertificateView) -> m::CertificateDetail {
         certificate_key_pair_origin: Some(origin(r.key_pair_origin)),
         acme_endpoint_arn: None,
         acme_account_id: None,
-        // Both exist only for Amazon N2 certificates, which Carapace does not issue.
-        root_hierarchy_type: None,
-        certificate_usage: None,
+        // Both exist only for Amazon N2 certificates.
+        root_hierarchy_type: r.root_hierarchy.map(root_hierarchy),
+        certificate_usage: r.certificate_usage.map(certificate_usage),
     }
 }
 
@@ -384,8 +398,8 @@ pub(crate) fn summary(v: &CertificateView) -> m::CertificateSummary {
         revoked_at: r.revoked_ms.map(ts),
         managed_by: r.managed_by.map(managed_by),
         certificate_key_pair_origin: Some(origin(r.key_pair_origin)),
-        // Both exist only for Amazon N2 certificates, which Carapace does not issue.
-        root_hierarchy_type: None,
-        certificate_usage: None,
+        // Both exist only for Amazon N2 certificates.
+        root_hierarchy_type: r.root_hierarchy.map(root_hierarchy),
+        certificate_usage: r.certificate_usage.map(certificate_usage),
     }
 }

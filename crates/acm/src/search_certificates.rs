@@ -182,10 +182,10 @@ fn filter(f: &m::CertificateFilter, v: &CertificateView) -> bool {
             md.managed_by.is_none_or(|mb| r.managed_by.map(convert::managed_by) == Some(mb)),
             md.validation_method.is_none_or(|vm| r.validation_method.map(convert::method) == Some(vm)),
             md.certificate_key_pair_origin.is_none_or(|o| convert::origin(r.key_pair_origin) == o),
-            // Carapace issues nothing through ACME yet, and no Amazon N2 certificates.
+            // Carapace issues nothing through ACME yet.
             md.acme_endpoint_arn.is_none(),
             md.acme_account_id.is_none(),
-            md.root_hierarchy_type.is_none(),
+            md.root_hierarchy_type.is_none_or(|h| r.root_hierarchy.map(convert::root_hierarchy) == Some(h)),
         ];
         if !checks.iter().all(|c| *c) {
             return false;

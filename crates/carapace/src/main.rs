@@ -262,6 +262,10 @@ enum CaCommand {
     ExportRoot {
         #[command(flatten)]
         common: Common,
+        /// Print the N2 root instead: what `N2_AMAZON_MANAGED` certificates chain to
+        /// (`N2_SFG2_AMAZON_MANAGED` ones chain to the main root through a cross-certificate).
+        #[arg(long)]
+        n2: bool,
     },
     /// Replace the CA with your own root and intermediate (used for every new leaf). Both are
     /// checked against the CA/Browser Forum profiles of root and subordinate CA certificates,
@@ -442,11 +446,12 @@ async fn jobs(cmd: JobsCommand) -> anyhow::Result<()> {
 
 async fn ca(cmd: CaCommand) -> anyhow::Result<()> {
     match cmd {
-        CaCommand::ExportRoot { common } => {
+        CaCommand::ExportRoot { common, n2 } => {
             let config = load_config(&common, |_| {})?;
             let app = App::open_command(&config).await?;
             let ca = app.ca(&config, &config.public_base_url(config.listen)).await?;
-            print!("{}", ca.root_pem());
+            let pem = if n2 { ca.n2_root_pem().context("the CA has no N2 hierarchy")? } else { ca.root_pem() };
+            print!("{pem}");
             app.store.close().await?;
         }
         CaCommand::Import { common, root, intermediate, key } => {

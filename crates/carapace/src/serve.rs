@@ -105,11 +105,10 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         dispatcher,
         metrics,
         store: app.store.clone(),
-        static_routes: vec![(
-            String::from("/ca/root.pem"),
-            "application/x-pem-file",
-            Bytes::from(ca.root_pem().to_owned()),
-        )],
+        static_routes: std::iter::once(("/ca/root.pem", ca.root_pem()))
+            .chain(ca.n2_root_pem().map(|pem| ("/ca/n2-root.pem", pem)))
+            .map(|(path, pem)| (String::from(path), "application/x-pem-file", Bytes::from(pem.to_owned())))
+            .collect(),
         acm: Some(CertificateManager::new(core.clone())),
         ca: Some(ca.clone()),
         crls: carapace_core::revocation::CrlCache::new(time::Duration::seconds(

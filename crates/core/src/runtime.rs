@@ -67,8 +67,9 @@ pub enum BootstrapError {
 }
 
 /// Loads the CA from the store, creating (and storing) a new one as `profile` describes on
-/// first start. A stored CA is loaded as it is: `profile` applies to new CAs only. When two
-/// nodes start at once, the loser of the insert race loads the winner's CA.
+/// first start. A stored CA is loaded as it is: `profile` applies to new CAs only, and to the
+/// N2 hierarchy (ACM's `RootHierarchyType`), which is added to stored material that lacks it.
+/// When two nodes start at once, the loser of each write race loads the winner's CA.
 pub async fn load_or_create_ca(
     store: &dyn Store,
     master_key: &MasterKey,
@@ -76,35 +77,61 @@ pub async fn load_or_create_ca(
     clock: &dyn Clock,
 ) -> Result<(CertificateAuthority, bool), BootstrapError> {
     let key = Key::new(CA_KIND, "", CA_ID);
-    if let Some(row) = store.get(&key).await? {
-        return Ok((load_ca(&row, master_key)?, false));
+    let mut created = false;
+    if store.get(&key).await?.is_none() {
+        let (_, material) = CertificateAuthority::generate(profile, clock.now(), master_key)
+            .map_err(|e| BootstrapError::Ca(e.to_string()))?;
+        let row = Row { key: key.clone(), version: 0, created_ms: clock.now_ms(), body: encode_material(&material)? };
+        match store.apply(vec![Write::Put { row, expect: None }]).await {
+            Ok(_) => created = true,
+            Err(carapace_store::Error::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
-    let (ca, material) = CertificateAuthority::generate(profile, clock.now(), master_key)
-        .map_err(|e| BootstrapError::Ca(e.to_string()))?;
-    let body = serde_json::to_vec(&material).map_err(|e| BootstrapError::Ca(e.to_string()))?;
-    let row = Row { key: key.clone(), version: 0, created_ms: clock.now_ms(), body };
-    match store.apply(vec![Write::Put { row, expect: None }]).await {
-        Ok(_) => Ok((ca, true)),
+    let row = store.get(&key).await?.ok_or_else(|| BootstrapError::Ca("CA row vanished".into()))?;
+    let mut material = decode_material(&row)?;
+    let ca =
+        CertificateAuthority::from_material(&material, master_key).map_err(|e| BootstrapError::Ca(e.to_string()))?;
+    if material.n2.is_some() {
+        return Ok((ca, created));
+    }
+    let ca =
+        ca.add_n2(&mut material, profile, clock.now(), master_key).map_err(|e| BootstrapError::Ca(e.to_string()))?;
+    let body = encode_material(&material)?;
+    let put = Write::Put {
+        row: Row { key: key.clone(), version: 0, created_ms: row.created_ms, body },
+        expect: Some(row.version),
+    };
+    match store.apply(vec![put]).await {
+        Ok(_) => Ok((ca, created)),
         Err(carapace_store::Error::Conflict(_)) => {
             let row = store.get(&key).await?.ok_or_else(|| BootstrapError::Ca("CA row vanished".into()))?;
-            Ok((load_ca(&row, master_key)?, false))
+            Ok((load_ca(&row, master_key)?, created))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+fn encode_material(material: &CaMaterial) -> Result<Vec<u8>, BootstrapError> {
+    serde_json::to_vec(material).map_err(|e| BootstrapError::Ca(e.to_string()))
+}
+
+fn decode_material(row: &Row) -> Result<CaMaterial, BootstrapError> {
+    serde_json::from_slice(&row.body).map_err(|e| BootstrapError::Ca(e.to_string()))
 }
 
 /// Replaces the stored CA material (used by `carapace ca import`).
 pub async fn store_ca(store: &dyn Store, material: &CaMaterial, now_ms: i64) -> Result<(), BootstrapError> {
     let key = Key::new(CA_KIND, "", CA_ID);
     let expect = store.get(&key).await?.map(|r| r.version);
-    let body = serde_json::to_vec(material).map_err(|e| BootstrapError::Ca(e.to_string()))?;
+    let body = encode_material(material)?;
     store.apply(vec![Write::Put { row: Row { key, version: 0, created_ms: now_ms, body }, expect }]).await?;
     Ok(())
 }
 
 fn load_ca(row: &Row, master_key: &MasterKey) -> Result<CertificateAuthority, BootstrapError> {
-    let material: CaMaterial = serde_json::from_slice(&row.body).map_err(|e| BootstrapError::Ca(e.to_string()))?;
-    CertificateAuthority::from_material(&material, master_key).map_err(|e| BootstrapError::Ca(e.to_string()))
+    CertificateAuthority::from_material(&decode_material(row)?, master_key)
+        .map_err(|e| BootstrapError::Ca(e.to_string()))
 }
 
 /// Core handles for unit tests: an in-memory store, a fresh CA and master key, and a
@@ -113,12 +140,10 @@ fn load_ca(row: &Row, master_key: &MasterKey) -> Result<CertificateAuthority, Bo
 pub(crate) fn test_core(dev: bool, acm: crate::acm::AcmSettings) -> (Core, crate::clock::ManualClock) {
     let clock = crate::clock::ManualClock::new(1_767_225_600_000);
     let master = Arc::new(MasterKey::generate().expect("master key"));
-    let (ca, _) = CertificateAuthority::generate(
-        &CaProfile::new("Carapace Test", "http://127.0.0.1:4566"),
-        clock.now() - time::Duration::days(1),
-        &master,
-    )
-    .expect("test CA");
+    let profile = CaProfile::new("Carapace Test", "http://127.0.0.1:4566");
+    let (ca, mut material) =
+        CertificateAuthority::generate(&profile, clock.now() - time::Duration::days(1), &master).expect("test CA");
+    let ca = ca.add_n2(&mut material, &profile, clock.now() - time::Duration::days(1), &master).expect("test CA's N2");
     let core = Core {
         store: Arc::new(crate::index::IndexedStore::new(Arc::new(
             carapace_store::sqlite::SqliteStore::open_in_memory().expect("in-memory store"),

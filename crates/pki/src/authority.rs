@@ -25,6 +25,10 @@ use super::keys::{KeyAlgorithm, KeyFamily, PrivateKey, Signer, generate_key};
 use super::parse::{certificate_pem, certificates_der, colon_hex, display_issuer, verify_signed_by, x509};
 use crate::crypto::MasterKey;
 
+mod n2;
+use n2::N2;
+pub use n2::{Hierarchy, LeafUsage, N2Material};
+
 /// Version of the [`CaMaterial`] layout.
 const MATERIAL_VERSION: u32 = 1;
 
@@ -61,6 +65,10 @@ pub struct CaMaterial {
     pub rsa_intermediate: IntermediateMaterial,
     /// The intermediate that signs EC leaves (the same as `rsa_intermediate` for an imported CA).
     pub ecdsa_intermediate: IntermediateMaterial,
+    /// The second hierarchy, for ACM's Amazon N2 certificates (`RootHierarchyType`); added to
+    /// stored material by [`CertificateAuthority::add_n2`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n2: Option<N2Material>,
 }
 
 /// What the CA certificates Carapace generates say about their owner, and where their
@@ -243,6 +251,8 @@ pub struct CertificateAuthority {
     root_issuer_params: Option<CertificateParams>,
     rsa: Arc<Intermediate>,
     ecdsa: Arc<Intermediate>,
+    /// The second hierarchy (ACM's Amazon N2 roots), once generated.
+    n2: Option<N2>,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -251,6 +261,7 @@ impl std::fmt::Debug for CertificateAuthority {
             .field("rsa_intermediate", &self.rsa.id)
             .field("ecdsa_intermediate", &self.ecdsa.id)
             .field("has_root_key", &self.root_signer.is_some())
+            .field("n2_root", &self.n2.as_ref().map(|n2| &n2.root_id))
             .finish_non_exhaustive()
     }
 }
@@ -273,6 +284,24 @@ fn unseal_key(sealed_b64: &str, cert_der: &[u8], master_key: &MasterKey) -> Resu
         .map_err(|_| CaError::Material("a sealed key is not valid base64".into()))?;
     let pkcs8 = master_key.open(&sealed, &key_aad(cert_der))?;
     PrivateKey::from_pkcs8_der(&pkcs8)
+}
+
+/// A root's sealed key, unsealed and checked against the root certificate, as the signer and
+/// the issuer parameters of what it signs.
+fn unseal_root_key(
+    sealed_b64: &str,
+    root_der: &[u8],
+    root: &X509Certificate<'_>,
+    master_key: &MasterKey,
+    what: &str,
+) -> Result<(Signer, CertificateParams), CaError> {
+    let key = unseal_key(sealed_b64, root_der, master_key)?;
+    if root.public_key().raw != key.public_key_der() {
+        return Err(CaError::Material(format!("the {what} private key does not match its certificate")));
+    }
+    let signer = Signer::new(&key)?;
+    let params = issuer_params(root, &signer)?;
+    Ok((signer, params))
 }
 
 /// The single certificate in a PEM field of stored material or an import.
@@ -457,6 +486,108 @@ fn checked_base_url(base_url: &str) -> Result<&str, CaError> {
     Ok(base_url)
 }
 
+/// A freshly generated self-signed root: the BR 7.1.2.1 root CA profile (basicConstraints
+/// CA:TRUE without a path length, critical; key usage; subject and authority key identifiers,
+/// the same; no certificate policies and no extended key usage).
+struct GeneratedRoot {
+    key: PrivateKey,
+    signer: Signer,
+    params: CertificateParams,
+    cert: rcgen::Certificate,
+    /// The hex of its subject key identifier.
+    id: String,
+}
+
+impl GeneratedRoot {
+    fn new(
+        profile: &CaProfile,
+        common_name: &str,
+        algorithm: KeyAlgorithm,
+        now: OffsetDateTime,
+    ) -> Result<Self, CaError> {
+        let key = generate_key(algorithm)?;
+        let signer = Signer::new(&key)?;
+        let mut params = ca_params(profile, common_name, now, ROOT_VALIDITY)?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.self_signed(&signer)?;
+        let id = hex::encode(key_identifier(&x509(cert.der())?));
+        Ok(Self { key, signer, params, cert, id })
+    }
+
+    fn issuer(&self) -> Issuer<'_, &Signer> {
+        Issuer::from_params(&self.params, &self.signer)
+    }
+}
+
+/// A new intermediate signed by the root `root_id`: the BR 7.1.2.6 TLS subordinate CA profile,
+/// as Amazon's `RSA 2048 M01` is — basicConstraints CA:TRUE, `pathlen:0` (critical); key usage;
+/// EKU serverAuth and clientAuth; certificate policy 2.23.140.1.2.1; CRL distribution point
+/// `<base_url>/crl/<root id>.crl` (the root's CRL, BR 7.1.2.11.2); AIA caIssuers
+/// `<base_url>/ca/<root id>.crt` (BR 7.1.2.10.3), without an OCSP URL, which that section makes
+/// optional: the root publishes its revocations by CRL only.
+#[allow(clippy::too_many_arguments)]
+fn generate_intermediate(
+    profile: &CaProfile,
+    common_name: &str,
+    algorithm: KeyAlgorithm,
+    now: OffsetDateTime,
+    root: &Issuer<'_, &Signer>,
+    root_id: &str,
+    base_url: &str,
+    master_key: &MasterKey,
+) -> Result<IntermediateMaterial, CaError> {
+    let key = generate_key(algorithm)?;
+    let mut params = ca_params(profile, common_name, now, INTERMEDIATE_VALIDITY)?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![format!("{base_url}/crl/{root_id}.crl")] }];
+    params.custom_extensions =
+        vec![authority_info_access(None, &format!("{base_url}/ca/{root_id}.crt"))?, domain_validated_policy()?];
+    let cert = params.signed_by(&key.rcgen_public_key(), root)?;
+    Ok(IntermediateMaterial {
+        certificate_pem: certificate_pem(cert.der()),
+        private_key_sealed: seal_key(&key, cert.der(), master_key)?,
+    })
+}
+
+impl Intermediate {
+    /// Loads stored intermediate material, checking it is signed by `root`.
+    fn load_signed_by(
+        m: &IntermediateMaterial,
+        root: &X509Certificate<'_>,
+        master_key: &MasterKey,
+        what: &str,
+    ) -> Result<Arc<Self>, CaError> {
+        let der = single_certificate_der(&m.certificate_pem, what)?;
+        let key = unseal_key(&m.private_key_sealed, &der, master_key)?;
+        let intermediate = Self::load(der, &key)?;
+        let cert = x509(&intermediate.der)?;
+        if cert.issuer().as_raw() != root.subject().as_raw() || verify_signed_by(&cert, root.public_key()).is_err() {
+            return Err(CaError::Material(format!("the {what} is not signed by its root")));
+        }
+        Ok(Arc::new(intermediate))
+    }
+
+    /// Loads the RSA and ECDSA intermediates of `root` (one shared when the material is equal,
+    /// as for an imported CA).
+    fn load_pair(
+        rsa: &IntermediateMaterial,
+        ecdsa: &IntermediateMaterial,
+        root: &X509Certificate<'_>,
+        master_key: &MasterKey,
+    ) -> Result<(Arc<Self>, Arc<Self>), CaError> {
+        let rsa_loaded = Self::load_signed_by(rsa, root, master_key, "RSA intermediate")?;
+        let ecdsa_loaded = if ecdsa == rsa {
+            rsa_loaded.clone()
+        } else {
+            Self::load_signed_by(ecdsa, root, master_key, "ECDSA intermediate")?
+        };
+        Ok((rsa_loaded, ecdsa_loaded))
+    }
+}
+
 impl CertificateAuthority {
     /// Creates a new CA as `profile` describes: an RSA-2048 root `<name> Root CA 1` (20 years)
     /// and two intermediates signed by it, `<name> RSA 2048 M01` (RSA-2048) and
@@ -484,40 +615,21 @@ impl CertificateAuthority {
             return Err(CaError::InvalidRequest("the CA name is empty".into()));
         }
         let base_url = checked_base_url(&profile.base_url)?;
-        let root_key = generate_key(KeyAlgorithm::Rsa2048)?;
-        let root_signer = Signer::new(&root_key)?;
-        let mut root_params = ca_params(profile, &format!("{name} Root CA 1"), now, ROOT_VALIDITY)?;
-        root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        root_params.use_authority_key_identifier_extension = true;
-        let root_cert = root_params.self_signed(&root_signer)?;
-        let root_issuer = Issuer::from_params(&root_params, &root_signer);
-        let root_id = hex::encode(key_identifier(&x509(root_cert.der())?));
-
-        let intermediate = |alg: KeyAlgorithm, cn: String| -> Result<IntermediateMaterial, CaError> {
-            let key = generate_key(alg)?;
-            let mut params = ca_params(profile, &cn, now, INTERMEDIATE_VALIDITY)?;
-            params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-            params.use_authority_key_identifier_extension = true;
-            params.crl_distribution_points =
-                vec![CrlDistributionPoint { uris: vec![format!("{base_url}/crl/{root_id}.crl")] }];
-            params.custom_extensions =
-                vec![authority_info_access(None, &format!("{base_url}/ca/{root_id}.crt"))?, domain_validated_policy()?];
-            let cert = params.signed_by(&key.rcgen_public_key(), &root_issuer)?;
-            Ok(IntermediateMaterial {
-                certificate_pem: certificate_pem(cert.der()),
-                private_key_sealed: seal_key(&key, cert.der(), master_key)?,
-            })
+        let root = GeneratedRoot::new(profile, &format!("{name} Root CA 1"), KeyAlgorithm::Rsa2048, now)?;
+        let root_issuer = root.issuer();
+        let intermediate = |alg, cn: String| {
+            generate_intermediate(profile, &cn, alg, now, &root_issuer, &root.id, base_url, master_key)
         };
         let rsa_intermediate = intermediate(KeyAlgorithm::Rsa2048, format!("{name} RSA 2048 M01"))?;
         let ecdsa_intermediate = intermediate(KeyAlgorithm::EcPrime256v1, format!("{name} ECDSA 256 M01"))?;
 
         let material = CaMaterial {
             version: MATERIAL_VERSION,
-            root_certificate_pem: certificate_pem(root_cert.der()),
-            root_private_key_sealed: Some(seal_key(&root_key, root_cert.der(), master_key)?),
+            root_certificate_pem: certificate_pem(root.cert.der()),
+            root_private_key_sealed: Some(seal_key(&root.key, root.cert.der(), master_key)?),
             rsa_intermediate,
             ecdsa_intermediate,
+            n2: None,
         };
         // Load through the same path as a restart, so a CA that works now works after one.
         let ca = Self::from_material(&material, master_key)?;
@@ -534,32 +646,16 @@ impl CertificateAuthority {
         let root = x509(&root_der)?;
         let (root_signer, root_issuer_params) = match &material.root_private_key_sealed {
             Some(sealed) => {
-                let key = unseal_key(sealed, &root_der, master_key)?;
-                if root.public_key().raw != key.public_key_der() {
-                    return Err(CaError::Material("the root private key does not match the root certificate".into()));
-                }
-                let signer = Signer::new(&key)?;
-                let params = issuer_params(&root, &signer)?;
+                let (signer, params) = unseal_root_key(sealed, &root_der, &root, master_key, "root")?;
                 (Some(signer), Some(params))
             }
             None => (None, None),
         };
-        let load = |m: &IntermediateMaterial, what: &str| -> Result<Arc<Intermediate>, CaError> {
-            let der = single_certificate_der(&m.certificate_pem, what)?;
-            let key = unseal_key(&m.private_key_sealed, &der, master_key)?;
-            let intermediate = Intermediate::load(der, &key)?;
-            let cert = x509(&intermediate.der)?;
-            if cert.issuer().as_raw() != root.subject().as_raw() || verify_signed_by(&cert, root.public_key()).is_err()
-            {
-                return Err(CaError::Material(format!("the {what} is not signed by the root")));
-            }
-            Ok(Arc::new(intermediate))
-        };
-        let rsa = load(&material.rsa_intermediate, "RSA intermediate")?;
-        let ecdsa = if material.ecdsa_intermediate == material.rsa_intermediate {
-            rsa.clone()
-        } else {
-            load(&material.ecdsa_intermediate, "ECDSA intermediate")?
+        let (rsa, ecdsa) =
+            Intermediate::load_pair(&material.rsa_intermediate, &material.ecdsa_intermediate, &root, master_key)?;
+        let n2 = match &material.n2 {
+            Some(n2) => Some(N2::load(n2, &root, master_key)?),
+            None => None,
         };
         Ok(Self {
             root_pem: certificate_pem(&root_der),
@@ -569,6 +665,7 @@ impl CertificateAuthority {
             root_issuer_params,
             rsa,
             ecdsa,
+            n2,
         })
     }
 
@@ -635,6 +732,7 @@ impl CertificateAuthority {
             root_private_key_sealed: None,
             rsa_intermediate: intermediate.clone(),
             ecdsa_intermediate: intermediate,
+            n2: None,
         };
         let ca = Self::from_material(&material, master_key)?;
         Ok((ca, material))
@@ -690,7 +788,8 @@ impl CertificateAuthority {
         format!("{}{}", self.intermediate(algorithm.family()).pem, self.root_pem)
     }
 
-    /// Every distinct intermediate (one for an imported CA, two otherwise).
+    /// Every distinct intermediate of the main hierarchy (one for an imported CA, two
+    /// otherwise).
     pub fn intermediates(&self) -> Vec<IntermediateInfo> {
         if Arc::ptr_eq(&self.rsa, &self.ecdsa) || self.rsa.id == self.ecdsa.id {
             vec![self.rsa.info(vec![KeyFamily::Rsa, KeyFamily::Ec])]
@@ -699,18 +798,26 @@ impl CertificateAuthority {
         }
     }
 
-    /// Every distinct intermediate as `(id, certificate DER, signer)`, for the OCSP responder
-    /// (`ocsp.rs`), which signs with the intermediate that issued the queried certificates.
-    pub(super) fn signing_intermediates(&self) -> Vec<(&str, &[u8], &Signer)> {
+    /// Every distinct intermediate of both hierarchies.
+    fn all_intermediates(&self) -> Vec<&Arc<Intermediate>> {
         let mut all = vec![&self.rsa];
         if !Arc::ptr_eq(&self.rsa, &self.ecdsa) && self.rsa.id != self.ecdsa.id {
             all.push(&self.ecdsa);
         }
-        all.into_iter().map(|i| (i.id.as_str(), i.der.as_slice(), &i.signer)).collect()
+        if let Some(n2) = &self.n2 {
+            all.extend([&n2.rsa, &n2.ecdsa]);
+        }
+        all
+    }
+
+    /// Every distinct intermediate as `(id, certificate DER, signer)`, for the OCSP responder
+    /// (`ocsp.rs`), which signs with the intermediate that issued the queried certificates.
+    pub(super) fn signing_intermediates(&self) -> Vec<(&str, &[u8], &Signer)> {
+        self.all_intermediates().into_iter().map(|i| (i.id.as_str(), i.der.as_slice(), &i.signer)).collect()
     }
 
     fn by_id(&self, id: &str) -> Option<&Arc<Intermediate>> {
-        [&self.rsa, &self.ecdsa].into_iter().find(|i| i.id == id)
+        self.all_intermediates().into_iter().find(|i| i.id == id)
     }
 
     /// The intermediate with this id as `(PEM, DER)`.
@@ -720,22 +827,98 @@ impl CertificateAuthority {
 
     /// The root or intermediate with this id as `(PEM, DER)`: what `/ca/<id>.crt` serves (DER,
     /// as RFC 5280 §4.2.2.1 requires for caIssuers). Leaves name their intermediate there, the
-    /// intermediates the root.
+    /// intermediates their root (the N2 intermediates the self-signed N2 root).
     pub fn certificate_by_id(&self, id: &str) -> Option<(&str, &[u8])> {
         if id == self.root_id {
             return Some((self.root_pem.as_str(), self.root_der.as_slice()));
         }
+        if let Some(n2) = self.n2.as_ref().filter(|n2| n2.root_id == id) {
+            return Some((n2.root_pem.as_str(), n2.root_der.as_slice()));
+        }
         self.intermediate_by_id(id)
     }
 
-    /// The CRL signer with this id: an intermediate (for the leaves it issued), or the root
-    /// when its key is held (for the intermediates, RFC 5280 §5: a CRL names the revocations of
+    /// The CRL signer with this id: an intermediate (for the leaves it issued), or a root
+    /// whose key is held (for its intermediates, RFC 5280 §5: a CRL names the revocations of
     /// one issuer).
     fn crl_issuer(&self, id: &str) -> Option<(&CertificateParams, &Signer)> {
-        match (&self.root_issuer_params, &self.root_signer) {
-            (Some(params), Some(signer)) if id == self.root_id => Some((params, signer)),
-            _ => self.by_id(id).map(|i| (&i.issuer_params, &i.signer)),
+        if let (Some(params), Some(signer)) = (&self.root_issuer_params, &self.root_signer)
+            && id == self.root_id
+        {
+            return Some((params, signer));
         }
+        if let Some(n2) = self.n2.as_ref().filter(|n2| n2.root_id == id) {
+            return Some((&n2.root_issuer_params, &n2.root_signer));
+        }
+        self.by_id(id).map(|i| (&i.issuer_params, &i.signer))
+    }
+
+    /// The N2 root, PEM (what clients trust for `N2_AMAZON_MANAGED` certificates), once the
+    /// hierarchy exists.
+    pub fn n2_root_pem(&self) -> Option<&str> {
+        self.n2.as_ref().map(|n2| n2.root_pem.as_str())
+    }
+
+    /// Whether leaves of `hierarchy` can be issued: always for the main hierarchy; for N2 once
+    /// [`add_n2`](Self::add_n2) made it; for the cross-signed N2 root only when the main root's
+    /// key was held then.
+    pub fn issues_in(&self, hierarchy: Hierarchy) -> bool {
+        match hierarchy {
+            Hierarchy::Main => true,
+            Hierarchy::N2 => self.n2.is_some(),
+            Hierarchy::N2CrossSigned => self.n2.as_ref().is_some_and(|n2| n2.cross_signed_pem.is_some()),
+        }
+    }
+
+    /// Adds the N2 hierarchy to `material` (see the `n2` module): a no-op when it has one.
+    /// The main root cross-signs the N2 root when its key is held. Returns the CA loaded from
+    /// the new material.
+    pub fn add_n2(
+        &self,
+        material: &mut CaMaterial,
+        profile: &CaProfile,
+        now: OffsetDateTime,
+        master_key: &MasterKey,
+    ) -> Result<Self, CaError> {
+        if material.n2.is_none() {
+            let main = match (&self.root_issuer_params, &self.root_signer) {
+                (Some(params), Some(signer)) => Some((
+                    Issuer::from_params(params, signer),
+                    x509(&self.root_der)?.validity().not_after.to_datetime(),
+                )),
+                _ => None,
+            };
+            material.n2 = Some(N2::generate(profile, main, &self.root_id, now, master_key)?);
+        }
+        Self::from_material(material, master_key)
+    }
+
+    /// The intermediate that signs leaves of `family` in `hierarchy`, and the chain to ship
+    /// with them (PEM).
+    fn signing_path(&self, hierarchy: Hierarchy, family: KeyFamily) -> Result<(&Arc<Intermediate>, String), CaError> {
+        let unavailable = || CaError::InvalidRequest(format!("the {hierarchy:?} hierarchy is not available"));
+        let n2 = || self.n2.as_ref().ok_or_else(unavailable);
+        let pick = |rsa, ecdsa| match family {
+            KeyFamily::Rsa => rsa,
+            KeyFamily::Ec => ecdsa,
+        };
+        Ok(match hierarchy {
+            Hierarchy::Main => {
+                let inter = self.intermediate(family);
+                (inter, format!("{}{}", inter.pem, self.root_pem))
+            }
+            Hierarchy::N2 => {
+                let n2 = n2()?;
+                let inter = pick(&n2.rsa, &n2.ecdsa);
+                (inter, format!("{}{}", inter.pem, n2.root_pem))
+            }
+            Hierarchy::N2CrossSigned => {
+                let n2 = n2()?;
+                let cross = n2.cross_signed_pem.as_deref().ok_or_else(unavailable)?;
+                let inter = pick(&n2.rsa, &n2.ecdsa);
+                (inter, format!("{}{}{}", inter.pem, cross, self.root_pem))
+            }
+        })
     }
 
     /// Whether [`sign_crl`](Self::sign_crl) can sign a CRL for the issuer `id`: one of the
@@ -760,9 +943,22 @@ impl CertificateAuthority {
         leaf_key: &PrivateKey,
         now: OffsetDateTime,
     ) -> Result<IssuedCertificate, CaError> {
+        self.issue_in(Hierarchy::Main, LeafUsage::ServerAuth, req, leaf_key, now)
+    }
+
+    /// Issues a leaf as [`issue`](Self::issue) does, from the intermediates of `hierarchy` (its
+    /// chain as [`Hierarchy`] describes) and with the extended key usages of `usage`.
+    pub fn issue_in(
+        &self,
+        hierarchy: Hierarchy,
+        usage: LeafUsage,
+        req: &LeafRequest,
+        leaf_key: &PrivateKey,
+        now: OffsetDateTime,
+    ) -> Result<IssuedCertificate, CaError> {
         let algorithm = leaf_key.algorithm();
         let family = algorithm.family();
-        let inter = self.intermediate(family);
+        let (inter, chain_pem) = self.signing_path(hierarchy, family)?;
         if now < inter.not_before || now > inter.not_after {
             return Err(CaError::IssuerNotValid {
                 id: inter.id.clone(),
@@ -812,10 +1008,21 @@ impl CertificateAuthority {
             params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
             key_usages.push("KEY_ENCIPHERMENT".to_owned());
         }
-        // serverAuth alone: since 11 June 2025 ACM's public certificates no longer carry
-        // clientAuth (the Chrome Root Program's dedicated TLS server hierarchies; ACM
+        // serverAuth alone by default: since 11 June 2025 ACM's public certificates no longer
+        // carry clientAuth (the Chrome Root Program's dedicated TLS server hierarchies; ACM
         // concepts, "ACM certificate", https://docs.aws.amazon.com/acm/latest/userguide/acm-concepts.html).
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        // N2 certificates choose with `CertificateUsage`.
+        let (purposes, eku_names): (Vec<_>, Vec<_>) = match usage {
+            LeafUsage::ServerAuth => vec![(ExtendedKeyUsagePurpose::ServerAuth, "TLS_WEB_SERVER_AUTHENTICATION")],
+            LeafUsage::ClientAndServerAuth => vec![
+                (ExtendedKeyUsagePurpose::ServerAuth, "TLS_WEB_SERVER_AUTHENTICATION"),
+                (ExtendedKeyUsagePurpose::ClientAuth, "TLS_WEB_CLIENT_AUTHENTICATION"),
+            ],
+            LeafUsage::ClientAuthOnly => vec![(ExtendedKeyUsagePurpose::ClientAuth, "TLS_WEB_CLIENT_AUTHENTICATION")],
+        }
+        .into_iter()
+        .unzip();
+        params.extended_key_usages = purposes;
         params.use_authority_key_identifier_extension = true;
         params.crl_distribution_points =
             vec![CrlDistributionPoint { uris: vec![format!("{base_url}/crl/{}.crl", inter.id)] }];
@@ -827,12 +1034,12 @@ impl CertificateAuthority {
         let cert = params.signed_by(&leaf_key.rcgen_public_key(), &inter.issuer())?;
         Ok(IssuedCertificate {
             certificate_pem: certificate_pem(cert.der()),
-            chain_pem: self.chain_pem(algorithm),
+            chain_pem,
             serial_hex: colon_hex(&der_integer_bytes(&serial)),
             not_before,
             not_after,
             key_usages,
-            extended_key_usages: vec!["TLS_WEB_SERVER_AUTHENTICATION".into()],
+            extended_key_usages: eku_names.into_iter().map(String::from).collect(),
             signature_algorithm: inter.signer.key_algorithm().acm_signature_name().to_owned(),
             issuer: inter.display_name.clone(),
             subject: format!("CN={}", names[0]),
@@ -949,12 +1156,13 @@ fn authority_info_access(ocsp_url: Option<&str>, ca_issuers_url: &str) -> Result
 /// Certificate Policies (RFC 5280 §4.2.1.4) with the CA/Browser Forum domain-validated policy,
 /// as ACM's DNS/email/HTTP-validated certificates carry.
 fn domain_validated_policy() -> Result<CustomExtension, CaError> {
+    certificate_policy(ObjectIdentifier::new_unwrap("2.23.140.1.2.1"))
+}
+
+/// Certificate Policies (RFC 5280 §4.2.1.4) naming the one policy `oid`, without qualifiers.
+fn certificate_policy(oid: ObjectIdentifier) -> Result<CustomExtension, CaError> {
     const CERTIFICATE_POLICIES: &[u64] = &[2, 5, 29, 32];
-    const CABF_DOMAIN_VALIDATED: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.140.1.2.1");
-    let policies = CertificatePolicies(vec![PolicyInformation {
-        policy_identifier: CABF_DOMAIN_VALIDATED,
-        policy_qualifiers: None,
-    }]);
+    let policies = CertificatePolicies(vec![PolicyInformation { policy_identifier: oid, policy_qualifiers: None }]);
     let content =
         policies.to_der().map_err(|e| CaError::InvalidRequest(format!("encoding certificate policies: {e}")))?;
     Ok(CustomExtension::from_oid_content(CERTIFICATE_POLICIES, content))

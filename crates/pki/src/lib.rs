@@ -11,7 +11,9 @@
 //! signed by the RSA intermediate and EC leaves by the ECDSA one, as ACM does. The root and
 //! intermediates follow the CA/Browser Forum Baseline Requirements' root and TLS subordinate CA
 //! profiles, their subject given by a [`CaProfile`], and the root signs a CRL for its
-//! intermediates. An operator can instead bring their own root and one intermediate, which
+//! intermediates. A second hierarchy serves ACM's Amazon N2 certificates: `<name> Root CA N2`,
+//! cross-signed by the main root, and its own two intermediates ([`Hierarchy`]). An operator
+//! can instead bring their own root and one intermediate, which
 //! then signs every leaf ([`CertificateAuthority::import`]); [`lint`] reports what such a CA
 //! lacks for those profiles.
 //!
@@ -33,8 +35,8 @@ mod parse;
 mod path;
 
 pub use authority::{
-    CaMaterial, CaProfile, CertificateAuthority, IntermediateInfo, IntermediateMaterial, IssuedCertificate,
-    LeafRequest, RevokedSerial,
+    CaMaterial, CaProfile, CertificateAuthority, Hierarchy, IntermediateInfo, IntermediateMaterial, IssuedCertificate,
+    LeafRequest, LeafUsage, N2Material, RevokedSerial,
 };
 pub use export::{PKCS8_PBKDF2_ITERATIONS, encrypt_pkcs8_pem};
 pub use keys::{KeyAlgorithm, KeyFamily, PrivateKey, UnknownKeyAlgorithm, generate_key};

@@ -8,8 +8,8 @@ use std::process::Command;
 use carapace_pki::crypto::MasterKey;
 use carapace_pki::lint::{self, CaRole, Severity};
 use carapace_pki::{
-    CaError, CertificateAuthority, KeyAlgorithm, KeyFamily, LeafRequest, generate_key, parse_certificate,
-    private_key_matches,
+    CaError, CaProfile, CertificateAuthority, Hierarchy, KeyAlgorithm, KeyFamily, LeafRequest, LeafUsage, generate_key,
+    parse_certificate, private_key_matches,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -183,6 +183,16 @@ fn imported_intermediates_sign_every_leaf_and_chain_to_the_operators_root() {
             assert_eq!(leaf.authority_key_id, inter_parsed.subject_key_id);
             assert_eq!(issued.signature_algorithm, leaf.signature_algorithm);
         }
+        // Without the root's key the N2 root cannot be cross-signed: N2 issues, N2_SFG2 does not.
+        let mut material = material;
+        let ca = ca.add_n2(&mut material, &CaProfile::new("Example", "http://127.0.0.1:4566"), now, &master).unwrap();
+        assert!(ca.issues_in(Hierarchy::N2) && !ca.issues_in(Hierarchy::N2CrossSigned), "{prefix}");
+        assert!(material.n2.as_ref().is_some_and(|n2| n2.cross_signed_pem.is_none()));
+        let key = generate_key(KeyAlgorithm::EcPrime256v1).unwrap();
+        assert!(
+            ca.issue_in(Hierarchy::N2CrossSigned, LeafUsage::ClientAndServerAuth, &leaf_request(now), &key, now)
+                .is_err()
+        );
     }
 }
 

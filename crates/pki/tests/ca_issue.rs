@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use carapace_pki::crypto::MasterKey;
 use carapace_pki::lint::{self, CaRole};
 use carapace_pki::{
-    CaError, CaMaterial, CaProfile, CertificateAuthority, KeyAlgorithm, KeyFamily, LeafRequest, PrivateKey,
-    RevokedSerial, generate_key, parse_certificate, parse_certificates, private_key_matches,
+    CaError, CaMaterial, CaProfile, CertificateAuthority, Hierarchy, KeyAlgorithm, KeyFamily, LeafRequest, LeafUsage,
+    PrivateKey, RevokedSerial, generate_key, parse_certificate, parse_certificates, private_key_matches,
 };
 use time::{Duration, OffsetDateTime};
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
@@ -604,4 +604,77 @@ fn rsa1024_cannot_be_generated() {
         generate_key(KeyAlgorithm::Rsa1024),
         Err(CaError::UnsupportedKeyAlgorithm(KeyAlgorithm::Rsa1024))
     ));
+}
+
+/// The N2 hierarchy: leaves of `N2` verify against the N2 root alone, leaves of
+/// `N2CrossSigned` against the main root alone (through the cross-signed N2 root), each with
+/// the extended key usages asked for; the hierarchy survives a round trip through stored
+/// material; its root signs the CRL of its intermediates; and its certificates are served by id.
+#[test]
+fn n2_leaves_chain_to_the_n2_root_or_through_the_cross_signed_root() {
+    let f = fixture();
+    let now = OffsetDateTime::now_utc();
+    let profile = CaProfile::new("Carapace", BASE_URL);
+    let mut material = f.material.clone();
+    assert!(!f.ca.issues_in(Hierarchy::N2));
+    let ca = f.ca.add_n2(&mut material, &profile, now, &f.master).unwrap();
+    assert!(ca.issues_in(Hierarchy::N2) && ca.issues_in(Hierarchy::N2CrossSigned));
+    let json = serde_json::to_string(&material).unwrap();
+    let ca = CertificateAuthority::from_material(&serde_json::from_str(&json).unwrap(), &f.master).unwrap();
+    let n2_root = ca.n2_root_pem().unwrap().to_owned();
+    let parsed_root = parse_certificate(&n2_root).unwrap();
+    assert_eq!(parsed_root.subject, "C=XX, O=Carapace, CN=Carapace Root CA N2");
+    assert!(parsed_root.is_ca && parsed_root.is_self_issued);
+
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (Hierarchy::N2, LeafUsage::ClientAndServerAuth, vec!["serverAuth", "clientAuth"]),
+        (Hierarchy::N2, LeafUsage::ClientAuthOnly, vec!["clientAuth"]),
+        (Hierarchy::N2CrossSigned, LeafUsage::ClientAndServerAuth, vec!["serverAuth", "clientAuth"]),
+    ];
+    for (hierarchy, usage, purposes) in cases {
+        for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::EcPrime256v1] {
+            let issued = ca.issue_in(hierarchy, usage, &request(now), key(alg), now).unwrap();
+            let chain = parse_certificates(&issued.chain_pem).unwrap();
+            let (trusted, expected_len) = match hierarchy {
+                Hierarchy::N2 => (n2_root.as_str(), 2),
+                _ => (ca.root_pem(), 3),
+            };
+            assert_eq!(chain.len(), expected_len, "{hierarchy:?}");
+            assert!(issued.chain_pem.ends_with(trusted));
+            let (ok, text) = openssl_verify(dir.path(), trusted, &issued.chain_pem, &issued.certificate_pem, &[]);
+            assert!(ok, "{hierarchy:?} {alg:?}: {text}");
+            for purpose in ["sslserver", "sslclient"] {
+                let wanted = purposes.contains(&if purpose == "sslserver" { "serverAuth" } else { "clientAuth" });
+                let (ok, text) = openssl_verify(
+                    dir.path(),
+                    trusted,
+                    &issued.chain_pem,
+                    &issued.certificate_pem,
+                    &["-purpose", purpose],
+                );
+                assert_eq!(ok, wanted, "{hierarchy:?} {usage:?} {purpose}: {text}");
+            }
+            // The main root alone does not vouch for an `N2` leaf: it ships no cross certificate.
+            if hierarchy == Hierarchy::N2 {
+                let (ok, _) =
+                    openssl_verify(dir.path(), ca.root_pem(), &issued.chain_pem, &issued.certificate_pem, &[]);
+                assert!(!ok, "an N2 leaf must not verify against the main root without the cross certificate");
+            }
+            assert!(ca.intermediate_by_id(&issued.intermediate_id).is_some());
+            assert!(ca.signs_crl(&issued.intermediate_id));
+        }
+    }
+    let n2_root_id = hex::encode(parsed_root.subject_key_id.clone().unwrap());
+    assert_eq!(ca.certificate_by_id(&n2_root_id).map(|(pem, _)| pem), Some(n2_root.as_str()));
+    assert!(ca.signs_crl(&n2_root_id));
+    // A second call keeps the hierarchy it has.
+    let before = material.n2.clone();
+    ca.add_n2(&mut material, &profile, now, &f.master).unwrap();
+    assert_eq!(material.n2, before);
+    // A cross-signed root that is not the N2 root signed by the main root is refused.
+    let mut tampered = material.clone();
+    let n2 = tampered.n2.as_mut().unwrap();
+    n2.cross_signed_pem = Some(n2.root_certificate_pem.clone());
+    assert!(matches!(CertificateAuthority::from_material(&tampered, &f.master), Err(CaError::Material(_))));
 }

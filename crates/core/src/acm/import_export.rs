@@ -213,6 +213,8 @@ impl CertificateManager {
                 method_update: None,
                 held_by: None,
                 issuance: 1,
+                root_hierarchy: None,
+                certificate_usage: None,
             };
             let material =
                 Material { schema: record::SCHEMA, certificate_pem: leaf.to_pem(), chain_pem, sealed_key, key_format };

@@ -18,7 +18,7 @@ use crate::ca::KeyAlgorithm;
 use crate::index::Indexer;
 
 /// How certificate records are indexed. Bump `version` when [`attributes`] changes.
-pub const INDEXER: Indexer = Indexer { kind: record::KIND, version: 4, derive };
+pub const INDEXER: Indexer = Indexer { kind: record::KIND, version: 5, derive };
 
 /// The stored status (`ISSUED`, ...).
 const STATUS: &str = "status";
@@ -36,6 +36,8 @@ const EKU: &str = "eku";
 const KU: &str = "ku";
 /// `lightsail` for a certificate another service holds; absent for ACM's own.
 const HELD: &str = "held";
+/// `N2_AMAZON_MANAGED` or `N2_SFG2_AMAZON_MANAGED`; absent for standard certificates.
+const HIERARCHY: &str = "hierarchy";
 
 // Sort keys of SearchCertificates (see [`sort_plan`]): a value that sorts bytewise as the
 // field does. Times are [`time_key`]s. A field most certificates lack is absent rather than
@@ -103,6 +105,7 @@ pub fn attributes(r: &CertificateRecord) -> Vec<(String, String)> {
     out.extend(r.options.export.then(|| (EXPORT.to_owned(), export_name(true).to_owned())));
     out.extend(r.managed_by.map(|m| (MANAGED.to_owned(), name(m))));
     out.extend(r.held_by.map(|h| (HELD.to_owned(), name(h))));
+    out.extend(r.root_hierarchy.map(|h| (HIERARCHY.to_owned(), h.as_str().to_owned())));
     if let Some(x) = &r.x509 {
         out.extend(x.extended_key_usages.iter().map(|(n, _)| (EKU.to_owned(), n.clone())));
         out.extend(x.key_usages.iter().map(|k| (KU.to_owned(), k.clone())));
@@ -340,6 +343,11 @@ pub fn list_clauses(f: &ListFilter) -> Vec<Clause> {
     out.push(Clause::new(KEY, keys.iter().map(|k| k.as_str())));
     if let Some(export) = f.export_enabled {
         out.push(export_clause(export));
+    }
+    // N2 certificates are listed only when asked for; the default leaves them out, and the
+    // listing drops them as it reads (as it does held ones).
+    if !f.root_hierarchies.is_empty() {
+        out.push(Clause::new(HIERARCHY, f.root_hierarchies.iter().map(|h| h.as_str())));
     }
     // Every certificate Carapace holds was requested or imported (it issues nothing through
     // ACME), so origins that include both hold for all of them: ACM's default then costs no

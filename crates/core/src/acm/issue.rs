@@ -83,7 +83,11 @@ impl CertificateManager {
         let algorithm = first.record.key_algorithm;
         let names = first.record.sans.clone();
         let now = self.core.clock.now();
-        let validity = time::Duration::days(i64::from(self.core.settings.acm.validity_days));
+        let record = &first.record;
+        let validity_days = record.root_hierarchy.map_or(self.core.settings.acm.validity_days, |h| h.validity_days());
+        let validity = time::Duration::days(i64::from(validity_days));
+        let hierarchy = record.root_hierarchy.map(|h| h.ca_hierarchy()).unwrap_or_default();
+        let usage = record.certificate_usage.map(|u| u.leaf_usage()).unwrap_or_default();
         let leaf = LeafRequest {
             common_name: first.record.domain_name.clone(),
             sans: names,
@@ -97,7 +101,7 @@ impl CertificateManager {
         let ca_handle = Arc::clone(&self.core.ca);
         let (key, issued) = tokio::task::spawn_blocking(move || -> Result<_, ca::CaError> {
             let key = ca::generate_key(algorithm)?;
-            let issued = ca_handle.issue(&leaf, &key, now)?;
+            let issued = ca_handle.issue_in(hierarchy, usage, &leaf, &key, now)?;
             Ok((key, issued))
         })
         .await

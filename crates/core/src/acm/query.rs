@@ -542,13 +542,12 @@ impl ListFilter {
         if self.managed_by.is_some() && self.managed_by != r.managed_by {
             return false;
         }
-        // Every certificate here chains to Carapace's own root and none is an Amazon N2
-        // certificate, so a RootHierarchyTypes filter, which lists N2 certificates only,
-        // matches none (and the default, which leaves N2 certificates out, matches all).
-        if !self.root_hierarchies.is_empty() {
-            return false;
+        // ListCertificates leaves Amazon N2 certificates out unless RootHierarchyTypes names
+        // their hierarchy, and then lists only those (ListCertificates, `RootHierarchyTypes`).
+        match r.root_hierarchy {
+            None => self.root_hierarchies.is_empty(),
+            Some(h) => self.root_hierarchies.contains(&h),
         }
-        true
     }
 
     fn fingerprint(&self, scope: &str, descending: bool) -> String {

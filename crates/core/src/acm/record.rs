@@ -343,6 +343,13 @@ pub struct CertificateRecord {
     /// they produce, so a job replayed after a crash finds its work done and stops.
     #[serde(default)]
     pub issuance: u32,
+    /// The Amazon N2 root hierarchy it is issued from (`RootHierarchyType`); absent for
+    /// standard certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_hierarchy: Option<super::RootHierarchy>,
+    /// The EKU profile of an N2 certificate (`CertificateUsage`); absent for standard ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_usage: Option<super::CertificateUsage>,
 }
 
 impl CertificateRecord {

@@ -51,7 +51,7 @@ pub struct NewCertificate {
     pub managed_by: Option<ManagedBy>,
     /// A private CA ARN (not supported).
     pub certificate_authority_arn: Option<String>,
-    /// `RootHierarchyType`: an Amazon N2 certificate was asked for (not supported).
+    /// `RootHierarchyType`: an Amazon N2 certificate, from Carapace's N2 hierarchy.
     pub root_hierarchy: Option<RootHierarchy>,
     /// `CertificateUsage`: the EKU profile of an Amazon N2 certificate.
     pub certificate_usage: Option<CertificateUsage>,
@@ -82,23 +82,64 @@ struct TokenRow {
     at_ms: i64,
 }
 
-/// The root hierarchy of an Amazon N2 certificate (`RootHierarchyType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The root hierarchy of an Amazon N2 certificate (`RootHierarchyType`): Carapace's second
+/// hierarchy ([`crate::ca::Hierarchy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RootHierarchy {
     /// `N2_AMAZON_MANAGED`: chains to an Amazon N2 root; at most (and by default) 395 days.
+    #[serde(rename = "N2_AMAZON_MANAGED")]
     N2,
     /// `N2_SFG2_AMAZON_MANAGED`: chains to an N2 root cross-signed by Starfield G2; at most
     /// (and by default) 98 days.
+    #[serde(rename = "N2_SFG2_AMAZON_MANAGED")]
     N2CrossSigned,
 }
 
+impl RootHierarchy {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::N2 => "N2_AMAZON_MANAGED",
+            Self::N2CrossSigned => "N2_SFG2_AMAZON_MANAGED",
+        }
+    }
+
+    /// The validity of its certificates, which is both the default and the maximum
+    /// (RequestCertificate, `RootHierarchyType`).
+    pub fn validity_days(self) -> u32 {
+        match self {
+            Self::N2 => 395,
+            Self::N2CrossSigned => 98,
+        }
+    }
+
+    /// The CA hierarchy that signs its certificates.
+    pub fn ca_hierarchy(self) -> crate::ca::Hierarchy {
+        match self {
+            Self::N2 => crate::ca::Hierarchy::N2,
+            Self::N2CrossSigned => crate::ca::Hierarchy::N2CrossSigned,
+        }
+    }
+}
+
 /// The EKU profile of an Amazon N2 certificate (`CertificateUsage`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CertificateUsage {
     /// `CLIENT_AND_SERVER_AUTH`: serverAuth and clientAuth (the default).
     ClientAndServerAuth,
     /// `CLIENT_AUTH_ONLY`: clientAuth alone; `N2_AMAZON_MANAGED` only.
     ClientAuthOnly,
+}
+
+impl CertificateUsage {
+    /// The leaf profile the CA signs with.
+    pub fn leaf_usage(self) -> crate::ca::LeafUsage {
+        match self {
+            Self::ClientAndServerAuth => crate::ca::LeafUsage::ClientAndServerAuth,
+            Self::ClientAuthOnly => crate::ca::LeafUsage::ClientAuthOnly,
+        }
+    }
 }
 
 /// The key algorithms RequestCertificate accepts (the others are for imports).
@@ -110,7 +151,7 @@ impl CertificateManager {
     /// earlier) certificate ARN.
     pub async fn request_certificate(&self, owner: &Owner, req: NewCertificate) -> Result<String, AcmError> {
         let settings = &self.core.settings;
-        check_root_hierarchy(&req)?;
+        let certificate_usage = self.check_root_hierarchy(&req)?;
         if req.certificate_authority_arn.is_some() {
             return Err(AcmError::InvalidParameter(
                 "Carapace has no private certificate authorities: omit CertificateAuthorityArn to request a certificate from Carapace's CA."
@@ -207,6 +248,8 @@ impl CertificateManager {
             method_update: None,
             held_by: req.held_by.as_ref().map(|h| h.service),
             issuance: 0,
+            root_hierarchy: req.root_hierarchy,
+            certificate_usage,
         };
         let body = record.encode();
 
@@ -284,45 +327,49 @@ impl CertificateManager {
     }
 }
 
-/// `RootHierarchyType` and `CertificateUsage` as RequestCertificate's documentation (the
-/// botocore model's) gives them: `CertificateUsage` only with an N2 `RootHierarchyType`,
-/// `CLIENT_AUTH_ONLY` only with `N2_AMAZON_MANAGED`, no `RootHierarchyType` together with
-/// `CertificateAuthorityArn`, and N2 certificates validated by DNS; each a
-/// `ValidationException`. A request that passes asks for an Amazon N2 certificate, which
-/// Carapace cannot issue: it has one root hierarchy, its own. Refused as well, naming the
-/// member, rather than issuing a certificate from the wrong hierarchy.
-fn check_root_hierarchy(req: &NewCertificate) -> Result<(), AcmError> {
-    let Some(hierarchy) = req.root_hierarchy else {
-        return match req.certificate_usage {
-            Some(_) => Err(AcmError::Validation(
-                "CertificateUsage can be specified only when RootHierarchyType is N2_AMAZON_MANAGED or N2_SFG2_AMAZON_MANAGED."
-                    .into(),
-            )),
-            None => Ok(()),
+impl CertificateManager {
+    /// `RootHierarchyType` and `CertificateUsage` as RequestCertificate's documentation (the
+    /// botocore model's) gives them: `CertificateUsage` only with an N2 `RootHierarchyType`,
+    /// `CLIENT_AUTH_ONLY` only with `N2_AMAZON_MANAGED`, no `RootHierarchyType` together with
+    /// `CertificateAuthorityArn`, and N2 certificates validated by DNS; each a
+    /// `ValidationException`. Returns the certificate's usage: `CLIENT_AND_SERVER_AUTH` when an
+    /// N2 request omits it (the documented default), none for a standard certificate.
+    fn check_root_hierarchy(&self, req: &NewCertificate) -> Result<Option<CertificateUsage>, AcmError> {
+        let Some(hierarchy) = req.root_hierarchy else {
+            return match req.certificate_usage {
+                Some(_) => Err(AcmError::Validation(
+                    "CertificateUsage can be specified only when RootHierarchyType is N2_AMAZON_MANAGED or N2_SFG2_AMAZON_MANAGED."
+                        .into(),
+                )),
+                None => Ok(None),
+            };
         };
-    };
-    let name = match hierarchy {
-        RootHierarchy::N2 => "N2_AMAZON_MANAGED",
-        RootHierarchy::N2CrossSigned => "N2_SFG2_AMAZON_MANAGED",
-    };
-    if req.certificate_authority_arn.is_some() {
-        return Err(AcmError::Validation(
-            "RootHierarchyType cannot be specified together with CertificateAuthorityArn.".into(),
-        ));
+        let name = hierarchy.as_str();
+        if req.certificate_authority_arn.is_some() {
+            return Err(AcmError::Validation(
+                "RootHierarchyType cannot be specified together with CertificateAuthorityArn.".into(),
+            ));
+        }
+        let usage = req.certificate_usage.unwrap_or(CertificateUsage::ClientAndServerAuth);
+        if hierarchy == RootHierarchy::N2CrossSigned && usage == CertificateUsage::ClientAuthOnly {
+            return Err(AcmError::Validation(
+                "CertificateUsage CLIENT_AUTH_ONLY is valid only with RootHierarchyType N2_AMAZON_MANAGED.".into(),
+            ));
+        }
+        if req.validation_method.unwrap_or(ValidationMethod::Email) != ValidationMethod::Dns {
+            return Err(AcmError::Validation(format!(
+                "An Amazon N2 certificate (RootHierarchyType {name}) must use ValidationMethod DNS."
+            )));
+        }
+        if !self.core.ca.issues_in(hierarchy.ca_hierarchy()) {
+            // Only an imported CA, whose root key stays with its owner, lacks the cross-signed
+            // N2 root: the main root cannot sign it.
+            return Err(AcmError::Validation(format!(
+                "RootHierarchyType {name} is not available: this Carapace's CA was imported without its root key, which must cross-sign the N2 root."
+            )));
+        }
+        Ok(Some(usage))
     }
-    if hierarchy == RootHierarchy::N2CrossSigned && req.certificate_usage == Some(CertificateUsage::ClientAuthOnly) {
-        return Err(AcmError::Validation(
-            "CertificateUsage CLIENT_AUTH_ONLY is valid only with RootHierarchyType N2_AMAZON_MANAGED.".into(),
-        ));
-    }
-    if req.validation_method.unwrap_or(ValidationMethod::Email) != ValidationMethod::Dns {
-        return Err(AcmError::Validation(format!(
-            "An Amazon N2 certificate (RootHierarchyType {name}) must use ValidationMethod DNS."
-        )));
-    }
-    Err(AcmError::Validation(format!(
-        "RootHierarchyType {name} is not available: Carapace issues certificates from its own root only and has no Amazon N2 root hierarchy. Omit RootHierarchyType and CertificateUsage."
-    )))
 }
 
 /// The validation domain of each SAN: the one given in DomainValidationOptions, else the
@@ -346,8 +393,14 @@ fn validation_domains(sans: &[String], options: &[(String, String)]) -> Result<V
 
 fn fingerprint(req: &NewCertificate, sans: &[String], key: KeyAlgorithm, method: ValidationMethod) -> String {
     let text = format!(
-        "{sans:?}|{key:?}|{method:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-        req.domain_validation_options, req.export, req.transparency_logging, req.managed_by, req.tags
+        "{sans:?}|{key:?}|{method:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        req.domain_validation_options,
+        req.export,
+        req.transparency_logging,
+        req.managed_by,
+        req.tags,
+        req.root_hierarchy,
+        req.certificate_usage
     );
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()))
 }

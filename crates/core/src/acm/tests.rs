@@ -218,9 +218,9 @@ async fn requests_are_checked() {
 }
 
 /// RequestCertificate's documented `ValidationException` cases for `RootHierarchyType` and
-/// `CertificateUsage`, then the refusal of a well-formed N2 request; none stores anything.
+/// `CertificateUsage`; none stores anything.
 #[tokio::test]
-async fn root_hierarchy_requests_are_refused_naming_the_member() {
+async fn root_hierarchy_requests_are_checked_as_documented() {
     let Env { manager, .. } = env(true);
     let n2 = |hierarchy, usage| NewCertificate {
         root_hierarchy: hierarchy,
@@ -243,33 +243,97 @@ async fn root_hierarchy_requests_are_refused_naming_the_member() {
     let email =
         NewCertificate { validation_method: Some(ValidationMethod::Email), ..n2(Some(RootHierarchy::N2), None) };
     assert!(refused(email).await.contains("must use ValidationMethod DNS"));
-    for (hierarchy, name) in
-        [(RootHierarchy::N2, "N2_AMAZON_MANAGED"), (RootHierarchy::N2CrossSigned, "N2_SFG2_AMAZON_MANAGED")]
-    {
-        let message = refused(n2(Some(hierarchy), Some(CertificateUsage::ClientAndServerAuth))).await;
-        assert!(message.contains(&format!("RootHierarchyType {name} is not available")), "{message}");
-    }
     let everything = ListQuery {
-        filter: ListFilter { key_types: Some(KeyAlgorithm::ALL.to_vec()), ..Default::default() },
+        filter: ListFilter {
+            key_types: Some(KeyAlgorithm::ALL.to_vec()),
+            root_hierarchies: vec![RootHierarchy::N2, RootHierarchy::N2CrossSigned],
+            ..Default::default()
+        },
         max_items: 100,
         ..Default::default()
     };
     assert!(manager.list_certificates(&alice(), &everything).await.unwrap().items.is_empty());
 }
 
-/// ListCertificates leaves Amazon N2 certificates out by default and lists only them with a
-/// `RootHierarchyTypes` filter: Carapace has none, so the filter lists nothing.
+/// N2 certificates: each hierarchy and usage signs from the N2 intermediates with its EKUs and
+/// validity, ships its own chain, and ListCertificates leaves N2 certificates out by default
+/// and lists only them with a `RootHierarchyTypes` filter.
 #[tokio::test]
-async fn root_hierarchy_filter_lists_no_carapace_certificate() {
-    let Env { manager, .. } = env(true);
-    manager.request_certificate(&alice(), request("standard.example.com")).await.unwrap();
+async fn n2_certificates_chain_to_their_hierarchy_with_their_usage() {
+    let Env { manager, clock } = env(true);
+    let standard = manager.request_certificate(&alice(), request("standard.example.com")).await.unwrap();
+    let cases = [
+        (RootHierarchy::N2, None, 395, vec!["TLS_WEB_SERVER_AUTHENTICATION", "TLS_WEB_CLIENT_AUTHENTICATION"], 2),
+        (RootHierarchy::N2, Some(CertificateUsage::ClientAuthOnly), 395, vec!["TLS_WEB_CLIENT_AUTHENTICATION"], 2),
+        (
+            RootHierarchy::N2CrossSigned,
+            Some(CertificateUsage::ClientAndServerAuth),
+            98,
+            vec!["TLS_WEB_SERVER_AUTHENTICATION", "TLS_WEB_CLIENT_AUTHENTICATION"],
+            3,
+        ),
+    ];
+    let mut arns = Vec::new();
+    for (i, (hierarchy, usage, _, _, _)) in cases.iter().enumerate() {
+        let req = NewCertificate {
+            root_hierarchy: Some(*hierarchy),
+            certificate_usage: *usage,
+            ..request(&format!("n{i}.example.com"))
+        };
+        arns.push(manager.request_certificate(&alice(), req).await.unwrap());
+    }
+    clock.advance(100);
+    manager.run_due_jobs().await.unwrap();
+
+    let ca = &manager.core.ca;
+    let n2_root = ca.n2_root_pem().expect("N2 root");
+    let (_, standard_chain) = manager.get_certificate(&alice(), &standard).await.unwrap();
+    assert!(standard_chain.ends_with(ca.root_pem()), "a standard certificate chains to the main root");
+    for ((hierarchy, usage, days, ekus, chain_len), arn) in cases.iter().zip(&arns) {
+        let view = manager.describe_certificate(&alice(), arn).await.unwrap();
+        assert_eq!(view.status, Status::Issued);
+        assert_eq!(view.record.root_hierarchy, Some(*hierarchy));
+        assert_eq!(view.record.certificate_usage, Some(usage.unwrap_or(CertificateUsage::ClientAndServerAuth)));
+        let x = view.record.x509.clone().unwrap();
+        assert_eq!(x.not_after_ms - x.not_before_ms, days * 86_400_000, "{hierarchy:?}");
+        assert_eq!(x.extended_key_usages.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), *ekus);
+        let (leaf, chain) = manager.get_certificate(&alice(), arn).await.unwrap();
+        let chain_certs = crate::ca::parse_certificates(&chain).unwrap();
+        assert_eq!(chain_certs.len(), *chain_len, "{hierarchy:?}");
+        assert!(chain_certs[0].subject.contains("ECDSA 256 N01"), "{}", chain_certs[0].subject);
+        let leaf = crate::ca::parse_certificate(&leaf).unwrap();
+        assert!(leaf.issuer_dn == chain_certs[0].subject, "signed by the N2 intermediate");
+        match hierarchy {
+            RootHierarchy::N2 => assert!(chain.ends_with(n2_root)),
+            RootHierarchy::N2CrossSigned => {
+                assert!(chain.ends_with(ca.root_pem()), "cross-signed: ends in the main root");
+                assert!(chain_certs[1].subject.contains("Root CA N2"));
+                assert!(chain_certs[1].issuer_dn.contains("Root CA 1"));
+            }
+        }
+    }
+
     let list = async |root_hierarchies: Vec<RootHierarchy>| {
         let filter = ListFilter { key_types: Some(KeyAlgorithm::ALL.to_vec()), root_hierarchies, ..Default::default() };
         let query = ListQuery { filter, max_items: 100, ..Default::default() };
-        manager.list_certificates(&alice(), &query).await.unwrap().items.len()
+        let mut arns: Vec<String> = manager
+            .list_certificates(&alice(), &query)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|v| v.record.arn)
+            .collect();
+        arns.sort();
+        arns
     };
-    assert_eq!(list(Vec::new()).await, 1);
-    assert_eq!(list(vec![RootHierarchy::N2, RootHierarchy::N2CrossSigned]).await, 0);
+    assert_eq!(list(Vec::new()).await, [standard]);
+    let mut n2_only = arns[..2].to_vec();
+    n2_only.sort();
+    assert_eq!(list(vec![RootHierarchy::N2]).await, n2_only);
+    let mut all_n2 = arns.clone();
+    all_n2.sort();
+    assert_eq!(list(vec![RootHierarchy::N2, RootHierarchy::N2CrossSigned]).await, all_n2);
 }
 
 #[tokio::test]
