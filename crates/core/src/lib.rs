@@ -15,6 +15,9 @@ pub mod revocation;
 pub mod runtime;
 pub mod validation;
 
+#[cfg(test)]
+mod testing;
+
 /// The PKI crate, under the name the core has always used for it.
 pub use carapace_pki as ca;
 pub use carapace_pki::crypto;

@@ -8,9 +8,11 @@ use super::jobs::{AcmJob, IssueJob, LifecycleJob};
 use super::names::{self, Tag};
 use super::query::not_yet_issued;
 use super::quota::{backoff, usage_put};
-use super::record::{self, CertificateType, MethodUpdate, Renewal, RenewalStatus, RevocationReason, ValidationMethod};
+use super::record::{
+    self, CertificateRecord, CertificateType, MethodUpdate, Renewal, RenewalStatus, RevocationReason, ValidationMethod,
+};
 use super::state::{DomainStatus, Event, Status, transition};
-use super::{AcmError, CertificateManager, MAX_CONFLICT_RETRIES, Owner};
+use super::{AcmError, CertificateManager, MAX_CONFLICT_RETRIES, Owner, record_put};
 
 /// What UpdateCertificateOptions may change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -285,25 +287,60 @@ impl CertificateManager {
     /// that attach certificates (Lightsail distributions). A used certificate cannot be
     /// deleted and shows the resource in `InUseBy`.
     pub async fn set_in_use(&self, owner: &Owner, arn: &str, resource_arn: &str, in_use: bool) -> Result<(), AcmError> {
-        let renewal_lead = i64::from(self.core.settings.acm.renewal_days_before_expiry) * super::lifecycle::DAY_MS;
-        self.modify(owner, arn, |r, now| {
-            r.in_use_by.retain(|a| a != resource_arn);
-            if !in_use {
-                return Ok(Vec::new());
-            }
-            r.in_use_by.push(resource_arn.to_owned());
-            // In use makes it eligible for managed renewal: make sure the current leaf has
-            // its renewal job (a no-op when it has; certificates issued by builds before
-            // managed renewal have none).
-            match (&r.x509, r.cert_type, locate(r)) {
-                (Some(x), CertificateType::AmazonIssued, Some((scope, id))) => {
-                    let job = LifecycleJob { scope, id, issuance: r.issuance };
-                    Ok(vec![AcmJob::Renew(job).enqueue((x.not_after_ms - renewal_lead).max(now))?])
-                }
-                _ => Ok(Vec::new()),
-            }
-        })
-        .await?;
+        let renewal_lead = self.renewal_lead_ms();
+        self.modify(owner, arn, |r, now| mark_in_use(r, resource_arn, in_use, renewal_lead, now)).await?;
         Ok(())
+    }
+
+    /// The writes that mark (or unmark) the caller's certificate `arn` as used by
+    /// `resource_arn`, at the version read now, for another service to apply in one batch
+    /// with its own rows: a conflict on the certificate's row (see
+    /// [`is_certificate_key`](Self::is_certificate_key)) means it changed since, and the
+    /// caller reads again.
+    pub async fn in_use_writes(
+        &self,
+        owner: &Owner,
+        arn: &str,
+        resource_arn: &str,
+        in_use: bool,
+    ) -> Result<Vec<Write>, AcmError> {
+        let mut loaded = self.load(owner, arn).await?;
+        let mut writes = mark_in_use(&mut loaded.record, resource_arn, in_use, self.renewal_lead_ms(), self.now_ms())?;
+        writes.insert(0, record_put(&owner.scope(), &loaded, Some(loaded.version)));
+        Ok(writes)
+    }
+
+    /// Whether `key` is a certificate's row: what a conflict of an
+    /// [`in_use_writes`](Self::in_use_writes) batch names when the certificate changed.
+    pub fn is_certificate_key(key: &carapace_store::Key) -> bool {
+        key.kind == record::KIND
+    }
+
+    fn renewal_lead_ms(&self) -> i64 {
+        i64::from(self.core.settings.acm.renewal_days_before_expiry) * super::lifecycle::DAY_MS
+    }
+}
+
+/// Marks `r` as used by `resource_arn` (or not). In use makes it eligible for managed renewal:
+/// the current leaf gets its renewal job (a no-op when it has one; certificates issued by
+/// builds before managed renewal have none).
+fn mark_in_use(
+    r: &mut CertificateRecord,
+    resource_arn: &str,
+    in_use: bool,
+    renewal_lead_ms: i64,
+    now: i64,
+) -> Result<Vec<Write>, AcmError> {
+    r.in_use_by.retain(|a| a != resource_arn);
+    if !in_use {
+        return Ok(Vec::new());
+    }
+    r.in_use_by.push(resource_arn.to_owned());
+    match (&r.x509, r.cert_type, locate(r)) {
+        (Some(x), CertificateType::AmazonIssued, Some((scope, id))) => {
+            let job = LifecycleJob { scope, id, issuance: r.issuance };
+            Ok(vec![AcmJob::Renew(job).enqueue((x.not_after_ms - renewal_lead_ms).max(now))?])
+        }
+        _ => Ok(Vec::new()),
     }
 }

@@ -21,7 +21,7 @@ use super::records::{
     DistributionRecord, DomainClaim, OriginRecord, SubdomainRecord,
 };
 use super::{LightsailError, LightsailManager, MAX_CONFLICT_RETRIES, Result, check_distribution_region, tags};
-use crate::acm::{Owner, Status, Tag};
+use crate::acm::{AcmError, CertificateManager, Owner, Status, Tag};
 
 /// Distributions per GetDistributions page.
 pub const PAGE_SIZE: usize = 100;
@@ -312,6 +312,8 @@ impl LightsailManager {
                 }
                 Ok(None)
             }
+            // A certificate whose in-use mark is in the batch changed: read again.
+            Err(carapace_store::Error::Conflict(k)) if CertificateManager::is_certificate_key(&k) => Ok(None),
             Err(carapace_store::Error::Conflict(k)) if k.kind == DOMAIN_KIND => {
                 if old_hosts.contains(&k.id) {
                     return Ok(None); // a claim we were deleting changed: read again
@@ -332,37 +334,34 @@ impl LightsailManager {
         }
     }
 
-    /// Marks `new` in use by the distribution, runs `write`, then unmarks `old` — or, if the
-    /// write fails or did not happen (`Ok(None)`), unmarks `new` again.
-    async fn with_certificate_marks<T>(
+    /// The writes that move a distribution's in-use mark from the certificate `old` to `new`
+    /// (none when they are the same), at the certificates' versions read now: they go in the
+    /// distribution's own batch, so the mark and the distribution change together or not at
+    /// all, and a certificate that changed meanwhile fails the batch with a conflict on its
+    /// row, which [`write_distribution`](Self::write_distribution) answers by reading again.
+    async fn certificate_mark_writes(
         &self,
         owner: &Owner,
         distribution_arn: &str,
         old: Option<&AttachedCertificate>,
         new: Option<&AttachedCertificate>,
-        write: impl std::future::Future<Output = Result<Option<T>>>,
-    ) -> Result<Option<T>> {
-        let changed = old.map(|c| &c.acm_arn) != new.map(|c| &c.acm_arn);
-        if changed && let Some(c) = new {
-            self.acm.set_in_use(owner, &c.acm_arn, distribution_arn, true).await?;
+    ) -> Result<Vec<Write>> {
+        if old.map(|c| &c.acm_arn) == new.map(|c| &c.acm_arn) {
+            return Ok(Vec::new());
         }
-        match write.await {
-            Ok(Some(v)) => {
-                if changed && let Some(c) = old {
-                    // Best effort: a failure leaves a stale mark DeleteCertificate clears.
-                    if let Err(e) = self.acm.set_in_use(owner, &c.acm_arn, distribution_arn, false).await {
-                        tracing::warn!(certificate = %c.name, error = %e, "could not clear a certificate's in-use mark");
-                    }
-                }
-                Ok(Some(v))
-            }
-            other => {
-                if changed && let Some(c) = new {
-                    let _ = self.acm.set_in_use(owner, &c.acm_arn, distribution_arn, false).await;
-                }
-                other
+        let mut writes = Vec::new();
+        if let Some(c) = new {
+            writes.extend(self.acm.in_use_writes(owner, &c.acm_arn, distribution_arn, true).await?);
+        }
+        if let Some(c) = old {
+            match self.acm.in_use_writes(owner, &c.acm_arn, distribution_arn, false).await {
+                Ok(w) => writes.extend(w),
+                // A certificate deleted under the distribution has no mark left to clear.
+                Err(AcmError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
             }
         }
+        Ok(writes)
     }
 
     /// CreateDistribution.
@@ -434,23 +433,15 @@ impl LightsailManager {
             alternative_domain_names: certificate.as_ref().map(|(_, names)| names.clone()).unwrap_or_default(),
             tags: req.tags.clone(),
         };
-        let attached = record.certificate.clone();
-        let op = self
-            .with_certificate_marks(owner, &arn, None, attached.as_ref(), async {
-                for _ in 0..MAX_CONFLICT_RETRIES {
-                    record.domain_name = format!("d{}.{}", super::random_alnum(13)?, self.settings.edge_domain);
-                    if let Some(op) =
-                        self.write_distribution(owner, None, &record, "CreateDistribution", Vec::new()).await?
-                    {
-                        return Ok(Some(op));
-                    }
-                }
-                Err(LightsailError::busy("distribution"))
-            })
-            .await?
-            .ok_or_else(|| LightsailError::busy("distribution"))?;
-        let edges = self.live_edges().await?;
-        Ok((self.view(record, &edges), op))
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            record.domain_name = format!("d{}.{}", super::random_alnum(13)?, self.settings.edge_domain);
+            let marks = self.certificate_mark_writes(owner, &arn, None, record.certificate.as_ref()).await?;
+            if let Some(op) = self.write_distribution(owner, None, &record, "CreateDistribution", marks).await? {
+                let edges = self.live_edges().await?;
+                return Ok((self.view(record, &edges), op));
+            }
+        }
+        Err(LightsailError::busy("distribution"))
     }
 
     /// GetDistributions.
@@ -549,12 +540,10 @@ impl LightsailManager {
             }
             new.config_version = old.config_version + 1;
             new.changed_ms = self.now_ms();
-            let written = self
-                .with_certificate_marks(owner, &old.arn, old.certificate.as_ref(), new.certificate.as_ref(), async {
-                    self.write_distribution(owner, Some((&old, &row)), &new, operation_type, Vec::new()).await
-                })
+            let marks = self
+                .certificate_mark_writes(owner, &old.arn, old.certificate.as_ref(), new.certificate.as_ref())
                 .await?;
-            if let Some(op) = written {
+            if let Some(op) = self.write_distribution(owner, Some((&old, &row)), &new, operation_type, marks).await? {
                 return Ok(op);
             }
         }
@@ -624,17 +613,11 @@ impl LightsailManager {
             if let Some(reset) = self.core.store.get(&reset_key).await? {
                 writes.push(Write::Delete { key: reset_key, expect: reset.version });
             }
+            writes.extend(self.certificate_mark_writes(owner, &old.arn, old.certificate.as_ref(), None).await?);
             let (op, op_writes) = new_operation(owner, "Distribution", name, "DeleteDistribution", self.now_ms());
             writes.extend(op_writes);
             match self.core.store.apply(writes).await {
-                Ok(_) => {
-                    if let Some(c) = &old.certificate
-                        && let Err(e) = self.acm.set_in_use(owner, &c.acm_arn, &old.arn, false).await
-                    {
-                        tracing::warn!(certificate = %c.name, error = %e, "could not clear a certificate's in-use mark");
-                    }
-                    return Ok(OperationView::as_answered(op));
-                }
+                Ok(_) => return Ok(OperationView::as_answered(op)),
                 Err(carapace_store::Error::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }

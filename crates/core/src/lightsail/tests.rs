@@ -296,3 +296,43 @@ async fn an_operation_fails_when_a_running_edge_refuses_its_configuration() {
     env.clock.advance(edge::EDGE_NODE_TTL_MS + 1);
     assert_eq!(env.ls.get_operation(&alice(), &updated.record.id).await.unwrap().status, OperationStatus::Succeeded);
 }
+
+/// AttachCertificateToDistribution writes the distribution and both certificates' in-use marks
+/// in one batch: cut short after any number of its batches (a crash between two writes), it
+/// leaves the old attachment or the new one whole, never a mark without its distribution.
+#[tokio::test]
+async fn an_attach_cut_short_leaves_no_stale_in_use_mark() {
+    let (core, clock) =
+        crate::runtime::test_core(true, AcmSettings { dev_auto_approve_ms: 100, ..AcmSettings::default() });
+    let crashing = std::sync::Arc::new(crate::testing::CrashingStore::new(core.store.clone()));
+    let core = crate::Core { store: crashing.clone(), ..core };
+    let env = Env { ls: LightsailManager::new(core, (*env().ls.settings).clone()), clock };
+    issued_certificate(&env, "cert-a", "a.example.com").await;
+    issued_certificate(&env, "cert-b", "b.example.com").await;
+    let distribution = NewDistribution { certificate_name: Some("cert-a".into()), ..new_distribution("site") };
+    env.ls.create_distribution(&alice(), distribution).await.unwrap();
+
+    let certificates = env.ls.get_certificates(&alice(), &CertificateQuery::default()).await.unwrap().items;
+    let acm_arn = |name: &str| certificates.iter().find(|c| c.record.name == name).unwrap().record.acm_arn.clone();
+    let mut attached = "cert-a";
+    for batches in [0, 1, 0, 2, 0, 1] {
+        let target = if attached == "cert-a" { "cert-b" } else { "cert-a" };
+        crashing.allow(Some(batches));
+        let result = env.ls.attach_certificate(&alice(), "site", target).await;
+        crashing.allow(None);
+        let site = env.ls.get_distributions(&alice(), Some("site"), None).await.unwrap().items.remove(0).record;
+        let now_attached = site.certificate.as_ref().map(|c| c.name.clone()).unwrap();
+        if result.is_ok() {
+            assert_eq!(now_attached, target, "an answered attach is applied");
+        }
+        for name in ["cert-a", "cert-b"] {
+            let acm = env.ls.acm.describe_certificate(&alice(), &acm_arn(name)).await.unwrap();
+            assert_eq!(
+                acm.record.in_use_by.contains(&site.arn),
+                now_attached == name,
+                "after {batches} committed batches, {name}'s in-use mark must match the distribution ({now_attached} attached)"
+            );
+        }
+        attached = if now_attached == "cert-a" { "cert-a" } else { "cert-b" };
+    }
+}
