@@ -97,7 +97,7 @@ pub async fn scale(
                 row: Row { key: Key::new(kind, &scope, &id), version: 0, created_ms: record.created_ms, body },
                 expect: None,
             };
-            writes.push(row(record::KIND, record.encode()));
+            writes.push(row(record::KIND, record.encode()?));
             if let Some(material) = material {
                 writes.push(row(record::MATERIAL_KIND, material.clone()));
             }

@@ -228,9 +228,9 @@ impl CertificateManager {
                 self.check_quotas(&usage.usage, now)?;
                 usage.usage.add(now);
                 let mut writes = vec![
-                    row(record::KIND, record.encode()),
-                    row(record::MATERIAL_KIND, material.encode()),
-                    usage_put(&scope, &usage),
+                    row(record::KIND, record.encode()?),
+                    row(record::MATERIAL_KIND, material.encode()?),
+                    usage_put(&scope, &usage)?,
                 ];
                 writes.extend(lifecycle::new_leaf_writes(self, &scope, &id, &record, "IMPORT", now)?);
                 match self.core.store.apply(writes).await {
@@ -266,7 +266,7 @@ impl CertificateManager {
             r.imported_ms = Some(now);
             r.issuance += 1;
             let mut writes = vec![
-                record_put(&scope, &loaded, Some(loaded.version)),
+                record_put(&scope, &loaded, Some(loaded.version))?,
                 material_put(self, &scope, &loaded.id, loaded.created_ms, &material).await?,
             ];
             writes.extend(lifecycle::new_leaf_writes(self, &scope, &loaded.id, &loaded.record, "REIMPORT", now)?);

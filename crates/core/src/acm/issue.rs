@@ -60,7 +60,7 @@ pub(crate) async fn material_put(
 ) -> Result<Write, AcmError> {
     let key = Key::new(record::MATERIAL_KIND, scope, id);
     let expect = m.core.store.get(&key).await?.map(|r| r.version);
-    Ok(Write::Put { row: Row { key, version: 0, created_ms, body: material.encode() }, expect })
+    Ok(Write::Put { row: Row { key, version: 0, created_ms, body: material.encode()? }, expect })
 }
 
 impl CertificateManager {
@@ -142,7 +142,7 @@ impl CertificateManager {
             }
             let action = if event == Event::Issue { "ISSUANCE" } else { "RENEWAL" };
             let mut writes = vec![
-                record_put(&job.scope, &loaded, Some(loaded.version)),
+                record_put(&job.scope, &loaded, Some(loaded.version))?,
                 material_put(self, &job.scope, &job.id, loaded.created_ms, &material).await?,
             ];
             writes.extend(lifecycle::new_leaf_writes(self, &job.scope, &job.id, &loaded.record, action, now_ms)?);
@@ -199,7 +199,7 @@ impl CertificateManager {
             }
             loaded.record.status =
                 transition(loaded.record.status, Event::TimeOut).map_err(|e| AcmError::Internal(e.to_string()))?;
-            match self.core.store.apply(vec![record_put(&job.scope, &loaded, Some(loaded.version))]).await {
+            match self.core.store.apply(vec![record_put(&job.scope, &loaded, Some(loaded.version))?]).await {
                 Ok(_) => {
                     tracing::info!(arn = %loaded.record.arn, "certificate request timed out");
                     return Ok(Outcome::Finished);

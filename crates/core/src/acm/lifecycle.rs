@@ -192,7 +192,7 @@ impl CertificateManager {
             domains,
             deadline_ms: Some(deadline),
         });
-        writes.insert(0, record_put(&job.scope, &loaded, Some(loaded.version)));
+        writes.insert(0, record_put(&job.scope, &loaded, Some(loaded.version))?);
         match self.core.store.apply(writes).await {
             Ok(_) => {
                 tracing::info!(arn = %loaded.record.arn, issuance = target, "managed renewal started");
@@ -260,7 +260,7 @@ impl CertificateManager {
         if rn.status != before {
             writes.extend(self.renewal_action_required(record, now)?);
         }
-        writes.insert(0, record_put(&job.scope, &loaded, Some(loaded.version)));
+        writes.insert(0, record_put(&job.scope, &loaded, Some(loaded.version))?);
         match self.core.store.apply(writes).await {
             Ok(_) => {
                 self.core.wake_workers();
@@ -285,7 +285,7 @@ impl CertificateManager {
         if now > not_after {
             let record = &mut loaded.record;
             record.status = transition(record.status, Event::Expire).map_err(AcmError::internal)?;
-            let mut writes = vec![record_put(&job.scope, &loaded, Some(loaded.version))];
+            let mut writes = vec![record_put(&job.scope, &loaded, Some(loaded.version))?];
             // ACM sends no Expired event for imported certificates.
             if loaded.record.cert_type != CertificateType::Imported {
                 let detail = common_detail(&loaded.record);

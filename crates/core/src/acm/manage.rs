@@ -42,7 +42,7 @@ impl CertificateManager {
             usage.usage.remove();
             let mut writes = vec![
                 Write::Delete { key: Key::new(record::KIND, &scope, &loaded.id), expect: loaded.version },
-                usage_put(&scope, &usage),
+                usage_put(&scope, &usage)?,
             ];
             let material_key = Key::new(record::MATERIAL_KIND, &scope, &loaded.id);
             if let Some(row) = self.core.store.get(&material_key).await? {
@@ -306,7 +306,7 @@ impl CertificateManager {
     ) -> Result<Vec<Write>, AcmError> {
         let mut loaded = self.load(owner, arn).await?;
         let mut writes = mark_in_use(&mut loaded.record, resource_arn, in_use, self.renewal_lead_ms(), self.now_ms())?;
-        writes.insert(0, record_put(&owner.scope(), &loaded, Some(loaded.version)));
+        writes.insert(0, record_put(&owner.scope(), &loaded, Some(loaded.version))?);
         Ok(writes)
     }
 

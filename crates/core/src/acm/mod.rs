@@ -243,7 +243,7 @@ impl CertificateManager {
         for _ in 0..MAX_CONFLICT_RETRIES {
             let mut loaded = self.load(owner, arn).await?;
             let extra = change(&mut loaded.record, self.now_ms())?;
-            let mut writes = vec![record_put(&owner.scope(), &loaded, Some(loaded.version))];
+            let mut writes = vec![record_put(&owner.scope(), &loaded, Some(loaded.version))?];
             writes.extend(extra);
             match self.core.store.apply(writes).await {
                 Ok(_) => return Ok(loaded.record),
@@ -256,14 +256,14 @@ impl CertificateManager {
 }
 
 /// A `Put` of a loaded record at `expect`.
-pub(crate) fn record_put(scope: &str, loaded: &Loaded, expect: Option<u64>) -> Write {
-    Write::Put {
+pub(crate) fn record_put(scope: &str, loaded: &Loaded, expect: Option<u64>) -> Result<Write, AcmError> {
+    Ok(Write::Put {
         row: Row {
             key: Key::new(record::KIND, scope, &loaded.id),
             version: 0,
             created_ms: loaded.created_ms,
-            body: loaded.record.encode(),
+            body: loaded.record.encode()?,
         },
         expect,
-    }
+    })
 }

@@ -142,16 +142,16 @@ impl CertificateManager {
 }
 
 /// The write storing `usage` for `scope` at the version it was read.
-pub(crate) fn usage_put(scope: &str, usage: &LoadedUsage) -> Write {
-    Write::Put {
+pub(crate) fn usage_put(scope: &str, usage: &LoadedUsage) -> Result<Write, AcmError> {
+    Ok(Write::Put {
         row: Row {
             key: Key::new(USAGE_KIND, scope, USAGE_ID),
             version: 0,
             created_ms: usage.created_ms,
-            body: serde_json::to_vec(&usage.usage).unwrap_or_default(),
+            body: serde_json::to_vec(&usage.usage).map_err(AcmError::internal)?,
         },
         expect: usage.version,
-    }
+    })
 }
 
 /// Whether a store conflict is on the usage row (another request took a slot first).

@@ -385,9 +385,8 @@ impl CertificateRecord {
     }
 
     /// Encodes for storage.
-    pub fn encode(&self) -> Vec<u8> {
-        // A struct of strings, numbers and enums always serializes.
-        serde_json::to_vec(self).unwrap_or_default()
+    pub fn encode(&self) -> Result<Vec<u8>, super::AcmError> {
+        serde_json::to_vec(self).map_err(super::AcmError::internal)
     }
 }
 
@@ -435,7 +434,7 @@ impl Material {
     }
 
     /// Encodes for storage.
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    pub fn encode(&self) -> Result<Vec<u8>, super::AcmError> {
+        serde_json::to_vec(self).map_err(super::AcmError::internal)
     }
 }

@@ -251,7 +251,7 @@ impl CertificateManager {
             root_hierarchy: req.root_hierarchy,
             certificate_usage,
         };
-        let body = record.encode();
+        let body = record.encode()?;
 
         let token_key =
             req.idempotency_token.as_ref().map(|t| Key::new(IDEMPOTENCY_KIND, &scope, format!("request/{t}")));
@@ -285,7 +285,7 @@ impl CertificateManager {
                     },
                     expect: None,
                 },
-                usage_put(&scope, &usage),
+                usage_put(&scope, &usage)?,
                 AcmJob::TimeOut(CertificateJob { scope: scope.clone(), id: id.clone() }).enqueue(deadline)?,
             ];
             if settings.dev {

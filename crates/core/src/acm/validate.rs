@@ -222,7 +222,7 @@ impl CertificateManager {
                 writes.push(job.enqueue(now)?);
             }
         }
-        writes.insert(0, record_put(&job.scope, &loaded, Some(loaded.version)));
+        writes.insert(0, record_put(&job.scope, &loaded, Some(loaded.version))?);
         match self.core.store.apply(writes).await {
             Ok(_) => {
                 if done {
@@ -381,7 +381,7 @@ impl CertificateManager {
                 arn: record.arn.clone(),
                 sans: record.sans.clone(),
             };
-            writes.insert(0, record_put(&t.scope, &loaded, Some(loaded.version)));
+            writes.insert(0, record_put(&t.scope, &loaded, Some(loaded.version))?);
             match self.core.store.apply(writes).await {
                 Ok(_) => {
                     self.core.wake_workers();
