@@ -9,7 +9,7 @@
 use carapace_store::Clause;
 use serde::Serialize;
 
-use super::query::{DEFAULT_LIST_KEY_TYPES, ListFilter};
+use super::filter::{DEFAULT_LIST_KEY_TYPES, ListFilter};
 use super::record::{
     self, CertificateRecord, CertificateType, HeldBy, KeyPairOrigin, ManagedBy, RenewalStatus, ValidationMethod,
 };
@@ -452,7 +452,7 @@ mod tests {
         for filter in filters {
             for descending in [false, true] {
                 let mut expected: Vec<&str> =
-                    all.iter().filter(|v| filter.matches(v)).map(|v| v.record.arn.as_str()).collect();
+                    all.iter().filter(|v| filter.matches(&v.record, v.status)).map(|v| v.record.arn.as_str()).collect();
                 if descending {
                     expected.reverse();
                 }

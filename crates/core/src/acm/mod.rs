@@ -15,6 +15,7 @@
 //! ARN naming another account or region is answered exactly like one that does not exist.
 
 mod account;
+mod filter;
 mod import_export;
 pub mod index;
 mod issue;
@@ -38,14 +39,12 @@ use std::sync::Arc;
 use carapace_store::{Key, Row, Write};
 
 pub use account::AccountConfiguration;
+pub use filter::{DEFAULT_LIST_KEY_TYPES, ListFilter};
 pub use import_export::{ExportedCertificate, ImportRequest, TlsMaterial};
 pub use jobs::{AcmJob, AcmJobs};
 pub use manage::OptionsUpdate;
 pub use names::{CertificateArn, Tag};
-pub use query::{
-    CertificateView, DEFAULT_LIST_KEY_TYPES, DomainValidationPage, ListFilter, ListPage, ListQuery, SearchPage,
-    SearchQuery,
-};
+pub use query::{CertificateView, DomainValidationPage, ListPage, ListQuery, SearchPage, SearchQuery};
 pub use record::{
     CertificateRecord, CertificateType, HeldBy, KeyPairOrigin, ManagedBy, Options, RevocationReason, ValidationMethod,
 };

@@ -14,14 +14,12 @@ use base64::Engine as _;
 use carapace_store::{Clause, Cursor, Key, Order, Row, Scan, SortCursor, SortKey, SortedScan};
 use serde::{Deserialize, Serialize};
 
+use super::filter::ListFilter;
 use super::index;
-use super::record::{
-    self, CertificateRecord, CertificateType, DomainValidation, HeldBy, KeyPairOrigin, ManagedBy, Material,
-};
+use super::record::{self, CertificateRecord, CertificateType, DomainValidation, HeldBy, Material};
 use super::state::Status;
 use super::validation::ResourceRecord;
 use super::{AcmError, CertificateManager, Owner};
-use crate::ca::KeyAlgorithm;
 
 /// Index entries one ListCertificates or SearchCertificates call reads at most: a filter
 /// whose clauses are each broad but rarely true together stops here and hands back a
@@ -162,7 +160,7 @@ impl CertificateManager {
     /// ListCertificates.
     pub async fn list_certificates(&self, owner: &Owner, query: &ListQuery) -> Result<ListPage, AcmError> {
         let scope = owner.scope();
-        let fingerprint = query.filter.fingerprint(&scope, query.descending);
+        let fingerprint = list_fingerprint(&query.filter, &scope, query.descending);
         let after = match &query.next_token {
             Some(token) => {
                 let t: ListToken = decode_token(token)?;
@@ -176,8 +174,9 @@ impl CertificateManager {
         let order = if query.descending { Order::Descending } else { Order::Ascending };
         let max = query.max_items.clamp(1, 1000);
         let clauses = index::list_clauses(&query.filter);
-        let (items, resume) =
-            self.walk_indexed(owner, &clauses, None, order, after, max, |v| query.filter.matches(v)).await?;
+        let (items, resume) = self
+            .walk_indexed(owner, &clauses, None, order, after, max, |v| query.filter.matches(&v.record, v.status))
+            .await?;
         Ok(ListPage { items, next_token: resume.map(|c| list_token(&c, &fingerprint)) })
     }
 
@@ -478,81 +477,9 @@ pub(crate) fn not_yet_issued(arn: &str, owner: &Owner) -> AcmError {
     AcmError::RequestInProgress(format!("Certificate {arn} in account {} not yet issued", owner.account))
 }
 
-/// ListCertificates filters (`CertificateStatuses`, `Includes`, `CertificateKeyPairOrigins`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListFilter {
-    /// Statuses to include; empty for all.
-    pub statuses: Vec<Status>,
-    /// Key algorithms; `None` for ACM's default (RSA_1024 and RSA_2048 only).
-    pub key_types: Option<Vec<KeyAlgorithm>>,
-    /// Extended key usage names; a certificate matches when it has one of them.
-    pub extended_key_usages: Vec<String>,
-    /// Key usage names; a certificate matches when it has one of them.
-    pub key_usages: Vec<String>,
-    /// Export option: `Some(true)` for ENABLED, `Some(false)` for DISABLED.
-    pub export_enabled: Option<bool>,
-    /// Managing service.
-    pub managed_by: Option<ManagedBy>,
-    /// Key pair origins; `None` for ACM's default (all but ACME).
-    pub key_pair_origins: Option<Vec<KeyPairOrigin>>,
-    /// `RootHierarchyTypes`: only Amazon N2 certificates of these hierarchies; empty for
-    /// ACM's default (no N2 certificates).
-    pub root_hierarchies: Vec<super::RootHierarchy>,
-}
-
-/// The key types ListCertificates includes when the caller names none (ACM documents
-/// RSA_1024 and RSA_2048; EC certificates are listed only when asked for).
-pub const DEFAULT_LIST_KEY_TYPES: [KeyAlgorithm; 2] = [KeyAlgorithm::Rsa1024, KeyAlgorithm::Rsa2048];
-
-impl ListFilter {
-    /// Does the certificate pass every filter?
-    pub fn matches(&self, view: &CertificateView) -> bool {
-        let r = &view.record;
-        if !self.statuses.is_empty() && !self.statuses.contains(&view.status) {
-            return false;
-        }
-        let key_ok = match &self.key_types {
-            Some(types) => types.contains(&r.key_algorithm),
-            None => DEFAULT_LIST_KEY_TYPES.contains(&r.key_algorithm),
-        };
-        if !key_ok {
-            return false;
-        }
-        let origin_ok = match &self.key_pair_origins {
-            Some(origins) => origins.contains(&r.key_pair_origin),
-            None => r.key_pair_origin != KeyPairOrigin::Acme,
-        };
-        if !origin_ok {
-            return false;
-        }
-        let facts = r.x509.as_ref();
-        if !self.extended_key_usages.is_empty()
-            && !facts.is_some_and(|x| x.extended_key_usages.iter().any(|(n, _)| self.extended_key_usages.contains(n)))
-        {
-            return false;
-        }
-        if !self.key_usages.is_empty()
-            && !facts.is_some_and(|x| x.key_usages.iter().any(|k| self.key_usages.contains(k)))
-        {
-            return false;
-        }
-        if self.export_enabled.is_some_and(|e| e != r.options.export) {
-            return false;
-        }
-        if self.managed_by.is_some() && self.managed_by != r.managed_by {
-            return false;
-        }
-        // ListCertificates leaves Amazon N2 certificates out unless RootHierarchyTypes names
-        // their hierarchy, and then lists only those (ListCertificates, `RootHierarchyTypes`).
-        match r.root_hierarchy {
-            None => self.root_hierarchies.is_empty(),
-            Some(h) => self.root_hierarchies.contains(&h),
-        }
-    }
-
-    fn fingerprint(&self, scope: &str, descending: bool) -> String {
-        hash(&format!("{scope}|{self:?}|{descending}"))
-    }
+/// A stable description of a listing, binding its NextTokens to it.
+fn list_fingerprint(filter: &ListFilter, scope: &str, descending: bool) -> String {
+    hash(&format!("{scope}|{filter:?}|{descending}"))
 }
 
 /// A ListCertificates request.
