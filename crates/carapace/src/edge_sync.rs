@@ -342,7 +342,7 @@ impl EdgeSync {
         }
         let core = self.lightsail.core();
         let fresh = (self.issue_default)(core.clock.now())?;
-        crate::serve::record_issued(core, &fresh.issued).await?;
+        carapace_core::revocation::record_self_issued(core.store.as_ref(), &fresh.issued, core.clock.now_ms()).await?;
         tracing::info!("edge: default certificate renewed");
         self.default_certificate = fresh;
         Ok(())

@@ -122,7 +122,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             let names = approval::certificate_names(&core.settings.acm.approval_base_url);
             let (tls, issued) =
                 approval::tls_config(&ca, &names, &core.settings.base_url, config.acm.validity_days, core.clock.now())?;
-            record_issued(&core, &issued).await?;
+            carapace_core::revocation::record_self_issued(core.store.as_ref(), &issued, core.clock.now_ms()).await?;
             let manager = CertificateManager::new(core.clone());
             Some(tokio::spawn(approval::run(approval_server, listener, tls, manager, stop_rx.clone(), grace)))
         }
@@ -275,7 +275,12 @@ async fn start_edge(
         Box::new(move |now| crate::edge_sync::default_certificate(&ca, &domain, &base_url, days, now))
     };
     let default_certificate = issue_default(core.clock.now())?;
-    record_issued(core, &default_certificate.issued).await?;
+    carapace_core::revocation::record_self_issued(
+        core.store.as_ref(),
+        &default_certificate.issued,
+        core.clock.now_ms(),
+    )
+    .await?;
     metrics.watch_edge(edge.clone());
     let lightsail = carapace_core::lightsail::LightsailManager::new(core.clone(), config.lightsail_settings());
     let node = format!("{}-{}", hostname(), std::process::id());
@@ -297,17 +302,6 @@ async fn start_edge(
         }
     });
     Ok(Some((https_addr, http_addr, vec![serving, tokio::spawn(sync.run(stop))])))
-}
-
-/// Adds a certificate the server issued for itself (approval page, edge default) to the
-/// issued-serial index, so OCSP answers `good` for it as for every other.
-pub(crate) async fn record_issued(core: &Core, issued: &carapace_core::ca::IssuedCertificate) -> anyhow::Result<()> {
-    let parsed = carapace_core::ca::parse_certificate(&issued.certificate_pem)?;
-    let serial = carapace_core::revocation::serial_from_display(&parsed.serial_hex)
-        .ok_or_else(|| anyhow::anyhow!("unreadable serial {}", parsed.serial_hex))?;
-    let write = carapace_core::revocation::record_issued(&issued.intermediate_id, &serial, core.clock.now_ms());
-    core.store.apply(vec![write]).await?;
-    Ok(())
 }
 
 /// This machine's name for edge reports (`localhost` when unknown).

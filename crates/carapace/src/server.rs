@@ -172,7 +172,7 @@ impl Front {
                 tracing::error!(error = %e, "OCSP lookup failed");
                 failure(OcspFailure::TryLater)
             }
-            Err(e @ RevocationError::Sign(_)) => {
+            Err(e @ (RevocationError::Sign(_) | RevocationError::Serial(_))) => {
                 tracing::error!(error = %e, "OCSP response failed");
                 failure(OcspFailure::InternalError)
             }

@@ -275,6 +275,19 @@ impl OcspCache {
     }
 }
 
+/// Records a certificate Carapace signed for itself outside ACM (the approval page's, the
+/// edge's default), so OCSP answers `good` for it as for every other.
+pub async fn record_self_issued(
+    store: &dyn Store,
+    issued: &crate::ca::IssuedCertificate,
+    now_ms: i64,
+) -> Result<(), RevocationError> {
+    let serial =
+        serial_from_display(&issued.serial_hex).ok_or_else(|| RevocationError::Serial(issued.serial_hex.clone()))?;
+    store.apply(vec![record_issued(&issued.intermediate_id, &serial, now_ms)]).await?;
+    Ok(())
+}
+
 /// Why a CRL or an OCSP answer could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum RevocationError {
@@ -284,6 +297,9 @@ pub enum RevocationError {
     /// Signing failed.
     #[error("signing: {0}")]
     Sign(String),
+    /// A serial as ACM displays it did not read as hex.
+    #[error("unreadable serial {0}")]
+    Serial(String),
 }
 
 #[cfg(test)]
