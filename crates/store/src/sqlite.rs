@@ -1089,34 +1089,62 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
     use crate::testsuite;
-    use std::sync::atomic::AtomicUsize;
 
-    #[tokio::test]
-    async fn suite_in_memory() {
-        testsuite::run_all(|| async { SqliteStore::open_in_memory().unwrap() }).await;
+    /// A store in memory.
+    struct InMemory(SqliteStore);
+
+    impl testsuite::Fixture for InMemory {
+        async fn open() -> Self {
+            InMemory(SqliteStore::open_in_memory().unwrap())
+        }
+        fn store(&self) -> &dyn Store {
+            &self.0
+        }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn suite_on_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let n = AtomicUsize::new(0);
-        testsuite::run_all(|| {
-            let path = dir.path().join(format!("{}.db", n.fetch_add(1, AtomicOrdering::Relaxed)));
-            async move { SqliteStore::open(&path).unwrap() }
-        })
-        .await;
+    /// A store in a file of its own temporary directory, removed after the case.
+    struct OnFile {
+        store: SqliteStore,
+        _dir: tempfile::TempDir,
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn suite_on_file_with_a_row_cache() {
-        let dir = tempfile::tempdir().unwrap();
-        let n = AtomicUsize::new(0);
-        testsuite::run_all(|| {
-            let path = dir.path().join(format!("{}.db", n.fetch_add(1, AtomicOrdering::Relaxed)));
-            async move { SqliteStore::open(&path).unwrap().with_row_cache(RowCache::new([testsuite::KIND], 100)) }
-        })
-        .await;
+    impl OnFile {
+        fn open_with(cache: bool) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+            let store = if cache { store.with_row_cache(RowCache::new([testsuite::KIND], 100)) } else { store };
+            OnFile { store, _dir: dir }
+        }
     }
+
+    impl testsuite::Fixture for OnFile {
+        async fn open() -> Self {
+            OnFile::open_with(false)
+        }
+        fn store(&self) -> &dyn Store {
+            &self.store
+        }
+    }
+
+    /// A store in a file, with a row cache over the suite's kind.
+    struct OnFileWithARowCache(OnFile);
+
+    impl testsuite::Fixture for OnFileWithARowCache {
+        async fn open() -> Self {
+            OnFileWithARowCache(OnFile::open_with(true))
+        }
+        fn store(&self) -> &dyn Store {
+            &self.0.store
+        }
+    }
+
+    crate::store_tests!(suite_in_memory, InMemory, #[tokio::test]);
+    crate::store_tests!(suite_on_file, OnFile, #[tokio::test(flavor = "multi_thread", worker_threads = 2)]);
+    crate::store_tests!(
+        suite_on_file_with_a_row_cache,
+        OnFileWithARowCache,
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    );
 
     /// Writers bump one cached row while readers hammer it: once a write is acknowledged,
     /// no read may return an older version.
