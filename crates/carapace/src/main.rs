@@ -323,6 +323,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 args.edge.apply(c);
             })?;
             carapace::logging::init(&config.log_format);
+            config.warn_old_names();
             // A panic while serving a request is that request's 500, logged once with its
             // request id; any other panic is one ERROR line, then the usual report.
             carapace_net::panic::install_hook();
@@ -331,6 +332,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Edge(args) => {
             let config = load_config(&args.common, |c| args.edge.apply(c))?;
             carapace::logging::init(&config.log_format);
+            config.warn_old_names();
             carapace_net::panic::install_hook();
             carapace::serve::edge(config, shutdown_signal()).await
         }
