@@ -142,7 +142,7 @@ pub(crate) fn wire(ctx: &RequestContext, missing: Missing, err: DsError) -> Wire
         DsError::InvalidClientAuthStatus(_) => ErrorCode::InvalidClientAuthStatusException,
         DsError::InvalidNextToken => ErrorCode::InvalidNextTokenException,
         DsError::TagLimitExceeded(_) => ErrorCode::TagLimitExceededException,
-        DsError::Store(_) | DsError::Internal(_) => {
+        DsError::Store(_) | DsError::Internal(_) | DsError::Fault { .. } => {
             tracing::error!(request_id = %ctx.request_id, error = %err, "directory service fault");
             return WireError::internal();
         }
