@@ -72,7 +72,7 @@ pub struct Config {
     /// ACM settings.
     pub acm: AcmConfig,
 
-    // ---- Hardening (issue 13): listener bounds, credential-scope regions, CRL signing. ----
+    // ---- Hardening: listener bounds, credential-scope regions, CRL signing. ----
     /// Bounds on every connection of the API port and of the approval page (`[http]`,
     /// `CARAPACE_HTTP_*`; each listener counts its own `max_connections`): header, body,
     /// idle and send timeouts, connection and per-connection request limits, HTTP/2 stream
@@ -85,15 +85,17 @@ pub struct Config {
     /// request sign a new one at once. 0 signs a CRL for every request.
     pub crl_refresh_secs: u64,
 
-    // ---- Lightsail (issue 10) ----
+    // ---- Lightsail and its edge ----
     /// Lightsail settings: origins and bundles.
     pub lightsail: LightsailConfig,
     /// Edge settings (the Lightsail part: the domain distributions are named under).
     pub edge: EdgeConfig,
+
+    // ---- Directory Service ----
     /// Directory Service settings.
     pub ds: DsConfig,
 
-    // ---- Managed renewal and events (issue 12) ----
+    // ---- Managed renewal and events ----
     /// Where ACM's EventBridge events are delivered.
     pub events: EventsConfig,
     /// Time travel, for testing what happens months from now (renewal, expiry, events):
@@ -286,7 +288,7 @@ pub struct AcmConfig {
     pub approval_base_url: String,
 }
 
-// ---- Lightsail (issue 10) -------------------------------------------------------------
+// ---- Lightsail ------------------------------------------------------------------------
 
 /// Lightsail settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

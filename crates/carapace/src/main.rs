@@ -73,7 +73,8 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
-    /// Unauthenticated CRL GETs/s, the CRL signed for every GET (as before) and kept.
+    /// Unauthenticated CRL GETs/s, the CRL signed for every GET (`crl_refresh_secs = 0`) and
+    /// kept between revocations (the default).
     Crl {
         /// Keep-alive connections.
         #[arg(long, default_value_t = 16)]

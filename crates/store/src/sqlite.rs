@@ -323,10 +323,11 @@ impl Checkpointer {
     /// Checkpoints until the store is closed or dropped. Every [`CHECKPOINT_EVERY`]: PASSIVE,
     /// which never blocks readers or the writer. But a PASSIVE checkpoint cannot make the
     /// WAL start over while readers still use its frames, and under constant reads and
-    /// writes some always do, so the file only grows (7 GB in issue 14's burst). So when
-    /// the file passes the limit: a PASSIVE checkpoint first, which copies nearly every
-    /// frame without blocking anyone, then [`Checkpointer::restart`]. Durability is
-    /// unchanged: a checkpoint only copies committed frames into the database file.
+    /// writes some always do, so the file only grows (to 7 GB in a burst of requests on a
+    /// million certificates). So when the file passes the limit: a PASSIVE checkpoint
+    /// first, which copies nearly every frame without blocking anyone, then
+    /// [`Checkpointer::restart`]. Neither costs durability: a checkpoint only copies
+    /// committed frames into the database file.
     fn run(&self, inner: &std::sync::Weak<Inner>) {
         let mut since_passive = Duration::ZERO;
         loop {
@@ -420,7 +421,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 /// Creates the database file with mode 0600 if it does not exist yet. SQLite creates its
 /// `-wal` and `-shm` files with the database file's permissions (`findCreateFileMode` in
 /// `os_unix.c`), so all three stay private to the owner; left to SQLite, the file would be
-/// created 0644 (issue 13, finding 5).
+/// created 0644.
 fn create_private(path: &Path) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
@@ -1224,7 +1225,7 @@ mod tests {
         assert_eq!(store.count("k", "s", i64::MIN).await.unwrap(), 100);
     }
 
-    /// Issue 14: under constant reads and writes the WAL stays near its limit. Writes about
+    /// Under constant reads and writes the WAL stays near its limit. Writes about
     /// 40 times the limit while readers keep listings open; with PASSIVE checkpoints only,
     /// the `-wal` file grows with every write (it never starts over while a reader uses it).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1278,7 +1279,7 @@ mod tests {
         }
     }
 
-    /// Issue 13, finding 5: the database and SQLite's `-wal` and `-shm` files are 0600.
+    /// The database and SQLite's `-wal` and `-shm` files are 0600.
     #[tokio::test]
     async fn database_files_are_private() {
         use std::os::unix::fs::PermissionsExt as _;
