@@ -1,6 +1,6 @@
 """Directory Service through boto3, in both wire protocols (Smithy RPC v2 CBOR, as current
-boto3 sends it, and awsJson1.1, as older SDKs do): every operation of issue 5 and every
-error it lists.
+boto3 sends it, and awsJson1.1, as older SDKs do): every Directory Service operation
+Carapace serves and every error it answers.
 
 Test certificates come from tests/ldap/make-test-pki.sh (openssl) and tests/ldap/fixtures/.
 """

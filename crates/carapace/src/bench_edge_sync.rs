@@ -283,7 +283,7 @@ async fn write_distributions(store: &IndexedStore, count: usize, attached: usize
                     key: Key::new(DOMAIN_KIND, "", host.to_ascii_lowercase()),
                     version: 0,
                     created_ms: d.created_ms,
-                    body: records::encode(&claim),
+                    body: records::encode(&claim)?,
                 };
                 writes.push(Write::Put { row, expect: None });
             }
@@ -291,7 +291,7 @@ async fn write_distributions(store: &IndexedStore, count: usize, attached: usize
                 key: Key::new(DISTRIBUTION_KIND, "", format!("{ACCOUNT}/{}", d.name)),
                 version: 0,
                 created_ms: d.created_ms,
-                body: records::encode(&d),
+                body: records::encode(&d)?,
             };
             writes.push(Write::Put { row, expect: None });
         }

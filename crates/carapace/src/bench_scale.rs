@@ -1,4 +1,4 @@
-//! `carapace bench scale`: many stored certificates on one node (issue 14).
+//! `carapace bench scale`: many stored certificates on one node.
 //!
 //! 1. A server is started once to create the account and two template certificates through
 //!    the API (an `EC_prime256v1` and an `RSA_2048` request, both pending validation).
@@ -137,7 +137,7 @@ pub async fn scale(
 
     // 3. The server on the loaded database. On SQLite the bursts run twice, each on its own
     // copy of the loaded data directory: first with the WAL limit out of reach (PASSIVE
-    // checkpoints only, as before issue 14), then as configured by default; the listings
+    // checkpoints only: what the bound saves), then as configured by default; the listings
     // run on the second server, before its bursts.
     let request_call = Call {
         target: "CertificateManager.RequestCertificate".into(),
@@ -149,7 +149,7 @@ pub async fn scale(
     let setups: &[(&str, Option<&str>)] = if database_url.is_some() {
         &[("", None)]
     } else {
-        &[(" (WAL unbounded: PASSIVE only, as before)", Some("1099511627776")), (" (WAL bounded at 64 MiB)", None)]
+        &[(" (WAL unbounded: PASSIVE only)", Some("1099511627776")), (" (WAL bounded at 64 MiB)", None)]
     };
     let mut server = None;
     for (n, (label, limit)) in setups.iter().enumerate() {

@@ -72,7 +72,7 @@ pub struct Config {
     /// ACM settings.
     pub acm: AcmConfig,
 
-    // ---- Hardening (issue 13): listener bounds, credential-scope regions, CRL signing. ----
+    // ---- Hardening: listener bounds, credential-scope regions, CRL signing. ----
     /// Bounds on every connection of the API port and of the approval page (`[http]`,
     /// `CARAPACE_HTTP_*`; each listener counts its own `max_connections`): header, body,
     /// idle and send timeouts, connection and per-connection request limits, HTTP/2 stream
@@ -85,19 +85,27 @@ pub struct Config {
     /// request sign a new one at once. 0 signs a CRL for every request.
     pub crl_refresh_secs: u64,
 
-    // ---- Lightsail (issue 10) ----
+    // ---- Lightsail and its edge ----
     /// Lightsail settings: origins and bundles.
     pub lightsail: LightsailConfig,
     /// Edge settings (the Lightsail part: the domain distributions are named under).
     pub edge: EdgeConfig,
 
-    // ---- Managed renewal and events (issue 12) ----
+    // ---- Directory Service ----
+    /// Directory Service settings.
+    pub ds: DsConfig,
+
+    // ---- Managed renewal and events ----
     /// Where ACM's EventBridge events are delivered.
     pub events: EventsConfig,
     /// Time travel, for testing what happens months from now (renewal, expiry, events):
     /// the server's clock runs this many seconds ahead of the system clock. Never set it on
     /// a server whose certificates anyone relies on.
     pub clock_offset_secs: i64,
+    /// Settings given under an old name (see [`MOVED`]), as `(old, new)` names, for a
+    /// warning once logging is set up. Not a setting.
+    #[serde(skip)]
+    pub old_names: Vec<(String, String)>,
 }
 
 /// The subject of the CA certificates Carapace generates (`[ca]`): the attributes BR 7.1.2.10.2
@@ -191,11 +199,36 @@ pub struct JobsConfig {
     pub max_failures: u32,
     /// Jobs each service's worker runs at once. 0: one per available core.
     pub concurrency: usize,
+    /// How long a claimed job is leased, milliseconds: after a crash, jobs that were
+    /// running are picked up again this long after they started. At least 1000. The old
+    /// name `acm.job_lease_ms` is read as this, with a warning, when this is not given.
+    pub lease_ms: u64,
 }
 
 impl Default for JobsConfig {
     fn default() -> Self {
-        Self { max_failures: 12, concurrency: 0 }
+        Self { max_failures: 12, concurrency: 0, lease_ms: 60_000 }
+    }
+}
+
+/// Directory Service settings (`[ds]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DsConfig {
+    /// Port the LDAPS check connects to on every customer domain controller (636, the
+    /// LDAPS port AWS probes). Tests run their LDAP server on a free loopback port.
+    pub ldaps_port: u16,
+    /// How long a new directory stays in each of `Requested` and `Creating`, milliseconds
+    /// (at most a day). 0 makes directories `Active` at once, as moto does.
+    pub stage_delay_ms: u64,
+}
+
+impl Default for DsConfig {
+    fn default() -> Self {
+        Self {
+            ldaps_port: carapace_checks::ldaps::DEFAULT_LDAPS_PORT,
+            stage_delay_ms: carapace_core::ds::records::DIRECTORY_STEP_MS.unsigned_abs(),
+        }
     }
 }
 
@@ -240,9 +273,6 @@ pub struct AcmConfig {
     /// How long a request may stay pending before `VALIDATION_TIMED_OUT`, seconds
     /// (ACM: 72 hours).
     pub validation_timeout_secs: u64,
-    /// How long a background job is leased, milliseconds: after a crash, jobs that were
-    /// running are picked up again this long after they started.
-    pub job_lease_ms: u64,
     /// SMTP relay host for approval mail (email validation).
     pub smtp_host: String,
     /// SMTP relay port.
@@ -258,7 +288,7 @@ pub struct AcmConfig {
     pub approval_base_url: String,
 }
 
-// ---- Lightsail (issue 10) -------------------------------------------------------------
+// ---- Lightsail ------------------------------------------------------------------------
 
 /// Lightsail settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -557,8 +587,10 @@ impl Default for Config {
             crl_refresh_secs: 3_600,
             lightsail: LightsailConfig::default(),
             edge: EdgeConfig::default(),
+            ds: DsConfig::default(),
             events: EventsConfig::default(),
             clock_offset_secs: 0,
+            old_names: Vec::new(),
         }
     }
 }
@@ -580,7 +612,6 @@ impl Default for AcmConfig {
             validation_retry_min_ms: 2_000,
             validation_retry_max_ms: 300_000,
             validation_timeout_secs: 72 * 3_600,
-            job_lease_ms: 60_000,
             smtp_host: String::from("127.0.0.1"),
             smtp_port: 25,
             smtp_starttls: false,
@@ -636,10 +667,31 @@ impl Config {
                 lightsail.insert("origins".into(), origins_from_env(&raw)?);
             }
         }
+        let old_names = move_old_names(&mut table, &mut env);
         overlay_env(&mut table, &defaults, "CARAPACE", &env)?;
-        let config: Config =
+        let mut config: Config =
             toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        config.old_names = old_names;
         Ok(config)
+    }
+
+    /// Logs a warning for each setting given under an old name. Called once logging is set
+    /// up (the log format is itself a setting).
+    pub fn warn_old_names(&self) {
+        for (old, new) in &self.old_names {
+            tracing::warn!("configuration: `{old}` is an old name that will stop working; use `{new}`");
+        }
+    }
+
+    /// The Directory Service handler's settings.
+    pub fn ds_settings(&self) -> carapace_ds::DsSettings {
+        carapace_ds::DsSettings {
+            probe: carapace_checks::ldaps::ProbeSettings {
+                port: self.ds.ldaps_port,
+                ..carapace_checks::ldaps::ProbeSettings::default()
+            },
+            directory_step_ms: i64::try_from(self.ds.stage_delay_ms).unwrap_or(i64::MAX),
+        }
     }
 
     /// Checks ranges and relations between fields.
@@ -727,8 +779,14 @@ impl Config {
         if self.jobs.max_failures == 0 {
             return invalid("jobs.max_failures", "must be at least 1");
         }
-        if self.acm.job_lease_ms < 1_000 {
-            return invalid("acm.job_lease_ms", "must be at least 1000");
+        if self.jobs.lease_ms < 1_000 {
+            return invalid("jobs.lease_ms", "must be at least 1000");
+        }
+        if self.ds.ldaps_port == 0 {
+            return invalid("ds.ldaps_port", "must be a port number from 1 to 65535");
+        }
+        if self.ds.stage_delay_ms > 86_400_000 {
+            return invalid("ds.stage_delay_ms", "must be at most 86400000 (a day)");
         }
         if !self.acm.approval_base_url.is_empty() && !self.acm.approval_base_url.starts_with("https://") {
             return invalid("acm.approval_base_url", "must start with https://");
@@ -797,6 +855,48 @@ impl Config {
     pub fn database_file(&self) -> PathBuf {
         self.database_path.clone().unwrap_or_else(|| self.data_dir.join("carapace.db"))
     }
+}
+
+/// Settings that moved, as `(old, new)` paths (`section.field`). The old name is still
+/// read, from the file and from its environment variable, when the new one is not given in
+/// the same place; [`Config::warn_old_names`] says which old names were used.
+const MOVED: &[(&str, &str)] = &[("acm.job_lease_ms", "jobs.lease_ms")];
+
+/// The environment variable of a `section.field` path.
+fn env_name(path: &str) -> String {
+    format!("CARAPACE_{}", path.replace('.', "_").to_uppercase())
+}
+
+/// Renames the [`MOVED`] settings in `table` and `env` to their new names, returning the
+/// `(old, new)` names that were used.
+fn move_old_names(table: &mut toml::Table, env: &mut Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut used = Vec::new();
+    for (old, new) in MOVED {
+        let (old_var, new_var) = (env_name(old), env_name(new));
+        if let Some(i) = env.iter().position(|(k, _)| *k == old_var) {
+            let (_, value) = env.remove(i);
+            if !env.iter().any(|(k, _)| *k == new_var) {
+                env.push((new_var.clone(), value));
+            }
+            used.push((old_var, new_var));
+        }
+        let (Some((old_section, old_field)), Some((new_section, new_field))) =
+            (old.split_once('.'), new.split_once('.'))
+        else {
+            continue;
+        };
+        let Some(value) =
+            table.get_mut(old_section).and_then(toml::Value::as_table_mut).and_then(|t| t.remove(old_field))
+        else {
+            continue;
+        };
+        let section = table.entry(new_section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(section) = section {
+            section.entry(new_field).or_insert(value);
+        }
+        used.push(((*old).to_owned(), (*new).to_owned()));
+    }
+    used
 }
 
 /// Applies `PREFIX_FIELD` variables over `table`, using `defaults` to know the field names
@@ -1004,5 +1104,77 @@ mod tests {
         std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
         let err = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    /// Loads `text` as the config file, with `vars` as the environment.
+    fn load_toml(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), env(vars))
+    }
+
+    #[test]
+    fn the_ds_section_from_file_and_env_is_checked() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!((c.ds.ldaps_port, c.ds.stage_delay_ms), (636, 150));
+        assert_eq!((c.ds_settings().probe.port, c.ds_settings().directory_step_ms), (636, 150));
+        let file = "[ds]\nldaps_port = 1636\nstage_delay_ms = 0\n";
+        let c = load_toml(file, &[]).unwrap();
+        c.validate().unwrap();
+        assert_eq!((c.ds_settings().probe.port, c.ds_settings().directory_step_ms), (1636, 0));
+        let c =
+            load_toml(file, &[("CARAPACE_DS_LDAPS_PORT", "10636"), ("CARAPACE_DS_STAGE_DELAY_MS", "2000")]).unwrap();
+        c.validate().unwrap();
+        assert_eq!((c.ds.ldaps_port, c.ds.stage_delay_ms), (10636, 2000));
+        for (var, value, field) in [
+            ("CARAPACE_DS_LDAPS_PORT", "0", "ds.ldaps_port"),
+            ("CARAPACE_DS_STAGE_DELAY_MS", "86400001", "ds.stage_delay_ms"),
+        ] {
+            let c = Config::load(None, env(&[(var, value)])).unwrap();
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{var}={value}: {err}");
+        }
+        for (var, value, named) in [
+            ("CARAPACE_DS_LDAPS_PORT", "70000", "ds.ldaps_port"),
+            ("CARAPACE_DS_STAGE_DELAY_MS", "soon", "CARAPACE_DS_STAGE_DELAY_MS"),
+        ] {
+            let err = Config::load(None, env(&[(var, value)])).unwrap_err().to_string();
+            assert!(err.contains(named), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_job_lease_from_file_and_env_is_checked() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.jobs.lease_ms, 60_000);
+        assert!(c.old_names.is_empty());
+        let file = "[jobs]\nlease_ms = 5000\n";
+        let c = load_toml(file, &[]).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.jobs.lease_ms, 5_000);
+        assert_eq!(load_toml(file, &[("CARAPACE_JOBS_LEASE_MS", "2000")]).unwrap().jobs.lease_ms, 2_000);
+        let c = Config::load(None, env(&[("CARAPACE_JOBS_LEASE_MS", "999")])).unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("jobs.lease_ms"));
+    }
+
+    #[test]
+    fn the_old_job_lease_name_still_works_and_is_reported() {
+        let c = load_toml("[acm]\njob_lease_ms = 4000\n", &[]).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.jobs.lease_ms, 4_000);
+        assert_eq!(c.old_names, [("acm.job_lease_ms".to_owned(), "jobs.lease_ms".to_owned())]);
+        let c = Config::load(None, env(&[("CARAPACE_ACM_JOB_LEASE_MS", "3000")])).unwrap();
+        assert_eq!(c.jobs.lease_ms, 3_000);
+        assert_eq!(c.old_names, [("CARAPACE_ACM_JOB_LEASE_MS".to_owned(), "CARAPACE_JOBS_LEASE_MS".to_owned())]);
+        // The new name wins where both are given in one place; the environment beats the file.
+        let both = "[acm]\njob_lease_ms = 4000\n[jobs]\nlease_ms = 5000\n";
+        assert_eq!(load_toml(both, &[]).unwrap().jobs.lease_ms, 5_000);
+        let vars = env(&[("CARAPACE_ACM_JOB_LEASE_MS", "3000"), ("CARAPACE_JOBS_LEASE_MS", "2000")]);
+        assert_eq!(Config::load(None, vars).unwrap().jobs.lease_ms, 2_000);
+        assert_eq!(load_toml(both, &[("CARAPACE_ACM_JOB_LEASE_MS", "3000")]).unwrap().jobs.lease_ms, 3_000);
+        // The old name is checked under the new one.
+        let c = Config::load(None, env(&[("CARAPACE_ACM_JOB_LEASE_MS", "10")])).unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("jobs.lease_ms"));
     }
 }

@@ -1079,7 +1079,7 @@ mod tests {
             key: Key::new(DISTRIBUTION_KIND, "", format!("{ALICE}/thief")),
             version: 0,
             created_ms: w.clock.now_ms(),
-            body: records::encode(&thief),
+            body: records::encode(&thief).unwrap(),
         };
         w.core.store.apply(vec![Write::Put { row, expect: None }]).await.unwrap();
         let failure = w.failure("thief-id", thief.config_version).await;

@@ -73,7 +73,8 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
-    /// Unauthenticated CRL GETs/s, the CRL signed for every GET (as before) and kept.
+    /// Unauthenticated CRL GETs/s, the CRL signed for every GET (`crl_refresh_secs = 0`) and
+    /// kept between revocations (the default).
     Crl {
         /// Keep-alive connections.
         #[arg(long, default_value_t = 16)]
@@ -327,6 +328,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 args.edge.apply(c);
             })?;
             carapace::logging::init(&config.log_format);
+            config.warn_old_names();
             // A panic while serving a request is that request's 500, logged once with its
             // request id; any other panic is one ERROR line, then the usual report.
             carapace_net::panic::install_hook();
@@ -335,6 +337,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Edge(args) => {
             let config = load_config(&args.common, |c| args.edge.apply(c))?;
             carapace::logging::init(&config.log_format);
+            config.warn_old_names();
             carapace_net::panic::install_hook();
             carapace::serve::edge(config, shutdown_signal()).await
         }

@@ -44,7 +44,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let core = core(&app, &ca, &config, base_url, approval_addr);
     let services: Vec<Arc<dyn ServiceHandler>> = vec![
         Arc::new(carapace_acm::Acm::new(core.clone())),
-        Arc::new(carapace_ds::Ds::new(core.clone())),
+        Arc::new(carapace_ds::Ds::new(core.clone(), config.ds_settings())),
         Arc::new(carapace_lightsail::Lightsail::new(core.clone(), config.lightsail_settings())),
     ];
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -66,7 +66,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         }
     });
     let observer: Arc<dyn JobObserver> = metrics.clone();
-    let ds_checks = carapace_ds::ldaps::LdapsChecks::new(core.clone(), carapace_ds::DsSettings::from_env().probe);
+    let ds_checks = carapace_ds::ldaps::LdapsChecks::new(core.clone(), config.ds_settings().probe);
     // The outbound checks, built from the configuration and handed to the core.
     let acm = &core.settings.acm;
     let checkers = carapace_checks::Checkers::live(
@@ -409,7 +409,7 @@ fn acm_settings(config: &Config, approval_addr: std::net::SocketAddr) -> AcmSett
 fn job_settings(config: &Config) -> carapace_core::jobs::JobSettings {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     carapace_core::jobs::JobSettings {
-        lease_ms: i64::try_from(config.acm.job_lease_ms).unwrap_or(i64::MAX),
+        lease_ms: i64::try_from(config.jobs.lease_ms).unwrap_or(i64::MAX),
         max_failures: config.jobs.max_failures,
         concurrency: if config.jobs.concurrency == 0 { cores } else { config.jobs.concurrency },
     }

@@ -1,5 +1,5 @@
 //! Directory Service through aws-sdk-rust (which speaks awsJson1.1 to DS) against the real
-//! binary: every operation of issue 5 and every error it lists.
+//! binary: every Directory Service operation Carapace serves and every error it answers.
 //!
 //! Test certificates come from `tests/ldap/make-test-pki.sh` (openssl; installed by
 //! `tests/ldap/ensure-slapd.sh`) and `tests/ldap/fixtures/`.

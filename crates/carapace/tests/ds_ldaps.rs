@@ -196,7 +196,7 @@ async fn an_ldaps_check_cut_by_kill_9_resumes_after_restart() {
     let port = free_port();
     let tarpits: Vec<TcpListener> =
         ["127.0.0.1", "127.0.0.2"].iter().map(|ip| TcpListener::bind(format!("{ip}:{port}")).unwrap()).collect();
-    let env = [("CARAPACE_DS_LDAPS_PORT", port.to_string()), ("CARAPACE_ACM_JOB_LEASE_MS", "1000".to_owned())];
+    let env = [("CARAPACE_DS_LDAPS_PORT", port.to_string()), ("CARAPACE_JOBS_LEASE_MS", "1000".to_owned())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let server = Server::start(&["--dev"], &env);
     let c = server.ds("123456789012").await;

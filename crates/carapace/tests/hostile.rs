@@ -1,4 +1,4 @@
-//! Hostile traffic against the real binary (issue 13): every case gets an AWS-shaped answer,
+//! Hostile traffic against the real binary: every case gets an AWS-shaped answer,
 //! a bound or a closed door, and `/health` still answers afterwards.
 //!
 //! Requests are raw HTTP (hyper's client, or bytes on a socket) so that nothing a real SDK
@@ -99,8 +99,9 @@ fn raise_own_fd_limit() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
 }
 
-/// Finding 2: half-sent headers and idle connections were kept forever; 1,100 of them
-/// exhausted the process's descriptors and `/health` stopped answering.
+/// Half-sent headers and idle connections are closed on their timeouts and bounded in
+/// number; unbounded, 1,100 of them exhaust the process's descriptors and `/health` stops
+/// answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_idle_connections_are_bounded_and_health_still_answers() {
     raise_own_fd_limit();
@@ -142,8 +143,8 @@ async fn metrics_text(addr: &str) -> String {
     body.as_str().unwrap_or_default().to_owned()
 }
 
-/// Finding 1: a multi-byte character in `X-Amz-Date` panicked the parser and dropped the
-/// connection; it is a 400 IncompleteSignatureException, header or presigned query.
+/// A multi-byte character in `X-Amz-Date` (which would panic a parser slicing the `str`)
+/// is a 400 IncompleteSignatureException, header or presigned query.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multibyte_dates_get_aws_answers() {
     let server = Server::dev();
@@ -168,7 +169,8 @@ async fn multibyte_dates_get_aws_answers() {
     healthy(&addr).await;
 }
 
-/// Finding 3: any region was accepted, minting ARNs the server itself refused.
+/// Regions outside the table are refused: accepting any region would mint ARNs the server
+/// itself refuses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_regions_are_refused_as_aws_refuses_them() {
     let server = Server::start(&["--dev"], &[("CARAPACE_EXTRA_REGIONS", r#"["local-1"]"#)]);
@@ -195,7 +197,7 @@ async fn unknown_regions_are_refused_as_aws_refuses_them() {
     healthy(&addr).await;
 }
 
-/// Finding 4: a 4 MiB `DomainName` came back inside an 8.4 MB validation message.
+/// A 4 MiB `DomainName` is not echoed whole in the validation message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_values_are_not_echoed_whole() {
     let server = Server::dev();
@@ -215,7 +217,7 @@ fn check_cut(status: u16, answer: &serde_json::Value) {
     assert!(message.starts_with(&format!("2 validation errors detected: Value '{}...'", "a".repeat(256))), "{message}");
 }
 
-/// Finding 8: CBOR errors showed Rust debug text.
+/// A CBOR error is a plain message for the client, never Rust debug text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_cbor_gets_a_plain_message() {
     let server = Server::dev();
@@ -248,7 +250,7 @@ async fn bad_cbor_gets_a_plain_message() {
     healthy(&addr).await;
 }
 
-/// Finding 3: throttle buckets and per-account state must not grow without bound on
+/// Throttle buckets and per-account state must not grow without bound on
 /// caller-chosen keys: 100,000 distinct accounts (`--dev`, where the access key id is the
 /// account) leave the server's memory where it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,7 +333,7 @@ fn spawn(
     (child, endpoint, rx)
 }
 
-/// Finding 5: the data directory is created 0700 and every file in it 0600 (SQLite's
+/// The data directory is created 0700 and every file in it 0600 (SQLite's
 /// `-wal` and `-shm` included).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_data_directory_is_private() {
@@ -358,7 +360,7 @@ async fn the_data_directory_is_private() {
     }
 }
 
-/// Finding 8: a 501 (an operation not built yet) is the caller's to expect: logged at INFO,
+/// A 501 (an operation not built yet) is the caller's to expect: logged at INFO,
 /// not ERROR.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_implemented_is_not_logged_as_an_error() {
@@ -386,8 +388,8 @@ async fn not_implemented_is_not_logged_as_an_error() {
     assert_eq!(logged["level"], "INFO", "{logged}");
 }
 
-/// Finding 7: every unauthenticated CRL GET signed a fresh CRL. Now the same signed CRL is
-/// served until a revocation, which is listed at once.
+/// Unauthenticated CRL GETs cost no signatures: the same signed CRL is served until a
+/// revocation, which is listed at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crl_is_signed_once_per_revocation_not_per_get() {
     use aws_sdk_acm::types::{CertificateExport, CertificateOptions, CertificateStatus, RevocationReason};

@@ -174,7 +174,7 @@ async fn a_worker_whose_lease_expired_cannot_touch_the_new_claim() {
         ("CARAPACE_DATABASE_URL", url.as_str()),
         ("CARAPACE_ACM_NAME_SERVERS", name_servers.as_str()),
         ("CARAPACE_ACM_DNS_TIMEOUT_MS", "3000"),
-        ("CARAPACE_ACM_JOB_LEASE_MS", "1000"),
+        ("CARAPACE_JOBS_LEASE_MS", "1000"),
     ];
     let a = Server::start(&[], &env);
     let key_file = a.data_path().join("master.key");

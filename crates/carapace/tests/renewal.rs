@@ -90,7 +90,7 @@ fn env(name_server: std::net::SocketAddr, hook: &str, offset_days: u64) -> Vec<(
         ("CARAPACE_ACM_VALIDATION_RETRY_MAX_MS", "500".into()),
         ("CARAPACE_ACM_DNS_TIMEOUT_MS", "300".into()),
         ("CARAPACE_ACM_THROTTLING", "false".into()),
-        ("CARAPACE_ACM_JOB_LEASE_MS", "2000".into()),
+        ("CARAPACE_JOBS_LEASE_MS", "2000".into()),
         ("CARAPACE_EVENTS_WEBHOOKS", format!("[{{name = \"ops\", url = \"{hook}\", secret = \"{SECRET}\"}}]")),
         ("CARAPACE_CLOCK_OFFSET_SECS", (offset_days * DAY).to_string()),
     ]

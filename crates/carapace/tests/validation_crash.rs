@@ -22,7 +22,7 @@ fn env(dns: &TestDns) -> Vec<(&'static str, String)> {
         ("CARAPACE_ACM_DNS_TIMEOUT_MS", "1000".into()),
         ("CARAPACE_ACM_THROTTLING", "false".into()),
         // Jobs that were running at the kill are taken up again 2 s after they started.
-        ("CARAPACE_ACM_JOB_LEASE_MS", "2000".into()),
+        ("CARAPACE_JOBS_LEASE_MS", "2000".into()),
     ]
 }
 

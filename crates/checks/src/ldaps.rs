@@ -12,7 +12,7 @@ pub mod ldap;
 #[cfg(feature = "ldaps")]
 mod probe;
 #[cfg(feature = "ldaps")]
-pub use probe::{DEFAULT_LDAPS_PORT, PORT_ENV, ProbeSettings, check};
+pub use probe::{DEFAULT_LDAPS_PORT, ProbeSettings, check};
 
 /// What an LDAPS check must verify.
 #[derive(Debug, Clone)]

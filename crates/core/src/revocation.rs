@@ -7,7 +7,7 @@
 //! every account's revocations, and OCSP answers for any certificate the CA issued.
 
 use carapace_store::{Cursor, Key, Order, Row, Scan, Store, Write};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::ca::{CertificateAuthority, OcspRequest, OcspStatus, RevokedSerial};
@@ -27,11 +27,25 @@ pub const OCSP_VALIDITY: time::Duration = time::Duration::hours(1);
 /// Listing page size when building a CRL.
 const PAGE: usize = 1_000;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Stored {
     revoked_ms: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     reason_code: Option<u8>,
+}
+
+impl Stored {
+    /// The row body, `{"revoked_ms":…,"reason_code":…}` (no `reason_code` when none).
+    /// Built as a JSON value, whose text form cannot fail, so [`record`] stays infallible
+    /// without any encoding error to lose.
+    fn body(&self) -> Vec<u8> {
+        let mut fields = serde_json::Map::new();
+        fields.insert("revoked_ms".to_owned(), self.revoked_ms.into());
+        if let Some(code) = self.reason_code {
+            fields.insert("reason_code".to_owned(), code.into());
+        }
+        serde_json::Value::Object(fields).to_string().into_bytes()
+    }
 }
 
 /// A serial number's id: its magnitude (leading zero bytes dropped), lower-case hex.
@@ -62,7 +76,7 @@ pub async fn was_issued(
 
 /// The write that records a revocation (an insert: a serial is revoked once).
 pub fn record(intermediate_id: &str, serial: &[u8], revoked_ms: i64, reason_code: Option<u8>) -> Write {
-    let body = serde_json::to_vec(&Stored { revoked_ms, reason_code }).unwrap_or_default();
+    let body = Stored { revoked_ms, reason_code }.body();
     let key = Key::new(KIND, intermediate_id, serial_id(serial));
     Write::Put { row: Row { key, version: 0, created_ms: revoked_ms, body }, expect: None }
 }
@@ -308,6 +322,22 @@ mod tests {
     use super::*;
     use crate::ca::CertificateAuthority;
     use crate::crypto::MasterKey;
+
+    /// A recorded revocation decodes to what was recorded, with and without a reason.
+    #[test]
+    fn recorded_revocations_decode() {
+        for reason_code in [None, Some(1)] {
+            let Write::Put { row, .. } = record("int", &[0, 0x0a, 0x1b], 1_700_000_000_123, reason_code) else {
+                panic!("a revocation is a put");
+            };
+            let revoked = decode(&row).unwrap();
+            assert_eq!(revoked.serial, [0x0a, 0x1b]);
+            assert_eq!(revoked.revoked_at.unix_timestamp_nanos(), 1_700_000_000_123_000_000);
+            assert_eq!(revoked.reason_code, reason_code);
+        }
+        let Write::Put { row, .. } = record("int", &[1], 5, None) else { panic!("a revocation is a put") };
+        assert_eq!(row.body, br#"{"revoked_ms":5}"#);
+    }
 
     /// A CRL is signed once per revocation (or refresh), not per GET.
     #[tokio::test]

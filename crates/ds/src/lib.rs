@@ -11,17 +11,17 @@
 //! mid-check resumes it by itself.
 //!
 //! What the LDAPS check does: for an AD Connector, connect to every
-//! `ConnectSettings.CustomerDnsIps` / `CustomerDnsIpsV6` address on the LDAPS port (636, or
-//! `CARAPACE_DS_LDAPS_PORT`), complete a TLS handshake trusting only the directory's
+//! `ConnectSettings.CustomerDnsIps` / `CustomerDnsIpsV6` address on the LDAPS port
+//! ([`DsSettings::probe`]; 636 by default), complete a TLS handshake trusting only the directory's
 //! registered `ClientLDAPS` certificates, and read the root DSE; any failure is the
 //! `LDAPSStatusReason` of `EnableFailed` (see `carapace_checks::ldaps` for why host names are not
 //! checked). A Managed Microsoft AD's domain controllers are AWS's, and Carapace runs none,
 //! so once a `ClientLDAPS` certificate is registered its LDAPS goes `Enabling` → `Enabled`
 //! with nothing to probe. Simple AD has no LDAPS (`UnsupportedOperationException`).
 //!
-//! Environment: `CARAPACE_DS_LDAPS_PORT` (the probed port) and
-//! `CARAPACE_DS_STAGE_DELAY_MS` (how long a new directory stays in each of `Requested` and
-//! `Creating`; 150 ms by default), read once by [`Ds::new`].
+//! Its settings ([`DsSettings`]: the probed port, how long a new directory stays in each
+//! of `Requested` and `Creating`) are given by the caller, which reads them from its
+//! configuration.
 
 pub mod certificates;
 pub mod client_auth;
@@ -42,43 +42,29 @@ pub struct Ds {
     dirs: Directories,
 }
 
-/// Environment variable: how long new directories stay in each of `Requested` and
-/// `Creating`, milliseconds (default 150). Tests lengthen it to observe those stages.
-pub const STAGE_DELAY_ENV: &str = "CARAPACE_DS_STAGE_DELAY_MS";
-
 /// Knobs of the Directory Service handler.
 #[derive(Debug, Clone)]
 pub struct DsSettings {
     /// How the LDAPS check probes customer domain controllers.
     pub probe: carapace_checks::ldaps::ProbeSettings,
     /// How long new directories stay in each of `Requested` and `Creating`, milliseconds.
+    /// Tests lengthen it to observe those stages.
     pub directory_step_ms: i64,
 }
 
-impl DsSettings {
-    /// Defaults, overridden by `CARAPACE_DS_LDAPS_PORT` and `CARAPACE_DS_STAGE_DELAY_MS`.
-    pub fn from_env() -> Self {
-        let mut directory_step_ms = carapace_core::ds::records::DIRECTORY_STEP_MS;
-        if let Ok(value) = std::env::var(STAGE_DELAY_ENV) {
-            match value.trim().parse::<u32>() {
-                Ok(ms) => directory_step_ms = i64::from(ms),
-                Err(_) => tracing::warn!(%value, "ignoring {STAGE_DELAY_ENV}: not a number of milliseconds"),
-            }
+impl Default for DsSettings {
+    /// Port 636 and 150 ms per stage.
+    fn default() -> Self {
+        Self {
+            probe: carapace_checks::ldaps::ProbeSettings::default(),
+            directory_step_ms: carapace_core::ds::records::DIRECTORY_STEP_MS,
         }
-        Self { probe: carapace_checks::ldaps::ProbeSettings::from_env(), directory_step_ms }
     }
 }
 
 impl Ds {
-    /// Directory Service over these core handles, with [`DsSettings::from_env`]: the LDAPS
-    /// port probed on customer domain controllers is 636 unless `CARAPACE_DS_LDAPS_PORT`
-    /// says otherwise.
-    pub fn new(core: Core) -> Self {
-        Self::with_settings(core, DsSettings::from_env())
-    }
-
-    /// Directory Service with explicit settings.
-    pub fn with_settings(core: Core, settings: DsSettings) -> Self {
+    /// Directory Service over these core handles, with these settings.
+    pub fn new(core: Core, settings: DsSettings) -> Self {
         Self { dirs: Directories::new(core).with_directory_step_ms(settings.directory_step_ms) }
     }
 }
@@ -156,7 +142,7 @@ pub(crate) fn wire(ctx: &RequestContext, missing: Missing, err: DsError) -> Wire
         DsError::InvalidClientAuthStatus(_) => ErrorCode::InvalidClientAuthStatusException,
         DsError::InvalidNextToken => ErrorCode::InvalidNextTokenException,
         DsError::TagLimitExceeded(_) => ErrorCode::TagLimitExceededException,
-        DsError::Store(_) | DsError::Internal(_) => {
+        DsError::Store(_) | DsError::Internal(_) | DsError::Fault { .. } => {
             tracing::error!(request_id = %ctx.request_id, error = %err, "directory service fault");
             return WireError::internal();
         }

@@ -46,7 +46,7 @@ impl Error {
             LightsailError::OperationFailure { code, message, tip } => {
                 (ErrorCode::OperationFailureException, code, message, tip)
             }
-            e @ (LightsailError::Store(_) | LightsailError::Internal(_)) => {
+            e @ (LightsailError::Store(_) | LightsailError::Internal(_) | LightsailError::Encode { .. }) => {
                 tracing::error!(request_id, operation, error = %e, "Lightsail operation failed");
                 return WireError::modelled(
                     ErrorCode::ServiceException,

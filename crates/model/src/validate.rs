@@ -596,7 +596,7 @@ mod tests {
         assert!(ds::SERVICE.error_shape("SnapshotLimitExceededException").is_some());
     }
 
-    /// Issue 13, finding 4: a 4 MiB `DomainName` came back whole, twice, in an 8.4 MB message.
+    /// A 4 MiB `DomainName` is echoed cut short in the message, not whole.
     #[test]
     fn huge_values_are_echoed_cut_and_huge_lists_listed_in_part() {
         let huge = "é".repeat(4 << 20);

@@ -5,7 +5,7 @@
 //! answers with (a 500, an AWS `InternalFailure`) and logs once, with its request id.
 //! [`install_hook`] replaces the process's panic hook so that such a caught panic prints
 //! nothing by itself (its message and location travel in the [`Panic`]); a panic anywhere
-//! else is logged as one `ERROR` line and then reported by the previous hook as before.
+//! else is logged as one `ERROR` line and then handed to the hook it replaced.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;

@@ -102,7 +102,7 @@ pub fn decode(protocol: Protocol, body: &[u8]) -> Result<serde_json::Value, Wire
 }
 
 /// What is wrong with a CBOR body, in words for the client. ciborium's own `Display` is
-/// its `Debug` text (`Semantic(None, "...")`), which is not for clients (issue 13, finding 8).
+/// its `Debug` text (`Semantic(None, "...")`), which is not for clients.
 fn cbor_problem<T>(e: &ciborium::de::Error<T>) -> String {
     use ciborium::de::Error;
     match e {
@@ -274,7 +274,7 @@ mod tests {
         assert_eq!(decode(Protocol::RpcV2Cbor, &[0xff, 0x00]).unwrap_err().code, "SerializationException");
     }
 
-    /// Issue 13, finding 8: CBOR errors showed ciborium's Debug text to the client.
+    /// CBOR errors are worded for the client, never ciborium's Debug text.
     #[test]
     fn cbor_errors_are_worded_for_clients() {
         let message = |body: &[u8]| decode(Protocol::RpcV2Cbor, body).unwrap_err().message;

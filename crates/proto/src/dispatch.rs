@@ -389,7 +389,7 @@ mod tests {
         (status, serde_json::from_slice(&body).unwrap(), outcome)
     }
 
-    /// Issue 13, finding 1 (defence in depth): a panic while handling a request is that
+    /// Defence in depth: a panic while handling a request is that
     /// request's `500 InternalFailure` with its request id.
     #[tokio::test]
     async fn a_panic_is_an_internal_failure() {
@@ -401,7 +401,7 @@ mod tests {
         assert_eq!(call(&dispatcher(false, &[]), "us-east-1").await.0, 200);
     }
 
-    /// Issue 13, finding 3: the credential scope's region must be one the service is in.
+    /// The credential scope's region must be one the service is in.
     #[tokio::test]
     async fn regions_outside_the_table_are_refused_as_aws_refuses_them() {
         let d = dispatcher(false, &["local-1"]);

@@ -423,7 +423,7 @@ fn request_date(parts: &Parts) -> Result<Option<(OffsetDateTime, String)>, AuthE
 /// Parses ISO-8601 basic format, `20150830T123600Z`.
 ///
 /// By bytes, never by `str` index: the value is the client's, and slicing a `str` inside a
-/// multi-byte character panics (issue 13, finding 1: `X-Amz-Date: 20150830T1236é0Z`).
+/// multi-byte character panics (`X-Amz-Date: 20150830T1236é0Z`).
 fn parse_amz_date(raw: &str) -> Result<OffsetDateTime, AuthError> {
     let invalid = || {
         AuthError::Incomplete(format!(
@@ -951,8 +951,8 @@ mod tests {
         assert_eq!(parse_http_date("30 Aug 2015"), None);
     }
 
-    /// Issue 13, finding 1: a multi-byte character in `X-Amz-Date` panicked the parser
-    /// (slicing a `str` inside a character) instead of answering 400.
+    /// A multi-byte character in `X-Amz-Date` is answered with 400, not a panic (slicing a
+    /// `str` inside a character would panic).
     #[test]
     fn multibyte_dates_are_refused_not_panics() {
         // `é` is two bytes: the value is 16 bytes long with `T` and `Z` in place, and the

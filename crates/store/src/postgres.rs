@@ -1071,7 +1071,7 @@ mod tests {
     use crate::testsuite;
     use std::collections::HashMap;
     use std::hash::{BuildHasher, Hasher};
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     const URL_ENV: &str = "CARAPACE_TEST_POSTGRES_URL";
     const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -1119,19 +1119,27 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn suite_on_postgres() {
-        let schemas = Arc::new(Mutex::new(Vec::new()));
-        testsuite::run_all(|| {
-            let schema = fresh_schema();
-            schemas.lock().unwrap().push(schema.clone());
-            async move { connect(&schema).await }
-        })
-        .await;
-        let schemas = schemas.lock().unwrap().clone();
-        assert!(schemas.len() > 20, "the suite makes a store per test, made {}", schemas.len());
-        drop_schemas(&schemas).await;
+    /// A store in a schema of its own, dropped after the case.
+    struct OnPostgres {
+        store: PostgresStore,
+        schema: String,
     }
+
+    impl testsuite::Fixture for OnPostgres {
+        async fn open() -> Self {
+            let schema = fresh_schema();
+            OnPostgres { store: connect(&schema).await, schema }
+        }
+        fn store(&self) -> &dyn Store {
+            &self.store
+        }
+        async fn finish(self) {
+            let _ = self.store.close().await;
+            drop_schemas(&[self.schema]).await;
+        }
+    }
+
+    crate::store_tests!(suite_on_postgres, OnPostgres, #[tokio::test(flavor = "multi_thread", worker_threads = 2)]);
 
     /// Waits for the next change of `kind` on `sub` (skipping resyncs), at most 10 s.
     async fn next_change(sub: &mut Subscription) -> Change {

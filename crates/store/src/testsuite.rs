@@ -1,17 +1,30 @@
 //! The backend-agnostic [`Store`] test suite: every implementation runs these unchanged.
 //!
-//! Each `pub async fn` takes a fresh, empty store and panics (plain `assert!`) when the
-//! store breaks the trait's contract; [`run_all`] runs them all, each on a new store from a
-//! factory. The module is compiled in normal builds (not only `cfg(test)`) so another
-//! backend's crate, or an integration test, can call it; it therefore uses no
-//! dev-dependencies.
+//! Each `pub async fn` is one case: it takes a fresh, empty store and panics (plain
+//! `assert!`) when the store breaks the trait's contract. A backend describes how to make a
+//! store for one case and clean up after it (a [`Fixture`]); [`store_tests!`](crate::store_tests)
+//! then expands the list of cases into one test per case, each on its own store, so a
+//! failing case never hides the others. The module is compiled in normal builds (not only
+//! `cfg(test)`) so another backend's crate, or an integration test, can use it; it therefore
+//! uses no dev-dependencies.
 //!
 //! ```no_run
-//! # async fn demo() {
-//! use carapace_store::{sqlite::SqliteStore, testsuite};
-//! // In a `#[tokio::test]`; a PostgreSQL store would connect to a fresh schema here.
-//! testsuite::run_all(|| async { SqliteStore::open_in_memory().unwrap() }).await;
-//! # }
+//! use carapace_store::{sqlite::SqliteStore, testsuite::Fixture, Store};
+//!
+//! struct InMemory(SqliteStore);
+//!
+//! impl Fixture for InMemory {
+//!     async fn open() -> Self {
+//!         InMemory(SqliteStore::open_in_memory().unwrap())
+//!     }
+//!     fn store(&self) -> &dyn Store {
+//!         &self.0
+//!     }
+//! }
+//!
+//! // One `#[tokio::test]` per case, in a module `in_memory`.
+//! carapace_store::store_tests!(in_memory, InMemory, #[tokio::test]);
+//! # fn main() {}
 //! ```
 
 use std::collections::{HashMap, HashSet};
@@ -22,60 +35,88 @@ use crate::{
     SortCursor, SortKey, SortedScan, Store, Write,
 };
 
-/// Runs every test in this module, each on a new store from `make`, closing it afterwards.
-/// The name of each test is printed before it runs, so a failure's captured output names it.
-pub async fn run_all<S, F, Fut>(mut make: F)
-where
-    S: Store,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = S>,
-{
-    macro_rules! run {
-        ($($test:ident),* $(,)?) => {$(
-            println!("store testsuite: {}", stringify!($test));
-            let store = make().await;
-            $test(&store).await;
-            // Some tests close the store themselves; a second close may fail, harmlessly.
-            let _ = store.close().await;
-        )*};
+/// A fresh store for one case, with whatever must outlive it (a temporary directory, a
+/// database schema) and be cleaned up after it.
+pub trait Fixture: Sized {
+    /// Makes a new, empty store.
+    fn open() -> impl Future<Output = Self>;
+
+    /// The store the case runs on.
+    fn store(&self) -> &dyn Store;
+
+    /// Runs after the case passed: closes the store. Some cases close it themselves, so a
+    /// failing second close is ignored.
+    fn finish(self) -> impl Future<Output = ()> {
+        async move {
+            let _ = self.store().close().await;
+        }
     }
-    run!(
-        get_missing,
-        insert_then_get,
-        insert_twice_conflicts,
-        update_with_current_version,
-        stale_update_conflicts_and_writes_nothing,
-        failed_batch_writes_nothing,
-        batch_returns_versions_in_order,
-        delete_checks_version,
-        opaque_bodies_and_keys,
-        scan_orders_ties_by_id,
-        pagination_is_stable_under_writes,
-        id_prefix_filters_exactly,
-        scopes_and_kinds_isolate,
-        count_since,
-        concurrent_updates_lose_nothing,
-        jobs_claim_due_only,
-        jobs_lease_prevents_double_claim,
-        jobs_lease_expiry_allows_reclaim,
-        jobs_retry_releases_lease,
-        jobs_finish_removes,
-        jobs_enqueue_is_idempotent,
-        jobs_claim_respects_limit_and_order,
-        jobs_claim_only_the_asked_kinds,
-        jobs_stale_lease_tokens_change_nothing,
-        jobs_failures_and_dead_letters,
-        feed_announces_committed_writes,
-        filtered_scans_read_only_matching_rows,
-        filtered_scans_match_a_brute_force_filter,
-        filtered_scans_stop_at_the_budget_and_resume,
-        attributes_follow_puts_and_deletes,
-        index_writes_check_the_row,
-        filtered_pagination_is_stable_under_writes,
-        absent_clauses_select_rows_without_the_attribute,
-        sorted_scans_follow_the_value_order,
-        ping_and_close,
-    );
+}
+
+/// Expands to a module `$module` holding one test per case of this suite, each on a fresh
+/// store from the [`Fixture`] `$fixture`, with `$test` as its test attribute (for example
+/// `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`). The module sees its
+/// parent's items, so `$fixture` can be a type defined next to the call.
+///
+/// `store_tests!(names)` is the list of the cases' names, as strings.
+#[macro_export]
+macro_rules! store_tests {
+    (@with [$($case:ident),* $(,)?] names) => {
+        [$(stringify!($case)),*]
+    };
+    (@with [$($case:ident),* $(,)?] $module:ident, $fixture:ty, #[$test:meta]) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[$test]
+                async fn $case() {
+                    let fixture = <$fixture as $crate::testsuite::Fixture>::open().await;
+                    $crate::testsuite::$case($crate::testsuite::Fixture::store(&fixture)).await;
+                    $crate::testsuite::Fixture::finish(fixture).await;
+                }
+            )*
+        }
+    };
+    ($($args:tt)*) => {
+        $crate::store_tests! {@with [
+            get_missing,
+            insert_then_get,
+            insert_twice_conflicts,
+            update_with_current_version,
+            stale_update_conflicts_and_writes_nothing,
+            failed_batch_writes_nothing,
+            batch_returns_versions_in_order,
+            delete_checks_version,
+            opaque_bodies_and_keys,
+            scan_orders_ties_by_id,
+            pagination_is_stable_under_writes,
+            id_prefix_filters_exactly,
+            scopes_and_kinds_isolate,
+            count_since,
+            concurrent_updates_lose_nothing,
+            jobs_claim_due_only,
+            jobs_lease_prevents_double_claim,
+            jobs_lease_expiry_allows_reclaim,
+            jobs_retry_releases_lease,
+            jobs_finish_removes,
+            jobs_enqueue_is_idempotent,
+            jobs_claim_respects_limit_and_order,
+            jobs_claim_only_the_asked_kinds,
+            jobs_stale_lease_tokens_change_nothing,
+            jobs_failures_and_dead_letters,
+            feed_announces_committed_writes,
+            filtered_scans_read_only_matching_rows,
+            filtered_scans_match_a_brute_force_filter,
+            filtered_scans_stop_at_the_budget_and_resume,
+            attributes_follow_puts_and_deletes,
+            index_writes_check_the_row,
+            filtered_pagination_is_stable_under_writes,
+            absent_clauses_select_rows_without_the_attribute,
+            sorted_scans_follow_the_value_order,
+            ping_and_close,
+        ] $($args)*}
+    };
 }
 
 // ---- helpers ----------------------------------------------------------------------------
@@ -1124,4 +1165,23 @@ pub async fn sorted_scans_follow_the_value_order(store: &dyn Store) {
     let none = [Clause::new("color", ["purple"])];
     let p = must(store.scan_sorted(sorted(None, Order::Ascending, 10), &none, 50).await, "scan_sorted");
     assert!(p.rows.is_empty() && p.examined == 50 && p.resume.is_some(), "{p:?}");
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every case in this file is in the list [`store_tests!`] expands, so every backend runs it.
+    #[test]
+    fn every_case_is_listed() {
+        let defined: Vec<&str> = include_str!("testsuite.rs")
+            .lines()
+            .filter_map(|line| line.strip_prefix("pub async fn "))
+            .filter_map(|rest| rest.split_once("(store: &dyn Store)").map(|(name, _)| name))
+            .collect();
+        let mut listed = crate::store_tests!(names).to_vec();
+        assert_eq!(defined.len(), listed.len(), "defined {defined:?}, listed {listed:?}");
+        listed.sort_unstable();
+        let mut sorted = defined.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, listed);
+    }
 }

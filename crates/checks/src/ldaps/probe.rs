@@ -28,14 +28,11 @@ use super::{LdapsFailure, LdapsPlan};
 
 /// The standard LDAPS port.
 pub const DEFAULT_LDAPS_PORT: u16 = 636;
-/// Environment variable that overrides the port the check connects to (tests run slapd on
-/// a free loopback port).
-pub const PORT_ENV: &str = "CARAPACE_DS_LDAPS_PORT";
 
 /// Where and how patiently to probe.
 #[derive(Debug, Clone)]
 pub struct ProbeSettings {
-    /// LDAPS port on every domain controller.
+    /// LDAPS port on every domain controller (tests run slapd on a free loopback port).
     pub port: u16,
     /// Limit for the TCP connection.
     pub connect_timeout: Duration,
@@ -46,20 +43,6 @@ pub struct ProbeSettings {
 impl Default for ProbeSettings {
     fn default() -> Self {
         Self { port: DEFAULT_LDAPS_PORT, connect_timeout: Duration::from_secs(3), io_timeout: Duration::from_secs(5) }
-    }
-}
-
-impl ProbeSettings {
-    /// Defaults, with the port from [`PORT_ENV`] when it is set to a valid port.
-    pub fn from_env() -> Self {
-        let mut settings = Self::default();
-        if let Ok(value) = std::env::var(PORT_ENV) {
-            match value.trim().parse::<u16>() {
-                Ok(port) if port != 0 => settings.port = port,
-                _ => tracing::warn!(%value, "ignoring {PORT_ENV}: not a port number"),
-            }
-        }
-        settings
     }
 }
 

@@ -71,7 +71,7 @@ impl Directories {
         // PBKDF2 is deliberately slow: keep it off the async workers.
         let password_hash = tokio::task::spawn_blocking(move || password::hash(&password))
             .await
-            .map_err(|e| DsError::Internal(e.to_string()))?
+            .map_err(|e| DsError::fault("the password hashing task failed", e))?
             .map_err(DsError::Internal)?;
         retry(|| self.try_create(scope, &new, &password_hash)).await
     }

@@ -67,8 +67,8 @@ impl Directories {
                 directory_id: directory_id.to_owned(),
                 check_id: check.check_id.clone(),
             });
-            let enqueue =
-                crate::jobs::JobSpec::to_new_job(&job, check.due_ms).map_err(|e| DsError::Internal(e.to_string()))?;
+            let enqueue = crate::jobs::JobSpec::to_new_job(&job, check.due_ms)
+                .map_err(|e| DsError::fault("the LDAPS check job does not encode", e))?;
             let row = directory_row(scope, &directory, now)?;
             self.core.store.apply(vec![Write::Put { row, expect: Some(version) }, Write::Enqueue(enqueue)]).await?;
             self.core.wake_workers();
@@ -123,7 +123,8 @@ impl Directories {
         let mut anchors = Vec::new();
         for c in self.live_certificates(scope, directory_id, now).await? {
             if c.record.kind == CertificateKind::ClientLdaps && c.state == CertificateState::Registered {
-                let block = pem::parse(&c.record.pem).map_err(|e| DsError::Internal(e.to_string()))?;
+                let block = pem::parse(&c.record.pem)
+                    .map_err(|e| DsError::fault("a registered certificate's PEM does not parse", e))?;
                 anchors.push(block.into_contents());
             }
         }

@@ -139,6 +139,22 @@ pub enum DsError {
     /// Something else internal failed (a fault, never shown to a client).
     #[error("internal: {0}")]
     Internal(String),
+    /// Something internal failed with an error of its own (a fault, never shown to a client).
+    #[error("internal: {what}: {source}")]
+    Fault {
+        /// What failed.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl DsError {
+    /// A fault: `what` failed because of `source`.
+    pub(crate) fn fault(what: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Fault { what, source: source.into() }
+    }
 }
 
 /// Result alias.
@@ -388,12 +404,12 @@ fn decode<T: serde::de::DeserializeOwned>(row: &Row) -> Result<T> {
 }
 
 fn directory_row(scope: &str, record: &DirectoryRecord, now: i64) -> Result<Row> {
-    let body = serde_json::to_vec(record).map_err(|e| DsError::Internal(e.to_string()))?;
+    let body = serde_json::to_vec(record).map_err(|e| DsError::fault("a directory record does not encode", e))?;
     Ok(Row { key: Key::new(DIRECTORY_KIND, scope, &record.id), version: 0, created_ms: now, body })
 }
 
 fn certificate_row(scope: &str, record: &CertificateRecord, now: i64) -> Result<Row> {
-    let body = serde_json::to_vec(record).map_err(|e| DsError::Internal(e.to_string()))?;
+    let body = serde_json::to_vec(record).map_err(|e| DsError::fault("a certificate record does not encode", e))?;
     let id = format!("{}/{}", record.directory_id, record.id);
     Ok(Row { key: Key::new(CERTIFICATE_KIND, scope, id), version: 0, created_ms: now, body })
 }

@@ -127,9 +127,9 @@ impl LightsailManager {
                 created_ms: now,
                 tags: req.tags.clone(),
             };
-            let (op, op_writes) = new_operation(owner, "Certificate", &req.name, "CreateCertificate", now);
+            let (op, op_writes) = new_operation(owner, "Certificate", &req.name, "CreateCertificate", now)?;
             let mut writes = vec![Write::Put {
-                row: Row { key: name_key.clone(), version: 0, created_ms: now, body: records::encode(&record) },
+                row: Row { key: name_key.clone(), version: 0, created_ms: now, body: records::encode(&record)? },
                 expect: None,
             }];
             writes.extend(op_writes);
@@ -329,7 +329,7 @@ impl LightsailManager {
             }
             Err(e) => return Err(e.into()),
         }
-        let (op, op_writes) = new_operation(owner, "Certificate", name, "DeleteCertificate", self.now_ms());
+        let (op, op_writes) = new_operation(owner, "Certificate", name, "DeleteCertificate", self.now_ms())?;
         let mut writes = vec![Write::Delete { key: Key::new(CERTIFICATE_KIND, owner.scope(), name), expect: version }];
         writes.extend(op_writes);
         match self.core.store.apply(writes).await {

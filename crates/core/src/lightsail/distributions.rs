@@ -282,12 +282,12 @@ impl LightsailManager {
         let now = self.now_ms();
         let key = distribution_key(&owner.account, &new.name);
         let mut writes = vec![Write::Put {
-            row: Row { key: key.clone(), version: 0, created_ms: new.created_ms, body: records::encode(new) },
+            row: Row { key: key.clone(), version: 0, created_ms: new.created_ms, body: records::encode(new)? },
             expect: old.map(|(_, row)| row.version),
         }];
         for host in new_hosts.iter().filter(|h| !old_hosts.contains(h)) {
             writes.push(Write::Put {
-                row: Row { key: domain_key(host), version: 0, created_ms: now, body: records::encode(&claim) },
+                row: Row { key: domain_key(host), version: 0, created_ms: now, body: records::encode(&claim)? },
                 expect: None,
             });
         }
@@ -297,13 +297,13 @@ impl LightsailManager {
             }
         }
         writes.extend(extra);
-        let (mut op, _) = new_operation(owner, "Distribution", &new.name, operation_type, now);
+        let (mut op, _) = new_operation(owner, "Distribution", &new.name, operation_type, now)?;
         // Only a new configuration version is something an edge applies (a bundle change is
         // not), so only then can an edge fail the operation.
         if old.is_none_or(|(d, _)| d.config_version != new.config_version) {
             op.change = Some(ConfigChange { distribution_id: new.id.clone(), config_version: new.config_version });
         }
-        writes.extend(operation_writes(owner, &op));
+        writes.extend(operation_writes(owner, &op)?);
         match self.core.store.apply(writes).await {
             Ok(_) => Ok(Some(OperationView::as_answered(op))),
             Err(carapace_store::Error::Conflict(k)) if k == key => {
@@ -614,7 +614,7 @@ impl LightsailManager {
                 writes.push(Write::Delete { key: reset_key, expect: reset.version });
             }
             writes.extend(self.certificate_mark_writes(owner, &old.arn, old.certificate.as_ref(), None).await?);
-            let (op, op_writes) = new_operation(owner, "Distribution", name, "DeleteDistribution", self.now_ms());
+            let (op, op_writes) = new_operation(owner, "Distribution", name, "DeleteDistribution", self.now_ms())?;
             writes.extend(op_writes);
             match self.core.store.apply(writes).await {
                 Ok(_) => return Ok(OperationView::as_answered(op)),
@@ -631,13 +631,13 @@ impl LightsailManager {
         for _ in 0..MAX_CONFLICT_RETRIES {
             let (d, _) = self.load_distribution(owner, name).await?;
             let now = self.now_ms();
-            let (op, op_writes) = new_operation(owner, "Distribution", name, "ResetDistributionCache", now);
+            let (op, op_writes) = new_operation(owner, "Distribution", name, "ResetDistributionCache", now)?;
             let reset =
                 CacheResetRecord { schema: records::SCHEMA, id: op.id.clone(), distribution_id: d.id, created_ms: now };
             let key = Key::new(CACHE_RESET_KIND, "", format!("{}/{name}", owner.account));
             let expect = self.core.store.get(&key).await?.map(|r| r.version);
             let mut writes = vec![Write::Put {
-                row: Row { key, version: 0, created_ms: now, body: records::encode(&reset) },
+                row: Row { key, version: 0, created_ms: now, body: records::encode(&reset)? },
                 expect,
             }];
             writes.extend(op_writes);

@@ -77,7 +77,7 @@ impl LightsailManager {
         let key = Key::new(EDGE_NODE_KIND, "", node);
         for _ in 0..MAX_CONFLICT_RETRIES {
             let expect = self.core.store.get(&key).await?.map(|r| r.version);
-            let row = Row { key: key.clone(), version: 0, created_ms: self.now_ms(), body: records::encode(&report) };
+            let row = Row { key: key.clone(), version: 0, created_ms: self.now_ms(), body: records::encode(&report)? };
             match self.core.store.apply(vec![Write::Put { row, expect }]).await {
                 Ok(_) => return Ok(()),
                 Err(carapace_store::Error::Conflict(_)) => continue,
@@ -107,7 +107,7 @@ impl LightsailManager {
             };
             sum.add(counters);
             sum.schema = records::SCHEMA;
-            let row = Row { key: key.clone(), version: 0, created_ms: minute, body: records::encode(&sum) };
+            let row = Row { key: key.clone(), version: 0, created_ms: minute, body: records::encode(&sum)? };
             match self.core.store.apply(vec![Write::Put { row, expect }]).await {
                 Ok(_) => return Ok(()),
                 Err(carapace_store::Error::Conflict(_)) => continue,

@@ -85,6 +85,15 @@ pub enum LightsailError {
     /// An internal failure (corrupt row). Never shown to a client.
     #[error("internal: {0}")]
     Internal(String),
+    /// A record did not encode for storage. Never shown to a client.
+    #[error("internal: a {what} does not encode: {source}")]
+    Encode {
+        /// What the record is.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl LightsailError {

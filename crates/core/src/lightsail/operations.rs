@@ -104,7 +104,7 @@ pub(crate) fn new_operation(
     resource_name: &str,
     operation_type: &str,
     now_ms: i64,
-) -> (OperationRecord, Vec<Write>) {
+) -> Result<(OperationRecord, Vec<Write>)> {
     let record = OperationRecord {
         schema: records::SCHEMA,
         id: uuid::Uuid::new_v4().to_string(),
@@ -120,22 +120,22 @@ pub(crate) fn new_operation(
         error_details: None,
         change: None,
     };
-    let writes = operation_writes(owner, &record);
-    (record, writes)
+    let writes = operation_writes(owner, &record)?;
+    Ok((record, writes))
 }
 
 /// The two rows of an operation.
-pub(crate) fn operation_writes(owner: &Owner, record: &OperationRecord) -> Vec<Write> {
+pub(crate) fn operation_writes(owner: &Owner, record: &OperationRecord) -> Result<Vec<Write>> {
     let scope = owner.scope();
-    let body = records::encode(record);
+    let body = records::encode(record)?;
     let row = |kind: &str, id: String| Write::Put {
         row: Row { key: Key::new(kind, &scope, id), version: 0, created_ms: record.created_ms, body: body.clone() },
         expect: None,
     };
-    vec![
+    Ok(vec![
         row(OPERATION_KIND, record.id.clone()),
         row(RESOURCE_OPERATION_KIND, format!("{}/{}", record.resource_name, record.id)),
-    ]
+    ])
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

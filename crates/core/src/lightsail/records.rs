@@ -57,10 +57,9 @@ pub fn decode<T: serde::de::DeserializeOwned + Versioned>(body: &[u8]) -> Result
     Ok(v)
 }
 
-/// Encodes for storage.
-pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
-    // Structs of strings, numbers and enums always serialize.
-    serde_json::to_vec(v).unwrap_or_default()
+/// Encodes for storage. A record that does not encode is an error, never an empty body.
+pub fn encode<T: Serialize + Versioned>(v: &T) -> Result<Vec<u8>, super::LightsailError> {
+    serde_json::to_vec(v).map_err(|source| super::LightsailError::Encode { what: T::WHAT, source })
 }
 
 /// A stored body with a schema number.

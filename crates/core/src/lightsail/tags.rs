@@ -132,15 +132,15 @@ impl LightsailManager {
                 Target::Distribution(_) => {
                     let mut d: DistributionRecord = records::decode(&row.body).map_err(LightsailError::Internal)?;
                     change(&mut d.tags)?;
-                    records::encode(&d)
+                    records::encode(&d)?
                 }
                 Target::Certificate(_) => {
                     let mut c: CertificateRecord = records::decode(&row.body).map_err(LightsailError::Internal)?;
                     change(&mut c.tags)?;
-                    records::encode(&c)
+                    records::encode(&c)?
                 }
             };
-            let (op, op_writes) = new_operation(owner, resource_type, name, operation_type, self.now_ms());
+            let (op, op_writes) = new_operation(owner, resource_type, name, operation_type, self.now_ms())?;
             let mut writes = vec![Write::Put {
                 row: Row { key: key.clone(), version: 0, created_ms: row.created_ms, body },
                 expect: Some(row.version),
