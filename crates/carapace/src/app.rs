@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use carapace_core::accounts::{Accounts, random_account_id};
 use carapace_core::ca::CertificateAuthority;
 use carapace_core::crypto::MasterKey;
+use carapace_core::module::ServiceModule;
 use carapace_core::{Clock, OffsetClock, SystemClock};
 use carapace_store::Store;
 use carapace_store::postgres::PostgresStore;
@@ -50,7 +51,8 @@ impl App {
         create_private_dir(&config.data_dir)?;
         let master_key = MasterKey::load_or_create(&config.master_key_path())
             .with_context(|| format!("master key {}", config.master_key_path().display()))?;
-        let cache = (config.cache_rows > 0 && !command).then(|| RowCache::new(server_owned_kinds(), config.cache_rows));
+        let cache = (config.cache_rows > 0 && !command)
+            .then(|| RowCache::new(carapace_core::module::server_owned_kinds(SERVICES), config.cache_rows));
         let store: Arc<dyn Store> = match &config.database_url {
             Some(url) => {
                 // The URL may carry a password: name the database only by its kind.
@@ -77,7 +79,7 @@ impl App {
             }
         };
         // Every write goes through the core's indexer, so listings can filter on indexes.
-        let store: Arc<dyn Store> = Arc::new(carapace_core::index::IndexedStore::new(store));
+        let store: Arc<dyn Store> = Arc::new(carapace_core::index::IndexedStore::new(store, indexers()));
         let master_key = Arc::new(master_key);
         let clock: Arc<dyn Clock> = if config.clock_offset_secs == 0 {
             Arc::new(SystemClock)
@@ -176,15 +178,16 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 
-/// Row kinds only the running server writes (no `carapace` command touches them), so its
-/// store may serve them from memory: each service names its own. Access keys (written by
-/// `carapace keys`) and the CA (`carapace ca import`) are not among them.
-fn server_owned_kinds() -> impl Iterator<Item = &'static str> {
-    use carapace_core::{acm, ds, lightsail};
-    [acm::SERVER_OWNED_KINDS, ds::SERVER_OWNED_KINDS, lightsail::records::SERVER_OWNED_KINDS]
-        .into_iter()
-        .flatten()
-        .copied()
+/// The services this binary runs: the one list the shared machinery takes its indexers and
+/// cached kinds from. Access keys (written by `carapace keys`) and the CA
+/// (`carapace ca import`) belong to no service and are never cached.
+pub const SERVICES: &[ServiceModule] =
+    &[carapace_core::acm::MODULE, carapace_core::ds::MODULE, carapace_core::lightsail::MODULE];
+
+/// Every service's indexers, for the [`IndexedStore`](carapace_core::index::IndexedStore)
+/// every write goes through.
+pub fn indexers() -> Vec<carapace_core::index::Indexer> {
+    carapace_core::module::indexers(SERVICES)
 }
 
 #[cfg(test)]

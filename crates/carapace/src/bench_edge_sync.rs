@@ -103,8 +103,10 @@ pub async fn edge_sync(distributions: usize, attached: usize, burst: usize, atta
 
     // 2. The distributions, straight into the database.
     let began = Instant::now();
-    let store =
-        IndexedStore::new(Arc::new(carapace_store::sqlite::SqliteStore::open(&dir.path().join("carapace.db"))?));
+    let store = IndexedStore::new(
+        Arc::new(carapace_store::sqlite::SqliteStore::open(&dir.path().join("carapace.db"))?),
+        crate::app::indexers(),
+    );
     write_distributions(&store, distributions - 1, attached).await?;
     store.close().await?;
     println!(

@@ -70,7 +70,7 @@ pub async fn scale(
         Some(url) => Arc::new(carapace_store::postgres::PostgresStore::connect(url).await?),
         None => Arc::new(carapace_store::sqlite::SqliteStore::open(&db)?),
     };
-    let store = IndexedStore::new(inner);
+    let store = IndexedStore::new(inner, crate::app::indexers());
     let templates = [template(&store, &owner, &ec).await?, template(&store, &owner, &rsa).await?];
     // The scope's first filtered listing indexes its two rows and marks it indexed; what is
     // written next through the IndexedStore carries its attributes already.

@@ -926,7 +926,7 @@ mod tests {
         .unwrap();
         let store = carapace_store::sqlite::SqliteStore::open_in_memory().unwrap();
         let core = Core {
-            store: Arc::new(carapace_core::index::IndexedStore::new(Arc::new(store))),
+            store: Arc::new(carapace_core::index::IndexedStore::new(Arc::new(store), crate::app::indexers())),
             clock: Arc::new(clock.clone()),
             master_key: master,
             ca: Arc::new(ca),

@@ -39,15 +39,6 @@ pub struct Indexer {
     pub derive: Derive,
 }
 
-/// Every indexed kind.
-pub const INDEXERS: &[Indexer] = &[
-    crate::acm::index::INDEXER,
-    crate::ds::index::INDEXER,
-    crate::lightsail::index::CERTIFICATES,
-    crate::lightsail::index::DISTRIBUTIONS,
-    crate::lightsail::index::RESOURCE_OPERATIONS,
-];
-
 /// Row kind of the backfill markers: scope as the rows', id the indexed kind, body the
 /// [`Indexer::version`] the scope's rows carry.
 pub const MARKER_KIND: &str = "core.index-version";
@@ -59,20 +50,16 @@ const BACKFILL_BATCH: usize = 500;
 /// scope before its first filtered listing.
 pub struct IndexedStore {
     inner: Arc<dyn Store>,
-    indexers: &'static [Indexer],
+    indexers: Vec<Indexer>,
     /// `(kind, scope)` pairs known to be backfilled in this process. One entry per account
     /// and region that was listed: bounded by the accounts in use.
     ready: Mutex<HashSet<(String, String)>>,
 }
 
 impl IndexedStore {
-    /// Wraps `inner` with the core's [`INDEXERS`].
-    pub fn new(inner: Arc<dyn Store>) -> Self {
-        Self::with_indexers(inner, INDEXERS)
-    }
-
-    /// Wraps `inner` with the given indexers (tests).
-    pub fn with_indexers(inner: Arc<dyn Store>, indexers: &'static [Indexer]) -> Self {
+    /// Wraps `inner`, indexing the kinds of `indexers` (every service's: see
+    /// [`crate::module::indexers`]).
+    pub fn new(inner: Arc<dyn Store>, indexers: Vec<Indexer>) -> Self {
         Self { inner, indexers, ready: Mutex::new(HashSet::new()) }
     }
 
@@ -265,7 +252,7 @@ mod tests {
     async fn puts_are_indexed_and_old_rows_backfilled() {
         let raw: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
         raw.apply(vec![put("old", 1, "red", None), put("old-blue", 2, "blue", None)]).await.unwrap();
-        let store = IndexedStore::with_indexers(raw.clone(), V1);
+        let store = IndexedStore::new(raw.clone(), V1.to_vec());
         store.apply(vec![put("new", 3, "red", None)]).await.unwrap();
         assert_eq!(reds(&store).await, ["old", "new"], "backfilled on first listing");
         store.apply(vec![put("old", 1, "blue", Some(1))]).await.unwrap();
@@ -275,8 +262,8 @@ mod tests {
 
         // A raw write (as by an older build) is picked up when the version changes.
         raw.apply(vec![put("older", 0, "red", None)]).await.unwrap();
-        assert_eq!(reds(&IndexedStore::with_indexers(raw.clone(), V1)).await, ["new"], "marker says done");
-        assert_eq!(reds(&IndexedStore::with_indexers(raw.clone(), V2)).await, ["older", "new"], "re-derived");
+        assert_eq!(reds(&IndexedStore::new(raw.clone(), V1.to_vec())).await, ["new"], "marker says done");
+        assert_eq!(reds(&IndexedStore::new(raw.clone(), V2.to_vec())).await, ["older", "new"], "re-derived");
         let marker = raw.get(&Key::new(MARKER_KIND, "s", "k")).await.unwrap().unwrap();
         assert_eq!(marker.body, b"2");
     }

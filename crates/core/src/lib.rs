@@ -11,6 +11,7 @@ pub mod events;
 pub mod index;
 pub mod jobs;
 pub mod lightsail;
+pub mod module;
 pub mod revocation;
 pub mod runtime;
 pub mod validation;

@@ -145,9 +145,10 @@ pub(crate) fn test_core(dev: bool, acm: crate::acm::AcmSettings) -> (Core, crate
         CertificateAuthority::generate(&profile, clock.now() - time::Duration::days(1), &master).expect("test CA");
     let ca = ca.add_n2(&mut material, &profile, clock.now() - time::Duration::days(1), &master).expect("test CA's N2");
     let core = Core {
-        store: Arc::new(crate::index::IndexedStore::new(Arc::new(
-            carapace_store::sqlite::SqliteStore::open_in_memory().expect("in-memory store"),
-        ))),
+        store: Arc::new(crate::index::IndexedStore::new(
+            Arc::new(carapace_store::sqlite::SqliteStore::open_in_memory().expect("in-memory store")),
+            crate::module::indexers(&[crate::acm::MODULE, crate::ds::MODULE, crate::lightsail::MODULE]),
+        )),
         clock: Arc::new(clock.clone()),
         master_key: master,
         ca: Arc::new(ca),

@@ -61,6 +61,10 @@ use validation::ValidationSecret;
 /// them), so its store may serve them from memory: certificates and their material.
 pub const SERVER_OWNED_KINDS: &[&str] = &[record::KIND, record::MATERIAL_KIND];
 
+/// ACM as the binary lists it: its indexed certificates and its server-owned kinds.
+pub const MODULE: crate::module::ServiceModule =
+    crate::module::ServiceModule { name: "acm", indexers: &[index::INDEXER], server_owned_kinds: SERVER_OWNED_KINDS };
+
 /// The default validation window: a request not validated within 72 hours times out (ACM).
 /// The server's window is [`crate::AcmSettings::validation_window_ms`].
 pub const VALIDATION_WINDOW_MS: i64 = 72 * 3_600_000;

@@ -63,6 +63,10 @@ pub const CERTIFICATE_KIND: &str = "ds.certificate";
 /// Directory Service's row kinds that only the running server writes, so its store may
 /// serve them from memory: directories and their registered certificates.
 pub const SERVER_OWNED_KINDS: &[&str] = &[DIRECTORY_KIND, CERTIFICATE_KIND];
+/// Directory Service as the binary lists it: its indexed certificates and its server-owned
+/// kinds.
+pub const MODULE: crate::module::ServiceModule =
+    crate::module::ServiceModule { name: "ds", indexers: &[index::INDEXER], server_owned_kinds: SERVER_OWNED_KINDS };
 /// Row kind of the per-scope quota guard (one row, id `directories`): creates write it at
 /// the version they read, so two creates cannot both take the last slot.
 const QUOTA_KIND: &str = "ds.quota";

@@ -34,9 +34,10 @@ fn ca() -> Arc<CertificateAuthority> {
 
 fn setup() -> (Directories, ManualClock, Arc<dyn carapace_store::Store>) {
     let clock = ManualClock::new(T0);
-    let store: Arc<dyn carapace_store::Store> = Arc::new(crate::index::IndexedStore::new(Arc::new(
-        carapace_store::sqlite::SqliteStore::open_in_memory().unwrap(),
-    )));
+    let store: Arc<dyn carapace_store::Store> = Arc::new(crate::index::IndexedStore::new(
+        Arc::new(carapace_store::sqlite::SqliteStore::open_in_memory().unwrap()),
+        crate::ds::MODULE.indexers.to_vec(),
+    ));
     let core = Core {
         store: store.clone(),
         clock: Arc::new(clock.clone()),

@@ -16,6 +16,13 @@
 //! region, per account, like ACM's.
 
 pub mod cache;
+/// Lightsail as the binary lists it: its indexed certificates, distributions and resource
+/// operations, and its server-owned kinds.
+pub const MODULE: crate::module::ServiceModule = crate::module::ServiceModule {
+    name: "lightsail",
+    indexers: &[index::CERTIFICATES, index::DISTRIBUTIONS, index::RESOURCE_OPERATIONS],
+    server_owned_kinds: records::SERVER_OWNED_KINDS,
+};
 mod certificates;
 mod distributions;
 pub mod edge;
