@@ -22,7 +22,6 @@ mod search_certificates;
 mod tags;
 mod throttle;
 
-use carapace_core::Core;
 use carapace_core::acm::{CertificateManager, Owner};
 use carapace_model::acm::OperationName;
 use carapace_model::acm::OperationName as Op;
@@ -36,10 +35,10 @@ pub struct Acm {
 }
 
 impl Acm {
-    /// ACM over these core handles.
-    pub fn new(core: Core) -> Self {
-        let enabled = core.settings.acm.throttling;
-        Self { manager: CertificateManager::new(core), throttle: throttle::Throttle::new(enabled) }
+    /// ACM over this manager.
+    pub fn new(manager: CertificateManager) -> Self {
+        let enabled = manager.settings().throttling;
+        Self { manager, throttle: throttle::Throttle::new(enabled) }
     }
 }
 

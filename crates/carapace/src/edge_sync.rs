@@ -933,9 +933,7 @@ mod tests {
             settings: Arc::new(carapace_core::Settings {
                 dev: true,
                 base_url: "http://127.0.0.1:4566".into(),
-                acm: carapace_core::AcmSettings { dev_auto_approve_ms: 100, ..Default::default() },
                 jobs: carapace_core::jobs::JobSettings::default(),
-                events: carapace_core::events::EventSettings::default(),
             }),
             work: Arc::new(tokio::sync::Notify::new()),
         };
@@ -949,7 +947,11 @@ mod tests {
             }],
             ..LightsailSettings::default()
         };
-        let lightsail = LightsailManager::new(core.clone(), settings);
+        let acm = CertificateManager::new(
+            core.clone(),
+            carapace_core::AcmSettings { dev_auto_approve_ms: 100, ..Default::default() },
+        );
+        let lightsail = LightsailManager::new(core.clone(), settings, acm.clone());
         let root = rustls::pki_types::CertificateDer::from(core.ca.root_der().to_vec());
         let edge = Edge::new(carapace_edge::EdgeConfig {
             system_roots: false,
@@ -965,7 +967,6 @@ mod tests {
         };
         let default = issue(clock.now()).unwrap();
         let metrics = EdgeSyncMetrics::default();
-        let acm = CertificateManager::new(core.clone());
         let sync = EdgeSync::new(
             edge.clone(),
             lightsail.clone(),

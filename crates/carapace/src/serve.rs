@@ -41,11 +41,16 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         Some(listener) => listener.local_addr()?,
         None => config.acm.approval_listen,
     };
-    let core = core(&app, &ca, &config, base_url, approval_addr);
+    let core = core(&app, &ca, &config, base_url);
+    let acm = CertificateManager::new(core.clone(), acm_settings(&config, approval_addr));
     let services: Vec<Arc<dyn ServiceHandler>> = vec![
-        Arc::new(carapace_acm::Acm::new(core.clone())),
+        Arc::new(carapace_acm::Acm::new(acm.clone())),
         Arc::new(carapace_ds::Ds::new(core.clone(), config.ds_settings())),
-        Arc::new(carapace_lightsail::Lightsail::new(core.clone(), config.lightsail_settings())),
+        Arc::new(carapace_lightsail::Lightsail::new(carapace_core::lightsail::LightsailManager::new(
+            core.clone(),
+            config.lightsail_settings(),
+            acm.clone(),
+        ))),
     ];
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut metrics = Metrics::new();
@@ -68,22 +73,26 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let observer: Arc<dyn JobObserver> = metrics.clone();
     let ds_checks = carapace_ds::ldaps::LdapsChecks::new(core.clone(), config.ds_settings().probe);
     // The outbound checks, built from the configuration and handed to the core.
-    let acm = &core.settings.acm;
+    let settings = acm.settings();
     let checkers = carapace_checks::Checkers::live(
-        acm.name_servers.clone(),
-        Duration::from_millis(acm.dns_timeout_ms),
-        acm.http_validation_port,
-        acm.smtp.clone(),
+        settings.name_servers.clone(),
+        Duration::from_millis(settings.dns_timeout_ms),
+        settings.http_validation_port,
+        settings.smtp.clone(),
     );
     let webhooks = carapace_checks::webhook::HttpsWebhooks::new(core.ca.root_der())
         .map_err(|e| anyhow::anyhow!("Carapace's root: {e}"))?;
-    let acm_manager = CertificateManager::new(core.clone()).with_checkers(checkers);
+    let acm_manager = acm.clone().with_checkers(checkers);
     let workers = vec![
         tokio::spawn(Worker::new(core.clone(), AcmJobs(acm_manager), observer.clone()).run(stop_rx.clone())),
         tokio::spawn(Worker::new(core.clone(), ds_checks, observer.clone()).run(stop_rx.clone())),
         tokio::spawn(
-            Worker::new(core.clone(), EventDeliveries::new(core.clone(), Arc::new(webhooks)), observer)
-                .run(stop_rx.clone()),
+            Worker::new(
+                core.clone(),
+                EventDeliveries::new(core.clone(), acm.settings().events.clone(), Arc::new(webhooks)),
+                observer,
+            )
+            .run(stop_rx.clone()),
         ),
     ];
     let dispatcher = Dispatcher::new(
@@ -97,7 +106,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         },
     );
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let edge = start_edge(&config, &core, &ca, &metrics, stop_rx.clone()).await?;
+    let edge = start_edge(&config, &acm, &ca, &metrics, stop_rx.clone()).await?;
     let front = Arc::new(Front {
         clock: app.clock.clone(),
         signing_clock: Arc::new(carapace_core::SystemClock),
@@ -109,7 +118,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             .chain(ca.n2_root_pem().map(|pem| ("/ca/n2-root.pem", pem)))
             .map(|(path, pem)| (String::from(path), "application/x-pem-file", Bytes::from(pem.to_owned())))
             .collect(),
-        acm: Some(CertificateManager::new(core.clone())),
+        acm: Some(acm.clone()),
         ca: Some(ca.clone()),
         crls: carapace_core::revocation::CrlCache::new(time::Duration::seconds(
             i64::try_from(config.crl_refresh_secs).unwrap_or(i64::MAX),
@@ -119,12 +128,11 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     });
     let approval_page = match approval_listener {
         Some(listener) => {
-            let names = approval::certificate_names(&core.settings.acm.approval_base_url);
+            let names = approval::certificate_names(&acm.settings().approval_base_url);
             let (tls, issued) =
                 approval::tls_config(&ca, &names, &core.settings.base_url, config.acm.validity_days, core.clock.now())?;
             carapace_core::revocation::record_self_issued(core.store.as_ref(), &issued, core.clock.now_ms()).await?;
-            let manager = CertificateManager::new(core.clone());
-            Some(tokio::spawn(approval::run(approval_server, listener, tls, manager, stop_rx.clone(), grace)))
+            Some(tokio::spawn(approval::run(approval_server, listener, tls, acm.clone(), stop_rx.clone(), grace)))
         }
         None => None,
     };
@@ -159,12 +167,13 @@ pub async fn edge(config: Config, shutdown: impl std::future::Future<Output = ()
     let app = App::open(&config).await?;
     let base_url = config.public_base_url(config.listen);
     let ca = Arc::new(app.ca(&config, &base_url).await?);
-    let core = core(&app, &ca, &config, base_url, config.acm.approval_listen);
+    let core = core(&app, &ca, &config, base_url);
+    let acm = CertificateManager::new(core.clone(), acm_settings(&config, config.acm.approval_listen));
     let admin = TcpListener::bind(config.edge.admin_listen).await?;
     let admin_addr = admin.local_addr()?;
     let metrics = Arc::new(Metrics::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let Some((https, http, mut tasks)) = start_edge(&config, &core, &ca, &metrics, stop_rx.clone()).await? else {
+    let Some((https, http, mut tasks)) = start_edge(&config, &acm, &ca, &metrics, stop_rx.clone()).await? else {
         anyhow::bail!("the edge cannot run: edge.enabled is false or its listeners could not be bound (see the log)");
     };
     let grace = Duration::from_secs(config.shutdown_grace_secs);
@@ -223,7 +232,7 @@ async fn edge_admin(
 /// (logged, not fatal, like the approval page: servers started side by side must come up).
 async fn start_edge(
     config: &Config,
-    core: &Core,
+    acm: &CertificateManager,
     ca: &carapace_core::ca::CertificateAuthority,
     metrics: &Metrics,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -231,6 +240,7 @@ async fn start_edge(
     if !config.edge.enabled {
         return Ok(None);
     }
+    let core = acm.core();
     let bind = |addr| async move {
         TcpListener::bind(addr).await.map_err(|e| {
             tracing::error!(%addr, error = %e, "edge not served: cannot bind its listener");
@@ -282,12 +292,13 @@ async fn start_edge(
     )
     .await?;
     metrics.watch_edge(edge.clone());
-    let lightsail = carapace_core::lightsail::LightsailManager::new(core.clone(), config.lightsail_settings());
+    let lightsail =
+        carapace_core::lightsail::LightsailManager::new(core.clone(), config.lightsail_settings(), acm.clone());
     let node = format!("{}-{}", hostname(), std::process::id());
     let sync = crate::edge_sync::EdgeSync::new(
         edge.clone(),
         lightsail,
-        CertificateManager::new(core.clone()),
+        acm.clone(),
         (default_certificate, issue_default),
         node,
         metrics.edge_sync(),
@@ -355,25 +366,13 @@ async fn approval_listener(config: &Config) -> Option<TcpListener> {
 }
 
 /// The core's handles and settings for this node.
-fn core(
-    app: &App,
-    ca: &Arc<carapace_core::ca::CertificateAuthority>,
-    config: &Config,
-    base_url: String,
-    approval_addr: std::net::SocketAddr,
-) -> Core {
+fn core(app: &App, ca: &Arc<carapace_core::ca::CertificateAuthority>, config: &Config, base_url: String) -> Core {
     Core {
         store: app.store.clone(),
         clock: app.clock.clone(),
         master_key: app.master_key.clone(),
         ca: ca.clone(),
-        settings: Arc::new(Settings {
-            dev: config.dev,
-            base_url,
-            acm: acm_settings(config, approval_addr),
-            jobs: job_settings(config),
-            events: config.event_settings(),
-        }),
+        settings: Arc::new(Settings { dev: config.dev, base_url, jobs: job_settings(config) }),
         work: Arc::new(tokio::sync::Notify::new()),
     }
 }
@@ -403,6 +402,7 @@ fn acm_settings(config: &Config, approval_addr: std::net::SocketAddr) -> AcmSett
             timeout: Duration::from_millis(config.acm.dns_timeout_ms.max(1_000) * 2),
         },
         approval_base_url: approval_base_url(config, approval_addr),
+        events: config.event_settings(),
     }
 }
 

@@ -241,6 +241,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 /// Delivers events to webhooks (the `event.` jobs).
 pub struct EventDeliveries {
     core: Core,
+    settings: EventSettings,
     client: Arc<dyn WebhookClient>,
 }
 
@@ -248,12 +249,12 @@ impl EventDeliveries {
     /// A delivery worker's handler, posting through `client` (the binary passes
     /// `carapace_checks::webhook::HttpsWebhooks`, which verifies HTTPS webhooks against the
     /// system roots and Carapace's own root).
-    pub fn new(core: Core, client: Arc<dyn WebhookClient>) -> Self {
-        Self { core, client }
+    pub fn new(core: Core, settings: EventSettings, client: Arc<dyn WebhookClient>) -> Self {
+        Self { core, settings, client }
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Outcome, JobFailure> {
-        let settings = &self.core.settings.events;
+        let settings = &self.settings;
         let Some(webhook) = settings.webhooks.iter().find(|w| w.name == delivery.webhook) else {
             tracing::warn!(webhook = %delivery.webhook, "event for a webhook no longer configured; dropped");
             return Ok(Outcome::Finished);

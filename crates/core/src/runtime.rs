@@ -13,20 +13,17 @@ pub const CA_KIND: &str = "ca.authority";
 /// The id of the active CA.
 pub const CA_ID: &str = "default";
 
-/// Settings the core needs, filled from the binary's configuration: what every service
-/// shares, plus each service's own block (defined by the service).
+/// Settings every service shares, filled from the binary's configuration. Each service's
+/// own settings travel with that service's manager (ACM's in
+/// [`AcmSettings`](crate::acm::AcmSettings)), not here.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Emulator mode: validation is auto-approved after `acm.dev_auto_approve_ms`.
     pub dev: bool,
     /// Public base URL (AIA, CRL distribution points, approval links).
     pub base_url: String,
-    /// ACM quotas and behaviour.
-    pub acm: crate::acm::AcmSettings,
     /// Every service's background workers.
     pub jobs: crate::jobs::JobSettings,
-    /// Where ACM's events are delivered.
-    pub events: crate::events::EventSettings,
 }
 
 /// Shared handles. Cheap to clone.
@@ -137,7 +134,7 @@ fn load_ca(row: &Row, master_key: &MasterKey) -> Result<CertificateAuthority, Bo
 /// Core handles for unit tests: an in-memory store, a fresh CA and master key, and a
 /// hand-driven clock at 2026-01-01T00:00:00Z.
 #[cfg(test)]
-pub(crate) fn test_core(dev: bool, acm: crate::acm::AcmSettings) -> (Core, crate::clock::ManualClock) {
+pub(crate) fn test_core(dev: bool) -> (Core, crate::clock::ManualClock) {
     let clock = crate::clock::ManualClock::new(1_767_225_600_000);
     let master = Arc::new(MasterKey::generate().expect("master key"));
     let profile = CaProfile::new("Carapace Test", "http://127.0.0.1:4566");
@@ -155,9 +152,7 @@ pub(crate) fn test_core(dev: bool, acm: crate::acm::AcmSettings) -> (Core, crate
         settings: Arc::new(Settings {
             dev,
             base_url: "http://127.0.0.1:4566".into(),
-            acm,
             jobs: crate::jobs::JobSettings::default(),
-            events: crate::events::EventSettings::default(),
         }),
         work: Arc::new(tokio::sync::Notify::new()),
     };

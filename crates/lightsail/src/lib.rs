@@ -19,9 +19,8 @@ mod operations;
 mod regions;
 mod tags;
 
-use carapace_core::Core;
 use carapace_core::acm::Owner;
-use carapace_core::lightsail::{LightsailManager, LightsailSettings};
+use carapace_core::lightsail::LightsailManager;
 use carapace_model::lightsail::OperationName;
 use carapace_model::lightsail::OperationName as Op;
 use carapace_model::schema::{Operation, Service};
@@ -36,9 +35,9 @@ pub struct Lightsail {
 }
 
 impl Lightsail {
-    /// Lightsail over these core handles.
-    pub fn new(core: Core, settings: LightsailSettings) -> Self {
-        Self { manager: LightsailManager::new(core, settings) }
+    /// Lightsail over this manager.
+    pub fn new(manager: LightsailManager) -> Self {
+        Self { manager }
     }
 
     /// The core manager (for the edge and benchmarks).

@@ -84,7 +84,7 @@ impl CertificateManager {
         let names = first.record.sans.clone();
         let now = self.core.clock.now();
         let record = &first.record;
-        let validity_days = record.root_hierarchy.map_or(self.core.settings.acm.validity_days, |h| h.validity_days());
+        let validity_days = record.root_hierarchy.map_or(self.settings.validity_days, |h| h.validity_days());
         let validity = time::Duration::days(i64::from(validity_days));
         let hierarchy = record.root_hierarchy.map(|h| h.ca_hierarchy()).unwrap_or_default();
         let usage = record.certificate_usage.map(|u| u.leaf_usage()).unwrap_or_default();
@@ -191,7 +191,7 @@ impl CertificateManager {
             let deadline = loaded
                 .record
                 .validation_deadline_ms
-                .unwrap_or(loaded.record.created_ms + self.core.settings.acm.validation_window_ms);
+                .unwrap_or(loaded.record.created_ms + self.settings.validation_window_ms);
             let now = self.now_ms();
             if now < deadline {
                 // The window was extended (ResendValidationEmail) or the clock is behind.

@@ -57,7 +57,7 @@ pub(crate) fn new_leaf_writes(
     let job = LifecycleJob { scope: scope.to_owned(), id: id.to_owned(), issuance: record.issuance };
     let mut writes = Vec::new();
     if record.cert_type == CertificateType::AmazonIssued {
-        let start = x.not_after_ms - i64::from(m.core.settings.acm.renewal_days_before_expiry) * DAY_MS;
+        let start = x.not_after_ms - i64::from(m.settings.renewal_days_before_expiry) * DAY_MS;
         writes.push(AcmJob::Renew(job.clone()).enqueue(start.max(now_ms))?);
     }
     // The expiry job reads the account's DaysBeforeExpiry when it runs; 45 days (the most
@@ -109,7 +109,7 @@ impl CertificateManager {
             return Err(AcmError::Internal(format!("bad stored ARN {}", record.arn)));
         };
         let event = events::Event::new(identity, detail_type, &arn.account, &arn.region, now_ms, &record.arn, detail);
-        events::deliveries(&self.core.settings.events, &event, now_ms).map_err(AcmError::Internal)
+        events::deliveries(&self.settings.events, &event, now_ms).map_err(AcmError::Internal)
     }
 
     /// The `ACM Certificate Renewal Action Required` event for the renewal as it now stands.
@@ -143,7 +143,7 @@ impl CertificateManager {
         if r.status_at(now) != Status::Issued {
             return Ok(Outcome::Finished); // revoked or expired: ACM renews neither
         }
-        let start = x.not_after_ms - i64::from(self.core.settings.acm.renewal_days_before_expiry) * DAY_MS;
+        let start = x.not_after_ms - i64::from(self.settings.renewal_days_before_expiry) * DAY_MS;
         if now < start {
             return Ok(Outcome::RetryAt(start));
         }
@@ -168,7 +168,7 @@ impl CertificateManager {
     async fn start_renewal(&self, mut loaded: Loaded, job: &LifecycleJob) -> Result<Outcome, AcmError> {
         let now = self.now_ms();
         let dev = self.core.settings.dev;
-        let deadline = now + self.core.settings.acm.validation_window_ms;
+        let deadline = now + self.settings.validation_window_ms;
         let target = job.issuance + 1;
         let record = &mut loaded.record;
         let mut domains = record.domains.clone();
@@ -327,7 +327,6 @@ impl CertificateManager {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use carapace_checks::testing::{RecordType, TestDns};
 
@@ -337,18 +336,20 @@ mod tests {
     use crate::ca::KeyAlgorithm;
     use crate::clock::{Clock as _, ManualClock};
     use crate::events::{EventSettings, Webhook};
-    use crate::runtime::Core;
 
     const DISTRIBUTION: &str = "arn:aws:lightsail:us-east-1:111111111111:Distribution/d";
 
     async fn setup(dns: &TestDns) -> (CertificateManager, ManualClock) {
-        let acm = AcmSettings { name_servers: vec![dns.addr()], dns_timeout_ms: 1_000, ..AcmSettings::default() };
-        let checkers = crate::acm::validate::tests::checkers(&acm);
-        let (core, clock) = crate::runtime::test_core(false, acm);
-        let mut settings = (*core.settings).clone();
         let hook = Webhook { name: "ops".into(), url: "http://127.0.0.1:9/".into(), secret: "0123456789abcdef".into() };
-        settings.events = EventSettings { webhooks: vec![hook], ..EventSettings::default() };
-        (CertificateManager::new(Core { settings: Arc::new(settings), ..core }).with_checkers(checkers), clock)
+        let acm = AcmSettings {
+            name_servers: vec![dns.addr()],
+            dns_timeout_ms: 1_000,
+            events: EventSettings { webhooks: vec![hook], ..EventSettings::default() },
+            ..AcmSettings::default()
+        };
+        let checkers = crate::acm::validate::tests::checkers(&acm);
+        let (core, clock) = crate::runtime::test_core(false);
+        (CertificateManager::new(core, acm).with_checkers(checkers), clock)
     }
 
     /// Requests a DNS-validated certificate for `domain`, publishes its record and issues it.

@@ -242,7 +242,7 @@ impl CertificateManager {
     ) -> Result<(), AcmError> {
         let domain = names::canonical(domain);
         let validation_domain = names::canonical(validation_domain);
-        let window = self.core.settings.acm.validation_window_ms;
+        let window = self.settings.validation_window_ms;
         let dev = self.core.settings.dev;
         self.modify(owner, arn, |r, now| {
             if r.status_at(now) != Status::PendingValidation
@@ -317,7 +317,7 @@ impl CertificateManager {
     }
 
     fn renewal_lead_ms(&self) -> i64 {
-        i64::from(self.core.settings.acm.renewal_days_before_expiry) * super::lifecycle::DAY_MS
+        i64::from(self.settings.renewal_days_before_expiry) * super::lifecycle::DAY_MS
     }
 }
 

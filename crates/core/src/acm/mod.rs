@@ -175,6 +175,7 @@ pub(crate) struct Loaded {
 #[derive(Clone)]
 pub struct CertificateManager {
     core: Core,
+    settings: Arc<AcmSettings>,
     secret: Arc<tokio::sync::OnceCell<ValidationSecret>>,
     usage_locks: Arc<quota::ScopeLocks>,
     checkers: Option<Checkers>,
@@ -183,8 +184,19 @@ pub struct CertificateManager {
 impl CertificateManager {
     /// ACM over these core handles. It runs no DNS, HTTP or email validation check until
     /// given [`Self::with_checkers`]: requests, queries and `--dev` need none.
-    pub fn new(core: Core) -> Self {
-        Self { core, secret: Arc::new(tokio::sync::OnceCell::new()), usage_locks: Arc::default(), checkers: None }
+    pub fn new(core: Core, settings: AcmSettings) -> Self {
+        Self {
+            core,
+            settings: Arc::new(settings),
+            secret: Arc::new(tokio::sync::OnceCell::new()),
+            usage_locks: Arc::default(),
+            checkers: None,
+        }
+    }
+
+    /// ACM's settings.
+    pub fn settings(&self) -> &AcmSettings {
+        &self.settings
     }
 
     /// The manager whose validation jobs ask `checkers` (the ACM worker's: the binary passes

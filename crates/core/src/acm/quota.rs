@@ -124,7 +124,7 @@ impl CertificateManager {
 
     /// Refuses a new certificate when a quota is reached.
     pub(crate) fn check_quotas(&self, usage: &Usage, now_ms: i64) -> Result<(), AcmError> {
-        let quotas = &self.core.settings.acm;
+        let quotas = &*self.settings;
         if usage.held >= u64::from(quotas.certificates_per_account) {
             return Err(AcmError::LimitExceeded(format!(
                 "Error: you have reached your limit of {} certificates.",

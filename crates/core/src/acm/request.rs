@@ -151,6 +151,7 @@ impl CertificateManager {
     /// earlier) certificate ARN.
     pub async fn request_certificate(&self, owner: &Owner, req: NewCertificate) -> Result<String, AcmError> {
         let settings = &self.core.settings;
+        let acm = &self.settings;
         let certificate_usage = self.check_root_hierarchy(&req)?;
         if req.certificate_authority_arn.is_some() {
             return Err(AcmError::InvalidParameter(
@@ -174,7 +175,7 @@ impl CertificateManager {
         let sans = names::subject_alternative_names(
             &req.domain_name,
             &req.subject_alternative_names,
-            settings.acm.domains_per_certificate,
+            acm.domains_per_certificate,
         )?;
         let validation_domains = validation_domains(&sans, &req.domain_validation_options)?;
         names::check_tags(&req.tags)?;
@@ -216,7 +217,7 @@ impl CertificateManager {
                 dv
             })
             .collect();
-        let deadline = now + settings.acm.validation_window_ms;
+        let deadline = now + acm.validation_window_ms;
         let record = CertificateRecord {
             schema: record::SCHEMA,
             arn: arn.clone(),
@@ -292,7 +293,7 @@ impl CertificateManager {
                 // Emulator mode: every domain is approved after a short delay, then issued.
                 let job =
                     AcmJob::Issue(IssueJob { scope: scope.clone(), id: id.clone(), issuance: 1, approve_all: true });
-                writes.push(job.enqueue(now + settings.acm.dev_auto_approve_ms as i64)?);
+                writes.push(job.enqueue(now + acm.dev_auto_approve_ms as i64)?);
             } else {
                 // Real validation: check records (DNS, HTTP) or send approval mail (EMAIL).
                 writes.extend(super::validate::initial_jobs(&scope, &id, method, &record.sans, now)?);

@@ -37,6 +37,8 @@ pub struct AcmSettings {
     pub smtp: crate::validation::SmtpSettings,
     /// Base URL of the approval page links in validation mail point to.
     pub approval_base_url: String,
+    /// Where ACM's events (certificate approaching expiry, renewal, ...) are delivered.
+    pub events: crate::events::EventSettings,
 }
 
 impl Default for AcmSettings {
@@ -58,6 +60,7 @@ impl Default for AcmSettings {
             validation_window_ms: 72 * 3_600_000,
             smtp: crate::validation::SmtpSettings::default(),
             approval_base_url: String::from("https://127.0.0.1:4567"),
+            events: crate::events::EventSettings::default(),
         }
     }
 }

@@ -14,8 +14,8 @@ struct Env {
 }
 
 fn env_with(dev: bool, acm: AcmSettings) -> Env {
-    let (core, clock) = crate::runtime::test_core(dev, acm);
-    Env { manager: CertificateManager::new(core), clock }
+    let (core, clock) = crate::runtime::test_core(dev);
+    Env { manager: CertificateManager::new(core, acm), clock }
 }
 
 fn env(dev: bool) -> Env {

@@ -102,7 +102,7 @@ pub(crate) fn send_email_job(scope: &str, id: &str, domain: &str, send: i64) -> 
 impl CertificateManager {
     /// The delay before check number `attempts + 1`: fast at first, then slower.
     pub(crate) fn retry_delay_ms(&self, attempts: u32) -> i64 {
-        let acm = &self.core.settings.acm;
+        let acm = &*self.settings;
         let delay = acm.validation_retry_min_ms.saturating_mul(1u64 << attempts.min(30));
         delay.min(acm.validation_retry_max_ms.max(acm.validation_retry_min_ms)) as i64
     }
@@ -118,7 +118,7 @@ impl CertificateManager {
     ) -> Result<DomainChecks, AcmError> {
         let checkers = self.checkers()?;
         let (dns, http) = (&checkers.dns, &checkers.http);
-        let issuer = self.core.settings.acm.issuer_domain.clone();
+        let issuer = self.settings.issuer_domain.clone();
         let mut validated = Vec::new();
         let mut caa_denied = None;
         let mut checked: Vec<(String, bool)> = Vec::new(); // record name → matched (wildcards share)
@@ -274,7 +274,7 @@ impl CertificateManager {
             Err(e) => return Err(e.into()),
         }
 
-        let settings = &self.core.settings.acm;
+        let settings = &*self.settings;
         let mail = ApprovalMail {
             to: approval_addresses(&d.validation_domain),
             domain: d.domain_name.clone(),
@@ -405,7 +405,6 @@ pub(crate) mod tests {
     use crate::acm::{NewCertificate, Owner};
     use crate::ca::KeyAlgorithm;
     use crate::clock::ManualClock;
-    use crate::runtime::Core;
     use crate::validation::Checkers;
     use carapace_checks::testing::TestDns;
 
@@ -423,8 +422,8 @@ pub(crate) mod tests {
             ..AcmSettings::default()
         };
         let checkers = checkers(&acm);
-        let (core, clock) = crate::runtime::test_core(false, acm);
-        (CertificateManager::new(core).with_checkers(checkers), clock)
+        let (core, clock) = crate::runtime::test_core(false);
+        (CertificateManager::new(core, acm).with_checkers(checkers), clock)
     }
 
     fn dns_request(domain: &str, sans: &[&str]) -> NewCertificate {
@@ -556,11 +555,10 @@ pub(crate) mod tests {
         // The relay comes up (same manager, new settings are not needed: point a second
         // manager over the same store at the sink).
         let (port, mails) = smtp_sink().await;
-        let mut settings = (*m.core().settings).clone();
-        settings.acm.smtp.port = port;
-        let checkers = checkers(&settings.acm);
-        let core = Core { settings: Arc::new(settings), ..m.core().clone() };
-        let m = CertificateManager::new(core).with_checkers(checkers);
+        let mut settings = m.settings().clone();
+        settings.smtp.port = port;
+        let checkers = checkers(&settings);
+        let m = CertificateManager::new(m.core().clone(), settings).with_checkers(checkers);
         round(&m, &clock).await;
         round(&m, &clock).await;
         let sent = mails.lock().unwrap().clone();

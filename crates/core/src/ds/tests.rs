@@ -43,13 +43,7 @@ fn setup() -> (Directories, ManualClock, Arc<dyn carapace_store::Store>) {
         clock: Arc::new(clock.clone()),
         master_key: Arc::new(MasterKey::from_bytes([7; 32])),
         ca: ca(),
-        settings: Arc::new(Settings {
-            dev: true,
-            base_url: "http://127.0.0.1".into(),
-            acm: Default::default(),
-            jobs: Default::default(),
-            events: Default::default(),
-        }),
+        settings: Arc::new(Settings { dev: true, base_url: "http://127.0.0.1".into(), jobs: Default::default() }),
         work: Arc::new(tokio::sync::Notify::new()),
     };
     (Directories::new(core), clock, store)

@@ -206,9 +206,9 @@ pub struct LightsailManager {
 }
 
 impl LightsailManager {
-    /// Lightsail over these core handles, with its own settings.
-    pub fn new(core: Core, settings: LightsailSettings) -> Self {
-        Self { acm: CertificateManager::new(core.clone()), core, settings: Arc::new(settings) }
+    /// Lightsail over these core handles, with its own settings, reaching ACM through `acm`.
+    pub fn new(core: Core, settings: LightsailSettings, acm: CertificateManager) -> Self {
+        Self { acm, core, settings: Arc::new(settings) }
     }
 
     /// The core handles (the edge's owner reads the store and clock through them).

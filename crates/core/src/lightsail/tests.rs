@@ -15,8 +15,7 @@ struct Env {
 }
 
 fn env() -> Env {
-    let (core, clock) =
-        crate::runtime::test_core(true, AcmSettings { dev_auto_approve_ms: 100, ..AcmSettings::default() });
+    let (core, clock) = crate::runtime::test_core(true);
     let settings = LightsailSettings {
         origins: vec![DeclaredOrigin {
             name: "web".into(),
@@ -27,7 +26,12 @@ fn env() -> Env {
         }],
         ..LightsailSettings::default()
     };
-    Env { ls: LightsailManager::new(core, settings), clock }
+    Env { ls: LightsailManager::new(core.clone(), settings, test_acm(core)), clock }
+}
+
+/// ACM as Lightsail's tests drive it: domains approved 100 ms after a request.
+fn test_acm(core: crate::Core) -> CertificateManager {
+    CertificateManager::new(core, AcmSettings { dev_auto_approve_ms: 100, ..AcmSettings::default() })
 }
 
 fn alice() -> Owner {
@@ -302,11 +306,10 @@ async fn an_operation_fails_when_a_running_edge_refuses_its_configuration() {
 /// leaves the old attachment or the new one whole, never a mark without its distribution.
 #[tokio::test]
 async fn an_attach_cut_short_leaves_no_stale_in_use_mark() {
-    let (core, clock) =
-        crate::runtime::test_core(true, AcmSettings { dev_auto_approve_ms: 100, ..AcmSettings::default() });
+    let (core, clock) = crate::runtime::test_core(true);
     let crashing = std::sync::Arc::new(crate::testing::CrashingStore::new(core.store.clone()));
     let core = crate::Core { store: crashing.clone(), ..core };
-    let env = Env { ls: LightsailManager::new(core, (*env().ls.settings).clone()), clock };
+    let env = Env { ls: LightsailManager::new(core.clone(), (*env().ls.settings).clone(), test_acm(core)), clock };
     issued_certificate(&env, "cert-a", "a.example.com").await;
     issued_certificate(&env, "cert-b", "b.example.com").await;
     let distribution = NewDistribution { certificate_name: Some("cert-a".into()), ..new_distribution("site") };
