@@ -12,6 +12,7 @@ pub mod index;
 pub mod jobs;
 pub mod lightsail;
 pub mod module;
+pub mod retry;
 pub mod revocation;
 pub mod runtime;
 pub mod validation;

@@ -8,7 +8,8 @@ use carapace_store::{Key, Row, Write};
 use serde::{Deserialize, Serialize};
 
 use super::request::IDEMPOTENCY_KIND;
-use super::{AcmError, CertificateManager, IDEMPOTENCY_WINDOW_MS, MAX_CONFLICT_RETRIES, Owner};
+use super::{AcmError, CertificateManager, IDEMPOTENCY_WINDOW_MS, Owner};
+use crate::retry::commit;
 
 /// Row kind of account configuration (`<scope>`, id `config`).
 pub const CONFIG_KIND: &str = "acm.account-config";
@@ -62,14 +63,16 @@ impl CertificateManager {
         let store = self.core.store.as_ref();
         let token_key = Key::new(IDEMPOTENCY_KIND, &scope, format!("account-config/{idempotency_token}"));
         let config_key = Key::new(CONFIG_KIND, &scope, "config");
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        let busy =
+            || AcmError::Conflict("The account configuration is being changed by another request; try again.".into());
+        crate::optimistic!(AcmError, busy(), |_| {
             let now = self.now_ms();
             let token = store.get(&token_key).await?;
             let token_expect = match &token {
                 Some(row) => {
                     let at: i64 = serde_json::from_slice(&row.body).map_err(AcmError::internal)?;
                     if now < at + IDEMPOTENCY_WINDOW_MS {
-                        return Ok(()); // the same request again
+                        return Ok(Some(())); // the same request again
                     }
                     Some(row.version)
                 }
@@ -93,12 +96,7 @@ impl CertificateManager {
                     expect: token_expect,
                 },
             ];
-            match store.apply(writes).await {
-                Ok(_) => return Ok(()),
-                Err(carapace_store::Error::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AcmError::Conflict("The account configuration is being changed by another request; try again.".into()))
+            Ok(commit(store, writes).await?.then_some(()))
+        })
     }
 }

@@ -23,7 +23,7 @@ use super::record::{
     self, CertificateRecord, CertificateType, DomainValidation, KeyFormat, KeyPairOrigin, Material, Options,
 };
 use super::state::{DomainStatus, Event, Status, transition};
-use super::{AcmError, CertificateManager, Loaded, MAX_CONFLICT_RETRIES, Owner, record_put};
+use super::{AcmError, CertificateManager, Loaded, Owner, record_put};
 use crate::ca::{self, ParsedCertificate, PrivateKey};
 
 /// Largest private key ImportCertificate accepts (ACM: "no larger than 5 KB (5,120 bytes)").
@@ -223,23 +223,27 @@ impl CertificateManager {
                 expect: None,
             };
             let _turn = self.usage_locks.lock(&scope).await;
-            for attempt in 0..MAX_CONFLICT_RETRIES {
-                let mut usage = self.usage(&scope).await?;
-                self.check_quotas(&usage.usage, now)?;
-                usage.usage.add(now);
-                let mut writes = vec![
-                    row(record::KIND, record.encode()?),
-                    row(record::MATERIAL_KIND, material.encode()?),
-                    usage_put(&scope, &usage)?,
-                ];
-                writes.extend(lifecycle::new_leaf_writes(self, &scope, &id, &record, "IMPORT", now)?);
-                match self.core.store.apply(writes).await {
-                    Ok(_) => return Ok(arn),
-                    Err(carapace_store::Error::Conflict(key)) if is_usage_conflict(&key) => backoff(attempt).await,
-                    Err(e) => return Err(e.into()),
+            return crate::optimistic!(
+                AcmError,
+                AcmError::Conflict("Too many concurrent requests for this account; try again.".into()),
+                |attempt| {
+                    let mut usage = self.usage(&scope).await?;
+                    self.check_quotas(&usage.usage, now)?;
+                    usage.usage.add(now);
+                    let mut writes = vec![
+                        row(record::KIND, record.encode()?),
+                        row(record::MATERIAL_KIND, material.encode()?),
+                        usage_put(&scope, &usage)?,
+                    ];
+                    writes.extend(lifecycle::new_leaf_writes(self, &scope, &id, &record, "IMPORT", now)?);
+                    match self.core.store.apply(writes).await {
+                        Ok(_) => return Ok(Some(arn.clone())),
+                        Err(carapace_store::Error::Conflict(key)) if is_usage_conflict(&key) => backoff(attempt).await,
+                        Err(e) => return Err(e.into()),
+                    }
+                    Ok(None)
                 }
-            }
-            return Err(AcmError::Conflict("Too many concurrent requests for this account; try again.".into()));
+            );
         };
 
         // Re-import over an existing imported certificate.
@@ -249,7 +253,7 @@ impl CertificateManager {
         let (sealed_key, key_format) = seal(&arn)?;
         let material =
             Material { schema: record::SCHEMA, certificate_pem: leaf.to_pem(), chain_pem, sealed_key, key_format };
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(AcmError, super::busy(&arn), |_| {
             let mut loaded: Loaded = self.load(owner, &arn).await?;
             let r = &mut loaded.record;
             if r.cert_type != CertificateType::Imported {
@@ -271,12 +275,11 @@ impl CertificateManager {
             ];
             writes.extend(lifecycle::new_leaf_writes(self, &scope, &loaded.id, &loaded.record, "REIMPORT", now)?);
             match self.core.store.apply(writes).await {
-                Ok(_) => return Ok(arn),
-                Err(carapace_store::Error::Conflict(_)) => continue,
+                Ok(_) => return Ok(Some(arn.clone())),
+                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
-        }
-        Err(AcmError::Conflict(format!("The certificate {arn} is being changed by another request; try again.")))
+        })
     }
 
     /// ExportCertificate: the leaf, chain and the key encrypted under `passphrase`. Only

@@ -18,7 +18,7 @@ use super::jobs::{AcmJob, AcmJobs, CertificateJob, IssueJob};
 use super::lifecycle;
 use super::record::{self, CertificateRecord, Material, RenewalStatus, X509Facts};
 use super::state::{DomainStatus, Event, Status, transition};
-use super::{AcmError, CertificateManager, Loaded, MAX_CONFLICT_RETRIES, record_put};
+use super::{AcmError, CertificateManager, Loaded, record_put};
 use crate::ca::{self, LeafRequest, ParsedCertificate, PrivateKey};
 use crate::jobs::{NoObserver, Outcome, Worker};
 
@@ -118,50 +118,54 @@ impl CertificateManager {
         };
 
         let mut loaded = first;
-        for _ in 0..MAX_CONFLICT_RETRIES {
-            if !self.issuance_wanted(&loaded, job) {
-                return Ok(Outcome::Finished);
-            }
-            let now_ms = self.now_ms();
-            let record = &mut loaded.record;
-            let event = if record.status == Status::PendingValidation { Event::Issue } else { Event::Renew };
-            record.status = transition(record.status, event).map_err(|e| AcmError::Internal(e.to_string()))?;
-            if dev_approve {
-                for d in &mut record.domains {
-                    d.status = DomainStatus::Success;
+        crate::optimistic!(
+            AcmError,
+            AcmError::Conflict(format!("certificate {} kept changing during issuance", loaded.record.arn)),
+            |_| {
+                if !self.issuance_wanted(&loaded, job) {
+                    return Ok(Some(Outcome::Finished));
                 }
-            }
-            record.x509 = Some(facts.clone());
-            record.issued_ms = Some(now_ms);
-            record.issuance = job.issuance;
-            record.failure_reason = None;
-            if let Some(renewal) = &mut record.renewal {
-                renewal.status = RenewalStatus::Success;
-                renewal.reason = None;
-                renewal.updated_ms = now_ms;
-            }
-            let action = if event == Event::Issue { "ISSUANCE" } else { "RENEWAL" };
-            let mut writes = vec![
-                record_put(&job.scope, &loaded, Some(loaded.version))?,
-                material_put(self, &job.scope, &job.id, loaded.created_ms, &material).await?,
-            ];
-            writes.extend(lifecycle::new_leaf_writes(self, &job.scope, &job.id, &loaded.record, action, now_ms)?);
-            if let Some(serial) = crate::revocation::serial_from_display(&parsed.serial_hex) {
-                writes.push(crate::revocation::record_issued(&issued.intermediate_id, &serial, now_ms));
-            }
-            match self.core.store.apply(writes).await {
-                Ok(_) => {
-                    tracing::info!(arn = %loaded.record.arn, issuance = job.issuance, "certificate issued");
-                    return Ok(Outcome::Finished);
+                let now_ms = self.now_ms();
+                let record = &mut loaded.record;
+                let event = if record.status == Status::PendingValidation { Event::Issue } else { Event::Renew };
+                record.status = transition(record.status, event).map_err(|e| AcmError::Internal(e.to_string()))?;
+                if dev_approve {
+                    for d in &mut record.domains {
+                        d.status = DomainStatus::Success;
+                    }
                 }
-                Err(carapace_store::Error::Conflict(_)) => match self.load_id(&job.scope, &job.id).await? {
-                    Some(fresh) => loaded = fresh,
-                    None => return Ok(Outcome::Finished),
-                },
-                Err(e) => return Err(e.into()),
+                record.x509 = Some(facts.clone());
+                record.issued_ms = Some(now_ms);
+                record.issuance = job.issuance;
+                record.failure_reason = None;
+                if let Some(renewal) = &mut record.renewal {
+                    renewal.status = RenewalStatus::Success;
+                    renewal.reason = None;
+                    renewal.updated_ms = now_ms;
+                }
+                let action = if event == Event::Issue { "ISSUANCE" } else { "RENEWAL" };
+                let mut writes = vec![
+                    record_put(&job.scope, &loaded, Some(loaded.version))?,
+                    material_put(self, &job.scope, &job.id, loaded.created_ms, &material).await?,
+                ];
+                writes.extend(lifecycle::new_leaf_writes(self, &job.scope, &job.id, &loaded.record, action, now_ms)?);
+                if let Some(serial) = crate::revocation::serial_from_display(&parsed.serial_hex) {
+                    writes.push(crate::revocation::record_issued(&issued.intermediate_id, &serial, now_ms));
+                }
+                match self.core.store.apply(writes).await {
+                    Ok(_) => {
+                        tracing::info!(arn = %loaded.record.arn, issuance = job.issuance, "certificate issued");
+                        return Ok(Some(Outcome::Finished));
+                    }
+                    Err(carapace_store::Error::Conflict(_)) => match self.load_id(&job.scope, &job.id).await? {
+                        Some(fresh) => loaded = fresh,
+                        None => return Ok(Some(Outcome::Finished)),
+                    },
+                    Err(e) => return Err(e.into()),
+                }
+                Ok(None)
             }
-        }
-        Err(AcmError::Conflict(format!("certificate {} kept changing during issuance", loaded.record.arn)))
+        )
     }
 
     /// Whether the record still needs the issuance `job` produces.
@@ -181,12 +185,12 @@ impl CertificateManager {
 
     /// Runs a timeout job.
     pub(crate) async fn time_out(&self, job: &CertificateJob) -> Result<Outcome, AcmError> {
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(AcmError, AcmError::Conflict("certificate kept changing while timing out".into()), |_| {
             let Some(mut loaded) = self.load_id(&job.scope, &job.id).await? else {
-                return Ok(Outcome::Finished);
+                return Ok(Some(Outcome::Finished));
             };
             if loaded.record.status != Status::PendingValidation {
-                return Ok(Outcome::Finished);
+                return Ok(Some(Outcome::Finished));
             }
             let deadline = loaded
                 .record
@@ -195,20 +199,19 @@ impl CertificateManager {
             let now = self.now_ms();
             if now < deadline {
                 // The window was extended (ResendValidationEmail) or the clock is behind.
-                return Ok(Outcome::RetryAt(deadline));
+                return Ok(Some(Outcome::RetryAt(deadline)));
             }
             loaded.record.status =
                 transition(loaded.record.status, Event::TimeOut).map_err(|e| AcmError::Internal(e.to_string()))?;
             match self.core.store.apply(vec![record_put(&job.scope, &loaded, Some(loaded.version))?]).await {
                 Ok(_) => {
                     tracing::info!(arn = %loaded.record.arn, "certificate request timed out");
-                    return Ok(Outcome::Finished);
+                    return Ok(Some(Outcome::Finished));
                 }
-                Err(carapace_store::Error::Conflict(_)) => continue,
+                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
-        }
-        Err(AcmError::Conflict("certificate kept changing while timing out".into()))
+        })
     }
 
     /// Runs every ACM job due now, one after another, and returns how many ran. For tests

@@ -12,7 +12,8 @@ use super::record::{
     self, CertificateRecord, CertificateType, MethodUpdate, Renewal, RenewalStatus, RevocationReason, ValidationMethod,
 };
 use super::state::{DomainStatus, Event, Status, transition};
-use super::{AcmError, CertificateManager, MAX_CONFLICT_RETRIES, Owner, record_put};
+use super::{AcmError, CertificateManager, Owner, record_put};
+use crate::retry::commit;
 
 /// What UpdateCertificateOptions may change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,7 +31,7 @@ impl CertificateManager {
     pub async fn delete_certificate(&self, owner: &Owner, arn: &str) -> Result<(), AcmError> {
         let scope = owner.scope();
         let _turn = self.usage_locks.lock(&scope).await;
-        for attempt in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(AcmError, super::busy(arn), |attempt| {
             let loaded = self.load(owner, arn).await?;
             if !loaded.record.in_use_by.is_empty() {
                 return Err(AcmError::ResourceInUse(format!(
@@ -48,13 +49,12 @@ impl CertificateManager {
             if let Some(row) = self.core.store.get(&material_key).await? {
                 writes.push(Write::Delete { key: material_key, expect: row.version });
             }
-            match self.core.store.apply(writes).await {
-                Ok(_) => return Ok(()),
-                Err(carapace_store::Error::Conflict(_)) => backoff(attempt).await,
-                Err(e) => return Err(e.into()),
+            if commit(self.core.store.as_ref(), writes).await? {
+                return Ok(Some(()));
             }
-        }
-        Err(AcmError::Conflict(format!("The certificate {arn} is being changed by another request; try again.")))
+            backoff(attempt).await;
+            Ok(None)
+        })
     }
 
     /// AddTagsToCertificate / TagResource.

@@ -54,6 +54,7 @@ pub use state::Status;
 pub use validate::{ApprovalView, EMAIL_SENT_KIND};
 
 use crate::Core;
+use crate::retry::commit;
 use crate::validation::Checkers;
 use validation::ValidationSecret;
 
@@ -155,8 +156,10 @@ impl AcmError {
     }
 }
 
-/// How many times an optimistic read-modify-write is retried after losing a race.
-const MAX_CONFLICT_RETRIES: usize = 16;
+/// The answer to a change of the certificate `arn` that kept losing write races.
+pub(crate) fn busy(arn: &str) -> AcmError {
+    AcmError::Conflict(format!("The certificate {arn} is being changed by another request; try again."))
+}
 
 /// A record read from the store with the version to write it back at.
 #[derive(Debug, Clone)]
@@ -255,18 +258,13 @@ impl CertificateManager {
     where
         F: FnMut(&mut CertificateRecord, i64) -> Result<Vec<Write>, AcmError>,
     {
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(AcmError, busy(arn), |_| {
             let mut loaded = self.load(owner, arn).await?;
             let extra = change(&mut loaded.record, self.now_ms())?;
             let mut writes = vec![record_put(&owner.scope(), &loaded, Some(loaded.version))?];
             writes.extend(extra);
-            match self.core.store.apply(writes).await {
-                Ok(_) => return Ok(loaded.record),
-                Err(carapace_store::Error::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AcmError::Conflict(format!("The certificate {arn} is being changed by another request; try again.")))
+            Ok(commit(self.core.store.as_ref(), writes).await?.then_some(loaded.record))
+        })
     }
 }
 

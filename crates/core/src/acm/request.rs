@@ -22,7 +22,7 @@ use super::record::{
     self, CertificateRecord, CertificateType, DomainValidation, KeyPairOrigin, ManagedBy, Options, ValidationMethod,
 };
 use super::state::{DomainStatus, Status};
-use super::{AcmError, CertificateManager, IDEMPOTENCY_WINDOW_MS, MAX_CONFLICT_RETRIES, Owner};
+use super::{AcmError, CertificateManager, IDEMPOTENCY_WINDOW_MS, Owner};
 use crate::ca::KeyAlgorithm;
 
 /// Row kind of idempotency tokens (`<scope>`, id `request/<token>`).
@@ -257,74 +257,85 @@ impl CertificateManager {
         let token_key =
             req.idempotency_token.as_ref().map(|t| Key::new(IDEMPOTENCY_KIND, &scope, format!("request/{t}")));
         let _turn = self.usage_locks.lock(&scope).await;
-        for attempt in 0..MAX_CONFLICT_RETRIES {
-            // Idempotency: a live token returns its ARN before anything else is checked.
-            let mut token_version = None;
-            if let Some(key) = &token_key
-                && let Some(row) = store.get(key).await?
-            {
-                let token: TokenRow = serde_json::from_slice(&row.body).map_err(AcmError::internal)?;
-                if now < token.at_ms + IDEMPOTENCY_WINDOW_MS {
-                    if token.fingerprint != fingerprint {
-                        tracing::info!(arn = %token.arn, "idempotency token reused with different parameters; returning the first request's certificate");
-                    }
-                    return Ok(token.arn);
-                }
-                token_version = Some(row.version);
-            }
-            let mut usage = self.usage(&scope).await?;
-            self.check_quotas(&usage.usage, now)?;
-            usage.usage.add(now);
-
-            let mut writes = vec![
-                Write::Put {
-                    row: Row {
-                        key: Key::new(record::KIND, &scope, &id),
-                        version: 0,
-                        created_ms: now,
-                        body: body.clone(),
-                    },
-                    expect: None,
-                },
-                usage_put(&scope, &usage)?,
-                AcmJob::TimeOut(CertificateJob { scope: scope.clone(), id: id.clone() }).enqueue(deadline)?,
-            ];
-            if settings.dev {
-                // Emulator mode: every domain is approved after a short delay, then issued.
-                let job =
-                    AcmJob::Issue(IssueJob { scope: scope.clone(), id: id.clone(), issuance: 1, approve_all: true });
-                writes.push(job.enqueue(now + acm.dev_auto_approve_ms as i64)?);
-            } else {
-                // Real validation: check records (DNS, HTTP) or send approval mail (EMAIL).
-                writes.extend(super::validate::initial_jobs(&scope, &id, method, &record.sans, now)?);
-            }
-            if let Some(holder) = &req.held_by {
-                writes.extend(holder.writes.iter().cloned());
-            }
-            if let Some(key) = &token_key {
-                let token =
-                    serde_json::to_vec(&TokenRow { arn: arn.clone(), fingerprint: fingerprint.clone(), at_ms: now })
-                        .map_err(AcmError::internal)?;
-                writes.push(Write::Put {
-                    row: Row { key: key.clone(), version: 0, created_ms: now, body: token },
-                    expect: token_version,
-                });
-            }
-            match store.apply(writes).await {
-                Ok(_) => {
-                    self.core.wake_workers();
-                    return Ok(arn);
-                }
-                // Another request took a quota slot or the token first: look again.
-                Err(carapace_store::Error::Conflict(conflict))
-                    if is_usage_conflict(&conflict) || token_key.as_ref() == Some(&conflict) =>
+        crate::optimistic!(
+            AcmError,
+            AcmError::Conflict("Too many concurrent requests for this account; try again.".into()),
+            |attempt| {
+                // Idempotency: a live token returns its ARN before anything else is checked.
+                let mut token_version = None;
+                if let Some(key) = &token_key
+                    && let Some(row) = store.get(key).await?
                 {
-                    backoff(attempt).await;
+                    let token: TokenRow = serde_json::from_slice(&row.body).map_err(AcmError::internal)?;
+                    if now < token.at_ms + IDEMPOTENCY_WINDOW_MS {
+                        if token.fingerprint != fingerprint {
+                            tracing::info!(arn = %token.arn, "idempotency token reused with different parameters; returning the first request's certificate");
+                        }
+                        return Ok(Some(token.arn));
+                    }
+                    token_version = Some(row.version);
                 }
-                Err(e) => return Err(e.into()),
+                let mut usage = self.usage(&scope).await?;
+                self.check_quotas(&usage.usage, now)?;
+                usage.usage.add(now);
+
+                let mut writes = vec![
+                    Write::Put {
+                        row: Row {
+                            key: Key::new(record::KIND, &scope, &id),
+                            version: 0,
+                            created_ms: now,
+                            body: body.clone(),
+                        },
+                        expect: None,
+                    },
+                    usage_put(&scope, &usage)?,
+                    AcmJob::TimeOut(CertificateJob { scope: scope.clone(), id: id.clone() }).enqueue(deadline)?,
+                ];
+                if settings.dev {
+                    // Emulator mode: every domain is approved after a short delay, then issued.
+                    let job = AcmJob::Issue(IssueJob {
+                        scope: scope.clone(),
+                        id: id.clone(),
+                        issuance: 1,
+                        approve_all: true,
+                    });
+                    writes.push(job.enqueue(now + acm.dev_auto_approve_ms as i64)?);
+                } else {
+                    // Real validation: check records (DNS, HTTP) or send approval mail (EMAIL).
+                    writes.extend(super::validate::initial_jobs(&scope, &id, method, &record.sans, now)?);
+                }
+                if let Some(holder) = &req.held_by {
+                    writes.extend(holder.writes.iter().cloned());
+                }
+                if let Some(key) = &token_key {
+                    let token = serde_json::to_vec(&TokenRow {
+                        arn: arn.clone(),
+                        fingerprint: fingerprint.clone(),
+                        at_ms: now,
+                    })
+                    .map_err(AcmError::internal)?;
+                    writes.push(Write::Put {
+                        row: Row { key: key.clone(), version: 0, created_ms: now, body: token },
+                        expect: token_version,
+                    });
+                }
+                match store.apply(writes).await {
+                    Ok(_) => {
+                        self.core.wake_workers();
+                        return Ok(Some(arn.clone()));
+                    }
+                    // Another request took a quota slot or the token first: look again.
+                    Err(carapace_store::Error::Conflict(conflict))
+                        if is_usage_conflict(&conflict) || token_key.as_ref() == Some(&conflict) =>
+                    {
+                        backoff(attempt).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                Ok(None)
             }
-        }
-        Err(AcmError::Conflict("Too many concurrent requests for this account; try again.".into()))
+        )
     }
 }
 

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::jobs::{AcmJob, CertificateJob, IssueJob, SendEmailJob};
 use super::record::{CertificateRecord, DomainValidation, FailureReason, ValidationMethod};
 use super::state::{DomainStatus, Event, Status, transition};
-use super::{AcmError, CertificateManager, MAX_CONFLICT_RETRIES, Owner, record_put};
+use super::{AcmError, CertificateManager, Owner, record_put};
 use crate::jobs::Outcome;
 use crate::validation::email::{self, TOKEN_KIND, approval_addresses};
 use crate::validation::{ApprovalMail, CnameCheck};
@@ -342,7 +342,7 @@ impl CertificateManager {
     /// Approves the domain `token` was issued for: marks it `SUCCESS`, consumes the token,
     /// and enqueues issuance when it was the last domain.
     pub async fn approve(&self, token: &str) -> Result<ApprovalView, AcmError> {
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(AcmError, AcmError::Conflict("The certificate is being changed; try again.".into()), |_| {
             let (token_key, token_version, t) = self.token(token).await?;
             let mut loaded = self
                 .load_id(&t.scope, &t.id)
@@ -386,13 +386,12 @@ impl CertificateManager {
                 Ok(_) => {
                     self.core.wake_workers();
                     tracing::info!(arn = %view.arn, domain = %view.domain, "domain approved by email");
-                    return Ok(view);
+                    return Ok(Some(view));
                 }
-                Err(carapace_store::Error::Conflict(_)) => continue,
+                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
-        }
-        Err(AcmError::Conflict("The certificate is being changed; try again.".into()))
+        })
     }
 }
 

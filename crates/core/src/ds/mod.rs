@@ -75,8 +75,6 @@ const QUOTA_KIND: &str = "ds.quota";
 pub const MAX_TAGS: usize = 50;
 /// Default page size when a request gives no (or a zero) `Limit`.
 pub const DEFAULT_PAGE: usize = 100;
-/// How often a request retries after losing a write race before giving up.
-const MAX_ATTEMPTS: usize = 8;
 
 /// Directories one account may have per region, by kind (AWS default quotas).
 pub fn directory_limit(kind: DirectoryKind) -> usize {
@@ -313,22 +311,32 @@ impl Directories {
     }
 }
 
-/// Runs `attempt` again when it lost a write race (a store conflict), a bounded number
-/// of times: each attempt re-reads what it depends on.
+/// Runs `attempt` again when it lost a write race (a store conflict), as every service's
+/// optimistic writes do ([`crate::optimistic!`]): each attempt re-reads what it depends on.
+/// A race lost every time answers the last conflict.
 async fn retry<T, F, Fut>(mut attempt: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    for _ in 1..MAX_ATTEMPTS {
-        match attempt().await {
-            Err(DsError::Store(carapace_store::Error::Conflict(key))) => {
-                tracing::debug!(%key, "write race lost; retrying");
+    let mut lost = None;
+    crate::optimistic!(
+        DsError,
+        DsError::Store(match lost {
+            Some(key) => carapace_store::Error::Conflict(key),
+            None => carapace_store::Error::Backend("write race lost".into()),
+        }),
+        |_| {
+            match attempt().await {
+                Err(DsError::Store(carapace_store::Error::Conflict(key))) => {
+                    tracing::debug!(%key, "write race lost; retrying");
+                    lost = Some(key);
+                    Ok(None)
+                }
+                other => other.map(Some),
             }
-            other => return other,
         }
-    }
-    attempt().await
+    )
 }
 
 fn view(record: DirectoryRecord, now: i64) -> DirectoryView {

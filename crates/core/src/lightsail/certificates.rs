@@ -11,7 +11,7 @@ use carapace_store::{Cursor, Key, Order, Row, Scan, Write};
 
 use super::operations::{self, OperationView, decode_token, encode_token, fingerprint, new_operation};
 use super::records::{self, CERTIFICATE_KIND, CertificateRecord};
-use super::{LightsailError, LightsailManager, MAX_CONFLICT_RETRIES, Result, tags};
+use super::{LightsailError, LightsailManager, Result, tags};
 use crate::acm::{self, AcmError, HeldBy, Holder, NewCertificate, Owner, Status, Tag, ValidationMethod};
 use crate::ca::KeyAlgorithm;
 
@@ -108,7 +108,7 @@ impl LightsailManager {
         tags::check(&req.tags)?;
         let scope = owner.scope();
         let name_key = Key::new(CERTIFICATE_KIND, &scope, &req.name);
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(LightsailError, LightsailError::busy("certificate"), |_| {
             let now = self.now_ms();
             let acm_id = uuid::Uuid::new_v4().to_string();
             let record = CertificateRecord {
@@ -144,7 +144,10 @@ impl LightsailManager {
             match self.acm.request_certificate(owner, new).await {
                 Ok(arn) => {
                     let view = self.acm.describe_certificate(owner, &arn).await?;
-                    return Ok((CertificateView { record, acm: Some(view) }, vec![OperationView::as_answered(op)]));
+                    return Ok(Some((
+                        CertificateView { record, acm: Some(view) },
+                        vec![OperationView::as_answered(op)],
+                    )));
                 }
                 Err(AcmError::Store(carapace_store::Error::Conflict(k))) if k == name_key => {
                     if !self.clear_orphan(owner, &name_key).await? {
@@ -153,8 +156,8 @@ impl LightsailManager {
                 }
                 Err(e) => return Err(e.into()),
             }
-        }
-        Err(LightsailError::busy("certificate"))
+            Ok(None)
+        })
     }
 
     /// Removes a name row whose ACM certificate is gone (left by a crash mid-delete);

@@ -20,7 +20,7 @@ use super::records::{
     self, AttachedCertificate, CACHE_RESET_KIND, CacheResetRecord, ConfigChange, DISTRIBUTION_KIND, DOMAIN_KIND,
     DistributionRecord, DomainClaim, OriginRecord, SubdomainRecord,
 };
-use super::{LightsailError, LightsailManager, MAX_CONFLICT_RETRIES, Result, check_distribution_region, tags};
+use super::{LightsailError, LightsailManager, Result, check_distribution_region, tags};
 use crate::acm::{AcmError, CertificateManager, Owner, Status, Tag};
 
 /// Distributions per GetDistributions page.
@@ -433,15 +433,15 @@ impl LightsailManager {
             alternative_domain_names: certificate.as_ref().map(|(_, names)| names.clone()).unwrap_or_default(),
             tags: req.tags.clone(),
         };
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(LightsailError, LightsailError::busy("distribution"), |_| {
             record.domain_name = format!("d{}.{}", super::random_alnum(13)?, self.settings.edge_domain);
             let marks = self.certificate_mark_writes(owner, &arn, None, record.certificate.as_ref()).await?;
             if let Some(op) = self.write_distribution(owner, None, &record, "CreateDistribution", marks).await? {
                 let edges = self.live_edges().await?;
-                return Ok((self.view(record, &edges), op));
+                return Ok(Some((self.view(record.clone(), &edges), op)));
             }
-        }
-        Err(LightsailError::busy("distribution"))
+            Ok(None)
+        })
     }
 
     /// GetDistributions.
@@ -507,7 +507,7 @@ impl LightsailManager {
             CertificateChange::UseDefault => Some(None),
             CertificateChange::Keep => None,
         };
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(LightsailError, LightsailError::busy("distribution"), |_| {
             let (old, row) = self.load_distribution(owner, name).await?;
             let mut new = old.clone();
             if let Some(o) = &origin {
@@ -544,10 +544,10 @@ impl LightsailManager {
                 .certificate_mark_writes(owner, &old.arn, old.certificate.as_ref(), new.certificate.as_ref())
                 .await?;
             if let Some(op) = self.write_distribution(owner, Some((&old, &row)), &new, operation_type, marks).await? {
-                return Ok(op);
+                return Ok(Some(op));
             }
-        }
-        Err(LightsailError::busy("distribution"))
+            Ok(None)
+        })
     }
 
     /// AttachCertificateToDistribution.
@@ -577,7 +577,7 @@ impl LightsailManager {
     ) -> Result<OperationView> {
         check_distribution_region(owner)?;
         self.bundle(bundle_id)?;
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(LightsailError, LightsailError::busy("distribution"), |_| {
             let (old, row) = self.load_distribution(owner, name).await?;
             if !self.view(old.clone(), &LiveEdges::default()).able_to_update_bundle {
                 return Err(LightsailError::invalid(
@@ -592,16 +592,16 @@ impl LightsailManager {
             if let Some(op) =
                 self.write_distribution(owner, Some((&old, &row)), &new, "UpdateDistributionBundle", Vec::new()).await?
             {
-                return Ok(op);
+                return Ok(Some(op));
             }
-        }
-        Err(LightsailError::busy("distribution"))
+            Ok(None)
+        })
     }
 
     /// DeleteDistribution: the distribution, its host names and its latest cache reset.
     pub async fn delete_distribution(&self, owner: &Owner, name: &str) -> Result<OperationView> {
         check_distribution_region(owner)?;
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(LightsailError, LightsailError::busy("distribution"), |_| {
             let (old, row) = self.load_distribution(owner, name).await?;
             let mut writes = vec![Write::Delete { key: row.key.clone(), expect: row.version }];
             for host in old.hosts() {
@@ -617,18 +617,17 @@ impl LightsailManager {
             let (op, op_writes) = new_operation(owner, "Distribution", name, "DeleteDistribution", self.now_ms())?;
             writes.extend(op_writes);
             match self.core.store.apply(writes).await {
-                Ok(_) => return Ok(OperationView::as_answered(op)),
-                Err(carapace_store::Error::Conflict(_)) => continue,
+                Ok(_) => return Ok(Some(OperationView::as_answered(op))),
+                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
-        }
-        Err(LightsailError::busy("distribution"))
+        })
     }
 
     /// ResetDistributionCache: records the reset; edges purge when they see it.
     pub async fn reset_distribution_cache(&self, owner: &Owner, name: &str) -> Result<(CacheResetView, OperationView)> {
         check_distribution_region(owner)?;
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(LightsailError, LightsailError::busy("distribution"), |_| {
             let (d, _) = self.load_distribution(owner, name).await?;
             let now = self.now_ms();
             let (op, op_writes) = new_operation(owner, "Distribution", name, "ResetDistributionCache", now)?;
@@ -644,16 +643,15 @@ impl LightsailManager {
             match self.core.store.apply(writes).await {
                 // As answered, the purge has just started.
                 Ok(_) => {
-                    return Ok((
+                    return Ok(Some((
                         CacheResetView { status: "InProgress", created_ms: now },
                         OperationView::as_answered(op),
-                    ));
+                    )));
                 }
-                Err(carapace_store::Error::Conflict(_)) => continue,
+                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
-        }
-        Err(LightsailError::busy("distribution"))
+        })
     }
 
     /// GetDistributionLatestCacheReset: `None` when the cache was never reset.

@@ -16,7 +16,7 @@ use carapace_store::{Key, Order, Row, Scan, Write};
 use super::records::{
     self, CacheResetRecord, DistributionRecord, EDGE_NODE_KIND, EdgeNodeReport, FailedChange, MinuteCounters,
 };
-use super::{LightsailError, LightsailManager, MAX_CONFLICT_RETRIES, Result};
+use super::{LightsailError, LightsailManager, Result};
 
 /// An edge silent for this long no longer holds distributions `InProgress`.
 pub const EDGE_NODE_TTL_MS: i64 = 90_000;
@@ -75,16 +75,15 @@ impl LightsailManager {
     pub async fn report_edge_node(&self, node: &str, mut report: EdgeNodeReport) -> Result<()> {
         report.schema = records::SCHEMA;
         let key = Key::new(EDGE_NODE_KIND, "", node);
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(LightsailError, LightsailError::busy("edge node report"), |_| {
             let expect = self.core.store.get(&key).await?.map(|r| r.version);
             let row = Row { key: key.clone(), version: 0, created_ms: self.now_ms(), body: records::encode(&report)? };
             match self.core.store.apply(vec![Write::Put { row, expect }]).await {
-                Ok(_) => return Ok(()),
-                Err(carapace_store::Error::Conflict(_)) => continue,
+                Ok(_) => return Ok(Some(())),
+                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
-        }
-        Err(LightsailError::busy("edge node report"))
+        })
     }
 
     /// Adds an edge node's counters for one distribution and one minute (for the edge's
@@ -98,7 +97,7 @@ impl LightsailManager {
     ) -> Result<()> {
         let minute = minute_ms - minute_ms.rem_euclid(60_000);
         let key = Key::new(records::METRICS_KIND, "", super::metrics::counter_id(distribution_id, minute, node));
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(LightsailError, LightsailError::busy("metric counters"), |_| {
             let (mut sum, expect) = match self.core.store.get(&key).await? {
                 Some(row) => {
                     (records::decode::<MinuteCounters>(&row.body).map_err(LightsailError::Internal)?, Some(row.version))
@@ -109,12 +108,11 @@ impl LightsailManager {
             sum.schema = records::SCHEMA;
             let row = Row { key: key.clone(), version: 0, created_ms: minute, body: records::encode(&sum)? };
             match self.core.store.apply(vec![Write::Put { row, expect }]).await {
-                Ok(_) => return Ok(()),
-                Err(carapace_store::Error::Conflict(_)) => continue,
+                Ok(_) => return Ok(Some(())),
+                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
-        }
-        Err(LightsailError::busy("metric counters"))
+        })
     }
 
     /// Every distribution of every account, for an edge building its snapshot (the rows

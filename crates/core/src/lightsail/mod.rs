@@ -193,9 +193,6 @@ impl From<AcmError> for LightsailError {
 /// Result alias.
 pub type Result<T, E = LightsailError> = std::result::Result<T, E>;
 
-/// How many times an optimistic read-modify-write is retried after losing a race.
-const MAX_CONFLICT_RETRIES: usize = 16;
-
 /// Lightsail over the core: certificates (through the ACM engine), distributions,
 /// operations, cache resets, metrics.
 #[derive(Clone)]

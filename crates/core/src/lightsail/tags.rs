@@ -7,7 +7,7 @@ use carapace_store::{Key, Row, Write};
 
 use super::operations::{OperationView, new_operation};
 use super::records::{self, CERTIFICATE_KIND, CertificateRecord, DISTRIBUTION_KIND, DistributionRecord};
-use super::{LightsailError, LightsailManager, MAX_CONFLICT_RETRIES, Result};
+use super::{LightsailError, LightsailManager, Result};
 use crate::acm::{Owner, Tag};
 
 /// Tags per resource.
@@ -121,13 +121,13 @@ impl LightsailManager {
         operation_type: &str,
         change: impl Fn(&mut Vec<Tag>) -> Result<()>,
     ) -> Result<Vec<OperationView>> {
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        crate::optimistic!(LightsailError, LightsailError::busy("resource"), |_| {
             let target = self.tag_target(owner, name, arn).await?;
             let (key, resource_type) = match &target {
                 Target::Distribution(k) => (k, "Distribution"),
                 Target::Certificate(k) => (k, "Certificate"),
             };
-            let Some(row) = self.core.store.get(key).await? else { continue };
+            let Some(row) = self.core.store.get(key).await? else { return Ok(None) };
             let body = match target {
                 Target::Distribution(_) => {
                     let mut d: DistributionRecord = records::decode(&row.body).map_err(LightsailError::Internal)?;
@@ -147,11 +147,10 @@ impl LightsailManager {
             }];
             writes.extend(op_writes);
             match self.core.store.apply(writes).await {
-                Ok(_) => return Ok(vec![OperationView::as_answered(op)]),
-                Err(carapace_store::Error::Conflict(_)) => continue,
+                Ok(_) => return Ok(Some(vec![OperationView::as_answered(op)])),
+                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
-        }
-        Err(LightsailError::busy("resource"))
+        })
     }
 }
