@@ -1,29 +1,22 @@
-//! Carapace's core: the rules. Certificate lifecycles, the CA, validation, jobs, the clock.
+//! The services' rules: ACM's certificate lifecycles and validation, Directory Service's
+//! directories and certificates, Lightsail's certificates and distributions — over the
+//! [`carapace_kernel`], whose modules are re-exported here under their own names.
 //!
-//! The core knows neither wire formats nor SQL: handlers call it with plain Rust values,
-//! and it persists through [`carapace_store::Store`].
+//! The rules know neither wire formats nor SQL: handlers call them with plain Rust values,
+//! and they persist through [`carapace_store::Store`].
 
-pub mod accounts;
 pub mod acm;
-pub mod clock;
 pub mod ds;
 pub mod events;
-pub mod index;
-pub mod jobs;
 pub mod lightsail;
-pub mod module;
-pub mod retry;
-pub mod revocation;
-pub mod runtime;
 pub mod validation;
 
 #[cfg(test)]
 mod testing;
 
-/// The PKI crate, under the name the core has always used for it.
-pub use carapace_pki as ca;
-pub use carapace_pki::crypto;
+pub use carapace_kernel::{
+    Clock, Core, ManualClock, OffsetClock, Settings, SystemClock, accounts, ca, clock, crypto, index, jobs, module,
+    optimistic, retry, revocation, runtime,
+};
 
 pub use acm::AcmSettings;
-pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
-pub use runtime::{Core, Settings};

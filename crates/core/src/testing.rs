@@ -1,5 +1,11 @@
 //! Test doubles shared by the unit tests of several modules.
 
+/// The kernel's test handles with every service's indexers.
+pub(crate) fn test_core(dev: bool) -> (crate::Core, crate::ManualClock) {
+    let modules = [crate::acm::MODULE, crate::ds::MODULE, crate::lightsail::MODULE];
+    carapace_kernel::runtime::test_core(dev, crate::module::indexers(&modules))
+}
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 

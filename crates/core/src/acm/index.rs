@@ -406,7 +406,7 @@ mod tests {
     /// returns, in order, at any page size: the index only narrows what is read.
     #[tokio::test]
     async fn indexed_listings_match_filtering_by_hand() {
-        let (core, clock) = crate::runtime::test_core(false);
+        let (core, clock) = crate::testing::test_core(false);
         let manager = CertificateManager::new(core, crate::acm::AcmSettings::default());
         let owner = Owner::new("111111111111", "us-east-1");
         for i in 0..30 {

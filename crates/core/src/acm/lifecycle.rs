@@ -348,7 +348,7 @@ mod tests {
             ..AcmSettings::default()
         };
         let checkers = crate::acm::validate::tests::checkers(&acm);
-        let (core, clock) = crate::runtime::test_core(false);
+        let (core, clock) = crate::testing::test_core(false);
         (CertificateManager::new(core, acm).with_checkers(checkers), clock)
     }
 

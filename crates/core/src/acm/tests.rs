@@ -14,7 +14,7 @@ struct Env {
 }
 
 fn env_with(dev: bool, acm: AcmSettings) -> Env {
-    let (core, clock) = crate::runtime::test_core(dev);
+    let (core, clock) = crate::testing::test_core(dev);
     Env { manager: CertificateManager::new(core, acm), clock }
 }
 

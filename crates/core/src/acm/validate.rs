@@ -421,7 +421,7 @@ pub(crate) mod tests {
             ..AcmSettings::default()
         };
         let checkers = checkers(&acm);
-        let (core, clock) = crate::runtime::test_core(false);
+        let (core, clock) = crate::testing::test_core(false);
         (CertificateManager::new(core, acm).with_checkers(checkers), clock)
     }
 

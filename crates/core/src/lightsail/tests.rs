@@ -15,7 +15,7 @@ struct Env {
 }
 
 fn env() -> Env {
-    let (core, clock) = crate::runtime::test_core(true);
+    let (core, clock) = crate::testing::test_core(true);
     let settings = LightsailSettings {
         origins: vec![DeclaredOrigin {
             name: "web".into(),
@@ -306,7 +306,7 @@ async fn an_operation_fails_when_a_running_edge_refuses_its_configuration() {
 /// leaves the old attachment or the new one whole, never a mark without its distribution.
 #[tokio::test]
 async fn an_attach_cut_short_leaves_no_stale_in_use_mark() {
-    let (core, clock) = crate::runtime::test_core(true);
+    let (core, clock) = crate::testing::test_core(true);
     let crashing = std::sync::Arc::new(crate::testing::CrashingStore::new(core.store.clone()));
     let core = crate::Core { store: crashing.clone(), ..core };
     let env = Env { ls: LightsailManager::new(core.clone(), (*env().ls.settings).clone(), test_acm(core)), clock };

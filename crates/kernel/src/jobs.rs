@@ -374,7 +374,7 @@ mod tests {
     }
 
     fn worker(max_failures: u32) -> (Worker<Handler>, ManualClock, Arc<Seen>) {
-        let (mut core, clock) = crate::runtime::test_core(false);
+        let (mut core, clock) = crate::runtime::test_core(false, Vec::new());
         let mut settings = (*core.settings).clone();
         settings.jobs.max_failures = max_failures;
         core.settings = Arc::new(settings);

@@ -15,7 +15,7 @@ pub const CA_ID: &str = "default";
 
 /// Settings every service shares, filled from the binary's configuration. Each service's
 /// own settings travel with that service's manager (ACM's in
-/// [`AcmSettings`](crate::acm::AcmSettings)), not here.
+/// `AcmSettings`), not here.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Emulator mode: validation is auto-approved after `acm.dev_auto_approve_ms`.
@@ -131,10 +131,11 @@ fn load_ca(row: &Row, master_key: &MasterKey) -> Result<CertificateAuthority, Bo
         .map_err(|e| BootstrapError::Ca(e.to_string()))
 }
 
-/// Core handles for unit tests: an in-memory store, a fresh CA and master key, and a
-/// hand-driven clock at 2026-01-01T00:00:00Z.
-#[cfg(test)]
-pub(crate) fn test_core(dev: bool) -> (Core, crate::clock::ManualClock) {
+/// Core handles for unit tests: an in-memory store indexing the kinds of `indexers`, a fresh
+/// CA (with its N2 hierarchy) and master key, and a hand-driven clock at
+/// 2026-01-01T00:00:00Z.
+#[cfg(any(test, feature = "testing"))]
+pub fn test_core(dev: bool, indexers: Vec<crate::index::Indexer>) -> (Core, crate::clock::ManualClock) {
     let clock = crate::clock::ManualClock::new(1_767_225_600_000);
     let master = Arc::new(MasterKey::generate().expect("master key"));
     let profile = CaProfile::new("Carapace Test", "http://127.0.0.1:4566");
@@ -144,7 +145,7 @@ pub(crate) fn test_core(dev: bool) -> (Core, crate::clock::ManualClock) {
     let core = Core {
         store: Arc::new(crate::index::IndexedStore::new(
             Arc::new(carapace_store::sqlite::SqliteStore::open_in_memory().expect("in-memory store")),
-            crate::module::indexers(&[crate::acm::MODULE, crate::ds::MODULE, crate::lightsail::MODULE]),
+            indexers,
         )),
         clock: Arc::new(clock.clone()),
         master_key: master,
