@@ -684,8 +684,8 @@ impl Config {
     }
 
     /// The Directory Service handler's settings.
-    pub fn ds_settings(&self) -> carapace_ds::DsSettings {
-        carapace_ds::DsSettings {
+    pub fn ds_settings(&self) -> carapace_ds_api::DsSettings {
+        carapace_ds_api::DsSettings {
             probe: carapace_checks::ldaps::ProbeSettings {
                 port: self.ds.ldaps_port,
                 ..carapace_checks::ldaps::ProbeSettings::default()

@@ -44,9 +44,9 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let core = core(&app, &ca, &config, base_url);
     let acm = CertificateManager::new(core.clone(), acm_settings(&config, approval_addr));
     let services: Vec<Arc<dyn ServiceHandler>> = vec![
-        Arc::new(carapace_acm::Acm::new(acm.clone())),
-        Arc::new(carapace_ds::Ds::new(core.clone(), config.ds_settings())),
-        Arc::new(carapace_lightsail::Lightsail::new(carapace_core::lightsail::LightsailManager::new(
+        Arc::new(carapace_acm_api::Acm::new(acm.clone())),
+        Arc::new(carapace_ds_api::Ds::new(core.clone(), config.ds_settings())),
+        Arc::new(carapace_lightsail_api::Lightsail::new(carapace_core::lightsail::LightsailManager::new(
             core.clone(),
             config.lightsail_settings(),
             acm.clone(),
@@ -71,7 +71,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         }
     });
     let observer: Arc<dyn JobObserver> = metrics.clone();
-    let ds_checks = carapace_ds::ldaps::LdapsChecks::new(core.clone(), config.ds_settings().probe);
+    let ds_checks = carapace_ds_api::ldaps::LdapsChecks::new(core.clone(), config.ds_settings().probe);
     // The outbound checks, built from the configuration and handed to the core.
     let settings = acm.settings();
     let checkers = carapace_checks::Checkers::live(
