@@ -24,7 +24,7 @@ import pytest
 from conftest import BIN, Server
 
 BASE_URL = "http://pki.carapace.example.com"
-# RequestCertificate's KeyAlgorithm values (crates/core/src/acm/request.rs `REQUESTABLE`);
+# RequestCertificate's KeyAlgorithm values (crates/acm/src/request.rs `REQUESTABLE`);
 # RSA_3072, RSA_4096 and EC_secp521r1 exist for ImportCertificate only, as in ACM.
 KEY_ALGORITHMS = ["RSA_2048", "EC_prime256v1", "EC_secp384r1"]
 PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n?", re.S)

@@ -1,6 +1,6 @@
 //! GetAccountConfiguration and PutAccountConfiguration.
 
-use carapace_core::acm::{AcmError, CertificateManager};
+use carapace_acm::{AcmError, CertificateManager};
 use carapace_model::acm as m;
 use carapace_proto::Output;
 use carapace_proto::RequestContext;

@@ -1,12 +1,12 @@
 //! Core values ↔ ACM DTOs.
 
-use carapace_core::acm::record::{
+use carapace_acm::record::{
     CertificateType, DomainValidation, FailureReason, KeyPairOrigin, ManagedBy, RenewalStatus, RevocationReason,
     ValidationMethod, X509Facts,
 };
-use carapace_core::acm::state::DomainStatus;
-use carapace_core::acm::{CertificateUsage, CertificateView, RootHierarchy, Status, Tag};
-use carapace_core::ca::{KeyAlgorithm, KeyFamily};
+use carapace_acm::state::DomainStatus;
+use carapace_acm::{CertificateUsage, CertificateView, RootHierarchy, Status, Tag};
+use carapace_kernel::ca::{KeyAlgorithm, KeyFamily};
 use carapace_model::Timestamp;
 use carapace_model::acm as m;
 

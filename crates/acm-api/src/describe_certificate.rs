@@ -1,6 +1,6 @@
 //! DescribeCertificate.
 
-use carapace_core::acm::CertificateManager;
+use carapace_acm::CertificateManager;
 use carapace_model::acm as m;
 use carapace_proto::Output;
 use carapace_proto::RequestContext;

@@ -1,7 +1,7 @@
 //! ListCertificateDomainValidations.
 
-use carapace_core::acm::CertificateManager;
-use carapace_core::acm::record::ValidationMethod;
+use carapace_acm::CertificateManager;
+use carapace_acm::record::ValidationMethod;
 use carapace_model::acm as m;
 use carapace_proto::Output;
 use carapace_proto::RequestContext;
@@ -64,6 +64,6 @@ pub(crate) async fn handle(
     })
 }
 
-fn record(r: &carapace_core::acm::validation::ResourceRecord) -> m::ResourceRecord {
+fn record(r: &carapace_acm::validation::ResourceRecord) -> m::ResourceRecord {
     m::ResourceRecord { name: r.name.clone(), r#type: m::RecordType::Cname, value: r.value.clone() }
 }

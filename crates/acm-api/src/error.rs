@@ -1,6 +1,6 @@
 //! The one place core errors become ACM wire errors.
 
-use carapace_core::acm::AcmError;
+use carapace_acm::AcmError;
 use carapace_model::acm::{ErrorCode, OperationName};
 use carapace_proto::Output;
 use carapace_proto::WireError;

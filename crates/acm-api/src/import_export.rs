@@ -1,6 +1,6 @@
 //! ImportCertificate and ExportCertificate.
 
-use carapace_core::acm::{CertificateManager, ImportRequest};
+use carapace_acm::{CertificateManager, ImportRequest};
 use carapace_model::acm as m;
 use carapace_proto::Output;
 use carapace_proto::RequestContext;

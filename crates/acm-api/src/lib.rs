@@ -22,7 +22,7 @@ mod search_certificates;
 mod tags;
 mod throttle;
 
-use carapace_core::acm::{CertificateManager, Owner};
+use carapace_acm::{CertificateManager, Owner};
 use carapace_model::acm::OperationName;
 use carapace_model::acm::OperationName as Op;
 use carapace_model::schema::{Operation, Service};

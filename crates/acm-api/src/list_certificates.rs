@@ -7,7 +7,7 @@
 //! (no Amazon N2 certificates when absent, only those when present). `SortBy` and
 //! `SortOrder` come together. Pages hold at most `MaxItems` (default 1000).
 
-use carapace_core::acm::{AcmError, CertificateManager, ListFilter, ListQuery};
+use carapace_acm::{AcmError, CertificateManager, ListFilter, ListQuery};
 use carapace_model::acm as m;
 use carapace_proto::Output;
 use carapace_proto::RequestContext;

@@ -1,6 +1,6 @@
 //! UpdateCertificateOptions and ResendValidationEmail.
 
-use carapace_core::acm::{CertificateManager, OptionsUpdate};
+use carapace_acm::{CertificateManager, OptionsUpdate};
 use carapace_model::acm as m;
 use carapace_proto::Output;
 use carapace_proto::RequestContext;

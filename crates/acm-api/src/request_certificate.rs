@@ -1,6 +1,6 @@
 //! RequestCertificate.
 
-use carapace_core::acm::{CertificateManager, CertificateUsage, NewCertificate};
+use carapace_acm::{CertificateManager, CertificateUsage, NewCertificate};
 use carapace_model::acm as m;
 use carapace_proto::Output;
 use carapace_proto::RequestContext;

@@ -9,8 +9,8 @@
 //! pending) does not match a criterion on it. Default order: `CREATED_AT` ascending; default
 //! page size 100.
 
-use carapace_core::acm::index::{Narrow, SortField};
-use carapace_core::acm::{AcmError, CertificateManager, CertificateView, SearchQuery};
+use carapace_acm::index::{Narrow, SortField};
+use carapace_acm::{AcmError, CertificateManager, CertificateView, SearchQuery};
 use carapace_model::acm as m;
 use carapace_proto::Output;
 use carapace_proto::RequestContext;

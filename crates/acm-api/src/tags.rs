@@ -6,7 +6,7 @@
 //! certificate's tags (a convenience real ACM does not offer), and any other ACM resource
 //! is not found.
 
-use carapace_core::acm::{AcmError, CertificateManager, Tag};
+use carapace_acm::{AcmError, CertificateManager, Tag};
 use carapace_model::acm as m;
 use carapace_proto::Output;
 use carapace_proto::RequestContext;

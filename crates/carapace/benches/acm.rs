@@ -80,7 +80,7 @@ async fn request_certificate_latency() {
 }
 
 /// Raw aws-lc-rs key generation on every core, for `secs`.
-fn raw_keygen_rate(algorithm: carapace_core::ca::KeyAlgorithm, secs: f64) -> f64 {
+fn raw_keygen_rate(algorithm: carapace_kernel::ca::KeyAlgorithm, secs: f64) -> f64 {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -88,7 +88,7 @@ fn raw_keygen_rate(algorithm: carapace_core::ca::KeyAlgorithm, secs: f64) -> f64
             std::thread::spawn(move || {
                 let mut n = 0u64;
                 while start.elapsed().as_secs_f64() < secs {
-                    carapace_core::ca::generate_key(algorithm).unwrap();
+                    carapace_kernel::ca::generate_key(algorithm).unwrap();
                     n += 1;
                 }
                 n
@@ -140,9 +140,9 @@ async fn issuance_throughput() {
         }
         let elapsed = start.elapsed();
         let core_alg = if algorithm == KeyAlgorithm::Rsa2048 {
-            carapace_core::ca::KeyAlgorithm::Rsa2048
+            carapace_kernel::ca::KeyAlgorithm::Rsa2048
         } else {
-            carapace_core::ca::KeyAlgorithm::EcPrime256v1
+            carapace_kernel::ca::KeyAlgorithm::EcPrime256v1
         };
         let rate = n as f64 / elapsed.as_secs_f64();
         let raw = raw_keygen_rate(core_alg, 3.0);

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use carapace_core::accounts::{Accounts, random_account_id};
-use carapace_core::ca::CertificateAuthority;
-use carapace_core::crypto::MasterKey;
-use carapace_core::module::ServiceModule;
-use carapace_core::{Clock, OffsetClock, SystemClock};
+use carapace_kernel::accounts::{Accounts, random_account_id};
+use carapace_kernel::ca::CertificateAuthority;
+use carapace_kernel::crypto::MasterKey;
+use carapace_kernel::module::ServiceModule;
+use carapace_kernel::{Clock, OffsetClock, SystemClock};
 use carapace_store::Store;
 use carapace_store::postgres::PostgresStore;
 use carapace_store::row_cache::RowCache;
@@ -52,7 +52,7 @@ impl App {
         let master_key = MasterKey::load_or_create(&config.master_key_path())
             .with_context(|| format!("master key {}", config.master_key_path().display()))?;
         let cache = (config.cache_rows > 0 && !command)
-            .then(|| RowCache::new(carapace_core::module::server_owned_kinds(SERVICES), config.cache_rows));
+            .then(|| RowCache::new(carapace_kernel::module::server_owned_kinds(SERVICES), config.cache_rows));
         let store: Arc<dyn Store> = match &config.database_url {
             Some(url) => {
                 // The URL may carry a password: name the database only by its kind.
@@ -79,7 +79,7 @@ impl App {
             }
         };
         // Every write goes through the core's indexer, so listings can filter on indexes.
-        let store: Arc<dyn Store> = Arc::new(carapace_core::index::IndexedStore::new(store, indexers()));
+        let store: Arc<dyn Store> = Arc::new(carapace_kernel::index::IndexedStore::new(store, indexers()));
         let master_key = Arc::new(master_key);
         let clock: Arc<dyn Clock> = if config.clock_offset_secs == 0 {
             Arc::new(SystemClock)
@@ -97,7 +97,7 @@ impl App {
     /// Loads the CA, creating it on first start with the subject `config` gives and its URLs
     /// under `base_url`.
     pub async fn ca(&self, config: &Config, base_url: &str) -> anyhow::Result<CertificateAuthority> {
-        let (ca, created) = carapace_core::runtime::load_or_create_ca(
+        let (ca, created) = carapace_kernel::runtime::load_or_create_ca(
             self.store.as_ref(),
             &self.master_key,
             &config.ca_profile(base_url),
@@ -181,13 +181,12 @@ use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 /// The services this binary runs: the one list the shared machinery takes its indexers and
 /// cached kinds from. Access keys (written by `carapace keys`) and the CA
 /// (`carapace ca import`) belong to no service and are never cached.
-pub const SERVICES: &[ServiceModule] =
-    &[carapace_core::acm::MODULE, carapace_core::ds::MODULE, carapace_core::lightsail::MODULE];
+pub const SERVICES: &[ServiceModule] = &[carapace_acm::MODULE, carapace_ds::MODULE, carapace_lightsail::MODULE];
 
-/// Every service's indexers, for the [`IndexedStore`](carapace_core::index::IndexedStore)
+/// Every service's indexers, for the [`IndexedStore`](carapace_kernel::index::IndexedStore)
 /// every write goes through.
-pub fn indexers() -> Vec<carapace_core::index::Indexer> {
-    carapace_core::module::indexers(SERVICES)
+pub fn indexers() -> Vec<carapace_kernel::index::Indexer> {
+    carapace_kernel::module::indexers(SERVICES)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The approval page of email validation, served over HTTPS.
 //!
 //! Approval mail links to `<approval_base_url>/approve/<token>` (see
-//! `carapace_core::acm::validate`). `GET` shows what would be approved — the domain, the
+//! `carapace_acm::validate`). `GET` shows what would be approved — the domain, the
 //! account and every name on the certificate — with an **I Approve** button; only the
 //! button's `POST` approves. Approving on `GET` would let mail scanners and link previews,
 //! which fetch every link they see, approve certificates nobody looked at.
@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use carapace_core::acm::{AcmError, ApprovalView, CertificateManager};
-use carapace_core::ca::{CaError, CertificateAuthority, KeyAlgorithm, LeafRequest, generate_key};
+use carapace_acm::{AcmError, ApprovalView, CertificateManager};
+use carapace_kernel::ca::{CaError, CertificateAuthority, KeyAlgorithm, LeafRequest, generate_key};
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use rustls::pki_types::pem::PemObject as _;
@@ -94,7 +94,7 @@ pub fn tls_config(
     api_base_url: &str,
     validity_days: u32,
     now: time::OffsetDateTime,
-) -> Result<(Arc<rustls::ServerConfig>, carapace_core::ca::IssuedCertificate), ApprovalError> {
+) -> Result<(Arc<rustls::ServerConfig>, carapace_kernel::ca::IssuedCertificate), ApprovalError> {
     let key = generate_key(KeyAlgorithm::EcPrime256v1)?;
     let (common_name, sans) = names.dns.split_first().map_or(("localhost", &[][..]), |(cn, rest)| (cn.as_str(), rest));
     let issued = ca.issue(
@@ -284,9 +284,9 @@ mod tests {
     /// A client that trusts only the Carapace root reaches the page by IP address.
     #[tokio::test]
     async fn the_page_certificate_verifies_for_a_loopback_address() {
-        let master = carapace_core::crypto::MasterKey::generate().unwrap();
+        let master = carapace_kernel::crypto::MasterKey::generate().unwrap();
         let (ca, _) = CertificateAuthority::generate(
-            &carapace_core::ca::CaProfile::new("Test", "http://127.0.0.1:4566"),
+            &carapace_kernel::ca::CaProfile::new("Test", "http://127.0.0.1:4566"),
             time::OffsetDateTime::now_utc(),
             &master,
         )

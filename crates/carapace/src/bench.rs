@@ -583,7 +583,7 @@ async fn revoke_some(addr: &str, count: usize) -> anyhow::Result<String> {
         }
         let got = json("GetCertificate", format!(r#"{{"CertificateArn":"{arn}"}}"#)).await?;
         let pem = got["Certificate"].as_str().context("no certificate")?;
-        let parsed = carapace_core::ca::parse_certificate(pem)?;
+        let parsed = carapace_kernel::ca::parse_certificate(pem)?;
         issuer = parsed.authority_key_id.map(hex::encode);
         // "passphrase", base64.
         json("ExportCertificate", format!(r#"{{"CertificateArn":"{arn}","Passphrase":"cGFzc3BocmFzZQ=="}}"#)).await?;

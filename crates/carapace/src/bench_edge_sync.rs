@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
-use carapace_core::index::IndexedStore;
-use carapace_core::lightsail::records::{
+use carapace_kernel::index::IndexedStore;
+use carapace_lightsail::records::{
     self, AttachedCertificate, CERTIFICATE_KIND, CertificateRecord, DISTRIBUTION_KIND, DOMAIN_KIND, DistributionRecord,
     DomainClaim,
 };

@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
-use carapace_core::acm::Owner;
-use carapace_core::acm::names::CertificateArn;
-use carapace_core::acm::record::{self, CertificateRecord};
-use carapace_core::ca::KeyAlgorithm;
-use carapace_core::index::IndexedStore;
+use carapace_acm::Owner;
+use carapace_acm::names::CertificateArn;
+use carapace_acm::record::{self, CertificateRecord};
+use carapace_kernel::ca::KeyAlgorithm;
+use carapace_kernel::index::IndexedStore;
 use carapace_store::{Clause, Key, Order, Row, Scan, Store, Write};
 
 use crate::bench::{Call, Child, Signer, admin_credentials, call_once, load};

@@ -171,13 +171,13 @@ impl std::fmt::Debug for WebhookConfig {
 
 impl Config {
     /// The core's event settings.
-    pub fn event_settings(&self) -> carapace_core::events::EventSettings {
-        carapace_core::events::EventSettings {
+    pub fn event_settings(&self) -> carapace_acm::events::EventSettings {
+        carapace_acm::events::EventSettings {
             webhooks: self
                 .events
                 .webhooks
                 .iter()
-                .map(|w| carapace_core::events::Webhook {
+                .map(|w| carapace_acm::events::Webhook {
                     name: w.name.clone(),
                     url: w.url.clone(),
                     secret: w.secret.clone(),
@@ -227,7 +227,7 @@ impl Default for DsConfig {
     fn default() -> Self {
         Self {
             ldaps_port: carapace_checks::ldaps::DEFAULT_LDAPS_PORT,
-            stage_delay_ms: carapace_core::ds::records::DIRECTORY_STEP_MS.unsigned_abs(),
+            stage_delay_ms: carapace_ds::records::DIRECTORY_STEP_MS.unsigned_abs(),
         }
     }
 }
@@ -418,7 +418,7 @@ fn edge_http_limits<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
 
 impl Default for LightsailConfig {
     fn default() -> Self {
-        let defaults = carapace_core::lightsail::Bundle::defaults();
+        let defaults = carapace_lightsail::Bundle::defaults();
         Self {
             origins: Vec::new(),
             bundles: defaults
@@ -461,14 +461,14 @@ impl Default for EdgeConfig {
 
 impl Config {
     /// The core's Lightsail settings.
-    pub fn lightsail_settings(&self) -> carapace_core::lightsail::LightsailSettings {
-        carapace_core::lightsail::LightsailSettings {
+    pub fn lightsail_settings(&self) -> carapace_lightsail::LightsailSettings {
+        carapace_lightsail::LightsailSettings {
             edge_domain: self.edge.domain.to_ascii_lowercase(),
             origins: self
                 .lightsail
                 .origins
                 .iter()
-                .map(|o| carapace_core::lightsail::DeclaredOrigin {
+                .map(|o| carapace_lightsail::DeclaredOrigin {
                     name: o.name.clone(),
                     url: o.url.clone(),
                     account: o.account.clone(),
@@ -480,7 +480,7 @@ impl Config {
                 .lightsail
                 .bundles
                 .iter()
-                .map(|b| carapace_core::lightsail::Bundle {
+                .map(|b| carapace_lightsail::Bundle {
                     id: b.id.clone(),
                     name: b.name.clone(),
                     price: b.price,
@@ -828,9 +828,9 @@ impl Config {
     }
 
     /// What a CA created now would say about itself, its URLs under `base_url`.
-    pub fn ca_profile(&self, base_url: &str) -> carapace_core::ca::CaProfile {
+    pub fn ca_profile(&self, base_url: &str) -> carapace_kernel::ca::CaProfile {
         let given = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
-        carapace_core::ca::CaProfile {
+        carapace_kernel::ca::CaProfile {
             name: self.ca_name.trim().to_owned(),
             country: self.ca.country.clone(),
             organization: given(&self.ca.organization).unwrap_or_else(|| self.ca_name.trim().to_owned()),

@@ -27,17 +27,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use carapace_core::acm::record::{self as acm_record, MATERIAL_KIND};
-use carapace_core::acm::{CertificateManager, Owner, Status};
-use carapace_core::lightsail::LightsailManager;
-use carapace_core::lightsail::cache as ls;
-use carapace_core::lightsail::records::{
-    self, AttachedCertificate, CACHE_RESET_KIND, CacheResetRecord, DISTRIBUTION_KIND, DistributionRecord,
-    EdgeNodeReport, FailedChange, MinuteCounters,
-};
+use carapace_acm::record::{self as acm_record, MATERIAL_KIND};
+use carapace_acm::{CertificateManager, Owner, Status};
 use carapace_edge::{
     Behavior, CacheSettings, CustomErrorResponse, Distribution, Edge, Forwarded, Methods, Origin, PathBehavior,
     ProtocolPolicy, QueryStrings, Snapshot, SnapshotChange, TlsPolicy,
+};
+use carapace_lightsail::LightsailManager;
+use carapace_lightsail::cache as ls;
+use carapace_lightsail::records::{
+    self, AttachedCertificate, CACHE_RESET_KIND, CacheResetRecord, DISTRIBUTION_KIND, DistributionRecord,
+    EdgeNodeReport, FailedChange, MinuteCounters,
 };
 use carapace_store::{FeedEvent, Key, Order, Scan};
 use rustls::sign::CertifiedKey;
@@ -45,7 +45,7 @@ use rustls::sign::CertifiedKey;
 use crate::metrics::{EdgeSyncMetrics, SnapshotUpdateLabels};
 
 /// Longest time between two reports: well inside Lightsail's
-/// [`carapace_core::lightsail::edge::EDGE_NODE_TTL_MS`], so a live edge never looks gone.
+/// [`carapace_lightsail::edge::EDGE_NODE_TTL_MS`], so a live edge never looks gone.
 const HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// How often counters are added to the store.
@@ -64,7 +64,7 @@ pub struct DefaultCertificate {
     /// What the TLS resolver serves.
     pub key: Arc<CertifiedKey>,
     /// The leaf as issued (for the issued-serial index).
-    pub issued: carapace_core::ca::IssuedCertificate,
+    pub issued: carapace_kernel::ca::IssuedCertificate,
     /// Its validity, Unix milliseconds.
     pub not_before_ms: i64,
     /// Its `NotAfter`, Unix milliseconds.
@@ -342,7 +342,8 @@ impl EdgeSync {
         }
         let core = self.lightsail.core();
         let fresh = (self.issue_default)(core.clock.now())?;
-        carapace_core::revocation::record_self_issued(core.store.as_ref(), &fresh.issued, core.clock.now_ms()).await?;
+        carapace_kernel::revocation::record_self_issued(core.store.as_ref(), &fresh.issued, core.clock.now_ms())
+            .await?;
         tracing::info!("edge: default certificate renewed");
         self.default_certificate = fresh;
         Ok(())
@@ -855,13 +856,13 @@ fn cache_settings(s: &ls::CacheSettings) -> Result<CacheSettings, String> {
 /// A certificate from Carapace's CA for `*.<domain>` and `<domain>`: what distributions
 /// without a certificate of their own serve (CloudFront's `*.cloudfront.net`).
 pub fn default_certificate(
-    ca: &carapace_core::ca::CertificateAuthority,
+    ca: &carapace_kernel::ca::CertificateAuthority,
     domain: &str,
     base_url: &str,
     validity_days: u32,
     now: time::OffsetDateTime,
 ) -> anyhow::Result<DefaultCertificate> {
-    use carapace_core::ca::{KeyAlgorithm, LeafRequest, generate_key};
+    use carapace_kernel::ca::{KeyAlgorithm, LeafRequest, generate_key};
     let key = generate_key(KeyAlgorithm::EcPrime256v1)?;
     let issued = ca.issue(
         &LeafRequest {
@@ -877,7 +878,7 @@ pub fn default_certificate(
         now,
     )?;
     let chain = format!("{}{}", issued.certificate_pem, issued.chain_pem);
-    let parsed = carapace_core::ca::parse_certificate(&issued.certificate_pem)?;
+    let parsed = carapace_kernel::ca::parse_certificate(&issued.certificate_pem)?;
     let ms = |t: time::OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
     Ok(DefaultCertificate {
         key: carapace_edge::certified_key_from_pem(&chain, &key.to_pem())?,
@@ -890,11 +891,11 @@ pub fn default_certificate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use carapace_core::lightsail::{
+    use carapace_kernel::{Clock as _, Core, ManualClock};
+    use carapace_lightsail::{
         DeclaredOrigin, DistributionChange, LightsailSettings, NewDistribution, NewLightsailCertificate,
         OperationStatus, OriginInput,
     };
-    use carapace_core::{Clock as _, Core, ManualClock};
     use carapace_store::{Row, Write};
 
     const ALICE: &str = "111111111111";
@@ -917,23 +918,23 @@ mod tests {
 
     async fn world() -> World {
         let clock = ManualClock::new(1_767_225_600_000);
-        let master = Arc::new(carapace_core::crypto::MasterKey::generate().unwrap());
-        let (ca, _) = carapace_core::ca::CertificateAuthority::generate(
-            &carapace_core::ca::CaProfile::new("Edge Sync Test", "http://127.0.0.1:4566"),
+        let master = Arc::new(carapace_kernel::crypto::MasterKey::generate().unwrap());
+        let (ca, _) = carapace_kernel::ca::CertificateAuthority::generate(
+            &carapace_kernel::ca::CaProfile::new("Edge Sync Test", "http://127.0.0.1:4566"),
             clock.now() - time::Duration::days(1),
             &master,
         )
         .unwrap();
         let store = carapace_store::sqlite::SqliteStore::open_in_memory().unwrap();
         let core = Core {
-            store: Arc::new(carapace_core::index::IndexedStore::new(Arc::new(store), crate::app::indexers())),
+            store: Arc::new(carapace_kernel::index::IndexedStore::new(Arc::new(store), crate::app::indexers())),
             clock: Arc::new(clock.clone()),
             master_key: master,
             ca: Arc::new(ca),
-            settings: Arc::new(carapace_core::Settings {
+            settings: Arc::new(carapace_kernel::Settings {
                 dev: true,
                 base_url: "http://127.0.0.1:4566".into(),
-                jobs: carapace_core::jobs::JobSettings::default(),
+                jobs: carapace_kernel::jobs::JobSettings::default(),
             }),
             work: Arc::new(tokio::sync::Notify::new()),
         };
@@ -949,7 +950,7 @@ mod tests {
         };
         let acm = CertificateManager::new(
             core.clone(),
-            carapace_core::AcmSettings { dev_auto_approve_ms: 100, ..Default::default() },
+            carapace_acm::AcmSettings { dev_auto_approve_ms: 100, ..Default::default() },
         );
         let lightsail = LightsailManager::new(core.clone(), settings, acm.clone());
         let root = rustls::pki_types::CertificateDer::from(core.ca.root_der().to_vec());
@@ -1129,9 +1130,9 @@ mod tests {
         // Another account's certificates, requested and issued.
         let other = Owner::new("222222222222", "us-east-1");
         for i in 0..20 {
-            let req = carapace_core::acm::NewCertificate {
+            let req = carapace_acm::NewCertificate {
                 domain_name: format!("c{i}.other.example"),
-                key_algorithm: Some(carapace_core::ca::KeyAlgorithm::EcPrime256v1),
+                key_algorithm: Some(carapace_kernel::ca::KeyAlgorithm::EcPrime256v1),
                 ..Default::default()
             };
             w.acm.request_certificate(&other, req).await.unwrap();
@@ -1143,7 +1144,7 @@ mod tests {
 
         // A write of the certificate's record alone: re-read, not unsealed again.
         let arn = cert.record.acm_arn.clone();
-        let tag = carapace_core::acm::Tag { key: "team".into(), value: Some("web".into()) };
+        let tag = carapace_acm::Tag { key: "team".into(), value: Some("web".into()) };
         w.acm.add_tags(&alice(), &arn, &[tag]).await.unwrap();
         eventually("the tag write is a certificate update", async || {
             (w.updates(UpdateKind::Certificate) > before.2).then_some(())

@@ -462,14 +462,14 @@ async fn ca(cmd: CaCommand) -> anyhow::Result<()> {
             let app = App::open_command(&config).await?;
             let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
             let (root_pem, intermediate_pem) = (read(&root)?, read(&intermediate)?);
-            let (_, material) = carapace_core::ca::CertificateAuthority::import(
+            let (_, material) = carapace_kernel::ca::CertificateAuthority::import(
                 &root_pem,
                 &intermediate_pem,
                 &read(&key)?,
                 &app.master_key,
             )?;
             print_ca_findings(&root_pem, &intermediate_pem, app.clock.now())?;
-            carapace_core::runtime::store_ca(app.store.as_ref(), &material, app.clock.now_ms()).await?;
+            carapace_kernel::runtime::store_ca(app.store.as_ref(), &material, app.clock.now_ms()).await?;
             carapace::app::write_private(&config.data_dir.join("ca-root.pem"), read(&root)?.as_bytes())?;
             println!("imported; new certificates chain to {}", root.display());
             app.store.close().await?;
@@ -478,10 +478,10 @@ async fn ca(cmd: CaCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints what [`carapace_core::ca::lint`] finds in an imported root and intermediate. Findings
+/// Prints what [`carapace_kernel::ca::lint`] finds in an imported root and intermediate. Findings
 /// do not stop the import: the CA is the operator's, and only they can reissue it.
 fn print_ca_findings(root_pem: &str, intermediate_pem: &str, now: time::OffsetDateTime) -> anyhow::Result<()> {
-    use carapace_core::ca::lint::{self, CaRole};
+    use carapace_kernel::ca::lint::{self, CaRole};
     let mut findings = Vec::new();
     for (pem, role) in [(root_pem, CaRole::Root), (intermediate_pem, CaRole::Subordinate)] {
         findings.extend(lint::ca_certificate(pem, role, now)?.into_iter().map(|f| (role, f)));

@@ -246,7 +246,7 @@ impl Metrics {
     }
 }
 
-impl carapace_core::jobs::JobObserver for Metrics {
+impl carapace_kernel::jobs::JobObserver for Metrics {
     fn job_outcome(&self, service: &'static str, outcome: &'static str) {
         self.jobs.get_or_create(&JobLabels { service, outcome }).inc();
     }

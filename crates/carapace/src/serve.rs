@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use carapace_core::acm::{AcmJobs, CertificateManager};
-use carapace_core::events::EventDeliveries;
-use carapace_core::jobs::{JobObserver, Worker};
-use carapace_core::{AcmSettings, Core, Settings};
+use carapace_acm::AcmSettings;
+use carapace_acm::events::EventDeliveries;
+use carapace_acm::{AcmJobs, CertificateManager};
+use carapace_kernel::jobs::{JobObserver, Worker};
+use carapace_kernel::{Core, Settings};
 use carapace_proto::sigv4::SecretKey;
 use carapace_proto::{Credential, CredentialLookup, Dispatcher, DispatcherConfig, ServiceHandler, WireError};
 use tokio::net::TcpListener;
@@ -46,7 +47,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let services: Vec<Arc<dyn ServiceHandler>> = vec![
         Arc::new(carapace_acm_api::Acm::new(acm.clone())),
         Arc::new(carapace_ds_api::Ds::new(core.clone(), config.ds_settings())),
-        Arc::new(carapace_lightsail_api::Lightsail::new(carapace_core::lightsail::LightsailManager::new(
+        Arc::new(carapace_lightsail_api::Lightsail::new(carapace_lightsail::LightsailManager::new(
             core.clone(),
             config.lightsail_settings(),
             acm.clone(),
@@ -61,7 +62,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let metrics = Arc::new(metrics);
     // Resyncs reach every subscriber whatever its kinds; a rarely written kind keeps this
     // counter's subscription from waking for ordinary changes.
-    let mut feed = app.store.subscribe(&[carapace_core::runtime::CA_KIND]);
+    let mut feed = app.store.subscribe(&[carapace_kernel::runtime::CA_KIND]);
     let counter = metrics.clone();
     tokio::spawn(async move {
         while let Some(event) = feed.next().await {
@@ -109,7 +110,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let edge = start_edge(&config, &acm, &ca, &metrics, stop_rx.clone()).await?;
     let front = Arc::new(Front {
         clock: app.clock.clone(),
-        signing_clock: Arc::new(carapace_core::SystemClock),
+        signing_clock: Arc::new(carapace_kernel::SystemClock),
         edge_addrs: edge.as_ref().map(|(https, http, _)| (*https, *http)),
         dispatcher,
         metrics,
@@ -120,18 +121,18 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             .collect(),
         acm: Some(acm.clone()),
         ca: Some(ca.clone()),
-        crls: carapace_core::revocation::CrlCache::new(time::Duration::seconds(
+        crls: carapace_kernel::revocation::CrlCache::new(time::Duration::seconds(
             i64::try_from(config.crl_refresh_secs).unwrap_or(i64::MAX),
         )),
         // Kept answers are ~1 KiB: at most ~100 MiB however many certificates are asked about.
-        ocsp_answers: carapace_core::revocation::OcspCache::new(100_000),
+        ocsp_answers: carapace_kernel::revocation::OcspCache::new(100_000),
     });
     let approval_page = match approval_listener {
         Some(listener) => {
             let names = approval::certificate_names(&acm.settings().approval_base_url);
             let (tls, issued) =
                 approval::tls_config(&ca, &names, &core.settings.base_url, config.acm.validity_days, core.clock.now())?;
-            carapace_core::revocation::record_self_issued(core.store.as_ref(), &issued, core.clock.now_ms()).await?;
+            carapace_kernel::revocation::record_self_issued(core.store.as_ref(), &issued, core.clock.now_ms()).await?;
             Some(tokio::spawn(approval::run(approval_server, listener, tls, acm.clone(), stop_rx.clone(), grace)))
         }
         None => None,
@@ -233,7 +234,7 @@ async fn edge_admin(
 async fn start_edge(
     config: &Config,
     acm: &CertificateManager,
-    ca: &carapace_core::ca::CertificateAuthority,
+    ca: &carapace_kernel::ca::CertificateAuthority,
     metrics: &Metrics,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Option<(std::net::SocketAddr, std::net::SocketAddr, Vec<tokio::task::JoinHandle<()>>)>> {
@@ -285,15 +286,14 @@ async fn start_edge(
         Box::new(move |now| crate::edge_sync::default_certificate(&ca, &domain, &base_url, days, now))
     };
     let default_certificate = issue_default(core.clock.now())?;
-    carapace_core::revocation::record_self_issued(
+    carapace_kernel::revocation::record_self_issued(
         core.store.as_ref(),
         &default_certificate.issued,
         core.clock.now_ms(),
     )
     .await?;
     metrics.watch_edge(edge.clone());
-    let lightsail =
-        carapace_core::lightsail::LightsailManager::new(core.clone(), config.lightsail_settings(), acm.clone());
+    let lightsail = carapace_lightsail::LightsailManager::new(core.clone(), config.lightsail_settings(), acm.clone());
     let node = format!("{}-{}", hostname(), std::process::id());
     let sync = crate::edge_sync::EdgeSync::new(
         edge.clone(),
@@ -366,7 +366,7 @@ async fn approval_listener(config: &Config) -> Option<TcpListener> {
 }
 
 /// The core's handles and settings for this node.
-fn core(app: &App, ca: &Arc<carapace_core::ca::CertificateAuthority>, config: &Config, base_url: String) -> Core {
+fn core(app: &App, ca: &Arc<carapace_kernel::ca::CertificateAuthority>, config: &Config, base_url: String) -> Core {
     Core {
         store: app.store.clone(),
         clock: app.clock.clone(),
@@ -406,9 +406,9 @@ fn acm_settings(config: &Config, approval_addr: std::net::SocketAddr) -> AcmSett
     }
 }
 
-fn job_settings(config: &Config) -> carapace_core::jobs::JobSettings {
+fn job_settings(config: &Config) -> carapace_kernel::jobs::JobSettings {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    carapace_core::jobs::JobSettings {
+    carapace_kernel::jobs::JobSettings {
         lease_ms: i64::try_from(config.jobs.lease_ms).unwrap_or(i64::MAX),
         max_failures: config.jobs.max_failures,
         concurrency: if config.jobs.concurrency == 0 { cores } else { config.jobs.concurrency },
@@ -431,7 +431,7 @@ fn approval_base_url(config: &Config, bound: std::net::SocketAddr) -> String {
 /// by `carapace keys` in another process, within 100 ms); the TTL only bounds a feed that
 /// is down.
 struct KeyLookup {
-    accounts: carapace_core::accounts::Accounts,
+    accounts: carapace_kernel::accounts::Accounts,
     cache: moka::future::Cache<String, Option<Credential>>,
     /// Bumped by every eviction: a lookup that read the store before an eviction does not
     /// cache what it read (it may be the revoked key).
@@ -439,9 +439,9 @@ struct KeyLookup {
 }
 
 impl KeyLookup {
-    fn new(accounts: carapace_core::accounts::Accounts, store: &dyn carapace_store::Store, ttl: Duration) -> Self {
+    fn new(accounts: carapace_kernel::accounts::Accounts, store: &dyn carapace_store::Store, ttl: Duration) -> Self {
         let cache = moka::future::Cache::builder().max_capacity(10_000).time_to_live(ttl).build();
-        let mut feed = store.subscribe(&[carapace_core::accounts::KIND]);
+        let mut feed = store.subscribe(&[carapace_kernel::accounts::KIND]);
         let evictions = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (evict, bump) = (cache.clone(), evictions.clone());
         tokio::spawn(async move {

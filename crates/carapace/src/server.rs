@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use carapace_core::ca::CertificateAuthority;
+use carapace_kernel::ca::CertificateAuthority;
 use carapace_proto::Dispatcher;
 use carapace_store::Store;
 use http::{Request, Response, StatusCode, header};
@@ -22,10 +22,10 @@ pub struct Front {
     pub edge_addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
     /// Certificate time (CRL and OCSP validity): the core's clock, which
     /// `clock_offset_secs` may run ahead.
-    pub clock: Arc<dyn carapace_core::Clock>,
+    pub clock: Arc<dyn carapace_kernel::Clock>,
     /// The time clients sign requests with (SigV4 skew): the real clock, whatever the
     /// offset, so time travel does not make every signature expired.
-    pub signing_clock: Arc<dyn carapace_core::Clock>,
+    pub signing_clock: Arc<dyn carapace_kernel::Clock>,
     /// API dispatch.
     pub dispatcher: Dispatcher,
     /// Metrics registry.
@@ -36,18 +36,18 @@ pub struct Front {
     pub static_routes: Vec<(String, &'static str, Bytes)>,
     /// Serves the content of HTTP validation `RedirectTo` URLs
     /// (`/acm-validations/<account>/.well-known/pki-validation/<token>.txt`).
-    pub acm: Option<carapace_core::acm::CertificateManager>,
+    pub acm: Option<carapace_acm::CertificateManager>,
     /// The CA whose certificates (`/ca/<id>.crt`), CRLs (`/crl/<id>.crl`) and OCSP answers
     /// (`/ocsp`) are served: the URLs in every certificate it issues.
     pub ca: Option<Arc<CertificateAuthority>>,
     /// Signed CRLs kept between revocations (`crl_refresh_secs`).
-    pub crls: carapace_core::revocation::CrlCache,
+    pub crls: carapace_kernel::revocation::CrlCache,
     /// Signed OCSP answers kept between revocations.
-    pub ocsp_answers: carapace_core::revocation::OcspCache,
+    pub ocsp_answers: carapace_kernel::revocation::OcspCache,
 }
 
 /// Where HTTP validation content lives (the path of ACM's `RedirectTo`, see
-/// `carapace_core::acm::validation::ValidationSecret::http_redirect`).
+/// `carapace_acm::validation::ValidationSecret::http_redirect`).
 const ACM_VALIDATIONS_PREFIX: &str = "/acm-validations/";
 
 /// Largest OCSP request body read.
@@ -154,10 +154,10 @@ impl Front {
 
     /// Answers an OCSP request (`None`: the body could not be read or decoded) with a
     /// response signed by the issuing intermediate (kept between revocations, see
-    /// [`carapace_core::revocation::OcspCache`]), or an unsuccessful OCSP response.
+    /// [`carapace_kernel::revocation::OcspCache`]), or an unsuccessful OCSP response.
     async fn ocsp(&self, request: Option<Vec<u8>>) -> Response<Full<Bytes>> {
-        use carapace_core::ca::{OcspFailure, ocsp_failure};
-        use carapace_core::revocation::RevocationError;
+        use carapace_kernel::ca::{OcspFailure, ocsp_failure};
+        use carapace_kernel::revocation::RevocationError;
         let Some(ca) = &self.ca else { return not_found() };
         let answer = |der: Bytes| binary("application/ocsp-response", der);
         let failure = |failure: OcspFailure| answer(Bytes::from(ocsp_failure(failure)));

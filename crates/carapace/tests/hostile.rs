@@ -411,7 +411,7 @@ async fn a_crl_is_signed_once_per_revocation_not_per_get() {
     });
     issued.await.expect("issued");
     let pem = acm.get_certificate().certificate_arn(&arn).send().await.unwrap().certificate.unwrap();
-    let leaf = carapace_core::ca::parse_certificate(&pem).unwrap();
+    let leaf = carapace_kernel::ca::parse_certificate(&pem).unwrap();
     let issuer = hex::encode(leaf.authority_key_id.unwrap());
     let get_crl = || {
         let addr = addr.clone();

@@ -2,7 +2,7 @@
 //!
 //! The trait and its data are always here; [`SmtpMailer`] (feature `smtp`) sends through a
 //! configured SMTP relay with lettre. Who gets the mail, and the approval tokens its link
-//! carries, are the core's rules (`carapace_core::validation::email`).
+//! carries, are the core's rules (`carapace_acm::ownership::email`).
 //!
 //! ## Exactly-once mail
 //!

@@ -2,7 +2,7 @@
 //!
 //! The trait is always here; [`HttpsWebhooks`] (feature `webhooks`) posts with hyper over
 //! rustls. What is posted, its signature, and what a failure means for the event are the
-//! core's (`carapace_core::events`).
+//! core's (`carapace_acm::events`).
 
 use std::time::Duration;
 

@@ -1,8 +1,8 @@
 //! RegisterCertificate, DescribeCertificate, ListCertificates, DeregisterCertificate.
 
-use carapace_core::ds::machine::CertificateState as State;
-use carapace_core::ds::records::CertificateKind;
-use carapace_core::ds::{CertificateView, NewCertificate};
+use carapace_ds::machine::CertificateState as State;
+use carapace_ds::records::CertificateKind;
+use carapace_ds::{CertificateView, NewCertificate};
 use carapace_model::ds::{
     Certificate, CertificateInfo, CertificateState, CertificateType, ClientCertAuthSettings,
     DeregisterCertificateRequest, DeregisterCertificateResult, DescribeCertificateRequest, DescribeCertificateResult,

@@ -1,8 +1,8 @@
 //! EnableClientAuthentication, DisableClientAuthentication,
 //! DescribeClientAuthenticationSettings (smart-card logon on an AD Connector).
 
-use carapace_core::ds::machine::ClientAuthStatus as Status;
-use carapace_core::ds::records::ClientAuthKind;
+use carapace_ds::machine::ClientAuthStatus as Status;
+use carapace_ds::records::ClientAuthKind;
 use carapace_model::ds::{
     ClientAuthenticationSettingInfo, ClientAuthenticationStatus, ClientAuthenticationType,
     DescribeClientAuthenticationSettingsRequest, DescribeClientAuthenticationSettingsResult,

@@ -1,9 +1,9 @@
 //! CreateDirectory, CreateMicrosoftAD, ConnectDirectory, DescribeDirectories,
 //! DeleteDirectory, GetDirectoryLimits.
 
-use carapace_core::ds::machine::DirectoryStage as Stage;
-use carapace_core::ds::records::DirectoryKind;
-use carapace_core::ds::{DirectoryView, NewDirectory, availability_zones};
+use carapace_ds::machine::DirectoryStage as Stage;
+use carapace_ds::records::DirectoryKind;
+use carapace_ds::{DirectoryView, NewDirectory, availability_zones};
 use carapace_model::ds::{
     ConnectDirectoryRequest, ConnectDirectoryResult, CreateDirectoryRequest, CreateDirectoryResult,
     CreateMicrosoftADRequest, CreateMicrosoftADResult, DeleteDirectoryRequest, DeleteDirectoryResult,

@@ -1,17 +1,17 @@
 //! EnableLDAPS, DisableLDAPS, DescribeLDAPSSettings, and the task that runs a check.
 //!
 //! `EnableLDAPS` stores `Enabling` with a fresh check id and, in the same batch, a job
-//! ([`carapace_core::ds::jobs::DsJob`]) due a moment later. [`LdapsChecks`] runs it in the
+//! ([`carapace_ds::jobs::DsJob`]) due a moment later. [`LdapsChecks`] runs it in the
 //! generic worker: it asks the core what to verify ([`Directories::ldaps_plan`]), probes the
 //! customer's domain controllers ([`carapace_checks::ldaps::check`]) and reports the outcome
 //! ([`Directories::finish_ldaps_check`]). The outcome is dropped if LDAPS was disabled or
 //! re-enabled meanwhile. A restart mid-check re-runs the job after its lease, by itself.
 
 use carapace_checks::ldaps::{self, ProbeSettings};
-use carapace_core::ds::Directories;
-use carapace_core::ds::jobs::DsJob;
-use carapace_core::ds::machine::LdapsStatus as Status;
-use carapace_core::jobs::{JobFailure, JobHandler, Outcome};
+use carapace_ds::Directories;
+use carapace_ds::jobs::DsJob;
+use carapace_ds::machine::LdapsStatus as Status;
+use carapace_kernel::jobs::{JobFailure, JobHandler, Outcome};
 use carapace_model::ds::{
     DescribeLDAPSSettingsRequest, DescribeLDAPSSettingsResult, DisableLDAPSRequest, DisableLDAPSResult,
     EnableLDAPSRequest, EnableLDAPSResult, ErrorCode, LDAPSSettingInfo, LDAPSStatus,
@@ -68,7 +68,7 @@ pub struct LdapsChecks {
 
 impl LdapsChecks {
     /// The checks of the directories in `core`'s store, probing as `settings` say.
-    pub fn new(core: carapace_core::Core, settings: ProbeSettings) -> Self {
+    pub fn new(core: carapace_kernel::Core, settings: ProbeSettings) -> Self {
         Self { dirs: Directories::new(core), settings }
     }
 }
@@ -84,7 +84,7 @@ impl JobHandler for LdapsChecks {
     async fn run(&self, job: DsJob, _attempts: u32) -> Result<Outcome, JobFailure> {
         let DsJob::LdapsCheck(check) = job;
         let (scope, directory_id) = (&check.scope, &check.directory_id);
-        let fail = |e: carapace_core::ds::DsError| JobFailure(e.to_string());
+        let fail = |e: carapace_ds::DsError| JobFailure(e.to_string());
         let Some(plan) = self.dirs.ldaps_plan(scope, directory_id, &check.check_id).await.map_err(fail)? else {
             return Ok(Outcome::Finished); // disabled or re-enabled since: stale
         };

@@ -3,7 +3,7 @@
 //! One file per operation family: [`directories`] (create, connect, describe, delete,
 //! limits), [`tags`], [`certificates`] (register, describe, list, deregister), [`ldaps`]
 //! (enable, disable, describe, and running the check), [`client_auth`] (smart-card
-//! settings). Each maps the generated DTOs onto [`carapace_core::ds::Directories`], which
+//! settings). Each maps the generated DTOs onto [`carapace_ds::Directories`], which
 //! holds the rules; `carapace_checks::ldaps` is the network half of the LDAPS check.
 //!
 //! Time-driven states are computed on read by the core. An LDAPS check is a job enqueued
@@ -29,8 +29,8 @@ pub mod directories;
 pub mod ldaps;
 pub mod tags;
 
-use carapace_core::Core;
-use carapace_core::ds::{Directories, DsError};
+use carapace_ds::{Directories, DsError};
+use carapace_kernel::Core;
 use carapace_model::Timestamp;
 use carapace_model::ds::OperationName as Op;
 use carapace_model::ds::{ErrorCode, OperationName};
@@ -57,7 +57,7 @@ impl Default for DsSettings {
     fn default() -> Self {
         Self {
             probe: carapace_checks::ldaps::ProbeSettings::default(),
-            directory_step_ms: carapace_core::ds::records::DIRECTORY_STEP_MS,
+            directory_step_ms: carapace_ds::records::DIRECTORY_STEP_MS,
         }
     }
 }

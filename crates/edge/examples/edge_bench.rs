@@ -20,12 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use carapace_core::ca::{CertificateAuthority, KeyAlgorithm, LeafRequest, generate_key};
-use carapace_core::crypto::MasterKey;
 use carapace_edge::{
     Behavior, Distribution, Edge, EdgeConfig, Listeners, Origin, PathBehavior, ProtocolPolicy, Snapshot,
     certified_key_from_pem,
 };
+use carapace_kernel::ca::{CertificateAuthority, KeyAlgorithm, LeafRequest, generate_key};
+use carapace_kernel::crypto::MasterKey;
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -48,7 +48,7 @@ fn main() {
 fn certs(dir: &str, kind: &str) {
     let now = time::OffsetDateTime::now_utc();
     let (ca, _) = CertificateAuthority::generate(
-        &carapace_core::ca::CaProfile::new("Bench", "http://127.0.0.1:4566"),
+        &carapace_kernel::ca::CaProfile::new("Bench", "http://127.0.0.1:4566"),
         now,
         &MasterKey::generate().unwrap(),
     )

@@ -744,12 +744,12 @@ mod tests {
     }
 
     fn key(name: &str) -> Arc<CertifiedKey> {
-        use carapace_core::ca::{CertificateAuthority, KeyAlgorithm, LeafRequest, generate_key};
-        let master = carapace_core::crypto::MasterKey::generate().unwrap();
+        use carapace_kernel::ca::{CertificateAuthority, KeyAlgorithm, LeafRequest, generate_key};
+        let master = carapace_kernel::crypto::MasterKey::generate().unwrap();
         // No handshake is made: any fixed time will do.
         let now = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
         let (ca, _) = CertificateAuthority::generate(
-            &carapace_core::ca::CaProfile::new("Snapshot Test", "http://127.0.0.1:4566"),
+            &carapace_kernel::ca::CaProfile::new("Snapshot Test", "http://127.0.0.1:4566"),
             now,
             &master,
         )

@@ -16,10 +16,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use carapace_core::ca::KeyAlgorithm;
 use carapace_edge::{
     Edge, EdgeConfig, EdgeError, Forwarded, ManualClock, Origin as EdgeOrigin, ProtocolPolicy, Snapshot,
 };
+use carapace_kernel::ca::KeyAlgorithm;
 use common::*;
 use http::{Method, StatusCode};
 use http_body::Frame;

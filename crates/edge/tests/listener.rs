@@ -11,8 +11,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use carapace_core::ca::KeyAlgorithm;
 use carapace_edge::{Behavior, EdgeConfig, ManualClock, Snapshot};
+use carapace_kernel::ca::KeyAlgorithm;
 use common::*;
 use http::{Method, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};

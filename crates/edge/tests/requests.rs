@@ -6,10 +6,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use carapace_core::ca::KeyAlgorithm;
 use carapace_edge::{
     Behavior, CustomErrorResponse, EdgeConfig, Forwarded, ManualClock, Methods, PathBehavior, QueryStrings, Snapshot,
 };
+use carapace_kernel::ca::KeyAlgorithm;
 use common::*;
 use http::{Method, StatusCode};
 use tokio::sync::Semaphore;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use carapace_core::ca::KeyAlgorithm;
 use carapace_edge::{Distribution, EdgeConfig, ManualClock, ProtocolPolicy, Snapshot, TlsPolicy};
+use carapace_kernel::ca::KeyAlgorithm;
 use common::*;
 use http::{Method, StatusCode, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

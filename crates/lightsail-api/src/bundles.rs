@@ -1,6 +1,6 @@
 //! GetDistributionBundles, UpdateDistributionBundle.
 
-use carapace_core::lightsail::LightsailManager;
+use carapace_lightsail::LightsailManager;
 use carapace_model::lightsail as m;
 use carapace_proto::{Output, RequestContext};
 
@@ -9,7 +9,7 @@ use crate::distributions::required;
 use crate::error::{Result, decode, encode};
 
 pub(crate) async fn get(m: &LightsailManager, ctx: &RequestContext) -> Result<Output> {
-    carapace_core::lightsail::check_distribution_region(&crate::owner(ctx))?;
+    carapace_lightsail::check_distribution_region(&crate::owner(ctx))?;
     let bundles = m
         .settings()
         .bundles

@@ -1,6 +1,6 @@
 //! CreateCertificate, GetCertificates, DeleteCertificate.
 
-use carapace_core::lightsail::{CertificateQuery, LightsailManager, NewLightsailCertificate};
+use carapace_lightsail::{CertificateQuery, LightsailManager, NewLightsailCertificate};
 use carapace_model::lightsail as m;
 use carapace_proto::{Output, RequestContext};
 

@@ -1,14 +1,14 @@
 //! Core values ↔ Lightsail DTOs.
 
-use carapace_core::acm::record::{FailureReason, RenewalStatus};
-use carapace_core::acm::state::DomainStatus;
-use carapace_core::acm::{CertificateView as AcmView, Status, Tag};
-use carapace_core::lightsail::cache::{
+use carapace_acm::record::{FailureReason, RenewalStatus};
+use carapace_acm::state::DomainStatus;
+use carapace_acm::{CertificateView as AcmView, Status, Tag};
+use carapace_lightsail::cache::{
     Behavior, CacheSettings, CacheSettingsInput, CustomErrorResponse, DEFAULT_ERROR_CACHING_MIN_TTL, Forward,
     Forwarded, ForwardedQueryStrings, PathBehavior,
 };
-use carapace_core::lightsail::records::DistributionRecord;
-use carapace_core::lightsail::{CertificateView, DistributionView, OperationStatus, OperationView, OriginInput};
+use carapace_lightsail::records::DistributionRecord;
+use carapace_lightsail::{CertificateView, DistributionView, OperationStatus, OperationView, OriginInput};
 use carapace_model::Timestamp;
 use carapace_model::lightsail as m;
 
@@ -304,7 +304,7 @@ pub(crate) fn distribution(v: &DistributionView, single: bool) -> m::LightsailDi
         arn: Some(d.arn.clone()),
         support_code: Some(d.support_code.clone()),
         created_at: Some(ts(d.created_ms)),
-        location: Some(location(carapace_core::lightsail::DISTRIBUTION_REGION)),
+        location: Some(location(carapace_lightsail::DISTRIBUTION_REGION)),
         resource_type: Some(m::ResourceType::Distribution),
         alternative_domain_names: Some(d.alternative_domain_names.clone()),
         status: Some(v.status.to_owned()),

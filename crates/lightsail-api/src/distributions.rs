@@ -1,8 +1,6 @@
 //! CreateDistribution, GetDistributions, UpdateDistribution, DeleteDistribution.
 
-use carapace_core::lightsail::{
-    CertificateChange, DistributionChange, LightsailError, LightsailManager, NewDistribution,
-};
+use carapace_lightsail::{CertificateChange, DistributionChange, LightsailError, LightsailManager, NewDistribution};
 use carapace_model::lightsail as m;
 use carapace_proto::{Output, RequestContext};
 
@@ -44,7 +42,7 @@ pub(crate) async fn create(m: &LightsailManager, ctx: &RequestContext, input: se
         default_behavior: req
             .default_cache_behavior
             .behavior
-            .map_or(carapace_core::lightsail::cache::Behavior::Cache, convert::behavior_from),
+            .map_or(carapace_lightsail::cache::Behavior::Cache, convert::behavior_from),
         cache_settings: req.cache_behavior_settings.map(convert::cache_settings_from),
         cache_behaviors: convert::path_behaviors_from(req.cache_behaviors.unwrap_or_default()),
         bundle_id: req.bundle_id,

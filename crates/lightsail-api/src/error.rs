@@ -2,7 +2,7 @@
 //! Lightsail's `code` (sub-code) and `tip` members beside the message (`docs` is added to
 //! every Lightsail error by [`crate::Lightsail`]'s `finish_error`).
 
-use carapace_core::lightsail::LightsailError;
+use carapace_lightsail::LightsailError;
 use carapace_model::lightsail::ErrorCode;
 use carapace_proto::{Output, WireError};
 

@@ -19,8 +19,8 @@ mod operations;
 mod regions;
 mod tags;
 
-use carapace_core::acm::Owner;
-use carapace_core::lightsail::LightsailManager;
+use carapace_acm::Owner;
+use carapace_lightsail::LightsailManager;
 use carapace_model::lightsail::OperationName;
 use carapace_model::lightsail::OperationName as Op;
 use carapace_model::schema::{Operation, Service};

@@ -1,7 +1,7 @@
 //! GetDistributionMetricData.
 
-use carapace_core::lightsail::metrics::{Metric, MetricQuery, Statistic};
-use carapace_core::lightsail::{LightsailError, LightsailManager};
+use carapace_lightsail::metrics::{Metric, MetricQuery, Statistic};
+use carapace_lightsail::{LightsailError, LightsailManager};
 use carapace_model::lightsail as m;
 use carapace_proto::{Output, RequestContext};
 

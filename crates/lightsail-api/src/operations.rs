@@ -1,6 +1,6 @@
 //! GetOperation, GetOperations, GetOperationsForResource.
 
-use carapace_core::lightsail::LightsailManager;
+use carapace_lightsail::LightsailManager;
 use carapace_model::lightsail as m;
 use carapace_proto::{Output, RequestContext};
 

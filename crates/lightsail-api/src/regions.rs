@@ -1,6 +1,6 @@
 //! GetRegions.
 
-use carapace_core::lightsail::regions::{REGIONS, zones};
+use carapace_lightsail::regions::{REGIONS, zones};
 use carapace_model::lightsail as m;
 use carapace_proto::Output;
 

@@ -1,6 +1,6 @@
 //! TagResource, UntagResource (certificates and distributions).
 
-use carapace_core::lightsail::LightsailManager;
+use carapace_lightsail::LightsailManager;
 use carapace_model::lightsail as m;
 use carapace_proto::{Output, RequestContext};
 

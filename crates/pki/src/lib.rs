@@ -3,7 +3,7 @@
 //! key that seals private keys at rest ([`crypto`]).
 //!
 //! Pure computation: no store, no async runtime, no network. The core uses it (as
-//! `carapace_core::ca`) for ACM and Directory Service; the edge uses it for TLS material.
+//! `carapace_kernel::ca`) for ACM and Directory Service; the edge uses it for TLS material.
 //!
 //! The hierarchy mirrors Amazon's public one, which ACM users know from their certificate
 //! chains: one root (`<name> Root CA 1`, RSA-2048, 20 years) signs two intermediates

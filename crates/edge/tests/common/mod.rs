@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use carapace_core::ca::{CertificateAuthority, KeyAlgorithm, LeafRequest, generate_key};
-use carapace_core::crypto::MasterKey;
 use carapace_edge::{
     Distribution, Edge, EdgeConfig, Listeners, ManualClock, Origin as EdgeOrigin, ProtocolPolicy, Snapshot,
     certified_key_from_pem,
 };
+use carapace_kernel::ca::{CertificateAuthority, KeyAlgorithm, LeafRequest, generate_key};
+use carapace_kernel::crypto::MasterKey;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -44,7 +44,7 @@ impl Pki {
     pub fn new() -> Self {
         let master = MasterKey::generate().unwrap();
         let (ca, _) = CertificateAuthority::generate(
-            &carapace_core::ca::CaProfile::new("Edge Test", "http://127.0.0.1:4566"),
+            &carapace_kernel::ca::CaProfile::new("Edge Test", "http://127.0.0.1:4566"),
             time::OffsetDateTime::now_utc(),
             &master,
         )

@@ -1,0 +1,250 @@
+//! Issuance: signing a leaf once every domain is validated (or, for a renewal, again).
+//!
+//! A worker can run up to one issuance per core at once: RSA key generation dominates (tens
+//! of milliseconds per key) and runs on the blocking pool, so issuance throughput follows
+//! the raw key-generation rate of the machine.
+//!
+//! Every run is idempotent. An issue job names the issuance it produces
+//! ([`CertificateRecord::issuance`] after it), and the record is written at the version
+//! read, so a job replayed after a crash — or run twice by two nodes after a lease expired —
+//! finds the issuance done and stops: a certificate is never issued twice.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use carapace_store::{Key, Row, Write};
+
+use super::jobs::{AcmJob, AcmJobs, CertificateJob, IssueJob};
+use super::lifecycle;
+use super::record::{self, CertificateRecord, Material, RenewalStatus, X509Facts};
+use super::state::{DomainStatus, Event, Status, transition};
+use super::{AcmError, CertificateManager, Loaded, record_put};
+use carapace_kernel::ca::{self, LeafRequest, ParsedCertificate, PrivateKey};
+use carapace_kernel::jobs::{NoObserver, Outcome, Worker};
+
+/// The facts ACM shows about a leaf.
+pub(crate) fn facts(parsed: &ParsedCertificate) -> X509Facts {
+    X509Facts {
+        serial: parsed.serial_hex.clone(),
+        subject: parsed.subject.clone(),
+        common_name: parsed.common_name.clone(),
+        issuer: parsed.issuer.clone(),
+        issuer_dn: parsed.issuer_dn.clone(),
+        dns_names: parsed.subject_alternative_names.clone(),
+        not_before_ms: (parsed.not_before.unix_timestamp_nanos() / 1_000_000) as i64,
+        not_after_ms: (parsed.not_after.unix_timestamp_nanos() / 1_000_000) as i64,
+        signature_algorithm: parsed.signature_algorithm.clone(),
+        key_usages: parsed.key_usages.clone(),
+        extended_key_usages: parsed.extended_key_usages.iter().map(|e| (e.name.clone(), e.oid.clone())).collect(),
+    }
+}
+
+/// Seals a private key for storage in the material row, bound to the certificate ARN.
+pub(crate) fn seal_key(core: &carapace_kernel::Core, key: &PrivateKey, arn: &str) -> Result<String, AcmError> {
+    seal_bytes(core, key.pkcs8_der(), arn)
+}
+
+/// Seals secret bytes for the material row, bound to the certificate ARN.
+pub(crate) fn seal_bytes(core: &carapace_kernel::Core, secret: &[u8], arn: &str) -> Result<String, AcmError> {
+    let sealed = core.master_key.seal(secret, arn.as_bytes()).map_err(|e| AcmError::Internal(e.to_string()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
+}
+
+/// The material write for `scope`/`id`: an insert, or a replace at the version found.
+pub(crate) async fn material_put(
+    m: &CertificateManager,
+    scope: &str,
+    id: &str,
+    created_ms: i64,
+    material: &Material,
+) -> Result<Write, AcmError> {
+    let key = Key::new(record::MATERIAL_KIND, scope, id);
+    let expect = m.core.store.get(&key).await?.map(|r| r.version);
+    Ok(Write::Put { row: Row { key, version: 0, created_ms, body: material.encode()? }, expect })
+}
+
+impl CertificateManager {
+    /// Runs one issue job: approve (in `--dev`), generate the key, sign, store.
+    pub(crate) async fn issue(&self, job: &IssueJob) -> Result<Outcome, AcmError> {
+        let Some(first) = self.load_id(&job.scope, &job.id).await? else {
+            return Ok(Outcome::Finished); // deleted meanwhile
+        };
+        if !self.issuance_wanted(&first, job) {
+            return Ok(Outcome::Finished);
+        }
+        let dev_approve = job.approve_all && self.core.settings.dev;
+        if !dev_approve && first.record.domains.iter().any(|d| d.status != DomainStatus::Success) {
+            // Validation is not complete; the validation worker enqueues a new job when it is.
+            return Ok(Outcome::Finished);
+        }
+
+        // The slow part, off the async threads. The names cannot change while a request is
+        // pending or renewing, so the leaf signed here stays right across write retries.
+        let algorithm = first.record.key_algorithm;
+        let names = first.record.sans.clone();
+        let now = self.core.clock.now();
+        let record = &first.record;
+        let validity_days = record.root_hierarchy.map_or(self.settings.validity_days, |h| h.validity_days());
+        let validity = time::Duration::days(i64::from(validity_days));
+        let hierarchy = record.root_hierarchy.map(|h| h.ca_hierarchy()).unwrap_or_default();
+        let usage = record.certificate_usage.map(|u| u.leaf_usage()).unwrap_or_default();
+        let leaf = LeafRequest {
+            common_name: first.record.domain_name.clone(),
+            sans: names,
+            ip_addresses: Vec::new(),
+            // Whole seconds: X.509 times have no fractions, and Describe must match the PEM.
+            not_before: now.replace_nanosecond(0).unwrap_or(now),
+            not_after: now.replace_nanosecond(0).unwrap_or(now) + validity,
+            serial: None,
+            base_url: self.core.settings.base_url.clone(),
+        };
+        let ca_handle = Arc::clone(&self.core.ca);
+        let (key, issued) = tokio::task::spawn_blocking(move || -> Result<_, ca::CaError> {
+            let key = ca::generate_key(algorithm)?;
+            let issued = ca_handle.issue_in(hierarchy, usage, &leaf, &key, now)?;
+            Ok((key, issued))
+        })
+        .await
+        .map_err(|e| AcmError::Internal(format!("issuance task: {e}")))?
+        .map_err(|e| AcmError::Internal(format!("issuing {}: {e}", first.record.arn)))?;
+        let parsed = ca::parse_certificate(&issued.certificate_pem).map_err(|e| AcmError::Internal(e.to_string()))?;
+        let facts = facts(&parsed);
+        let material = Material {
+            schema: record::SCHEMA,
+            certificate_pem: issued.certificate_pem,
+            chain_pem: issued.chain_pem,
+            sealed_key: seal_key(&self.core, &key, &first.record.arn)?,
+            key_format: record::KeyFormat::Pkcs8Der,
+        };
+
+        let mut loaded = first;
+        carapace_kernel::optimistic!(
+            AcmError,
+            AcmError::Conflict(format!("certificate {} kept changing during issuance", loaded.record.arn)),
+            |_| {
+                if !self.issuance_wanted(&loaded, job) {
+                    return Ok(Some(Outcome::Finished));
+                }
+                let now_ms = self.now_ms();
+                let record = &mut loaded.record;
+                let event = if record.status == Status::PendingValidation { Event::Issue } else { Event::Renew };
+                record.status = transition(record.status, event).map_err(|e| AcmError::Internal(e.to_string()))?;
+                if dev_approve {
+                    for d in &mut record.domains {
+                        d.status = DomainStatus::Success;
+                    }
+                }
+                record.x509 = Some(facts.clone());
+                record.issued_ms = Some(now_ms);
+                record.issuance = job.issuance;
+                record.failure_reason = None;
+                if let Some(renewal) = &mut record.renewal {
+                    renewal.status = RenewalStatus::Success;
+                    renewal.reason = None;
+                    renewal.updated_ms = now_ms;
+                }
+                let action = if event == Event::Issue { "ISSUANCE" } else { "RENEWAL" };
+                let mut writes = vec![
+                    record_put(&job.scope, &loaded, Some(loaded.version))?,
+                    material_put(self, &job.scope, &job.id, loaded.created_ms, &material).await?,
+                ];
+                writes.extend(lifecycle::new_leaf_writes(self, &job.scope, &job.id, &loaded.record, action, now_ms)?);
+                if let Some(serial) = carapace_kernel::revocation::serial_from_display(&parsed.serial_hex) {
+                    writes.push(carapace_kernel::revocation::record_issued(&issued.intermediate_id, &serial, now_ms));
+                }
+                match self.core.store.apply(writes).await {
+                    Ok(_) => {
+                        tracing::info!(arn = %loaded.record.arn, issuance = job.issuance, "certificate issued");
+                        return Ok(Some(Outcome::Finished));
+                    }
+                    Err(carapace_store::Error::Conflict(_)) => match self.load_id(&job.scope, &job.id).await? {
+                        Some(fresh) => loaded = fresh,
+                        None => return Ok(Some(Outcome::Finished)),
+                    },
+                    Err(e) => return Err(e.into()),
+                }
+                Ok(None)
+            }
+        )
+    }
+
+    /// Whether the record still needs the issuance `job` produces.
+    fn issuance_wanted(&self, loaded: &Loaded, job: &IssueJob) -> bool {
+        let r = &loaded.record;
+        if r.issuance >= job.issuance || r.issuance + 1 != job.issuance {
+            return false;
+        }
+        match r.status {
+            Status::PendingValidation => job.issuance == 1,
+            Status::Issued | Status::Expired => {
+                r.renewal.as_ref().is_some_and(|x| x.in_progress() && x.target_issuance == job.issuance)
+            }
+            _ => false,
+        }
+    }
+
+    /// Runs a timeout job.
+    pub(crate) async fn time_out(&self, job: &CertificateJob) -> Result<Outcome, AcmError> {
+        carapace_kernel::optimistic!(
+            AcmError,
+            AcmError::Conflict("certificate kept changing while timing out".into()),
+            |_| {
+                let Some(mut loaded) = self.load_id(&job.scope, &job.id).await? else {
+                    return Ok(Some(Outcome::Finished));
+                };
+                if loaded.record.status != Status::PendingValidation {
+                    return Ok(Some(Outcome::Finished));
+                }
+                let deadline = loaded
+                    .record
+                    .validation_deadline_ms
+                    .unwrap_or(loaded.record.created_ms + self.settings.validation_window_ms);
+                let now = self.now_ms();
+                if now < deadline {
+                    // The window was extended (ResendValidationEmail) or the clock is behind.
+                    return Ok(Some(Outcome::RetryAt(deadline)));
+                }
+                loaded.record.status =
+                    transition(loaded.record.status, Event::TimeOut).map_err(|e| AcmError::Internal(e.to_string()))?;
+                match self.core.store.apply(vec![record_put(&job.scope, &loaded, Some(loaded.version))?]).await {
+                    Ok(_) => {
+                        tracing::info!(arn = %loaded.record.arn, "certificate request timed out");
+                        return Ok(Some(Outcome::Finished));
+                    }
+                    Err(carapace_store::Error::Conflict(_)) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        )
+    }
+
+    /// Runs every ACM job due now, one after another, and returns how many ran. For tests
+    /// that drive the clock by hand instead of running the worker.
+    pub async fn run_due_jobs(&self) -> Result<usize, AcmError> {
+        let worker = Worker::new(self.core.clone(), AcmJobs(self.clone()), Arc::new(NoObserver));
+        Ok(worker.run_due().await?)
+    }
+
+    /// Enqueues issuance for a certificate whose domains are all validated. The validation
+    /// workers call this when the last domain succeeds.
+    pub async fn enqueue_issuance(&self, scope: &str, id: &str) -> Result<(), AcmError> {
+        let Some(loaded) = self.load_id(scope, id).await? else {
+            return Err(AcmError::NotFound(id.to_owned()));
+        };
+        let job = AcmJob::Issue(IssueJob {
+            scope: scope.to_owned(),
+            id: id.to_owned(),
+            issuance: loaded.record.issuance + 1,
+            approve_all: false,
+        });
+        self.core.store.apply(vec![job.enqueue(self.now_ms())?]).await?;
+        self.core.wake_workers();
+        Ok(())
+    }
+}
+
+/// The scope and id of a record, for jobs.
+pub(crate) fn locate(record: &CertificateRecord) -> Option<(String, String)> {
+    let parsed = super::names::CertificateArn::parse(&record.arn).ok()?;
+    Some((format!("{}/{}", parsed.account, parsed.region), parsed.id))
+}
