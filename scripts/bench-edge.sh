@@ -5,11 +5,14 @@
 # edge crate alone (examples/edge_bench), the real `carapace serve` binary (API, workers and
 # edge in one process, the distribution made through the Lightsail API with the AWS CLI), and
 # nginx. Prints figures; asserts nothing. Needs Debian's nginx, wrk and nghttp2-client
-# (h2load), and the AWS CLI (the test venv's, or one on PATH).
+# (h2load), and the AWS CLI (the test venv's, or one on PATH). FIGURES picks figures (any of
+# cached-h1 cached-h2 miss handshake memory; all by default), e.g. FIGURES=miss.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/carapace/target}"
 ROUNDS="${ROUNDS:-3}"
+FIGURES=" ${FIGURES:-cached-h1 cached-h2 miss handshake memory} "
+want() { [[ "$FIGURES" == *" $1 "* ]]; }
 DUR="${DUR:-8}"
 ORIGIN=127.0.0.1:9080
 EDGE=9443
@@ -151,7 +154,9 @@ report() { # label, then lines "target value..."
   echo
 }
 
-for kind in ec rsa; do
+kinds=(ec)
+if want handshake; then kinds+=(rsa); fi
+for kind in "${kinds[@]}"; do
   start_servers "$kind"
   targets=(edge nginx)
   if [ "$kind" = ec ]; then targets=(edge carapace nginx); fi
@@ -165,17 +170,18 @@ for kind in ec rsa; do
   for round in $(seq "$ROUNDS"); do
     for target in "${targets[@]}"; do
       if [ "$kind" = ec ]; then
-        echo "cached-h1 $target $(wrk_run "$target" /1k)"
-        echo "cached-h2 $target $(h2_run "$target")"
-        echo "miss $target $(wrk_run "$target" /miss/x)"
+        if want cached-h1; then echo "cached-h1 $target $(wrk_run "$target" /1k)"; fi
+        if want cached-h2; then echo "cached-h2 $target $(h2_run "$target")"; fi
+        if want miss; then echo "miss $target $(wrk_run "$target" /miss/x)"; fi
       fi
-      echo "handshake-$kind $target $(wrk_run "$target" /1k -H 'Connection: close')"
+      if want handshake; then echo "handshake-$kind $target $(wrk_run "$target" /1k -H 'Connection: close')"; fi
     done
   done
   stop_servers
 done | tee "$WORK/results.txt"
 
 # Memory per 100,000 cached 1 KiB objects (fresh processes; nginx keeps bodies in files).
+want memory || exit 0
 seq 1 100000 | sed "s|^|/obj/|" >"$WORK/paths"
 start_servers ec
 for target in edge carapace nginx; do

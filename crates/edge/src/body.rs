@@ -99,15 +99,24 @@ pub(crate) struct OriginStalled(Duration);
 /// origin response timeout is also "how long CloudFront waits after receiving the last
 /// packet of a response". An origin that stalls mid-body would otherwise hold the viewer's
 /// request and an origin socket forever.
+///
+/// The clock starts when a poll finds no frame ready (hyper's `Incoming` returns `Pending`),
+/// and is armed only then: a small response whose body arrived with its head (most misses)
+/// is passed on without touching the timer wheel, and a frame that arrives in time costs
+/// no clock read. The bound is the same: no wait for the origin lasts longer than
+/// `timeout`.
 pub(crate) struct OriginBody {
     inner: Incoming,
     timeout: Duration,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// The running wait, if any; `None` until the body first waits.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A frame arrived since `deadline` was set: the next wait starts a new one.
+    progressed: bool,
 }
 
 impl OriginBody {
     pub(crate) fn new(inner: Incoming, timeout: Duration) -> Self {
-        Self { inner, timeout, deadline: Box::pin(tokio::time::sleep(timeout)) }
+        Self { inner, timeout, deadline: None, progressed: false }
     }
 }
 
@@ -119,16 +128,27 @@ impl Body for OriginBody {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let next = tokio::time::Instant::now() + this.timeout;
-                this.deadline.as_mut().reset(next);
+                this.progressed = true;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(OriginStalled(this.timeout))))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let deadline = match &mut this.deadline {
+                    Some(deadline) if !this.progressed => deadline,
+                    Some(deadline) => {
+                        deadline.as_mut().reset(tokio::time::Instant::now() + timeout);
+                        deadline
+                    }
+                    None => this.deadline.insert(Box::pin(tokio::time::sleep(timeout))),
+                };
+                this.progressed = false;
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(OriginStalled(timeout))))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use carapace_net::ConnInfo;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
@@ -463,7 +463,17 @@ async fn custom_error(
 /// Response headers never passed on or stored: hop-by-hop ones, and `Set-Cookie` for cookies
 /// the distribution does not forward (CloudFront strips those).
 fn clean_headers(mut headers: HeaderMap, cookies: &Forwarded) -> HeaderMap {
-    for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"] {
+    // Names, not strings: a string would be parsed into a name on every response.
+    const HOP_BY_HOP: [HeaderName; 7] = [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        header::TRANSFER_ENCODING,
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
+    ];
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
     match cookies {

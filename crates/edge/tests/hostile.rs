@@ -574,6 +574,38 @@ async fn misses_stream_while_filling_and_copies_stay_within_the_fill_budget() {
     edge.stop().await;
 }
 
+/// An origin that stops sending in the middle of a body is cut off after the origin's
+/// response timeout (the wait between two frames, CloudFront's "after receiving the last
+/// packet"): the viewer gets what arrived and then the end of its connection, never a
+/// response held open forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_origin_that_stalls_mid_body_is_cut_off_after_its_response_timeout() {
+    let pki = Pki::new();
+    let leaf = leaf_for(&pki);
+    let (addr, mut feeds) = fed_origin().await;
+    let mut origin = EdgeOrigin::new(format!("http://{addr}").parse().unwrap(), ProtocolPolicy::HttpOnly);
+    origin.response_timeout = Duration::from_secs(1);
+    let d = carapace_edge::Distribution::new("stall", "a.test", origin, leaf.key.clone());
+    let edge = start_edge(config(&pki), Snapshot::new([d]).unwrap()).await;
+    let viewer = Viewer::new(edge.https, &pki);
+    let mut tls = viewer.tls("a.test", &[b"http/1.1"]).await.unwrap();
+    tls.write_all(b"GET /stalls HTTP/1.1\r\nHost: a.test\r\n\r\n").await.unwrap();
+    let feed = feeds.recv().await.unwrap();
+    feed.send(Bytes::from_static(b"first part")).await.unwrap();
+    // `feed` stays open: the origin neither sends more nor ends the body.
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), tls.read_to_end(&mut got))
+        .await
+        .expect("a stalled origin body held the viewer's response open")
+        .ok();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("first part"), "{text}");
+    assert!(!text.ends_with("0\r\n\r\n"), "a cut-off body must not look complete: {text}");
+    drop(feed);
+    edge.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // 6. the disk tier's directory
 
