@@ -31,8 +31,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
+use super::Storage;
 use super::entry::{CacheKey, Entry};
-use super::storage::Storage;
 
 /// The file that marks a directory as an edge cache; its first line names the format.
 pub(crate) const MARKER: &str = "CARAPACE-EDGE-CACHE";

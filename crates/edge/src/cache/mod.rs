@@ -1,5 +1,5 @@
 //! The edge's cache: freshness as CloudFront computes it, over storage kept apart from the
-//! rules (`storage`: the [`Storage`](storage::Storage) trait, memory, disk), the lock that
+//! rules (the [`Storage`] trait; `storage`: memory and tiering; `disk`), the lock that
 //! coalesces misses (`lock`), and the bounded streaming of misses into the cache (`fill`).
 //!
 //! RFC 9111 rules (storability, `s-maxage` over `max-age` over `Expires`, `Age`, `no-cache`,
@@ -26,7 +26,20 @@ mod storage;
 pub(crate) use entry::{CacheKey, Entry, XCache};
 pub(crate) use fill::{Budget, Fill, Pending, Reservation};
 pub(crate) use lock::{Leader, Lock, Outcome};
-use storage::{Memory, Storage, Tiered};
+use storage::{Memory, Tiered};
+
+/// A place entries are kept. Lookups of the memory tier never wait; a tier that touches
+/// the disk does so off the runtime's worker threads.
+pub(crate) trait Storage: Send + Sync {
+    /// The entry for `key`, if it is held and not past its `keep_until` at `now`.
+    fn get(&self, key: &CacheKey, now: SystemTime) -> impl Future<Output = Option<Arc<Entry>>> + Send;
+    /// Stores `entry` for `key`, replacing what was there.
+    fn put(&self, key: CacheKey, entry: Arc<Entry>);
+    /// Drops every entry of one distribution; lookups stop seeing them at once.
+    fn purge(&self, dist: &str);
+    /// Bytes held now (approximate where the tier applies writes in batches).
+    fn bytes(&self) -> u64;
+}
 
 /// CloudFront's default error caching minimum TTL (10 s) for cacheable error statuses
 /// without a custom error response.

@@ -1,5 +1,5 @@
-//! Where entries live: the [`Storage`] trait, the memory tier (moka, weighted by bytes) and
-//! the tiering of memory over the optional disk tier.
+//! Where entries live: the memory tier (moka, weighted by bytes) and the tiering of memory
+//! over the optional disk tier, both [`Storage`]s.
 //!
 //! Storage knows keys and entries, never HTTP rules: what is cacheable and for how long is
 //! decided before an entry reaches it (`cache::freshness`).
@@ -8,21 +8,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::Storage;
 use super::disk::Disk;
 use super::entry::{CacheKey, Entry};
-
-/// A place entries are kept. Lookups of the memory tier never wait; a tier that touches
-/// the disk does so off the runtime's worker threads.
-pub(crate) trait Storage: Send + Sync {
-    /// The entry for `key`, if it is held and not past its `keep_until` at `now`.
-    fn get(&self, key: &CacheKey, now: SystemTime) -> impl Future<Output = Option<Arc<Entry>>> + Send;
-    /// Stores `entry` for `key`, replacing what was there.
-    fn put(&self, key: CacheKey, entry: Arc<Entry>);
-    /// Drops every entry of one distribution; lookups stop seeing them at once.
-    fn purge(&self, dist: &str);
-    /// Bytes held now (approximate where the tier applies writes in batches).
-    fn bytes(&self) -> u64;
-}
 
 /// Retains an entry as long as its `keep_until` says, measured from insertion.
 struct KeepUntil;
