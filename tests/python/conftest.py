@@ -106,10 +106,10 @@ class Server:
             config=botocore.config.Config(retries={"max_attempts": 1}),
         )
 
-    def pinned_client(self, service, key="123456789012", secret="test-secret", region=REGION, **config):
+    def pinned_client(self, service, key="123456789012", secret="test-secret", region=REGION, protocol=None, **config):
         """A boto3 client built from the repository's pinned model (models/<service>), so a
         test speaks exactly the model Carapace is generated from, whatever botocore pip
-        installed."""
+        installed; with `protocol`, a model that offers only that wire protocol."""
         with open(os.path.join(MODELS, service, "service-2.json")) as f:
             model = json.load(f)
         data_dir = tempfile.mkdtemp(prefix="carapace-model-")
@@ -117,6 +117,11 @@ class Server:
         os.makedirs(api_dir)
         for name in os.listdir(os.path.join(MODELS, service)):
             shutil.copy(os.path.join(MODELS, service, name), api_dir)
+        if protocol:
+            model["metadata"]["protocol"] = protocol
+            model["metadata"]["protocols"] = [protocol]
+            with open(os.path.join(api_dir, "service-2.json"), "w") as f:
+                json.dump(model, f)
         session = botocore.session.get_session()
         session.get_component("data_loader").search_paths.insert(0, data_dir)
         return boto3.Session(botocore_session=session).client(

@@ -20,7 +20,7 @@ pub mod regions;
 pub mod schema;
 pub mod validate;
 
-pub use generated::{acm, ds, lightsail};
+pub use generated::{acm, acm_pca, ds, lightsail};
 
 /// A point in time as epoch seconds, the way the JSON protocols carry it (CBOR uses tag 1).
 ///

@@ -16,7 +16,8 @@ pub mod sigv4;
 
 pub use context::RequestContext;
 pub use dispatch::{
-    Credential, CredentialLookup, Dispatcher, DispatcherConfig, Outcome, ServiceHandler, decode_input, encode_output,
+    Credential, CredentialLookup, Dispatcher, DispatcherConfig, NotBuilt, Outcome, ServiceHandler, decode_input,
+    encode_output,
 };
 pub use error::WireError;
 pub use output::Output;
