@@ -7,7 +7,6 @@ pub mod bench;
 pub mod bench_edge_sync;
 pub mod bench_scale;
 pub mod config;
-pub mod edge_sync;
 pub mod logging;
 pub mod metrics;
 pub mod serve;

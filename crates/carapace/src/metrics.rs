@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use carapace_edge_sync::EdgeSyncMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -53,25 +54,6 @@ pub struct ListenerLabels {
 pub struct DistributionLabels {
     /// The distribution's id (its Lightsail `name` is not unique across accounts).
     pub distribution: String,
-}
-
-/// Labels of an edge snapshot update.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SnapshotUpdateLabels {
-    /// `full` (every distribution re-read: at start, after a feed gap or a failed update,
-    /// when the default certificate is renewed), `distribution` (one distribution re-read for
-    /// a write of its own) or `certificate` (a new version of an attached certificate, or
-    /// its expiry, re-read for the distributions that use it).
-    pub kind: &'static str,
-}
-
-/// What the edge's owner ([`crate::edge_sync::EdgeSync`]) reports on `/metrics`.
-#[derive(Clone, Debug, Default)]
-pub struct EdgeSyncMetrics {
-    /// Distributions served with the default certificate because their own is unusable.
-    pub fallbacks: Gauge,
-    /// Snapshot updates by kind.
-    pub updates: Family<SnapshotUpdateLabels, Counter>,
 }
 
 /// One distribution's counters on this node's edge.
@@ -279,7 +261,7 @@ mod tests {
         stats.open.store(3, Ordering::Relaxed);
         m.watch_listener("api", stats);
         assert!(m.render().contains(r#"carapace_connections_open{listener="api"} 3"#));
-        m.edge_sync().updates.get_or_create(&SnapshotUpdateLabels { kind: "full" }).inc();
+        m.edge_sync().updates.get_or_create(&carapace_edge_sync::SnapshotUpdateLabels { kind: "full" }).inc();
         assert!(m.render().contains(r#"carapace_edge_snapshot_updates_total{kind="full"} 1"#), "{}", m.render());
     }
 }

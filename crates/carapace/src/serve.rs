@@ -283,9 +283,9 @@ async fn start_edge(
         ..Default::default()
     })?;
     let domain = config.edge.domain.to_ascii_lowercase();
-    let issue_default: crate::edge_sync::IssueDefault = {
+    let issue_default: carapace_edge_sync::IssueDefault = {
         let (ca, base_url, days) = (core.ca.clone(), core.settings.base_url.clone(), config.acm.validity_days);
-        Box::new(move |now| crate::edge_sync::default_certificate(&ca, &domain, &base_url, days, now))
+        Box::new(move |now| carapace_edge_sync::default_certificate(&ca, &domain, &base_url, days, now))
     };
     let default_certificate = issue_default(core.clock.now())?;
     carapace_kernel::revocation::record_self_issued(
@@ -297,7 +297,7 @@ async fn start_edge(
     metrics.watch_edge(edge.clone());
     let lightsail = carapace_lightsail::LightsailManager::new(core.clone(), config.lightsail_settings(), acm.clone());
     let node = format!("{}-{}", hostname(), std::process::id());
-    let sync = crate::edge_sync::EdgeSync::new(
+    let sync = carapace_edge_sync::EdgeSync::new(
         edge.clone(),
         lightsail,
         acm.clone(),

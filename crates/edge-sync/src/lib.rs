@@ -42,7 +42,10 @@ use carapace_lightsail::records::{
 use carapace_store::{FeedEvent, Key, Order, Scan};
 use rustls::sign::CertifiedKey;
 
-use crate::metrics::{EdgeSyncMetrics, SnapshotUpdateLabels};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 
 /// Longest time between two reports: well inside Lightsail's
 /// [`carapace_lightsail::edge::EDGE_NODE_TTL_MS`], so a live edge never looks gone.
@@ -53,6 +56,25 @@ const FLUSH: Duration = Duration::from_secs(60);
 
 /// Feed events gathered into one update at most (a burst is applied in batches this big).
 const BATCH: usize = 4_096;
+
+/// Labels of an edge snapshot update.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SnapshotUpdateLabels {
+    /// `full` (every distribution re-read: at start, after a feed gap or a failed update,
+    /// when the default certificate is renewed), `distribution` (one distribution re-read for
+    /// a write of its own) or `certificate` (a new version of an attached certificate, or
+    /// its expiry, re-read for the distributions that use it).
+    pub kind: &'static str,
+}
+
+/// What the edge's owner ([`EdgeSync`]) reports on `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct EdgeSyncMetrics {
+    /// Distributions served with the default certificate because their own is unusable.
+    pub fallbacks: Gauge,
+    /// Snapshot updates by kind.
+    pub updates: Family<SnapshotUpdateLabels, Counter>,
+}
 
 /// Signs a new default certificate valid from the given time.
 pub type IssueDefault = Box<dyn Fn(time::OffsetDateTime) -> anyhow::Result<DefaultCertificate> + Send + Sync>;
@@ -927,7 +949,10 @@ mod tests {
         .unwrap();
         let store = carapace_store::sqlite::SqliteStore::open_in_memory().unwrap();
         let core = Core {
-            store: Arc::new(carapace_kernel::index::IndexedStore::new(Arc::new(store), crate::app::indexers())),
+            store: Arc::new(carapace_kernel::index::IndexedStore::new(
+                Arc::new(store),
+                carapace_kernel::module::indexers(&[carapace_acm::MODULE, carapace_lightsail::MODULE]),
+            )),
             clock: Arc::new(clock.clone()),
             master_key: master,
             ca: Arc::new(ca),
