@@ -1080,7 +1080,16 @@ mod tests {
         let origin =
             OriginInput { name: "web".into(), protocol_policy: Some("gopher-only".into()), ..Default::default() };
         let change = DistributionChange { origin: Some(origin), ..Default::default() };
-        let op = w.lightsail.update_distribution(&alice(), "bad", change, "UpdateDistribution").await.unwrap();
+        let op = w
+            .lightsail
+            .update_distribution(
+                &alice(),
+                "bad",
+                change,
+                carapace_lightsail::records::OperationType::UpdateDistribution,
+            )
+            .await
+            .unwrap();
         let failed = eventually("the operation fails", async || {
             let op = w.lightsail.get_operation(&alice(), &op.record.id).await.unwrap();
             (op.status == OperationStatus::Failed).then_some(op)

@@ -7,7 +7,7 @@ use carapace_lightsail::cache::{
     Behavior, CacheSettings, CacheSettingsInput, CustomErrorResponse, DEFAULT_ERROR_CACHING_MIN_TTL, Forward,
     Forwarded, ForwardedQueryStrings, PathBehavior,
 };
-use carapace_lightsail::records::DistributionRecord;
+use carapace_lightsail::records::{DistributionRecord, ResourceType};
 use carapace_lightsail::{CertificateView, DistributionView, OperationStatus, OperationView, OriginInput};
 use carapace_model::Timestamp;
 use carapace_model::lightsail as m;
@@ -178,12 +178,15 @@ pub(crate) fn operation(o: &OperationView) -> m::Operation {
     m::Operation {
         id: Some(r.id.clone()),
         resource_name: Some(r.resource_name.clone()),
-        resource_type: r.resource_type.parse().ok(),
+        resource_type: Some(match r.resource_type {
+            ResourceType::Distribution => m::ResourceType::Distribution,
+            ResourceType::Certificate => m::ResourceType::Certificate,
+        }),
         created_at: Some(ts(r.created_ms)),
         location: Some(location(&r.region)),
         is_terminal: Some(o.is_terminal()),
         operation_details: r.details.clone(),
-        operation_type: Some(r.operation_type.clone()),
+        operation_type: Some(r.operation_type.as_str().to_owned()),
         status: Some(operation_status(o.status)),
         status_changed_at: Some(ts(o.status_changed_ms)),
         error_code: r.error_code.clone(),

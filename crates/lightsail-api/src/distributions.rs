@@ -109,7 +109,14 @@ pub(crate) async fn update(m: &LightsailManager, ctx: &RequestContext, input: se
         default_root_object: req.default_root_object,
         custom_error_responses: req.custom_error_responses.map(convert::custom_errors_from),
     };
-    let op = m.update_distribution(&crate::owner(ctx), &req.distribution_name, change, "UpdateDistribution").await?;
+    let op = m
+        .update_distribution(
+            &crate::owner(ctx),
+            &req.distribution_name,
+            change,
+            carapace_lightsail::records::OperationType::UpdateDistribution,
+        )
+        .await?;
     encode(m::UpdateDistributionResult { operation: Some(convert::operation(&op)) })
 }
 

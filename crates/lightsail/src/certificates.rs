@@ -12,6 +12,7 @@ use carapace_store::{Cursor, Key, Order, Row, Scan, Write};
 use super::operations::{self, OperationView, decode_token, encode_token, fingerprint, new_operation};
 use super::records::{self, CERTIFICATE_KIND, CertificateRecord};
 use super::{LightsailError, LightsailManager, Result, tags};
+use crate::records::{OperationType, ResourceType};
 use carapace_acm::{self as acm, AcmError, HeldBy, Holder, NewCertificate, Owner, Status, Tag, ValidationMethod};
 use carapace_kernel::ca::KeyAlgorithm;
 
@@ -127,7 +128,8 @@ impl LightsailManager {
                 created_ms: now,
                 tags: req.tags.clone(),
             };
-            let (op, op_writes) = new_operation(owner, "Certificate", &req.name, "CreateCertificate", now)?;
+            let (op, op_writes) =
+                new_operation(owner, ResourceType::Certificate, &req.name, OperationType::CreateCertificate, now)?;
             let mut writes = vec![Write::Put {
                 row: Row { key: name_key.clone(), version: 0, created_ms: now, body: records::encode(&record)? },
                 expect: None,
@@ -330,7 +332,8 @@ impl LightsailManager {
             }
             Err(e) => return Err(e.into()),
         }
-        let (op, op_writes) = new_operation(owner, "Certificate", name, "DeleteCertificate", self.now_ms())?;
+        let (op, op_writes) =
+            new_operation(owner, ResourceType::Certificate, name, OperationType::DeleteCertificate, self.now_ms())?;
         let mut writes = vec![Write::Delete { key: Key::new(CERTIFICATE_KIND, owner.scope(), name), expect: version }];
         writes.extend(op_writes);
         match self.core.store.apply(writes).await {

@@ -21,6 +21,7 @@ use super::records::{
     DistributionRecord, DomainClaim, OriginRecord, SubdomainRecord,
 };
 use super::{LightsailError, LightsailManager, Result, check_distribution_region, tags};
+use crate::records::{OperationType, ResourceType};
 use carapace_acm::{AcmError, CertificateManager, Owner, Status, Tag};
 
 /// Distributions per GetDistributions page.
@@ -268,7 +269,7 @@ impl LightsailManager {
         owner: &Owner,
         old: Option<(&DistributionRecord, &Row)>,
         new: &DistributionRecord,
-        operation_type: &str,
+        operation_type: OperationType,
         extra: Vec<Write>,
     ) -> Result<Option<OperationView>> {
         let old_hosts = old.map(|(d, _)| d.hosts()).unwrap_or_default();
@@ -297,7 +298,7 @@ impl LightsailManager {
             }
         }
         writes.extend(extra);
-        let (mut op, _) = new_operation(owner, "Distribution", &new.name, operation_type, now)?;
+        let (mut op, _) = new_operation(owner, ResourceType::Distribution, &new.name, operation_type, now)?;
         // Only a new configuration version is something an edge applies (a bundle change is
         // not), so only then can an edge fail the operation.
         if old.is_none_or(|(d, _)| d.config_version != new.config_version) {
@@ -436,7 +437,9 @@ impl LightsailManager {
         carapace_kernel::optimistic!(LightsailError, LightsailError::busy("distribution"), |_| {
             record.domain_name = format!("d{}.{}", super::random_alnum(13)?, self.settings.edge_domain);
             let marks = self.certificate_mark_writes(owner, &arn, None, record.certificate.as_ref()).await?;
-            if let Some(op) = self.write_distribution(owner, None, &record, "CreateDistribution", marks).await? {
+            if let Some(op) =
+                self.write_distribution(owner, None, &record, OperationType::CreateDistribution, marks).await?
+            {
                 let edges = self.live_edges().await?;
                 return Ok(Some((self.view(record.clone(), &edges), op)));
             }
@@ -488,7 +491,7 @@ impl LightsailManager {
         owner: &Owner,
         name: &str,
         change: DistributionChange,
-        operation_type: &str,
+        operation_type: OperationType,
     ) -> Result<OperationView> {
         check_distribution_region(owner)?;
         let origin = change.origin.as_ref().map(|o| self.origin(owner, o)).transpose()?;
@@ -559,13 +562,13 @@ impl LightsailManager {
     ) -> Result<OperationView> {
         let change =
             DistributionChange { certificate: CertificateChange::Attach(certificate.to_owned()), ..Default::default() };
-        self.update_distribution(owner, distribution, change, "AttachCertificateToDistribution").await
+        self.update_distribution(owner, distribution, change, OperationType::AttachCertificateToDistribution).await
     }
 
     /// DetachCertificateFromDistribution.
     pub async fn detach_certificate(&self, owner: &Owner, distribution: &str) -> Result<OperationView> {
         let change = DistributionChange { certificate: CertificateChange::UseDefault, ..Default::default() };
-        self.update_distribution(owner, distribution, change, "DetachCertificateFromDistribution").await
+        self.update_distribution(owner, distribution, change, OperationType::DetachCertificateFromDistribution).await
     }
 
     /// UpdateDistributionBundle: once per [`super::LightsailSettings::bundle_change_interval_ms`].
@@ -589,8 +592,15 @@ impl LightsailManager {
             let mut new = old.clone();
             new.bundle_id = bundle_id.to_owned();
             new.bundle_changed_ms = Some(self.now_ms());
-            if let Some(op) =
-                self.write_distribution(owner, Some((&old, &row)), &new, "UpdateDistributionBundle", Vec::new()).await?
+            if let Some(op) = self
+                .write_distribution(
+                    owner,
+                    Some((&old, &row)),
+                    &new,
+                    OperationType::UpdateDistributionBundle,
+                    Vec::new(),
+                )
+                .await?
             {
                 return Ok(Some(op));
             }
@@ -614,7 +624,13 @@ impl LightsailManager {
                 writes.push(Write::Delete { key: reset_key, expect: reset.version });
             }
             writes.extend(self.certificate_mark_writes(owner, &old.arn, old.certificate.as_ref(), None).await?);
-            let (op, op_writes) = new_operation(owner, "Distribution", name, "DeleteDistribution", self.now_ms())?;
+            let (op, op_writes) = new_operation(
+                owner,
+                ResourceType::Distribution,
+                name,
+                OperationType::DeleteDistribution,
+                self.now_ms(),
+            )?;
             writes.extend(op_writes);
             match self.core.store.apply(writes).await {
                 Ok(_) => return Ok(Some(OperationView::as_answered(op))),
@@ -630,7 +646,8 @@ impl LightsailManager {
         carapace_kernel::optimistic!(LightsailError, LightsailError::busy("distribution"), |_| {
             let (d, _) = self.load_distribution(owner, name).await?;
             let now = self.now_ms();
-            let (op, op_writes) = new_operation(owner, "Distribution", name, "ResetDistributionCache", now)?;
+            let (op, op_writes) =
+                new_operation(owner, ResourceType::Distribution, name, OperationType::ResetDistributionCache, now)?;
             let reset =
                 CacheResetRecord { schema: records::SCHEMA, id: op.id.clone(), distribution_id: d.id, created_ms: now };
             let key = Key::new(CACHE_RESET_KIND, "", format!("{}/{name}", owner.account));

@@ -20,6 +20,7 @@ use carapace_store::{Clause, Cursor, Key, Row, Write};
 use super::edge::LiveEdges;
 use super::records::{self, OPERATION_KIND, OperationRecord, RESOURCE_OPERATION_KIND, StoredStatus};
 use super::{LightsailError, LightsailManager, Result};
+use crate::records::{OperationType, ResourceType};
 use carapace_acm::Owner;
 
 /// Operations per page.
@@ -100,19 +101,19 @@ pub struct OperationsPage {
 /// A new, finished operation and the two rows that store it.
 pub(crate) fn new_operation(
     owner: &Owner,
-    resource_type: &str,
+    resource_type: ResourceType,
     resource_name: &str,
-    operation_type: &str,
+    operation_type: OperationType,
     now_ms: i64,
 ) -> Result<(OperationRecord, Vec<Write>)> {
     let record = OperationRecord {
         schema: records::SCHEMA,
         id: uuid::Uuid::new_v4().to_string(),
         resource_name: resource_name.to_owned(),
-        resource_type: resource_type.to_owned(),
+        resource_type,
         created_ms: now_ms,
         region: owner.region.clone(),
-        operation_type: operation_type.to_owned(),
+        operation_type,
         details: None,
         status: StoredStatus::Succeeded,
         status_changed_ms: now_ms,

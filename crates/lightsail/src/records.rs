@@ -45,6 +45,73 @@ pub const EDGE_NODE_KIND: &str = "lightsail.edge-node";
 /// among them.
 pub const SERVER_OWNED_KINDS: &[&str] =
     &[CERTIFICATE_KIND, DISTRIBUTION_KIND, DOMAIN_KIND, OPERATION_KIND, RESOURCE_OPERATION_KIND, CACHE_RESET_KIND];
+/// The kinds of resource Lightsail's operations here act on (`resourceType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResourceType {
+    /// A content delivery network distribution.
+    Distribution,
+    /// An SSL/TLS certificate.
+    Certificate,
+}
+
+impl ResourceType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Distribution => "Distribution",
+            Self::Certificate => "Certificate",
+        }
+    }
+}
+
+/// The operations whose records Lightsail keeps (`operationType`), stored by their wire
+/// names. TagResource and UntagResource are outside the model's `OperationType` enum, but
+/// they are what the AWS CLI's example outputs show, so the wire member is a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OperationType {
+    /// CreateDistribution.
+    CreateDistribution,
+    /// UpdateDistribution.
+    UpdateDistribution,
+    /// UpdateDistributionBundle.
+    UpdateDistributionBundle,
+    /// AttachCertificateToDistribution.
+    AttachCertificateToDistribution,
+    /// DetachCertificateFromDistribution.
+    DetachCertificateFromDistribution,
+    /// DeleteDistribution.
+    DeleteDistribution,
+    /// ResetDistributionCache.
+    ResetDistributionCache,
+    /// CreateCertificate.
+    CreateCertificate,
+    /// DeleteCertificate.
+    DeleteCertificate,
+    /// TagResource.
+    TagResource,
+    /// UntagResource.
+    UntagResource,
+}
+
+impl OperationType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateDistribution => "CreateDistribution",
+            Self::UpdateDistribution => "UpdateDistribution",
+            Self::UpdateDistributionBundle => "UpdateDistributionBundle",
+            Self::AttachCertificateToDistribution => "AttachCertificateToDistribution",
+            Self::DetachCertificateFromDistribution => "DetachCertificateFromDistribution",
+            Self::DeleteDistribution => "DeleteDistribution",
+            Self::ResetDistributionCache => "ResetDistributionCache",
+            Self::CreateCertificate => "CreateCertificate",
+            Self::DeleteCertificate => "DeleteCertificate",
+            Self::TagResource => "TagResource",
+            Self::UntagResource => "UntagResource",
+        }
+    }
+}
+
 /// The body schema this build writes.
 pub const SCHEMA: u32 = 1;
 
@@ -265,14 +332,14 @@ pub struct OperationRecord {
     pub id: String,
     /// `resourceName`.
     pub resource_name: String,
-    /// `resourceType` (`Distribution`, `Certificate`).
-    pub resource_type: String,
+    /// `resourceType`.
+    pub resource_type: ResourceType,
     /// `createdAt`, Unix milliseconds.
     pub created_ms: i64,
     /// `location.regionName`.
     pub region: String,
-    /// `operationType`, e.g. `CreateDistribution`.
-    pub operation_type: String,
+    /// `operationType`.
+    pub operation_type: OperationType,
     /// `operationDetails`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<String>,

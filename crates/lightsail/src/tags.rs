@@ -8,6 +8,7 @@ use carapace_store::{Key, Row, Write};
 use super::operations::{OperationView, new_operation};
 use super::records::{self, CERTIFICATE_KIND, CertificateRecord, DISTRIBUTION_KIND, DistributionRecord};
 use super::{LightsailError, LightsailManager, Result};
+use crate::records::{OperationType, ResourceType};
 use carapace_acm::{Owner, Tag};
 
 /// Tags per resource.
@@ -95,7 +96,7 @@ impl LightsailManager {
         tags: &[Tag],
     ) -> Result<Vec<OperationView>> {
         check(tags)?;
-        self.change_tags(owner, name, arn, "TagResource", |t| merge(t, tags)).await
+        self.change_tags(owner, name, arn, OperationType::TagResource, |t| merge(t, tags)).await
     }
 
     /// UntagResource.
@@ -106,7 +107,7 @@ impl LightsailManager {
         arn: Option<&str>,
         keys: &[String],
     ) -> Result<Vec<OperationView>> {
-        self.change_tags(owner, name, arn, "UntagResource", |t| {
+        self.change_tags(owner, name, arn, OperationType::UntagResource, |t| {
             t.retain(|x| !keys.contains(&x.key));
             Ok(())
         })
@@ -118,14 +119,14 @@ impl LightsailManager {
         owner: &Owner,
         name: &str,
         arn: Option<&str>,
-        operation_type: &str,
+        operation_type: OperationType,
         change: impl Fn(&mut Vec<Tag>) -> Result<()>,
     ) -> Result<Vec<OperationView>> {
         carapace_kernel::optimistic!(LightsailError, LightsailError::busy("resource"), |_| {
             let target = self.tag_target(owner, name, arn).await?;
             let (key, resource_type) = match &target {
-                Target::Distribution(k) => (k, "Distribution"),
-                Target::Certificate(k) => (k, "Certificate"),
+                Target::Distribution(k) => (k, ResourceType::Distribution),
+                Target::Certificate(k) => (k, ResourceType::Certificate),
             };
             let Some(row) = self.core.store.get(key).await? else { return Ok(None) };
             let body = match target {

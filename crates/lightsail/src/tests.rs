@@ -265,7 +265,8 @@ async fn an_operation_fails_when_a_running_edge_refuses_its_configuration() {
     let (view, created) = env.ls.create_distribution(&alice(), new_distribution("site")).await.unwrap();
     let id = view.record.id.clone();
     let change = DistributionChange { is_enabled: Some(false), ..Default::default() };
-    let updated = env.ls.update_distribution(&alice(), "site", change, "UpdateDistribution").await.unwrap();
+    let updated =
+        env.ls.update_distribution(&alice(), "site", change, records::OperationType::UpdateDistribution).await.unwrap();
     assert_eq!(updated.record.change.as_ref().map(|c| c.config_version), Some(2));
     let bundle = env.ls.update_distribution_bundle(&alice(), "site", "small_1_0").await.unwrap();
     assert!(bundle.record.change.is_none(), "a bundle change is nothing the edge applies");
