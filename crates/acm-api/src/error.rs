@@ -56,8 +56,8 @@ impl Error {
             AcmError::ResourceInUse(_) => ErrorCode::ResourceInUseException,
             AcmError::Validation(_) => ErrorCode::ValidationException,
             AcmError::Conflict(_) => ErrorCode::ConflictException,
-            AcmError::Store(_) | AcmError::Internal(_) => {
-                tracing::error!(request_id, operation = operation.as_str(), error = %message, "ACM operation failed");
+            AcmError::Store(_) | AcmError::Internal(_) | AcmError::Fault { .. } => {
+                tracing::error!(request_id, operation = operation.as_str(), error = %e.chain(), "ACM operation failed");
                 return WireError::internal();
             }
         };

@@ -310,8 +310,8 @@ impl CertificateManager {
         // PBKDF2 takes a while by design: keep it off the async threads.
         let private_key = tokio::task::spawn_blocking(move || ca::encrypt_pkcs8_pem(&key, &passphrase))
             .await
-            .map_err(|e| AcmError::Internal(format!("export task: {e}")))?
-            .map_err(|e| AcmError::Internal(format!("export: {e}")))?;
+            .map_err(AcmError::fault("export task"))?
+            .map_err(AcmError::fault("export"))?;
         self.modify(owner, arn, |r, _| {
             r.exported = true;
             Ok(Vec::new())
@@ -327,20 +327,16 @@ impl CertificateManager {
     fn open_key(&self, arn: &str, material: &Material) -> Result<PrivateKey, AcmError> {
         let sealed = base64::engine::general_purpose::STANDARD
             .decode(&material.sealed_key)
-            .map_err(|e| AcmError::Internal(format!("sealed key of {arn}: {e}")))?;
-        let opened = self
-            .core
-            .master_key
-            .open(&sealed, arn.as_bytes())
-            .map_err(|e| AcmError::Internal(format!("key of {arn}: {e}")))?;
+            .map_err(AcmError::fault(format!("sealed key of {arn}")))?;
+        let opened =
+            self.core.master_key.open(&sealed, arn.as_bytes()).map_err(AcmError::fault(format!("key of {arn}")))?;
         match material.key_format {
             KeyFormat::Pkcs8Der => {
-                PrivateKey::from_pkcs8_der(&opened).map_err(|e| AcmError::Internal(format!("key of {arn}: {e}")))
+                PrivateKey::from_pkcs8_der(&opened).map_err(AcmError::fault(format!("key of {arn}")))
             }
             KeyFormat::Pem => {
-                let text =
-                    std::str::from_utf8(&opened).map_err(|e| AcmError::Internal(format!("key of {arn}: {e}")))?;
-                PrivateKey::from_pem(text).map_err(|e| AcmError::Internal(format!("key of {arn}: {e}")))
+                let text = std::str::from_utf8(&opened).map_err(AcmError::fault(format!("key of {arn}")))?;
+                PrivateKey::from_pem(text).map_err(AcmError::fault(format!("key of {arn}")))
             }
         }
     }
@@ -362,24 +358,21 @@ impl CertificateManager {
         let material = self.material(owner, &loaded.id).await?;
         let sealed = base64::engine::general_purpose::STANDARD
             .decode(&material.sealed_key)
-            .map_err(|e| AcmError::Internal(format!("sealed key of {arn}: {e}")))?;
-        let opened = self
-            .core
-            .master_key
-            .open(&sealed, arn.as_bytes())
-            .map_err(|e| AcmError::Internal(format!("key of {arn}: {e}")))?;
+            .map_err(AcmError::fault(format!("sealed key of {arn}")))?;
+        let opened =
+            self.core.master_key.open(&sealed, arn.as_bytes()).map_err(AcmError::fault(format!("key of {arn}")))?;
         // rustls takes DER: the key as PKCS#8 (an imported PEM key may be PKCS#1 or SEC1),
         // the leaf then its chain.
         let key = match material.key_format {
             KeyFormat::Pkcs8Der => opened,
             KeyFormat::Pem => {
-                let text = std::str::from_utf8(&opened).map_err(|e| AcmError::Internal(e.to_string()))?;
-                let key = PrivateKey::from_pem(text).map_err(|e| AcmError::Internal(e.to_string()))?;
+                let text = std::str::from_utf8(&opened).map_err(AcmError::fault(format!("key of {arn}")))?;
+                let key = PrivateKey::from_pem(text).map_err(AcmError::fault(format!("key of {arn}")))?;
                 Zeroizing::new(key.pkcs8_der().to_vec())
             }
         };
         let chain_der = pem::parse_many(format!("{}{}", material.certificate_pem, material.chain_pem))
-            .map_err(|e| AcmError::Internal(format!("stored certificate of {arn}: {e}")))?
+            .map_err(AcmError::fault(format!("stored certificate of {arn}")))?
             .into_iter()
             .map(pem::Pem::into_contents)
             .collect();

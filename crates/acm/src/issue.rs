@@ -46,7 +46,8 @@ pub(crate) fn seal_key(core: &carapace_kernel::Core, key: &PrivateKey, arn: &str
 
 /// Seals secret bytes for the material row, bound to the certificate ARN.
 pub(crate) fn seal_bytes(core: &carapace_kernel::Core, secret: &[u8], arn: &str) -> Result<String, AcmError> {
-    let sealed = core.master_key.seal(secret, arn.as_bytes()).map_err(|e| AcmError::Internal(e.to_string()))?;
+    let sealed =
+        core.master_key.seal(secret, arn.as_bytes()).map_err(AcmError::fault(format!("sealing a secret of {arn}")))?;
     Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
 }
 
@@ -105,9 +106,10 @@ impl CertificateManager {
             Ok((key, issued))
         })
         .await
-        .map_err(|e| AcmError::Internal(format!("issuance task: {e}")))?
-        .map_err(|e| AcmError::Internal(format!("issuing {}: {e}", first.record.arn)))?;
-        let parsed = ca::parse_certificate(&issued.certificate_pem).map_err(|e| AcmError::Internal(e.to_string()))?;
+        .map_err(AcmError::fault("issuance task"))?
+        .map_err(AcmError::fault(format!("issuing {}", first.record.arn)))?;
+        let parsed = ca::parse_certificate(&issued.certificate_pem)
+            .map_err(AcmError::fault("reading the issued certificate"))?;
         let facts = facts(&parsed);
         let material = Material {
             schema: record::SCHEMA,
@@ -128,7 +130,7 @@ impl CertificateManager {
                 let now_ms = self.now_ms();
                 let record = &mut loaded.record;
                 let event = if record.status == Status::PendingValidation { Event::Issue } else { Event::Renew };
-                record.status = transition(record.status, event).map_err(|e| AcmError::Internal(e.to_string()))?;
+                record.status = transition(record.status, event).map_err(AcmError::fault("issuance"))?;
                 if dev_approve {
                     for d in &mut record.domains {
                         d.status = DomainStatus::Success;
@@ -205,7 +207,7 @@ impl CertificateManager {
                     return Ok(Some(Outcome::RetryAt(deadline)));
                 }
                 loaded.record.status =
-                    transition(loaded.record.status, Event::TimeOut).map_err(|e| AcmError::Internal(e.to_string()))?;
+                    transition(loaded.record.status, Event::TimeOut).map_err(AcmError::fault("timing out"))?;
                 match self.core.store.apply(vec![record_put(&job.scope, &loaded, Some(loaded.version))?]).await {
                     Ok(_) => {
                         tracing::info!(arn = %loaded.record.arn, "certificate request timed out");

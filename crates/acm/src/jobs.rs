@@ -152,7 +152,7 @@ impl JobSpec for AcmJob {
 impl AcmJob {
     /// The queue write for this job, due at `run_at_ms`.
     pub(crate) fn enqueue(&self, run_at_ms: i64) -> Result<Write, AcmError> {
-        self.to_new_job(run_at_ms).map(Write::Enqueue).map_err(|e| AcmError::Internal(e.to_string()))
+        self.to_new_job(run_at_ms).map(Write::Enqueue).map_err(AcmError::fault("encoding a job"))
     }
 }
 
@@ -177,7 +177,7 @@ impl JobHandler for AcmJobs {
             AcmJob::Renew(j) => m.renew(j, attempts).await,
             AcmJob::Expiry(j) => m.expiry(j).await,
         };
-        outcome.map_err(|e| JobFailure(e.to_string()))
+        outcome.map_err(|e| JobFailure(e.chain()))
     }
 
     /// Mail waits for the relay as validation checks wait for records; the rest back off

@@ -152,14 +152,45 @@ pub enum AcmError {
     /// The store failed. Never shown to a client.
     #[error(transparent)]
     Store(#[from] carapace_store::Error),
-    /// An internal failure (corrupt row, CA failure). Never shown to a client.
+    /// An internal failure without an underlying error (a corrupt row). Never shown to a
+    /// client.
     #[error("internal: {0}")]
     Internal(String),
+    /// An internal failure caused by another error (the CA, a key, a codec), kept as its
+    /// source so the log shows the whole chain. Never shown to a client.
+    #[error("internal: {what}")]
+    Fault {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl AcmError {
     fn internal(what: impl std::fmt::Display) -> Self {
         Self::Internal(what.to_string())
+    }
+
+    /// A `map_err` for a failure of `what`, keeping the error as the source.
+    pub(crate) fn fault<E: std::error::Error + Send + Sync + 'static>(
+        what: impl Into<String>,
+    ) -> impl FnOnce(E) -> Self {
+        let what = what.into();
+        move |source| Self::Fault { what, source: Box::new(source) }
+    }
+
+    /// The error and every source under it, as one line for the log.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(e) = source {
+            text.push_str(": ");
+            text.push_str(&e.to_string());
+            source = e.source();
+        }
+        text
     }
 }
 

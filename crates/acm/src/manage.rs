@@ -197,7 +197,7 @@ impl CertificateManager {
             Some(_) => {
                 let material = self.material(owner, &issued.id).await?;
                 let leaf = carapace_kernel::ca::parse_certificate(&material.certificate_pem)
-                    .map_err(|e| AcmError::Internal(format!("stored certificate {arn} does not parse: {e}")))?;
+                    .map_err(AcmError::fault(format!("stored certificate {arn} does not parse")))?;
                 let serial = carapace_kernel::revocation::serial_from_display(&leaf.serial_hex);
                 leaf.authority_key_id.map(hex::encode).zip(serial)
             }

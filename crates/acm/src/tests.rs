@@ -700,3 +700,15 @@ async fn search_sorts_by_every_field_and_pages_through_each_match_once() {
         }
     }
 }
+
+/// An internal failure keeps what caused it: the log line (`chain`) names the cause, the
+/// message shown as the error's text does not.
+#[test]
+fn faults_keep_their_source_for_the_log() {
+    let cause = "x".parse::<u8>().unwrap_err();
+    let cause_text = cause.to_string();
+    let e = AcmError::fault("key of arn:aws:acm:us-east-1:111111111111:certificate/x")(cause);
+    assert_eq!(e.to_string(), "internal: key of arn:aws:acm:us-east-1:111111111111:certificate/x");
+    assert!(std::error::Error::source(&e).is_some());
+    assert!(e.chain().ends_with(&cause_text), "{}", e.chain());
+}

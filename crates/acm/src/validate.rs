@@ -284,7 +284,7 @@ impl CertificateManager {
             link: format!("{}/approve/{token}", settings.approval_base_url.trim_end_matches('/')),
             message_id: hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, send_id.as_bytes()).as_ref()),
         };
-        self.checkers()?.mail.send(&mail).await.map_err(|e| AcmError::Internal(e.to_string()))?;
+        self.checkers()?.mail.send(&mail).await.map_err(AcmError::fault("sending approval mail"))?;
         let marker = Row { key: sent_key, version: 0, created_ms: now, body: b"{}".to_vec() };
         match self.core.store.apply(vec![Write::Put { row: marker, expect: None }]).await {
             Ok(_) | Err(carapace_store::Error::Conflict(_)) => {}

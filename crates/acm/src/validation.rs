@@ -76,10 +76,13 @@ impl ValidationSecret {
         aws_lc_rs::rand::fill(bytes.as_mut())
             .map_err(|_| AcmError::Internal("random number generator failed".into()))?;
         let stored = StoredSecret {
-            sealed: base64::engine::general_purpose::STANDARD
-                .encode(master.seal(bytes.as_ref(), aad.as_bytes()).map_err(|e| AcmError::Internal(e.to_string()))?),
+            sealed: base64::engine::general_purpose::STANDARD.encode(
+                master
+                    .seal(bytes.as_ref(), aad.as_bytes())
+                    .map_err(AcmError::fault("sealing the validation secret"))?,
+            ),
         };
-        let body = serde_json::to_vec(&stored).map_err(|e| AcmError::Internal(e.to_string()))?;
+        let body = serde_json::to_vec(&stored).map_err(AcmError::fault("encoding the validation secret"))?;
         let row = Row { key: key.clone(), version: 0, created_ms: now_ms, body };
         match store.apply(vec![Write::Put { row, expect: None }]).await {
             Ok(_) => Ok(Self(bytes)),
@@ -93,13 +96,11 @@ impl ValidationSecret {
     }
 
     fn open(row: &Row, master: &MasterKey, aad: &str) -> Result<Self, AcmError> {
-        let stored: StoredSecret =
-            serde_json::from_slice(&row.body).map_err(|e| AcmError::Internal(format!("validation secret: {e}")))?;
+        let stored: StoredSecret = serde_json::from_slice(&row.body).map_err(AcmError::fault("validation secret"))?;
         let sealed = base64::engine::general_purpose::STANDARD
             .decode(stored.sealed)
-            .map_err(|e| AcmError::Internal(format!("validation secret: {e}")))?;
-        let opened =
-            master.open(&sealed, aad.as_bytes()).map_err(|e| AcmError::Internal(format!("validation secret: {e}")))?;
+            .map_err(AcmError::fault("validation secret"))?;
+        let opened = master.open(&sealed, aad.as_bytes()).map_err(AcmError::fault("validation secret"))?;
         let bytes: [u8; 32] = opened
             .as_slice()
             .try_into()

@@ -171,6 +171,7 @@ impl From<AcmError> for LightsailError {
         match e {
             AcmError::Store(e) => Self::Store(e),
             AcmError::Internal(e) => Self::Internal(e),
+            e @ AcmError::Fault { .. } => Self::Internal(e.chain()),
             AcmError::NotFound(arn) => Self::does_not_exist("Certificate", &arn),
             AcmError::LimitExceeded(m) => {
                 Self::invalid("LimitExceeded", m, "Delete certificates you no longer use, then try again.")
