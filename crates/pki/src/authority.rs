@@ -594,15 +594,9 @@ impl CertificateAuthority {
     /// `<name> ECDSA 256 M01` (P-256), 10 years each. RSA-2048 for the root as Amazon Root CA 1
     /// uses, and because it generates in milliseconds at first start.
     ///
-    /// The root is the BR 7.1.2.1 root CA profile: basicConstraints CA:TRUE without a path
-    /// length (critical), key usage, subject and authority key identifiers (the same), no
-    /// certificate policies and no extended key usage. The intermediates are the BR 7.1.2.6
-    /// TLS subordinate CA profile, as Amazon's `RSA 2048 M01` is: basicConstraints CA:TRUE,
-    /// `pathlen:0` (critical); key usage; EKU serverAuth and clientAuth; certificate policy
-    /// 2.23.140.1.2.1; CRL distribution point `<base_url>/crl/<root id>.crl` (the root's CRL,
-    /// BR 7.1.2.11.2); AIA caIssuers `<base_url>/ca/<root id>.crt` (BR 7.1.2.10.3) — without
-    /// an OCSP URL, which that section makes optional: the root publishes its revocations by
-    /// CRL only. The root id is the hex of its subject key identifier.
+    /// The root follows the BR 7.1.2.1 root CA profile (`GeneratedRoot`), the intermediates
+    /// the BR 7.1.2.6 TLS subordinate CA profile (`generate_intermediate`). The N2 hierarchy
+    /// is added separately ([`add_n2`](Self::add_n2)).
     ///
     /// Returns the CA and its [`CaMaterial`] to store.
     pub fn generate(
@@ -781,11 +775,6 @@ impl CertificateAuthority {
     /// The id of the intermediate that signs leaves of `family`.
     pub fn intermediate_id(&self, family: KeyFamily) -> &str {
         &self.intermediate(family).id
-    }
-
-    /// The chain for a leaf with a key of `algorithm`: its intermediate then the root, PEM.
-    pub fn chain_pem(&self, algorithm: KeyAlgorithm) -> String {
-        format!("{}{}", self.intermediate(algorithm.family()).pem, self.root_pem)
     }
 
     /// Every distinct intermediate of the main hierarchy (one for an imported CA, two
