@@ -80,31 +80,7 @@ pub const VALIDATION_WINDOW_MS: i64 = 72 * 3_600_000;
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 3_600_000;
 
 /// Who is asking: an account in a region. Certificates live per account and region.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner {
-    /// The 12-digit account id.
-    pub account: String,
-    /// The region.
-    pub region: String,
-}
-
-impl Owner {
-    /// An owner.
-    pub fn new(account: impl Into<String>, region: impl Into<String>) -> Self {
-        Self { account: account.into(), region: region.into() }
-    }
-
-    /// The store scope, `<account>/<region>`.
-    pub fn scope(&self) -> String {
-        format!("{}/{}", self.account, self.region)
-    }
-
-    /// The owner of a store scope.
-    pub fn from_scope(scope: &str) -> Option<Self> {
-        let (account, region) = scope.split_once('/')?;
-        Some(Self::new(account, region))
-    }
-}
+pub use carapace_kernel::owner::Owner;
 
 /// Everything that can go wrong in an ACM operation, named after ACM's error codes. The
 /// handler turns each variant into the wire error of the same name.

@@ -12,8 +12,10 @@ pub mod clock;
 pub mod index;
 pub mod jobs;
 pub mod module;
+pub mod owner;
 pub mod retry;
 pub mod revocation;
+pub mod rows;
 pub mod runtime;
 
 /// The PKI crate, under the name the services use for it.
@@ -21,4 +23,5 @@ pub use carapace_pki as ca;
 pub use carapace_pki::crypto;
 
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
+pub use owner::Owner;
 pub use runtime::{Core, Settings};

@@ -26,8 +26,13 @@ use super::parse::{certificate_pem, certificates_der, colon_hex, display_issuer,
 use crate::crypto::MasterKey;
 
 mod n2;
+mod private_ca;
 use n2::N2;
 pub use n2::{Hierarchy, LeafUsage, N2Material};
+pub use private_ca::{
+    CaCertificateProblem, Csr, NameAttribute, PrivateCertificate, PrivateIssue, PrivateSigner, Subject, Template,
+    ca_csr, certificate_public_key, check_ca_certificate,
+};
 
 /// Version of the [`CaMaterial`] layout.
 const MATERIAL_VERSION: u32 = 1;
@@ -315,7 +320,7 @@ fn single_certificate_der(pem_text: &str, what: &str) -> Result<Vec<u8>, CaError
 /// 16 random bytes as a positive serial that always encodes in exactly 16 bytes: the top bit
 /// is cleared (positive) and the next one set (no leading zero byte), leaving 126 random bits
 /// — well above the CA/Browser Forum's 64.
-fn random_serial() -> Result<[u8; 16], CaError> {
+pub fn random_serial() -> Result<[u8; 16], CaError> {
     let mut serial = [0u8; 16];
     aws_lc_rs::rand::fill(&mut serial).map_err(|_| CaError::Signing(rcgen::Error::RingUnspecified))?;
     serial[0] = (serial[0] & 0x3f) | 0x40;
@@ -544,7 +549,7 @@ fn generate_intermediate(
     params.use_authority_key_identifier_extension = true;
     params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![format!("{base_url}/crl/{root_id}.crl")] }];
     params.custom_extensions =
-        vec![authority_info_access(None, &format!("{base_url}/ca/{root_id}.crt"))?, domain_validated_policy()?];
+        vec![authority_info_access(None, Some(&format!("{base_url}/ca/{root_id}.crt")))?, domain_validated_policy()?];
     let cert = params.signed_by(&key.rcgen_public_key(), root)?;
     Ok(IntermediateMaterial {
         certificate_pem: certificate_pem(cert.der()),
@@ -1016,7 +1021,7 @@ impl CertificateAuthority {
         params.crl_distribution_points =
             vec![CrlDistributionPoint { uris: vec![format!("{base_url}/crl/{}.crl", inter.id)] }];
         params.custom_extensions = vec![
-            authority_info_access(Some(&format!("{base_url}/ocsp")), &format!("{base_url}/ca/{}.crt", inter.id))?,
+            authority_info_access(Some(&format!("{base_url}/ocsp")), Some(&format!("{base_url}/ca/{}.crt", inter.id)))?,
             domain_validated_policy()?,
         ];
 
@@ -1125,8 +1130,8 @@ fn leaf_names(req: &LeafRequest) -> Result<Vec<String>, CaError> {
 }
 
 /// Authority Information Access (RFC 5280 §4.2.2.1): the OCSP responder if any, then the
-/// issuer certificate, the order Amazon's certificates use.
-fn authority_info_access(ocsp_url: Option<&str>, ca_issuers_url: &str) -> Result<CustomExtension, CaError> {
+/// issuer certificate if any, the order Amazon's certificates use.
+fn authority_info_access(ocsp_url: Option<&str>, ca_issuers_url: Option<&str>) -> Result<CustomExtension, CaError> {
     const ID_PE_AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
     let access = |method: ObjectIdentifier, url: &str| -> Result<AccessDescription, CaError> {
         let uri = Ia5String::new(url).map_err(|e| CaError::InvalidRequest(format!("AIA URL {url}: {e}")))?;
@@ -1136,7 +1141,9 @@ fn authority_info_access(ocsp_url: Option<&str>, ca_issuers_url: &str) -> Result
     if let Some(url) = ocsp_url {
         descriptions.push(access(ID_AD_OCSP, url)?);
     }
-    descriptions.push(access(ID_AD_CA_ISSUERS, ca_issuers_url)?);
+    if let Some(url) = ca_issuers_url {
+        descriptions.push(access(ID_AD_CA_ISSUERS, url)?);
+    }
     let aia = AuthorityInfoAccessSyntax(descriptions);
     let content = aia.to_der().map_err(|e| CaError::InvalidRequest(format!("encoding AIA: {e}")))?;
     Ok(CustomExtension::from_oid_content(ID_PE_AUTHORITY_INFO_ACCESS, content))
@@ -1201,7 +1208,7 @@ mod tests {
     #[test]
     fn aia_encoding() {
         use x509_cert::der::Decode as _;
-        let ext = authority_info_access(Some("http://h/ocsp"), "http://h/ca/1.crt").unwrap();
+        let ext = authority_info_access(Some("http://h/ocsp"), Some("http://h/ca/1.crt")).unwrap();
         let aia = AuthorityInfoAccessSyntax::from_der(ext.content()).unwrap();
         let found: Vec<(ObjectIdentifier, String)> = aia
             .0
@@ -1234,14 +1241,14 @@ mod tests {
     /// lengths).
     #[test]
     fn extension_bytes_are_unchanged() {
-        let ext = authority_info_access(Some("http://h/ocsp"), "http://h/ca/1.crt").unwrap();
+        let ext = authority_info_access(Some("http://h/ocsp"), Some("http://h/ca/1.crt")).unwrap();
         assert_eq!(
             hex::encode(ext.content()),
             "303a301906082b06010505073001860d687474703a2f2f682f6f637370301d06082b060105050730028611687474703a2f2f\
              682f63612f312e637274"
         );
         let long = format!("http://carapace.example.internal:4566/ca/{}.crt", "0123456789abcdef".repeat(6));
-        let ext = authority_info_access(Some("http://127.0.0.1:4566/ocsp"), &long).unwrap();
+        let ext = authority_info_access(Some("http://127.0.0.1:4566/ocsp"), Some(&long)).unwrap();
         assert_eq!(
             hex::encode(ext.content()),
             "3081c5302606082b06010505073001861a687474703a2f2f3132372e302e302e313a343536362f6f63737030819a06082b06\

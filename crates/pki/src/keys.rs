@@ -7,8 +7,9 @@ use std::str::FromStr;
 use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, ECDSA_P521_SHA512_ASN1_SIGNING, EcdsaKeyPair,
-    EcdsaSigningAlgorithm, KeyPair as _, RSA_PKCS1_SHA256, RsaKeyPair,
+    ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, ECDSA_P521_SHA256_ASN1_SIGNING,
+    ECDSA_P521_SHA384_ASN1_SIGNING, ECDSA_P521_SHA512_ASN1_SIGNING, EcdsaKeyPair, EcdsaSigningAlgorithm, KeyPair as _,
+    RSA_PKCS1_SHA256, RSA_PKCS1_SHA384, RSA_PKCS1_SHA512, RsaKeyPair, RsaSignatureEncoding,
 };
 use base64::Engine as _;
 use pkcs8::der::Decode as _;
@@ -462,6 +463,13 @@ pub(crate) struct RawPublicKey<'a> {
     algorithm: &'static rcgen::SignatureAlgorithm,
 }
 
+impl<'a> RawPublicKey<'a> {
+    /// A public key of `algorithm` whose subjectPublicKey bits are `bits`.
+    pub(crate) fn new(bits: &'a [u8], algorithm: KeyAlgorithm) -> Self {
+        Self { bits, algorithm: algorithm.rcgen_algorithm() }
+    }
+}
+
 impl rcgen::PublicKeyData for RawPublicKey<'_> {
     fn der_bytes(&self) -> &[u8] {
         self.bits
@@ -472,8 +480,134 @@ impl rcgen::PublicKeyData for RawPublicKey<'_> {
     }
 }
 
+/// The signature algorithms a private CA signs with (AWS Private CA's `SigningAlgorithm`),
+/// under their API names.
+///
+/// Each pairs a hash with the key's family, and the key decides which hashes it can use:
+/// any of the three with an RSA key, the curve's own hash with a P-256 or P-384 key (rcgen,
+/// which encodes the certificate, names no other ECDSA pairing for those curves), any of the
+/// three with a P-521 key. RSASSA-PSS, SM2 and ML-DSA are not among them: rcgen cannot name
+/// an RSASSA-PSS signature, and the crate stack signs neither SM2 nor, in a stable release,
+/// ML-DSA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[serde(rename = "SHA256WITHRSA")]
+    Sha256WithRsa,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    #[serde(rename = "SHA384WITHRSA")]
+    Sha384WithRsa,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    #[serde(rename = "SHA512WITHRSA")]
+    Sha512WithRsa,
+    /// ECDSA with SHA-256.
+    #[serde(rename = "SHA256WITHECDSA")]
+    Sha256WithEcdsa,
+    /// ECDSA with SHA-384.
+    #[serde(rename = "SHA384WITHECDSA")]
+    Sha384WithEcdsa,
+    /// ECDSA with SHA-512.
+    #[serde(rename = "SHA512WITHECDSA")]
+    Sha512WithEcdsa,
+}
+
+impl SigningAlgorithm {
+    /// Every algorithm Carapace signs with.
+    pub const ALL: [SigningAlgorithm; 6] = [
+        Self::Sha256WithRsa,
+        Self::Sha384WithRsa,
+        Self::Sha512WithRsa,
+        Self::Sha256WithEcdsa,
+        Self::Sha384WithEcdsa,
+        Self::Sha512WithEcdsa,
+    ];
+
+    /// The API name, e.g. `SHA256WITHRSA`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sha256WithRsa => "SHA256WITHRSA",
+            Self::Sha384WithRsa => "SHA384WITHRSA",
+            Self::Sha512WithRsa => "SHA512WITHRSA",
+            Self::Sha256WithEcdsa => "SHA256WITHECDSA",
+            Self::Sha384WithEcdsa => "SHA384WITHECDSA",
+            Self::Sha512WithEcdsa => "SHA512WITHECDSA",
+        }
+    }
+
+    /// The algorithm named `name`, if Carapace signs with it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// Whether a key of `key` can sign with this algorithm.
+    pub fn fits(self, key: KeyAlgorithm) -> bool {
+        self.scheme(key).is_some()
+    }
+
+    /// How a `key` signs with this algorithm: rcgen's name for the signature, and the
+    /// aws-lc-rs scheme that makes it.
+    fn scheme(self, key: KeyAlgorithm) -> Option<(&'static rcgen::SignatureAlgorithm, Scheme)> {
+        use KeyAlgorithm as K;
+        let rsa = |r: &'static rcgen::SignatureAlgorithm, e: &'static RsaSignatureEncoding| Some((r, Scheme::Rsa(e)));
+        let ec = |r: &'static rcgen::SignatureAlgorithm, e: &'static EcdsaSigningAlgorithm| Some((r, Scheme::Ec(e)));
+        match (self, key) {
+            (Self::Sha256WithRsa, K::Rsa1024 | K::Rsa2048 | K::Rsa3072 | K::Rsa4096) => {
+                rsa(&rcgen::PKCS_RSA_SHA256, &RSA_PKCS1_SHA256)
+            }
+            (Self::Sha384WithRsa, K::Rsa1024 | K::Rsa2048 | K::Rsa3072 | K::Rsa4096) => {
+                rsa(&rcgen::PKCS_RSA_SHA384, &RSA_PKCS1_SHA384)
+            }
+            (Self::Sha512WithRsa, K::Rsa1024 | K::Rsa2048 | K::Rsa3072 | K::Rsa4096) => {
+                rsa(&rcgen::PKCS_RSA_SHA512, &RSA_PKCS1_SHA512)
+            }
+            (Self::Sha256WithEcdsa, K::EcPrime256v1) => {
+                ec(&rcgen::PKCS_ECDSA_P256_SHA256, &ECDSA_P256_SHA256_ASN1_SIGNING)
+            }
+            (Self::Sha384WithEcdsa, K::EcSecp384r1) => {
+                ec(&rcgen::PKCS_ECDSA_P384_SHA384, &ECDSA_P384_SHA384_ASN1_SIGNING)
+            }
+            (Self::Sha256WithEcdsa, K::EcSecp521r1) => {
+                ec(&rcgen::PKCS_ECDSA_P521_SHA256, &ECDSA_P521_SHA256_ASN1_SIGNING)
+            }
+            (Self::Sha384WithEcdsa, K::EcSecp521r1) => {
+                ec(&rcgen::PKCS_ECDSA_P521_SHA384, &ECDSA_P521_SHA384_ASN1_SIGNING)
+            }
+            (Self::Sha512WithEcdsa, K::EcSecp521r1) => {
+                ec(&rcgen::PKCS_ECDSA_P521_SHA512, &ECDSA_P521_SHA512_ASN1_SIGNING)
+            }
+            _ => None,
+        }
+    }
+
+    /// The algorithm a key of `key` signs with by default: RSA with SHA-256, each curve with
+    /// the hash of matching strength.
+    pub fn default_for(key: KeyAlgorithm) -> Self {
+        match key {
+            KeyAlgorithm::Rsa1024 | KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+                Self::Sha256WithRsa
+            }
+            KeyAlgorithm::EcPrime256v1 => Self::Sha256WithEcdsa,
+            KeyAlgorithm::EcSecp384r1 => Self::Sha384WithEcdsa,
+            KeyAlgorithm::EcSecp521r1 => Self::Sha512WithEcdsa,
+        }
+    }
+}
+
+impl fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How aws-lc-rs makes a signature.
+#[derive(Clone, Copy)]
+enum Scheme {
+    Rsa(&'static RsaSignatureEncoding),
+    Ec(&'static EcdsaSigningAlgorithm),
+}
+
 enum SignerKind {
-    Rsa(RsaKeyPair),
+    Rsa(RsaKeyPair, &'static RsaSignatureEncoding),
     Ec(EcdsaKeyPair),
 }
 
@@ -482,18 +616,29 @@ enum SignerKind {
 pub(crate) struct Signer {
     kind: SignerKind,
     algorithm: KeyAlgorithm,
+    signature: &'static rcgen::SignatureAlgorithm,
     public_bits: Vec<u8>,
 }
 
 impl Signer {
-    /// Loads the signer for `key`.
+    /// Loads the signer for `key`, signing with the key's default algorithm
+    /// ([`SigningAlgorithm::default_for`]).
     pub(crate) fn new(key: &PrivateKey) -> Result<Self, CaError> {
+        Self::with_algorithm(key, SigningAlgorithm::default_for(key.algorithm))
+    }
+
+    /// Loads the signer for `key`, signing with `signing`, which must fit the key.
+    pub(crate) fn with_algorithm(key: &PrivateKey, signing: SigningAlgorithm) -> Result<Self, CaError> {
         let rejected = |e: aws_lc_rs::error::KeyRejected| CaError::InvalidPrivateKey(format!("key rejected: {e}"));
-        let kind = match key.algorithm.ecdsa_signing() {
-            Some(signing) => SignerKind::Ec(EcdsaKeyPair::from_pkcs8(signing, key.pkcs8_der()).map_err(rejected)?),
-            None => SignerKind::Rsa(RsaKeyPair::from_pkcs8(key.pkcs8_der()).map_err(rejected)?),
+        let (signature, scheme) =
+            signing.scheme(key.algorithm).ok_or(CaError::SigningAlgorithmMismatch { signing, key: key.algorithm })?;
+        let kind = match scheme {
+            Scheme::Ec(alg) => SignerKind::Ec(EcdsaKeyPair::from_pkcs8(alg, key.pkcs8_der()).map_err(rejected)?),
+            Scheme::Rsa(encoding) => {
+                SignerKind::Rsa(RsaKeyPair::from_pkcs8(key.pkcs8_der()).map_err(rejected)?, encoding)
+            }
         };
-        Ok(Self { kind, algorithm: key.algorithm, public_bits: key.public_bits.clone() })
+        Ok(Self { kind, algorithm: key.algorithm, signature, public_bits: key.public_bits.clone() })
     }
 
     /// The signing key's algorithm.
@@ -508,7 +653,7 @@ impl rcgen::PublicKeyData for Signer {
     }
 
     fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        self.algorithm.rcgen_algorithm()
+        self.signature
     }
 }
 
@@ -516,9 +661,9 @@ impl rcgen::SigningKey for Signer {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         match &self.kind {
-            SignerKind::Rsa(pair) => {
+            SignerKind::Rsa(pair, encoding) => {
                 let mut signature = vec![0u8; pair.public_modulus_len()];
-                pair.sign(&RSA_PKCS1_SHA256, &rng, msg, &mut signature).map_err(|_| rcgen::Error::RemoteKeyError)?;
+                pair.sign(*encoding, &rng, msg, &mut signature).map_err(|_| rcgen::Error::RemoteKeyError)?;
                 Ok(signature)
             }
             SignerKind::Ec(pair) => {

@@ -35,11 +35,13 @@ mod parse;
 mod path;
 
 pub use authority::{
-    CaMaterial, CaProfile, CertificateAuthority, Hierarchy, IntermediateInfo, IntermediateMaterial, IssuedCertificate,
-    LeafRequest, LeafUsage, N2Material, RevokedSerial,
+    CaCertificateProblem, CaMaterial, CaProfile, CertificateAuthority, Csr, Hierarchy, IntermediateInfo,
+    IntermediateMaterial, IssuedCertificate, LeafRequest, LeafUsage, N2Material, NameAttribute, PrivateCertificate,
+    PrivateIssue, PrivateSigner, RevokedSerial, Subject, Template, ca_csr, certificate_public_key,
+    check_ca_certificate, random_serial,
 };
 pub use export::{PKCS8_PBKDF2_ITERATIONS, encrypt_pkcs8_pem};
-pub use keys::{KeyAlgorithm, KeyFamily, PrivateKey, UnknownKeyAlgorithm, generate_key};
+pub use keys::{KeyAlgorithm, KeyFamily, PrivateKey, SigningAlgorithm, UnknownKeyAlgorithm, generate_key};
 pub use ocsp::{MAX_OCSP_QUERIES, OcspFailure, OcspQuery, OcspRequest, OcspStatus, ocsp_failure};
 pub use parse::{
     ExtendedKeyUsage, ParsedCertificate, parse_certificate, parse_certificate_der, parse_certificates,
@@ -98,4 +100,15 @@ pub enum CaError {
     /// No intermediate has this id.
     #[error("no CA certificate with id {0}")]
     UnknownIntermediate(String),
+    /// The signing algorithm does not fit the key.
+    #[error("the signing algorithm {signing} cannot be used with a {key} key")]
+    SigningAlgorithmMismatch {
+        /// The algorithm asked for.
+        signing: SigningAlgorithm,
+        /// The key's algorithm.
+        key: KeyAlgorithm,
+    },
+    /// A certificate signing request could not be read, or its signature does not verify.
+    #[error("malformed certificate signing request: {0}")]
+    MalformedCsr(String),
 }

@@ -319,8 +319,24 @@ pub(crate) fn verify_signed_by(
     child: &X509Certificate<'_>,
     issuer_spki: &SubjectPublicKeyInfo<'_>,
 ) -> Result<(), CaError> {
-    let name = signature_algorithm_name(&child.signature_algorithm);
-    let curve = spki_key_algorithm(issuer_spki);
+    verify_signature(
+        &child.signature_algorithm,
+        child.tbs_certificate.as_ref(),
+        &child.signature_value.data,
+        issuer_spki,
+    )
+}
+
+/// Verifies that `signature`, made with `algorithm`, is the signature of `signed` by the key
+/// in `spki` (the algorithms of [`verify_signed_by`]).
+pub(crate) fn verify_signature(
+    algorithm: &AlgorithmIdentifier<'_>,
+    signed: &[u8],
+    signature: &[u8],
+    spki: &SubjectPublicKeyInfo<'_>,
+) -> Result<(), CaError> {
+    let name = signature_algorithm_name(algorithm);
+    let curve = spki_key_algorithm(spki);
     let alg: &'static dyn VerificationAlgorithm = match (name.as_str(), curve) {
         ("SHA1WITHRSA", _) => &signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
         ("SHA256WITHRSA", _) => &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
@@ -341,8 +357,8 @@ pub(crate) fn verify_signed_by(
         ("ED25519", _) => &signature::ED25519,
         _ => return Err(CaError::Import(format!("unsupported signature algorithm {name}"))),
     };
-    UnparsedPublicKey::new(alg, &issuer_spki.subject_public_key.data)
-        .verify(child.tbs_certificate.as_ref(), &child.signature_value.data)
+    UnparsedPublicKey::new(alg, &spki.subject_public_key.data)
+        .verify(signed, signature)
         .map_err(|_| CaError::Import("signature verification failed".into()))
 }
 

@@ -176,7 +176,7 @@ fn cross_sign(
     params.crl_distribution_points =
         vec![CrlDistributionPoint { uris: vec![format!("{base_url}/crl/{main_root_id}.crl")] }];
     params.custom_extensions =
-        vec![authority_info_access(None, &format!("{base_url}/ca/{main_root_id}.crt"))?, any_policy()?];
+        vec![authority_info_access(None, Some(&format!("{base_url}/ca/{main_root_id}.crt")))?, any_policy()?];
     let cert = params.signed_by(&n2_root.key.rcgen_public_key(), main)?;
     Ok(certificate_pem(cert.der()))
 }
