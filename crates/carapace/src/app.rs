@@ -181,7 +181,8 @@ use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 /// The services this binary runs: the one list the shared machinery takes its indexers and
 /// cached kinds from. Access keys (written by `carapace keys`) and the CA
 /// (`carapace ca import`) belong to no service and are never cached.
-pub const SERVICES: &[ServiceModule] = &[carapace_acm::MODULE, carapace_ds::MODULE, carapace_lightsail::MODULE];
+pub const SERVICES: &[ServiceModule] =
+    &[carapace_acm::MODULE, carapace_ds::MODULE, carapace_lightsail::MODULE, carapace_pca::MODULE];
 
 /// Every service's indexers, for the [`IndexedStore`](carapace_kernel::index::IndexedStore)
 /// every write goes through.

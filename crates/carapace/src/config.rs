@@ -95,6 +95,10 @@ pub struct Config {
     /// Directory Service settings.
     pub ds: DsConfig,
 
+    // ---- AWS Private CA ----
+    /// AWS Private CA settings.
+    pub pca: PcaConfig,
+
     // ---- Managed renewal and events ----
     /// Where ACM's EventBridge events are delivered.
     pub events: EventsConfig,
@@ -230,6 +234,16 @@ impl Default for DsConfig {
             stage_delay_ms: carapace_ds::records::DIRECTORY_STEP_MS.unsigned_abs(),
         }
     }
+}
+
+/// AWS Private CA settings (`[pca]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PcaConfig {
+    /// Where the objects AWS Private CA writes to S3 buckets (CRLs, audit reports) go, as
+    /// `<buckets_dir>/<bucket>/<key>`; served at `<base_url>/s3/<bucket>/<key>`. Default:
+    /// `buckets` in the data directory.
+    pub buckets_dir: Option<PathBuf>,
 }
 
 /// ACM settings.
@@ -588,6 +602,7 @@ impl Default for Config {
             lightsail: LightsailConfig::default(),
             edge: EdgeConfig::default(),
             ds: DsConfig::default(),
+            pca: PcaConfig::default(),
             events: EventsConfig::default(),
             clock_offset_secs: 0,
             old_names: Vec::new(),
@@ -849,6 +864,16 @@ impl Config {
     /// The master key file, defaulting into the data directory.
     pub fn master_key_path(&self) -> PathBuf {
         self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// AWS Private CA's settings.
+    pub fn pca_settings(&self) -> carapace_pca::PcaSettings {
+        carapace_pca::PcaSettings { buckets_dir: self.buckets_dir() }
+    }
+
+    /// Where AWS Private CA's bucket objects go, defaulting into the data directory.
+    pub fn buckets_dir(&self) -> PathBuf {
+        self.pca.buckets_dir.clone().unwrap_or_else(|| self.data_dir.join("buckets"))
     }
 
     /// The SQLite file, defaulting into the data directory.

@@ -86,7 +86,11 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let webhooks = carapace_checks::webhook::HttpsWebhooks::new(core.ca.root_der())
         .map_err(|e| anyhow::anyhow!("Carapace's root: {e}"))?;
     let acm_manager = acm.clone().with_checkers(checkers);
+    let private_cas = carapace_pca::PrivateCas::new(core.clone(), config.pca_settings());
     let workers = vec![
+        tokio::spawn(
+            Worker::new(core.clone(), carapace_pca::jobs::PcaJobs(private_cas), observer.clone()).run(stop_rx.clone()),
+        ),
         tokio::spawn(Worker::new(core.clone(), AcmJobs(acm_manager), observer.clone()).run(stop_rx.clone())),
         tokio::spawn(Worker::new(core.clone(), ds_checks, observer.clone()).run(stop_rx.clone())),
         tokio::spawn(
@@ -128,6 +132,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         )),
         // Kept answers are ~1 KiB: at most ~100 MiB however many certificates are asked about.
         ocsp_answers: carapace_kernel::revocation::OcspCache::new(100_000),
+        buckets_dir: Some(config.buckets_dir()),
     });
     let approval_page = match approval_listener {
         Some(listener) => {

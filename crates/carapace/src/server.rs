@@ -44,11 +44,17 @@ pub struct Front {
     pub crls: carapace_kernel::revocation::CrlCache,
     /// Signed OCSP answers kept between revocations.
     pub ocsp_answers: carapace_kernel::revocation::OcspCache,
+    /// The objects AWS Private CA writes to S3 buckets (`/s3/<bucket>/<key>`); `None`
+    /// serves none.
+    pub buckets_dir: Option<std::path::PathBuf>,
 }
 
 /// Where HTTP validation content lives (the path of ACM's `RedirectTo`, see
 /// `carapace_acm::validation::ValidationSecret::http_redirect`).
 const ACM_VALIDATIONS_PREFIX: &str = "/acm-validations/";
+
+/// Where bucket objects are served (`/s3/<bucket>/<key>`).
+const BUCKETS_PREFIX: &str = "/s3/";
 
 /// Largest OCSP request body read.
 const MAX_OCSP_REQUEST: usize = 64 * 1024;
@@ -69,6 +75,7 @@ impl Front {
                 _ if path.starts_with(ACM_VALIDATIONS_PREFIX) => return self.http_validation(&path).await,
                 _ if path.starts_with("/ca/") && path.ends_with(".crt") => return self.ca_certificate(&path),
                 _ if path.starts_with("/crl/") && path.ends_with(".crl") => return self.crl(&path).await,
+                _ if path.starts_with(BUCKETS_PREFIX) => return self.bucket_object(&path).await,
                 _ if path.starts_with("/ocsp/") => {
                     // RFC 6960 A.1: GET /ocsp/<url-encoded base64 of the DER request>.
                     let encoded = path.trim_start_matches("/ocsp/");
@@ -122,6 +129,34 @@ impl Front {
                 tracing::error!(error = %e, "HTTP validation content failed");
                 plain(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "Internal error\n".to_owned())
             }
+        }
+    }
+
+    /// `GET /s3/<bucket>/<key>`: an object AWS Private CA wrote to a bucket (a CRL, an audit
+    /// report). The key's segments must be plain names — no `.`, `..` or empty segment —
+    /// so a request never leaves the buckets directory.
+    async fn bucket_object(&self, path: &str) -> Response<Full<Bytes>> {
+        let Some(dir) = &self.buckets_dir else { return not_found() };
+        let relative = path.trim_start_matches(BUCKETS_PREFIX);
+        let plain_segments = relative.split('/').count() >= 2
+            && relative.split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            });
+        if !plain_segments {
+            return not_found();
+        }
+        let content_type = match relative.rsplit('.').next() {
+            Some("crl") => "application/pkix-crl",
+            Some("json") => "application/json",
+            Some("csv") => "text/csv",
+            _ => "application/octet-stream",
+        };
+        match tokio::fs::read(dir.join(relative)).await {
+            Ok(bytes) => binary(content_type, Bytes::from(bytes)),
+            Err(_) => not_found(),
         }
     }
 
