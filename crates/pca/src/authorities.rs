@@ -174,6 +174,7 @@ impl PrivateCas {
             restorable_until_ms: None,
             tags: new.tags,
             crl_number: 0,
+            permissions: Vec::new(),
         };
         let row = ca_row(owner, &record)?;
         carapace_kernel::optimistic!(PcaError, contended(), |_attempt| {

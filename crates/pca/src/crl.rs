@@ -66,6 +66,20 @@ pub(crate) fn check_configuration(revocation: &Revocation) -> Result<()> {
     Ok(())
 }
 
+/// Checks a bucket name against S3's naming rules, which also keep it one safe path segment.
+pub(crate) fn check_bucket(bucket: &str, member: &str) -> Result<()> {
+    let valid = (3..=63).contains(&bucket.len())
+        && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && bucket.as_bytes()[0].is_ascii_alphanumeric()
+        && bucket.as_bytes()[bucket.len() - 1].is_ascii_alphanumeric()
+        && !bucket.contains("..");
+    if valid {
+        Ok(())
+    } else {
+        Err(PcaError::InvalidArgs(format!("{member}: {bucket} is not a valid S3 bucket name.")))
+    }
+}
+
 /// The CRL's object key in its bucket.
 fn object_key(crl: &CrlConfig, ca_id: &str) -> String {
     let folder = crl.custom_path.as_deref().filter(|p| !p.is_empty()).unwrap_or("crl");
@@ -176,7 +190,7 @@ fn pem_der(pem_text: &str) -> Result<Vec<u8>> {
 }
 
 /// Writes `bytes` to `path` so that readers see the old file or the new one, never a part.
-async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) async fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().ok_or_else(|| std::io::Error::other("no parent directory"))?;
     tokio::fs::create_dir_all(dir).await?;
     let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4()));

@@ -11,7 +11,8 @@
 //!
 //! One file per operation family, each an `impl PrivateCas` block: `authorities.rs`
 //! (create, describe, list, update, delete, restore, the CA's request and certificate),
-//! `tags.rs`, `certificates.rs` (issue, get, revoke) and `crl.rs`. This file keeps the
+//! `tags.rs`, `certificates.rs` (issue, get, revoke), `crl.rs`, `reports.rs` (audit reports)
+//! and `permissions.rs`. This file keeps the
 //! [`PrivateCas`] handle, [`PcaError`] and the row helpers.
 //!
 //! Storage: CAs are rows of kind [`CA_KIND`] under `<account>/<region>` with their id;
@@ -20,7 +21,9 @@
 //! rows of kind [`TOKEN_KIND`].
 
 pub mod jobs;
+pub mod permissions;
 pub mod records;
+pub mod reports;
 
 mod authorities;
 mod certificates;
@@ -113,6 +116,9 @@ pub enum PcaError {
     /// `ConcurrentModificationException`: a row too contended to write.
     #[error("{0}")]
     ConcurrentModification(String),
+    /// `PermissionAlreadyExistsException`.
+    #[error("{0}")]
+    PermissionAlreadyExists(String),
     /// `InvalidNextTokenException`.
     #[error("The token is not valid.")]
     InvalidNextToken,

@@ -229,6 +229,9 @@ pub struct CaRecord {
     pub tags: Vec<(String, Option<String>)>,
     /// The number of the last CRL published.
     pub crl_number: u64,
+    /// Permissions granted to ACM.
+    #[serde(default)]
+    pub permissions: Vec<crate::permissions::Permission>,
 }
 
 impl CaRecord {

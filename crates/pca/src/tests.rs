@@ -321,3 +321,44 @@ fn validity_types_resolve() {
     assert_eq!(at(1, ValidityType::Years), 1_798_761_600_000);
     assert!(Validity { value: 20271301000000, kind: ValidityType::EndDate }.resolve(now, "Validity").is_err());
 }
+
+#[tokio::test]
+async fn audit_reports_list_issues_and_revocations_and_permissions_are_kept() {
+    let f = fixture();
+    let root = f.root(Revocation::default()).await;
+    let csr = f.cas.authority_csr(&f.owner, &root).await.unwrap();
+    let mut req = issue(&root, csr.as_bytes(), SigningAlgorithm::Sha384WithEcdsa, "EndEntityCertificate", years(1));
+    req.return_certificate = true;
+    let (arn, pem) = f.cas.issue_certificate(&f.owner, req).await.unwrap();
+    let serial = leaf_serial(&pem.unwrap());
+    f.cas.revoke_certificate(&f.owner, &root, &serial, RevocationReason::Superseded).await.unwrap();
+
+    let report = f.cas.create_audit_report(&f.owner, &root, "audit-bucket", reports::ReportFormat::Json).await.unwrap();
+    assert_eq!(f.cas.describe_audit_report(&f.owner, &root, &report.id).await.unwrap(), report);
+    let body = std::fs::read(f.buckets.path().join("audit-bucket").join(&report.key)).unwrap();
+    let lines: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+    // The root's own certificate and the leaf.
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let leaf = lines.iter().find(|l| l["certificateArn"] == arn.as_str()).unwrap();
+    assert_eq!(
+        (leaf["serial"].as_str(), leaf["revocationReason"].as_str()),
+        (Some(serial.as_str()), Some("SUPERSEDED"))
+    );
+    let csv = f.cas.create_audit_report(&f.owner, &root, "audit-bucket", reports::ReportFormat::Csv).await.unwrap();
+    let text = std::fs::read_to_string(f.buckets.path().join("audit-bucket").join(&csv.key)).unwrap();
+    assert!(text.starts_with("awsAccountId,certificateArn,serial,subject,"), "{text}");
+    assert_eq!(text.lines().count(), 3);
+
+    let actions = vec!["IssueCertificate".to_owned(), "GetCertificate".to_owned(), "ListPermissions".to_owned()];
+    f.cas.create_permission(&f.owner, &root, "acm.amazonaws.com", None, actions.clone()).await.unwrap();
+    assert!(matches!(
+        f.cas.create_permission(&f.owner, &root, "acm.amazonaws.com", None, actions).await,
+        Err(PcaError::PermissionAlreadyExists(_))
+    ));
+    assert_eq!(f.cas.list_permissions(&f.owner, &root, None, None).await.unwrap().items.len(), 1);
+    f.cas.delete_permission(&f.owner, &root, "acm.amazonaws.com", None).await.unwrap();
+    assert!(matches!(
+        f.cas.delete_permission(&f.owner, &root, "acm.amazonaws.com", None).await,
+        Err(PcaError::NotFound(_))
+    ));
+}
