@@ -57,28 +57,6 @@ pub trait ServiceHandler: Send + Sync + 'static {
     }
 }
 
-/// A service whose model is pinned but none of whose operations is built yet: its requests
-/// are routed and authenticated as every service's (both of its protocols, its signing
-/// name), and every operation answers `NotImplementedException` naming it — before any
-/// handler runs, since the model table marks none generated.
-pub struct NotBuilt(pub &'static Service);
-
-#[async_trait::async_trait]
-impl ServiceHandler for NotBuilt {
-    fn service(&self) -> &'static Service {
-        self.0
-    }
-
-    async fn call(
-        &self,
-        _ctx: &RequestContext,
-        operation: &'static Operation,
-        _input: serde_json::Value,
-    ) -> Result<Output, WireError> {
-        Err(WireError::not_implemented(self.0.name, operation.name))
-    }
-}
-
 /// Wire-level settings.
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
