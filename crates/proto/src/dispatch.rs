@@ -309,16 +309,6 @@ fn dev_account(access_key_id: &str) -> String {
     }
 }
 
-/// Decodes a validated input document into a typed DTO.
-pub fn decode_input<T: serde::de::DeserializeOwned>(input: serde_json::Value) -> Result<T, WireError> {
-    serde_json::from_value(input).map_err(|e| WireError::serialization(e.to_string()))
-}
-
-/// Wraps a typed DTO as an operation's output.
-pub fn encode_output<T: serde::Serialize + Send + Sync + 'static>(output: T) -> Result<Output, WireError> {
-    Ok(Output::new(output))
-}
-
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests read the real clock where no clock is injected
 mod tests {

@@ -16,9 +16,6 @@ pub mod output;
 pub mod sigv4;
 
 pub use context::RequestContext;
-pub use dispatch::{
-    Credential, CredentialLookup, Dispatcher, DispatcherConfig, Outcome, ServiceHandler, decode_input,
-    encode_output,
-};
+pub use dispatch::{Credential, CredentialLookup, Dispatcher, DispatcherConfig, Outcome, ServiceHandler};
 pub use error::WireError;
 pub use output::Output;

@@ -17,11 +17,6 @@ impl Output {
         Self(Box::new(output))
     }
 
-    /// The empty structure, `{}`.
-    pub fn empty() -> Self {
-        Self::new(serde_json::Value::Object(serde_json::Map::new()))
-    }
-
     /// What a service's generated `dispatch` (`carapace_model::acm::dispatch` and the like)
     /// answered, in the wire's terms: the output; `SerializationException` for an input
     /// document that does not decode; the operation's own error as `convert`, the service's
@@ -81,7 +76,6 @@ mod tests {
         let out = Output::new(Summary { certificate_arn: "arn:x".into(), serial: None });
         assert_eq!(serde_json::to_string(&out).unwrap(), r#"{"CertificateArn":"arn:x"}"#);
         assert_eq!(out.to_value().unwrap(), serde_json::json!({"CertificateArn": "arn:x"}));
-        assert_eq!(serde_json::to_string(&Output::empty()).unwrap(), "{}");
     }
 
     #[test]
