@@ -31,6 +31,7 @@ pub struct Metadata {
 pub struct OperationDef {
     pub input: Option<ShapeRef>,
     pub output: Option<ShapeRef>,
+    pub documentation: Option<String>,
 }
 
 /// A reference to a shape by name (`{"shape": "Arn"}`), with its documentation when it is a

@@ -2,14 +2,16 @@
 
 use carapace_acm::{AcmError, CertificateManager};
 use carapace_model::acm as m;
-use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
-use crate::error::{Result, decode, empty, encode};
+use crate::error::Result;
 
-pub(crate) async fn get(manager: &CertificateManager, ctx: &RequestContext) -> Result<Output> {
+pub(crate) async fn get(
+    manager: &CertificateManager,
+    ctx: &RequestContext,
+) -> Result<m::GetAccountConfigurationResponse> {
     let config = manager.account_configuration(&crate::owner(ctx)).await?;
-    encode(m::GetAccountConfigurationResponse {
+    Ok(m::GetAccountConfigurationResponse {
         expiry_events: Some(m::ExpiryEventsConfiguration {
             days_before_expiry: Some(i32::try_from(config.days_before_expiry).unwrap_or(i32::MAX)),
         }),
@@ -19,9 +21,8 @@ pub(crate) async fn get(manager: &CertificateManager, ctx: &RequestContext) -> R
 pub(crate) async fn put(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::PutAccountConfigurationRequest = decode(input)?;
+    req: m::PutAccountConfigurationRequest,
+) -> Result<()> {
     let days = match req.expiry_events.and_then(|e| e.days_before_expiry) {
         Some(d) => Some(
             u32::try_from(d)
@@ -30,5 +31,5 @@ pub(crate) async fn put(
         None => None,
     };
     manager.put_account_configuration(&crate::owner(ctx), days, &req.idempotency_token).await?;
-    empty()
+    Ok(())
 }

@@ -3,18 +3,16 @@
 use carapace_acm::CertificateManager;
 use carapace_acm::record::ValidationMethod;
 use carapace_model::acm as m;
-use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
-use crate::error::{Result, decode, encode};
+use crate::error::Result;
 
 pub(crate) async fn handle(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::ListCertificateDomainValidationsRequest = decode(input)?;
+    req: m::ListCertificateDomainValidationsRequest,
+) -> Result<m::ListCertificateDomainValidationsResponse> {
     let max = req.max_items.and_then(|n| usize::try_from(n).ok()).unwrap_or(1000);
     let page = manager
         .list_domain_validations(&crate::owner(ctx), &req.certificate_arn, max, req.next_token.as_deref())
@@ -58,7 +56,7 @@ pub(crate) async fn handle(
             }
         })
         .collect();
-    encode(m::ListCertificateDomainValidationsResponse {
+    Ok(m::ListCertificateDomainValidationsResponse {
         domain_validation_summary_list: Some(summaries),
         next_token: page.next_token,
     })

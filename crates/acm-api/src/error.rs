@@ -2,28 +2,18 @@
 
 use carapace_acm::AcmError;
 use carapace_model::acm::{ErrorCode, OperationName};
-use carapace_proto::Output;
+use carapace_model::operations::NotImplemented;
 use carapace_proto::WireError;
 
-/// A handler failure: a core error, or a wire error raised while decoding.
-#[derive(Debug)]
-pub(crate) enum Error {
+/// An operation's failure: a core error, or the generated trait's default.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
     /// From the core.
-    Core(AcmError),
-    /// Already a wire error (decoding, validation done here).
-    Wire(WireError),
-}
-
-impl From<AcmError> for Error {
-    fn from(e: AcmError) -> Self {
-        Self::Core(e)
-    }
-}
-
-impl From<WireError> for Error {
-    fn from(e: WireError) -> Self {
-        Self::Wire(e)
-    }
+    #[error(transparent)]
+    Core(#[from] AcmError),
+    /// An operation of the trait without a method here.
+    #[error(transparent)]
+    NotImplemented(#[from] NotImplemented),
 }
 
 /// Handler result.
@@ -34,7 +24,7 @@ impl Error {
     /// a generic fault; their details never reach the client.
     pub(crate) fn into_wire(self, request_id: &str, operation: OperationName) -> WireError {
         let e = match self {
-            Self::Wire(w) => return w,
+            Self::NotImplemented(n) => return n.into(),
             Self::Core(e) => e,
         };
         let message = e.to_string();
@@ -63,19 +53,4 @@ impl Error {
         };
         WireError::modelled(code, message)
     }
-}
-
-/// Decodes a validated input document.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(input: serde_json::Value) -> Result<T> {
-    Ok(carapace_proto::decode_input(input)?)
-}
-
-/// Wraps an output DTO.
-pub(crate) fn encode<T: serde::Serialize + Send + Sync + 'static>(output: T) -> Result<Output> {
-    Ok(Output::new(output))
-}
-
-/// The empty output structure.
-pub(crate) fn empty() -> Result<Output> {
-    Ok(Output::empty())
 }

@@ -2,20 +2,18 @@
 
 use carapace_acm::CertificateManager;
 use carapace_model::acm as m;
-use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
-use crate::error::{Result, decode, empty, encode};
+use crate::error::Result;
 
 /// GetCertificate: the leaf and chain; never the private key.
 pub(crate) async fn get(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::GetCertificateRequest = decode(input)?;
+    req: m::GetCertificateRequest,
+) -> Result<m::GetCertificateResponse> {
     let (certificate, chain) = manager.get_certificate(&crate::owner(ctx), &req.certificate_arn).await?;
-    encode(m::GetCertificateResponse {
+    Ok(m::GetCertificateResponse {
         certificate: Some(certificate),
         certificate_chain: (!chain.is_empty()).then_some(chain),
     })
@@ -25,9 +23,8 @@ pub(crate) async fn get(
 pub(crate) async fn delete(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::DeleteCertificateRequest = decode(input)?;
+    req: m::DeleteCertificateRequest,
+) -> Result<()> {
     manager.delete_certificate(&crate::owner(ctx), &req.certificate_arn).await?;
-    empty()
+    Ok(())
 }

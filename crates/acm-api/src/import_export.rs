@@ -2,19 +2,17 @@
 
 use carapace_acm::{CertificateManager, ImportRequest};
 use carapace_model::acm as m;
-use carapace_proto::Output;
 use carapace_proto::RequestContext;
 use zeroize::Zeroizing;
 
 use crate::convert;
-use crate::error::{Result, decode, encode};
+use crate::error::Result;
 
 pub(crate) async fn import(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::ImportCertificateRequest = decode(input)?;
+    req: m::ImportCertificateRequest,
+) -> Result<m::ImportCertificateResponse> {
     let import = ImportRequest {
         certificate_arn: req.certificate_arn,
         certificate: req.certificate.into_inner(),
@@ -23,18 +21,17 @@ pub(crate) async fn import(
         tags: convert::tags_from(req.tags.unwrap_or_default()),
     };
     let arn = manager.import_certificate(&crate::owner(ctx), import).await?;
-    encode(m::ImportCertificateResponse { certificate_arn: Some(arn) })
+    Ok(m::ImportCertificateResponse { certificate_arn: Some(arn) })
 }
 
 pub(crate) async fn export(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::ExportCertificateRequest = decode(input)?;
+    req: m::ExportCertificateRequest,
+) -> Result<m::ExportCertificateResponse> {
     let passphrase = Zeroizing::new(req.passphrase.into_inner());
     let out = manager.export_certificate(&crate::owner(ctx), &req.certificate_arn, &passphrase).await?;
-    encode(m::ExportCertificateResponse {
+    Ok(m::ExportCertificateResponse {
         certificate: Some(out.certificate),
         certificate_chain: (!out.certificate_chain.is_empty()).then_some(out.certificate_chain),
         private_key: Some(out.private_key.to_string()),

@@ -1,11 +1,12 @@
 //! ACM (AWS Certificate Manager) operations over the Carapace core.
 //!
-//! The wire layer hands each call a validated JSON document; this crate decodes it into the
-//! generated DTOs ([`carapace_model::acm`]), calls [`CertificateManager`] in the core, and
-//! encodes the answer. One file per operation family. Errors are converted once, in
-//! [`error`]. The model's other operations (ACME, the organisation inventory, the `*Member*`
-//! family) are outside the generated list and answer `NotImplementedException` from the
-//! dispatcher, before any handler runs.
+//! [`Acm`] implements the generated [`m::Operations`] trait: each method takes its
+//! operation's typed input ([`carapace_model::acm`]), calls [`CertificateManager`] in the
+//! core, and returns the typed output; the generated [`m::dispatch`] decodes the validated
+//! input document once and calls it. One file per operation family. Errors are converted
+//! once, in [`error`]. The model's other operations (ACME, the organisation inventory, the
+//! `*Member*` family) are outside the generated list and answer `NotImplementedException`
+//! from the dispatcher, before any handler runs.
 
 mod account_configuration;
 mod convert;
@@ -23,10 +24,11 @@ mod tags;
 mod throttle;
 
 use carapace_acm::{CertificateManager, Owner};
-use carapace_model::acm::OperationName;
-use carapace_model::acm::OperationName as Op;
+use carapace_model::acm::{self as m, OperationName};
 use carapace_model::schema::{Operation, Service};
 use carapace_proto::{Output, RequestContext, ServiceHandler, WireError};
+
+use crate::error::Result;
 
 /// The ACM service handler.
 pub struct Acm {
@@ -50,7 +52,7 @@ pub(crate) fn owner(ctx: &RequestContext) -> Owner {
 #[async_trait::async_trait]
 impl ServiceHandler for Acm {
     fn service(&self) -> &'static Service {
-        &carapace_model::acm::SERVICE
+        &m::SERVICE
     }
 
     async fn call(
@@ -58,37 +60,158 @@ impl ServiceHandler for Acm {
         ctx: &RequestContext,
         operation: &'static Operation,
         input: serde_json::Value,
-    ) -> Result<Output, WireError> {
+    ) -> std::result::Result<Output, WireError> {
         self.throttle.check(&ctx.account_id, &ctx.region, operation.name)?;
-        let m = &self.manager;
-        // The dispatcher only calls with operations the model table marks generated, which
-        // are exactly `OperationName`'s.
-        let Some(op) = OperationName::from_wire(operation.name) else {
-            return Err(WireError::not_implemented("acm", operation.name));
-        };
-        let result = match op {
-            Op::RequestCertificate => request_certificate::handle(m, ctx, input).await,
-            Op::DescribeCertificate => describe_certificate::handle(m, ctx, input).await,
-            Op::ListCertificates => list_certificates::handle(m, ctx, input).await,
-            Op::GetCertificate => get_delete_certificate::get(m, ctx, input).await,
-            Op::DeleteCertificate => get_delete_certificate::delete(m, ctx, input).await,
-            Op::AddTagsToCertificate => tags::add_to_certificate(m, ctx, input).await,
-            Op::RemoveTagsFromCertificate => tags::remove_from_certificate(m, ctx, input).await,
-            Op::ListTagsForCertificate => tags::list_for_certificate(m, ctx, input).await,
-            Op::TagResource => tags::tag_resource(m, ctx, input).await,
-            Op::UntagResource => tags::untag_resource(m, ctx, input).await,
-            Op::ListTagsForResource => tags::list_for_resource(m, ctx, input).await,
-            Op::ImportCertificate => import_export::import(m, ctx, input).await,
-            Op::ExportCertificate => import_export::export(m, ctx, input).await,
-            Op::RenewCertificate => renew_revoke::renew(m, ctx, input).await,
-            Op::RevokeCertificate => renew_revoke::revoke(m, ctx, input).await,
-            Op::UpdateCertificateOptions => options::update(m, ctx, input).await,
-            Op::ResendValidationEmail => options::resend_validation_email(m, ctx, input).await,
-            Op::GetAccountConfiguration => account_configuration::get(m, ctx).await,
-            Op::PutAccountConfiguration => account_configuration::put(m, ctx, input).await,
-            Op::ListCertificateDomainValidations => domain_validations::handle(m, ctx, input).await,
-            Op::SearchCertificates => search_certificates::handle(m, ctx, input).await,
-        };
-        result.map_err(|e| e.into_wire(&ctx.request_id, op))
+        let op = OperationName::of(operation)?;
+        Output::from_dispatch(m::dispatch(self, ctx, op, input).await, |e| e.into_wire(&ctx.request_id, op))
+    }
+}
+
+impl m::Operations for Acm {
+    type Context = RequestContext;
+    type Error = error::Error;
+
+    async fn add_tags_to_certificate(&self, ctx: &RequestContext, input: m::AddTagsToCertificateRequest) -> Result<()> {
+        tags::add_to_certificate(&self.manager, ctx, input).await
+    }
+
+    async fn delete_certificate(&self, ctx: &RequestContext, input: m::DeleteCertificateRequest) -> Result<()> {
+        get_delete_certificate::delete(&self.manager, ctx, input).await
+    }
+
+    async fn describe_certificate(
+        &self,
+        ctx: &RequestContext,
+        input: m::DescribeCertificateRequest,
+    ) -> Result<m::DescribeCertificateResponse> {
+        describe_certificate::handle(&self.manager, ctx, input).await
+    }
+
+    async fn export_certificate(
+        &self,
+        ctx: &RequestContext,
+        input: m::ExportCertificateRequest,
+    ) -> Result<m::ExportCertificateResponse> {
+        import_export::export(&self.manager, ctx, input).await
+    }
+
+    async fn get_account_configuration(&self, ctx: &RequestContext) -> Result<m::GetAccountConfigurationResponse> {
+        account_configuration::get(&self.manager, ctx).await
+    }
+
+    async fn get_certificate(
+        &self,
+        ctx: &RequestContext,
+        input: m::GetCertificateRequest,
+    ) -> Result<m::GetCertificateResponse> {
+        get_delete_certificate::get(&self.manager, ctx, input).await
+    }
+
+    async fn import_certificate(
+        &self,
+        ctx: &RequestContext,
+        input: m::ImportCertificateRequest,
+    ) -> Result<m::ImportCertificateResponse> {
+        import_export::import(&self.manager, ctx, input).await
+    }
+
+    async fn list_certificate_domain_validations(
+        &self,
+        ctx: &RequestContext,
+        input: m::ListCertificateDomainValidationsRequest,
+    ) -> Result<m::ListCertificateDomainValidationsResponse> {
+        domain_validations::handle(&self.manager, ctx, input).await
+    }
+
+    async fn list_certificates(
+        &self,
+        ctx: &RequestContext,
+        input: m::ListCertificatesRequest,
+    ) -> Result<m::ListCertificatesResponse> {
+        list_certificates::handle(&self.manager, ctx, input).await
+    }
+
+    async fn list_tags_for_certificate(
+        &self,
+        ctx: &RequestContext,
+        input: m::ListTagsForCertificateRequest,
+    ) -> Result<m::ListTagsForCertificateResponse> {
+        tags::list_for_certificate(&self.manager, ctx, input).await
+    }
+
+    async fn list_tags_for_resource(
+        &self,
+        ctx: &RequestContext,
+        input: m::ListTagsForResourceRequest,
+    ) -> Result<m::ListTagsForResourceResponse> {
+        tags::list_for_resource(&self.manager, ctx, input).await
+    }
+
+    async fn put_account_configuration(
+        &self,
+        ctx: &RequestContext,
+        input: m::PutAccountConfigurationRequest,
+    ) -> Result<()> {
+        account_configuration::put(&self.manager, ctx, input).await
+    }
+
+    async fn remove_tags_from_certificate(
+        &self,
+        ctx: &RequestContext,
+        input: m::RemoveTagsFromCertificateRequest,
+    ) -> Result<()> {
+        tags::remove_from_certificate(&self.manager, ctx, input).await
+    }
+
+    async fn renew_certificate(&self, ctx: &RequestContext, input: m::RenewCertificateRequest) -> Result<()> {
+        renew_revoke::renew(&self.manager, ctx, input).await
+    }
+
+    async fn request_certificate(
+        &self,
+        ctx: &RequestContext,
+        input: m::RequestCertificateRequest,
+    ) -> Result<m::RequestCertificateResponse> {
+        request_certificate::handle(&self.manager, ctx, input).await
+    }
+
+    async fn resend_validation_email(
+        &self,
+        ctx: &RequestContext,
+        input: m::ResendValidationEmailRequest,
+    ) -> Result<()> {
+        options::resend_validation_email(&self.manager, ctx, input).await
+    }
+
+    async fn revoke_certificate(
+        &self,
+        ctx: &RequestContext,
+        input: m::RevokeCertificateRequest,
+    ) -> Result<m::RevokeCertificateResponse> {
+        renew_revoke::revoke(&self.manager, ctx, input).await
+    }
+
+    async fn search_certificates(
+        &self,
+        ctx: &RequestContext,
+        input: m::SearchCertificatesRequest,
+    ) -> Result<m::SearchCertificatesResponse> {
+        search_certificates::handle(&self.manager, ctx, input).await
+    }
+
+    async fn tag_resource(&self, ctx: &RequestContext, input: m::TagResourceRequest) -> Result<()> {
+        tags::tag_resource(&self.manager, ctx, input).await
+    }
+
+    async fn untag_resource(&self, ctx: &RequestContext, input: m::UntagResourceRequest) -> Result<()> {
+        tags::untag_resource(&self.manager, ctx, input).await
+    }
+
+    async fn update_certificate_options(
+        &self,
+        ctx: &RequestContext,
+        input: m::UpdateCertificateOptionsRequest,
+    ) -> Result<()> {
+        options::update(&self.manager, ctx, input).await
     }
 }

@@ -9,11 +9,10 @@
 
 use carapace_acm::{AcmError, CertificateManager, ListFilter, ListQuery};
 use carapace_model::acm as m;
-use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
-use crate::error::{Result, decode, encode};
+use crate::error::Result;
 
 /// Page size when the caller names none.
 const DEFAULT_MAX_ITEMS: usize = 1000;
@@ -21,9 +20,8 @@ const DEFAULT_MAX_ITEMS: usize = 1000;
 pub(crate) async fn handle(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::ListCertificatesRequest = decode(input)?;
+    req: m::ListCertificatesRequest,
+) -> Result<m::ListCertificatesResponse> {
     let descending = match (req.sort_by, req.sort_order) {
         (None, None) => false,
         (Some(m::SortBy::CreatedAt), Some(order)) => order == m::SortOrder::Descending,
@@ -59,9 +57,8 @@ pub(crate) async fn handle(
         next_token: req.next_token,
     };
     let page = manager.list_certificates(&crate::owner(ctx), &query).await?;
-    let out = m::ListCertificatesResponse {
+    Ok(m::ListCertificatesResponse {
         next_token: page.next_token,
         certificate_summary_list: Some(page.items.iter().map(convert::summary).collect()),
-    };
-    encode(out)
+    })
 }

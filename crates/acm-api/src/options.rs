@@ -2,18 +2,16 @@
 
 use carapace_acm::{CertificateManager, OptionsUpdate};
 use carapace_model::acm as m;
-use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
-use crate::error::{Result, decode, empty};
+use crate::error::Result;
 
 pub(crate) async fn update(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::UpdateCertificateOptionsRequest = decode(input)?;
+    req: m::UpdateCertificateOptionsRequest,
+) -> Result<()> {
     let o = req.options;
     let update = OptionsUpdate {
         transparency_logging: o
@@ -23,17 +21,16 @@ pub(crate) async fn update(
         validation_method: o.validation_method.map(convert::method_from),
     };
     manager.update_options(&crate::owner(ctx), &req.certificate_arn, update).await?;
-    empty()
+    Ok(())
 }
 
 pub(crate) async fn resend_validation_email(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::ResendValidationEmailRequest = decode(input)?;
+    req: m::ResendValidationEmailRequest,
+) -> Result<()> {
     manager
         .resend_validation_email(&crate::owner(ctx), &req.certificate_arn, &req.domain, &req.validation_domain)
         .await?;
-    empty()
+    Ok(())
 }

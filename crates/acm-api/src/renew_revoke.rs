@@ -2,29 +2,26 @@
 
 use carapace_acm::CertificateManager;
 use carapace_model::acm as m;
-use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
-use crate::error::{Result, decode, empty, encode};
+use crate::error::Result;
 
 pub(crate) async fn renew(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::RenewCertificateRequest = decode(input)?;
+    req: m::RenewCertificateRequest,
+) -> Result<()> {
     manager.renew_certificate(&crate::owner(ctx), &req.certificate_arn).await?;
-    empty()
+    Ok(())
 }
 
 pub(crate) async fn revoke(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::RevokeCertificateRequest = decode(input)?;
+    req: m::RevokeCertificateRequest,
+) -> Result<m::RevokeCertificateResponse> {
     let reason = convert::revocation_from(req.revocation_reason);
     manager.revoke_certificate(&crate::owner(ctx), &req.certificate_arn, reason).await?;
-    encode(m::RevokeCertificateResponse { certificate_arn: Some(req.certificate_arn) })
+    Ok(m::RevokeCertificateResponse { certificate_arn: Some(req.certificate_arn) })
 }

@@ -2,18 +2,16 @@
 
 use carapace_acm::{CertificateManager, CertificateUsage, NewCertificate};
 use carapace_model::acm as m;
-use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
-use crate::error::{Result, decode, encode};
+use crate::error::Result;
 
 pub(crate) async fn handle(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::RequestCertificateRequest = decode(input)?;
+    req: m::RequestCertificateRequest,
+) -> Result<m::RequestCertificateResponse> {
     let options = req.options.unwrap_or_default();
     let new = NewCertificate {
         domain_name: req.domain_name,
@@ -42,5 +40,5 @@ pub(crate) async fn handle(
         held_by: None,
     };
     let arn = manager.request_certificate(&crate::owner(ctx), new).await?;
-    encode(m::RequestCertificateResponse { certificate_arn: Some(arn) })
+    Ok(m::RequestCertificateResponse { certificate_arn: Some(arn) })
 }

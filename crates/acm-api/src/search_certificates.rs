@@ -12,20 +12,18 @@
 use carapace_acm::index::{Narrow, SortField};
 use carapace_acm::{AcmError, CertificateManager, CertificateView, SearchQuery};
 use carapace_model::acm as m;
-use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
-use crate::error::{Result, decode, encode};
+use crate::error::Result;
 
 const DEFAULT_MAX_RESULTS: usize = 100;
 
 pub(crate) async fn handle(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::SearchCertificatesRequest = decode(input)?;
+    req: m::SearchCertificatesRequest,
+) -> Result<m::SearchCertificatesResponse> {
     if let Some(statement) = &req.filter_statement {
         check_statement(statement)?;
     }
@@ -44,7 +42,7 @@ pub(crate) async fn handle(
         narrows: req.filter_statement.as_ref().map(narrows).unwrap_or_default(),
     };
     let page = manager.search_certificates(&crate::owner(ctx), &query).await?;
-    encode(m::SearchCertificatesResponse {
+    Ok(m::SearchCertificatesResponse {
         results: Some(page.items.iter().map(result).collect()),
         next_token: page.next_token,
     })

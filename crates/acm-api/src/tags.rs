@@ -8,40 +8,36 @@
 
 use carapace_acm::{AcmError, CertificateManager, Tag};
 use carapace_model::acm as m;
-use carapace_proto::Output;
 use carapace_proto::RequestContext;
 
 use crate::convert;
-use crate::error::{Result, decode, empty, encode};
+use crate::error::Result;
 
 pub(crate) async fn add_to_certificate(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::AddTagsToCertificateRequest = decode(input)?;
+    req: m::AddTagsToCertificateRequest,
+) -> Result<()> {
     manager.add_tags(&crate::owner(ctx), &req.certificate_arn, &convert::tags_from(req.tags)).await?;
-    empty()
+    Ok(())
 }
 
 pub(crate) async fn remove_from_certificate(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::RemoveTagsFromCertificateRequest = decode(input)?;
+    req: m::RemoveTagsFromCertificateRequest,
+) -> Result<()> {
     manager.remove_tags(&crate::owner(ctx), &req.certificate_arn, &convert::tags_from(req.tags)).await?;
-    empty()
+    Ok(())
 }
 
 pub(crate) async fn list_for_certificate(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::ListTagsForCertificateRequest = decode(input)?;
+    req: m::ListTagsForCertificateRequest,
+) -> Result<m::ListTagsForCertificateResponse> {
     let tags = manager.list_tags(&crate::owner(ctx), &req.certificate_arn).await?;
-    encode(m::ListTagsForCertificateResponse { tags: Some(convert::tags(tags)) })
+    Ok(m::ListTagsForCertificateResponse { tags: Some(convert::tags(tags)) })
 }
 
 /// Only certificates are taggable resources in Carapace; any other ACM ARN names nothing.
@@ -55,33 +51,30 @@ fn certificate_only(arn: &str) -> Result<()> {
 pub(crate) async fn tag_resource(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::TagResourceRequest = decode(input)?;
+    req: m::TagResourceRequest,
+) -> Result<()> {
     certificate_only(&req.resource_arn)?;
     manager.add_tags(&crate::owner(ctx), &req.resource_arn, &convert::tags_from(req.tags)).await?;
-    empty()
+    Ok(())
 }
 
 pub(crate) async fn untag_resource(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::UntagResourceRequest = decode(input)?;
+    req: m::UntagResourceRequest,
+) -> Result<()> {
     certificate_only(&req.resource_arn)?;
     let keys: Vec<Tag> = req.tag_keys.into_iter().map(|key| Tag { key, value: None }).collect();
     manager.remove_tags(&crate::owner(ctx), &req.resource_arn, &keys).await?;
-    empty()
+    Ok(())
 }
 
 pub(crate) async fn list_for_resource(
     manager: &CertificateManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::ListTagsForResourceRequest = decode(input)?;
+    req: m::ListTagsForResourceRequest,
+) -> Result<m::ListTagsForResourceResponse> {
     certificate_only(&req.resource_arn)?;
     let tags = manager.list_tags(&crate::owner(ctx), &req.resource_arn).await?;
-    encode(m::ListTagsForResourceResponse { tags: Some(convert::tags(tags)) })
+    Ok(m::ListTagsForResourceResponse { tags: Some(convert::tags(tags)) })
 }

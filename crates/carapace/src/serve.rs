@@ -52,8 +52,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             config.lightsail_settings(),
             acm.clone(),
         ))),
-        // AWS Private CA: the model is pinned and routed; no operation is built yet.
-        Arc::new(carapace_proto::NotBuilt(&carapace_model::acm_pca::SERVICE)),
+        Arc::new(carapace_pca_api::Pca),
     ];
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut metrics = Metrics::new();

@@ -2,22 +2,25 @@
 
 use carapace_ds::machine::CertificateState as State;
 use carapace_ds::records::CertificateKind;
-use carapace_ds::{CertificateView, NewCertificate};
+use carapace_ds::{CertificateView, Directories, DsError, NewCertificate};
 use carapace_model::ds::{
     Certificate, CertificateInfo, CertificateState, CertificateType, ClientCertAuthSettings,
     DeregisterCertificateRequest, DeregisterCertificateResult, DescribeCertificateRequest, DescribeCertificateResult,
-    ErrorCode, ListCertificatesRequest, ListCertificatesResult, RegisterCertificateRequest, RegisterCertificateResult,
+    ListCertificatesRequest, ListCertificatesResult, RegisterCertificateRequest, RegisterCertificateResult,
 };
-use carapace_proto::{Output, RequestContext, WireError, decode_input, encode_output};
-use serde_json::Value;
+use carapace_proto::RequestContext;
 
-use crate::{Ds, Missing, limit, ts, wire};
+use crate::error::Result;
+use crate::{limit, ts};
 
 /// `RegisterCertificate`. `Type` defaults to `ClientLDAPS`; a `ClientCertAuth`
 /// certificate needs `ClientCertAuthSettings.OCSPUrl` (smart-card logon checks revocation
 /// there), which is ignored for `ClientLDAPS`.
-pub async fn register_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: RegisterCertificateRequest = decode_input(input)?;
+pub(crate) async fn register_certificate(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: RegisterCertificateRequest,
+) -> Result<RegisterCertificateResult> {
     let kind = match req.r#type.unwrap_or(CertificateType::ClientLDAPS) {
         CertificateType::ClientLDAPS => CertificateKind::ClientLdaps,
         CertificateType::ClientCertAuth => CertificateKind::ClientCertAuth,
@@ -27,33 +30,28 @@ pub async fn register_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -
         CertificateKind::ClientCertAuth => {
             let url = req.client_cert_auth_settings.and_then(|s| s.ocsp_url);
             if url.is_none() {
-                return Err(WireError::modelled(
-                    ErrorCode::InvalidParameterException,
-                    "ClientCertAuthSettings.OCSPUrl is required for ClientCertAuth certificates.",
-                ));
+                return Err(DsError::InvalidParameter(
+                    "ClientCertAuthSettings.OCSPUrl is required for ClientCertAuth certificates.".into(),
+                )
+                .into());
             }
             url
         }
     };
     let new = NewCertificate { data: req.certificate_data, kind, ocsp_url };
-    let id = ds
-        .dirs
-        .register_certificate(&ctx.scope(), &req.directory_id, &new)
-        .await
-        .map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(RegisterCertificateResult { certificate_id: Some(id) })
+    let id = dirs.register_certificate(&ctx.scope(), &req.directory_id, &new).await?;
+    Ok(RegisterCertificateResult { certificate_id: Some(id) })
 }
 
 /// `DescribeCertificate`.
-pub async fn describe_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: DescribeCertificateRequest = decode_input(input)?;
-    let view = ds
-        .dirs
-        .describe_certificate(&ctx.scope(), &req.directory_id, &req.certificate_id)
-        .await
-        .map_err(|e| wire(ctx, Missing::Directory, e))?;
+pub(crate) async fn describe_certificate(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: DescribeCertificateRequest,
+) -> Result<DescribeCertificateResult> {
+    let view = dirs.describe_certificate(&ctx.scope(), &req.directory_id, &req.certificate_id).await?;
     let c = &view.record;
-    encode_output(DescribeCertificateResult {
+    Ok(DescribeCertificateResult {
         certificate: Some(Certificate {
             certificate_id: Some(c.id.clone()),
             state: Some(state(&view)),
@@ -71,14 +69,14 @@ pub async fn describe_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -
 }
 
 /// `ListCertificates`.
-pub async fn list_certificates(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: ListCertificatesRequest = decode_input(input)?;
-    let page = ds
-        .dirs
-        .list_certificates(&ctx.scope(), &req.directory_id, limit(req.limit), req.next_token.as_deref())
-        .await
-        .map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(ListCertificatesResult {
+pub(crate) async fn list_certificates(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: ListCertificatesRequest,
+) -> Result<ListCertificatesResult> {
+    let page =
+        dirs.list_certificates(&ctx.scope(), &req.directory_id, limit(req.limit), req.next_token.as_deref()).await?;
+    Ok(ListCertificatesResult {
         certificates_info: Some(
             page.items
                 .iter()
@@ -96,13 +94,13 @@ pub async fn list_certificates(ds: &Ds, ctx: &RequestContext, input: Value) -> R
 }
 
 /// `DeregisterCertificate`.
-pub async fn deregister_certificate(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: DeregisterCertificateRequest = decode_input(input)?;
-    ds.dirs
-        .deregister_certificate(&ctx.scope(), &req.directory_id, &req.certificate_id)
-        .await
-        .map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(DeregisterCertificateResult {})
+pub(crate) async fn deregister_certificate(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: DeregisterCertificateRequest,
+) -> Result<DeregisterCertificateResult> {
+    dirs.deregister_certificate(&ctx.scope(), &req.directory_id, &req.certificate_id).await?;
+    Ok(DeregisterCertificateResult {})
 }
 
 fn state(view: &CertificateView) -> CertificateState {

@@ -1,6 +1,7 @@
 //! EnableClientAuthentication, DisableClientAuthentication,
 //! DescribeClientAuthenticationSettings (smart-card logon on an AD Connector).
 
+use carapace_ds::Directories;
 use carapace_ds::machine::ClientAuthStatus as Status;
 use carapace_ds::records::ClientAuthKind;
 use carapace_model::ds::{
@@ -9,10 +10,10 @@ use carapace_model::ds::{
     DisableClientAuthenticationRequest, DisableClientAuthenticationResult, EnableClientAuthenticationRequest,
     EnableClientAuthenticationResult,
 };
-use carapace_proto::{Output, RequestContext, WireError, decode_input, encode_output};
-use serde_json::Value;
+use carapace_proto::RequestContext;
 
-use crate::{Ds, Missing, limit, ts, wire};
+use crate::error::Result;
+use crate::{limit, ts};
 
 fn to_core(t: ClientAuthenticationType) -> ClientAuthKind {
     match t {
@@ -22,34 +23,32 @@ fn to_core(t: ClientAuthenticationType) -> ClientAuthKind {
 }
 
 /// `EnableClientAuthentication`.
-pub async fn enable_client_authentication(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: EnableClientAuthenticationRequest = decode_input(input)?;
-    ds.dirs
-        .enable_client_auth(&ctx.scope(), &req.directory_id, to_core(req.r#type))
-        .await
-        .map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(EnableClientAuthenticationResult {})
+pub(crate) async fn enable_client_authentication(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: EnableClientAuthenticationRequest,
+) -> Result<EnableClientAuthenticationResult> {
+    dirs.enable_client_auth(&ctx.scope(), &req.directory_id, to_core(req.r#type)).await?;
+    Ok(EnableClientAuthenticationResult {})
 }
 
 /// `DisableClientAuthentication`.
-pub async fn disable_client_authentication(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: DisableClientAuthenticationRequest = decode_input(input)?;
-    ds.dirs
-        .disable_client_auth(&ctx.scope(), &req.directory_id, to_core(req.r#type))
-        .await
-        .map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(DisableClientAuthenticationResult {})
+pub(crate) async fn disable_client_authentication(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: DisableClientAuthenticationRequest,
+) -> Result<DisableClientAuthenticationResult> {
+    dirs.disable_client_auth(&ctx.scope(), &req.directory_id, to_core(req.r#type)).await?;
+    Ok(DisableClientAuthenticationResult {})
 }
 
 /// `DescribeClientAuthenticationSettings`: the given type, or every type.
-pub async fn describe_client_authentication_settings(
-    ds: &Ds,
+pub(crate) async fn describe_client_authentication_settings(
+    dirs: &Directories,
     ctx: &RequestContext,
-    input: Value,
-) -> Result<Output, WireError> {
-    let req: DescribeClientAuthenticationSettingsRequest = decode_input(input)?;
-    let page = ds
-        .dirs
+    req: DescribeClientAuthenticationSettingsRequest,
+) -> Result<DescribeClientAuthenticationSettingsResult> {
+    let page = dirs
         .describe_client_auth(
             &ctx.scope(),
             &req.directory_id,
@@ -57,9 +56,8 @@ pub async fn describe_client_authentication_settings(
             limit(req.limit),
             req.next_token.as_deref(),
         )
-        .await
-        .map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(DescribeClientAuthenticationSettingsResult {
+        .await?;
+    Ok(DescribeClientAuthenticationSettingsResult {
         client_authentication_settings_info: Some(
             page.items
                 .into_iter()

@@ -3,147 +3,139 @@
 
 use carapace_ds::machine::DirectoryStage as Stage;
 use carapace_ds::records::DirectoryKind;
-use carapace_ds::{DirectoryView, NewDirectory, availability_zones};
+use carapace_ds::{Directories, DirectoryView, DsError, NewDirectory, availability_zones};
 use carapace_model::ds::{
     ConnectDirectoryRequest, ConnectDirectoryResult, CreateDirectoryRequest, CreateDirectoryResult,
     CreateMicrosoftADRequest, CreateMicrosoftADResult, DeleteDirectoryRequest, DeleteDirectoryResult,
     DescribeDirectoriesRequest, DescribeDirectoriesResult, DirectoryConnectSettingsDescription, DirectoryDescription,
-    DirectoryLimits, DirectorySize, DirectoryStage, DirectoryType, DirectoryVpcSettingsDescription, ErrorCode,
+    DirectoryLimits, DirectorySize, DirectoryStage, DirectoryType, DirectoryVpcSettingsDescription,
     GetDirectoryLimitsResult, RegionsInfo, Tag,
 };
-use carapace_proto::{Output, RequestContext, WireError, decode_input, encode_output};
-use serde_json::Value;
+use carapace_proto::RequestContext;
 use zeroize::Zeroizing;
 
-use crate::{Ds, Missing, limit, ts, wire};
+use crate::error::Result;
+use crate::{limit, ts};
 
 /// Tags from the wire as pairs.
 pub(crate) fn tag_pairs(tags: Option<Vec<Tag>>) -> Vec<(String, String)> {
     tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect()
 }
 
-async fn create(ds: &Ds, ctx: &RequestContext, new: NewDirectory) -> Result<String, WireError> {
-    ds.dirs.create(&ctx.scope(), new).await.map_err(|e| wire(ctx, Missing::Entity, e))
-}
-
 /// `CreateDirectory`: a Simple AD directory.
-pub async fn create_directory(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: CreateDirectoryRequest = decode_input(input)?;
+pub(crate) async fn create_directory(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: CreateDirectoryRequest,
+) -> Result<CreateDirectoryResult> {
     let password = Zeroizing::new(req.password);
     // The model leaves VpcSettings optional, but a Simple AD always lives in a VPC.
-    let vpc = req.vpc_settings.ok_or_else(|| {
-        WireError::modelled(
-            ErrorCode::InvalidParameterException,
-            "VpcSettings is required to create a Simple AD directory.",
-        )
-    })?;
-    let id = create(
-        ds,
-        ctx,
-        NewDirectory {
-            kind: DirectoryKind::SimpleAd,
-            name: req.name,
-            short_name: req.short_name,
-            password,
-            description: req.description,
-            size: Some(req.size.as_str().to_owned()),
-            edition: None,
-            network_type: req.network_type.map(|n| n.as_str().to_owned()),
-            vpc_id: vpc.vpc_id,
-            subnet_ids: vpc.subnet_ids,
-            customer_dns_ips: Vec::new(),
-            customer_dns_ips_v6: Vec::new(),
-            customer_user_name: None,
-            tags: tag_pairs(req.tags),
-        },
-    )
-    .await?;
-    encode_output(CreateDirectoryResult { directory_id: Some(id) })
+    let vpc = req
+        .vpc_settings
+        .ok_or_else(|| DsError::InvalidParameter("VpcSettings is required to create a Simple AD directory.".into()))?;
+    let new = NewDirectory {
+        kind: DirectoryKind::SimpleAd,
+        name: req.name,
+        short_name: req.short_name,
+        password,
+        description: req.description,
+        size: Some(req.size.as_str().to_owned()),
+        edition: None,
+        network_type: req.network_type.map(|n| n.as_str().to_owned()),
+        vpc_id: vpc.vpc_id,
+        subnet_ids: vpc.subnet_ids,
+        customer_dns_ips: Vec::new(),
+        customer_dns_ips_v6: Vec::new(),
+        customer_user_name: None,
+        tags: tag_pairs(req.tags),
+    };
+    let id = dirs.create(&ctx.scope(), new).await?;
+    Ok(CreateDirectoryResult { directory_id: Some(id) })
 }
 
 /// `CreateMicrosoftAD`: a Managed Microsoft AD directory.
-pub async fn create_microsoft_ad(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: CreateMicrosoftADRequest = decode_input(input)?;
-    let id = create(
-        ds,
-        ctx,
-        NewDirectory {
-            kind: DirectoryKind::MicrosoftAd,
-            name: req.name,
-            short_name: req.short_name,
-            password: Zeroizing::new(req.password),
-            description: req.description,
-            size: None,
-            // The model: "Enterprise is the default."
-            edition: Some(req.edition.as_ref().map_or("Enterprise", |e| e.as_str()).to_owned()),
-            network_type: req.network_type.map(|n| n.as_str().to_owned()),
-            vpc_id: req.vpc_settings.vpc_id,
-            subnet_ids: req.vpc_settings.subnet_ids,
-            customer_dns_ips: Vec::new(),
-            customer_dns_ips_v6: Vec::new(),
-            customer_user_name: None,
-            tags: tag_pairs(req.tags),
-        },
-    )
-    .await?;
-    encode_output(CreateMicrosoftADResult { directory_id: Some(id) })
+pub(crate) async fn create_microsoft_ad(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: CreateMicrosoftADRequest,
+) -> Result<CreateMicrosoftADResult> {
+    let new = NewDirectory {
+        kind: DirectoryKind::MicrosoftAd,
+        name: req.name,
+        short_name: req.short_name,
+        password: Zeroizing::new(req.password),
+        description: req.description,
+        size: None,
+        // The model: "Enterprise is the default."
+        edition: Some(req.edition.as_ref().map_or("Enterprise", |e| e.as_str()).to_owned()),
+        network_type: req.network_type.map(|n| n.as_str().to_owned()),
+        vpc_id: req.vpc_settings.vpc_id,
+        subnet_ids: req.vpc_settings.subnet_ids,
+        customer_dns_ips: Vec::new(),
+        customer_dns_ips_v6: Vec::new(),
+        customer_user_name: None,
+        tags: tag_pairs(req.tags),
+    };
+    let id = dirs.create(&ctx.scope(), new).await?;
+    Ok(CreateMicrosoftADResult { directory_id: Some(id) })
 }
 
 /// `ConnectDirectory`: an AD Connector to the customer's domain controllers.
-pub async fn connect_directory(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: ConnectDirectoryRequest = decode_input(input)?;
+pub(crate) async fn connect_directory(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: ConnectDirectoryRequest,
+) -> Result<ConnectDirectoryResult> {
     let settings = req.connect_settings;
-    let id = create(
-        ds,
-        ctx,
-        NewDirectory {
-            kind: DirectoryKind::AdConnector,
-            name: req.name,
-            short_name: req.short_name,
-            password: Zeroizing::new(req.password),
-            description: req.description,
-            size: Some(req.size.as_str().to_owned()),
-            edition: None,
-            network_type: req.network_type.map(|n| n.as_str().to_owned()),
-            vpc_id: settings.vpc_id,
-            subnet_ids: settings.subnet_ids,
-            customer_dns_ips: settings.customer_dns_ips.unwrap_or_default(),
-            customer_dns_ips_v6: settings.customer_dns_ips_v6.unwrap_or_default(),
-            customer_user_name: Some(settings.customer_user_name),
-            tags: tag_pairs(req.tags),
-        },
-    )
-    .await?;
-    encode_output(ConnectDirectoryResult { directory_id: Some(id) })
+    let new = NewDirectory {
+        kind: DirectoryKind::AdConnector,
+        name: req.name,
+        short_name: req.short_name,
+        password: Zeroizing::new(req.password),
+        description: req.description,
+        size: Some(req.size.as_str().to_owned()),
+        edition: None,
+        network_type: req.network_type.map(|n| n.as_str().to_owned()),
+        vpc_id: settings.vpc_id,
+        subnet_ids: settings.subnet_ids,
+        customer_dns_ips: settings.customer_dns_ips.unwrap_or_default(),
+        customer_dns_ips_v6: settings.customer_dns_ips_v6.unwrap_or_default(),
+        customer_user_name: Some(settings.customer_user_name),
+        tags: tag_pairs(req.tags),
+    };
+    let id = dirs.create(&ctx.scope(), new).await?;
+    Ok(ConnectDirectoryResult { directory_id: Some(id) })
 }
 
 /// `DescribeDirectories`.
-pub async fn describe_directories(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: DescribeDirectoriesRequest = decode_input(input)?;
+pub(crate) async fn describe_directories(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: DescribeDirectoriesRequest,
+) -> Result<DescribeDirectoriesResult> {
     let scope = ctx.scope();
-    let page = ds
-        .dirs
-        .describe(&scope, req.directory_ids.as_deref(), limit(req.limit), req.next_token.as_deref())
-        .await
-        .map_err(|e| wire(ctx, Missing::Entity, e))?;
-    encode_output(DescribeDirectoriesResult {
+    let page = dirs.describe(&scope, req.directory_ids.as_deref(), limit(req.limit), req.next_token.as_deref()).await?;
+    Ok(DescribeDirectoriesResult {
         directory_descriptions: Some(page.items.iter().map(|v| description(&scope, &ctx.region, v)).collect()),
         next_token: page.next_token,
     })
 }
 
 /// `DeleteDirectory`.
-pub async fn delete_directory(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: DeleteDirectoryRequest = decode_input(input)?;
-    ds.dirs.delete(&ctx.scope(), &req.directory_id).await.map_err(|e| wire(ctx, Missing::Entity, e))?;
-    encode_output(DeleteDirectoryResult { directory_id: Some(req.directory_id) })
+pub(crate) async fn delete_directory(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: DeleteDirectoryRequest,
+) -> Result<DeleteDirectoryResult> {
+    dirs.delete(&ctx.scope(), &req.directory_id).await?;
+    Ok(DeleteDirectoryResult { directory_id: Some(req.directory_id) })
 }
 
 /// `GetDirectoryLimits`.
-pub async fn get_directory_limits(ds: &Ds, ctx: &RequestContext, _input: Value) -> Result<Output, WireError> {
-    let l = ds.dirs.limits(&ctx.scope()).await.map_err(|e| wire(ctx, Missing::Entity, e))?;
+pub(crate) async fn get_directory_limits(dirs: &Directories, ctx: &RequestContext) -> Result<GetDirectoryLimitsResult> {
+    let l = dirs.limits(&ctx.scope()).await?;
     let n = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
-    encode_output(GetDirectoryLimitsResult {
+    Ok(GetDirectoryLimitsResult {
         directory_limits: Some(DirectoryLimits {
             cloud_only_directories_limit: Some(n(l.simple_ad.limit)),
             cloud_only_directories_current_count: Some(n(l.simple_ad.current)),

@@ -8,44 +8,53 @@
 //! re-enabled meanwhile. A restart mid-check re-runs the job after its lease, by itself.
 
 use carapace_checks::ldaps::{self, ProbeSettings};
-use carapace_ds::Directories;
 use carapace_ds::jobs::DsJob;
 use carapace_ds::machine::LdapsStatus as Status;
+use carapace_ds::{Directories, DsError};
 use carapace_kernel::jobs::{JobFailure, JobHandler, Outcome};
 use carapace_model::ds::{
     DescribeLDAPSSettingsRequest, DescribeLDAPSSettingsResult, DisableLDAPSRequest, DisableLDAPSResult,
-    EnableLDAPSRequest, EnableLDAPSResult, ErrorCode, LDAPSSettingInfo, LDAPSStatus,
+    EnableLDAPSRequest, EnableLDAPSResult, LDAPSSettingInfo, LDAPSStatus,
 };
-use carapace_proto::{Output, RequestContext, WireError, decode_input, encode_output};
-use serde_json::Value;
+use carapace_proto::RequestContext;
 
-use crate::{Ds, Missing, ts, wire};
+use crate::error::Result;
+use crate::ts;
 
 /// `EnableLDAPS` (`Type` is `Client`, the only value the model has).
-pub async fn enable_ldaps(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: EnableLDAPSRequest = decode_input(input)?;
+pub(crate) async fn enable_ldaps(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: EnableLDAPSRequest,
+) -> Result<EnableLDAPSResult> {
     let scope = ctx.scope();
-    ds.dirs.enable_ldaps(&scope, &req.directory_id).await.map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(EnableLDAPSResult {})
+    dirs.enable_ldaps(&scope, &req.directory_id).await?;
+    Ok(EnableLDAPSResult {})
 }
 
 /// `DisableLDAPS`.
-pub async fn disable_ldaps(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: DisableLDAPSRequest = decode_input(input)?;
-    ds.dirs.disable_ldaps(&ctx.scope(), &req.directory_id).await.map_err(|e| wire(ctx, Missing::Directory, e))?;
-    encode_output(DisableLDAPSResult {})
+pub(crate) async fn disable_ldaps(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: DisableLDAPSRequest,
+) -> Result<DisableLDAPSResult> {
+    dirs.disable_ldaps(&ctx.scope(), &req.directory_id).await?;
+    Ok(DisableLDAPSResult {})
 }
 
 /// `DescribeLDAPSSettings`: one entry, for `Client` LDAPS. Carapace never pages this
 /// one-entry list, so any `NextToken` is one it did not issue.
-pub async fn describe_ldaps_settings(ds: &Ds, ctx: &RequestContext, input: Value) -> Result<Output, WireError> {
-    let req: DescribeLDAPSSettingsRequest = decode_input(input)?;
+pub(crate) async fn describe_ldaps_settings(
+    dirs: &Directories,
+    ctx: &RequestContext,
+    req: DescribeLDAPSSettingsRequest,
+) -> Result<DescribeLDAPSSettingsResult> {
     let scope = ctx.scope();
-    let view = ds.dirs.describe_ldaps(&scope, &req.directory_id).await.map_err(|e| wire(ctx, Missing::Directory, e))?;
+    let view = dirs.describe_ldaps(&scope, &req.directory_id).await?;
     if req.next_token.is_some() {
-        return Err(WireError::modelled(ErrorCode::InvalidNextTokenException, "The NextToken value is not valid."));
+        return Err(DsError::InvalidNextToken.into());
     }
-    encode_output(DescribeLDAPSSettingsResult {
+    Ok(DescribeLDAPSSettingsResult {
         ldaps_settings_info: Some(vec![LDAPSSettingInfo {
             ldaps_status: Some(match view.status {
                 Status::Disabled => LDAPSStatus::Disabled,

@@ -1,10 +1,13 @@
 //! Directory Service operations over the Carapace core.
 //!
-//! One file per operation family: [`directories`] (create, connect, describe, delete,
-//! limits), [`tags`], [`certificates`] (register, describe, list, deregister), [`ldaps`]
-//! (enable, disable, describe, and running the check), [`client_auth`] (smart-card
-//! settings). Each maps the generated DTOs onto [`carapace_ds::Directories`], which
-//! holds the rules; `carapace_checks::ldaps` is the network half of the LDAPS check.
+//! [`Ds`] implements the generated [`m::Operations`] trait, and the generated
+//! [`m::dispatch`] decodes each validated input document once and calls it. One file per
+//! operation family: `directories` (create, connect, describe, delete, limits), `tags`,
+//! `certificates` (register, describe, list, deregister), [`ldaps`] (enable, disable,
+//! describe, and running the check), `client_auth` (smart-card settings). Each maps the
+//! generated DTOs onto [`carapace_ds::Directories`], which holds the rules;
+//! `carapace_checks::ldaps` is the network half of the LDAPS check. Errors are converted
+//! once, in `error`.
 //!
 //! Time-driven states are computed on read by the core. An LDAPS check is a job enqueued
 //! with `EnableLDAPS` and run by [`ldaps::LdapsChecks`] in the generic worker, so a restart
@@ -23,19 +26,21 @@
 //! of `Requested` and `Creating`) are given by the caller, which reads them from its
 //! configuration.
 
-pub mod certificates;
-pub mod client_auth;
-pub mod directories;
+mod certificates;
+mod client_auth;
+mod directories;
+mod error;
 pub mod ldaps;
-pub mod tags;
+mod tags;
 
-use carapace_ds::{Directories, DsError};
+use carapace_ds::Directories;
 use carapace_kernel::Core;
 use carapace_model::Timestamp;
-use carapace_model::ds::OperationName as Op;
-use carapace_model::ds::{ErrorCode, OperationName};
+use carapace_model::ds::{self as m, OperationName};
 use carapace_model::schema::{Operation, Service};
 use carapace_proto::{Output, RequestContext, ServiceHandler, WireError};
+
+use crate::error::Result;
 
 /// The Directory Service handler.
 pub struct Ds {
@@ -72,7 +77,7 @@ impl Ds {
 #[async_trait::async_trait]
 impl ServiceHandler for Ds {
     fn service(&self) -> &'static Service {
-        &carapace_model::ds::SERVICE
+        &m::SERVICE
     }
 
     async fn call(
@@ -80,74 +85,163 @@ impl ServiceHandler for Ds {
         ctx: &RequestContext,
         operation: &'static Operation,
         input: serde_json::Value,
-    ) -> Result<Output, WireError> {
-        // The dispatcher only calls with operations the model table marks generated, which
-        // are exactly `OperationName`'s.
-        let Some(op) = OperationName::from_wire(operation.name) else {
-            return Err(WireError::not_implemented("ds", operation.name));
-        };
-        match op {
-            Op::CreateDirectory => directories::create_directory(self, ctx, input).await,
-            Op::CreateMicrosoftAD => directories::create_microsoft_ad(self, ctx, input).await,
-            Op::ConnectDirectory => directories::connect_directory(self, ctx, input).await,
-            Op::DescribeDirectories => directories::describe_directories(self, ctx, input).await,
-            Op::DeleteDirectory => directories::delete_directory(self, ctx, input).await,
-            Op::GetDirectoryLimits => directories::get_directory_limits(self, ctx, input).await,
-            Op::AddTagsToResource => tags::add_tags_to_resource(self, ctx, input).await,
-            Op::RemoveTagsFromResource => tags::remove_tags_from_resource(self, ctx, input).await,
-            Op::ListTagsForResource => tags::list_tags_for_resource(self, ctx, input).await,
-            Op::RegisterCertificate => certificates::register_certificate(self, ctx, input).await,
-            Op::DescribeCertificate => certificates::describe_certificate(self, ctx, input).await,
-            Op::ListCertificates => certificates::list_certificates(self, ctx, input).await,
-            Op::DeregisterCertificate => certificates::deregister_certificate(self, ctx, input).await,
-            Op::EnableLDAPS => ldaps::enable_ldaps(self, ctx, input).await,
-            Op::DisableLDAPS => ldaps::disable_ldaps(self, ctx, input).await,
-            Op::DescribeLDAPSSettings => ldaps::describe_ldaps_settings(self, ctx, input).await,
-            Op::EnableClientAuthentication => client_auth::enable_client_authentication(self, ctx, input).await,
-            Op::DisableClientAuthentication => client_auth::disable_client_authentication(self, ctx, input).await,
-            Op::DescribeClientAuthenticationSettings => {
-                client_auth::describe_client_authentication_settings(self, ctx, input).await
-            }
-        }
+    ) -> std::result::Result<Output, WireError> {
+        let op = OperationName::of(operation)?;
+        Output::from_dispatch(m::dispatch(self, ctx, op, input).await, |e| e.into_wire(ctx, op))
     }
 }
 
-/// Which error a missing directory is: the directory operations (describe, delete, tags)
-/// say `EntityDoesNotExistException`, the certificate, LDAPS and client authentication
-/// operations `DirectoryDoesNotExistException` — as each operation's model lists.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Missing {
-    Entity,
-    Directory,
-}
+impl m::Operations for Ds {
+    type Context = RequestContext;
+    type Error = error::Error;
 
-/// The one conversion from core errors to wire errors.
-pub(crate) fn wire(ctx: &RequestContext, missing: Missing, err: DsError) -> WireError {
-    let code = match &err {
-        DsError::DirectoryNotFound(_) => match missing {
-            Missing::Entity => ErrorCode::EntityDoesNotExistException,
-            Missing::Directory => ErrorCode::DirectoryDoesNotExistException,
-        },
-        DsError::CertificateNotFound(_) => ErrorCode::CertificateDoesNotExistException,
-        DsError::DirectoryLimitExceeded(_) => ErrorCode::DirectoryLimitExceededException,
-        DsError::InvalidParameter(_) => ErrorCode::InvalidParameterException,
-        DsError::InvalidCertificate(_) => ErrorCode::InvalidCertificateException,
-        DsError::CertificateAlreadyExists(_) => ErrorCode::CertificateAlreadyExistsException,
-        DsError::CertificateLimitExceeded(_) => ErrorCode::CertificateLimitExceededException,
-        DsError::Unsupported(_) => ErrorCode::UnsupportedOperationException,
-        DsError::DirectoryUnavailable(_) => ErrorCode::DirectoryUnavailableException,
-        DsError::CertificateInUse(_) => ErrorCode::CertificateInUseException,
-        DsError::NoAvailableCertificate(_) => ErrorCode::NoAvailableCertificateException,
-        DsError::InvalidLdapsStatus(_) => ErrorCode::InvalidLDAPSStatusException,
-        DsError::InvalidClientAuthStatus(_) => ErrorCode::InvalidClientAuthStatusException,
-        DsError::InvalidNextToken => ErrorCode::InvalidNextTokenException,
-        DsError::TagLimitExceeded(_) => ErrorCode::TagLimitExceededException,
-        DsError::Store(_) | DsError::Internal(_) | DsError::Fault { .. } => {
-            tracing::error!(request_id = %ctx.request_id, error = %err, "directory service fault");
-            return WireError::internal();
-        }
-    };
-    WireError::modelled(code, err.to_string())
+    async fn add_tags_to_resource(
+        &self,
+        ctx: &RequestContext,
+        input: m::AddTagsToResourceRequest,
+    ) -> Result<m::AddTagsToResourceResult> {
+        tags::add_tags_to_resource(&self.dirs, ctx, input).await
+    }
+
+    async fn connect_directory(
+        &self,
+        ctx: &RequestContext,
+        input: m::ConnectDirectoryRequest,
+    ) -> Result<m::ConnectDirectoryResult> {
+        directories::connect_directory(&self.dirs, ctx, input).await
+    }
+
+    async fn create_directory(
+        &self,
+        ctx: &RequestContext,
+        input: m::CreateDirectoryRequest,
+    ) -> Result<m::CreateDirectoryResult> {
+        directories::create_directory(&self.dirs, ctx, input).await
+    }
+
+    async fn create_microsoft_ad(
+        &self,
+        ctx: &RequestContext,
+        input: m::CreateMicrosoftADRequest,
+    ) -> Result<m::CreateMicrosoftADResult> {
+        directories::create_microsoft_ad(&self.dirs, ctx, input).await
+    }
+
+    async fn delete_directory(
+        &self,
+        ctx: &RequestContext,
+        input: m::DeleteDirectoryRequest,
+    ) -> Result<m::DeleteDirectoryResult> {
+        directories::delete_directory(&self.dirs, ctx, input).await
+    }
+
+    async fn deregister_certificate(
+        &self,
+        ctx: &RequestContext,
+        input: m::DeregisterCertificateRequest,
+    ) -> Result<m::DeregisterCertificateResult> {
+        certificates::deregister_certificate(&self.dirs, ctx, input).await
+    }
+
+    async fn describe_certificate(
+        &self,
+        ctx: &RequestContext,
+        input: m::DescribeCertificateRequest,
+    ) -> Result<m::DescribeCertificateResult> {
+        certificates::describe_certificate(&self.dirs, ctx, input).await
+    }
+
+    async fn describe_client_authentication_settings(
+        &self,
+        ctx: &RequestContext,
+        input: m::DescribeClientAuthenticationSettingsRequest,
+    ) -> Result<m::DescribeClientAuthenticationSettingsResult> {
+        client_auth::describe_client_authentication_settings(&self.dirs, ctx, input).await
+    }
+
+    async fn describe_directories(
+        &self,
+        ctx: &RequestContext,
+        input: m::DescribeDirectoriesRequest,
+    ) -> Result<m::DescribeDirectoriesResult> {
+        directories::describe_directories(&self.dirs, ctx, input).await
+    }
+
+    async fn describe_ldaps_settings(
+        &self,
+        ctx: &RequestContext,
+        input: m::DescribeLDAPSSettingsRequest,
+    ) -> Result<m::DescribeLDAPSSettingsResult> {
+        ldaps::describe_ldaps_settings(&self.dirs, ctx, input).await
+    }
+
+    async fn disable_client_authentication(
+        &self,
+        ctx: &RequestContext,
+        input: m::DisableClientAuthenticationRequest,
+    ) -> Result<m::DisableClientAuthenticationResult> {
+        client_auth::disable_client_authentication(&self.dirs, ctx, input).await
+    }
+
+    async fn disable_ldaps(
+        &self,
+        ctx: &RequestContext,
+        input: m::DisableLDAPSRequest,
+    ) -> Result<m::DisableLDAPSResult> {
+        ldaps::disable_ldaps(&self.dirs, ctx, input).await
+    }
+
+    async fn enable_client_authentication(
+        &self,
+        ctx: &RequestContext,
+        input: m::EnableClientAuthenticationRequest,
+    ) -> Result<m::EnableClientAuthenticationResult> {
+        client_auth::enable_client_authentication(&self.dirs, ctx, input).await
+    }
+
+    async fn enable_ldaps(&self, ctx: &RequestContext, input: m::EnableLDAPSRequest) -> Result<m::EnableLDAPSResult> {
+        ldaps::enable_ldaps(&self.dirs, ctx, input).await
+    }
+
+    async fn get_directory_limits(
+        &self,
+        ctx: &RequestContext,
+        _input: m::GetDirectoryLimitsRequest,
+    ) -> Result<m::GetDirectoryLimitsResult> {
+        directories::get_directory_limits(&self.dirs, ctx).await
+    }
+
+    async fn list_certificates(
+        &self,
+        ctx: &RequestContext,
+        input: m::ListCertificatesRequest,
+    ) -> Result<m::ListCertificatesResult> {
+        certificates::list_certificates(&self.dirs, ctx, input).await
+    }
+
+    async fn list_tags_for_resource(
+        &self,
+        ctx: &RequestContext,
+        input: m::ListTagsForResourceRequest,
+    ) -> Result<m::ListTagsForResourceResult> {
+        tags::list_tags_for_resource(&self.dirs, ctx, input).await
+    }
+
+    async fn register_certificate(
+        &self,
+        ctx: &RequestContext,
+        input: m::RegisterCertificateRequest,
+    ) -> Result<m::RegisterCertificateResult> {
+        certificates::register_certificate(&self.dirs, ctx, input).await
+    }
+
+    async fn remove_tags_from_resource(
+        &self,
+        ctx: &RequestContext,
+        input: m::RemoveTagsFromResourceRequest,
+    ) -> Result<m::RemoveTagsFromResourceResult> {
+        tags::remove_tags_from_resource(&self.dirs, ctx, input).await
+    }
 }
 
 /// A `Limit` member as a page size (`None` and 0 mean "the default").

@@ -2,13 +2,13 @@
 
 use carapace_lightsail::LightsailManager;
 use carapace_model::lightsail as m;
-use carapace_proto::{Output, RequestContext};
+use carapace_proto::RequestContext;
 
 use crate::convert;
 use crate::distributions::required;
-use crate::error::{Result, decode, encode};
+use crate::error::Result;
 
-pub(crate) async fn get(m: &LightsailManager, ctx: &RequestContext) -> Result<Output> {
+pub(crate) async fn get(m: &LightsailManager, ctx: &RequestContext) -> Result<m::GetDistributionBundlesResult> {
     carapace_lightsail::check_distribution_region(&crate::owner(ctx))?;
     let bundles = m
         .settings()
@@ -22,13 +22,16 @@ pub(crate) async fn get(m: &LightsailManager, ctx: &RequestContext) -> Result<Ou
             is_active: Some(b.is_active),
         })
         .collect();
-    encode(m::GetDistributionBundlesResult { bundles: Some(bundles) })
+    Ok(m::GetDistributionBundlesResult { bundles: Some(bundles) })
 }
 
-pub(crate) async fn update(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
-    let req: m::UpdateDistributionBundleRequest = decode(input)?;
+pub(crate) async fn update(
+    m: &LightsailManager,
+    ctx: &RequestContext,
+    req: m::UpdateDistributionBundleRequest,
+) -> Result<m::UpdateDistributionBundleResult> {
     let name = required(req.distribution_name, "distributionName")?;
     let bundle = required(req.bundle_id, "bundleId")?;
     let op = m.update_distribution_bundle(&crate::owner(ctx), &name, &bundle).await?;
-    encode(m::UpdateDistributionBundleResult { operation: Some(convert::operation(&op)) })
+    Ok(m::UpdateDistributionBundleResult { operation: Some(convert::operation(&op)) })
 }

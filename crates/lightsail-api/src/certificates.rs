@@ -2,13 +2,16 @@
 
 use carapace_lightsail::{CertificateQuery, LightsailManager, NewLightsailCertificate};
 use carapace_model::lightsail as m;
-use carapace_proto::{Output, RequestContext};
+use carapace_proto::RequestContext;
 
 use crate::convert;
-use crate::error::{Result, decode, encode};
+use crate::error::Result;
 
-pub(crate) async fn create(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
-    let req: m::CreateCertificateRequest = decode(input)?;
+pub(crate) async fn create(
+    m: &LightsailManager,
+    ctx: &RequestContext,
+    req: m::CreateCertificateRequest,
+) -> Result<m::CreateCertificateResult> {
     let new = NewLightsailCertificate {
         name: req.certificate_name,
         domain_name: req.domain_name,
@@ -17,7 +20,7 @@ pub(crate) async fn create(m: &LightsailManager, ctx: &RequestContext, input: se
     };
     let (cert, ops) = m.create_certificate(&crate::owner(ctx), new).await?;
     // The answer's summary carries the detail, so the validation records are known at once.
-    encode(m::CreateCertificateResult {
+    Ok(m::CreateCertificateResult {
         certificate: Some(convert::certificate_summary(&cert)),
         operations: Some(ops.iter().map(convert::operation).collect()),
     })
@@ -28,8 +31,11 @@ pub(crate) async fn create(m: &LightsailManager, ctx: &RequestContext, input: se
 /// carries the detail: Terraform's provider reads `certificateDetail` from exactly that call
 /// without asking for details (internal/service/lightsail/certificate.go, FindCertificateById),
 /// and works against AWS.
-pub(crate) async fn get(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
-    let req: m::GetCertificatesRequest = decode(input)?;
+pub(crate) async fn get(
+    m: &LightsailManager,
+    ctx: &RequestContext,
+    req: m::GetCertificatesRequest,
+) -> Result<m::GetCertificatesResult> {
     let query = CertificateQuery {
         statuses: req.certificate_statuses.unwrap_or_default().into_iter().map(convert::status_from).collect(),
         details: req.include_certificate_details.unwrap_or(false) || req.certificate_name.is_some(),
@@ -37,14 +43,17 @@ pub(crate) async fn get(m: &LightsailManager, ctx: &RequestContext, input: serde
         page_token: req.page_token,
     };
     let page = m.get_certificates(&crate::owner(ctx), &query).await?;
-    encode(m::GetCertificatesResult {
+    Ok(m::GetCertificatesResult {
         certificates: Some(page.items.iter().map(convert::certificate_summary).collect()),
         next_page_token: page.next_token,
     })
 }
 
-pub(crate) async fn delete(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
-    let req: m::DeleteCertificateRequest = decode(input)?;
+pub(crate) async fn delete(
+    m: &LightsailManager,
+    ctx: &RequestContext,
+    req: m::DeleteCertificateRequest,
+) -> Result<m::DeleteCertificateResult> {
     let ops = m.delete_certificate(&crate::owner(ctx), &req.certificate_name).await?;
-    encode(m::DeleteCertificateResult { operations: Some(ops.iter().map(convert::operation).collect()) })
+    Ok(m::DeleteCertificateResult { operations: Some(ops.iter().map(convert::operation).collect()) })
 }

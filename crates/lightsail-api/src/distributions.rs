@@ -2,10 +2,10 @@
 
 use carapace_lightsail::{CertificateChange, DistributionChange, LightsailError, LightsailManager, NewDistribution};
 use carapace_model::lightsail as m;
-use carapace_proto::{Output, RequestContext};
+use carapace_proto::RequestContext;
 
 use crate::convert;
-use crate::error::{Result, decode, encode};
+use crate::error::Result;
 
 /// WAF and private origin access need an edge that can honour them: asking for them is
 /// refused, naming the member, rather than stored and silently ignored. `false` (or an
@@ -33,8 +33,11 @@ fn refuse_unsupported(
     Ok(())
 }
 
-pub(crate) async fn create(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
-    let req: m::CreateDistributionRequest = decode(input)?;
+pub(crate) async fn create(
+    m: &LightsailManager,
+    ctx: &RequestContext,
+    req: m::CreateDistributionRequest,
+) -> Result<m::CreateDistributionResult> {
     refuse_unsupported(req.enable_waf, req.waf_rules.as_ref(), req.enable_private_origin_access)?;
     let new = NewDistribution {
         name: req.distribution_name,
@@ -55,25 +58,31 @@ pub(crate) async fn create(m: &LightsailManager, ctx: &RequestContext, input: se
         subdomain: req.subdomain_name,
     };
     let (view, op) = m.create_distribution(&crate::owner(ctx), new).await?;
-    encode(m::CreateDistributionResult {
+    Ok(m::CreateDistributionResult {
         distribution: Some(convert::distribution(&view, true)),
         operation: Some(convert::operation(&op)),
     })
 }
 
-pub(crate) async fn get(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
-    let req: m::GetDistributionsRequest = decode(input)?;
+pub(crate) async fn get(
+    m: &LightsailManager,
+    ctx: &RequestContext,
+    req: m::GetDistributionsRequest,
+) -> Result<m::GetDistributionsResult> {
     let single = req.distribution_name.is_some();
     let page =
         m.get_distributions(&crate::owner(ctx), req.distribution_name.as_deref(), req.page_token.as_deref()).await?;
-    encode(m::GetDistributionsResult {
+    Ok(m::GetDistributionsResult {
         distributions: Some(page.items.iter().map(|d| convert::distribution(d, single)).collect()),
         next_page_token: page.next_token,
     })
 }
 
-pub(crate) async fn update(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
-    let req: m::UpdateDistributionRequest = decode(input)?;
+pub(crate) async fn update(
+    m: &LightsailManager,
+    ctx: &RequestContext,
+    req: m::UpdateDistributionRequest,
+) -> Result<m::UpdateDistributionResult> {
     refuse_unsupported(req.enable_waf, req.waf_rules.as_ref(), req.enable_private_origin_access)?;
     // useDefaultCertificate (default true) and certificateName choose the certificate:
     // a name attaches it; true without a name detaches; false needs a name.
@@ -117,14 +126,17 @@ pub(crate) async fn update(m: &LightsailManager, ctx: &RequestContext, input: se
             carapace_lightsail::records::OperationType::UpdateDistribution,
         )
         .await?;
-    encode(m::UpdateDistributionResult { operation: Some(convert::operation(&op)) })
+    Ok(m::UpdateDistributionResult { operation: Some(convert::operation(&op)) })
 }
 
-pub(crate) async fn delete(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
-    let req: m::DeleteDistributionRequest = decode(input)?;
+pub(crate) async fn delete(
+    m: &LightsailManager,
+    ctx: &RequestContext,
+    req: m::DeleteDistributionRequest,
+) -> Result<m::DeleteDistributionResult> {
     let name = required(req.distribution_name, "distributionName")?;
     let op = m.delete_distribution(&crate::owner(ctx), &name).await?;
-    encode(m::DeleteDistributionResult { operation: Some(convert::operation(&op)) })
+    Ok(m::DeleteDistributionResult { operation: Some(convert::operation(&op)) })
 }
 
 /// Members the model leaves optional that the operation cannot do without.

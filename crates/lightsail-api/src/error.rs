@@ -4,27 +4,18 @@
 
 use carapace_lightsail::LightsailError;
 use carapace_model::lightsail::ErrorCode;
-use carapace_proto::{Output, WireError};
+use carapace_model::operations::NotImplemented;
+use carapace_proto::WireError;
 
-/// A handler failure: a core error, or a wire error raised while decoding.
-#[derive(Debug)]
-pub(crate) enum Error {
+/// An operation's failure: a core error, or the generated trait's default.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
     /// From the core.
-    Core(LightsailError),
-    /// Already a wire error.
-    Wire(WireError),
-}
-
-impl From<LightsailError> for Error {
-    fn from(e: LightsailError) -> Self {
-        Self::Core(e)
-    }
-}
-
-impl From<WireError> for Error {
-    fn from(e: WireError) -> Self {
-        Self::Wire(e)
-    }
+    #[error(transparent)]
+    Core(#[from] LightsailError),
+    /// An operation of the trait without a method here.
+    #[error(transparent)]
+    NotImplemented(#[from] NotImplemented),
 }
 
 /// Handler result.
@@ -35,7 +26,7 @@ impl Error {
     /// Lightsail's fault, `ServiceException` (HTTP 500); their details never reach the client.
     pub(crate) fn into_wire(self, request_id: &str, operation: &str) -> WireError {
         let e = match self {
-            Self::Wire(w) => return w,
+            Self::NotImplemented(n) => return n.into(),
             Self::Core(e) => e,
         };
         let (exception, code, message, tip) = match e {
@@ -58,14 +49,4 @@ impl Error {
         };
         WireError::modelled(exception, message).with_member("code", code.into()).with_member("tip", tip.into())
     }
-}
-
-/// Decodes a validated input document.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(input: serde_json::Value) -> Result<T> {
-    Ok(carapace_proto::decode_input(input)?)
-}
-
-/// Wraps an output DTO.
-pub(crate) fn encode<T: serde::Serialize + Send + Sync + 'static>(output: T) -> Result<Output> {
-    Ok(Output::new(output))
 }

@@ -3,10 +3,10 @@
 use carapace_lightsail::metrics::{Metric, MetricQuery, Statistic};
 use carapace_lightsail::{LightsailError, LightsailManager};
 use carapace_model::lightsail as m;
-use carapace_proto::{Output, RequestContext};
+use carapace_proto::RequestContext;
 
 use crate::convert;
-use crate::error::{Result, decode, encode};
+use crate::error::Result;
 
 fn metric(name: m::DistributionMetricName) -> Result<Metric> {
     Ok(match name {
@@ -36,8 +36,11 @@ fn statistic(s: m::MetricStatistic) -> Statistic {
     }
 }
 
-pub(crate) async fn handle(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
-    let req: m::GetDistributionMetricDataRequest = decode(input)?;
+pub(crate) async fn handle(
+    m: &LightsailManager,
+    ctx: &RequestContext,
+    req: m::GetDistributionMetricDataRequest,
+) -> Result<m::GetDistributionMetricDataResult> {
     let q = MetricQuery {
         metric: metric(req.metric_name)?,
         start_ms: convert::ms(&req.start_time),
@@ -47,7 +50,7 @@ pub(crate) async fn handle(m: &LightsailManager, ctx: &RequestContext, input: se
         statistics: req.statistics.into_iter().map(statistic).collect(),
     };
     let points = m.distribution_metric_data(&crate::owner(ctx), &req.distribution_name, &q).await?;
-    encode(m::GetDistributionMetricDataResult {
+    Ok(m::GetDistributionMetricDataResult {
         metric_name: Some(req.metric_name),
         metric_data: Some(
             points

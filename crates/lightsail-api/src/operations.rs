@@ -2,21 +2,27 @@
 
 use carapace_lightsail::LightsailManager;
 use carapace_model::lightsail as m;
-use carapace_proto::{Output, RequestContext};
+use carapace_proto::RequestContext;
 
 use crate::convert;
-use crate::error::{Result, decode, encode};
+use crate::error::Result;
 
-pub(crate) async fn get(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
-    let req: m::GetOperationRequest = decode(input)?;
+pub(crate) async fn get(
+    m: &LightsailManager,
+    ctx: &RequestContext,
+    req: m::GetOperationRequest,
+) -> Result<m::GetOperationResult> {
     let op = m.get_operation(&crate::owner(ctx), &req.operation_id).await?;
-    encode(m::GetOperationResult { operation: Some(convert::operation(&op)) })
+    Ok(m::GetOperationResult { operation: Some(convert::operation(&op)) })
 }
 
-pub(crate) async fn list(m: &LightsailManager, ctx: &RequestContext, input: serde_json::Value) -> Result<Output> {
-    let req: m::GetOperationsRequest = decode(input)?;
+pub(crate) async fn list(
+    m: &LightsailManager,
+    ctx: &RequestContext,
+    req: m::GetOperationsRequest,
+) -> Result<m::GetOperationsResult> {
     let page = m.get_operations(&crate::owner(ctx), req.page_token.as_deref()).await?;
-    encode(m::GetOperationsResult {
+    Ok(m::GetOperationsResult {
         operations: Some(page.items.iter().map(convert::operation).collect()),
         next_page_token: page.next_token,
     })
@@ -25,11 +31,10 @@ pub(crate) async fn list(m: &LightsailManager, ctx: &RequestContext, input: serd
 pub(crate) async fn for_resource(
     m: &LightsailManager,
     ctx: &RequestContext,
-    input: serde_json::Value,
-) -> Result<Output> {
-    let req: m::GetOperationsForResourceRequest = decode(input)?;
+    req: m::GetOperationsForResourceRequest,
+) -> Result<m::GetOperationsForResourceResult> {
     let page = m.get_operations_for_resource(&crate::owner(ctx), &req.resource_name, req.page_token.as_deref()).await?;
-    encode(m::GetOperationsForResourceResult {
+    Ok(m::GetOperationsForResourceResult {
         operations: Some(page.items.iter().map(convert::operation).collect()),
         next_page_count: None,
         next_page_token: page.next_token,

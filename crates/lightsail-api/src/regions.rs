@@ -2,12 +2,8 @@
 
 use carapace_lightsail::regions::{REGIONS, zones};
 use carapace_model::lightsail as m;
-use carapace_proto::Output;
 
-use crate::error::{Result, decode, encode};
-
-pub(crate) fn get(input: serde_json::Value) -> Result<Output> {
-    let req: m::GetRegionsRequest = decode(input)?;
+pub(crate) fn get(req: m::GetRegionsRequest) -> m::GetRegionsResult {
     let zone_list = |region: &str, wanted: Option<bool>| {
         Some(if wanted.unwrap_or(false) {
             zones(region)
@@ -32,5 +28,5 @@ pub(crate) fn get(input: serde_json::Value) -> Result<Output> {
             ),
         })
         .collect();
-    encode(m::GetRegionsResult { regions: Some(regions) })
+    m::GetRegionsResult { regions: Some(regions) }
 }

@@ -1,12 +1,16 @@
 //! Wire models for the AWS APIs Carapace serves: ACM, Lightsail and Directory Service.
 //!
-//! - [`generated`] holds, per service, the typed DTOs (exact wire names, enums) and a
-//!   `SERVICE` table ([`schema::Service`]) generated from `models/` by `carapace-codegen`.
+//! - [`generated`] holds, per service, the typed DTOs (exact wire names, enums), a
+//!   `SERVICE` table ([`schema::Service`]) and the `Operations` trait a wire crate
+//!   implements, with the `dispatch` that calls it, generated from `models/` by
+//!   `carapace-codegen`.
+//! - [`operations`] holds what every generated trait shares: its default answer
+//!   ([`operations::NotImplemented`]) and the failures and output of a dispatch.
 //! - [`validate`] checks request input against that table and words violations the way
 //!   AWS does (`1 validation error detected: ...`).
 //! - [`cbor`] converts between JSON values and Smithy RPC v2 CBOR.
 //!
-//! This crate knows the models and nothing else: no HTTP, no handlers, no storage.
+//! This crate knows the models and nothing else: no HTTP, no handlers' rules, no storage.
 
 #![warn(missing_docs)]
 
@@ -15,6 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub mod cbor;
 pub mod generated;
+pub mod operations;
 mod pattern;
 pub mod regions;
 pub mod schema;

@@ -57,28 +57,6 @@ pub trait ServiceHandler: Send + Sync + 'static {
     }
 }
 
-/// A service whose model is pinned but none of whose operations is built yet: its requests
-/// are routed and authenticated as every service's (both of its protocols, its signing
-/// name), and every operation answers `NotImplementedException` naming it — before any
-/// handler runs, since the model table marks none generated.
-pub struct NotBuilt(pub &'static Service);
-
-#[async_trait::async_trait]
-impl ServiceHandler for NotBuilt {
-    fn service(&self) -> &'static Service {
-        self.0
-    }
-
-    async fn call(
-        &self,
-        _ctx: &RequestContext,
-        operation: &'static Operation,
-        _input: serde_json::Value,
-    ) -> Result<Output, WireError> {
-        Err(WireError::not_implemented(self.0.name, operation.name))
-    }
-}
-
 /// Wire-level settings.
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
@@ -329,16 +307,6 @@ fn dev_account(access_key_id: &str) -> String {
     } else {
         String::from("000000000000")
     }
-}
-
-/// Decodes a validated input document into a typed DTO.
-pub fn decode_input<T: serde::de::DeserializeOwned>(input: serde_json::Value) -> Result<T, WireError> {
-    serde_json::from_value(input).map_err(|e| WireError::serialization(e.to_string()))
-}
-
-/// Wraps a typed DTO as an operation's output.
-pub fn encode_output<T: serde::Serialize + Send + Sync + 'static>(output: T) -> Result<Output, WireError> {
-    Ok(Output::new(output))
 }
 
 #[cfg(test)]

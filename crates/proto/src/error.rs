@@ -69,6 +69,12 @@ impl WireError {
     }
 }
 
+impl From<carapace_model::operations::NotImplemented> for WireError {
+    fn from(n: carapace_model::operations::NotImplemented) -> Self {
+        Self::not_implemented(n.service, n.operation)
+    }
+}
+
 impl std::fmt::Display for WireError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({}): {}", self.code, self.status, self.message)

@@ -2012,6 +2012,317 @@ impl OperationName {
             _ => None,
         }
     }
+
+    /// The served operation an operation of [`SERVICE`] is; one outside the served list
+    /// is not implemented (the dispatcher answers those before any handler runs).
+    pub fn of(operation: &s::Operation) -> Result<Self, crate::operations::NotImplemented> {
+        Self::from_wire(operation.name)
+            .ok_or(crate::operations::NotImplemented { service: SERVICE.name, operation: operation.name })
+    }
+}
+
+/// The `acm` operations Carapace serves, one method each on the operation's typed
+/// input and output. A method left out answers `NotImplementedException` naming its
+/// operation; [`dispatch`] calls the method a request names.
+pub trait Operations: Send + Sync {
+    /// What a method knows of the request it answers.
+    type Context: Sync;
+    /// What a method fails with; the defaults fail with [`crate::operations::NotImplemented`].
+    type Error: From<crate::operations::NotImplemented> + Send;
+
+    /// `AddTagsToCertificate`: Adds one or more tags to an ACM certificate.
+    fn add_tags_to_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: AddTagsToCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "AddTagsToCertificate")
+    }
+
+    /// `DeleteCertificate`: Deletes a certificate and its associated private key.
+    fn delete_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: DeleteCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "DeleteCertificate")
+    }
+
+    /// `DescribeCertificate`: Returns detailed metadata about the specified ACM certificate.
+    fn describe_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: DescribeCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<DescribeCertificateResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "DescribeCertificate")
+    }
+
+    /// `ExportCertificate`: Exports a private certificate issued by a private certificate authority (CA) or a public certificate for use anywhere.
+    fn export_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: ExportCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<ExportCertificateResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "ExportCertificate")
+    }
+
+    /// `GetAccountConfiguration`: Returns the account configuration options associated with an Amazon Web Services account.
+    fn get_account_configuration(
+        &self,
+        ctx: &Self::Context,
+    ) -> impl std::future::Future<Output = Result<GetAccountConfigurationResponse, Self::Error>> + Send {
+        let _ = ctx;
+        crate::operations::not_implemented("acm", "GetAccountConfiguration")
+    }
+
+    /// `GetCertificate`: Retrieves a certificate and its certificate chain.
+    fn get_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: GetCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<GetCertificateResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "GetCertificate")
+    }
+
+    /// `ImportCertificate`: Imports a certificate into Certificate Manager (ACM) to use with services that are integrated with ACM.
+    fn import_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: ImportCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<ImportCertificateResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "ImportCertificate")
+    }
+
+    /// `ListCertificateDomainValidations`: Returns per-domain validation summaries for an ACM certificate.
+    fn list_certificate_domain_validations(
+        &self,
+        ctx: &Self::Context,
+        input: ListCertificateDomainValidationsRequest,
+    ) -> impl std::future::Future<Output = Result<ListCertificateDomainValidationsResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "ListCertificateDomainValidations")
+    }
+
+    /// `ListCertificates`: Retrieves a list of certificate ARNs and domain names.
+    fn list_certificates(
+        &self,
+        ctx: &Self::Context,
+        input: ListCertificatesRequest,
+    ) -> impl std::future::Future<Output = Result<ListCertificatesResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "ListCertificates")
+    }
+
+    /// `ListTagsForCertificate`: Lists the tags that have been applied to the ACM certificate.
+    fn list_tags_for_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: ListTagsForCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<ListTagsForCertificateResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "ListTagsForCertificate")
+    }
+
+    /// `ListTagsForResource`: Lists the tags associated with an ACM resource.
+    fn list_tags_for_resource(
+        &self,
+        ctx: &Self::Context,
+        input: ListTagsForResourceRequest,
+    ) -> impl std::future::Future<Output = Result<ListTagsForResourceResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "ListTagsForResource")
+    }
+
+    /// `PutAccountConfiguration`: Adds or modifies account-level configurations in ACM.
+    fn put_account_configuration(
+        &self,
+        ctx: &Self::Context,
+        input: PutAccountConfigurationRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "PutAccountConfiguration")
+    }
+
+    /// `RemoveTagsFromCertificate`: Remove one or more tags from an ACM certificate.
+    fn remove_tags_from_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: RemoveTagsFromCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "RemoveTagsFromCertificate")
+    }
+
+    /// `RenewCertificate`: Renews an eligible ACM certificate.
+    fn renew_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: RenewCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "RenewCertificate")
+    }
+
+    /// `RequestCertificate`: Requests an ACM certificate for use with other Amazon Web Services services.
+    fn request_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: RequestCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<RequestCertificateResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "RequestCertificate")
+    }
+
+    /// `ResendValidationEmail`: Resends the email that requests domain ownership validation.
+    fn resend_validation_email(
+        &self,
+        ctx: &Self::Context,
+        input: ResendValidationEmailRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "ResendValidationEmail")
+    }
+
+    /// `RevokeCertificate`: Revokes a public ACM certificate.
+    fn revoke_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: RevokeCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<RevokeCertificateResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "RevokeCertificate")
+    }
+
+    /// `SearchCertificates`: Retrieves a list of certificates matching search criteria.
+    fn search_certificates(
+        &self,
+        ctx: &Self::Context,
+        input: SearchCertificatesRequest,
+    ) -> impl std::future::Future<Output = Result<SearchCertificatesResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "SearchCertificates")
+    }
+
+    /// `TagResource`: Adds one or more tags to an ACM resource.
+    fn tag_resource(
+        &self,
+        ctx: &Self::Context,
+        input: TagResourceRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "TagResource")
+    }
+
+    /// `UntagResource`: Removes one or more tags from an ACM resource.
+    fn untag_resource(
+        &self,
+        ctx: &Self::Context,
+        input: UntagResourceRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "UntagResource")
+    }
+
+    /// `UpdateCertificateOptions`: Updates certificate options.
+    fn update_certificate_options(
+        &self,
+        ctx: &Self::Context,
+        input: UpdateCertificateOptionsRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm", "UpdateCertificateOptions")
+    }
+}
+
+/// Decodes `input`, already validated against `operation`'s input shape, into the
+/// operation's input type and calls `handler`'s method for it.
+pub async fn dispatch<H: Operations>(
+    handler: &H,
+    ctx: &H::Context,
+    operation: OperationName,
+    input: serde_json::Value,
+) -> Result<crate::operations::Answer, crate::operations::DispatchError<H::Error>> {
+    use crate::operations::{DispatchError, answer, decode, empty};
+    Ok(match operation {
+        OperationName::AddTagsToCertificate => {
+            handler.add_tags_to_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::DeleteCertificate => {
+            handler.delete_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::DescribeCertificate => {
+            answer(handler.describe_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ExportCertificate => {
+            answer(handler.export_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::GetAccountConfiguration => {
+            answer(handler.get_account_configuration(ctx).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::GetCertificate => {
+            answer(handler.get_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ImportCertificate => {
+            answer(handler.import_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ListCertificateDomainValidations => answer(
+            handler.list_certificate_domain_validations(ctx, decode(input)?).await.map_err(DispatchError::Operation)?,
+        ),
+        OperationName::ListCertificates => {
+            answer(handler.list_certificates(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ListTagsForCertificate => {
+            answer(handler.list_tags_for_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ListTagsForResource => {
+            answer(handler.list_tags_for_resource(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::PutAccountConfiguration => {
+            handler.put_account_configuration(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::RemoveTagsFromCertificate => {
+            handler.remove_tags_from_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::RenewCertificate => {
+            handler.renew_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::RequestCertificate => {
+            answer(handler.request_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ResendValidationEmail => {
+            handler.resend_validation_email(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::RevokeCertificate => {
+            answer(handler.revoke_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::SearchCertificates => {
+            answer(handler.search_certificates(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::TagResource => {
+            handler.tag_resource(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::UntagResource => {
+            handler.untag_resource(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::UpdateCertificateOptions => {
+            handler.update_certificate_options(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+    })
 }
 
 /// Every error shape of the model: the codes this service answers with.

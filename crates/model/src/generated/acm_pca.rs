@@ -9,233 +9,1901 @@ pub static SERVICE: s::Service = s::Service {
     signing_name: "acm-pca",
     rpc_v2_cbor: true,
     operations: &[
-        s::Operation { name: "BatchCreateCertificateAuthorityReplica", input: None, output: None, generated: false },
-        s::Operation { name: "CreateCertificateAuthority", input: None, output: None, generated: false },
-        s::Operation { name: "CreateCertificateAuthorityAssociation", input: None, output: None, generated: false },
-        s::Operation { name: "CreateCertificateAuthorityAuditReport", input: None, output: None, generated: false },
-        s::Operation { name: "CreateCertificateAuthorityReplica", input: None, output: None, generated: false },
-        s::Operation { name: "CreatePermission", input: None, output: None, generated: false },
-        s::Operation { name: "DeleteCertificateAuthority", input: None, output: None, generated: false },
-        s::Operation { name: "DeleteCertificateAuthorityAssociation", input: None, output: None, generated: false },
-        s::Operation { name: "DeletePermission", input: None, output: None, generated: false },
-        s::Operation { name: "DeletePolicy", input: None, output: None, generated: false },
-        s::Operation { name: "DescribeCertificateAuthority", input: None, output: None, generated: false },
-        s::Operation { name: "DescribeCertificateAuthorityAuditReport", input: None, output: None, generated: false },
-        s::Operation { name: "GetCertificate", input: None, output: None, generated: false },
-        s::Operation { name: "GetCertificateAuthorityCertificate", input: None, output: None, generated: false },
-        s::Operation { name: "GetCertificateAuthorityCsr", input: None, output: None, generated: false },
-        s::Operation { name: "GetPolicy", input: None, output: None, generated: false },
-        s::Operation { name: "ImportCertificateAuthorityCertificate", input: None, output: None, generated: false },
-        s::Operation { name: "IssueCertificate", input: None, output: None, generated: false },
-        s::Operation { name: "ListCertificateAuthorities", input: None, output: None, generated: false },
-        s::Operation { name: "ListCertificateAuthorityAssociations", input: None, output: None, generated: false },
-        s::Operation { name: "ListCertificateAuthorityReplicas", input: None, output: None, generated: false },
-        s::Operation { name: "ListPermissions", input: None, output: None, generated: false },
-        s::Operation { name: "ListTags", input: None, output: None, generated: false },
-        s::Operation { name: "PutPolicy", input: None, output: None, generated: false },
-        s::Operation { name: "RestoreCertificateAuthority", input: None, output: None, generated: false },
-        s::Operation { name: "RevokeCertificate", input: None, output: None, generated: false },
-        s::Operation { name: "TagCertificateAuthority", input: None, output: None, generated: false },
-        s::Operation { name: "UntagCertificateAuthority", input: None, output: None, generated: false },
-        s::Operation { name: "UpdateCertificateAuthority", input: None, output: None, generated: false },
+        s::Operation {
+            name: "BatchCreateCertificateAuthorityReplica",
+            input: Some(20),
+            output: Some(23),
+            generated: true,
+        },
+        s::Operation { name: "CreateCertificateAuthority", input: Some(47), output: Some(48), generated: true },
+        s::Operation { name: "CreateCertificateAuthorityAssociation", input: Some(42), output: None, generated: true },
+        s::Operation {
+            name: "CreateCertificateAuthorityAuditReport",
+            input: Some(43),
+            output: Some(44),
+            generated: true,
+        },
+        s::Operation { name: "CreateCertificateAuthorityReplica", input: Some(45), output: Some(46), generated: true },
+        s::Operation { name: "CreatePermission", input: Some(49), output: None, generated: true },
+        s::Operation { name: "DeleteCertificateAuthority", input: Some(63), output: None, generated: true },
+        s::Operation { name: "DeleteCertificateAuthorityAssociation", input: Some(62), output: None, generated: true },
+        s::Operation { name: "DeletePermission", input: Some(64), output: None, generated: true },
+        s::Operation { name: "DeletePolicy", input: Some(65), output: None, generated: true },
+        s::Operation { name: "DescribeCertificateAuthority", input: Some(68), output: Some(69), generated: true },
+        s::Operation {
+            name: "DescribeCertificateAuthorityAuditReport",
+            input: Some(66),
+            output: Some(67),
+            generated: true,
+        },
+        s::Operation { name: "GetCertificate", input: Some(84), output: Some(85), generated: true },
+        s::Operation { name: "GetCertificateAuthorityCertificate", input: Some(80), output: Some(81), generated: true },
+        s::Operation { name: "GetCertificateAuthorityCsr", input: Some(82), output: Some(83), generated: true },
+        s::Operation { name: "GetPolicy", input: Some(86), output: Some(87), generated: true },
+        s::Operation { name: "ImportCertificateAuthorityCertificate", input: Some(89), output: None, generated: true },
+        s::Operation { name: "IssueCertificate", input: Some(98), output: Some(99), generated: true },
+        s::Operation { name: "ListCertificateAuthorities", input: Some(105), output: Some(106), generated: true },
+        s::Operation {
+            name: "ListCertificateAuthorityAssociations",
+            input: Some(107),
+            output: Some(108),
+            generated: true,
+        },
+        s::Operation { name: "ListCertificateAuthorityReplicas", input: Some(109), output: Some(110), generated: true },
+        s::Operation { name: "ListPermissions", input: Some(111), output: Some(112), generated: true },
+        s::Operation { name: "ListTags", input: Some(113), output: Some(114), generated: true },
+        s::Operation { name: "PutPolicy", input: Some(134), output: None, generated: true },
+        s::Operation { name: "RestoreCertificateAuthority", input: Some(145), output: None, generated: true },
+        s::Operation { name: "RevokeCertificate", input: Some(148), output: None, generated: true },
+        s::Operation { name: "TagCertificateAuthority", input: Some(169), output: None, generated: true },
+        s::Operation { name: "UntagCertificateAuthority", input: Some(174), output: None, generated: true },
+        s::Operation { name: "UpdateCertificateAuthority", input: Some(175), output: None, generated: true },
     ],
     shapes: &[
         // 0
         s::Shape {
-            name: "CertificateMismatchException",
+            name: "ASN1PrintableString64",
             sensitive: false,
-            kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
-                error: Some(s::ErrorInfo { status: 400, fault: false }),
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(0), max: Some(64) },
+                pattern: Some("[a-zA-Z0-9'()+-.?:/= ]*"),
+                enum_values: &[],
             },
         },
         // 1
         s::Shape {
-            name: "ConcurrentModificationException",
+            name: "ASN1Subject",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
-                error: Some(s::ErrorInfo { status: 400, fault: false }),
+                members: &[
+                    s::Member { name: "Country", shape: 41, required: false },
+                    s::Member { name: "Organization", shape: 166, required: false },
+                    s::Member { name: "OrganizationalUnit", shape: 166, required: false },
+                    s::Member { name: "DistinguishedNameQualifier", shape: 0, required: false },
+                    s::Member { name: "State", shape: 157, required: false },
+                    s::Member { name: "CommonName", shape: 166, required: false },
+                    s::Member { name: "SerialNumber", shape: 0, required: false },
+                    s::Member { name: "Locality", shape: 157, required: false },
+                    s::Member { name: "Title", shape: 166, required: false },
+                    s::Member { name: "Surname", shape: 164, required: false },
+                    s::Member { name: "GivenName", shape: 158, required: false },
+                    s::Member { name: "Initials", shape: 165, required: false },
+                    s::Member { name: "Pseudonym", shape: 157, required: false },
+                    s::Member { name: "GenerationQualifier", shape: 162, required: false },
+                    s::Member { name: "CustomAttributes", shape: 58, required: false },
+                ],
+                error: None,
             },
         },
         // 2
+        s::Shape {
+            name: "AWSPolicy",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(1), max: Some(81920) },
+                pattern: Some("[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"),
+                enum_values: &[],
+            },
+        },
+        // 3
+        s::Shape {
+            name: "AccessDescription",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "AccessMethod", shape: 5, required: true },
+                    s::Member { name: "AccessLocation", shape: 78, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 4
+        s::Shape {
+            name: "AccessDescriptionList",
+            sensitive: false,
+            kind: s::Kind::List { member: 3, len: s::Bounds { min: None, max: None } },
+        },
+        // 5
+        s::Shape {
+            name: "AccessMethod",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CustomObjectIdentifier", shape: 61, required: false },
+                    s::Member { name: "AccessMethodType", shape: 6, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 6
+        s::Shape {
+            name: "AccessMethodType",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["CA_REPOSITORY", "RESOURCE_PKI_MANIFEST", "RESOURCE_PKI_NOTIFY"],
+            },
+        },
+        // 7
+        s::Shape {
+            name: "AccountId",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(12), max: Some(12) },
+                pattern: Some("[0-9]+"),
+                enum_values: &[],
+            },
+        },
+        // 8
+        s::Shape {
+            name: "ActionList",
+            sensitive: false,
+            kind: s::Kind::List { member: 9, len: s::Bounds { min: Some(1), max: Some(4) } },
+        },
+        // 9
+        s::Shape {
+            name: "ActionType",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &[
+                    "IssueCertificate",
+                    "GetCertificate",
+                    "ListPermissions",
+                    "CreateCertificateAuthorityAssociation",
+                    "DescribeCertificateAuthority",
+                    "GetCertificateAuthorityCertificate",
+                    "DeleteCertificateAuthorityAssociation",
+                ],
+            },
+        },
+        // 10
+        s::Shape {
+            name: "ApiPassthrough",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "Extensions", shape: 74, required: false },
+                    s::Member { name: "Subject", shape: 1, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 11
+        s::Shape {
+            name: "Arn",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(5), max: Some(200) },
+                pattern: Some("arn:[\\w+=/,.@-]+:acm-pca:[\\w+=/,.@-]*:[0-9]*:[\\w+=,.@-]+(/[\\w+=,.@-]+)*"),
+                enum_values: &[],
+            },
+        },
+        // 12
+        s::Shape {
+            name: "AssociatedResourceArn",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(5), max: Some(256) },
+                pattern: Some("arn:[a-z0-9][a-z0-9-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{0,12}|o-[a-z0-9]{10,32}):.+"),
+                enum_values: &[],
+            },
+        },
+        // 13
+        s::Shape {
+            name: "Association",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: false },
+                    s::Member { name: "AssociatedResourceArn", shape: 12, required: false },
+                    s::Member { name: "CreatedAt", shape: 167, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 14
+        s::Shape {
+            name: "AssociationList",
+            sensitive: false,
+            kind: s::Kind::List { member: 13, len: s::Bounds { min: None, max: None } },
+        },
+        // 15
+        s::Shape {
+            name: "AuditReportId",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(36), max: Some(36) },
+                pattern: Some("[a-z0-9]{8}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{12}"),
+                enum_values: &[],
+            },
+        },
+        // 16
+        s::Shape {
+            name: "AuditReportResponseFormat",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["JSON", "CSV"],
+            },
+        },
+        // 17
+        s::Shape {
+            name: "AuditReportStatus",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["CREATING", "SUCCESS", "FAILED"],
+            },
+        },
+        // 18
+        s::Shape {
+            name: "AwsRegion",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(1), max: Some(64) },
+                pattern: Some("([a-z]+-){2,3}\\d+"),
+                enum_values: &[],
+            },
+        },
+        // 19
+        s::Shape {
+            name: "Base64String1To4096",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(1), max: Some(4096) },
+                pattern: Some("(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"),
+                enum_values: &[],
+            },
+        },
+        // 20
+        s::Shape {
+            name: "BatchCreateCertificateAuthorityReplicaRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "Replicas", shape: 22, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 21
+        s::Shape {
+            name: "BatchCreateCertificateAuthorityReplicaRequestEntry",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "ReplicaRegion", shape: 18, required: true },
+                    s::Member { name: "Tags", shape: 171, required: false },
+                    s::Member { name: "IdempotencyToken", shape: 37, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 22
+        s::Shape {
+            name: "BatchCreateCertificateAuthorityReplicaRequestEntryList",
+            sensitive: false,
+            kind: s::Kind::List { member: 21, len: s::Bounds { min: Some(1), max: Some(20) } },
+        },
+        // 23
+        s::Shape {
+            name: "BatchCreateCertificateAuthorityReplicaResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "Successful", shape: 138, required: false },
+                    s::Member { name: "Failed", shape: 76, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 24
+        s::Shape { name: "Boolean", sensitive: false, kind: s::Kind::Boolean },
+        // 25
+        s::Shape {
+            name: "CertificateAuthorities",
+            sensitive: false,
+            kind: s::Kind::List { member: 26, len: s::Bounds { min: None, max: None } },
+        },
+        // 26
+        s::Shape {
+            name: "CertificateAuthority",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "Arn", shape: 11, required: false },
+                    s::Member { name: "OwnerAccount", shape: 7, required: false },
+                    s::Member { name: "CreatedAt", shape: 167, required: false },
+                    s::Member { name: "LastStateChangeAt", shape: 167, required: false },
+                    s::Member { name: "Type", shape: 29, required: false },
+                    s::Member { name: "Serial", shape: 156, required: false },
+                    s::Member { name: "Status", shape: 28, required: false },
+                    s::Member { name: "NotBefore", shape: 167, required: false },
+                    s::Member { name: "NotAfter", shape: 167, required: false },
+                    s::Member { name: "FailureReason", shape: 77, required: false },
+                    s::Member { name: "CertificateAuthorityConfiguration", shape: 27, required: false },
+                    s::Member { name: "RevocationConfiguration", shape: 146, required: false },
+                    s::Member { name: "RestorableUntil", shape: 167, required: false },
+                    s::Member { name: "KeyStorageSecurityStandard", shape: 102, required: false },
+                    s::Member { name: "UsageMode", shape: 30, required: false },
+                    s::Member { name: "ServiceAffiliation", shape: 153, required: false },
+                    s::Member { name: "MultiRegionConfiguration", shape: 119, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 27
+        s::Shape {
+            name: "CertificateAuthorityConfiguration",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "KeyAlgorithm", shape: 101, required: true },
+                    s::Member { name: "SigningAlgorithm", shape: 155, required: true },
+                    s::Member { name: "Subject", shape: 1, required: true },
+                    s::Member { name: "CsrExtensions", shape: 56, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 28
+        s::Shape {
+            name: "CertificateAuthorityStatus",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["CREATING", "PENDING_CERTIFICATE", "ACTIVE", "DELETED", "DISABLED", "EXPIRED", "FAILED"],
+            },
+        },
+        // 29
+        s::Shape {
+            name: "CertificateAuthorityType",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["ROOT", "SUBORDINATE"],
+            },
+        },
+        // 30
+        s::Shape {
+            name: "CertificateAuthorityUsageMode",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["GENERAL_PURPOSE", "SHORT_LIVED_CERTIFICATE", "SERVICE_AFFILIATED"],
+            },
+        },
+        // 31
+        s::Shape {
+            name: "CertificateBody",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
+        },
+        // 32
+        s::Shape {
+            name: "CertificateBodyBlob",
+            sensitive: false,
+            kind: s::Kind::Blob(s::Bounds { min: Some(1), max: Some(32768) }),
+        },
+        // 33
+        s::Shape {
+            name: "CertificateChain",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
+        },
+        // 34
+        s::Shape {
+            name: "CertificateChainBlob",
+            sensitive: false,
+            kind: s::Kind::Blob(s::Bounds { min: Some(0), max: Some(2097152) }),
+        },
+        // 35
+        s::Shape {
+            name: "CertificateMismatchException",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "message", shape: 156, required: false }],
+                error: Some(s::ErrorInfo { status: 400, fault: false }),
+            },
+        },
+        // 36
+        s::Shape {
+            name: "CertificatePolicyList",
+            sensitive: false,
+            kind: s::Kind::List { member: 128, len: s::Bounds { min: Some(1), max: Some(20) } },
+        },
+        // 37
+        s::Shape {
+            name: "ClientToken",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(1), max: Some(64) },
+                pattern: Some("[!-~]+"),
+                enum_values: &[],
+            },
+        },
+        // 38
+        s::Shape {
+            name: "CnameString",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(0), max: Some(253) },
+                pattern: Some("[-a-zA-Z0-9;/?:@&=+$,%_.!~*()']*"),
+                enum_values: &[],
+            },
+        },
+        // 39
+        s::Shape {
+            name: "ConcurrentModificationException",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "message", shape: 156, required: false }],
+                error: Some(s::ErrorInfo { status: 400, fault: false }),
+            },
+        },
+        // 40
         s::Shape {
             name: "ConflictException",
             sensitive: false,
             kind: s::Kind::Structure {
                 members: &[
-                    s::Member { name: "message", shape: 20, required: true },
-                    s::Member { name: "resourceId", shape: 20, required: true },
+                    s::Member { name: "message", shape: 156, required: true },
+                    s::Member { name: "resourceId", shape: 156, required: true },
                 ],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 3
+        // 41
+        s::Shape {
+            name: "CountryCodeString",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(2), max: Some(2) },
+                pattern: Some("[A-Za-z]{2}"),
+                enum_values: &[],
+            },
+        },
+        // 42
+        s::Shape {
+            name: "CreateCertificateAuthorityAssociationRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "AssociatedResourceArn", shape: 12, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 43
+        s::Shape {
+            name: "CreateCertificateAuthorityAuditReportRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "S3BucketName", shape: 149, required: true },
+                    s::Member { name: "AuditReportResponseFormat", shape: 16, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 44
+        s::Shape {
+            name: "CreateCertificateAuthorityAuditReportResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "AuditReportId", shape: 15, required: false },
+                    s::Member { name: "S3Key", shape: 151, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 45
+        s::Shape {
+            name: "CreateCertificateAuthorityReplicaRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "ReplicaRegion", shape: 18, required: true },
+                    s::Member { name: "Tags", shape: 171, required: false },
+                    s::Member { name: "IdempotencyToken", shape: 37, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 46
+        s::Shape {
+            name: "CreateCertificateAuthorityReplicaResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "Replica", shape: 136, required: false }],
+                error: None,
+            },
+        },
+        // 47
+        s::Shape {
+            name: "CreateCertificateAuthorityRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityConfiguration", shape: 27, required: true },
+                    s::Member { name: "RevocationConfiguration", shape: 146, required: false },
+                    s::Member { name: "CertificateAuthorityType", shape: 29, required: true },
+                    s::Member { name: "IdempotencyToken", shape: 88, required: false },
+                    s::Member { name: "KeyStorageSecurityStandard", shape: 102, required: false },
+                    s::Member { name: "Tags", shape: 171, required: false },
+                    s::Member { name: "UsageMode", shape: 30, required: false },
+                    s::Member { name: "ServiceAffiliation", shape: 153, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 48
+        s::Shape {
+            name: "CreateCertificateAuthorityResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "CertificateAuthorityArn", shape: 11, required: false }],
+                error: None,
+            },
+        },
+        // 49
+        s::Shape {
+            name: "CreatePermissionRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "Principal", shape: 133, required: true },
+                    s::Member { name: "SourceAccount", shape: 7, required: false },
+                    s::Member { name: "Actions", shape: 8, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 50
+        s::Shape {
+            name: "CrlConfiguration",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "Enabled", shape: 24, required: true },
+                    s::Member { name: "ExpirationInDays", shape: 90, required: false },
+                    s::Member { name: "CustomCname", shape: 38, required: false },
+                    s::Member { name: "S3BucketName", shape: 150, required: false },
+                    s::Member { name: "S3ObjectAcl", shape: 152, required: false },
+                    s::Member { name: "CrlDistributionPointExtensionConfiguration", shape: 51, required: false },
+                    s::Member { name: "CrlType", shape: 53, required: false },
+                    s::Member { name: "CustomPath", shape: 52, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 51
+        s::Shape {
+            name: "CrlDistributionPointExtensionConfiguration",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "OmitExtension", shape: 24, required: true }],
+                error: None,
+            },
+        },
+        // 52
+        s::Shape {
+            name: "CrlPathString",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(0), max: Some(253) },
+                pattern: Some("(/|[-a-zA-Z0-9;?:@&=+$,%_.!~*()']+(/[-a-zA-Z0-9;?:@&=+$,%_.!~*()']+)*)"),
+                enum_values: &[],
+            },
+        },
+        // 53
+        s::Shape {
+            name: "CrlType",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["COMPLETE", "PARTITIONED"],
+            },
+        },
+        // 54
+        s::Shape {
+            name: "CsrBlob",
+            sensitive: false,
+            kind: s::Kind::Blob(s::Bounds { min: Some(1), max: Some(32768) }),
+        },
+        // 55
+        s::Shape {
+            name: "CsrBody",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
+        },
+        // 56
+        s::Shape {
+            name: "CsrExtensions",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "KeyUsage", shape: 103, required: false },
+                    s::Member { name: "SubjectInformationAccess", shape: 4, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 57
+        s::Shape {
+            name: "CustomAttribute",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "ObjectIdentifier", shape: 61, required: true },
+                    s::Member { name: "Value", shape: 159, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 58
+        s::Shape {
+            name: "CustomAttributeList",
+            sensitive: false,
+            kind: s::Kind::List { member: 57, len: s::Bounds { min: Some(1), max: Some(150) } },
+        },
+        // 59
+        s::Shape {
+            name: "CustomExtension",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "ObjectIdentifier", shape: 61, required: true },
+                    s::Member { name: "Value", shape: 19, required: true },
+                    s::Member { name: "Critical", shape: 24, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 60
+        s::Shape {
+            name: "CustomExtensionList",
+            sensitive: false,
+            kind: s::Kind::List { member: 59, len: s::Bounds { min: Some(1), max: Some(150) } },
+        },
+        // 61
+        s::Shape {
+            name: "CustomObjectIdentifier",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(0), max: Some(64) },
+                pattern: Some("([0-2])\\.([0-9]|([0-3][0-9]))((\\.([0-9]+)){0,126})"),
+                enum_values: &[],
+            },
+        },
+        // 62
+        s::Shape {
+            name: "DeleteCertificateAuthorityAssociationRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "AssociatedResourceArn", shape: 12, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 63
+        s::Shape {
+            name: "DeleteCertificateAuthorityRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "PermanentDeletionTimeInDays", shape: 124, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 64
+        s::Shape {
+            name: "DeletePermissionRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "Principal", shape: 133, required: true },
+                    s::Member { name: "SourceAccount", shape: 7, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 65
+        s::Shape {
+            name: "DeletePolicyRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "ResourceArn", shape: 11, required: true }],
+                error: None,
+            },
+        },
+        // 66
+        s::Shape {
+            name: "DescribeCertificateAuthorityAuditReportRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "AuditReportId", shape: 15, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 67
+        s::Shape {
+            name: "DescribeCertificateAuthorityAuditReportResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "AuditReportStatus", shape: 17, required: false },
+                    s::Member { name: "S3BucketName", shape: 149, required: false },
+                    s::Member { name: "S3Key", shape: 151, required: false },
+                    s::Member { name: "CreatedAt", shape: 167, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 68
+        s::Shape {
+            name: "DescribeCertificateAuthorityRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "CertificateAuthorityArn", shape: 11, required: true }],
+                error: None,
+            },
+        },
+        // 69
+        s::Shape {
+            name: "DescribeCertificateAuthorityResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "CertificateAuthority", shape: 26, required: false }],
+                error: None,
+            },
+        },
+        // 70
+        s::Shape {
+            name: "EdiPartyName",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "PartyName", shape: 161, required: true },
+                    s::Member { name: "NameAssigner", shape: 161, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 71
+        s::Shape {
+            name: "ExtendedKeyUsage",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "ExtendedKeyUsageType", shape: 73, required: false },
+                    s::Member { name: "ExtendedKeyUsageObjectIdentifier", shape: 61, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 72
+        s::Shape {
+            name: "ExtendedKeyUsageList",
+            sensitive: false,
+            kind: s::Kind::List { member: 71, len: s::Bounds { min: Some(1), max: Some(20) } },
+        },
+        // 73
+        s::Shape {
+            name: "ExtendedKeyUsageType",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &[
+                    "SERVER_AUTH",
+                    "CLIENT_AUTH",
+                    "CODE_SIGNING",
+                    "EMAIL_PROTECTION",
+                    "TIME_STAMPING",
+                    "OCSP_SIGNING",
+                    "SMART_CARD_LOGIN",
+                    "DOCUMENT_SIGNING",
+                    "CERTIFICATE_TRANSPARENCY",
+                ],
+            },
+        },
+        // 74
+        s::Shape {
+            name: "Extensions",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificatePolicies", shape: 36, required: false },
+                    s::Member { name: "ExtendedKeyUsage", shape: 72, required: false },
+                    s::Member { name: "KeyUsage", shape: 103, required: false },
+                    s::Member { name: "SubjectAlternativeNames", shape: 79, required: false },
+                    s::Member { name: "CustomExtensions", shape: 60, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 75
+        s::Shape {
+            name: "FailedReplica",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "Region", shape: 18, required: true },
+                    s::Member { name: "FailureReason", shape: 137, required: true },
+                    s::Member { name: "Message", shape: 156, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 76
+        s::Shape {
+            name: "FailedReplicas",
+            sensitive: false,
+            kind: s::Kind::List { member: 75, len: s::Bounds { min: None, max: None } },
+        },
+        // 77
+        s::Shape {
+            name: "FailureReason",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["REQUEST_TIMED_OUT", "UNSUPPORTED_ALGORITHM", "OTHER"],
+            },
+        },
+        // 78
+        s::Shape {
+            name: "GeneralName",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "OtherName", shape: 123, required: false },
+                    s::Member { name: "Rfc822Name", shape: 161, required: false },
+                    s::Member { name: "DnsName", shape: 160, required: false },
+                    s::Member { name: "DirectoryName", shape: 1, required: false },
+                    s::Member { name: "EdiPartyName", shape: 70, required: false },
+                    s::Member { name: "UniformResourceIdentifier", shape: 160, required: false },
+                    s::Member { name: "IpAddress", shape: 163, required: false },
+                    s::Member { name: "RegisteredId", shape: 61, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 79
+        s::Shape {
+            name: "GeneralNameList",
+            sensitive: false,
+            kind: s::Kind::List { member: 78, len: s::Bounds { min: Some(1), max: Some(150) } },
+        },
+        // 80
+        s::Shape {
+            name: "GetCertificateAuthorityCertificateRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "CertificateAuthorityArn", shape: 11, required: true }],
+                error: None,
+            },
+        },
+        // 81
+        s::Shape {
+            name: "GetCertificateAuthorityCertificateResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "Certificate", shape: 31, required: false },
+                    s::Member { name: "CertificateChain", shape: 33, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 82
+        s::Shape {
+            name: "GetCertificateAuthorityCsrRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "CertificateAuthorityArn", shape: 11, required: true }],
+                error: None,
+            },
+        },
+        // 83
+        s::Shape {
+            name: "GetCertificateAuthorityCsrResponse",
+            sensitive: false,
+            kind: s::Kind::Structure { members: &[s::Member { name: "Csr", shape: 55, required: false }], error: None },
+        },
+        // 84
+        s::Shape {
+            name: "GetCertificateRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "CertificateArn", shape: 11, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 85
+        s::Shape {
+            name: "GetCertificateResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "Certificate", shape: 31, required: false },
+                    s::Member { name: "CertificateChain", shape: 33, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 86
+        s::Shape {
+            name: "GetPolicyRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "ResourceArn", shape: 11, required: true }],
+                error: None,
+            },
+        },
+        // 87
+        s::Shape {
+            name: "GetPolicyResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "Policy", shape: 2, required: false }],
+                error: None,
+            },
+        },
+        // 88
+        s::Shape {
+            name: "IdempotencyToken",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(1), max: Some(36) },
+                pattern: Some("[\\u0009\\u000A\\u000D\\u0020-\\u00FF]*"),
+                enum_values: &[],
+            },
+        },
+        // 89
+        s::Shape {
+            name: "ImportCertificateAuthorityCertificateRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "Certificate", shape: 32, required: true },
+                    s::Member { name: "CertificateChain", shape: 34, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 90
+        s::Shape {
+            name: "Integer1To5000",
+            sensitive: false,
+            kind: s::Kind::Integer(s::Bounds { min: Some(1), max: Some(5000) }),
+        },
+        // 91
         s::Shape {
             name: "InvalidArgsException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 4
+        // 92
         s::Shape {
             name: "InvalidArnException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 5
+        // 93
         s::Shape {
             name: "InvalidNextTokenException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 6
+        // 94
         s::Shape {
             name: "InvalidPolicyException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 7
+        // 95
         s::Shape {
             name: "InvalidRequestException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 8
+        // 96
         s::Shape {
             name: "InvalidStateException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 9
+        // 97
         s::Shape {
             name: "InvalidTagException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 10
+        // 98
+        s::Shape {
+            name: "IssueCertificateRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "ApiPassthrough", shape: 10, required: false },
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "Csr", shape: 54, required: true },
+                    s::Member { name: "SigningAlgorithm", shape: 155, required: true },
+                    s::Member { name: "TemplateArn", shape: 11, required: false },
+                    s::Member { name: "Validity", shape: 176, required: true },
+                    s::Member { name: "ValidityNotBefore", shape: 176, required: false },
+                    s::Member { name: "IdempotencyToken", shape: 88, required: false },
+                    s::Member { name: "ReturnValues", shape: 100, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 99
+        s::Shape {
+            name: "IssueCertificateResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateArn", shape: 11, required: false },
+                    s::Member { name: "Certificate", shape: 31, required: false },
+                    s::Member { name: "CertificateChain", shape: 33, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 100
+        s::Shape {
+            name: "IssueCertificateReturnValue",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["ARN", "CERTIFICATE"],
+            },
+        },
+        // 101
+        s::Shape {
+            name: "KeyAlgorithm",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &[
+                    "RSA_2048",
+                    "RSA_3072",
+                    "RSA_4096",
+                    "EC_prime256v1",
+                    "EC_secp384r1",
+                    "EC_secp521r1",
+                    "ML_DSA_44",
+                    "ML_DSA_65",
+                    "ML_DSA_87",
+                    "SM2",
+                ],
+            },
+        },
+        // 102
+        s::Shape {
+            name: "KeyStorageSecurityStandard",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &[
+                    "FIPS_140_2_LEVEL_2_OR_HIGHER",
+                    "FIPS_140_2_LEVEL_3_OR_HIGHER",
+                    "CCPC_LEVEL_1_OR_HIGHER",
+                ],
+            },
+        },
+        // 103
+        s::Shape {
+            name: "KeyUsage",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "DigitalSignature", shape: 24, required: false },
+                    s::Member { name: "NonRepudiation", shape: 24, required: false },
+                    s::Member { name: "KeyEncipherment", shape: 24, required: false },
+                    s::Member { name: "DataEncipherment", shape: 24, required: false },
+                    s::Member { name: "KeyAgreement", shape: 24, required: false },
+                    s::Member { name: "KeyCertSign", shape: 24, required: false },
+                    s::Member { name: "CRLSign", shape: 24, required: false },
+                    s::Member { name: "EncipherOnly", shape: 24, required: false },
+                    s::Member { name: "DecipherOnly", shape: 24, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 104
         s::Shape {
             name: "LimitExceededException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 11
+        // 105
+        s::Shape {
+            name: "ListCertificateAuthoritiesRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "MaxResults", shape: 118, required: false },
+                    s::Member { name: "NextToken", shape: 121, required: false },
+                    s::Member { name: "ResourceOwner", shape: 144, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 106
+        s::Shape {
+            name: "ListCertificateAuthoritiesResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "NextToken", shape: 121, required: false },
+                    s::Member { name: "CertificateAuthorities", shape: 25, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 107
+        s::Shape {
+            name: "ListCertificateAuthorityAssociationsRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "MaxResults", shape: 118, required: false },
+                    s::Member { name: "NextToken", shape: 121, required: false },
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 108
+        s::Shape {
+            name: "ListCertificateAuthorityAssociationsResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "NextToken", shape: 121, required: false },
+                    s::Member { name: "Associations", shape: 14, required: false },
+                    s::Member { name: "ServiceAffiliation", shape: 153, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 109
+        s::Shape {
+            name: "ListCertificateAuthorityReplicasRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "MaxResults", shape: 118, required: false },
+                    s::Member { name: "NextToken", shape: 121, required: false },
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 110
+        s::Shape {
+            name: "ListCertificateAuthorityReplicasResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "NextToken", shape: 121, required: false },
+                    s::Member { name: "Replicas", shape: 138, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 111
+        s::Shape {
+            name: "ListPermissionsRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "MaxResults", shape: 118, required: false },
+                    s::Member { name: "NextToken", shape: 121, required: false },
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 112
+        s::Shape {
+            name: "ListPermissionsResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "NextToken", shape: 121, required: false },
+                    s::Member { name: "Permissions", shape: 127, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 113
+        s::Shape {
+            name: "ListTagsRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "MaxResults", shape: 118, required: false },
+                    s::Member { name: "NextToken", shape: 121, required: false },
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 114
+        s::Shape {
+            name: "ListTagsResponse",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "NextToken", shape: 121, required: false },
+                    s::Member { name: "Tags", shape: 171, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 115
         s::Shape {
             name: "LockoutPreventedException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 12
+        // 116
         s::Shape {
             name: "MalformedCSRException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 13
+        // 117
         s::Shape {
             name: "MalformedCertificateException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 14
+        // 118
+        s::Shape {
+            name: "MaxResults",
+            sensitive: false,
+            kind: s::Kind::Integer(s::Bounds { min: Some(1), max: Some(1000) }),
+        },
+        // 119
+        s::Shape {
+            name: "MultiRegionConfiguration",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "MultiRegionType", shape: 120, required: false }],
+                error: None,
+            },
+        },
+        // 120
+        s::Shape {
+            name: "MultiRegionType",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["PRIMARY", "REPLICA"],
+            },
+        },
+        // 121
+        s::Shape {
+            name: "NextToken",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(1), max: Some(43739) },
+                pattern: None,
+                enum_values: &[],
+            },
+        },
+        // 122
+        s::Shape {
+            name: "OcspConfiguration",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "Enabled", shape: 24, required: true },
+                    s::Member { name: "OcspCustomCname", shape: 38, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 123
+        s::Shape {
+            name: "OtherName",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "TypeId", shape: 61, required: true },
+                    s::Member { name: "Value", shape: 161, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 124
+        s::Shape {
+            name: "PermanentDeletionTimeInDays",
+            sensitive: false,
+            kind: s::Kind::Integer(s::Bounds { min: Some(7), max: Some(30) }),
+        },
+        // 125
+        s::Shape {
+            name: "Permission",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: false },
+                    s::Member { name: "CreatedAt", shape: 167, required: false },
+                    s::Member { name: "Principal", shape: 133, required: false },
+                    s::Member { name: "SourceAccount", shape: 7, required: false },
+                    s::Member { name: "Actions", shape: 8, required: false },
+                    s::Member { name: "Policy", shape: 2, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 126
         s::Shape {
             name: "PermissionAlreadyExistsException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 15
+        // 127
+        s::Shape {
+            name: "PermissionList",
+            sensitive: false,
+            kind: s::Kind::List { member: 125, len: s::Bounds { min: Some(0), max: None } },
+        },
+        // 128
+        s::Shape {
+            name: "PolicyInformation",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertPolicyId", shape: 61, required: true },
+                    s::Member { name: "PolicyQualifiers", shape: 131, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 129
+        s::Shape {
+            name: "PolicyQualifierId",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &["CPS"] },
+        },
+        // 130
+        s::Shape {
+            name: "PolicyQualifierInfo",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "PolicyQualifierId", shape: 129, required: true },
+                    s::Member { name: "Qualifier", shape: 135, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 131
+        s::Shape {
+            name: "PolicyQualifierInfoList",
+            sensitive: false,
+            kind: s::Kind::List { member: 130, len: s::Bounds { min: Some(1), max: Some(20) } },
+        },
+        // 132
+        s::Shape { name: "PositiveLong", sensitive: false, kind: s::Kind::Long(s::Bounds { min: Some(1), max: None }) },
+        // 133
+        s::Shape {
+            name: "Principal",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(0), max: Some(128) },
+                pattern: Some("[^*]+"),
+                enum_values: &[],
+            },
+        },
+        // 134
+        s::Shape {
+            name: "PutPolicyRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "ResourceArn", shape: 11, required: true },
+                    s::Member { name: "Policy", shape: 2, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 135
+        s::Shape {
+            name: "Qualifier",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "CpsUri", shape: 161, required: true }],
+                error: None,
+            },
+        },
+        // 136
+        s::Shape {
+            name: "Replica",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "Arn", shape: 11, required: false },
+                    s::Member { name: "Region", shape: 18, required: false },
+                    s::Member { name: "Status", shape: 28, required: false },
+                    s::Member { name: "FailureReason", shape: 77, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 137
+        s::Shape {
+            name: "ReplicaFailureReason",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &[
+                    "REQUEST_TIMED_OUT",
+                    "LIMIT_EXCEEDED",
+                    "INVALID_TAG",
+                    "CONFLICT",
+                    "REQUEST_IN_PROGRESS",
+                    "OTHER",
+                ],
+            },
+        },
+        // 138
+        s::Shape {
+            name: "Replicas",
+            sensitive: false,
+            kind: s::Kind::List { member: 136, len: s::Bounds { min: None, max: None } },
+        },
+        // 139
         s::Shape {
             name: "RequestAlreadyProcessedException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 16
+        // 140
         s::Shape {
             name: "RequestFailedException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 17
+        // 141
         s::Shape {
             name: "RequestInProgressException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 18
+        // 142
         s::Shape {
             name: "ResourceInUseException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 19
+        // 143
         s::Shape {
             name: "ResourceNotFoundException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
             },
         },
-        // 20
+        // 144
+        s::Shape {
+            name: "ResourceOwner",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["SELF", "OTHER_ACCOUNTS"],
+            },
+        },
+        // 145
+        s::Shape {
+            name: "RestoreCertificateAuthorityRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "CertificateAuthorityArn", shape: 11, required: true }],
+                error: None,
+            },
+        },
+        // 146
+        s::Shape {
+            name: "RevocationConfiguration",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CrlConfiguration", shape: 50, required: false },
+                    s::Member { name: "OcspConfiguration", shape: 122, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 147
+        s::Shape {
+            name: "RevocationReason",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &[
+                    "UNSPECIFIED",
+                    "KEY_COMPROMISE",
+                    "CERTIFICATE_AUTHORITY_COMPROMISE",
+                    "AFFILIATION_CHANGED",
+                    "SUPERSEDED",
+                    "CESSATION_OF_OPERATION",
+                    "PRIVILEGE_WITHDRAWN",
+                    "A_A_COMPROMISE",
+                ],
+            },
+        },
+        // 148
+        s::Shape {
+            name: "RevokeCertificateRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "CertificateSerial", shape: 157, required: true },
+                    s::Member { name: "RevocationReason", shape: 147, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 149
+        s::Shape {
+            name: "S3BucketName",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: Some(3), max: Some(63) }, pattern: None, enum_values: &[] },
+        },
+        // 150
+        s::Shape {
+            name: "S3BucketName3To255",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(3), max: Some(255) },
+                pattern: Some("[-a-zA-Z0-9._/]+"),
+                enum_values: &[],
+            },
+        },
+        // 151
+        s::Shape {
+            name: "S3Key",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: Some(0), max: Some(1024) }, pattern: None, enum_values: &[] },
+        },
+        // 152
+        s::Shape {
+            name: "S3ObjectAcl",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["PUBLIC_READ", "BUCKET_OWNER_FULL_CONTROL"],
+            },
+        },
+        // 153
+        s::Shape {
+            name: "ServiceAffiliation",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[s::Member { name: "ServiceAffiliationCode", shape: 154, required: true }],
+                error: None,
+            },
+        },
+        // 154
+        s::Shape {
+            name: "ServiceAffiliationCode",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(1), max: Some(128) },
+                pattern: Some("[A-Z][A-Z0-9_]*"),
+                enum_values: &[],
+            },
+        },
+        // 155
+        s::Shape {
+            name: "SigningAlgorithm",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &[
+                    "SHA256WITHECDSA",
+                    "SHA384WITHECDSA",
+                    "SHA512WITHECDSA",
+                    "SHA256WITHRSA",
+                    "SHA384WITHRSA",
+                    "SHA512WITHRSA",
+                    "SHA256WITHRSA_PSS",
+                    "SHA384WITHRSA_PSS",
+                    "SHA512WITHRSA_PSS",
+                    "SM3WITHSM2",
+                    "ML_DSA_44",
+                    "ML_DSA_65",
+                    "ML_DSA_87",
+                ],
+            },
+        },
+        // 156
         s::Shape {
             name: "String",
             sensitive: false,
             kind: s::Kind::String { len: s::Bounds { min: None, max: None }, pattern: None, enum_values: &[] },
         },
-        // 21
+        // 157
+        s::Shape {
+            name: "String128",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: Some(0), max: Some(128) }, pattern: None, enum_values: &[] },
+        },
+        // 158
+        s::Shape {
+            name: "String16",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: Some(0), max: Some(16) }, pattern: None, enum_values: &[] },
+        },
+        // 159
+        s::Shape {
+            name: "String1To256",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: Some(1), max: Some(256) }, pattern: None, enum_values: &[] },
+        },
+        // 160
+        s::Shape {
+            name: "String253",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: Some(0), max: Some(253) }, pattern: None, enum_values: &[] },
+        },
+        // 161
+        s::Shape {
+            name: "String256",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: Some(0), max: Some(256) }, pattern: None, enum_values: &[] },
+        },
+        // 162
+        s::Shape {
+            name: "String3",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: Some(0), max: Some(3) }, pattern: None, enum_values: &[] },
+        },
+        // 163
+        s::Shape {
+            name: "String39",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: Some(0), max: Some(39) }, pattern: None, enum_values: &[] },
+        },
+        // 164
+        s::Shape {
+            name: "String40",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: Some(0), max: Some(40) }, pattern: None, enum_values: &[] },
+        },
+        // 165
+        s::Shape {
+            name: "String5",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: Some(0), max: Some(5) }, pattern: None, enum_values: &[] },
+        },
+        // 166
+        s::Shape {
+            name: "String64",
+            sensitive: false,
+            kind: s::Kind::String { len: s::Bounds { min: Some(0), max: Some(64) }, pattern: None, enum_values: &[] },
+        },
+        // 167
+        s::Shape { name: "TStamp", sensitive: false, kind: s::Kind::Timestamp },
+        // 168
+        s::Shape {
+            name: "Tag",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "Key", shape: 170, required: true },
+                    s::Member { name: "Value", shape: 172, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 169
+        s::Shape {
+            name: "TagCertificateAuthorityRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "Tags", shape: 171, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 170
+        s::Shape {
+            name: "TagKey",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(1), max: Some(128) },
+                pattern: Some("([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)"),
+                enum_values: &[],
+            },
+        },
+        // 171
+        s::Shape {
+            name: "TagList",
+            sensitive: false,
+            kind: s::Kind::List { member: 168, len: s::Bounds { min: Some(1), max: Some(50) } },
+        },
+        // 172
+        s::Shape {
+            name: "TagValue",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: Some(0), max: Some(256) },
+                pattern: Some("([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)"),
+                enum_values: &[],
+            },
+        },
+        // 173
         s::Shape {
             name: "TooManyTagsException",
             sensitive: false,
             kind: s::Kind::Structure {
-                members: &[s::Member { name: "message", shape: 20, required: false }],
+                members: &[s::Member { name: "message", shape: 156, required: false }],
                 error: Some(s::ErrorInfo { status: 400, fault: false }),
+            },
+        },
+        // 174
+        s::Shape {
+            name: "UntagCertificateAuthorityRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "Tags", shape: 171, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 175
+        s::Shape {
+            name: "UpdateCertificateAuthorityRequest",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "CertificateAuthorityArn", shape: 11, required: true },
+                    s::Member { name: "RevocationConfiguration", shape: 146, required: false },
+                    s::Member { name: "Status", shape: 28, required: false },
+                ],
+                error: None,
+            },
+        },
+        // 176
+        s::Shape {
+            name: "Validity",
+            sensitive: false,
+            kind: s::Kind::Structure {
+                members: &[
+                    s::Member { name: "Value", shape: 132, required: true },
+                    s::Member { name: "Type", shape: 177, required: true },
+                ],
+                error: None,
+            },
+        },
+        // 177
+        s::Shape {
+            name: "ValidityPeriodType",
+            sensitive: false,
+            kind: s::Kind::String {
+                len: s::Bounds { min: None, max: None },
+                pattern: None,
+                enum_values: &["END_DATE", "ABSOLUTE", "DAYS", "MONTHS", "YEARS"],
             },
         },
     ],
@@ -244,21 +1912,622 @@ pub static SERVICE: s::Service = s::Service {
 /// The operations of this model that Carapace serves (the others answer
 /// `NotImplementedException` before any handler runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OperationName {}
+pub enum OperationName {
+    /// `BatchCreateCertificateAuthorityReplica`
+    BatchCreateCertificateAuthorityReplica,
+    /// `CreateCertificateAuthority`
+    CreateCertificateAuthority,
+    /// `CreateCertificateAuthorityAssociation`
+    CreateCertificateAuthorityAssociation,
+    /// `CreateCertificateAuthorityAuditReport`
+    CreateCertificateAuthorityAuditReport,
+    /// `CreateCertificateAuthorityReplica`
+    CreateCertificateAuthorityReplica,
+    /// `CreatePermission`
+    CreatePermission,
+    /// `DeleteCertificateAuthority`
+    DeleteCertificateAuthority,
+    /// `DeleteCertificateAuthorityAssociation`
+    DeleteCertificateAuthorityAssociation,
+    /// `DeletePermission`
+    DeletePermission,
+    /// `DeletePolicy`
+    DeletePolicy,
+    /// `DescribeCertificateAuthority`
+    DescribeCertificateAuthority,
+    /// `DescribeCertificateAuthorityAuditReport`
+    DescribeCertificateAuthorityAuditReport,
+    /// `GetCertificate`
+    GetCertificate,
+    /// `GetCertificateAuthorityCertificate`
+    GetCertificateAuthorityCertificate,
+    /// `GetCertificateAuthorityCsr`
+    GetCertificateAuthorityCsr,
+    /// `GetPolicy`
+    GetPolicy,
+    /// `ImportCertificateAuthorityCertificate`
+    ImportCertificateAuthorityCertificate,
+    /// `IssueCertificate`
+    IssueCertificate,
+    /// `ListCertificateAuthorities`
+    ListCertificateAuthorities,
+    /// `ListCertificateAuthorityAssociations`
+    ListCertificateAuthorityAssociations,
+    /// `ListCertificateAuthorityReplicas`
+    ListCertificateAuthorityReplicas,
+    /// `ListPermissions`
+    ListPermissions,
+    /// `ListTags`
+    ListTags,
+    /// `PutPolicy`
+    PutPolicy,
+    /// `RestoreCertificateAuthority`
+    RestoreCertificateAuthority,
+    /// `RevokeCertificate`
+    RevokeCertificate,
+    /// `TagCertificateAuthority`
+    TagCertificateAuthority,
+    /// `UntagCertificateAuthority`
+    UntagCertificateAuthority,
+    /// `UpdateCertificateAuthority`
+    UpdateCertificateAuthority,
+}
 
 impl OperationName {
     /// Every served operation, sorted by name.
-    pub const ALL: &[Self] = &[];
+    pub const ALL: &[Self] = &[
+        Self::BatchCreateCertificateAuthorityReplica,
+        Self::CreateCertificateAuthority,
+        Self::CreateCertificateAuthorityAssociation,
+        Self::CreateCertificateAuthorityAuditReport,
+        Self::CreateCertificateAuthorityReplica,
+        Self::CreatePermission,
+        Self::DeleteCertificateAuthority,
+        Self::DeleteCertificateAuthorityAssociation,
+        Self::DeletePermission,
+        Self::DeletePolicy,
+        Self::DescribeCertificateAuthority,
+        Self::DescribeCertificateAuthorityAuditReport,
+        Self::GetCertificate,
+        Self::GetCertificateAuthorityCertificate,
+        Self::GetCertificateAuthorityCsr,
+        Self::GetPolicy,
+        Self::ImportCertificateAuthorityCertificate,
+        Self::IssueCertificate,
+        Self::ListCertificateAuthorities,
+        Self::ListCertificateAuthorityAssociations,
+        Self::ListCertificateAuthorityReplicas,
+        Self::ListPermissions,
+        Self::ListTags,
+        Self::PutPolicy,
+        Self::RestoreCertificateAuthority,
+        Self::RevokeCertificate,
+        Self::TagCertificateAuthority,
+        Self::UntagCertificateAuthority,
+        Self::UpdateCertificateAuthority,
+    ];
 
     /// The operation's wire name.
     pub fn as_str(self) -> &'static str {
-        match self {}
+        match self {
+            Self::BatchCreateCertificateAuthorityReplica => "BatchCreateCertificateAuthorityReplica",
+            Self::CreateCertificateAuthority => "CreateCertificateAuthority",
+            Self::CreateCertificateAuthorityAssociation => "CreateCertificateAuthorityAssociation",
+            Self::CreateCertificateAuthorityAuditReport => "CreateCertificateAuthorityAuditReport",
+            Self::CreateCertificateAuthorityReplica => "CreateCertificateAuthorityReplica",
+            Self::CreatePermission => "CreatePermission",
+            Self::DeleteCertificateAuthority => "DeleteCertificateAuthority",
+            Self::DeleteCertificateAuthorityAssociation => "DeleteCertificateAuthorityAssociation",
+            Self::DeletePermission => "DeletePermission",
+            Self::DeletePolicy => "DeletePolicy",
+            Self::DescribeCertificateAuthority => "DescribeCertificateAuthority",
+            Self::DescribeCertificateAuthorityAuditReport => "DescribeCertificateAuthorityAuditReport",
+            Self::GetCertificate => "GetCertificate",
+            Self::GetCertificateAuthorityCertificate => "GetCertificateAuthorityCertificate",
+            Self::GetCertificateAuthorityCsr => "GetCertificateAuthorityCsr",
+            Self::GetPolicy => "GetPolicy",
+            Self::ImportCertificateAuthorityCertificate => "ImportCertificateAuthorityCertificate",
+            Self::IssueCertificate => "IssueCertificate",
+            Self::ListCertificateAuthorities => "ListCertificateAuthorities",
+            Self::ListCertificateAuthorityAssociations => "ListCertificateAuthorityAssociations",
+            Self::ListCertificateAuthorityReplicas => "ListCertificateAuthorityReplicas",
+            Self::ListPermissions => "ListPermissions",
+            Self::ListTags => "ListTags",
+            Self::PutPolicy => "PutPolicy",
+            Self::RestoreCertificateAuthority => "RestoreCertificateAuthority",
+            Self::RevokeCertificate => "RevokeCertificate",
+            Self::TagCertificateAuthority => "TagCertificateAuthority",
+            Self::UntagCertificateAuthority => "UntagCertificateAuthority",
+            Self::UpdateCertificateAuthority => "UpdateCertificateAuthority",
+        }
     }
 
     /// The served operation of that wire name.
-    pub fn from_wire(_name: &str) -> Option<Self> {
-        None
+    pub fn from_wire(name: &str) -> Option<Self> {
+        match name {
+            "BatchCreateCertificateAuthorityReplica" => Some(Self::BatchCreateCertificateAuthorityReplica),
+            "CreateCertificateAuthority" => Some(Self::CreateCertificateAuthority),
+            "CreateCertificateAuthorityAssociation" => Some(Self::CreateCertificateAuthorityAssociation),
+            "CreateCertificateAuthorityAuditReport" => Some(Self::CreateCertificateAuthorityAuditReport),
+            "CreateCertificateAuthorityReplica" => Some(Self::CreateCertificateAuthorityReplica),
+            "CreatePermission" => Some(Self::CreatePermission),
+            "DeleteCertificateAuthority" => Some(Self::DeleteCertificateAuthority),
+            "DeleteCertificateAuthorityAssociation" => Some(Self::DeleteCertificateAuthorityAssociation),
+            "DeletePermission" => Some(Self::DeletePermission),
+            "DeletePolicy" => Some(Self::DeletePolicy),
+            "DescribeCertificateAuthority" => Some(Self::DescribeCertificateAuthority),
+            "DescribeCertificateAuthorityAuditReport" => Some(Self::DescribeCertificateAuthorityAuditReport),
+            "GetCertificate" => Some(Self::GetCertificate),
+            "GetCertificateAuthorityCertificate" => Some(Self::GetCertificateAuthorityCertificate),
+            "GetCertificateAuthorityCsr" => Some(Self::GetCertificateAuthorityCsr),
+            "GetPolicy" => Some(Self::GetPolicy),
+            "ImportCertificateAuthorityCertificate" => Some(Self::ImportCertificateAuthorityCertificate),
+            "IssueCertificate" => Some(Self::IssueCertificate),
+            "ListCertificateAuthorities" => Some(Self::ListCertificateAuthorities),
+            "ListCertificateAuthorityAssociations" => Some(Self::ListCertificateAuthorityAssociations),
+            "ListCertificateAuthorityReplicas" => Some(Self::ListCertificateAuthorityReplicas),
+            "ListPermissions" => Some(Self::ListPermissions),
+            "ListTags" => Some(Self::ListTags),
+            "PutPolicy" => Some(Self::PutPolicy),
+            "RestoreCertificateAuthority" => Some(Self::RestoreCertificateAuthority),
+            "RevokeCertificate" => Some(Self::RevokeCertificate),
+            "TagCertificateAuthority" => Some(Self::TagCertificateAuthority),
+            "UntagCertificateAuthority" => Some(Self::UntagCertificateAuthority),
+            "UpdateCertificateAuthority" => Some(Self::UpdateCertificateAuthority),
+            _ => None,
+        }
     }
+
+    /// The served operation an operation of [`SERVICE`] is; one outside the served list
+    /// is not implemented (the dispatcher answers those before any handler runs).
+    pub fn of(operation: &s::Operation) -> Result<Self, crate::operations::NotImplemented> {
+        Self::from_wire(operation.name)
+            .ok_or(crate::operations::NotImplemented { service: SERVICE.name, operation: operation.name })
+    }
+}
+
+/// The `acm-pca` operations Carapace serves, one method each on the operation's typed
+/// input and output. A method left out answers `NotImplementedException` naming its
+/// operation; [`dispatch`] calls the method a request names.
+pub trait Operations: Send + Sync {
+    /// What a method knows of the request it answers.
+    type Context: Sync;
+    /// What a method fails with; the defaults fail with [`crate::operations::NotImplemented`].
+    type Error: From<crate::operations::NotImplemented> + Send;
+
+    /// `BatchCreateCertificateAuthorityReplica`: Creates replicas of an ACTIVE multi-Region private certificate authority (CA) in up to 20 Amazon Web Services Regions.
+    fn batch_create_certificate_authority_replica(
+        &self,
+        ctx: &Self::Context,
+        input: BatchCreateCertificateAuthorityReplicaRequest,
+    ) -> impl std::future::Future<Output = Result<BatchCreateCertificateAuthorityReplicaResponse, Self::Error>> + Send
+    {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "BatchCreateCertificateAuthorityReplica")
+    }
+
+    /// `CreateCertificateAuthority`: Creates a root or subordinate private certificate authority (CA).
+    fn create_certificate_authority(
+        &self,
+        ctx: &Self::Context,
+        input: CreateCertificateAuthorityRequest,
+    ) -> impl std::future::Future<Output = Result<CreateCertificateAuthorityResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "CreateCertificateAuthority")
+    }
+
+    /// `CreateCertificateAuthorityAssociation`: Associates an Amazon Web Services resource with a service-affiliated private certificate authority (CA), authorizing the affiliated Amazon Web Services service to use the CA to issue certificates for that...
+    fn create_certificate_authority_association(
+        &self,
+        ctx: &Self::Context,
+        input: CreateCertificateAuthorityAssociationRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "CreateCertificateAuthorityAssociation")
+    }
+
+    /// `CreateCertificateAuthorityAuditReport`: Creates an audit report that lists every time that your CA private key is used to issue a certificate.
+    fn create_certificate_authority_audit_report(
+        &self,
+        ctx: &Self::Context,
+        input: CreateCertificateAuthorityAuditReportRequest,
+    ) -> impl std::future::Future<Output = Result<CreateCertificateAuthorityAuditReportResponse, Self::Error>> + Send
+    {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "CreateCertificateAuthorityAuditReport")
+    }
+
+    /// `CreateCertificateAuthorityReplica`: Creates a replica of an ACTIVE multi-Region private certificate authority (CA) in the Amazon Web Services Region that you specify.
+    fn create_certificate_authority_replica(
+        &self,
+        ctx: &Self::Context,
+        input: CreateCertificateAuthorityReplicaRequest,
+    ) -> impl std::future::Future<Output = Result<CreateCertificateAuthorityReplicaResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "CreateCertificateAuthorityReplica")
+    }
+
+    /// `CreatePermission`: Grants one or more permissions on a private CA to the Certificate Manager (ACM) service principal (acm.amazonaws.com).
+    fn create_permission(
+        &self,
+        ctx: &Self::Context,
+        input: CreatePermissionRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "CreatePermission")
+    }
+
+    /// `DeleteCertificateAuthority`: Deletes a private certificate authority (CA).
+    fn delete_certificate_authority(
+        &self,
+        ctx: &Self::Context,
+        input: DeleteCertificateAuthorityRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "DeleteCertificateAuthority")
+    }
+
+    /// `DeleteCertificateAuthorityAssociation`: Removes the association between an Amazon Web Services resource and a service-affiliated private certificate authority (CA).
+    fn delete_certificate_authority_association(
+        &self,
+        ctx: &Self::Context,
+        input: DeleteCertificateAuthorityAssociationRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "DeleteCertificateAuthorityAssociation")
+    }
+
+    /// `DeletePermission`: Revokes permissions on a private CA granted to the Certificate Manager (ACM) service principal (acm.amazonaws.com).
+    fn delete_permission(
+        &self,
+        ctx: &Self::Context,
+        input: DeletePermissionRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "DeletePermission")
+    }
+
+    /// `DeletePolicy`: Deletes the resource-based policy attached to a private CA.
+    fn delete_policy(
+        &self,
+        ctx: &Self::Context,
+        input: DeletePolicyRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "DeletePolicy")
+    }
+
+    /// `DescribeCertificateAuthority`: Lists information about your private certificate authority (CA) or one that has been shared with you.
+    fn describe_certificate_authority(
+        &self,
+        ctx: &Self::Context,
+        input: DescribeCertificateAuthorityRequest,
+    ) -> impl std::future::Future<Output = Result<DescribeCertificateAuthorityResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "DescribeCertificateAuthority")
+    }
+
+    /// `DescribeCertificateAuthorityAuditReport`: Lists information about a specific audit report created by calling the CreateCertificateAuthorityAuditReport action.
+    fn describe_certificate_authority_audit_report(
+        &self,
+        ctx: &Self::Context,
+        input: DescribeCertificateAuthorityAuditReportRequest,
+    ) -> impl std::future::Future<Output = Result<DescribeCertificateAuthorityAuditReportResponse, Self::Error>> + Send
+    {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "DescribeCertificateAuthorityAuditReport")
+    }
+
+    /// `GetCertificate`: Retrieves a certificate from your private CA or one that has been shared with you.
+    fn get_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: GetCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<GetCertificateResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "GetCertificate")
+    }
+
+    /// `GetCertificateAuthorityCertificate`: Retrieves the certificate and certificate chain for your private certificate authority (CA) or one that has been shared with you.
+    fn get_certificate_authority_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: GetCertificateAuthorityCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<GetCertificateAuthorityCertificateResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "GetCertificateAuthorityCertificate")
+    }
+
+    /// `GetCertificateAuthorityCsr`: Retrieves the certificate signing request (CSR) for your private certificate authority (CA).
+    fn get_certificate_authority_csr(
+        &self,
+        ctx: &Self::Context,
+        input: GetCertificateAuthorityCsrRequest,
+    ) -> impl std::future::Future<Output = Result<GetCertificateAuthorityCsrResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "GetCertificateAuthorityCsr")
+    }
+
+    /// `GetPolicy`: Retrieves the resource-based policy attached to a private CA.
+    fn get_policy(
+        &self,
+        ctx: &Self::Context,
+        input: GetPolicyRequest,
+    ) -> impl std::future::Future<Output = Result<GetPolicyResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "GetPolicy")
+    }
+
+    /// `ImportCertificateAuthorityCertificate`: Imports a signed private CA certificate into Amazon Web Services Private CA.
+    fn import_certificate_authority_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: ImportCertificateAuthorityCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "ImportCertificateAuthorityCertificate")
+    }
+
+    /// `IssueCertificate`: Uses your private certificate authority (CA), or one that has been shared with you, to issue a client certificate.
+    fn issue_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: IssueCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<IssueCertificateResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "IssueCertificate")
+    }
+
+    /// `ListCertificateAuthorities`: Lists the private certificate authorities that you created by using the CreateCertificateAuthority action.
+    fn list_certificate_authorities(
+        &self,
+        ctx: &Self::Context,
+        input: ListCertificateAuthoritiesRequest,
+    ) -> impl std::future::Future<Output = Result<ListCertificateAuthoritiesResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "ListCertificateAuthorities")
+    }
+
+    /// `ListCertificateAuthorityAssociations`: Lists the resource associations for a service-affiliated private certificate authority (CA).
+    fn list_certificate_authority_associations(
+        &self,
+        ctx: &Self::Context,
+        input: ListCertificateAuthorityAssociationsRequest,
+    ) -> impl std::future::Future<Output = Result<ListCertificateAuthorityAssociationsResponse, Self::Error>> + Send
+    {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "ListCertificateAuthorityAssociations")
+    }
+
+    /// `ListCertificateAuthorityReplicas`: Lists the replicas of a multi-Region private certificate authority (CA).
+    fn list_certificate_authority_replicas(
+        &self,
+        ctx: &Self::Context,
+        input: ListCertificateAuthorityReplicasRequest,
+    ) -> impl std::future::Future<Output = Result<ListCertificateAuthorityReplicasResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "ListCertificateAuthorityReplicas")
+    }
+
+    /// `ListPermissions`: List all permissions on a private CA, if any, granted to the Certificate Manager (ACM) service principal (acm.amazonaws.com).
+    fn list_permissions(
+        &self,
+        ctx: &Self::Context,
+        input: ListPermissionsRequest,
+    ) -> impl std::future::Future<Output = Result<ListPermissionsResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "ListPermissions")
+    }
+
+    /// `ListTags`: Lists the tags, if any, that are associated with your private CA or one that has been shared with you.
+    fn list_tags(
+        &self,
+        ctx: &Self::Context,
+        input: ListTagsRequest,
+    ) -> impl std::future::Future<Output = Result<ListTagsResponse, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "ListTags")
+    }
+
+    /// `PutPolicy`: Attaches a resource-based policy to a private CA.
+    fn put_policy(
+        &self,
+        ctx: &Self::Context,
+        input: PutPolicyRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "PutPolicy")
+    }
+
+    /// `RestoreCertificateAuthority`: Restores a certificate authority (CA) that is in the DELETED state.
+    fn restore_certificate_authority(
+        &self,
+        ctx: &Self::Context,
+        input: RestoreCertificateAuthorityRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "RestoreCertificateAuthority")
+    }
+
+    /// `RevokeCertificate`: Revokes a certificate that was issued inside Amazon Web Services Private CA.
+    fn revoke_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: RevokeCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "RevokeCertificate")
+    }
+
+    /// `TagCertificateAuthority`: Adds one or more tags to your private CA.
+    fn tag_certificate_authority(
+        &self,
+        ctx: &Self::Context,
+        input: TagCertificateAuthorityRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "TagCertificateAuthority")
+    }
+
+    /// `UntagCertificateAuthority`: Remove one or more tags from your private CA.
+    fn untag_certificate_authority(
+        &self,
+        ctx: &Self::Context,
+        input: UntagCertificateAuthorityRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "UntagCertificateAuthority")
+    }
+
+    /// `UpdateCertificateAuthority`: Updates the status or configuration of a private certificate authority (CA).
+    fn update_certificate_authority(
+        &self,
+        ctx: &Self::Context,
+        input: UpdateCertificateAuthorityRequest,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("acm-pca", "UpdateCertificateAuthority")
+    }
+}
+
+/// Decodes `input`, already validated against `operation`'s input shape, into the
+/// operation's input type and calls `handler`'s method for it.
+pub async fn dispatch<H: Operations>(
+    handler: &H,
+    ctx: &H::Context,
+    operation: OperationName,
+    input: serde_json::Value,
+) -> Result<crate::operations::Answer, crate::operations::DispatchError<H::Error>> {
+    use crate::operations::{DispatchError, answer, decode, empty};
+    Ok(match operation {
+        OperationName::BatchCreateCertificateAuthorityReplica => answer(
+            handler
+                .batch_create_certificate_authority_replica(ctx, decode(input)?)
+                .await
+                .map_err(DispatchError::Operation)?,
+        ),
+        OperationName::CreateCertificateAuthority => {
+            answer(handler.create_certificate_authority(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::CreateCertificateAuthorityAssociation => {
+            handler
+                .create_certificate_authority_association(ctx, decode(input)?)
+                .await
+                .map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::CreateCertificateAuthorityAuditReport => answer(
+            handler
+                .create_certificate_authority_audit_report(ctx, decode(input)?)
+                .await
+                .map_err(DispatchError::Operation)?,
+        ),
+        OperationName::CreateCertificateAuthorityReplica => answer(
+            handler
+                .create_certificate_authority_replica(ctx, decode(input)?)
+                .await
+                .map_err(DispatchError::Operation)?,
+        ),
+        OperationName::CreatePermission => {
+            handler.create_permission(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::DeleteCertificateAuthority => {
+            handler.delete_certificate_authority(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::DeleteCertificateAuthorityAssociation => {
+            handler
+                .delete_certificate_authority_association(ctx, decode(input)?)
+                .await
+                .map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::DeletePermission => {
+            handler.delete_permission(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::DeletePolicy => {
+            handler.delete_policy(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::DescribeCertificateAuthority => {
+            answer(handler.describe_certificate_authority(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::DescribeCertificateAuthorityAuditReport => answer(
+            handler
+                .describe_certificate_authority_audit_report(ctx, decode(input)?)
+                .await
+                .map_err(DispatchError::Operation)?,
+        ),
+        OperationName::GetCertificate => {
+            answer(handler.get_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::GetCertificateAuthorityCertificate => answer(
+            handler
+                .get_certificate_authority_certificate(ctx, decode(input)?)
+                .await
+                .map_err(DispatchError::Operation)?,
+        ),
+        OperationName::GetCertificateAuthorityCsr => {
+            answer(handler.get_certificate_authority_csr(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::GetPolicy => {
+            answer(handler.get_policy(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ImportCertificateAuthorityCertificate => {
+            handler
+                .import_certificate_authority_certificate(ctx, decode(input)?)
+                .await
+                .map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::IssueCertificate => {
+            answer(handler.issue_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ListCertificateAuthorities => {
+            answer(handler.list_certificate_authorities(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ListCertificateAuthorityAssociations => answer(
+            handler
+                .list_certificate_authority_associations(ctx, decode(input)?)
+                .await
+                .map_err(DispatchError::Operation)?,
+        ),
+        OperationName::ListCertificateAuthorityReplicas => answer(
+            handler.list_certificate_authority_replicas(ctx, decode(input)?).await.map_err(DispatchError::Operation)?,
+        ),
+        OperationName::ListPermissions => {
+            answer(handler.list_permissions(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ListTags => {
+            answer(handler.list_tags(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::PutPolicy => {
+            handler.put_policy(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::RestoreCertificateAuthority => {
+            handler.restore_certificate_authority(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::RevokeCertificate => {
+            handler.revoke_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::TagCertificateAuthority => {
+            handler.tag_certificate_authority(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::UntagCertificateAuthority => {
+            handler.untag_certificate_authority(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+        OperationName::UpdateCertificateAuthority => {
+            handler.update_certificate_authority(ctx, decode(input)?).await.map_err(DispatchError::Operation)?;
+            empty()
+        }
+    })
 }
 
 /// Every error shape of the model: the codes this service answers with.
@@ -388,6 +2657,570 @@ impl crate::ModelError for ErrorCode {
     }
 }
 
+/// Contains information about the certificate subject.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ASN1Subject {
+    /// Two-digit code that specifies the country in which the certificate subject located.
+    #[serde(rename = "Country", default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Legal name of the organization with which the certificate subject is affiliated.
+    #[serde(rename = "Organization", default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// A subdivision or unit of the organization (such as sales or finance) with which the certificate subject is affiliated.
+    #[serde(rename = "OrganizationalUnit", default, skip_serializing_if = "Option::is_none")]
+    pub organizational_unit: Option<String>,
+    /// Disambiguating information for the certificate subject.
+    #[serde(rename = "DistinguishedNameQualifier", default, skip_serializing_if = "Option::is_none")]
+    pub distinguished_name_qualifier: Option<String>,
+    /// State in which the subject of the certificate is located.
+    #[serde(rename = "State", default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// For CA and end-entity certificates in a private PKI, the common name (CN) can be any string within the length limit.
+    #[serde(rename = "CommonName", default, skip_serializing_if = "Option::is_none")]
+    pub common_name: Option<String>,
+    /// The certificate serial number.
+    #[serde(rename = "SerialNumber", default, skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    /// The locality (such as a city or town) in which the certificate subject is located.
+    #[serde(rename = "Locality", default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    /// A title such as Mr.
+    #[serde(rename = "Title", default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Family name.
+    #[serde(rename = "Surname", default, skip_serializing_if = "Option::is_none")]
+    pub surname: Option<String>,
+    /// First name.
+    #[serde(rename = "GivenName", default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// Concatenation that typically contains the first letter of the GivenName, the first letter of the middle name if one exists, and the first letter of the Surname.
+    #[serde(rename = "Initials", default, skip_serializing_if = "Option::is_none")]
+    pub initials: Option<String>,
+    /// Typically a shortened version of a longer GivenName.
+    #[serde(rename = "Pseudonym", default, skip_serializing_if = "Option::is_none")]
+    pub pseudonym: Option<String>,
+    /// Typically a qualifier appended to the name of an individual.
+    #[serde(rename = "GenerationQualifier", default, skip_serializing_if = "Option::is_none")]
+    pub generation_qualifier: Option<String>,
+    /// Contains a sequence of one or more X.500 relative distinguished names (RDNs), each of which consists of an object identifier (OID) and a value.
+    #[serde(rename = "CustomAttributes", default, skip_serializing_if = "Option::is_none")]
+    pub custom_attributes: Option<Vec<CustomAttribute>>,
+}
+
+/// Provides access information used by the authorityInfoAccess and subjectInfoAccess extensions described in RFC 5280.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AccessDescription {
+    /// The type and format of AccessDescription information.
+    #[serde(rename = "AccessMethod")]
+    pub access_method: AccessMethod,
+    /// The location of AccessDescription information.
+    #[serde(rename = "AccessLocation")]
+    pub access_location: GeneralName,
+}
+
+/// Describes the type and format of extension access.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AccessMethod {
+    /// An object identifier (OID) specifying the AccessMethod.
+    #[serde(rename = "CustomObjectIdentifier", default, skip_serializing_if = "Option::is_none")]
+    pub custom_object_identifier: Option<String>,
+    /// Specifies the AccessMethod.
+    #[serde(rename = "AccessMethodType", default, skip_serializing_if = "Option::is_none")]
+    pub access_method_type: Option<AccessMethodType>,
+}
+
+/// AccessMethodType
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum AccessMethodType {
+    /// `CA_REPOSITORY`
+    #[default]
+    #[serde(rename = "CA_REPOSITORY")]
+    CaRepository,
+    /// `RESOURCE_PKI_MANIFEST`
+    #[serde(rename = "RESOURCE_PKI_MANIFEST")]
+    ResourcePkiManifest,
+    /// `RESOURCE_PKI_NOTIFY`
+    #[serde(rename = "RESOURCE_PKI_NOTIFY")]
+    ResourcePkiNotify,
+}
+
+impl AccessMethodType {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::CaRepository, Self::ResourcePkiManifest, Self::ResourcePkiNotify];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::CaRepository => "CA_REPOSITORY",
+            Self::ResourcePkiManifest => "RESOURCE_PKI_MANIFEST",
+            Self::ResourcePkiNotify => "RESOURCE_PKI_NOTIFY",
+        }
+    }
+}
+
+impl std::str::FromStr for AccessMethodType {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("AccessMethodType", s))
+    }
+}
+
+impl std::fmt::Display for AccessMethodType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// ActionType
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ActionType {
+    /// `IssueCertificate`
+    #[default]
+    #[serde(rename = "IssueCertificate")]
+    IssueCertificate,
+    /// `GetCertificate`
+    #[serde(rename = "GetCertificate")]
+    GetCertificate,
+    /// `ListPermissions`
+    #[serde(rename = "ListPermissions")]
+    ListPermissions,
+    /// `CreateCertificateAuthorityAssociation`
+    #[serde(rename = "CreateCertificateAuthorityAssociation")]
+    CreateCertificateAuthorityAssociation,
+    /// `DescribeCertificateAuthority`
+    #[serde(rename = "DescribeCertificateAuthority")]
+    DescribeCertificateAuthority,
+    /// `GetCertificateAuthorityCertificate`
+    #[serde(rename = "GetCertificateAuthorityCertificate")]
+    GetCertificateAuthorityCertificate,
+    /// `DeleteCertificateAuthorityAssociation`
+    #[serde(rename = "DeleteCertificateAuthorityAssociation")]
+    DeleteCertificateAuthorityAssociation,
+}
+
+impl ActionType {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[
+        Self::IssueCertificate,
+        Self::GetCertificate,
+        Self::ListPermissions,
+        Self::CreateCertificateAuthorityAssociation,
+        Self::DescribeCertificateAuthority,
+        Self::GetCertificateAuthorityCertificate,
+        Self::DeleteCertificateAuthorityAssociation,
+    ];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::IssueCertificate => "IssueCertificate",
+            Self::GetCertificate => "GetCertificate",
+            Self::ListPermissions => "ListPermissions",
+            Self::CreateCertificateAuthorityAssociation => "CreateCertificateAuthorityAssociation",
+            Self::DescribeCertificateAuthority => "DescribeCertificateAuthority",
+            Self::GetCertificateAuthorityCertificate => "GetCertificateAuthorityCertificate",
+            Self::DeleteCertificateAuthorityAssociation => "DeleteCertificateAuthorityAssociation",
+        }
+    }
+}
+
+impl std::str::FromStr for ActionType {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| crate::UnknownEnumValue::new("ActionType", s))
+    }
+}
+
+impl std::fmt::Display for ActionType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Contains X.509 certificate information to be placed in an issued certificate.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ApiPassthrough {
+    /// Specifies X.509 extension information for a certificate.
+    #[serde(rename = "Extensions", default, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<Extensions>,
+    /// Contains information about the certificate subject.
+    #[serde(rename = "Subject", default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<ASN1Subject>,
+}
+
+/// Represents an association between a service-affiliated private certificate authority (CA) and an Amazon Web Services resource.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Association {
+    /// The Amazon Resource Name (ARN) of the service-affiliated private CA.
+    #[serde(rename = "CertificateAuthorityArn", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_authority_arn: Option<String>,
+    /// The Amazon Resource Name (ARN) of the Amazon Web Services resource associated with the private CA.
+    #[serde(rename = "AssociatedResourceArn", default, skip_serializing_if = "Option::is_none")]
+    pub associated_resource_arn: Option<String>,
+    /// The date and time at which the association was created.
+    #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<crate::Timestamp>,
+}
+
+/// AuditReportResponseFormat
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum AuditReportResponseFormat {
+    /// `JSON`
+    #[default]
+    #[serde(rename = "JSON")]
+    Json,
+    /// `CSV`
+    #[serde(rename = "CSV")]
+    Csv,
+}
+
+impl AuditReportResponseFormat {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::Json, Self::Csv];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Json => "JSON",
+            Self::Csv => "CSV",
+        }
+    }
+}
+
+impl std::str::FromStr for AuditReportResponseFormat {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("AuditReportResponseFormat", s))
+    }
+}
+
+impl std::fmt::Display for AuditReportResponseFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// AuditReportStatus
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum AuditReportStatus {
+    /// `CREATING`
+    #[default]
+    #[serde(rename = "CREATING")]
+    Creating,
+    /// `SUCCESS`
+    #[serde(rename = "SUCCESS")]
+    Success,
+    /// `FAILED`
+    #[serde(rename = "FAILED")]
+    Failed,
+}
+
+impl AuditReportStatus {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::Creating, Self::Success, Self::Failed];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Creating => "CREATING",
+            Self::Success => "SUCCESS",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+impl std::str::FromStr for AuditReportStatus {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("AuditReportStatus", s))
+    }
+}
+
+impl std::fmt::Display for AuditReportStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// BatchCreateCertificateAuthorityReplicaRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BatchCreateCertificateAuthorityReplicaRequest {
+    /// The Amazon Resource Name (ARN) of the primary CA to replicate.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// The replicas to create, one entry for each replica Region.
+    #[serde(rename = "Replicas")]
+    pub replicas: Vec<BatchCreateCertificateAuthorityReplicaRequestEntry>,
+}
+
+/// Describes a replica to create in a BatchCreateCertificateAuthorityReplica request.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BatchCreateCertificateAuthorityReplicaRequestEntry {
+    /// The Amazon Web Services Region in which to create the replica.
+    #[serde(rename = "ReplicaRegion")]
+    pub replica_region: String,
+    /// The key-value pairs to attach to the replica.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// A unique, case-sensitive string that ensures the BatchCreateCertificateAuthorityReplica request for this Region completes no more than one time.
+    #[serde(rename = "IdempotencyToken")]
+    pub idempotency_token: String,
+}
+
+/// BatchCreateCertificateAuthorityReplicaResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BatchCreateCertificateAuthorityReplicaResponse {
+    /// The replicas that Amazon Web Services Private CA started to create.
+    #[serde(rename = "Successful", default, skip_serializing_if = "Option::is_none")]
+    pub successful: Option<Vec<Replica>>,
+    /// The replica Regions where the request failed, with the reason for each failure.
+    #[serde(rename = "Failed", default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Vec<FailedReplica>>,
+}
+
+/// Contains information about your private certificate authority (CA).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CertificateAuthority {
+    /// Amazon Resource Name (ARN) for your private certificate authority (CA).
+    #[serde(rename = "Arn", default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The Amazon Web Services account ID that owns the certificate authority.
+    #[serde(rename = "OwnerAccount", default, skip_serializing_if = "Option::is_none")]
+    pub owner_account: Option<String>,
+    /// Date and time at which your private CA was created.
+    #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<crate::Timestamp>,
+    /// Date and time at which your private CA was last updated.
+    #[serde(rename = "LastStateChangeAt", default, skip_serializing_if = "Option::is_none")]
+    pub last_state_change_at: Option<crate::Timestamp>,
+    /// Type of your private CA.
+    #[serde(rename = "Type", default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<CertificateAuthorityType>,
+    /// Serial number of your private CA.
+    #[serde(rename = "Serial", default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// Status of your private CA.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<CertificateAuthorityStatus>,
+    /// Date and time before which your private CA certificate is not valid.
+    #[serde(rename = "NotBefore", default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<crate::Timestamp>,
+    /// Date and time after which your private CA certificate is not valid.
+    #[serde(rename = "NotAfter", default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<crate::Timestamp>,
+    /// Reason the request to create your private CA failed.
+    #[serde(rename = "FailureReason", default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
+    /// Your private CA configuration.
+    #[serde(rename = "CertificateAuthorityConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_authority_configuration: Option<CertificateAuthorityConfiguration>,
+    /// Information about the Online Certificate Status Protocol (OCSP) configuration or certificate revocation list (CRL) created and maintained by your private CA.
+    #[serde(rename = "RevocationConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub revocation_configuration: Option<RevocationConfiguration>,
+    /// The period during which a deleted CA can be restored.
+    #[serde(rename = "RestorableUntil", default, skip_serializing_if = "Option::is_none")]
+    pub restorable_until: Option<crate::Timestamp>,
+    /// Defines a cryptographic key management compliance standard for handling and protecting CA keys.
+    #[serde(rename = "KeyStorageSecurityStandard", default, skip_serializing_if = "Option::is_none")]
+    pub key_storage_security_standard: Option<KeyStorageSecurityStandard>,
+    /// Specifies whether the CA issues general-purpose certificates that typically require a revocation mechanism, short-lived certificates that might omit revocation because they expire quickly, or certificates...
+    #[serde(rename = "UsageMode", default, skip_serializing_if = "Option::is_none")]
+    pub usage_mode: Option<CertificateAuthorityUsageMode>,
+    /// Service-affiliation details for the CA.
+    #[serde(rename = "ServiceAffiliation", default, skip_serializing_if = "Option::is_none")]
+    pub service_affiliation: Option<ServiceAffiliation>,
+    /// The multi-Region configuration of the private CA.
+    #[serde(rename = "MultiRegionConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub multi_region_configuration: Option<MultiRegionConfiguration>,
+}
+
+/// Contains configuration information for your private certificate authority (CA).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CertificateAuthorityConfiguration {
+    /// Type of the public key algorithm and size, in bits, of the key pair that your CA creates when it issues a certificate.
+    #[serde(rename = "KeyAlgorithm")]
+    pub key_algorithm: KeyAlgorithm,
+    /// Name of the algorithm your private CA uses to sign certificate requests.
+    #[serde(rename = "SigningAlgorithm")]
+    pub signing_algorithm: SigningAlgorithm,
+    /// Structure that contains X.500 distinguished name information for your private CA.
+    #[serde(rename = "Subject")]
+    pub subject: ASN1Subject,
+    /// Specifies information to be added to the extension section of the certificate signing request (CSR).
+    #[serde(rename = "CsrExtensions", default, skip_serializing_if = "Option::is_none")]
+    pub csr_extensions: Option<CsrExtensions>,
+}
+
+/// CertificateAuthorityStatus
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum CertificateAuthorityStatus {
+    /// `CREATING`
+    #[default]
+    #[serde(rename = "CREATING")]
+    Creating,
+    /// `PENDING_CERTIFICATE`
+    #[serde(rename = "PENDING_CERTIFICATE")]
+    PendingCertificate,
+    /// `ACTIVE`
+    #[serde(rename = "ACTIVE")]
+    Active,
+    /// `DELETED`
+    #[serde(rename = "DELETED")]
+    Deleted,
+    /// `DISABLED`
+    #[serde(rename = "DISABLED")]
+    Disabled,
+    /// `EXPIRED`
+    #[serde(rename = "EXPIRED")]
+    Expired,
+    /// `FAILED`
+    #[serde(rename = "FAILED")]
+    Failed,
+}
+
+impl CertificateAuthorityStatus {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[
+        Self::Creating,
+        Self::PendingCertificate,
+        Self::Active,
+        Self::Deleted,
+        Self::Disabled,
+        Self::Expired,
+        Self::Failed,
+    ];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Creating => "CREATING",
+            Self::PendingCertificate => "PENDING_CERTIFICATE",
+            Self::Active => "ACTIVE",
+            Self::Deleted => "DELETED",
+            Self::Disabled => "DISABLED",
+            Self::Expired => "EXPIRED",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+impl std::str::FromStr for CertificateAuthorityStatus {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("CertificateAuthorityStatus", s))
+    }
+}
+
+impl std::fmt::Display for CertificateAuthorityStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// CertificateAuthorityType
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum CertificateAuthorityType {
+    /// `ROOT`
+    #[default]
+    #[serde(rename = "ROOT")]
+    Root,
+    /// `SUBORDINATE`
+    #[serde(rename = "SUBORDINATE")]
+    Subordinate,
+}
+
+impl CertificateAuthorityType {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::Root, Self::Subordinate];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Root => "ROOT",
+            Self::Subordinate => "SUBORDINATE",
+        }
+    }
+}
+
+impl std::str::FromStr for CertificateAuthorityType {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("CertificateAuthorityType", s))
+    }
+}
+
+impl std::fmt::Display for CertificateAuthorityType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// CertificateAuthorityUsageMode
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum CertificateAuthorityUsageMode {
+    /// `GENERAL_PURPOSE`
+    #[default]
+    #[serde(rename = "GENERAL_PURPOSE")]
+    GeneralPurpose,
+    /// `SHORT_LIVED_CERTIFICATE`
+    #[serde(rename = "SHORT_LIVED_CERTIFICATE")]
+    ShortLivedCertificate,
+    /// `SERVICE_AFFILIATED`
+    #[serde(rename = "SERVICE_AFFILIATED")]
+    ServiceAffiliated,
+}
+
+impl CertificateAuthorityUsageMode {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::GeneralPurpose, Self::ShortLivedCertificate, Self::ServiceAffiliated];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::GeneralPurpose => "GENERAL_PURPOSE",
+            Self::ShortLivedCertificate => "SHORT_LIVED_CERTIFICATE",
+            Self::ServiceAffiliated => "SERVICE_AFFILIATED",
+        }
+    }
+}
+
+impl std::str::FromStr for CertificateAuthorityUsageMode {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("CertificateAuthorityUsageMode", s))
+    }
+}
+
+impl std::fmt::Display for CertificateAuthorityUsageMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The certificate authority certificate you are importing does not comply with conditions specified in the certificate that signed it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CertificateMismatchException {
@@ -413,6 +3246,618 @@ pub struct ConflictException {
     /// The identifier of the resource involved in the conflict.
     #[serde(rename = "resourceId")]
     pub resource_id: String,
+}
+
+/// CreateCertificateAuthorityAssociationRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateCertificateAuthorityAssociationRequest {
+    /// The Amazon Resource Name (ARN) of the service-affiliated private CA to associate the resource with.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// The Amazon Resource Name (ARN) of the Amazon Web Services resource to associate with the private CA.
+    #[serde(rename = "AssociatedResourceArn")]
+    pub associated_resource_arn: String,
+}
+
+/// CreateCertificateAuthorityAuditReportRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateCertificateAuthorityAuditReportRequest {
+    /// The Amazon Resource Name (ARN) of the CA to be audited.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// The name of the S3 bucket that will contain the audit report.
+    #[serde(rename = "S3BucketName")]
+    pub s3_bucket_name: String,
+    /// The format in which to create the report.
+    #[serde(rename = "AuditReportResponseFormat")]
+    pub audit_report_response_format: AuditReportResponseFormat,
+}
+
+/// CreateCertificateAuthorityAuditReportResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateCertificateAuthorityAuditReportResponse {
+    /// An alphanumeric string that contains a report identifier.
+    #[serde(rename = "AuditReportId", default, skip_serializing_if = "Option::is_none")]
+    pub audit_report_id: Option<String>,
+    /// The key that uniquely identifies the report file in your S3 bucket.
+    #[serde(rename = "S3Key", default, skip_serializing_if = "Option::is_none")]
+    pub s3_key: Option<String>,
+}
+
+/// CreateCertificateAuthorityReplicaRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateCertificateAuthorityReplicaRequest {
+    /// The Amazon Resource Name (ARN) of the primary CA to replicate.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// The Amazon Web Services Region in which to create the replica.
+    #[serde(rename = "ReplicaRegion")]
+    pub replica_region: String,
+    /// The key-value pairs to attach to the replica.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// A unique, case-sensitive string that ensures the request completes no more than one time.
+    #[serde(rename = "IdempotencyToken", default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_token: Option<String>,
+}
+
+/// CreateCertificateAuthorityReplicaResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateCertificateAuthorityReplicaResponse {
+    /// The replica that Amazon Web Services Private CA started to create.
+    #[serde(rename = "Replica", default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<Replica>,
+}
+
+/// CreateCertificateAuthorityRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateCertificateAuthorityRequest {
+    /// Name and bit size of the private key algorithm, the name of the signing algorithm, and X.500 certificate subject information.
+    #[serde(rename = "CertificateAuthorityConfiguration")]
+    pub certificate_authority_configuration: CertificateAuthorityConfiguration,
+    /// Contains information to enable support for Online Certificate Status Protocol (OCSP), certificate revocation list (CRL), both protocols, or neither.
+    #[serde(rename = "RevocationConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub revocation_configuration: Option<RevocationConfiguration>,
+    /// The type of the certificate authority.
+    #[serde(rename = "CertificateAuthorityType")]
+    pub certificate_authority_type: CertificateAuthorityType,
+    /// Custom string that can be used to distinguish between calls to the CreateCertificateAuthority action.
+    #[serde(rename = "IdempotencyToken", default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_token: Option<String>,
+    /// Specifies a cryptographic key management compliance standard for handling and protecting CA keys.
+    #[serde(rename = "KeyStorageSecurityStandard", default, skip_serializing_if = "Option::is_none")]
+    pub key_storage_security_standard: Option<KeyStorageSecurityStandard>,
+    /// Key-value pairs that will be attached to the new private CA.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// Specifies whether the CA issues general-purpose certificates that typically require a revocation mechanism, short-lived certificates that might omit revocation because they expire quickly, or certificates...
+    #[serde(rename = "UsageMode", default, skip_serializing_if = "Option::is_none")]
+    pub usage_mode: Option<CertificateAuthorityUsageMode>,
+    /// Specifies the Amazon Web Services service that can issue certificates from the new private CA.
+    #[serde(rename = "ServiceAffiliation", default, skip_serializing_if = "Option::is_none")]
+    pub service_affiliation: Option<ServiceAffiliation>,
+}
+
+/// CreateCertificateAuthorityResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateCertificateAuthorityResponse {
+    /// If successful, the Amazon Resource Name (ARN) of the certificate authority (CA).
+    #[serde(rename = "CertificateAuthorityArn", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_authority_arn: Option<String>,
+}
+
+/// CreatePermissionRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreatePermissionRequest {
+    /// The Amazon Resource Name (ARN) of the CA that grants the permissions.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// The Amazon Web Services service or identity that receives the permission.
+    #[serde(rename = "Principal")]
+    pub principal: String,
+    /// The ID of the calling account.
+    #[serde(rename = "SourceAccount", default, skip_serializing_if = "Option::is_none")]
+    pub source_account: Option<String>,
+    /// The actions that the specified Amazon Web Services service principal can use.
+    #[serde(rename = "Actions")]
+    pub actions: Vec<ActionType>,
+}
+
+/// Contains configuration information for a certificate revocation list (CRL).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CrlConfiguration {
+    /// Boolean value that specifies whether certificate revocation lists (CRLs) are enabled.
+    #[serde(rename = "Enabled")]
+    pub enabled: bool,
+    /// Validity period of the CRL in days.
+    #[serde(rename = "ExpirationInDays", default, skip_serializing_if = "Option::is_none")]
+    pub expiration_in_days: Option<i32>,
+    /// Name inserted into the certificate CRL Distribution Points extension that enables the use of an alias for the CRL distribution point.
+    #[serde(rename = "CustomCname", default, skip_serializing_if = "Option::is_none")]
+    pub custom_cname: Option<String>,
+    /// Name of the S3 bucket that contains the CRL.
+    #[serde(rename = "S3BucketName", default, skip_serializing_if = "Option::is_none")]
+    pub s3_bucket_name: Option<String>,
+    /// Determines whether the CRL will be publicly readable or privately held in the CRL Amazon S3 bucket.
+    #[serde(rename = "S3ObjectAcl", default, skip_serializing_if = "Option::is_none")]
+    pub s3_object_acl: Option<S3ObjectAcl>,
+    /// Configures the behavior of the CRL Distribution Point extension for certificates issued by your certificate authority.
+    #[serde(rename = "CrlDistributionPointExtensionConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub crl_distribution_point_extension_configuration: Option<CrlDistributionPointExtensionConfiguration>,
+    /// Specifies whether to create a complete or partitioned CRL.
+    #[serde(rename = "CrlType", default, skip_serializing_if = "Option::is_none")]
+    pub crl_type: Option<CrlType>,
+    /// Designates a custom ﬁle path in S3 for CRL(s).
+    #[serde(rename = "CustomPath", default, skip_serializing_if = "Option::is_none")]
+    pub custom_path: Option<String>,
+}
+
+/// Contains configuration information for the default behavior of the CRL Distribution Point (CDP) extension in certificates issued by your CA.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CrlDistributionPointExtensionConfiguration {
+    /// Configures whether the CRL Distribution Point extension should be populated with the default URL to the CRL.
+    #[serde(rename = "OmitExtension")]
+    pub omit_extension: bool,
+}
+
+/// CrlType
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum CrlType {
+    /// `COMPLETE`
+    #[default]
+    #[serde(rename = "COMPLETE")]
+    Complete,
+    /// `PARTITIONED`
+    #[serde(rename = "PARTITIONED")]
+    Partitioned,
+}
+
+impl CrlType {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::Complete, Self::Partitioned];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Complete => "COMPLETE",
+            Self::Partitioned => "PARTITIONED",
+        }
+    }
+}
+
+impl std::str::FromStr for CrlType {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| crate::UnknownEnumValue::new("CrlType", s))
+    }
+}
+
+impl std::fmt::Display for CrlType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Describes the certificate extensions to be added to the certificate signing request (CSR).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CsrExtensions {
+    /// Indicates the purpose of the certificate and of the key contained in the certificate.
+    #[serde(rename = "KeyUsage", default, skip_serializing_if = "Option::is_none")]
+    pub key_usage: Option<KeyUsage>,
+    /// For CA certificates, provides a path to additional information pertaining to the CA, such as revocation and policy.
+    #[serde(rename = "SubjectInformationAccess", default, skip_serializing_if = "Option::is_none")]
+    pub subject_information_access: Option<Vec<AccessDescription>>,
+}
+
+/// Defines the X.500 relative distinguished name (RDN).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CustomAttribute {
+    /// Specifies the object identifier (OID) of the attribute type of the relative distinguished name (RDN).
+    #[serde(rename = "ObjectIdentifier")]
+    pub object_identifier: String,
+    /// Specifies the attribute value of relative distinguished name (RDN).
+    #[serde(rename = "Value")]
+    pub value: String,
+}
+
+/// Specifies the X.509 extension information for a certificate.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CustomExtension {
+    /// Specifies the object identifier (OID) of the X.509 extension.
+    #[serde(rename = "ObjectIdentifier")]
+    pub object_identifier: String,
+    /// Specifies the base64-encoded value of the X.509 extension.
+    #[serde(rename = "Value")]
+    pub value: String,
+    /// Specifies the critical flag of the X.509 extension.
+    #[serde(rename = "Critical", default, skip_serializing_if = "Option::is_none")]
+    pub critical: Option<bool>,
+}
+
+/// DeleteCertificateAuthorityAssociationRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeleteCertificateAuthorityAssociationRequest {
+    /// The Amazon Resource Name (ARN) of the service-affiliated private CA whose association you want to remove.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// The Amazon Resource Name (ARN) of the associated Amazon Web Services resource to remove.
+    #[serde(rename = "AssociatedResourceArn")]
+    pub associated_resource_arn: String,
+}
+
+/// DeleteCertificateAuthorityRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeleteCertificateAuthorityRequest {
+    /// The Amazon Resource Name (ARN) that was returned when you called CreateCertificateAuthority.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// The number of days to make a CA restorable after it has been deleted.
+    #[serde(rename = "PermanentDeletionTimeInDays", default, skip_serializing_if = "Option::is_none")]
+    pub permanent_deletion_time_in_days: Option<i32>,
+}
+
+/// DeletePermissionRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeletePermissionRequest {
+    /// The Amazon Resource Number (ARN) of the private CA that issued the permissions.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// The Amazon Web Services service or identity that will have its CA permissions revoked.
+    #[serde(rename = "Principal")]
+    pub principal: String,
+    /// The Amazon Web Services account that calls this action.
+    #[serde(rename = "SourceAccount", default, skip_serializing_if = "Option::is_none")]
+    pub source_account: Option<String>,
+}
+
+/// DeletePolicyRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeletePolicyRequest {
+    /// The Amazon Resource Number (ARN) of the private CA that will have its policy deleted.
+    #[serde(rename = "ResourceArn")]
+    pub resource_arn: String,
+}
+
+/// DescribeCertificateAuthorityAuditReportRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DescribeCertificateAuthorityAuditReportRequest {
+    /// The Amazon Resource Name (ARN) of the private CA.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// The report ID returned by calling the CreateCertificateAuthorityAuditReport action.
+    #[serde(rename = "AuditReportId")]
+    pub audit_report_id: String,
+}
+
+/// DescribeCertificateAuthorityAuditReportResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DescribeCertificateAuthorityAuditReportResponse {
+    /// Specifies whether report creation is in progress, has succeeded, or has failed.
+    #[serde(rename = "AuditReportStatus", default, skip_serializing_if = "Option::is_none")]
+    pub audit_report_status: Option<AuditReportStatus>,
+    /// Name of the S3 bucket that contains the report.
+    #[serde(rename = "S3BucketName", default, skip_serializing_if = "Option::is_none")]
+    pub s3_bucket_name: Option<String>,
+    /// S3 key that uniquely identifies the report file in your S3 bucket.
+    #[serde(rename = "S3Key", default, skip_serializing_if = "Option::is_none")]
+    pub s3_key: Option<String>,
+    /// The date and time at which the report was created.
+    #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<crate::Timestamp>,
+}
+
+/// DescribeCertificateAuthorityRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DescribeCertificateAuthorityRequest {
+    /// The Amazon Resource Name (ARN) that was returned when you called CreateCertificateAuthority.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+}
+
+/// DescribeCertificateAuthorityResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DescribeCertificateAuthorityResponse {
+    /// A CertificateAuthority structure that contains information about your private CA.
+    #[serde(rename = "CertificateAuthority", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_authority: Option<CertificateAuthority>,
+}
+
+/// Describes an Electronic Data Interchange (EDI) entity as described in as defined in Subject Alternative Name in RFC 5280.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EdiPartyName {
+    /// Specifies the party name.
+    #[serde(rename = "PartyName")]
+    pub party_name: String,
+    /// Specifies the name assigner.
+    #[serde(rename = "NameAssigner", default, skip_serializing_if = "Option::is_none")]
+    pub name_assigner: Option<String>,
+}
+
+/// Specifies additional purposes for which the certified public key may be used other than basic purposes indicated in the KeyUsage extension.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExtendedKeyUsage {
+    /// Specifies a standard ExtendedKeyUsage as defined as in RFC 5280.
+    #[serde(rename = "ExtendedKeyUsageType", default, skip_serializing_if = "Option::is_none")]
+    pub extended_key_usage_type: Option<ExtendedKeyUsageType>,
+    /// Specifies a custom ExtendedKeyUsage with an object identifier (OID).
+    #[serde(rename = "ExtendedKeyUsageObjectIdentifier", default, skip_serializing_if = "Option::is_none")]
+    pub extended_key_usage_object_identifier: Option<String>,
+}
+
+/// ExtendedKeyUsageType
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ExtendedKeyUsageType {
+    /// `SERVER_AUTH`
+    #[default]
+    #[serde(rename = "SERVER_AUTH")]
+    ServerAuth,
+    /// `CLIENT_AUTH`
+    #[serde(rename = "CLIENT_AUTH")]
+    ClientAuth,
+    /// `CODE_SIGNING`
+    #[serde(rename = "CODE_SIGNING")]
+    CodeSigning,
+    /// `EMAIL_PROTECTION`
+    #[serde(rename = "EMAIL_PROTECTION")]
+    EmailProtection,
+    /// `TIME_STAMPING`
+    #[serde(rename = "TIME_STAMPING")]
+    TimeStamping,
+    /// `OCSP_SIGNING`
+    #[serde(rename = "OCSP_SIGNING")]
+    OcspSigning,
+    /// `SMART_CARD_LOGIN`
+    #[serde(rename = "SMART_CARD_LOGIN")]
+    SmartCardLogin,
+    /// `DOCUMENT_SIGNING`
+    #[serde(rename = "DOCUMENT_SIGNING")]
+    DocumentSigning,
+    /// `CERTIFICATE_TRANSPARENCY`
+    #[serde(rename = "CERTIFICATE_TRANSPARENCY")]
+    CertificateTransparency,
+}
+
+impl ExtendedKeyUsageType {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[
+        Self::ServerAuth,
+        Self::ClientAuth,
+        Self::CodeSigning,
+        Self::EmailProtection,
+        Self::TimeStamping,
+        Self::OcspSigning,
+        Self::SmartCardLogin,
+        Self::DocumentSigning,
+        Self::CertificateTransparency,
+    ];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::ServerAuth => "SERVER_AUTH",
+            Self::ClientAuth => "CLIENT_AUTH",
+            Self::CodeSigning => "CODE_SIGNING",
+            Self::EmailProtection => "EMAIL_PROTECTION",
+            Self::TimeStamping => "TIME_STAMPING",
+            Self::OcspSigning => "OCSP_SIGNING",
+            Self::SmartCardLogin => "SMART_CARD_LOGIN",
+            Self::DocumentSigning => "DOCUMENT_SIGNING",
+            Self::CertificateTransparency => "CERTIFICATE_TRANSPARENCY",
+        }
+    }
+}
+
+impl std::str::FromStr for ExtendedKeyUsageType {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("ExtendedKeyUsageType", s))
+    }
+}
+
+impl std::fmt::Display for ExtendedKeyUsageType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Contains X.509 extension information for a certificate.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Extensions {
+    /// Contains a sequence of one or more policy information terms, each of which consists of an object identifier (OID) and optional qualifiers.
+    #[serde(rename = "CertificatePolicies", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_policies: Option<Vec<PolicyInformation>>,
+    /// Specifies additional purposes for which the certified public key may be used other than basic purposes indicated in the KeyUsage extension.
+    #[serde(rename = "ExtendedKeyUsage", default, skip_serializing_if = "Option::is_none")]
+    pub extended_key_usage: Option<Vec<ExtendedKeyUsage>>,
+    /// Defines one or more purposes for which the key contained in the certificate can be used.
+    #[serde(rename = "KeyUsage", default, skip_serializing_if = "Option::is_none")]
+    pub key_usage: Option<KeyUsage>,
+    /// The subject alternative name extension allows identities to be bound to the subject of the certificate.
+    #[serde(rename = "SubjectAlternativeNames", default, skip_serializing_if = "Option::is_none")]
+    pub subject_alternative_names: Option<Vec<GeneralName>>,
+    /// Contains a sequence of one or more X.509 extensions, each of which consists of an object identifier (OID), a base64-encoded value, and the critical flag.
+    #[serde(rename = "CustomExtensions", default, skip_serializing_if = "Option::is_none")]
+    pub custom_extensions: Option<Vec<CustomExtension>>,
+}
+
+/// Describes a replica Region where a BatchCreateCertificateAuthorityReplica request failed.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FailedReplica {
+    /// The replica Region where the request failed.
+    #[serde(rename = "Region")]
+    pub region: String,
+    /// The reason Amazon Web Services Private CA could not create the replica.
+    #[serde(rename = "FailureReason")]
+    pub failure_reason: ReplicaFailureReason,
+    /// A description of the failure.
+    #[serde(rename = "Message")]
+    pub message: String,
+}
+
+/// FailureReason
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum FailureReason {
+    /// `REQUEST_TIMED_OUT`
+    #[default]
+    #[serde(rename = "REQUEST_TIMED_OUT")]
+    RequestTimedOut,
+    /// `UNSUPPORTED_ALGORITHM`
+    #[serde(rename = "UNSUPPORTED_ALGORITHM")]
+    UnsupportedAlgorithm,
+    /// `OTHER`
+    #[serde(rename = "OTHER")]
+    Other,
+}
+
+impl FailureReason {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::RequestTimedOut, Self::UnsupportedAlgorithm, Self::Other];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::RequestTimedOut => "REQUEST_TIMED_OUT",
+            Self::UnsupportedAlgorithm => "UNSUPPORTED_ALGORITHM",
+            Self::Other => "OTHER",
+        }
+    }
+}
+
+impl std::str::FromStr for FailureReason {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("FailureReason", s))
+    }
+}
+
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Describes an ASN.1 X.400 GeneralName as defined in RFC 5280.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GeneralName {
+    /// Represents GeneralName using an OtherName object.
+    #[serde(rename = "OtherName", default, skip_serializing_if = "Option::is_none")]
+    pub other_name: Option<OtherName>,
+    /// Represents GeneralName as an RFC 822 email address.
+    #[serde(rename = "Rfc822Name", default, skip_serializing_if = "Option::is_none")]
+    pub rfc822_name: Option<String>,
+    /// Represents GeneralName as a DNS name.
+    #[serde(rename = "DnsName", default, skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
+    /// Contains information about the certificate subject.
+    #[serde(rename = "DirectoryName", default, skip_serializing_if = "Option::is_none")]
+    pub directory_name: Option<ASN1Subject>,
+    /// Represents GeneralName as an EdiPartyName object.
+    #[serde(rename = "EdiPartyName", default, skip_serializing_if = "Option::is_none")]
+    pub edi_party_name: Option<EdiPartyName>,
+    /// Represents GeneralName as a URI.
+    #[serde(rename = "UniformResourceIdentifier", default, skip_serializing_if = "Option::is_none")]
+    pub uniform_resource_identifier: Option<String>,
+    /// Represents GeneralName as an IPv4 or IPv6 address.
+    #[serde(rename = "IpAddress", default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// Represents GeneralName as an object identifier (OID).
+    #[serde(rename = "RegisteredId", default, skip_serializing_if = "Option::is_none")]
+    pub registered_id: Option<String>,
+}
+
+/// GetCertificateAuthorityCertificateRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GetCertificateAuthorityCertificateRequest {
+    /// The Amazon Resource Name (ARN) of your private CA.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+}
+
+/// GetCertificateAuthorityCertificateResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GetCertificateAuthorityCertificateResponse {
+    /// Base64-encoded certificate authority (CA) certificate.
+    #[serde(rename = "Certificate", default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// Base64-encoded certificate chain that includes any intermediate certificates and chains up to root certificate that you used to sign your private CA certificate.
+    #[serde(rename = "CertificateChain", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_chain: Option<String>,
+}
+
+/// GetCertificateAuthorityCsrRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GetCertificateAuthorityCsrRequest {
+    /// The Amazon Resource Name (ARN) that was returned when you called the CreateCertificateAuthority action.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+}
+
+/// GetCertificateAuthorityCsrResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GetCertificateAuthorityCsrResponse {
+    /// The base64 PEM-encoded certificate signing request (CSR) for your private CA certificate.
+    #[serde(rename = "Csr", default, skip_serializing_if = "Option::is_none")]
+    pub csr: Option<String>,
+}
+
+/// GetCertificateRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GetCertificateRequest {
+    /// The Amazon Resource Name (ARN) that was returned when you called CreateCertificateAuthority.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// The ARN of the issued certificate.
+    #[serde(rename = "CertificateArn")]
+    pub certificate_arn: String,
+}
+
+/// GetCertificateResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GetCertificateResponse {
+    /// The base64 PEM-encoded certificate specified by the CertificateArn parameter.
+    #[serde(rename = "Certificate", default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// The base64 PEM-encoded certificate chain that chains up to the root CA certificate that you used to sign your private CA certificate.
+    #[serde(rename = "CertificateChain", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_chain: Option<String>,
+}
+
+/// GetPolicyRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GetPolicyRequest {
+    /// The Amazon Resource Number (ARN) of the private CA that will have its policy retrieved.
+    #[serde(rename = "ResourceArn")]
+    pub resource_arn: String,
+}
+
+/// GetPolicyResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GetPolicyResponse {
+    /// The policy attached to the private CA as a JSON document.
+    #[serde(rename = "Policy", default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+}
+
+/// ImportCertificateAuthorityCertificateRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ImportCertificateAuthorityCertificateRequest {
+    /// The Amazon Resource Name (ARN) that was returned when you called CreateCertificateAuthority.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// The PEM-encoded certificate for a private CA.
+    #[serde(rename = "Certificate")]
+    pub certificate: crate::Blob,
+    /// A PEM-encoded file that contains all of your certificates, other than the certificate you're importing, chaining up to your root CA.
+    #[serde(rename = "CertificateChain", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_chain: Option<crate::Blob>,
 }
 
 /// One or more of the specified arguments was not valid.
@@ -471,12 +3916,391 @@ pub struct InvalidTagException {
     pub message: Option<String>,
 }
 
+/// IssueCertificateRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IssueCertificateRequest {
+    /// Specifies X.509 certificate information to be included in the issued certificate.
+    #[serde(rename = "ApiPassthrough", default, skip_serializing_if = "Option::is_none")]
+    pub api_passthrough: Option<ApiPassthrough>,
+    /// The Amazon Resource Name (ARN) that was returned when you called CreateCertificateAuthority.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// The certificate signing request (CSR) for the certificate you want to issue.
+    #[serde(rename = "Csr")]
+    pub csr: crate::Blob,
+    /// The name of the algorithm that will be used to sign the certificate to be issued.
+    #[serde(rename = "SigningAlgorithm")]
+    pub signing_algorithm: SigningAlgorithm,
+    /// Specifies a custom configuration template to use when issuing a certificate.
+    #[serde(rename = "TemplateArn", default, skip_serializing_if = "Option::is_none")]
+    pub template_arn: Option<String>,
+    /// Information describing the end of the validity period of the certificate.
+    #[serde(rename = "Validity")]
+    pub validity: Validity,
+    /// Information describing the start of the validity period of the certificate.
+    #[serde(rename = "ValidityNotBefore", default, skip_serializing_if = "Option::is_none")]
+    pub validity_not_before: Option<Validity>,
+    /// Alphanumeric string that can be used to distinguish between calls to the IssueCertificate action.
+    #[serde(rename = "IdempotencyToken", default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_token: Option<String>,
+    /// Specifies what the response contains.
+    #[serde(rename = "ReturnValues", default, skip_serializing_if = "Option::is_none")]
+    pub return_values: Option<IssueCertificateReturnValue>,
+}
+
+/// IssueCertificateResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IssueCertificateResponse {
+    /// The Amazon Resource Name (ARN) of the issued certificate and the certificate serial number.
+    #[serde(rename = "CertificateArn", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_arn: Option<String>,
+    /// The base64 PEM-encoded issued certificate.
+    #[serde(rename = "Certificate", default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// The base64 PEM-encoded certificate chain that chains up to the root CA certificate.
+    #[serde(rename = "CertificateChain", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_chain: Option<String>,
+}
+
+/// IssueCertificateReturnValue
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum IssueCertificateReturnValue {
+    /// `ARN`
+    #[default]
+    #[serde(rename = "ARN")]
+    Arn,
+    /// `CERTIFICATE`
+    #[serde(rename = "CERTIFICATE")]
+    Certificate,
+}
+
+impl IssueCertificateReturnValue {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::Arn, Self::Certificate];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Arn => "ARN",
+            Self::Certificate => "CERTIFICATE",
+        }
+    }
+}
+
+impl std::str::FromStr for IssueCertificateReturnValue {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("IssueCertificateReturnValue", s))
+    }
+}
+
+impl std::fmt::Display for IssueCertificateReturnValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// KeyAlgorithm
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum KeyAlgorithm {
+    /// `RSA_2048`
+    #[default]
+    #[serde(rename = "RSA_2048")]
+    Rsa2048,
+    /// `RSA_3072`
+    #[serde(rename = "RSA_3072")]
+    Rsa3072,
+    /// `RSA_4096`
+    #[serde(rename = "RSA_4096")]
+    Rsa4096,
+    /// `EC_prime256v1`
+    #[serde(rename = "EC_prime256v1")]
+    EcPrime256v1,
+    /// `EC_secp384r1`
+    #[serde(rename = "EC_secp384r1")]
+    EcSecp384r1,
+    /// `EC_secp521r1`
+    #[serde(rename = "EC_secp521r1")]
+    EcSecp521r1,
+    /// `ML_DSA_44`
+    #[serde(rename = "ML_DSA_44")]
+    MlDsa44,
+    /// `ML_DSA_65`
+    #[serde(rename = "ML_DSA_65")]
+    MlDsa65,
+    /// `ML_DSA_87`
+    #[serde(rename = "ML_DSA_87")]
+    MlDsa87,
+    /// `SM2`
+    #[serde(rename = "SM2")]
+    Sm2,
+}
+
+impl KeyAlgorithm {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[
+        Self::Rsa2048,
+        Self::Rsa3072,
+        Self::Rsa4096,
+        Self::EcPrime256v1,
+        Self::EcSecp384r1,
+        Self::EcSecp521r1,
+        Self::MlDsa44,
+        Self::MlDsa65,
+        Self::MlDsa87,
+        Self::Sm2,
+    ];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Rsa2048 => "RSA_2048",
+            Self::Rsa3072 => "RSA_3072",
+            Self::Rsa4096 => "RSA_4096",
+            Self::EcPrime256v1 => "EC_prime256v1",
+            Self::EcSecp384r1 => "EC_secp384r1",
+            Self::EcSecp521r1 => "EC_secp521r1",
+            Self::MlDsa44 => "ML_DSA_44",
+            Self::MlDsa65 => "ML_DSA_65",
+            Self::MlDsa87 => "ML_DSA_87",
+            Self::Sm2 => "SM2",
+        }
+    }
+}
+
+impl std::str::FromStr for KeyAlgorithm {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("KeyAlgorithm", s))
+    }
+}
+
+impl std::fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// KeyStorageSecurityStandard
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum KeyStorageSecurityStandard {
+    /// `FIPS_140_2_LEVEL_2_OR_HIGHER`
+    #[default]
+    #[serde(rename = "FIPS_140_2_LEVEL_2_OR_HIGHER")]
+    Fips140_2Level2OrHigher,
+    /// `FIPS_140_2_LEVEL_3_OR_HIGHER`
+    #[serde(rename = "FIPS_140_2_LEVEL_3_OR_HIGHER")]
+    Fips140_2Level3OrHigher,
+    /// `CCPC_LEVEL_1_OR_HIGHER`
+    #[serde(rename = "CCPC_LEVEL_1_OR_HIGHER")]
+    CcpcLevel1OrHigher,
+}
+
+impl KeyStorageSecurityStandard {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::Fips140_2Level2OrHigher, Self::Fips140_2Level3OrHigher, Self::CcpcLevel1OrHigher];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Fips140_2Level2OrHigher => "FIPS_140_2_LEVEL_2_OR_HIGHER",
+            Self::Fips140_2Level3OrHigher => "FIPS_140_2_LEVEL_3_OR_HIGHER",
+            Self::CcpcLevel1OrHigher => "CCPC_LEVEL_1_OR_HIGHER",
+        }
+    }
+}
+
+impl std::str::FromStr for KeyStorageSecurityStandard {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("KeyStorageSecurityStandard", s))
+    }
+}
+
+impl std::fmt::Display for KeyStorageSecurityStandard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Defines one or more purposes for which the key contained in the certificate can be used.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KeyUsage {
+    /// Key can be used for digital signing.
+    #[serde(rename = "DigitalSignature", default, skip_serializing_if = "Option::is_none")]
+    pub digital_signature: Option<bool>,
+    /// Key can be used for non-repudiation.
+    #[serde(rename = "NonRepudiation", default, skip_serializing_if = "Option::is_none")]
+    pub non_repudiation: Option<bool>,
+    /// Key can be used to encipher data.
+    #[serde(rename = "KeyEncipherment", default, skip_serializing_if = "Option::is_none")]
+    pub key_encipherment: Option<bool>,
+    /// Key can be used to decipher data.
+    #[serde(rename = "DataEncipherment", default, skip_serializing_if = "Option::is_none")]
+    pub data_encipherment: Option<bool>,
+    /// Key can be used in a key-agreement protocol.
+    #[serde(rename = "KeyAgreement", default, skip_serializing_if = "Option::is_none")]
+    pub key_agreement: Option<bool>,
+    /// Key can be used to sign certificates.
+    #[serde(rename = "KeyCertSign", default, skip_serializing_if = "Option::is_none")]
+    pub key_cert_sign: Option<bool>,
+    /// Key can be used to sign CRLs.
+    #[serde(rename = "CRLSign", default, skip_serializing_if = "Option::is_none")]
+    pub crl_sign: Option<bool>,
+    /// Key can be used only to encipher data.
+    #[serde(rename = "EncipherOnly", default, skip_serializing_if = "Option::is_none")]
+    pub encipher_only: Option<bool>,
+    /// Key can be used only to decipher data.
+    #[serde(rename = "DecipherOnly", default, skip_serializing_if = "Option::is_none")]
+    pub decipher_only: Option<bool>,
+}
+
 /// An Amazon Web Services Private CA quota has been exceeded.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LimitExceededException {
     /// message
     #[serde(rename = "message", default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// ListCertificateAuthoritiesRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListCertificateAuthoritiesRequest {
+    /// Use this parameter when paginating results to specify the maximum number of items to return in the response on each page.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// Use this parameter when paginating results in a subsequent request after you receive a response with truncated results.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// Use this parameter to filter the returned set of certificate authorities based on their owner.
+    #[serde(rename = "ResourceOwner", default, skip_serializing_if = "Option::is_none")]
+    pub resource_owner: Option<ResourceOwner>,
+}
+
+/// ListCertificateAuthoritiesResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListCertificateAuthoritiesResponse {
+    /// When the list is truncated, this value is present and should be used for the NextToken parameter in a subsequent pagination request.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// Summary information about each certificate authority you have created.
+    #[serde(rename = "CertificateAuthorities", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_authorities: Option<Vec<CertificateAuthority>>,
+}
+
+/// ListCertificateAuthorityAssociationsRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListCertificateAuthorityAssociationsRequest {
+    /// Use this parameter when paginating results to specify the maximum number of associations to return in the response on each page.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// Use this parameter when paginating results in a subsequent request after you receive a response with truncated results.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The Amazon Resource Name (ARN) of the service-affiliated private CA whose associations you want to list.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+}
+
+/// ListCertificateAuthorityAssociationsResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListCertificateAuthorityAssociationsResponse {
+    /// When the list is truncated, this value is present and should be used for the NextToken parameter in a subsequent pagination request.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// Summary information about each Amazon Web Services resource associated with the private CA.
+    #[serde(rename = "Associations", default, skip_serializing_if = "Option::is_none")]
+    pub associations: Option<Vec<Association>>,
+    /// Service-affiliation details for the CA whose associations are listed.
+    #[serde(rename = "ServiceAffiliation", default, skip_serializing_if = "Option::is_none")]
+    pub service_affiliation: Option<ServiceAffiliation>,
+}
+
+/// ListCertificateAuthorityReplicasRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListCertificateAuthorityReplicasRequest {
+    /// The maximum number of replicas to return on each page.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// Use this parameter when paginating results in a subsequent request after you receive a response with truncated results.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The Amazon Resource Name (ARN) of the primary CA whose replicas you want to list.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+}
+
+/// ListCertificateAuthorityReplicasResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListCertificateAuthorityReplicasResponse {
+    /// When the list is truncated, the response includes this value.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// Summary information about each replica of the primary CA.
+    #[serde(rename = "Replicas", default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Vec<Replica>>,
+}
+
+/// ListPermissionsRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListPermissionsRequest {
+    /// When paginating results, use this parameter to specify the maximum number of items to return in the response.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// When paginating results, use this parameter in a subsequent request after you receive a response with truncated results.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The Amazon Resource Number (ARN) of the private CA to inspect.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+}
+
+/// ListPermissionsResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListPermissionsResponse {
+    /// When the list is truncated, this value is present and should be used for the NextToken parameter in a subsequent pagination request.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// Summary information about each permission assigned by the specified private CA, including the action enabled, the policy provided, and the time of creation.
+    #[serde(rename = "Permissions", default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<Permission>>,
+}
+
+/// ListTagsRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListTagsRequest {
+    /// Use this parameter when paginating results to specify the maximum number of items to return in the response.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// Use this parameter when paginating results in a subsequent request after you receive a response with truncated results.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The Amazon Resource Name (ARN) that was returned when you called the CreateCertificateAuthority action.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+}
+
+/// ListTagsResponse
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListTagsResponse {
+    /// When the list is truncated, this value is present and should be used for the NextToken parameter in a subsequent pagination request.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// The tags associated with your private CA.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
 }
 
 /// The current action was prevented because it would lock the caller out from performing subsequent actions.
@@ -503,12 +4327,268 @@ pub struct MalformedCertificateException {
     pub message: Option<String>,
 }
 
+/// Contains information about the role of a private CA in a multi-Region CA.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MultiRegionConfiguration {
+    /// Whether the private CA is the primary (PRIMARY) or a replica (REPLICA) of a multi-Region CA.
+    #[serde(rename = "MultiRegionType", default, skip_serializing_if = "Option::is_none")]
+    pub multi_region_type: Option<MultiRegionType>,
+}
+
+/// MultiRegionType
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum MultiRegionType {
+    /// `PRIMARY`
+    #[default]
+    #[serde(rename = "PRIMARY")]
+    Primary,
+    /// `REPLICA`
+    #[serde(rename = "REPLICA")]
+    Replica,
+}
+
+impl MultiRegionType {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::Primary, Self::Replica];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Primary => "PRIMARY",
+            Self::Replica => "REPLICA",
+        }
+    }
+}
+
+impl std::str::FromStr for MultiRegionType {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("MultiRegionType", s))
+    }
+}
+
+impl std::fmt::Display for MultiRegionType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Contains information to enable and configure Online Certificate Status Protocol (OCSP) for validating certificate revocation status.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OcspConfiguration {
+    /// Flag enabling use of the Online Certificate Status Protocol (OCSP) for validating certificate revocation status.
+    #[serde(rename = "Enabled")]
+    pub enabled: bool,
+    /// By default, Amazon Web Services Private CA injects an Amazon Web Services domain into certificates being validated by the Online Certificate Status Protocol (OCSP).
+    #[serde(rename = "OcspCustomCname", default, skip_serializing_if = "Option::is_none")]
+    pub ocsp_custom_cname: Option<String>,
+}
+
+/// Defines a custom ASN.1 X.400 GeneralName using an object identifier (OID) and value.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OtherName {
+    /// Specifies an OID.
+    #[serde(rename = "TypeId")]
+    pub type_id: String,
+    /// Specifies an OID value.
+    #[serde(rename = "Value")]
+    pub value: String,
+}
+
+/// Permissions designate which private CA actions can be performed by an Amazon Web Services service or entity.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Permission {
+    /// The Amazon Resource Number (ARN) of the private CA from which the permission was issued.
+    #[serde(rename = "CertificateAuthorityArn", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_authority_arn: Option<String>,
+    /// The time at which the permission was created.
+    #[serde(rename = "CreatedAt", default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<crate::Timestamp>,
+    /// The Amazon Web Services service or entity that holds the permission.
+    #[serde(rename = "Principal", default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The ID of the account that assigned the permission.
+    #[serde(rename = "SourceAccount", default, skip_serializing_if = "Option::is_none")]
+    pub source_account: Option<String>,
+    /// The private CA actions that can be performed by the designated Amazon Web Services service.
+    #[serde(rename = "Actions", default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<ActionType>>,
+    /// The name of the policy that is associated with the permission.
+    #[serde(rename = "Policy", default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+}
+
 /// The designated permission has already been given to the user.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PermissionAlreadyExistsException {
     /// message
     #[serde(rename = "message", default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// Defines the X.509 CertificatePolicies extension.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PolicyInformation {
+    /// Specifies the object identifier (OID) of the certificate policy under which the certificate was issued.
+    #[serde(rename = "CertPolicyId")]
+    pub cert_policy_id: String,
+    /// Modifies the given CertPolicyId with a qualifier.
+    #[serde(rename = "PolicyQualifiers", default, skip_serializing_if = "Option::is_none")]
+    pub policy_qualifiers: Option<Vec<PolicyQualifierInfo>>,
+}
+
+/// PolicyQualifierId
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum PolicyQualifierId {
+    /// `CPS`
+    #[default]
+    #[serde(rename = "CPS")]
+    Cps,
+}
+
+impl PolicyQualifierId {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::Cps];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Cps => "CPS",
+        }
+    }
+}
+
+impl std::str::FromStr for PolicyQualifierId {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("PolicyQualifierId", s))
+    }
+}
+
+impl std::fmt::Display for PolicyQualifierId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Modifies the CertPolicyId of a PolicyInformation object with a qualifier.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PolicyQualifierInfo {
+    /// Identifies the qualifier modifying a CertPolicyId.
+    #[serde(rename = "PolicyQualifierId")]
+    pub policy_qualifier_id: PolicyQualifierId,
+    /// Defines the qualifier type.
+    #[serde(rename = "Qualifier")]
+    pub qualifier: Qualifier,
+}
+
+/// PutPolicyRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PutPolicyRequest {
+    /// The Amazon Resource Number (ARN) of the private CA to associate with the policy.
+    #[serde(rename = "ResourceArn")]
+    pub resource_arn: String,
+    /// The path and file name of a JSON-formatted IAM policy to attach to the specified private CA resource.
+    #[serde(rename = "Policy")]
+    pub policy: String,
+}
+
+/// Defines a PolicyInformation qualifier.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Qualifier {
+    /// Contains a pointer to a certification practice statement (CPS) published by the CA.
+    #[serde(rename = "CpsUri")]
+    pub cps_uri: String,
+}
+
+/// Contains information about a replica of a multi-Region private certificate authority (CA).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Replica {
+    /// The Amazon Resource Name (ARN) of the replica.
+    #[serde(rename = "Arn", default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The Amazon Web Services Region of the replica.
+    #[serde(rename = "Region", default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The status of the replica.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<CertificateAuthorityStatus>,
+    /// The reason Amazon Web Services Private CA could not create the replica.
+    #[serde(rename = "FailureReason", default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
+}
+
+/// ReplicaFailureReason
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ReplicaFailureReason {
+    /// `REQUEST_TIMED_OUT`
+    #[default]
+    #[serde(rename = "REQUEST_TIMED_OUT")]
+    RequestTimedOut,
+    /// `LIMIT_EXCEEDED`
+    #[serde(rename = "LIMIT_EXCEEDED")]
+    LimitExceeded,
+    /// `INVALID_TAG`
+    #[serde(rename = "INVALID_TAG")]
+    InvalidTag,
+    /// `CONFLICT`
+    #[serde(rename = "CONFLICT")]
+    Conflict,
+    /// `REQUEST_IN_PROGRESS`
+    #[serde(rename = "REQUEST_IN_PROGRESS")]
+    RequestInProgress,
+    /// `OTHER`
+    #[serde(rename = "OTHER")]
+    Other,
+}
+
+impl ReplicaFailureReason {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[
+        Self::RequestTimedOut,
+        Self::LimitExceeded,
+        Self::InvalidTag,
+        Self::Conflict,
+        Self::RequestInProgress,
+        Self::Other,
+    ];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::RequestTimedOut => "REQUEST_TIMED_OUT",
+            Self::LimitExceeded => "LIMIT_EXCEEDED",
+            Self::InvalidTag => "INVALID_TAG",
+            Self::Conflict => "CONFLICT",
+            Self::RequestInProgress => "REQUEST_IN_PROGRESS",
+            Self::Other => "OTHER",
+        }
+    }
+}
+
+impl std::str::FromStr for ReplicaFailureReason {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("ReplicaFailureReason", s))
+    }
+}
+
+impl std::fmt::Display for ReplicaFailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Your request has already been completed.
@@ -551,10 +4631,422 @@ pub struct ResourceNotFoundException {
     pub message: Option<String>,
 }
 
+/// ResourceOwner
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ResourceOwner {
+    /// `SELF`
+    #[default]
+    #[serde(rename = "SELF")]
+    Self_,
+    /// `OTHER_ACCOUNTS`
+    #[serde(rename = "OTHER_ACCOUNTS")]
+    OtherAccounts,
+}
+
+impl ResourceOwner {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::Self_, Self::OtherAccounts];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Self_ => "SELF",
+            Self::OtherAccounts => "OTHER_ACCOUNTS",
+        }
+    }
+}
+
+impl std::str::FromStr for ResourceOwner {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("ResourceOwner", s))
+    }
+}
+
+impl std::fmt::Display for ResourceOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// RestoreCertificateAuthorityRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RestoreCertificateAuthorityRequest {
+    /// The Amazon Resource Name (ARN) that was returned when you called the CreateCertificateAuthority action.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+}
+
+/// Certificate revocation information used by the CreateCertificateAuthority and UpdateCertificateAuthority actions.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RevocationConfiguration {
+    /// Configuration of the certificate revocation list (CRL), if any, maintained by your private CA.
+    #[serde(rename = "CrlConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub crl_configuration: Option<CrlConfiguration>,
+    /// Configuration of Online Certificate Status Protocol (OCSP) support, if any, maintained by your private CA.
+    #[serde(rename = "OcspConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub ocsp_configuration: Option<OcspConfiguration>,
+}
+
+/// RevocationReason
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum RevocationReason {
+    /// `UNSPECIFIED`
+    #[default]
+    #[serde(rename = "UNSPECIFIED")]
+    Unspecified,
+    /// `KEY_COMPROMISE`
+    #[serde(rename = "KEY_COMPROMISE")]
+    KeyCompromise,
+    /// `CERTIFICATE_AUTHORITY_COMPROMISE`
+    #[serde(rename = "CERTIFICATE_AUTHORITY_COMPROMISE")]
+    CertificateAuthorityCompromise,
+    /// `AFFILIATION_CHANGED`
+    #[serde(rename = "AFFILIATION_CHANGED")]
+    AffiliationChanged,
+    /// `SUPERSEDED`
+    #[serde(rename = "SUPERSEDED")]
+    Superseded,
+    /// `CESSATION_OF_OPERATION`
+    #[serde(rename = "CESSATION_OF_OPERATION")]
+    CessationOfOperation,
+    /// `PRIVILEGE_WITHDRAWN`
+    #[serde(rename = "PRIVILEGE_WITHDRAWN")]
+    PrivilegeWithdrawn,
+    /// `A_A_COMPROMISE`
+    #[serde(rename = "A_A_COMPROMISE")]
+    AACompromise,
+}
+
+impl RevocationReason {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[
+        Self::Unspecified,
+        Self::KeyCompromise,
+        Self::CertificateAuthorityCompromise,
+        Self::AffiliationChanged,
+        Self::Superseded,
+        Self::CessationOfOperation,
+        Self::PrivilegeWithdrawn,
+        Self::AACompromise,
+    ];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "UNSPECIFIED",
+            Self::KeyCompromise => "KEY_COMPROMISE",
+            Self::CertificateAuthorityCompromise => "CERTIFICATE_AUTHORITY_COMPROMISE",
+            Self::AffiliationChanged => "AFFILIATION_CHANGED",
+            Self::Superseded => "SUPERSEDED",
+            Self::CessationOfOperation => "CESSATION_OF_OPERATION",
+            Self::PrivilegeWithdrawn => "PRIVILEGE_WITHDRAWN",
+            Self::AACompromise => "A_A_COMPROMISE",
+        }
+    }
+}
+
+impl std::str::FromStr for RevocationReason {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("RevocationReason", s))
+    }
+}
+
+impl std::fmt::Display for RevocationReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// RevokeCertificateRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RevokeCertificateRequest {
+    /// Amazon Resource Name (ARN) of the private CA that issued the certificate to be revoked.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// Serial number of the certificate to be revoked.
+    #[serde(rename = "CertificateSerial")]
+    pub certificate_serial: String,
+    /// Specifies why you revoked the certificate.
+    #[serde(rename = "RevocationReason")]
+    pub revocation_reason: RevocationReason,
+}
+
+/// S3ObjectAcl
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum S3ObjectAcl {
+    /// `PUBLIC_READ`
+    #[default]
+    #[serde(rename = "PUBLIC_READ")]
+    PublicRead,
+    /// `BUCKET_OWNER_FULL_CONTROL`
+    #[serde(rename = "BUCKET_OWNER_FULL_CONTROL")]
+    BucketOwnerFullControl,
+}
+
+impl S3ObjectAcl {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::PublicRead, Self::BucketOwnerFullControl];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::PublicRead => "PUBLIC_READ",
+            Self::BucketOwnerFullControl => "BUCKET_OWNER_FULL_CONTROL",
+        }
+    }
+}
+
+impl std::str::FromStr for S3ObjectAcl {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("S3ObjectAcl", s))
+    }
+}
+
+impl std::fmt::Display for S3ObjectAcl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Contains service-affiliation details, such as the affiliated Amazon Web Services service code, for a service-affiliated private certificate authority (CA).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceAffiliation {
+    /// A code identifying the Amazon Web Services service that the private CA is affiliated with.
+    #[serde(rename = "ServiceAffiliationCode")]
+    pub service_affiliation_code: String,
+}
+
+/// SigningAlgorithm
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum SigningAlgorithm {
+    /// `SHA256WITHECDSA`
+    #[default]
+    #[serde(rename = "SHA256WITHECDSA")]
+    Sha256withecdsa,
+    /// `SHA384WITHECDSA`
+    #[serde(rename = "SHA384WITHECDSA")]
+    Sha384withecdsa,
+    /// `SHA512WITHECDSA`
+    #[serde(rename = "SHA512WITHECDSA")]
+    Sha512withecdsa,
+    /// `SHA256WITHRSA`
+    #[serde(rename = "SHA256WITHRSA")]
+    Sha256withrsa,
+    /// `SHA384WITHRSA`
+    #[serde(rename = "SHA384WITHRSA")]
+    Sha384withrsa,
+    /// `SHA512WITHRSA`
+    #[serde(rename = "SHA512WITHRSA")]
+    Sha512withrsa,
+    /// `SHA256WITHRSA_PSS`
+    #[serde(rename = "SHA256WITHRSA_PSS")]
+    Sha256withrsaPss,
+    /// `SHA384WITHRSA_PSS`
+    #[serde(rename = "SHA384WITHRSA_PSS")]
+    Sha384withrsaPss,
+    /// `SHA512WITHRSA_PSS`
+    #[serde(rename = "SHA512WITHRSA_PSS")]
+    Sha512withrsaPss,
+    /// `SM3WITHSM2`
+    #[serde(rename = "SM3WITHSM2")]
+    Sm3withsm2,
+    /// `ML_DSA_44`
+    #[serde(rename = "ML_DSA_44")]
+    MlDsa44,
+    /// `ML_DSA_65`
+    #[serde(rename = "ML_DSA_65")]
+    MlDsa65,
+    /// `ML_DSA_87`
+    #[serde(rename = "ML_DSA_87")]
+    MlDsa87,
+}
+
+impl SigningAlgorithm {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[
+        Self::Sha256withecdsa,
+        Self::Sha384withecdsa,
+        Self::Sha512withecdsa,
+        Self::Sha256withrsa,
+        Self::Sha384withrsa,
+        Self::Sha512withrsa,
+        Self::Sha256withrsaPss,
+        Self::Sha384withrsaPss,
+        Self::Sha512withrsaPss,
+        Self::Sm3withsm2,
+        Self::MlDsa44,
+        Self::MlDsa65,
+        Self::MlDsa87,
+    ];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sha256withecdsa => "SHA256WITHECDSA",
+            Self::Sha384withecdsa => "SHA384WITHECDSA",
+            Self::Sha512withecdsa => "SHA512WITHECDSA",
+            Self::Sha256withrsa => "SHA256WITHRSA",
+            Self::Sha384withrsa => "SHA384WITHRSA",
+            Self::Sha512withrsa => "SHA512WITHRSA",
+            Self::Sha256withrsaPss => "SHA256WITHRSA_PSS",
+            Self::Sha384withrsaPss => "SHA384WITHRSA_PSS",
+            Self::Sha512withrsaPss => "SHA512WITHRSA_PSS",
+            Self::Sm3withsm2 => "SM3WITHSM2",
+            Self::MlDsa44 => "ML_DSA_44",
+            Self::MlDsa65 => "ML_DSA_65",
+            Self::MlDsa87 => "ML_DSA_87",
+        }
+    }
+}
+
+impl std::str::FromStr for SigningAlgorithm {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("SigningAlgorithm", s))
+    }
+}
+
+impl std::fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Tags are labels that you can use to identify and organize your private CAs.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Tag {
+    /// Key (name) of the tag.
+    #[serde(rename = "Key")]
+    pub key: String,
+    /// Value of the tag.
+    #[serde(rename = "Value", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// TagCertificateAuthorityRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TagCertificateAuthorityRequest {
+    /// The Amazon Resource Name (ARN) that was returned when you called CreateCertificateAuthority.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// List of tags to be associated with the CA.
+    #[serde(rename = "Tags")]
+    pub tags: Vec<Tag>,
+}
+
 /// You can associate up to 50 tags with a private CA.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TooManyTagsException {
     /// message
     #[serde(rename = "message", default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// UntagCertificateAuthorityRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UntagCertificateAuthorityRequest {
+    /// The Amazon Resource Name (ARN) that was returned when you called CreateCertificateAuthority.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// List of tags to be removed from the CA.
+    #[serde(rename = "Tags")]
+    pub tags: Vec<Tag>,
+}
+
+/// UpdateCertificateAuthorityRequest
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UpdateCertificateAuthorityRequest {
+    /// Amazon Resource Name (ARN) of the private CA that issued the certificate to be revoked.
+    #[serde(rename = "CertificateAuthorityArn")]
+    pub certificate_authority_arn: String,
+    /// Contains information to enable support for Online Certificate Status Protocol (OCSP), certificate revocation list (CRL), both protocols, or neither.
+    #[serde(rename = "RevocationConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub revocation_configuration: Option<RevocationConfiguration>,
+    /// Status of your private CA.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<CertificateAuthorityStatus>,
+}
+
+/// Validity specifies the period of time during which a certificate is valid.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Validity {
+    /// A long integer interpreted according to the value of Type, below.
+    #[serde(rename = "Value")]
+    pub value: i64,
+    /// Determines how Amazon Web Services Private CA interprets the Value parameter, an integer.
+    #[serde(rename = "Type")]
+    pub r#type: ValidityPeriodType,
+}
+
+/// ValidityPeriodType
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ValidityPeriodType {
+    /// `END_DATE`
+    #[default]
+    #[serde(rename = "END_DATE")]
+    EndDate,
+    /// `ABSOLUTE`
+    #[serde(rename = "ABSOLUTE")]
+    Absolute,
+    /// `DAYS`
+    #[serde(rename = "DAYS")]
+    Days,
+    /// `MONTHS`
+    #[serde(rename = "MONTHS")]
+    Months,
+    /// `YEARS`
+    #[serde(rename = "YEARS")]
+    Years,
+}
+
+impl ValidityPeriodType {
+    /// Every value, in model order.
+    pub const ALL: &[Self] = &[Self::EndDate, Self::Absolute, Self::Days, Self::Months, Self::Years];
+
+    /// The wire value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::EndDate => "END_DATE",
+            Self::Absolute => "ABSOLUTE",
+            Self::Days => "DAYS",
+            Self::Months => "MONTHS",
+            Self::Years => "YEARS",
+        }
+    }
+}
+
+impl std::str::FromStr for ValidityPeriodType {
+    type Err = crate::UnknownEnumValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| crate::UnknownEnumValue::new("ValidityPeriodType", s))
+    }
+}
+
+impl std::fmt::Display for ValidityPeriodType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

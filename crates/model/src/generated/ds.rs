@@ -1995,6 +1995,286 @@ impl OperationName {
             _ => None,
         }
     }
+
+    /// The served operation an operation of [`SERVICE`] is; one outside the served list
+    /// is not implemented (the dispatcher answers those before any handler runs).
+    pub fn of(operation: &s::Operation) -> Result<Self, crate::operations::NotImplemented> {
+        Self::from_wire(operation.name)
+            .ok_or(crate::operations::NotImplemented { service: SERVICE.name, operation: operation.name })
+    }
+}
+
+/// The `ds` operations Carapace serves, one method each on the operation's typed
+/// input and output. A method left out answers `NotImplementedException` naming its
+/// operation; [`dispatch`] calls the method a request names.
+pub trait Operations: Send + Sync {
+    /// What a method knows of the request it answers.
+    type Context: Sync;
+    /// What a method fails with; the defaults fail with [`crate::operations::NotImplemented`].
+    type Error: From<crate::operations::NotImplemented> + Send;
+
+    /// `AddTagsToResource`: Adds or overwrites one or more tags for the specified directory.
+    fn add_tags_to_resource(
+        &self,
+        ctx: &Self::Context,
+        input: AddTagsToResourceRequest,
+    ) -> impl std::future::Future<Output = Result<AddTagsToResourceResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "AddTagsToResource")
+    }
+
+    /// `ConnectDirectory`: Creates an AD Connector to connect to a self-managed directory.
+    fn connect_directory(
+        &self,
+        ctx: &Self::Context,
+        input: ConnectDirectoryRequest,
+    ) -> impl std::future::Future<Output = Result<ConnectDirectoryResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "ConnectDirectory")
+    }
+
+    /// `CreateDirectory`: Creates a Simple AD directory.
+    fn create_directory(
+        &self,
+        ctx: &Self::Context,
+        input: CreateDirectoryRequest,
+    ) -> impl std::future::Future<Output = Result<CreateDirectoryResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "CreateDirectory")
+    }
+
+    /// `CreateMicrosoftAD`: Creates a Microsoft AD directory in the Amazon Web Services Cloud.
+    fn create_microsoft_ad(
+        &self,
+        ctx: &Self::Context,
+        input: CreateMicrosoftADRequest,
+    ) -> impl std::future::Future<Output = Result<CreateMicrosoftADResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "CreateMicrosoftAD")
+    }
+
+    /// `DeleteDirectory`: Deletes an Directory Service directory.
+    fn delete_directory(
+        &self,
+        ctx: &Self::Context,
+        input: DeleteDirectoryRequest,
+    ) -> impl std::future::Future<Output = Result<DeleteDirectoryResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "DeleteDirectory")
+    }
+
+    /// `DeregisterCertificate`: Deletes from the system the certificate that was registered for secure LDAP or client certificate authentication.
+    fn deregister_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: DeregisterCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<DeregisterCertificateResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "DeregisterCertificate")
+    }
+
+    /// `DescribeCertificate`: Displays information about the certificate registered for secure LDAP or client certificate authentication.
+    fn describe_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: DescribeCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<DescribeCertificateResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "DescribeCertificate")
+    }
+
+    /// `DescribeClientAuthenticationSettings`: Retrieves information about the type of client authentication for the specified directory, if the type is specified.
+    fn describe_client_authentication_settings(
+        &self,
+        ctx: &Self::Context,
+        input: DescribeClientAuthenticationSettingsRequest,
+    ) -> impl std::future::Future<Output = Result<DescribeClientAuthenticationSettingsResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "DescribeClientAuthenticationSettings")
+    }
+
+    /// `DescribeDirectories`: Obtains information about the directories that belong to this account.
+    fn describe_directories(
+        &self,
+        ctx: &Self::Context,
+        input: DescribeDirectoriesRequest,
+    ) -> impl std::future::Future<Output = Result<DescribeDirectoriesResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "DescribeDirectories")
+    }
+
+    /// `DescribeLDAPSSettings`: Describes the status of LDAP security for the specified directory.
+    fn describe_ldaps_settings(
+        &self,
+        ctx: &Self::Context,
+        input: DescribeLDAPSSettingsRequest,
+    ) -> impl std::future::Future<Output = Result<DescribeLDAPSSettingsResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "DescribeLDAPSSettings")
+    }
+
+    /// `DisableClientAuthentication`: Disables alternative client authentication methods for the specified directory.
+    fn disable_client_authentication(
+        &self,
+        ctx: &Self::Context,
+        input: DisableClientAuthenticationRequest,
+    ) -> impl std::future::Future<Output = Result<DisableClientAuthenticationResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "DisableClientAuthentication")
+    }
+
+    /// `DisableLDAPS`: Deactivates LDAP secure calls for the specified directory.
+    fn disable_ldaps(
+        &self,
+        ctx: &Self::Context,
+        input: DisableLDAPSRequest,
+    ) -> impl std::future::Future<Output = Result<DisableLDAPSResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "DisableLDAPS")
+    }
+
+    /// `EnableClientAuthentication`: Enables alternative client authentication methods for the specified directory.
+    fn enable_client_authentication(
+        &self,
+        ctx: &Self::Context,
+        input: EnableClientAuthenticationRequest,
+    ) -> impl std::future::Future<Output = Result<EnableClientAuthenticationResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "EnableClientAuthentication")
+    }
+
+    /// `EnableLDAPS`: Activates the switch for the specific directory to always use LDAP secure calls.
+    fn enable_ldaps(
+        &self,
+        ctx: &Self::Context,
+        input: EnableLDAPSRequest,
+    ) -> impl std::future::Future<Output = Result<EnableLDAPSResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "EnableLDAPS")
+    }
+
+    /// `GetDirectoryLimits`: Obtains directory limit information for the current Region.
+    fn get_directory_limits(
+        &self,
+        ctx: &Self::Context,
+        input: GetDirectoryLimitsRequest,
+    ) -> impl std::future::Future<Output = Result<GetDirectoryLimitsResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "GetDirectoryLimits")
+    }
+
+    /// `ListCertificates`: For the specified directory, lists all the certificates registered for a secure LDAP or client certificate authentication.
+    fn list_certificates(
+        &self,
+        ctx: &Self::Context,
+        input: ListCertificatesRequest,
+    ) -> impl std::future::Future<Output = Result<ListCertificatesResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "ListCertificates")
+    }
+
+    /// `ListTagsForResource`: Lists all tags on a directory.
+    fn list_tags_for_resource(
+        &self,
+        ctx: &Self::Context,
+        input: ListTagsForResourceRequest,
+    ) -> impl std::future::Future<Output = Result<ListTagsForResourceResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "ListTagsForResource")
+    }
+
+    /// `RegisterCertificate`: Registers a certificate for a secure LDAP or client certificate authentication.
+    fn register_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: RegisterCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<RegisterCertificateResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "RegisterCertificate")
+    }
+
+    /// `RemoveTagsFromResource`: Removes tags from a directory.
+    fn remove_tags_from_resource(
+        &self,
+        ctx: &Self::Context,
+        input: RemoveTagsFromResourceRequest,
+    ) -> impl std::future::Future<Output = Result<RemoveTagsFromResourceResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("ds", "RemoveTagsFromResource")
+    }
+}
+
+/// Decodes `input`, already validated against `operation`'s input shape, into the
+/// operation's input type and calls `handler`'s method for it.
+pub async fn dispatch<H: Operations>(
+    handler: &H,
+    ctx: &H::Context,
+    operation: OperationName,
+    input: serde_json::Value,
+) -> Result<crate::operations::Answer, crate::operations::DispatchError<H::Error>> {
+    use crate::operations::{DispatchError, answer, decode};
+    Ok(match operation {
+        OperationName::AddTagsToResource => {
+            answer(handler.add_tags_to_resource(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ConnectDirectory => {
+            answer(handler.connect_directory(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::CreateDirectory => {
+            answer(handler.create_directory(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::CreateMicrosoftAD => {
+            answer(handler.create_microsoft_ad(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::DeleteDirectory => {
+            answer(handler.delete_directory(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::DeregisterCertificate => {
+            answer(handler.deregister_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::DescribeCertificate => {
+            answer(handler.describe_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::DescribeClientAuthenticationSettings => answer(
+            handler
+                .describe_client_authentication_settings(ctx, decode(input)?)
+                .await
+                .map_err(DispatchError::Operation)?,
+        ),
+        OperationName::DescribeDirectories => {
+            answer(handler.describe_directories(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::DescribeLDAPSSettings => {
+            answer(handler.describe_ldaps_settings(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::DisableClientAuthentication => {
+            answer(handler.disable_client_authentication(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::DisableLDAPS => {
+            answer(handler.disable_ldaps(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::EnableClientAuthentication => {
+            answer(handler.enable_client_authentication(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::EnableLDAPS => {
+            answer(handler.enable_ldaps(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::GetDirectoryLimits => {
+            answer(handler.get_directory_limits(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ListCertificates => {
+            answer(handler.list_certificates(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ListTagsForResource => {
+            answer(handler.list_tags_for_resource(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::RegisterCertificate => {
+            answer(handler.register_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::RemoveTagsFromResource => {
+            answer(handler.remove_tags_from_resource(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+    })
 }
 
 /// Every error shape of the model: the codes this service answers with.

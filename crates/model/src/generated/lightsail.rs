@@ -1972,6 +1972,299 @@ impl OperationName {
             _ => None,
         }
     }
+
+    /// The served operation an operation of [`SERVICE`] is; one outside the served list
+    /// is not implemented (the dispatcher answers those before any handler runs).
+    pub fn of(operation: &s::Operation) -> Result<Self, crate::operations::NotImplemented> {
+        Self::from_wire(operation.name)
+            .ok_or(crate::operations::NotImplemented { service: SERVICE.name, operation: operation.name })
+    }
+}
+
+/// The `lightsail` operations Carapace serves, one method each on the operation's typed
+/// input and output. A method left out answers `NotImplementedException` naming its
+/// operation; [`dispatch`] calls the method a request names.
+pub trait Operations: Send + Sync {
+    /// What a method knows of the request it answers.
+    type Context: Sync;
+    /// What a method fails with; the defaults fail with [`crate::operations::NotImplemented`].
+    type Error: From<crate::operations::NotImplemented> + Send;
+
+    /// `AttachCertificateToDistribution`: Attaches an SSL/TLS certificate to your Amazon Lightsail content delivery network (CDN) distribution.
+    fn attach_certificate_to_distribution(
+        &self,
+        ctx: &Self::Context,
+        input: AttachCertificateToDistributionRequest,
+    ) -> impl std::future::Future<Output = Result<AttachCertificateToDistributionResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "AttachCertificateToDistribution")
+    }
+
+    /// `CreateCertificate`: Creates an SSL/TLS certificate for an Amazon Lightsail content delivery network (CDN) distribution and a container service.
+    fn create_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: CreateCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<CreateCertificateResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "CreateCertificate")
+    }
+
+    /// `CreateDistribution`: Creates an Amazon Lightsail content delivery network (CDN) distribution.
+    fn create_distribution(
+        &self,
+        ctx: &Self::Context,
+        input: CreateDistributionRequest,
+    ) -> impl std::future::Future<Output = Result<CreateDistributionResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "CreateDistribution")
+    }
+
+    /// `DeleteCertificate`: Deletes an SSL/TLS certificate for your Amazon Lightsail content delivery network (CDN) distribution.
+    fn delete_certificate(
+        &self,
+        ctx: &Self::Context,
+        input: DeleteCertificateRequest,
+    ) -> impl std::future::Future<Output = Result<DeleteCertificateResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "DeleteCertificate")
+    }
+
+    /// `DeleteDistribution`: Deletes your Amazon Lightsail content delivery network (CDN) distribution.
+    fn delete_distribution(
+        &self,
+        ctx: &Self::Context,
+        input: DeleteDistributionRequest,
+    ) -> impl std::future::Future<Output = Result<DeleteDistributionResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "DeleteDistribution")
+    }
+
+    /// `DetachCertificateFromDistribution`: Detaches an SSL/TLS certificate from your Amazon Lightsail content delivery network (CDN) distribution.
+    fn detach_certificate_from_distribution(
+        &self,
+        ctx: &Self::Context,
+        input: DetachCertificateFromDistributionRequest,
+    ) -> impl std::future::Future<Output = Result<DetachCertificateFromDistributionResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "DetachCertificateFromDistribution")
+    }
+
+    /// `GetCertificates`: Returns information about one or more Amazon Lightsail SSL/TLS certificates.
+    fn get_certificates(
+        &self,
+        ctx: &Self::Context,
+        input: GetCertificatesRequest,
+    ) -> impl std::future::Future<Output = Result<GetCertificatesResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "GetCertificates")
+    }
+
+    /// `GetDistributionBundles`: Returns the bundles that can be applied to your Amazon Lightsail content delivery network (CDN) distributions.
+    fn get_distribution_bundles(
+        &self,
+        ctx: &Self::Context,
+        input: GetDistributionBundlesRequest,
+    ) -> impl std::future::Future<Output = Result<GetDistributionBundlesResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "GetDistributionBundles")
+    }
+
+    /// `GetDistributionLatestCacheReset`: Returns the timestamp and status of the last cache reset of a specific Amazon Lightsail content delivery network (CDN) distribution.
+    fn get_distribution_latest_cache_reset(
+        &self,
+        ctx: &Self::Context,
+        input: GetDistributionLatestCacheResetRequest,
+    ) -> impl std::future::Future<Output = Result<GetDistributionLatestCacheResetResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "GetDistributionLatestCacheReset")
+    }
+
+    /// `GetDistributionMetricData`: Returns the data points of a specific metric for an Amazon Lightsail content delivery network (CDN) distribution.
+    fn get_distribution_metric_data(
+        &self,
+        ctx: &Self::Context,
+        input: GetDistributionMetricDataRequest,
+    ) -> impl std::future::Future<Output = Result<GetDistributionMetricDataResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "GetDistributionMetricData")
+    }
+
+    /// `GetDistributions`: Returns information about one or more of your Amazon Lightsail content delivery network (CDN) distributions.
+    fn get_distributions(
+        &self,
+        ctx: &Self::Context,
+        input: GetDistributionsRequest,
+    ) -> impl std::future::Future<Output = Result<GetDistributionsResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "GetDistributions")
+    }
+
+    /// `GetOperation`: Returns information about a specific operation.
+    fn get_operation(
+        &self,
+        ctx: &Self::Context,
+        input: GetOperationRequest,
+    ) -> impl std::future::Future<Output = Result<GetOperationResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "GetOperation")
+    }
+
+    /// `GetOperations`: Returns information about all operations.
+    fn get_operations(
+        &self,
+        ctx: &Self::Context,
+        input: GetOperationsRequest,
+    ) -> impl std::future::Future<Output = Result<GetOperationsResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "GetOperations")
+    }
+
+    /// `GetOperationsForResource`: Gets operations for a specific resource (an instance or a static IP).
+    fn get_operations_for_resource(
+        &self,
+        ctx: &Self::Context,
+        input: GetOperationsForResourceRequest,
+    ) -> impl std::future::Future<Output = Result<GetOperationsForResourceResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "GetOperationsForResource")
+    }
+
+    /// `GetRegions`: Returns a list of all valid regions for Amazon Lightsail.
+    fn get_regions(
+        &self,
+        ctx: &Self::Context,
+        input: GetRegionsRequest,
+    ) -> impl std::future::Future<Output = Result<GetRegionsResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "GetRegions")
+    }
+
+    /// `ResetDistributionCache`: Deletes currently cached content from your Amazon Lightsail content delivery network (CDN) distribution.
+    fn reset_distribution_cache(
+        &self,
+        ctx: &Self::Context,
+        input: ResetDistributionCacheRequest,
+    ) -> impl std::future::Future<Output = Result<ResetDistributionCacheResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "ResetDistributionCache")
+    }
+
+    /// `TagResource`: Adds one or more tags to the specified Amazon Lightsail resource.
+    fn tag_resource(
+        &self,
+        ctx: &Self::Context,
+        input: TagResourceRequest,
+    ) -> impl std::future::Future<Output = Result<TagResourceResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "TagResource")
+    }
+
+    /// `UntagResource`: Deletes the specified set of tag keys and their values from the specified Amazon Lightsail resource.
+    fn untag_resource(
+        &self,
+        ctx: &Self::Context,
+        input: UntagResourceRequest,
+    ) -> impl std::future::Future<Output = Result<UntagResourceResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "UntagResource")
+    }
+
+    /// `UpdateDistribution`: Updates an existing Amazon Lightsail content delivery network (CDN) distribution.
+    fn update_distribution(
+        &self,
+        ctx: &Self::Context,
+        input: UpdateDistributionRequest,
+    ) -> impl std::future::Future<Output = Result<UpdateDistributionResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "UpdateDistribution")
+    }
+
+    /// `UpdateDistributionBundle`: Updates the bundle of your Amazon Lightsail content delivery network (CDN) distribution.
+    fn update_distribution_bundle(
+        &self,
+        ctx: &Self::Context,
+        input: UpdateDistributionBundleRequest,
+    ) -> impl std::future::Future<Output = Result<UpdateDistributionBundleResult, Self::Error>> + Send {
+        let _ = (ctx, input);
+        crate::operations::not_implemented("lightsail", "UpdateDistributionBundle")
+    }
+}
+
+/// Decodes `input`, already validated against `operation`'s input shape, into the
+/// operation's input type and calls `handler`'s method for it.
+pub async fn dispatch<H: Operations>(
+    handler: &H,
+    ctx: &H::Context,
+    operation: OperationName,
+    input: serde_json::Value,
+) -> Result<crate::operations::Answer, crate::operations::DispatchError<H::Error>> {
+    use crate::operations::{DispatchError, answer, decode};
+    Ok(match operation {
+        OperationName::AttachCertificateToDistribution => answer(
+            handler.attach_certificate_to_distribution(ctx, decode(input)?).await.map_err(DispatchError::Operation)?,
+        ),
+        OperationName::CreateCertificate => {
+            answer(handler.create_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::CreateDistribution => {
+            answer(handler.create_distribution(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::DeleteCertificate => {
+            answer(handler.delete_certificate(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::DeleteDistribution => {
+            answer(handler.delete_distribution(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::DetachCertificateFromDistribution => answer(
+            handler
+                .detach_certificate_from_distribution(ctx, decode(input)?)
+                .await
+                .map_err(DispatchError::Operation)?,
+        ),
+        OperationName::GetCertificates => {
+            answer(handler.get_certificates(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::GetDistributionBundles => {
+            answer(handler.get_distribution_bundles(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::GetDistributionLatestCacheReset => answer(
+            handler.get_distribution_latest_cache_reset(ctx, decode(input)?).await.map_err(DispatchError::Operation)?,
+        ),
+        OperationName::GetDistributionMetricData => {
+            answer(handler.get_distribution_metric_data(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::GetDistributions => {
+            answer(handler.get_distributions(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::GetOperation => {
+            answer(handler.get_operation(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::GetOperations => {
+            answer(handler.get_operations(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::GetOperationsForResource => {
+            answer(handler.get_operations_for_resource(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::GetRegions => {
+            answer(handler.get_regions(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::ResetDistributionCache => {
+            answer(handler.reset_distribution_cache(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::TagResource => {
+            answer(handler.tag_resource(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::UntagResource => {
+            answer(handler.untag_resource(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::UpdateDistribution => {
+            answer(handler.update_distribution(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+        OperationName::UpdateDistributionBundle => {
+            answer(handler.update_distribution_bundle(ctx, decode(input)?).await.map_err(DispatchError::Operation)?)
+        }
+    })
 }
 
 /// Every error shape of the model: the codes this service answers with.
