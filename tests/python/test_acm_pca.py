@@ -1,10 +1,10 @@
-"""AWS Private CA (acm-pca): the whole pinned model is generated, but no operation is built yet.
-
-Every operation of the model answers `NotImplementedException` (501) naming it, through both
-protocols the model lists — Smithy RPC v2 CBOR (current SDKs) and awsJson1.1 with target
-prefix `ACMPrivateCA` (older SDKs) — signed with the `acm-pca` signing name, once its input
-passes the model's validation (input that does not is a `ValidationException`, as for every
-built service). Driven with boto3 built from models/acm-pca.
+"""AWS Private CA (acm-pca) on the wire: both protocols the model lists — Smithy RPC v2 CBOR
+(current SDKs) and awsJson1.1 with target prefix `ACMPrivateCA` (older SDKs) — signed with
+the `acm-pca` signing name. Built operations answer through both; the operations not built
+yet (multi-Region replicas, CA associations, resource policies) answer
+`NotImplementedException` (501) naming them, once their input passes the model's validation
+(input that does not is a `ValidationException`). Driven with boto3 built from
+models/acm-pca; test_pca.py drives the built operations end to end.
 """
 
 import json
@@ -48,6 +48,20 @@ def model():
         return json.load(f)
 
 
+# The operations Carapace does not build yet.
+NOT_BUILT = [
+    "BatchCreateCertificateAuthorityReplica",
+    "CreateCertificateAuthorityAssociation",
+    "CreateCertificateAuthorityReplica",
+    "DeleteCertificateAuthorityAssociation",
+    "DeletePolicy",
+    "GetPolicy",
+    "ListCertificateAuthorityAssociations",
+    "ListCertificateAuthorityReplicas",
+    "PutPolicy",
+]
+
+
 def operations():
     return sorted(model()["operations"])
 
@@ -76,9 +90,22 @@ def valid_input(operation):
     return minimal(m["shapes"], shape["shape"]) if shape else {}
 
 
+def test_not_built_operations_are_in_the_model():
+    assert set(NOT_BUILT) <= set(operations())
+
+
 @pytest.mark.parametrize("protocol", ["smithy-rpc-v2-cbor", "json"])
-@pytest.mark.parametrize("operation", operations())
-def test_every_operation_answers_not_implemented_naming_it(server, protocol, operation):
+def test_built_operations_answer_through_both_protocols(server, protocol):
+    pca = server.pinned_client("acm-pca", protocol=protocol)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        pca.describe_certificate_authority(CertificateAuthorityArn=CA_ARN)
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException", e.value.response
+    assert pca.list_certificate_authorities()["CertificateAuthorities"] == []
+
+
+@pytest.mark.parametrize("protocol", ["smithy-rpc-v2-cbor", "json"])
+@pytest.mark.parametrize("operation", NOT_BUILT)
+def test_operations_not_built_answer_not_implemented_naming_them(server, protocol, operation):
     pca = server.pinned_client("acm-pca", protocol=protocol)
     with pytest.raises(botocore.exceptions.ClientError) as e:
         getattr(pca, botocore.xform_name(operation))(**valid_input(operation))

@@ -44,6 +44,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     };
     let core = core(&app, &ca, &config, base_url);
     let acm = CertificateManager::new(core.clone(), acm_settings(&config, approval_addr));
+    let private_cas = carapace_pca::PrivateCas::new(core.clone(), config.pca_settings());
     let services: Vec<Arc<dyn ServiceHandler>> = vec![
         Arc::new(carapace_acm_api::Acm::new(acm.clone())),
         Arc::new(carapace_ds_api::Ds::new(core.clone(), config.ds_settings())),
@@ -52,7 +53,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
             config.lightsail_settings(),
             acm.clone(),
         ))),
-        Arc::new(carapace_pca_api::Pca),
+        Arc::new(carapace_pca_api::Pca::new(private_cas.clone())),
     ];
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut metrics = Metrics::new();
@@ -85,7 +86,6 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let webhooks = carapace_checks::webhook::HttpsWebhooks::new(core.ca.root_der())
         .map_err(|e| anyhow::anyhow!("Carapace's root: {e}"))?;
     let acm_manager = acm.clone().with_checkers(checkers);
-    let private_cas = carapace_pca::PrivateCas::new(core.clone(), config.pca_settings());
     let workers = vec![
         tokio::spawn(
             Worker::new(core.clone(), carapace_pca::jobs::PcaJobs(private_cas), observer.clone()).run(stop_rx.clone()),

@@ -145,7 +145,8 @@ impl PrivateCas {
         }
         let not_after = req.validity.resolve(now, "Validity")?;
         let not_before = match req.validity_not_before {
-            None => now - BACKDATE_MS,
+            // Backdated, but never before the CA certificate's own start.
+            None => (now - BACKDATE_MS).max(ca.not_before_ms.unwrap_or(i64::MIN)),
             Some(v) if matches!(v.kind, crate::ValidityType::Absolute | crate::ValidityType::EndDate) => {
                 v.resolve(now, "ValidityNotBefore")?
             }

@@ -27,7 +27,7 @@ use super::{
     random_serial, whole_seconds,
 };
 use crate::der;
-use crate::keys::{KeyAlgorithm, PrivateKey, RawPublicKey, Signer, SigningAlgorithm};
+use crate::keys::{KeyAlgorithm, KeyFamily, PrivateKey, RawPublicKey, Signer, SigningAlgorithm};
 use crate::parse::{certificate_pem, spki_key_algorithm, verify_signature, x509};
 
 /// Longest request Carapace reads (AWS Private CA's `CsrBlob` is at most 32 KiB).
@@ -406,6 +406,11 @@ impl PrivateSigner {
         params.not_after = not_after;
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         issue.template.extensions(&mut params);
+        // keyEncipherment is RSA key transport: RFC 8813 §3 forbids it with an EC key, so the
+        // templates that name it give it to RSA keys only.
+        if csr.key_algorithm.family() == KeyFamily::Ec {
+            params.key_usages.retain(|u| *u != KeyUsagePurpose::KeyEncipherment);
+        }
         if let Some(url) = &issue.crl_url {
             params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![url.clone()] }];
         }
