@@ -12,9 +12,9 @@
 //!   and the material's version, and unseals only a version it has not seen.
 //! - **Full rebuilds** happen at start, after a gap in the feed ([`FeedEvent::Resync`]),
 //!   after an update that failed on the store, and when the default certificate is renewed.
-//! - **A distribution the edge cannot apply fails alone** (an origin URL or protocol policy
-//!   it cannot use, a method list or TLS policy it does not know, a host name another
-//!   distribution holds): the node reports it in [`EdgeNodeReport::failed`], which makes the
+//! - **A distribution the edge cannot apply fails alone** (an origin URL it cannot use,
+//!   TTLs out of order, a method list it does not know, a host name another distribution
+//!   holds): the node reports it in [`EdgeNodeReport::failed`], which makes the
 //!   operation of that change `Failed` with the reason; the edge keeps serving the
 //!   distribution's previous version, if any, and every other distribution.
 //! - **Reports** go out after every applied change and every [`HEARTBEAT`]; counters are
@@ -37,7 +37,7 @@ use carapace_lightsail::LightsailManager;
 use carapace_lightsail::cache as ls;
 use carapace_lightsail::records::{
     self, AttachedCertificate, CACHE_RESET_KIND, CacheResetRecord, DISTRIBUTION_KIND, DistributionRecord,
-    EdgeNodeReport, FailedChange, MinuteCounters,
+    EdgeNodeReport, FailedChange, MinuteCounters, OriginProtocolPolicy, ViewerMinimumTls,
 };
 use carapace_store::{FeedEvent, Key, Order, Scan};
 use rustls::sign::CertifiedKey;
@@ -737,19 +737,16 @@ impl EdgeSync {
         }))
     }
 
-    /// The mapping proper: every Lightsail value must be one the edge knows (closed enums;
-    /// an unknown one refuses the distribution, never falls back to a guess).
+    /// The mapping proper. Policies are closed enums on both sides; what the edge checks
+    /// beyond them (the origin URL, the TTLs, host names) refuses the distribution alone.
     fn distribution(
         &self,
         r: &DistributionRecord,
         certificate: Option<Arc<CertifiedKey>>,
     ) -> Result<Distribution, String> {
-        // `protocolPolicy` is OriginProtocolPolicyEnum: http-only | https-only (Lightsail API
-        // reference, InputOrigin).
-        let policy = match r.origin.protocol_policy.as_str() {
-            "http-only" => ProtocolPolicy::HttpOnly,
-            "https-only" => ProtocolPolicy::HttpsOnly,
-            other => return Err(format!("origin protocolPolicy {other:?} is neither http-only nor https-only")),
+        let policy = match r.origin.protocol_policy {
+            OriginProtocolPolicy::HttpOnly => ProtocolPolicy::HttpOnly,
+            OriginProtocolPolicy::HttpsOnly => ProtocolPolicy::HttpsOnly,
         };
         let url = r.origin.url.parse().map_err(|e| format!("origin URL {:?}: {e}", r.origin.url))?;
         let mut origin = Origin::new(url, policy);
@@ -766,7 +763,7 @@ impl EdgeSync {
             .iter()
             .map(|b| PathBehavior { path: b.path.clone(), behavior: behavior(b.behavior) })
             .collect();
-        d.viewer_minimum_tls_protocol_version = r.viewer_minimum_tls.parse::<TlsPolicy>()?;
+        d.viewer_minimum_tls_protocol_version = tls_policy(r.viewer_minimum_tls);
         d.default_root_object = r.default_root_object.clone().filter(|o| !o.is_empty());
         d.custom_error_responses = r
             .custom_error_responses
@@ -846,6 +843,15 @@ fn behavior(b: ls::Behavior) -> Behavior {
     }
 }
 
+fn tls_policy(t: ViewerMinimumTls) -> TlsPolicy {
+    match t {
+        ViewerMinimumTls::Tls11_2016 => TlsPolicy::Tls11_2016,
+        ViewerMinimumTls::Tls12_2018 => TlsPolicy::Tls12_2018,
+        ViewerMinimumTls::Tls12_2019 => TlsPolicy::Tls12_2019,
+        ViewerMinimumTls::Tls12_2021 => TlsPolicy::Tls12_2021,
+    }
+}
+
 fn secs(s: i64) -> Duration {
     Duration::from_secs(u64::try_from(s).unwrap_or(0))
 }
@@ -914,6 +920,7 @@ pub fn default_certificate(
 mod tests {
     use super::*;
     use carapace_kernel::{Clock as _, Core, ManualClock};
+    use carapace_lightsail::edge::DistributionStatus;
     use carapace_lightsail::{
         DeclaredOrigin, DistributionChange, LightsailSettings, NewDistribution, NewLightsailCertificate,
         OperationStatus, OriginInput,
@@ -964,13 +971,24 @@ mod tests {
             work: Arc::new(tokio::sync::Notify::new()),
         };
         let settings = LightsailSettings {
-            origins: vec![DeclaredOrigin {
-                name: "web".into(),
-                url: "http://127.0.0.1:9".into(),
-                account: None,
-                region: None,
-                resource_type: "Instance".into(),
-            }],
+            origins: vec![
+                DeclaredOrigin {
+                    name: "web".into(),
+                    url: "http://127.0.0.1:9".into(),
+                    account: None,
+                    region: None,
+                    resource_type: "Instance".into(),
+                },
+                // The configuration's check (http:// or https://, no whitespace) lets this
+                // pass; the edge refuses an origin URL with a query.
+                DeclaredOrigin {
+                    name: "queried".into(),
+                    url: "http://127.0.0.1:9/?v=1".into(),
+                    account: None,
+                    region: None,
+                    resource_type: "Instance".into(),
+                },
+            ],
             ..LightsailSettings::default()
         };
         let acm = CertificateManager::new(
@@ -1035,7 +1053,7 @@ mod tests {
     }
 
     impl World {
-        async fn status(&self, name: &str) -> &'static str {
+        async fn status(&self, name: &str) -> DistributionStatus {
             self.lightsail.get_distributions(&alice(), Some(name), None).await.unwrap().items[0].status
         }
 
@@ -1046,7 +1064,7 @@ mod tests {
                 let page = self.lightsail.get_distributions(&alice(), Some(name), None).await.unwrap();
                 let d = &page.items[0];
                 let served = self.edge.snapshot().get(&d.record.id).is_some();
-                (served && d.status == "Deployed").then_some(())
+                (served && d.status == DistributionStatus::Deployed).then_some(())
             })
             .await;
         }
@@ -1076,9 +1094,8 @@ mod tests {
         w.deployed("good").await;
         w.deployed("bad").await;
 
-        // An unknown protocol policy: not silently HTTP.
-        let origin =
-            OriginInput { name: "web".into(), protocol_policy: Some("gopher-only".into()), ..Default::default() };
+        // An origin whose URL the edge refuses (a declared origin with a query).
+        let origin = OriginInput { name: "queried".into(), ..Default::default() };
         let change = DistributionChange { origin: Some(origin), ..Default::default() };
         let op = w
             .lightsail
@@ -1096,13 +1113,13 @@ mod tests {
         })
         .await;
         let details = failed.record.error_details.unwrap_or_default();
-        assert!(details.contains("gopher-only"), "{details}");
-        assert_eq!(w.status("good").await, "Deployed");
-        assert_eq!(w.status("bad").await, "InProgress");
+        assert!(details.contains("origin URL"), "{details}");
+        assert_eq!(w.status("good").await, DistributionStatus::Deployed);
+        assert_eq!(w.status("bad").await, DistributionStatus::InProgress);
         let snapshot = w.edge.snapshot();
         assert!(snapshot.find(&good.record.domain_name).is_some(), "the other distribution is served");
         let served = snapshot.find(&bad.record.domain_name).expect("the previous version is still served");
-        assert_eq!(served.origin.protocol_policy, ProtocolPolicy::HttpOnly);
+        assert_eq!(served.origin.url.query(), None, "the previous origin is still used");
 
         // A record claiming another distribution's default domain, written straight to the
         // store (the API's domain claims would refuse it).
@@ -1123,7 +1140,7 @@ mod tests {
         let served = w.edge.snapshot().find(&good.record.domain_name).map(|d| d.id.clone());
         assert_eq!(served.as_deref(), Some(good.record.id.as_str()), "the holder keeps its name");
         assert!(w.edge.snapshot().get("thief-id").is_none());
-        assert_eq!(w.status("good").await, "Deployed");
+        assert_eq!(w.status("good").await, DistributionStatus::Deployed);
 
         // Once the name is free, the refused distribution is tried again and served.
         w.lightsail.delete_distribution(&alice(), "good").await.unwrap();
