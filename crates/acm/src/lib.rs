@@ -169,8 +169,10 @@ pub enum AcmError {
 }
 
 impl AcmError {
-    fn internal(what: impl std::fmt::Display) -> Self {
-        Self::Internal(what.to_string())
+    /// An internal failure without an underlying error (one with a cause is a
+    /// [`Self::Fault`]).
+    pub(crate) fn internal(what: &str) -> Self {
+        Self::Internal(what.to_owned())
     }
 
     /// A `map_err` for a failure of `what`, keeping the error as the source.
@@ -183,14 +185,14 @@ impl AcmError {
 
     /// The error and every source under it, as one line for the log.
     pub fn chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(e) = source {
-            text.push_str(": ");
-            text.push_str(&e.to_string());
-            source = e.source();
-        }
-        text
+        carapace_kernel::error::chain(self)
+    }
+}
+
+/// A stored record that does not decode or encode is an internal failure.
+impl From<carapace_kernel::stored::RecordError> for AcmError {
+    fn from(e: carapace_kernel::stored::RecordError) -> Self {
+        Self::Fault { what: "a stored record".into(), source: Box::new(e) }
     }
 }
 
@@ -279,7 +281,7 @@ impl CertificateManager {
         let Some(row) = self.core.store.get(&Key::new(record::KIND, scope, id)).await? else {
             return Ok(None);
         };
-        let record = CertificateRecord::decode(&row.body).map_err(AcmError::Internal)?;
+        let record = CertificateRecord::decode(&row.body)?;
         Ok(Some(Loaded { id: id.to_owned(), version: row.version, created_ms: row.created_ms, record }))
     }
 

@@ -16,6 +16,7 @@ use super::names::Tag;
 use super::state::{DomainStatus, Status};
 use super::validation::{HttpRedirect, ResourceRecord};
 use carapace_kernel::ca::KeyAlgorithm;
+use carapace_kernel::stored::{self, RecordError};
 
 /// Row kind of certificate records.
 pub const KIND: &str = "acm.certificate";
@@ -376,17 +377,15 @@ impl CertificateRecord {
     }
 
     /// Decodes a stored body.
-    pub fn decode(body: &[u8]) -> Result<Self, String> {
-        let record: Self = serde_json::from_slice(body).map_err(|e| format!("certificate record: {e}"))?;
-        if record.schema > SCHEMA {
-            return Err(format!("certificate record schema {} is newer than this build ({SCHEMA})", record.schema));
-        }
+    pub fn decode(body: &[u8]) -> Result<Self, RecordError> {
+        let record: Self = stored::decode("certificate record", body)?;
+        stored::check_schema("certificate record", record.schema, SCHEMA)?;
         Ok(record)
     }
 
     /// Encodes for storage.
-    pub fn encode(&self) -> Result<Vec<u8>, super::AcmError> {
-        serde_json::to_vec(self).map_err(super::AcmError::internal)
+    pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
+        stored::encode("certificate record", self)
     }
 }
 
@@ -425,16 +424,14 @@ impl std::fmt::Debug for Material {
 
 impl Material {
     /// Decodes a stored body.
-    pub fn decode(body: &[u8]) -> Result<Self, String> {
-        let m: Self = serde_json::from_slice(body).map_err(|e| format!("certificate material: {e}"))?;
-        if m.schema > SCHEMA {
-            return Err(format!("certificate material schema {} is newer than this build ({SCHEMA})", m.schema));
-        }
+    pub fn decode(body: &[u8]) -> Result<Self, RecordError> {
+        let m: Self = stored::decode("certificate material", body)?;
+        stored::check_schema("certificate material", m.schema, SCHEMA)?;
         Ok(m)
     }
 
     /// Encodes for storage.
-    pub fn encode(&self) -> Result<Vec<u8>, super::AcmError> {
-        serde_json::to_vec(self).map_err(super::AcmError::internal)
+    pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
+        stored::encode("certificate material", self)
     }
 }

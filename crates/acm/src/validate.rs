@@ -196,7 +196,7 @@ impl CertificateManager {
         let mut writes = Vec::new();
         let done;
         if let Some(domain) = &caa_denied {
-            record.status = transition(record.status, Event::Fail).map_err(AcmError::internal)?;
+            record.status = transition(record.status, Event::Fail).map_err(AcmError::fault("failing a validation"))?;
             record.failure_reason = Some(FailureReason::CaaError);
             for d in &mut record.domains {
                 if d.domain_name == *domain {
@@ -264,7 +264,7 @@ impl CertificateManager {
         // means a crashed earlier run stored it already.
         let token_row =
             TokenRow { scope: job.scope.clone(), id: job.id.clone(), domain: job.domain.clone(), expires_ms: deadline };
-        let body = serde_json::to_vec(&token_row).map_err(AcmError::internal)?;
+        let body = carapace_kernel::stored::encode("approval token", &token_row)?;
         let put = Write::Put {
             row: Row { key: Key::new(TOKEN_KIND, "", &hash), version: 0, created_ms: now, body },
             expect: None,
@@ -306,7 +306,7 @@ impl CertificateManager {
         }
         let key = Key::new(TOKEN_KIND, "", email::token_hash(token));
         let row = self.core.store.get(&key).await?.ok_or_else(invalid)?;
-        let stored: TokenRow = serde_json::from_slice(&row.body).map_err(AcmError::internal)?;
+        let stored: TokenRow = carapace_kernel::stored::decode("approval token", &row.body)?;
         if self.now_ms() >= stored.expires_ms {
             return Err(invalid());
         }

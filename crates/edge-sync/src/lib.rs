@@ -33,6 +33,7 @@ use carapace_edge::{
     Behavior, CacheSettings, CustomErrorResponse, Distribution, Edge, Forwarded, Methods, Origin, PathBehavior,
     ProtocolPolicy, QueryStrings, Snapshot, SnapshotChange, TlsPolicy,
 };
+use carapace_kernel::error::chain;
 use carapace_lightsail::LightsailManager;
 use carapace_lightsail::cache as ls;
 use carapace_lightsail::records::{
@@ -278,7 +279,7 @@ impl EdgeSync {
                     if self.stale || self.default_due() {
                         pending.full = true;
                     } else if let Err(e) = self.report().await {
-                        tracing::error!(error = %e, "edge: heartbeat not stored");
+                        tracing::error!(error = format!("{e:#}"), "edge: heartbeat not stored");
                     }
                 }
                 _ = flush.tick() => self.flush_counters(&mut last_counters).await,
@@ -329,12 +330,15 @@ impl EdgeSync {
                 self.stale = false;
                 self.after_change();
                 if changed && let Err(e) = self.report().await {
-                    tracing::error!(error = %e, "edge: report not stored");
+                    tracing::error!(error = format!("{e:#}"), "edge: report not stored");
                 }
             }
             Err(e) => {
                 self.stale = true;
-                tracing::error!(error = %e, "edge: updating the snapshot failed; serving the previous one, rebuilding at the next heartbeat");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "edge: updating the snapshot failed; serving the previous one, rebuilding at the next heartbeat"
+                );
             }
         }
     }
@@ -375,7 +379,10 @@ impl EdgeSync {
     /// cannot be applied keeps the version served before, as in an update.
     async fn rebuild(&mut self) -> anyhow::Result<()> {
         if let Err(e) = self.renew_default().await {
-            tracing::error!(error = %e, "edge: renewing the default certificate failed; will retry in a minute");
+            tracing::error!(
+                error = format!("{e:#}"),
+                "edge: renewing the default certificate failed; will retry in a minute"
+            );
             self.default_retry_ms = self.now_ms() + 60_000;
         }
         let records = self.lightsail.all_distributions().await?;
@@ -465,7 +472,7 @@ impl EdgeSync {
             let record = match records::decode::<DistributionRecord>(&stored.body) {
                 Ok(record) => record,
                 Err(e) => {
-                    tracing::error!(distribution = %row, error = %e, "edge: unreadable distribution left as served");
+                    tracing::error!(distribution = %row, error = chain(&e), "edge: unreadable distribution left as served");
                     continue;
                 }
             };
@@ -617,7 +624,7 @@ impl EdgeSync {
                 let mut out = Vec::new();
                 for row in rows {
                     if let Some(stored) = store.get(&Key::new(CACHE_RESET_KIND, "", row)).await? {
-                        out.push(records::decode::<CacheResetRecord>(&stored.body).map_err(anyhow::Error::msg)?);
+                        out.push(records::decode::<CacheResetRecord>(&stored.body)?);
                     }
                 }
                 out
@@ -649,7 +656,7 @@ impl EdgeSync {
             };
             let rows = store.scan(scan).await?;
             for row in &rows {
-                out.push(records::decode::<CacheResetRecord>(&row.body).map_err(anyhow::Error::msg)?);
+                out.push(records::decode::<CacheResetRecord>(&row.body)?);
             }
             match rows.last() {
                 Some(last) if rows.len() == 500 => {
@@ -682,7 +689,7 @@ impl EdgeSync {
                 self.keys.remove(&id);
                 return Ok(Err(format!("the certificate is {}", r.status_at(now).as_str())));
             }
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Ok(Err(chain(&e))),
         }
         let Some(material) = store.get(&Key::new(MATERIAL_KIND, &attached.scope, &attached.acm_id)).await? else {
             self.keys.remove(&id);
@@ -701,8 +708,8 @@ impl EdgeSync {
         let unsealed = match self.acm.tls_material(&owner, &attached.acm_arn).await {
             Ok(m) => carapace_edge::certified_key_from_der(m.chain_der, &m.key_pkcs8_der)
                 .map(|key| (key, m.not_after_ms))
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+                .map_err(|e| chain(&e)),
+            Err(e) => Err(chain(&e)),
         };
         match &unsealed {
             Ok((key, not_after_ms)) => {
@@ -809,7 +816,7 @@ impl EdgeSync {
                 ..Default::default()
             };
             if let Err(e) = self.lightsail.add_minute_counters(&id, now, &self.node, &minute).await {
-                tracing::error!(distribution = %id, error = %e, "edge: counters not stored");
+                tracing::error!(distribution = %id, error = chain(&e), "edge: counters not stored");
             }
         }
     }
@@ -836,19 +843,19 @@ fn row_id(r: &DistributionRecord) -> String {
     format!("{}/{}", r.account, r.name)
 }
 
-fn behavior(b: ls::Behavior) -> Behavior {
-    match b {
-        ls::Behavior::Cache => Behavior::Cache,
-        ls::Behavior::DontCache => Behavior::DontCache,
-    }
-}
-
 fn tls_policy(t: ViewerMinimumTls) -> TlsPolicy {
     match t {
         ViewerMinimumTls::Tls11_2016 => TlsPolicy::Tls11_2016,
         ViewerMinimumTls::Tls12_2018 => TlsPolicy::Tls12_2018,
         ViewerMinimumTls::Tls12_2019 => TlsPolicy::Tls12_2019,
         ViewerMinimumTls::Tls12_2021 => TlsPolicy::Tls12_2021,
+    }
+}
+
+fn behavior(b: ls::Behavior) -> Behavior {
+    match b {
+        ls::Behavior::Cache => Behavior::Cache,
+        ls::Behavior::DontCache => Behavior::DontCache,
     }
 }
 

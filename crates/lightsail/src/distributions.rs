@@ -8,6 +8,7 @@
 //! unmarked *after* it stops; a crash in between leaves a mark DeleteCertificate recognises
 //! as stale.
 
+use carapace_kernel::error::chain;
 use carapace_store::{Cursor, Key, Row, Write};
 
 use super::cache::{
@@ -170,7 +171,7 @@ impl LightsailManager {
     async fn load_distribution(&self, owner: &Owner, name: &str) -> Result<(DistributionRecord, Row)> {
         let row = self.core.store.get(&distribution_key(&owner.account, name)).await?;
         let row = row.ok_or_else(|| LightsailError::does_not_exist("Distribution", name))?;
-        Ok((records::decode(&row.body).map_err(LightsailError::Internal)?, row))
+        Ok((records::decode(&row.body)?, row))
     }
 
     fn bundle(&self, id: &str) -> Result<&super::Bundle> {
@@ -473,12 +474,14 @@ impl LightsailManager {
         for row in rows {
             match records::decode(&row.body) {
                 Ok(d) => items.push(self.view(d, &edges)),
-                Err(e) => tracing::error!(key = %row.key, error = %e, "skipping an unreadable distribution"),
+                Err(e) => {
+                    tracing::error!(key = %row.key, error = chain(&e), "skipping an unreadable distribution")
+                }
             }
         }
         let next_token = match rows.last() {
             Some(last) if more => {
-                Some(encode_token(&Cursor { created_ms: last.created_ms, id: last.key.id.clone() }, &f))
+                Some(encode_token(&Cursor { created_ms: last.created_ms, id: last.key.id.clone() }, &f)?)
             }
             _ => None,
         };
@@ -678,7 +681,7 @@ impl LightsailManager {
         let (d, _) = self.load_distribution(owner, name).await?;
         let key = Key::new(CACHE_RESET_KIND, "", format!("{}/{name}", owner.account));
         let Some(row) = self.core.store.get(&key).await? else { return Ok(None) };
-        let reset: CacheResetRecord = records::decode(&row.body).map_err(LightsailError::Internal)?;
+        let reset: CacheResetRecord = records::decode(&row.body)?;
         if reset.distribution_id != d.id {
             return Ok(None); // left by an earlier distribution of the same name
         }

@@ -11,6 +11,7 @@
 //! without one), a change is applied when it is stored: distributions read `Deployed` and
 //! resets `Succeeded` at once.
 
+use carapace_kernel::error::chain;
 use carapace_store::{Key, Order, Row, Scan, Write};
 
 use super::records::{
@@ -103,7 +104,9 @@ impl LightsailManager {
             match records::decode::<EdgeNodeReport>(&row.body) {
                 Ok(r) if now - r.heartbeat_ms < EDGE_NODE_TTL_MS => live.push(r),
                 Ok(_) => {}
-                Err(e) => tracing::error!(key = %row.key, error = %e, "skipping an unreadable edge node report"),
+                Err(e) => {
+                    tracing::error!(key = %row.key, error = chain(&e), "skipping an unreadable edge node report")
+                }
             }
         }
         Ok(LiveEdges(live))
@@ -137,9 +140,7 @@ impl LightsailManager {
         let key = Key::new(records::METRICS_KIND, "", super::metrics::counter_id(distribution_id, minute, node));
         carapace_kernel::optimistic!(LightsailError, LightsailError::busy("metric counters"), |_| {
             let (mut sum, expect) = match self.core.store.get(&key).await? {
-                Some(row) => {
-                    (records::decode::<MinuteCounters>(&row.body).map_err(LightsailError::Internal)?, Some(row.version))
-                }
+                Some(row) => (records::decode::<MinuteCounters>(&row.body)?, Some(row.version)),
                 None => (MinuteCounters::default(), None),
             };
             sum.add(counters);

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::{Behavior, CacheSettings, CustomErrorResponse, PathBehavior};
 use carapace_acm::Tag;
+use carapace_kernel::stored::{self, RecordError};
 
 /// Lightsail certificates (the name → ACM certificate mapping and Lightsail's own fields).
 pub const CERTIFICATE_KIND: &str = "lightsail.certificate";
@@ -194,17 +195,15 @@ impl IpAddressType {
 pub const SCHEMA: u32 = 1;
 
 /// Decodes a stored body of any Lightsail kind.
-pub fn decode<T: serde::de::DeserializeOwned + Versioned>(body: &[u8]) -> Result<T, String> {
-    let v: T = serde_json::from_slice(body).map_err(|e| format!("{}: {e}", T::WHAT))?;
-    if v.schema() > SCHEMA {
-        return Err(format!("{} schema {} is newer than this build ({SCHEMA})", T::WHAT, v.schema()));
-    }
+pub fn decode<T: serde::de::DeserializeOwned + Versioned>(body: &[u8]) -> Result<T, RecordError> {
+    let v: T = stored::decode(T::WHAT, body)?;
+    stored::check_schema(T::WHAT, v.schema(), SCHEMA)?;
     Ok(v)
 }
 
 /// Encodes for storage. A record that does not encode is an error, never an empty body.
-pub fn encode<T: Serialize + Versioned>(v: &T) -> Result<Vec<u8>, super::LightsailError> {
-    serde_json::to_vec(v).map_err(|source| super::LightsailError::Encode { what: T::WHAT, source })
+pub fn encode<T: Serialize + Versioned>(v: &T) -> Result<Vec<u8>, RecordError> {
+    stored::encode(T::WHAT, v)
 }
 
 /// A stored body with a schema number.
