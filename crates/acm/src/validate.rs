@@ -389,15 +389,12 @@ impl CertificateManager {
                     sans: record.sans.clone(),
                 };
                 writes.insert(0, record_put(&t.scope, &loaded, Some(loaded.version))?);
-                match self.core.store.apply(writes).await {
-                    Ok(_) => {
-                        self.core.wake_workers();
-                        tracing::info!(arn = %view.arn, domain = %view.domain, "domain approved by email");
-                        return Ok(Some(view));
-                    }
-                    Err(carapace_store::Error::Conflict(_)) => return Ok(None),
-                    Err(e) => return Err(e.into()),
+                if !carapace_kernel::retry::commit(self.core.store.as_ref(), writes).await? {
+                    return Ok(None);
                 }
+                self.core.wake_workers();
+                tracing::info!(arn = %view.arn, domain = %view.domain, "domain approved by email");
+                return Ok(Some(view));
             }
         )
     }
@@ -588,8 +585,8 @@ pub(crate) mod tests {
     /// again; the link approves the renewal (not a new request), and the leaf is renewed.
     #[tokio::test]
     async fn email_renewal_mails_again_and_the_link_renews() {
-        use crate::lifecycle::DAY_MS;
         use crate::record::RenewalStatus;
+        const DAY_MS: i64 = 86_400_000;
         let dns = TestDns::start(&["example.com"]).await;
         let (port, mails) = smtp_sink().await;
         let (m, clock) = setup(&dns, port).await;

@@ -21,7 +21,7 @@ use carapace_store::{Key, Row, Store, Write};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::AcmError;
+use super::error::AcmError;
 use super::names::base_domain;
 use carapace_kernel::crypto::MasterKey;
 

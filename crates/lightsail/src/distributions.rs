@@ -9,6 +9,7 @@
 //! as stale.
 
 use carapace_kernel::error::chain;
+use carapace_kernel::retry::commit;
 use carapace_store::{Cursor, Key, Row, Write};
 
 use super::cache::{
@@ -636,11 +637,7 @@ impl LightsailManager {
                 self.now_ms(),
             )?;
             writes.extend(op_writes);
-            match self.core.store.apply(writes).await {
-                Ok(_) => return Ok(Some(OperationView::as_answered(op))),
-                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
+            Ok(commit(self.core.store.as_ref(), writes).await?.then(|| OperationView::as_answered(op)))
         })
     }
 
@@ -661,17 +658,9 @@ impl LightsailManager {
                 expect,
             }];
             writes.extend(op_writes);
-            match self.core.store.apply(writes).await {
-                // As answered, the purge has just started.
-                Ok(_) => {
-                    return Ok(Some((
-                        CacheResetView { status: CacheResetStatus::InProgress, created_ms: now },
-                        OperationView::as_answered(op),
-                    )));
-                }
-                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
+            // As answered, the purge has just started.
+            let view = CacheResetView { status: CacheResetStatus::InProgress, created_ms: now };
+            Ok(commit(self.core.store.as_ref(), writes).await?.then(|| (view, OperationView::as_answered(op))))
         })
     }
 

@@ -12,6 +12,7 @@
 //! resets `Succeeded` at once.
 
 use carapace_kernel::error::chain;
+use carapace_kernel::retry::commit;
 use carapace_store::{Key, Order, Row, Scan, Write};
 
 use super::records::{
@@ -119,11 +120,7 @@ impl LightsailManager {
         carapace_kernel::optimistic!(LightsailError, LightsailError::busy("edge node report"), |_| {
             let expect = self.core.store.get(&key).await?.map(|r| r.version);
             let row = Row { key: key.clone(), version: 0, created_ms: self.now_ms(), body: records::encode(&report)? };
-            match self.core.store.apply(vec![Write::Put { row, expect }]).await {
-                Ok(_) => return Ok(Some(())),
-                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
+            Ok(commit(self.core.store.as_ref(), vec![Write::Put { row, expect }]).await?.then_some(()))
         })
     }
 
@@ -146,11 +143,7 @@ impl LightsailManager {
             sum.add(counters);
             sum.schema = records::SCHEMA;
             let row = Row { key: key.clone(), version: 0, created_ms: minute, body: records::encode(&sum)? };
-            match self.core.store.apply(vec![Write::Put { row, expect }]).await {
-                Ok(_) => return Ok(Some(())),
-                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
+            Ok(commit(self.core.store.as_ref(), vec![Write::Put { row, expect }]).await?.then_some(()))
         })
     }
 

@@ -147,11 +147,9 @@ impl LightsailManager {
                 expect: Some(row.version),
             }];
             writes.extend(op_writes);
-            match self.core.store.apply(writes).await {
-                Ok(_) => return Ok(Some(vec![OperationView::as_answered(op)])),
-                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
+            Ok(carapace_kernel::retry::commit(self.core.store.as_ref(), writes)
+                .await?
+                .then(|| vec![OperationView::as_answered(op)]))
         })
     }
 }
