@@ -49,6 +49,17 @@ pub enum ValidationMethod {
     Http,
 }
 
+impl ValidationMethod {
+    /// The stored (and, for ACM's own values, the wire) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "EMAIL",
+            Self::Dns => "DNS",
+            Self::Http => "HTTP",
+        }
+    }
+}
+
 /// Where the key pair came from (`CertificateKeyPairOrigin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -61,12 +72,32 @@ pub enum KeyPairOrigin {
     CustomerProvided,
 }
 
+impl KeyPairOrigin {
+    /// The stored (and, for ACM's own values, the wire) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AwsManaged => "AWS_MANAGED",
+            Self::Acme => "ACME",
+            Self::CustomerProvided => "CUSTOMER_PROVIDED",
+        }
+    }
+}
+
 /// The service managing a certificate (`CertificateManagedBy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ManagedBy {
     /// CloudFront.
     Cloudfront,
+}
+
+impl ManagedBy {
+    /// The stored (and, for ACM's own values, the wire) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cloudfront => "CLOUDFRONT",
+        }
+    }
 }
 
 /// A service that holds a certificate for its own users (not ACM's `ManagedBy`): such
@@ -77,6 +108,15 @@ pub enum ManagedBy {
 pub enum HeldBy {
     /// A Lightsail certificate (CreateCertificate of the Lightsail API).
     Lightsail,
+}
+
+impl HeldBy {
+    /// The stored (and, for ACM's own values, the wire) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lightsail => "lightsail",
+        }
+    }
 }
 
 /// Renewal progress (`RenewalStatus`).
@@ -91,6 +131,18 @@ pub enum RenewalStatus {
     Success,
     /// Renewal failed.
     Failed,
+}
+
+impl RenewalStatus {
+    /// The stored (and, for ACM's own values, the wire) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingAutoRenewal => "PENDING_AUTO_RENEWAL",
+            Self::PendingValidation => "PENDING_VALIDATION",
+            Self::Success => "SUCCESS",
+            Self::Failed => "FAILED",
+        }
+    }
 }
 
 /// Why a request or renewal failed (`FailureReason`; only the reasons Carapace produces).
@@ -433,5 +485,34 @@ impl Material {
     /// Encodes for storage.
     pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
         stored::encode("certificate material", self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each enum's `as_str` is the name serde stores it by.
+    #[test]
+    fn names_are_the_stored_names() {
+        fn stored(v: impl Serialize) -> String {
+            serde_json::to_value(v).unwrap().as_str().unwrap().to_owned()
+        }
+        for v in [ValidationMethod::Email, ValidationMethod::Dns, ValidationMethod::Http] {
+            assert_eq!(stored(v), v.as_str());
+        }
+        for v in [KeyPairOrigin::AwsManaged, KeyPairOrigin::Acme, KeyPairOrigin::CustomerProvided] {
+            assert_eq!(stored(v), v.as_str());
+        }
+        assert_eq!(stored(ManagedBy::Cloudfront), ManagedBy::Cloudfront.as_str());
+        assert_eq!(stored(HeldBy::Lightsail), HeldBy::Lightsail.as_str());
+        for v in [
+            RenewalStatus::PendingAutoRenewal,
+            RenewalStatus::PendingValidation,
+            RenewalStatus::Success,
+            RenewalStatus::Failed,
+        ] {
+            assert_eq!(stored(v), v.as_str());
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Core values ↔ Lightsail DTOs.
 
-use carapace_acm::record::{FailureReason, RenewalStatus};
+use carapace_acm::record::{FailureReason, RenewalStatus, RevocationReason};
 use carapace_acm::state::DomainStatus;
 use carapace_acm::{CertificateView as AcmView, Status, Tag};
 use carapace_lightsail::cache::{
@@ -84,6 +84,23 @@ fn failure(f: FailureReason) -> &'static str {
     }
 }
 
+/// ACM's revocation reason names, which Lightsail's `revocationReason` (a string) shares.
+fn revocation_reason(r: RevocationReason) -> &'static str {
+    match r {
+        RevocationReason::Unspecified => "UNSPECIFIED",
+        RevocationReason::KeyCompromise => "KEY_COMPROMISE",
+        RevocationReason::CaCompromise => "CA_COMPROMISE",
+        RevocationReason::AffiliationChanged => "AFFILIATION_CHANGED",
+        RevocationReason::Superceded => "SUPERCEDED",
+        RevocationReason::Superseded => "SUPERSEDED",
+        RevocationReason::CessationOfOperation => "CESSATION_OF_OPERATION",
+        RevocationReason::CertificateHold => "CERTIFICATE_HOLD",
+        RevocationReason::RemoveFromCrl => "REMOVE_FROM_CRL",
+        RevocationReason::PrivilegeWithdrawn => "PRIVILEGE_WITHDRAWN",
+        RevocationReason::AACompromise => "A_A_COMPROMISE",
+    }
+}
+
 /// The validation records. Lightsail adds the CNAMEs itself only for domains hosted in
 /// Lightsail DNS; Carapace hosts no zones, so `dnsRecordCreationState` says the owner
 /// must publish them.
@@ -142,9 +159,7 @@ pub(crate) fn certificate_detail(c: &CertificateView, acm: &AcmView) -> m::Certi
             updated_at: Some(ts(rn.updated_ms)),
         }),
         revoked_at: r.revoked_ms.map(ts),
-        revocation_reason: r
-            .revocation_reason
-            .and_then(|x| serde_json::to_value(x).ok().and_then(|v| v.as_str().map(str::to_owned))),
+        revocation_reason: r.revocation_reason.map(|x| revocation_reason(x).to_owned()),
         tags: Some(tags(&c.record.tags)),
         support_code: Some(c.record.support_code.clone()),
     }
@@ -422,5 +437,31 @@ pub(crate) fn distribution(v: &DistributionView, single: bool) -> m::LightsailDi
             error_code: None,
             error_details: None,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names are ACM's, as the stored records spell them.
+    #[test]
+    fn revocation_reasons_are_acms_names() {
+        use RevocationReason as R;
+        for r in [
+            R::Unspecified,
+            R::KeyCompromise,
+            R::CaCompromise,
+            R::AffiliationChanged,
+            R::Superceded,
+            R::Superseded,
+            R::CessationOfOperation,
+            R::CertificateHold,
+            R::RemoveFromCrl,
+            R::PrivilegeWithdrawn,
+            R::AACompromise,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), revocation_reason(r), "{r:?}");
+        }
     }
 }
