@@ -73,8 +73,7 @@ impl ValidationSecret {
             return Self::open(&row, master, &aad);
         }
         let mut bytes = Zeroizing::new([0u8; 32]);
-        aws_lc_rs::rand::fill(bytes.as_mut())
-            .map_err(|_| AcmError::Internal("random number generator failed".into()))?;
+        aws_lc_rs::rand::fill(bytes.as_mut()).map_err(AcmError::fault("drawing the validation secret"))?;
         let stored = StoredSecret {
             sealed: base64::engine::general_purpose::STANDARD.encode(
                 master
