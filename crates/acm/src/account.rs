@@ -33,7 +33,7 @@ impl CertificateManager {
     /// GetAccountConfiguration.
     pub async fn account_configuration(&self, owner: &Owner) -> Result<AccountConfiguration, AcmError> {
         match self.core.store.get(&Key::new(CONFIG_KIND, owner.scope(), "config")).await? {
-            Some(row) => serde_json::from_slice(&row.body).map_err(AcmError::internal),
+            Some(row) => Ok(carapace_kernel::stored::decode("account configuration", &row.body)?),
             None => Ok(AccountConfiguration::default()),
         }
     }
@@ -70,7 +70,7 @@ impl CertificateManager {
             let token = store.get(&token_key).await?;
             let token_expect = match &token {
                 Some(row) => {
-                    let at: i64 = serde_json::from_slice(&row.body).map_err(AcmError::internal)?;
+                    let at: i64 = carapace_kernel::stored::decode("idempotency token", &row.body)?;
                     if now < at + IDEMPOTENCY_WINDOW_MS {
                         return Ok(Some(())); // the same request again
                     }
@@ -80,12 +80,12 @@ impl CertificateManager {
             };
             let current = store.get(&config_key).await?;
             let mut config = match &current {
-                Some(row) => serde_json::from_slice(&row.body).map_err(AcmError::internal)?,
+                Some(row) => carapace_kernel::stored::decode("account configuration", &row.body)?,
                 None => AccountConfiguration::default(),
             };
             config.days_before_expiry = days;
-            let body = serde_json::to_vec(&config).map_err(AcmError::internal)?;
-            let token_body = serde_json::to_vec(&now).map_err(AcmError::internal)?;
+            let body = carapace_kernel::stored::encode("account configuration", &config)?;
+            let token_body = carapace_kernel::stored::encode("idempotency token", &now)?;
             let writes = vec![
                 Write::Put {
                     row: Row { key: config_key.clone(), version: 0, created_ms: now, body },

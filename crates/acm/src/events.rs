@@ -163,14 +163,14 @@ fn derived_id(identity: &str) -> String {
 
 /// The queue writes that deliver `event` to every configured webhook (none without
 /// webhooks), due at `now_ms`.
-pub fn deliveries(settings: &EventSettings, event: &Event, now_ms: i64) -> Result<Vec<Write>, String> {
+pub fn deliveries(settings: &EventSettings, event: &Event, now_ms: i64) -> Result<Vec<Write>, DecodeError> {
     let document = event.to_json();
     settings
         .webhooks
         .iter()
         .map(|w| {
             let job = EventJob::Deliver(Delivery { webhook: w.name.clone(), event: document.clone() });
-            job.to_new_job(now_ms).map(Write::Enqueue).map_err(|e| e.to_string())
+            job.to_new_job(now_ms).map(Write::Enqueue)
         })
         .collect()
 }

@@ -274,11 +274,7 @@ impl CertificateManager {
                 material_put(self, &scope, &loaded.id, loaded.created_ms, &material).await?,
             ];
             writes.extend(lifecycle::new_leaf_writes(self, &scope, &loaded.id, &loaded.record, "REIMPORT", now)?);
-            match self.core.store.apply(writes).await {
-                Ok(_) => return Ok(Some(arn.clone())),
-                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
+            Ok(carapace_kernel::retry::commit(self.core.store.as_ref(), writes).await?.then(|| arn.clone()))
         })
     }
 

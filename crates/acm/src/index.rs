@@ -7,7 +7,6 @@
 //! wanted ones, and the listing checks the status at read time on the few rows it fetches.
 
 use carapace_store::Clause;
-use serde::Serialize;
 
 use super::filter::{DEFAULT_LIST_KEY_TYPES, ListFilter};
 use super::record::{
@@ -76,11 +75,6 @@ fn derive(body: &[u8]) -> Option<Vec<(String, String)>> {
     CertificateRecord::decode(body).ok().map(|r| attributes(&r))
 }
 
-/// A serde enum's wire name (`SCREAMING_SNAKE_CASE` for these).
-fn name(value: impl Serialize) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 fn export_name(enabled: bool) -> &'static str {
     if enabled { "ENABLED" } else { "DISABLED" }
 }
@@ -100,11 +94,11 @@ pub fn attributes(r: &CertificateRecord) -> Vec<(String, String)> {
     let mut out = vec![
         (STATUS.to_owned(), r.status.as_str().to_owned()),
         (KEY.to_owned(), r.key_algorithm.as_str().to_owned()),
-        (ORIGIN.to_owned(), name(r.key_pair_origin)),
+        (ORIGIN.to_owned(), r.key_pair_origin.as_str().to_owned()),
     ];
     out.extend(r.options.export.then(|| (EXPORT.to_owned(), export_name(true).to_owned())));
-    out.extend(r.managed_by.map(|m| (MANAGED.to_owned(), name(m))));
-    out.extend(r.held_by.map(|h| (HELD.to_owned(), name(h))));
+    out.extend(r.managed_by.map(|m| (MANAGED.to_owned(), m.as_str().to_owned())));
+    out.extend(r.held_by.map(|h| (HELD.to_owned(), h.as_str().to_owned())));
     out.extend(r.root_hierarchy.map(|h| (HIERARCHY.to_owned(), h.as_str().to_owned())));
     if let Some(x) = &r.x509 {
         out.extend(x.extended_key_usages.iter().map(|(n, _)| (EKU.to_owned(), n.clone())));
@@ -114,10 +108,10 @@ pub fn attributes(r: &CertificateRecord) -> Vec<(String, String)> {
         out.push((ISSUED.to_owned(), r.issued_ms.map(time_key).unwrap_or_default()));
     }
     out.push((CN.to_owned(), r.domain_name.clone()));
-    out.extend(r.validation_method.map(|m| (METHOD.to_owned(), name(m))));
+    out.extend(r.validation_method.map(|m| (METHOD.to_owned(), m.as_str().to_owned())));
     out.extend(r.imported_ms.map(|ms| (IMPORTED.to_owned(), time_key(ms))));
     out.extend(r.revoked_ms.map(|ms| (REVOKED.to_owned(), time_key(ms))));
-    out.extend(r.renewal.as_ref().map(|rn| (RENEWAL.to_owned(), name(rn.status))));
+    out.extend(r.renewal.as_ref().map(|rn| (RENEWAL.to_owned(), rn.status.as_str().to_owned())));
     let flag = |on: bool, attribute: &str| on.then(|| (attribute.to_owned(), "TRUE".to_owned()));
     out.extend(flag(r.exported, EXPORTED));
     out.extend(flag(!r.in_use_by.is_empty(), IN_USE));
@@ -234,7 +228,9 @@ fn domain(names: impl IntoIterator<Item = String>) -> Option<Vec<String>> {
 fn any_origin() -> Clause {
     Clause::new(
         ORIGIN,
-        [KeyPairOrigin::AwsManaged, KeyPairOrigin::Acme, KeyPairOrigin::CustomerProvided].iter().map(name),
+        [KeyPairOrigin::AwsManaged, KeyPairOrigin::Acme, KeyPairOrigin::CustomerProvided]
+            .iter()
+            .map(|o| o.as_str().to_owned()),
     )
 }
 
@@ -269,8 +265,10 @@ pub fn sort_plan(field: SortField) -> SortPlan {
         SortField::IssuedAt => attribute(ISSUED, Some(leafless()), None),
         SortField::ValidationMethod => attribute(
             METHOD,
-            Some(Clause::new(ORIGIN, [name(KeyPairOrigin::CustomerProvided)])),
-            domain([ValidationMethod::Email, ValidationMethod::Dns, ValidationMethod::Http].map(name)),
+            Some(Clause::new(ORIGIN, [KeyPairOrigin::CustomerProvided.as_str().to_owned()])),
+            domain(
+                [ValidationMethod::Email, ValidationMethod::Dns, ValidationMethod::Http].map(|m| m.as_str().to_owned()),
+            ),
         ),
         SortField::ImportedAt => attribute(IMPORTED, Some(any_origin()), None),
         SortField::RevokedAt => attribute(REVOKED, Some(any_origin()), None),
@@ -284,13 +282,15 @@ pub fn sort_plan(field: SortField) -> SortPlan {
                     RenewalStatus::Success,
                     RenewalStatus::Failed,
                 ]
-                .map(name),
+                .map(|s| s.as_str().to_owned()),
             ),
         ),
         SortField::Exported => attribute(EXPORTED, Some(any_origin()), flag()),
         SortField::InUse => attribute(IN_USE, Some(any_origin()), flag()),
         SortField::RenewalEligibility => attribute(RENEWABLE, Some(any_origin()), flag()),
-        SortField::ManagedBy => attribute(MANAGED, Some(any_origin()), domain([name(ManagedBy::Cloudfront)])),
+        SortField::ManagedBy => {
+            attribute(MANAGED, Some(any_origin()), domain([ManagedBy::Cloudfront.as_str().to_owned()]))
+        }
     }
 }
 
@@ -331,7 +331,7 @@ pub fn list_clauses(f: &ListFilter) -> Vec<Clause> {
         out.push(Clause::new(STATUS, stored_statuses(&f.statuses)));
     }
     if let Some(managed) = f.managed_by {
-        out.push(Clause::new(MANAGED, [name(managed)]));
+        out.push(Clause::new(MANAGED, [managed.as_str().to_owned()]));
     }
     if !f.extended_key_usages.is_empty() {
         out.push(Clause::new(EKU, f.extended_key_usages.clone()));
@@ -356,7 +356,7 @@ pub fn list_clauses(f: &ListFilter) -> Vec<Clause> {
     let origins =
         f.key_pair_origins.as_deref().unwrap_or(&[KeyPairOrigin::AwsManaged, KeyPairOrigin::CustomerProvided]);
     if !HELD_ORIGINS.iter().all(|o| origins.contains(o)) {
-        out.push(Clause::new(ORIGIN, origins.iter().map(name)));
+        out.push(Clause::new(ORIGIN, origins.iter().map(|o| o.as_str().to_owned())));
     }
     out
 }
@@ -368,7 +368,7 @@ const HELD_ORIGINS: [KeyPairOrigin; 2] = [KeyPairOrigin::AwsManaged, KeyPairOrig
 /// them when empty): the holder's first, since it is the smaller set of the two in the
 /// common case.
 pub fn held_clauses(holder: HeldBy, statuses: &[Status]) -> Vec<Clause> {
-    let mut out = vec![Clause::new(HELD, [name(holder)])];
+    let mut out = vec![Clause::new(HELD, [holder.as_str().to_owned()])];
     if !statuses.is_empty() {
         out.push(Clause::new(STATUS, stored_statuses(statuses)));
     }
@@ -382,11 +382,11 @@ pub fn search_clauses(narrows: &[Narrow]) -> Vec<Clause> {
         out.push(match n {
             Narrow::Status(s) => Clause::new(STATUS, stored_statuses(&[*s])),
             Narrow::KeyAlgorithm(k) => Clause::new(KEY, [k.as_str()]),
-            Narrow::Origin(o) => Clause::new(ORIGIN, [name(o)]),
+            Narrow::Origin(o) => Clause::new(ORIGIN, [o.as_str().to_owned()]),
             Narrow::ExtendedKeyUsage(e) => Clause::new(EKU, [e.clone()]),
             Narrow::KeyUsage(k) => Clause::new(KU, [k.clone()]),
             Narrow::Export(e) => export_clause(*e),
-            Narrow::ManagedBy(m) => Clause::new(MANAGED, [name(m)]),
+            Narrow::ManagedBy(m) => Clause::new(MANAGED, [m.as_str().to_owned()]),
         });
     }
     // A walk in creation order needs a clause to drive it: an absence cannot.
@@ -476,8 +476,8 @@ mod tests {
 
     #[test]
     fn wire_names() {
-        assert_eq!(name(KeyPairOrigin::CustomerProvided), "CUSTOMER_PROVIDED");
-        assert_eq!(name(ManagedBy::Cloudfront), "CLOUDFRONT");
+        assert_eq!(KeyPairOrigin::CustomerProvided.as_str(), "CUSTOMER_PROVIDED");
+        assert_eq!(ManagedBy::Cloudfront.as_str(), "CLOUDFRONT");
         assert_eq!(stored_statuses(&[Status::Expired]), ["EXPIRED", "ISSUED"]);
         // ACM's default origins hold for every certificate Carapace has: no clause.
         assert_eq!(list_clauses(&ListFilter::default()), [Clause::new(KEY, ["RSA_1024", "RSA_2048"])]);

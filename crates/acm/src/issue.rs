@@ -208,14 +208,12 @@ impl CertificateManager {
                 }
                 loaded.record.status =
                     transition(loaded.record.status, Event::TimeOut).map_err(AcmError::fault("timing out"))?;
-                match self.core.store.apply(vec![record_put(&job.scope, &loaded, Some(loaded.version))?]).await {
-                    Ok(_) => {
-                        tracing::info!(arn = %loaded.record.arn, "certificate request timed out");
-                        return Ok(Some(Outcome::Finished));
-                    }
-                    Err(carapace_store::Error::Conflict(_)) => return Ok(None),
-                    Err(e) => return Err(e.into()),
+                let writes = vec![record_put(&job.scope, &loaded, Some(loaded.version))?];
+                if !carapace_kernel::retry::commit(self.core.store.as_ref(), writes).await? {
+                    return Ok(None);
                 }
+                tracing::info!(arn = %loaded.record.arn, "certificate request timed out");
+                return Ok(Some(Outcome::Finished));
             }
         )
     }

@@ -109,7 +109,7 @@ impl CertificateManager {
             return Err(AcmError::Internal(format!("bad stored ARN {}", record.arn)));
         };
         let event = events::Event::new(identity, detail_type, &arn.account, &arn.region, now_ms, &record.arn, detail);
-        events::deliveries(&self.settings.events, &event, now_ms).map_err(AcmError::Internal)
+        events::deliveries(&self.settings.events, &event, now_ms).map_err(AcmError::fault("encoding an event delivery"))
     }
 
     /// The `ACM Certificate Renewal Action Required` event for the renewal as it now stands.
@@ -284,7 +284,8 @@ impl CertificateManager {
         let now = self.now_ms();
         if now > not_after {
             let record = &mut loaded.record;
-            record.status = transition(record.status, Event::Expire).map_err(AcmError::internal)?;
+            record.status =
+                transition(record.status, Event::Expire).map_err(AcmError::fault("expiring a certificate"))?;
             let mut writes = vec![record_put(&job.scope, &loaded, Some(loaded.version))?];
             // ACM sends no Expired event for imported certificates.
             if loaded.record.cert_type != CertificateType::Imported {

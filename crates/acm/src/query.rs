@@ -11,6 +11,7 @@
 //! query, account or region an `InvalidArgsException` instead of a silently wrong page.
 
 use base64::Engine as _;
+use carapace_kernel::error::chain;
 use carapace_store::{Clause, Cursor, Key, Order, Row, Scan, SortCursor, SortKey, SortedScan};
 use serde::{Deserialize, Serialize};
 
@@ -154,7 +155,7 @@ impl CertificateManager {
             .get(&Key::new(record::MATERIAL_KIND, owner.scope(), id))
             .await?
             .ok_or_else(|| AcmError::Internal(format!("certificate {id} has no material row")))?;
-        Material::decode(&row.body).map_err(AcmError::Internal)
+        Ok(Material::decode(&row.body)?)
     }
 
     /// ListCertificates.
@@ -177,7 +178,7 @@ impl CertificateManager {
         let (items, resume) = self
             .walk_indexed(owner, &clauses, None, order, after, max, |v| query.filter.matches(&v.record, v.status))
             .await?;
-        Ok(ListPage { items, next_token: resume.map(|c| list_token(&c, &fingerprint)) })
+        Ok(ListPage { items, next_token: resume.map(|c| list_token(&c, &fingerprint)).transpose()? })
     }
 
     /// Up to `max` certificates in `(created_ms, id)` order from `after` that meet the
@@ -234,7 +235,7 @@ impl CertificateManager {
                 let record = match CertificateRecord::decode(&row.body) {
                     Ok(r) => r,
                     Err(e) => {
-                        tracing::error!(key = %row.key, error = %e, "skipping an unreadable certificate record");
+                        tracing::error!(key = %row.key, error = chain(&e), "skipping an unreadable certificate record");
                         continue;
                     }
                 };
@@ -351,7 +352,7 @@ impl CertificateManager {
             limit: usize::MAX,
         };
         let rows = self.core.store.scan(scan).await?;
-        let records = rows.iter().map(|row| CertificateRecord::decode(&row.body).map_err(AcmError::Internal));
+        let records = rows.iter().map(|row| CertificateRecord::decode(&row.body).map_err(AcmError::from));
         let records = records.collect::<Result<Vec<_>, _>>()?;
         Ok(records.into_iter().filter(|r| r.held_by.is_none()).map(|r| self.view(r)).collect())
     }
@@ -431,7 +432,7 @@ impl CertificateManager {
             }
         }
         let page = Walked::of(found, stopped, max);
-        let next_token = page.resume.map(|p| encode_token(&SearchToken { p, f: fingerprint.clone() }));
+        let next_token = page.resume.map(|p| encode_token(&SearchToken { p, f: fingerprint.clone() })).transpose()?;
         Ok(SearchPage { items: page.items, next_token })
     }
 
@@ -467,7 +468,8 @@ impl CertificateManager {
         let requested =
             domains.iter().map(|d| requested_dns.map(|s| s.dns_record(&owner.account, &d.domain_name))).collect();
         let end = start + domains.len();
-        let next_token = (end < record.domains.len()).then(|| encode_token(&IndexToken { n: end, f: fingerprint }));
+        let next_token =
+            (end < record.domains.len()).then(|| encode_token(&IndexToken { n: end, f: fingerprint })).transpose()?;
         Ok(DomainValidationPage { domains, requested_dns: requested, method_update: record.method_update, next_token })
     }
 }
@@ -565,12 +567,12 @@ struct IndexToken {
     f: String,
 }
 
-fn list_token(c: &Cursor, fingerprint: &str) -> String {
+fn list_token(c: &Cursor, fingerprint: &str) -> Result<String, AcmError> {
     encode_token(&ListToken { c: c.created_ms, i: c.id.clone(), f: fingerprint.to_owned() })
 }
 
-fn encode_token(t: &impl Serialize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(t).unwrap_or_default())
+fn encode_token(t: &impl Serialize) -> Result<String, AcmError> {
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(carapace_kernel::stored::encode("page token", t)?))
 }
 
 fn decode_token<T: serde::de::DeserializeOwned>(token: &str) -> Result<T, AcmError> {

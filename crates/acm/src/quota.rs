@@ -110,7 +110,7 @@ impl CertificateManager {
     pub(crate) async fn usage(&self, scope: &str) -> Result<LoadedUsage, AcmError> {
         let store = self.core.store.as_ref();
         if let Some(row) = store.get(&Key::new(USAGE_KIND, scope, USAGE_ID)).await? {
-            let usage = serde_json::from_slice(&row.body).map_err(AcmError::internal)?;
+            let usage = carapace_kernel::stored::decode("quota usage", &row.body)?;
             return Ok(LoadedUsage { usage, version: Some(row.version), created_ms: row.created_ms });
         }
         let now = self.now_ms();
@@ -148,7 +148,7 @@ pub(crate) fn usage_put(scope: &str, usage: &LoadedUsage) -> Result<Write, AcmEr
             key: Key::new(USAGE_KIND, scope, USAGE_ID),
             version: 0,
             created_ms: usage.created_ms,
-            body: serde_json::to_vec(&usage.usage).map_err(AcmError::internal)?,
+            body: carapace_kernel::stored::encode("quota usage", &usage.usage)?,
         },
         expect: usage.version,
     })

@@ -16,6 +16,7 @@ use super::names::Tag;
 use super::state::{DomainStatus, Status};
 use super::validation::{HttpRedirect, ResourceRecord};
 use carapace_kernel::ca::KeyAlgorithm;
+use carapace_kernel::stored::{self, RecordError};
 
 /// Row kind of certificate records.
 pub const KIND: &str = "acm.certificate";
@@ -48,6 +49,17 @@ pub enum ValidationMethod {
     Http,
 }
 
+impl ValidationMethod {
+    /// The stored (and, for ACM's own values, the wire) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "EMAIL",
+            Self::Dns => "DNS",
+            Self::Http => "HTTP",
+        }
+    }
+}
+
 /// Where the key pair came from (`CertificateKeyPairOrigin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -60,12 +72,32 @@ pub enum KeyPairOrigin {
     CustomerProvided,
 }
 
+impl KeyPairOrigin {
+    /// The stored (and, for ACM's own values, the wire) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AwsManaged => "AWS_MANAGED",
+            Self::Acme => "ACME",
+            Self::CustomerProvided => "CUSTOMER_PROVIDED",
+        }
+    }
+}
+
 /// The service managing a certificate (`CertificateManagedBy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ManagedBy {
     /// CloudFront.
     Cloudfront,
+}
+
+impl ManagedBy {
+    /// The stored (and, for ACM's own values, the wire) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cloudfront => "CLOUDFRONT",
+        }
+    }
 }
 
 /// A service that holds a certificate for its own users (not ACM's `ManagedBy`): such
@@ -76,6 +108,15 @@ pub enum ManagedBy {
 pub enum HeldBy {
     /// A Lightsail certificate (CreateCertificate of the Lightsail API).
     Lightsail,
+}
+
+impl HeldBy {
+    /// The stored (and, for ACM's own values, the wire) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lightsail => "lightsail",
+        }
+    }
 }
 
 /// Renewal progress (`RenewalStatus`).
@@ -90,6 +131,18 @@ pub enum RenewalStatus {
     Success,
     /// Renewal failed.
     Failed,
+}
+
+impl RenewalStatus {
+    /// The stored (and, for ACM's own values, the wire) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingAutoRenewal => "PENDING_AUTO_RENEWAL",
+            Self::PendingValidation => "PENDING_VALIDATION",
+            Self::Success => "SUCCESS",
+            Self::Failed => "FAILED",
+        }
+    }
 }
 
 /// Why a request or renewal failed (`FailureReason`; only the reasons Carapace produces).
@@ -376,17 +429,15 @@ impl CertificateRecord {
     }
 
     /// Decodes a stored body.
-    pub fn decode(body: &[u8]) -> Result<Self, String> {
-        let record: Self = serde_json::from_slice(body).map_err(|e| format!("certificate record: {e}"))?;
-        if record.schema > SCHEMA {
-            return Err(format!("certificate record schema {} is newer than this build ({SCHEMA})", record.schema));
-        }
+    pub fn decode(body: &[u8]) -> Result<Self, RecordError> {
+        let record: Self = stored::decode("certificate record", body)?;
+        stored::check_schema("certificate record", record.schema, SCHEMA)?;
         Ok(record)
     }
 
     /// Encodes for storage.
-    pub fn encode(&self) -> Result<Vec<u8>, super::AcmError> {
-        serde_json::to_vec(self).map_err(super::AcmError::internal)
+    pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
+        stored::encode("certificate record", self)
     }
 }
 
@@ -425,16 +476,43 @@ impl std::fmt::Debug for Material {
 
 impl Material {
     /// Decodes a stored body.
-    pub fn decode(body: &[u8]) -> Result<Self, String> {
-        let m: Self = serde_json::from_slice(body).map_err(|e| format!("certificate material: {e}"))?;
-        if m.schema > SCHEMA {
-            return Err(format!("certificate material schema {} is newer than this build ({SCHEMA})", m.schema));
-        }
+    pub fn decode(body: &[u8]) -> Result<Self, RecordError> {
+        let m: Self = stored::decode("certificate material", body)?;
+        stored::check_schema("certificate material", m.schema, SCHEMA)?;
         Ok(m)
     }
 
     /// Encodes for storage.
-    pub fn encode(&self) -> Result<Vec<u8>, super::AcmError> {
-        serde_json::to_vec(self).map_err(super::AcmError::internal)
+    pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
+        stored::encode("certificate material", self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each enum's `as_str` is the name serde stores it by.
+    #[test]
+    fn names_are_the_stored_names() {
+        fn stored(v: impl Serialize) -> String {
+            serde_json::to_value(v).unwrap().as_str().unwrap().to_owned()
+        }
+        for v in [ValidationMethod::Email, ValidationMethod::Dns, ValidationMethod::Http] {
+            assert_eq!(stored(v), v.as_str());
+        }
+        for v in [KeyPairOrigin::AwsManaged, KeyPairOrigin::Acme, KeyPairOrigin::CustomerProvided] {
+            assert_eq!(stored(v), v.as_str());
+        }
+        assert_eq!(stored(ManagedBy::Cloudfront), ManagedBy::Cloudfront.as_str());
+        assert_eq!(stored(HeldBy::Lightsail), HeldBy::Lightsail.as_str());
+        for v in [
+            RenewalStatus::PendingAutoRenewal,
+            RenewalStatus::PendingValidation,
+            RenewalStatus::Success,
+            RenewalStatus::Failed,
+        ] {
+            assert_eq!(stored(v), v.as_str());
+        }
     }
 }

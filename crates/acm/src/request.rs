@@ -266,7 +266,7 @@ impl CertificateManager {
                 if let Some(key) = &token_key
                     && let Some(row) = store.get(key).await?
                 {
-                    let token: TokenRow = serde_json::from_slice(&row.body).map_err(AcmError::internal)?;
+                    let token: TokenRow = carapace_kernel::stored::decode("idempotency token", &row.body)?;
                     if now < token.at_ms + IDEMPOTENCY_WINDOW_MS {
                         if token.fingerprint != fingerprint {
                             tracing::info!(arn = %token.arn, "idempotency token reused with different parameters; returning the first request's certificate");
@@ -309,12 +309,10 @@ impl CertificateManager {
                     writes.extend(holder.writes.iter().cloned());
                 }
                 if let Some(key) = &token_key {
-                    let token = serde_json::to_vec(&TokenRow {
-                        arn: arn.clone(),
-                        fingerprint: fingerprint.clone(),
-                        at_ms: now,
-                    })
-                    .map_err(AcmError::internal)?;
+                    let token = carapace_kernel::stored::encode(
+                        "idempotency token",
+                        &TokenRow { arn: arn.clone(), fingerprint: fingerprint.clone(), at_ms: now },
+                    )?;
                     writes.push(Write::Put {
                         row: Row { key: key.clone(), version: 0, created_ms: now, body: token },
                         expect: token_version,

@@ -196,7 +196,7 @@ impl CertificateManager {
         let mut writes = Vec::new();
         let done;
         if let Some(domain) = &caa_denied {
-            record.status = transition(record.status, Event::Fail).map_err(AcmError::internal)?;
+            record.status = transition(record.status, Event::Fail).map_err(AcmError::fault("failing a validation"))?;
             record.failure_reason = Some(FailureReason::CaaError);
             for d in &mut record.domains {
                 if d.domain_name == *domain {
@@ -264,7 +264,7 @@ impl CertificateManager {
         // means a crashed earlier run stored it already.
         let token_row =
             TokenRow { scope: job.scope.clone(), id: job.id.clone(), domain: job.domain.clone(), expires_ms: deadline };
-        let body = serde_json::to_vec(&token_row).map_err(AcmError::internal)?;
+        let body = carapace_kernel::stored::encode("approval token", &token_row)?;
         let put = Write::Put {
             row: Row { key: Key::new(TOKEN_KIND, "", &hash), version: 0, created_ms: now, body },
             expect: None,
@@ -306,7 +306,7 @@ impl CertificateManager {
         }
         let key = Key::new(TOKEN_KIND, "", email::token_hash(token));
         let row = self.core.store.get(&key).await?.ok_or_else(invalid)?;
-        let stored: TokenRow = serde_json::from_slice(&row.body).map_err(AcmError::internal)?;
+        let stored: TokenRow = carapace_kernel::stored::decode("approval token", &row.body)?;
         if self.now_ms() >= stored.expires_ms {
             return Err(invalid());
         }
@@ -389,15 +389,12 @@ impl CertificateManager {
                     sans: record.sans.clone(),
                 };
                 writes.insert(0, record_put(&t.scope, &loaded, Some(loaded.version))?);
-                match self.core.store.apply(writes).await {
-                    Ok(_) => {
-                        self.core.wake_workers();
-                        tracing::info!(arn = %view.arn, domain = %view.domain, "domain approved by email");
-                        return Ok(Some(view));
-                    }
-                    Err(carapace_store::Error::Conflict(_)) => return Ok(None),
-                    Err(e) => return Err(e.into()),
+                if !carapace_kernel::retry::commit(self.core.store.as_ref(), writes).await? {
+                    return Ok(None);
                 }
+                self.core.wake_workers();
+                tracing::info!(arn = %view.arn, domain = %view.domain, "domain approved by email");
+                return Ok(Some(view));
             }
         )
     }
@@ -588,8 +585,8 @@ pub(crate) mod tests {
     /// again; the link approves the renewal (not a new request), and the leaf is renewed.
     #[tokio::test]
     async fn email_renewal_mails_again_and_the_link_renews() {
-        use crate::lifecycle::DAY_MS;
         use crate::record::RenewalStatus;
+        const DAY_MS: i64 = 86_400_000;
         let dns = TestDns::start(&["example.com"]).await;
         let (port, mails) = smtp_sink().await;
         let (m, clock) = setup(&dns, port).await;

@@ -21,7 +21,7 @@ use carapace_store::{Key, Row, Store, Write};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::AcmError;
+use super::error::AcmError;
 use super::names::base_domain;
 use carapace_kernel::crypto::MasterKey;
 
@@ -73,8 +73,7 @@ impl ValidationSecret {
             return Self::open(&row, master, &aad);
         }
         let mut bytes = Zeroizing::new([0u8; 32]);
-        aws_lc_rs::rand::fill(bytes.as_mut())
-            .map_err(|_| AcmError::Internal("random number generator failed".into()))?;
+        aws_lc_rs::rand::fill(bytes.as_mut()).map_err(AcmError::fault("drawing the validation secret"))?;
         let stored = StoredSecret {
             sealed: base64::engine::general_purpose::STANDARD.encode(
                 master
@@ -82,7 +81,7 @@ impl ValidationSecret {
                     .map_err(AcmError::fault("sealing the validation secret"))?,
             ),
         };
-        let body = serde_json::to_vec(&stored).map_err(AcmError::fault("encoding the validation secret"))?;
+        let body = carapace_kernel::stored::encode("validation secret", &stored)?;
         let row = Row { key: key.clone(), version: 0, created_ms: now_ms, body };
         match store.apply(vec![Write::Put { row, expect: None }]).await {
             Ok(_) => Ok(Self(bytes)),
@@ -96,7 +95,7 @@ impl ValidationSecret {
     }
 
     fn open(row: &Row, master: &MasterKey, aad: &str) -> Result<Self, AcmError> {
-        let stored: StoredSecret = serde_json::from_slice(&row.body).map_err(AcmError::fault("validation secret"))?;
+        let stored: StoredSecret = carapace_kernel::stored::decode("validation secret", &row.body)?;
         let sealed = base64::engine::general_purpose::STANDARD
             .decode(stored.sealed)
             .map_err(AcmError::fault("validation secret"))?;

@@ -301,7 +301,7 @@ async fn template(store: &dyn Store, owner: &Owner, id: &str) -> anyhow::Result<
     let record = store.get(&Key::new(record::KIND, &scope, id)).await?.context("template record")?;
     // A pending certificate has no material row yet (it is written at issuance).
     let material = store.get(&Key::new(record::MATERIAL_KIND, &scope, id)).await?;
-    let record = CertificateRecord::decode(&record.body).map_err(anyhow::Error::msg)?;
+    let record = CertificateRecord::decode(&record.body)?;
     if !matches!(record.key_algorithm, KeyAlgorithm::EcPrime256v1 | KeyAlgorithm::Rsa2048) {
         bail!("unexpected template key {:?}", record.key_algorithm);
     }

@@ -482,7 +482,7 @@ impl CredentialLookup for KeyLookup {
                 Ok(credential)
             }
             Err(e) => {
-                tracing::error!(error = %e, "access key lookup failed");
+                tracing::error!(error = carapace_kernel::error::chain(&e), "access key lookup failed");
                 Err(WireError::internal())
             }
         }

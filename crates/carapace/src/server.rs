@@ -181,7 +181,7 @@ impl Front {
             Ok(Some(der)) => binary("application/pkix-crl", der),
             Ok(None) => not_found(),
             Err(e) => {
-                tracing::error!(error = %e, "CRL failed");
+                tracing::error!(error = carapace_kernel::error::chain(&e), "CRL failed");
                 plain(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "Internal error\n".to_owned())
             }
         }
@@ -207,8 +207,8 @@ impl Front {
                 tracing::error!(error = %e, "OCSP lookup failed");
                 failure(OcspFailure::TryLater)
             }
-            Err(e @ (RevocationError::Sign(_) | RevocationError::Serial(_))) => {
-                tracing::error!(error = %e, "OCSP response failed");
+            Err(e @ (RevocationError::Sign { .. } | RevocationError::NoCertId | RevocationError::Serial(_))) => {
+                tracing::error!(error = carapace_kernel::error::chain(&e), "OCSP response failed");
                 failure(OcspFailure::InternalError)
             }
         }

@@ -72,7 +72,7 @@ impl Directories {
         let password_hash = tokio::task::spawn_blocking(move || password::hash(&password))
             .await
             .map_err(|e| DsError::fault("the password hashing task failed", e))?
-            .map_err(DsError::Internal)?;
+            .map_err(|e| DsError::fault("drawing the password's salt", e))?;
         retry(|| self.try_create(scope, &new, &password_hash)).await
     }
 

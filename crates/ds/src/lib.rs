@@ -145,7 +145,9 @@ pub enum DsError {
     #[error("internal: {0}")]
     Internal(String),
     /// Something internal failed with an error of its own (a fault, never shown to a client).
-    #[error("internal: {what}: {source}")]
+    /// The message carries the source's whole chain as well, because the wire layer logs
+    /// the message.
+    #[error("internal: {what}: {}", carapace_kernel::error::chain(source.as_ref()))]
     Fault {
         /// What failed.
         what: &'static str,
@@ -159,6 +161,13 @@ impl DsError {
     /// A fault: `what` failed because of `source`.
     pub(crate) fn fault(what: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Fault { what, source: source.into() }
+    }
+}
+
+/// A stored record that does not decode or encode is a fault.
+impl From<carapace_kernel::stored::RecordError> for DsError {
+    fn from(e: carapace_kernel::stored::RecordError) -> Self {
+        Self::fault("a stored record", e)
     }
 }
 
@@ -410,21 +419,21 @@ fn decode_cursor(token: &str) -> Result<Cursor> {
 
 fn random_hex(bytes: usize) -> Result<String> {
     let mut buf = vec![0u8; bytes];
-    aws_lc_rs::rand::fill(&mut buf).map_err(|_| DsError::Internal("random source failed".into()))?;
+    aws_lc_rs::rand::fill(&mut buf).map_err(|e| DsError::fault("drawing random bytes", e))?;
     Ok(hex::encode(buf))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(row: &Row) -> Result<T> {
-    serde_json::from_slice(&row.body).map_err(|e| DsError::Internal(format!("row {} does not decode: {e}", row.key)))
+    Ok(carapace_kernel::stored::decode("Directory Service record", &row.body)?)
 }
 
 fn directory_row(scope: &str, record: &DirectoryRecord, now: i64) -> Result<Row> {
-    let body = serde_json::to_vec(record).map_err(|e| DsError::fault("a directory record does not encode", e))?;
+    let body = carapace_kernel::stored::encode("directory record", record)?;
     Ok(Row { key: Key::new(DIRECTORY_KIND, scope, &record.id), version: 0, created_ms: now, body })
 }
 
 fn certificate_row(scope: &str, record: &CertificateRecord, now: i64) -> Result<Row> {
-    let body = serde_json::to_vec(record).map_err(|e| DsError::fault("a certificate record does not encode", e))?;
+    let body = carapace_kernel::stored::encode("Directory Service certificate record", record)?;
     let id = format!("{}/{}", record.directory_id, record.id);
     Ok(Row { key: Key::new(CERTIFICATE_KIND, scope, id), version: 0, created_ms: now, body })
 }

@@ -15,9 +15,9 @@ const SALT_LEN: usize = 16;
 const HASH_LEN: usize = 64;
 
 /// Hashes `password` as `pbkdf2-sha512$<iterations>$<salt hex>$<hash hex>`.
-pub fn hash(password: &str) -> Result<String, String> {
+pub fn hash(password: &str) -> Result<String, aws_lc_rs::error::Unspecified> {
     let mut salt = [0u8; SALT_LEN];
-    rand::fill(&mut salt).map_err(|_| "random source failed".to_owned())?;
+    rand::fill(&mut salt)?;
     Ok(hash_with(password, &salt, ITERATIONS))
 }
 

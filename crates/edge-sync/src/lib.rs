@@ -12,9 +12,9 @@
 //!   and the material's version, and unseals only a version it has not seen.
 //! - **Full rebuilds** happen at start, after a gap in the feed ([`FeedEvent::Resync`]),
 //!   after an update that failed on the store, and when the default certificate is renewed.
-//! - **A distribution the edge cannot apply fails alone** (an origin URL or protocol policy
-//!   it cannot use, a method list or TLS policy it does not know, a host name another
-//!   distribution holds): the node reports it in [`EdgeNodeReport::failed`], which makes the
+//! - **A distribution the edge cannot apply fails alone** (an origin URL it cannot use,
+//!   TTLs out of order, a method list it does not know, a host name another distribution
+//!   holds): the node reports it in [`EdgeNodeReport::failed`], which makes the
 //!   operation of that change `Failed` with the reason; the edge keeps serving the
 //!   distribution's previous version, if any, and every other distribution.
 //! - **Reports** go out after every applied change and every [`HEARTBEAT`]; counters are
@@ -33,11 +33,12 @@ use carapace_edge::{
     Behavior, CacheSettings, CustomErrorResponse, Distribution, Edge, Forwarded, Methods, Origin, PathBehavior,
     ProtocolPolicy, QueryStrings, Snapshot, SnapshotChange, TlsPolicy,
 };
+use carapace_kernel::error::chain;
 use carapace_lightsail::LightsailManager;
 use carapace_lightsail::cache as ls;
 use carapace_lightsail::records::{
     self, AttachedCertificate, CACHE_RESET_KIND, CacheResetRecord, DISTRIBUTION_KIND, DistributionRecord,
-    EdgeNodeReport, FailedChange, MinuteCounters,
+    EdgeNodeReport, FailedChange, MinuteCounters, OriginProtocolPolicy, ViewerMinimumTls,
 };
 use carapace_store::{FeedEvent, Key, Order, Scan};
 use rustls::sign::CertifiedKey;
@@ -278,7 +279,7 @@ impl EdgeSync {
                     if self.stale || self.default_due() {
                         pending.full = true;
                     } else if let Err(e) = self.report().await {
-                        tracing::error!(error = %e, "edge: heartbeat not stored");
+                        tracing::error!(error = format!("{e:#}"), "edge: heartbeat not stored");
                     }
                 }
                 _ = flush.tick() => self.flush_counters(&mut last_counters).await,
@@ -329,12 +330,15 @@ impl EdgeSync {
                 self.stale = false;
                 self.after_change();
                 if changed && let Err(e) = self.report().await {
-                    tracing::error!(error = %e, "edge: report not stored");
+                    tracing::error!(error = format!("{e:#}"), "edge: report not stored");
                 }
             }
             Err(e) => {
                 self.stale = true;
-                tracing::error!(error = %e, "edge: updating the snapshot failed; serving the previous one, rebuilding at the next heartbeat");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "edge: updating the snapshot failed; serving the previous one, rebuilding at the next heartbeat"
+                );
             }
         }
     }
@@ -375,7 +379,10 @@ impl EdgeSync {
     /// cannot be applied keeps the version served before, as in an update.
     async fn rebuild(&mut self) -> anyhow::Result<()> {
         if let Err(e) = self.renew_default().await {
-            tracing::error!(error = %e, "edge: renewing the default certificate failed; will retry in a minute");
+            tracing::error!(
+                error = format!("{e:#}"),
+                "edge: renewing the default certificate failed; will retry in a minute"
+            );
             self.default_retry_ms = self.now_ms() + 60_000;
         }
         let records = self.lightsail.all_distributions().await?;
@@ -465,7 +472,7 @@ impl EdgeSync {
             let record = match records::decode::<DistributionRecord>(&stored.body) {
                 Ok(record) => record,
                 Err(e) => {
-                    tracing::error!(distribution = %row, error = %e, "edge: unreadable distribution left as served");
+                    tracing::error!(distribution = %row, error = chain(&e), "edge: unreadable distribution left as served");
                     continue;
                 }
             };
@@ -617,7 +624,7 @@ impl EdgeSync {
                 let mut out = Vec::new();
                 for row in rows {
                     if let Some(stored) = store.get(&Key::new(CACHE_RESET_KIND, "", row)).await? {
-                        out.push(records::decode::<CacheResetRecord>(&stored.body).map_err(anyhow::Error::msg)?);
+                        out.push(records::decode::<CacheResetRecord>(&stored.body)?);
                     }
                 }
                 out
@@ -649,7 +656,7 @@ impl EdgeSync {
             };
             let rows = store.scan(scan).await?;
             for row in &rows {
-                out.push(records::decode::<CacheResetRecord>(&row.body).map_err(anyhow::Error::msg)?);
+                out.push(records::decode::<CacheResetRecord>(&row.body)?);
             }
             match rows.last() {
                 Some(last) if rows.len() == 500 => {
@@ -682,7 +689,7 @@ impl EdgeSync {
                 self.keys.remove(&id);
                 return Ok(Err(format!("the certificate is {}", r.status_at(now).as_str())));
             }
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Ok(Err(chain(&e))),
         }
         let Some(material) = store.get(&Key::new(MATERIAL_KIND, &attached.scope, &attached.acm_id)).await? else {
             self.keys.remove(&id);
@@ -701,8 +708,8 @@ impl EdgeSync {
         let unsealed = match self.acm.tls_material(&owner, &attached.acm_arn).await {
             Ok(m) => carapace_edge::certified_key_from_der(m.chain_der, &m.key_pkcs8_der)
                 .map(|key| (key, m.not_after_ms))
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+                .map_err(|e| chain(&e)),
+            Err(e) => Err(chain(&e)),
         };
         match &unsealed {
             Ok((key, not_after_ms)) => {
@@ -737,19 +744,16 @@ impl EdgeSync {
         }))
     }
 
-    /// The mapping proper: every Lightsail value must be one the edge knows (closed enums;
-    /// an unknown one refuses the distribution, never falls back to a guess).
+    /// The mapping proper. Policies are closed enums on both sides; what the edge checks
+    /// beyond them (the origin URL, the TTLs, host names) refuses the distribution alone.
     fn distribution(
         &self,
         r: &DistributionRecord,
         certificate: Option<Arc<CertifiedKey>>,
     ) -> Result<Distribution, String> {
-        // `protocolPolicy` is OriginProtocolPolicyEnum: http-only | https-only (Lightsail API
-        // reference, InputOrigin).
-        let policy = match r.origin.protocol_policy.as_str() {
-            "http-only" => ProtocolPolicy::HttpOnly,
-            "https-only" => ProtocolPolicy::HttpsOnly,
-            other => return Err(format!("origin protocolPolicy {other:?} is neither http-only nor https-only")),
+        let policy = match r.origin.protocol_policy {
+            OriginProtocolPolicy::HttpOnly => ProtocolPolicy::HttpOnly,
+            OriginProtocolPolicy::HttpsOnly => ProtocolPolicy::HttpsOnly,
         };
         let url = r.origin.url.parse().map_err(|e| format!("origin URL {:?}: {e}", r.origin.url))?;
         let mut origin = Origin::new(url, policy);
@@ -766,7 +770,7 @@ impl EdgeSync {
             .iter()
             .map(|b| PathBehavior { path: b.path.clone(), behavior: behavior(b.behavior) })
             .collect();
-        d.viewer_minimum_tls_protocol_version = r.viewer_minimum_tls.parse::<TlsPolicy>()?;
+        d.viewer_minimum_tls_protocol_version = tls_policy(r.viewer_minimum_tls);
         d.default_root_object = r.default_root_object.clone().filter(|o| !o.is_empty());
         d.custom_error_responses = r
             .custom_error_responses
@@ -812,7 +816,7 @@ impl EdgeSync {
                 ..Default::default()
             };
             if let Err(e) = self.lightsail.add_minute_counters(&id, now, &self.node, &minute).await {
-                tracing::error!(distribution = %id, error = %e, "edge: counters not stored");
+                tracing::error!(distribution = %id, error = chain(&e), "edge: counters not stored");
             }
         }
     }
@@ -837,6 +841,15 @@ struct Attempt {
 /// The store id of a distribution's row.
 fn row_id(r: &DistributionRecord) -> String {
     format!("{}/{}", r.account, r.name)
+}
+
+fn tls_policy(t: ViewerMinimumTls) -> TlsPolicy {
+    match t {
+        ViewerMinimumTls::Tls11_2016 => TlsPolicy::Tls11_2016,
+        ViewerMinimumTls::Tls12_2018 => TlsPolicy::Tls12_2018,
+        ViewerMinimumTls::Tls12_2019 => TlsPolicy::Tls12_2019,
+        ViewerMinimumTls::Tls12_2021 => TlsPolicy::Tls12_2021,
+    }
 }
 
 fn behavior(b: ls::Behavior) -> Behavior {
@@ -914,6 +927,7 @@ pub fn default_certificate(
 mod tests {
     use super::*;
     use carapace_kernel::{Clock as _, Core, ManualClock};
+    use carapace_lightsail::edge::DistributionStatus;
     use carapace_lightsail::{
         DeclaredOrigin, DistributionChange, LightsailSettings, NewDistribution, NewLightsailCertificate,
         OperationStatus, OriginInput,
@@ -964,13 +978,24 @@ mod tests {
             work: Arc::new(tokio::sync::Notify::new()),
         };
         let settings = LightsailSettings {
-            origins: vec![DeclaredOrigin {
-                name: "web".into(),
-                url: "http://127.0.0.1:9".into(),
-                account: None,
-                region: None,
-                resource_type: "Instance".into(),
-            }],
+            origins: vec![
+                DeclaredOrigin {
+                    name: "web".into(),
+                    url: "http://127.0.0.1:9".into(),
+                    account: None,
+                    region: None,
+                    resource_type: "Instance".into(),
+                },
+                // The configuration's check (http:// or https://, no whitespace) lets this
+                // pass; the edge refuses an origin URL with a query.
+                DeclaredOrigin {
+                    name: "queried".into(),
+                    url: "http://127.0.0.1:9/?v=1".into(),
+                    account: None,
+                    region: None,
+                    resource_type: "Instance".into(),
+                },
+            ],
             ..LightsailSettings::default()
         };
         let acm = CertificateManager::new(
@@ -1035,7 +1060,7 @@ mod tests {
     }
 
     impl World {
-        async fn status(&self, name: &str) -> &'static str {
+        async fn status(&self, name: &str) -> DistributionStatus {
             self.lightsail.get_distributions(&alice(), Some(name), None).await.unwrap().items[0].status
         }
 
@@ -1046,7 +1071,7 @@ mod tests {
                 let page = self.lightsail.get_distributions(&alice(), Some(name), None).await.unwrap();
                 let d = &page.items[0];
                 let served = self.edge.snapshot().get(&d.record.id).is_some();
-                (served && d.status == "Deployed").then_some(())
+                (served && d.status == DistributionStatus::Deployed).then_some(())
             })
             .await;
         }
@@ -1076,9 +1101,8 @@ mod tests {
         w.deployed("good").await;
         w.deployed("bad").await;
 
-        // An unknown protocol policy: not silently HTTP.
-        let origin =
-            OriginInput { name: "web".into(), protocol_policy: Some("gopher-only".into()), ..Default::default() };
+        // An origin whose URL the edge refuses (a declared origin with a query).
+        let origin = OriginInput { name: "queried".into(), ..Default::default() };
         let change = DistributionChange { origin: Some(origin), ..Default::default() };
         let op = w
             .lightsail
@@ -1096,13 +1120,13 @@ mod tests {
         })
         .await;
         let details = failed.record.error_details.unwrap_or_default();
-        assert!(details.contains("gopher-only"), "{details}");
-        assert_eq!(w.status("good").await, "Deployed");
-        assert_eq!(w.status("bad").await, "InProgress");
+        assert!(details.contains("origin URL"), "{details}");
+        assert_eq!(w.status("good").await, DistributionStatus::Deployed);
+        assert_eq!(w.status("bad").await, DistributionStatus::InProgress);
         let snapshot = w.edge.snapshot();
         assert!(snapshot.find(&good.record.domain_name).is_some(), "the other distribution is served");
         let served = snapshot.find(&bad.record.domain_name).expect("the previous version is still served");
-        assert_eq!(served.origin.protocol_policy, ProtocolPolicy::HttpOnly);
+        assert_eq!(served.origin.url.query(), None, "the previous origin is still used");
 
         // A record claiming another distribution's default domain, written straight to the
         // store (the API's domain claims would refuse it).
@@ -1123,7 +1147,7 @@ mod tests {
         let served = w.edge.snapshot().find(&good.record.domain_name).map(|d| d.id.clone());
         assert_eq!(served.as_deref(), Some(good.record.id.as_str()), "the holder keeps its name");
         assert!(w.edge.snapshot().get("thief-id").is_none());
-        assert_eq!(w.status("good").await, "Deployed");
+        assert_eq!(w.status("good").await, DistributionStatus::Deployed);
 
         // Once the name is free, the refused distribution is tried again and served.
         w.lightsail.delete_distribution(&alice(), "good").await.unwrap();

@@ -25,12 +25,21 @@ pub enum AccountError {
     /// No such key.
     #[error("no access key {0}")]
     NoSuchKey(String),
-    /// The stored secret could not be decrypted (wrong master key?).
-    #[error("the secret of access key {0} could not be decrypted; is this the master key the data was written with?")]
-    Unsealable(String),
+    /// The stored secret could not be read or decrypted (wrong master key?).
+    #[error("the secret of access key {key} could not be decrypted; is this the master key the data was written with?")]
+    Unsealable {
+        /// The access key id.
+        key: String,
+        /// What failed: the stored row, its base64, the decryption or the secret's UTF-8.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The new secret could not be sealed.
-    #[error("sealing the secret failed: {0}")]
-    Seal(String),
+    #[error("sealing the secret failed")]
+    Seal(#[source] crate::crypto::CryptoError),
+    /// The new key's row does not encode.
+    #[error("the access key does not encode")]
+    Encode(#[from] crate::stored::RecordError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] carapace_store::Error),
@@ -84,17 +93,14 @@ impl Accounts {
         let access_key_id = format!("AKIA{}", random_chars(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"));
         let secret =
             Zeroizing::new(random_chars(40, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"));
-        let sealed = self
-            .master
-            .seal(secret.as_bytes(), access_key_id.as_bytes())
-            .map_err(|e| AccountError::Seal(e.to_string()))?;
+        let sealed = self.master.seal(secret.as_bytes(), access_key_id.as_bytes()).map_err(AccountError::Seal)?;
         use base64::Engine as _;
         let stored = StoredKey {
             account_id: account_id.to_owned(),
             sealed_secret: base64::engine::general_purpose::STANDARD.encode(sealed),
         };
         let created_ms = self.clock.now_ms();
-        let body = serde_json::to_vec(&stored).map_err(|e| carapace_store::Error::Backend(e.to_string()))?;
+        let body = crate::stored::encode("access key", &stored)?;
         self.store
             .apply(vec![Write::Put {
                 row: Row { key: Key::new(KIND, "", &access_key_id), version: 0, created_ms, body },
@@ -144,18 +150,17 @@ impl Accounts {
         let Some(row) = self.store.get(&Key::new(KIND, "", access_key_id)).await? else {
             return Ok(None);
         };
-        let stored: StoredKey =
-            serde_json::from_slice(&row.body).map_err(|_| AccountError::Unsealable(access_key_id.to_owned()))?;
+        let unsealable = |source: Box<dyn std::error::Error + Send + Sync>| AccountError::Unsealable {
+            key: access_key_id.to_owned(),
+            source,
+        };
+        let stored: StoredKey = serde_json::from_slice(&row.body).map_err(|e| unsealable(e.into()))?;
         use base64::Engine as _;
-        let sealed = base64::engine::general_purpose::STANDARD
-            .decode(stored.sealed_secret)
-            .map_err(|_| AccountError::Unsealable(access_key_id.to_owned()))?;
-        let secret = self
-            .master
-            .open(&sealed, access_key_id.as_bytes())
-            .map_err(|_| AccountError::Unsealable(access_key_id.to_owned()))?;
-        let secret =
-            String::from_utf8(secret.to_vec()).map_err(|_| AccountError::Unsealable(access_key_id.to_owned()))?;
+        let sealed =
+            base64::engine::general_purpose::STANDARD.decode(stored.sealed_secret).map_err(|e| unsealable(e.into()))?;
+        let secret = self.master.open(&sealed, access_key_id.as_bytes()).map_err(|e| unsealable(e.into()))?;
+        // The UTF-8 error alone: a `FromUtf8Error` would carry the secret's bytes.
+        let secret = String::from_utf8(secret.to_vec()).map_err(|e| unsealable(e.utf8_error().into()))?;
         Ok(Some((stored.account_id, Zeroizing::new(secret))))
     }
 }

@@ -53,25 +53,28 @@ pub trait JobSpec: Sized + Send + Sync + 'static {
     /// The queue entry for this job, due at `run_at_ms`. Fails (rather than storing an empty
     /// payload) if the arguments cannot be encoded.
     fn to_new_job(&self, run_at_ms: i64) -> Result<NewJob, DecodeError> {
-        let payload = self.payload().map_err(|e| DecodeError::Payload(e.to_string()))?;
+        let payload = self.payload().map_err(DecodeError::Encode)?;
         Ok(NewJob { id: self.id(), kind: self.kind().to_owned(), run_at_ms, payload })
     }
 }
 
 /// Decodes a JSON payload for [`JobSpec::decode`].
 pub fn decode_payload<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
-    serde_json::from_slice(payload).map_err(|e| DecodeError::Payload(e.to_string()))
+    serde_json::from_slice(payload).map_err(DecodeError::Payload)
 }
 
-/// Why a stored job could not be read (or encoded).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a stored job could not be read, or a job's arguments could not be stored.
+#[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     /// The kind is not one of the service's jobs (written by a newer build, or a bug).
     #[error("unknown job kind {0}")]
     UnknownKind(String),
     /// The payload does not fit the kind.
-    #[error("unreadable job payload: {0}")]
-    Payload(String),
+    #[error("unreadable job payload")]
+    Payload(#[source] serde_json::Error),
+    /// The job's arguments do not encode.
+    #[error("the job's arguments do not encode")]
+    Encode(#[source] serde_json::Error),
 }
 
 /// What became of a run.
@@ -240,11 +243,10 @@ impl<H: JobHandler> Worker<H> {
             Ok(decoded) => decoded,
             Err(e) => {
                 // Retrying cannot help: a build that knows the kind can revive it.
-                tracing::error!(service, job = %job.id, kind = %job.kind, error = %e, "job dead-lettered: cannot read it");
+                let error = crate::error::chain(&e);
+                tracing::error!(service, job = %job.id, kind = %job.kind, error, "job dead-lettered: cannot read it");
                 let now = self.core.clock.now_ms();
-                return self
-                    .record(&job, "dead_lettered", store.bury_job(&job.id, job.token, now, &e.to_string()))
-                    .await;
+                return self.record(&job, "dead_lettered", store.bury_job(&job.id, job.token, now, &error)).await;
             }
         };
         let delay_after_failure = self.handler.retry_delay_ms(&decoded, job.failures.saturating_add(1));

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod clock;
+pub mod error;
 pub mod index;
 pub mod jobs;
 pub mod module;
@@ -17,6 +18,7 @@ pub mod retry;
 pub mod revocation;
 pub mod rows;
 pub mod runtime;
+pub mod stored;
 
 /// The PKI crate, under the name the services use for it.
 pub use carapace_pki as ca;

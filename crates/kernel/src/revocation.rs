@@ -139,7 +139,7 @@ pub async fn crl(
     let number = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     let der = ca
         .sign_crl(issuer_id, &revoked, number, now, now + CRL_VALIDITY)
-        .map_err(|e| RevocationError::Sign(e.to_string()))?;
+        .map_err(|source| RevocationError::Sign { what: "the CRL", source })?;
     Ok(Some(der))
 }
 
@@ -258,9 +258,10 @@ impl OcspCache {
         now: OffsetDateTime,
     ) -> Result<bytes::Bytes, RevocationError> {
         let sign = |status: OcspStatus| {
-            ca.ocsp_response(request, &[status], now, OCSP_VALIDITY).map_err(|e| RevocationError::Sign(e.to_string()))
+            ca.ocsp_response(request, &[status], now, OCSP_VALIDITY)
+                .map_err(|source| RevocationError::Sign { what: "the OCSP response", source })
         };
-        let Some(query) = request.queries.first() else { return Err(RevocationError::Sign("no CertID".into())) };
+        let Some(query) = request.queries.first() else { return Err(RevocationError::NoCertId) };
         // A CertID naming no intermediate of ours is answered `unauthorized`, unsigned.
         let Some(issuer) = query.intermediate_id.as_deref() else { return sign(OcspStatus::Unknown).map(Into::into) };
         let key = request.answer_key();
@@ -309,8 +310,17 @@ pub enum RevocationError {
     #[error(transparent)]
     Store(#[from] carapace_store::Error),
     /// Signing failed.
-    #[error("signing: {0}")]
-    Sign(String),
+    #[error("signing {what}")]
+    Sign {
+        /// What was being signed.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: crate::ca::CaError,
+    },
+    /// An OCSP request without a CertID reached the signer.
+    #[error("an OCSP request without a CertID")]
+    NoCertId,
     /// A serial as ACM displays it did not read as hex.
     #[error("unreadable serial {0}")]
     Serial(String),

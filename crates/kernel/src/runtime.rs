@@ -58,9 +58,28 @@ pub enum BootstrapError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] carapace_store::Error),
-    /// The CA could not be generated or loaded.
-    #[error("certificate authority: {0}")]
-    Ca(String),
+    /// The CA could not be generated, loaded from its material or given its N2 hierarchy.
+    #[error("certificate authority: {what}")]
+    Ca {
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: crate::ca::CaError,
+    },
+    /// The stored CA material does not encode or decode.
+    #[error("certificate authority")]
+    Material(#[from] crate::stored::RecordError),
+    /// The CA row was gone right after it was written.
+    #[error("certificate authority: the CA row vanished")]
+    Vanished,
+}
+
+impl BootstrapError {
+    /// A `map_err` for a CA failure while doing `what`.
+    fn ca(what: &'static str) -> impl FnOnce(crate::ca::CaError) -> Self {
+        move |source| Self::Ca { what, source }
+    }
 }
 
 /// Loads the CA from the store, creating (and storing) a new one as `profile` describes on
@@ -77,7 +96,7 @@ pub async fn load_or_create_ca(
     let mut created = false;
     if store.get(&key).await?.is_none() {
         let (_, material) = CertificateAuthority::generate(profile, clock.now(), master_key)
-            .map_err(|e| BootstrapError::Ca(e.to_string()))?;
+            .map_err(BootstrapError::ca("generating the CA"))?;
         let row = Row { key: key.clone(), version: 0, created_ms: clock.now_ms(), body: encode_material(&material)? };
         match store.apply(vec![Write::Put { row, expect: None }]).await {
             Ok(_) => created = true,
@@ -85,15 +104,16 @@ pub async fn load_or_create_ca(
             Err(e) => return Err(e.into()),
         }
     }
-    let row = store.get(&key).await?.ok_or_else(|| BootstrapError::Ca("CA row vanished".into()))?;
+    let row = store.get(&key).await?.ok_or(BootstrapError::Vanished)?;
     let mut material = decode_material(&row)?;
-    let ca =
-        CertificateAuthority::from_material(&material, master_key).map_err(|e| BootstrapError::Ca(e.to_string()))?;
+    let ca = CertificateAuthority::from_material(&material, master_key)
+        .map_err(BootstrapError::ca("loading the stored CA"))?;
     if material.n2.is_some() {
         return Ok((ca, created));
     }
-    let ca =
-        ca.add_n2(&mut material, profile, clock.now(), master_key).map_err(|e| BootstrapError::Ca(e.to_string()))?;
+    let ca = ca
+        .add_n2(&mut material, profile, clock.now(), master_key)
+        .map_err(BootstrapError::ca("adding the N2 hierarchy"))?;
     let body = encode_material(&material)?;
     let put = Write::Put {
         row: Row { key: key.clone(), version: 0, created_ms: row.created_ms, body },
@@ -102,7 +122,7 @@ pub async fn load_or_create_ca(
     match store.apply(vec![put]).await {
         Ok(_) => Ok((ca, created)),
         Err(carapace_store::Error::Conflict(_)) => {
-            let row = store.get(&key).await?.ok_or_else(|| BootstrapError::Ca("CA row vanished".into()))?;
+            let row = store.get(&key).await?.ok_or(BootstrapError::Vanished)?;
             Ok((load_ca(&row, master_key)?, created))
         }
         Err(e) => Err(e.into()),
@@ -110,11 +130,11 @@ pub async fn load_or_create_ca(
 }
 
 fn encode_material(material: &CaMaterial) -> Result<Vec<u8>, BootstrapError> {
-    serde_json::to_vec(material).map_err(|e| BootstrapError::Ca(e.to_string()))
+    Ok(crate::stored::encode("CA material", material)?)
 }
 
 fn decode_material(row: &Row) -> Result<CaMaterial, BootstrapError> {
-    serde_json::from_slice(&row.body).map_err(|e| BootstrapError::Ca(e.to_string()))
+    Ok(crate::stored::decode("CA material", &row.body)?)
 }
 
 /// Replaces the stored CA material (used by `carapace ca import`).
@@ -128,7 +148,7 @@ pub async fn store_ca(store: &dyn Store, material: &CaMaterial, now_ms: i64) -> 
 
 fn load_ca(row: &Row, master_key: &MasterKey) -> Result<CertificateAuthority, BootstrapError> {
     CertificateAuthority::from_material(&decode_material(row)?, master_key)
-        .map_err(|e| BootstrapError::Ca(e.to_string()))
+        .map_err(BootstrapError::ca("loading the stored CA"))
 }
 
 /// Core handles for unit tests: an in-memory store indexing the kinds of `indexers`, a fresh

@@ -16,7 +16,7 @@ pub(crate) async fn reset(
     let name = required(req.distribution_name, "distributionName")?;
     let (reset, op) = m.reset_distribution_cache(&crate::owner(ctx), &name).await?;
     Ok(m::ResetDistributionCacheResult {
-        status: Some(reset.status.to_owned()),
+        status: Some(convert::cache_reset_status(reset.status)),
         create_time: Some(convert::ts(reset.created_ms)),
         operation: Some(convert::operation(&op)),
     })
@@ -30,7 +30,7 @@ pub(crate) async fn latest(
     let name = required(req.distribution_name, "distributionName")?;
     let reset = m.latest_cache_reset(&crate::owner(ctx), &name).await?;
     Ok(m::GetDistributionLatestCacheResetResult {
-        status: reset.as_ref().map(|r| r.status.to_owned()),
+        status: reset.as_ref().map(|r| convert::cache_reset_status(r.status)),
         create_time: reset.map(|r| convert::ts(r.created_ms)),
     })
 }

@@ -1,13 +1,16 @@
 //! Core values ↔ Lightsail DTOs.
 
-use carapace_acm::record::{FailureReason, RenewalStatus};
+use carapace_acm::record::{FailureReason, RenewalStatus, RevocationReason};
 use carapace_acm::state::DomainStatus;
 use carapace_acm::{CertificateView as AcmView, Status, Tag};
 use carapace_lightsail::cache::{
     Behavior, CacheSettings, CacheSettingsInput, CustomErrorResponse, DEFAULT_ERROR_CACHING_MIN_TTL, Forward,
     Forwarded, ForwardedQueryStrings, PathBehavior,
 };
-use carapace_lightsail::records::{DistributionRecord, ResourceType};
+use carapace_lightsail::edge::CacheResetStatus;
+use carapace_lightsail::records::{
+    DistributionRecord, IpAddressType, OriginProtocolPolicy, ResourceType, ViewerMinimumTls,
+};
 use carapace_lightsail::{CertificateView, DistributionView, OperationStatus, OperationView, OriginInput};
 use carapace_model::Timestamp;
 use carapace_model::lightsail as m;
@@ -81,6 +84,23 @@ fn failure(f: FailureReason) -> &'static str {
     }
 }
 
+/// ACM's revocation reason names, which Lightsail's `revocationReason` (a string) shares.
+fn revocation_reason(r: RevocationReason) -> &'static str {
+    match r {
+        RevocationReason::Unspecified => "UNSPECIFIED",
+        RevocationReason::KeyCompromise => "KEY_COMPROMISE",
+        RevocationReason::CaCompromise => "CA_COMPROMISE",
+        RevocationReason::AffiliationChanged => "AFFILIATION_CHANGED",
+        RevocationReason::Superceded => "SUPERCEDED",
+        RevocationReason::Superseded => "SUPERSEDED",
+        RevocationReason::CessationOfOperation => "CESSATION_OF_OPERATION",
+        RevocationReason::CertificateHold => "CERTIFICATE_HOLD",
+        RevocationReason::RemoveFromCrl => "REMOVE_FROM_CRL",
+        RevocationReason::PrivilegeWithdrawn => "PRIVILEGE_WITHDRAWN",
+        RevocationReason::AACompromise => "A_A_COMPROMISE",
+    }
+}
+
 /// The validation records. Lightsail adds the CNAMEs itself only for domains hosted in
 /// Lightsail DNS; Carapace hosts no zones, so `dnsRecordCreationState` says the owner
 /// must publish them.
@@ -139,9 +159,7 @@ pub(crate) fn certificate_detail(c: &CertificateView, acm: &AcmView) -> m::Certi
             updated_at: Some(ts(rn.updated_ms)),
         }),
         revoked_at: r.revoked_ms.map(ts),
-        revocation_reason: r
-            .revocation_reason
-            .and_then(|x| serde_json::to_value(x).ok().and_then(|v| v.as_str().map(str::to_owned))),
+        revocation_reason: r.revocation_reason.map(|x| revocation_reason(x).to_owned()),
         tags: Some(tags(&c.record.tags)),
         support_code: Some(c.record.support_code.clone()),
     }
@@ -288,13 +306,76 @@ pub(crate) fn custom_errors_from(list: Vec<m::DistributionCustomErrorResponse>) 
         .collect()
 }
 
+fn protocol_policy(p: OriginProtocolPolicy) -> m::OriginProtocolPolicyEnum {
+    match p {
+        OriginProtocolPolicy::HttpOnly => m::OriginProtocolPolicyEnum::HttpOnly,
+        OriginProtocolPolicy::HttpsOnly => m::OriginProtocolPolicyEnum::HttpsOnly,
+    }
+}
+
+fn protocol_policy_from(p: m::OriginProtocolPolicyEnum) -> OriginProtocolPolicy {
+    match p {
+        m::OriginProtocolPolicyEnum::HttpOnly => OriginProtocolPolicy::HttpOnly,
+        m::OriginProtocolPolicyEnum::HttpsOnly => OriginProtocolPolicy::HttpsOnly,
+    }
+}
+
+/// `viewerMinimumTlsProtocolVersion` as requested (the answer's member is a plain string:
+/// [`ViewerMinimumTls::as_str`]).
+pub(crate) fn viewer_tls_from(v: m::ViewerMinimumTlsProtocolVersionEnum) -> ViewerMinimumTls {
+    match v {
+        m::ViewerMinimumTlsProtocolVersionEnum::TLSv1_1_2016 => ViewerMinimumTls::Tls11_2016,
+        m::ViewerMinimumTlsProtocolVersionEnum::TLSv1_2_2018 => ViewerMinimumTls::Tls12_2018,
+        m::ViewerMinimumTlsProtocolVersionEnum::TLSv1_2_2019 => ViewerMinimumTls::Tls12_2019,
+        m::ViewerMinimumTlsProtocolVersionEnum::TLSv1_2_2021 => ViewerMinimumTls::Tls12_2021,
+    }
+}
+
+fn ip_address_type(t: IpAddressType) -> m::IpAddressType {
+    match t {
+        IpAddressType::Dualstack => m::IpAddressType::Dualstack,
+        IpAddressType::Ipv4 => m::IpAddressType::Ipv4,
+        IpAddressType::Ipv6 => m::IpAddressType::Ipv6,
+    }
+}
+
+/// A distribution's `ipAddressType`.
+pub(crate) fn ip_address_type_from(t: m::IpAddressType) -> IpAddressType {
+    match t {
+        m::IpAddressType::Dualstack => IpAddressType::Dualstack,
+        m::IpAddressType::Ipv4 => IpAddressType::Ipv4,
+        m::IpAddressType::Ipv6 => IpAddressType::Ipv6,
+    }
+}
+
+fn origin_ip_address_type(t: IpAddressType) -> m::OriginIpAddressTypeEnum {
+    match t {
+        IpAddressType::Dualstack => m::OriginIpAddressTypeEnum::Dualstack,
+        IpAddressType::Ipv4 => m::OriginIpAddressTypeEnum::Ipv4,
+        IpAddressType::Ipv6 => m::OriginIpAddressTypeEnum::Ipv6,
+    }
+}
+
+fn origin_ip_address_type_from(t: m::OriginIpAddressTypeEnum) -> IpAddressType {
+    match t {
+        m::OriginIpAddressTypeEnum::Dualstack => IpAddressType::Dualstack,
+        m::OriginIpAddressTypeEnum::Ipv4 => IpAddressType::Ipv4,
+        m::OriginIpAddressTypeEnum::Ipv6 => IpAddressType::Ipv6,
+    }
+}
+
+/// A cache reset's `status` (a plain string in the model).
+pub(crate) fn cache_reset_status(s: CacheResetStatus) -> String {
+    s.as_str().to_owned()
+}
+
 pub(crate) fn origin_from(o: m::InputOrigin) -> OriginInput {
     OriginInput {
         name: o.name.unwrap_or_default(),
         region: o.region_name.map(|r| r.as_str().to_owned()),
-        protocol_policy: o.protocol_policy.map(|p| p.as_str().to_owned()),
+        protocol_policy: o.protocol_policy.map(protocol_policy_from),
         response_timeout: o.response_timeout,
-        ip_address_type: o.ip_address_type.map(|t| t.as_str().to_owned()),
+        ip_address_type: o.ip_address_type.map(origin_ip_address_type_from),
     }
 }
 
@@ -310,7 +391,7 @@ pub(crate) fn distribution(v: &DistributionView, single: bool) -> m::LightsailDi
         location: Some(location(carapace_lightsail::DISTRIBUTION_REGION)),
         resource_type: Some(m::ResourceType::Distribution),
         alternative_domain_names: Some(d.alternative_domain_names.clone()),
-        status: Some(v.status.to_owned()),
+        status: Some(v.status.as_str().to_owned()),
         is_enabled: Some(d.is_enabled),
         domain_name: Some(d.domain_name.clone()),
         bundle_id: Some(d.bundle_id.clone()),
@@ -319,9 +400,9 @@ pub(crate) fn distribution(v: &DistributionView, single: bool) -> m::LightsailDi
             name: Some(d.origin.name.clone()),
             resource_type: d.origin.resource_type.parse().ok(),
             region_name: d.origin.region.parse().ok(),
-            protocol_policy: d.origin.protocol_policy.parse().ok(),
+            protocol_policy: Some(protocol_policy(d.origin.protocol_policy)),
             response_timeout: Some(d.origin.response_timeout_secs),
-            ip_address_type: d.origin.ip_address_type.as_deref().and_then(|t| t.parse().ok()),
+            ip_address_type: d.origin.ip_address_type.map(origin_ip_address_type),
             is_private_origin_access_enabled: Some(false),
         }),
         origin_public_dns: Some(d.origin.public_dns.clone()),
@@ -334,9 +415,9 @@ pub(crate) fn distribution(v: &DistributionView, single: bool) -> m::LightsailDi
                 .collect(),
         ),
         able_to_update_bundle: Some(v.able_to_update_bundle),
-        ip_address_type: d.ip_address_type.parse().ok(),
+        ip_address_type: Some(ip_address_type(d.ip_address_type)),
         tags: Some(tags(&d.tags)),
-        viewer_minimum_tls_protocol_version: Some(d.viewer_minimum_tls.clone()),
+        viewer_minimum_tls_protocol_version: Some(d.viewer_minimum_tls.as_str().to_owned()),
         default_root_object: if single { d.default_root_object.clone() } else { None },
         custom_error_responses: single.then(|| {
             d.custom_error_responses
@@ -356,5 +437,31 @@ pub(crate) fn distribution(v: &DistributionView, single: bool) -> m::LightsailDi
             error_code: None,
             error_details: None,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names are ACM's, as the stored records spell them.
+    #[test]
+    fn revocation_reasons_are_acms_names() {
+        use RevocationReason as R;
+        for r in [
+            R::Unspecified,
+            R::KeyCompromise,
+            R::CaCompromise,
+            R::AffiliationChanged,
+            R::Superceded,
+            R::Superseded,
+            R::CessationOfOperation,
+            R::CertificateHold,
+            R::RemoveFromCrl,
+            R::PrivilegeWithdrawn,
+            R::AACompromise,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), revocation_reason(r), "{r:?}");
+        }
     }
 }

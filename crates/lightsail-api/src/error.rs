@@ -37,8 +37,9 @@ impl Error {
             LightsailError::OperationFailure { code, message, tip } => {
                 (ErrorCode::OperationFailureException, code, message, tip)
             }
-            e @ (LightsailError::Store(_) | LightsailError::Internal(_) | LightsailError::Encode { .. }) => {
-                tracing::error!(request_id, operation, error = %e, "Lightsail operation failed");
+            e @ (LightsailError::Store(_) | LightsailError::Internal(_) | LightsailError::Fault { .. }) => {
+                let error = carapace_kernel::error::chain(&e);
+                tracing::error!(request_id, operation, error, "Lightsail operation failed");
                 return WireError::modelled(
                     ErrorCode::ServiceException,
                     "An internal error occurred. Try again later.",

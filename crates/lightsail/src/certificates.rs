@@ -7,6 +7,7 @@
 //! distribution's in-use mark is on it), then the name; a name whose ACM certificate is
 //! gone (a crash between the two) is treated as free and cleaned up.
 
+use carapace_kernel::error::chain;
 use carapace_store::{Cursor, Key, Order, Row, Scan, Write};
 
 use super::operations::{self, OperationView, decode_token, encode_token, fingerprint, new_operation};
@@ -166,7 +167,7 @@ impl LightsailManager {
     /// `false` when the name is really taken.
     async fn clear_orphan(&self, owner: &Owner, key: &Key) -> Result<bool> {
         let Some(row) = self.core.store.get(key).await? else { return Ok(true) };
-        let record: CertificateRecord = records::decode(&row.body).map_err(LightsailError::Internal)?;
+        let record: CertificateRecord = records::decode(&row.body)?;
         if self.acm.holds(&owner.scope(), &record.acm_id).await? || self.now_ms() - row.created_ms < ORPHAN_AGE_MS {
             return Ok(false);
         }
@@ -183,7 +184,7 @@ impl LightsailManager {
         let Some(row) = self.core.store.get(&Key::new(CERTIFICATE_KIND, owner.scope(), name)).await? else {
             return Ok(None);
         };
-        Ok(Some((records::decode(&row.body).map_err(LightsailError::Internal)?, row.version)))
+        Ok(Some((records::decode(&row.body)?, row.version)))
     }
 
     /// The ACM view of a Lightsail certificate; `None` for an orphaned name.
@@ -242,13 +243,13 @@ impl LightsailManager {
                     // A further certificate exists: the next page starts after the last one kept.
                     let last: &CertificateView = &items[items.len() - 1];
                     let cursor = Cursor { created_ms: last.record.created_ms, id: last.record.name.clone() };
-                    return Ok(CertificatesPage { items, next_token: Some(encode_token(&cursor, &f)) });
+                    return Ok(CertificatesPage { items, next_token: Some(encode_token(&cursor, &f)?) });
                 }
                 after = Some(Cursor { created_ms: row.created_ms, id: row.key.id.clone() });
                 let record: CertificateRecord = match records::decode(&row.body) {
                     Ok(r) => r,
                     Err(e) => {
-                        tracing::error!(key = %row.key, error = %e, "skipping an unreadable certificate");
+                        tracing::error!(key = %row.key, error = chain(&e), "skipping an unreadable certificate");
                         continue;
                     }
                 };
@@ -291,10 +292,13 @@ impl LightsailManager {
             let Some(row) = found.rows.first() else { continue }; // its name is being deleted
             match records::decode::<CertificateRecord>(&row.body) {
                 Ok(record) => items.push(CertificateView { record, acm: Some(view) }),
-                Err(e) => tracing::error!(key = %row.key, error = %e, "skipping an unreadable certificate"),
+                Err(e) => {
+                    tracing::error!(key = %row.key, error = chain(&e), "skipping an unreadable certificate")
+                }
             }
         }
-        Ok(CertificatesPage { items, next_token: resume.map(|c| encode_token(&c, fingerprint)) })
+        let next_token = resume.map(|c| encode_token(&c, fingerprint)).transpose()?;
+        Ok(CertificatesPage { items, next_token })
     }
 
     /// DeleteCertificate: refused while a distribution uses it.

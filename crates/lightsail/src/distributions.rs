@@ -8,28 +8,30 @@
 //! unmarked *after* it stops; a crash in between leaves a mark DeleteCertificate recognises
 //! as stale.
 
+use carapace_kernel::error::chain;
+use carapace_kernel::retry::commit;
 use carapace_store::{Cursor, Key, Row, Write};
 
 use super::cache::{
     Behavior, CacheSettingsInput, CustomErrorResponse, PathBehavior, check_custom_errors, check_default_root_object,
     check_path_behaviors,
 };
-use super::edge::LiveEdges;
+use super::edge::{CacheResetStatus, DistributionStatus, LiveEdges};
 use super::operations::{OperationView, decode_token, encode_token, fingerprint, new_operation, operation_writes};
 use super::records::{
     self, AttachedCertificate, CACHE_RESET_KIND, CacheResetRecord, ConfigChange, DISTRIBUTION_KIND, DOMAIN_KIND,
     DistributionRecord, DomainClaim, OriginRecord, SubdomainRecord,
 };
 use super::{LightsailError, LightsailManager, Result, check_distribution_region, tags};
-use crate::records::{OperationType, ResourceType};
+use crate::records::{IpAddressType, OperationType, OriginProtocolPolicy, ResourceType, ViewerMinimumTls};
 use carapace_acm::{AcmError, CertificateManager, Owner, Status, Tag};
 
 /// Distributions per GetDistributions page.
 pub const PAGE_SIZE: usize = 100;
 /// `viewerMinimumTlsProtocolVersion` when none is given.
-pub const DEFAULT_VIEWER_TLS: &str = "TLSv1.2_2021";
+pub const DEFAULT_VIEWER_TLS: ViewerMinimumTls = ViewerMinimumTls::Tls12_2021;
 /// `ipAddressType` when none is given (the API reference's default).
-pub const DEFAULT_IP_ADDRESS_TYPE: &str = "dualstack";
+pub const DEFAULT_IP_ADDRESS_TYPE: IpAddressType = IpAddressType::Dualstack;
 /// `origin.responseTimeout` when none is given, and its bounds (the API reference's).
 pub const DEFAULT_RESPONSE_TIMEOUT: i32 = 30;
 
@@ -40,12 +42,12 @@ pub struct OriginInput {
     pub name: String,
     /// `regionName`.
     pub region: Option<String>,
-    /// `protocolPolicy`.
-    pub protocol_policy: Option<String>,
+    /// `protocolPolicy`; `None`: the declared URL's scheme.
+    pub protocol_policy: Option<OriginProtocolPolicy>,
     /// `responseTimeout`, seconds.
     pub response_timeout: Option<i32>,
     /// `ipAddressType`.
-    pub ip_address_type: Option<String>,
+    pub ip_address_type: Option<IpAddressType>,
 }
 
 /// A CreateDistribution request.
@@ -64,13 +66,13 @@ pub struct NewDistribution {
     /// `bundleId`.
     pub bundle_id: String,
     /// `ipAddressType`.
-    pub ip_address_type: Option<String>,
+    pub ip_address_type: Option<IpAddressType>,
     /// `tags`.
     pub tags: Vec<Tag>,
     /// `certificateName`.
     pub certificate_name: Option<String>,
     /// `viewerMinimumTlsProtocolVersion`.
-    pub viewer_minimum_tls: Option<String>,
+    pub viewer_minimum_tls: Option<ViewerMinimumTls>,
     /// `defaultRootObject`.
     pub default_root_object: Option<String>,
     /// `customErrorResponses`.
@@ -106,7 +108,7 @@ pub struct DistributionChange {
     /// `isEnabled`.
     pub is_enabled: Option<bool>,
     /// `viewerMinimumTlsProtocolVersion`.
-    pub viewer_minimum_tls: Option<String>,
+    pub viewer_minimum_tls: Option<ViewerMinimumTls>,
     /// `certificateName` / `useDefaultCertificate`.
     pub certificate: CertificateChange,
     /// `defaultRootObject`.
@@ -120,8 +122,8 @@ pub struct DistributionChange {
 pub struct DistributionView {
     /// The record.
     pub record: DistributionRecord,
-    /// `status`: `InProgress` or `Deployed`.
-    pub status: &'static str,
+    /// `status`.
+    pub status: DistributionStatus,
     /// `ableToUpdateBundle`.
     pub able_to_update_bundle: bool,
 }
@@ -138,8 +140,8 @@ pub struct DistributionsPage {
 /// The latest cache reset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheResetView {
-    /// `status`: `InProgress` or `Succeeded`.
-    pub status: &'static str,
+    /// `status`.
+    pub status: CacheResetStatus,
     /// `createTime`, Unix milliseconds.
     pub created_ms: i64,
 }
@@ -170,7 +172,7 @@ impl LightsailManager {
     async fn load_distribution(&self, owner: &Owner, name: &str) -> Result<(DistributionRecord, Row)> {
         let row = self.core.store.get(&distribution_key(&owner.account, name)).await?;
         let row = row.ok_or_else(|| LightsailError::does_not_exist("Distribution", name))?;
-        Ok((records::decode(&row.body).map_err(LightsailError::Internal)?, row))
+        Ok((records::decode(&row.body)?, row))
     }
 
     fn bundle(&self, id: &str) -> Result<&super::Bundle> {
@@ -207,16 +209,17 @@ impl LightsailManager {
                 "Give a responseTimeout from 1 to 60 (default 30).",
             ));
         }
-        let default_policy = if o.is_https() { "https-only" } else { "http-only" };
+        let default_policy =
+            if o.is_https() { OriginProtocolPolicy::HttpsOnly } else { OriginProtocolPolicy::HttpOnly };
         Ok(OriginRecord {
             name: o.name.clone(),
             region: input.region.clone().or_else(|| o.region.clone()).unwrap_or_else(|| owner.region.clone()),
             resource_type: o.resource_type.clone(),
             url: o.url.clone(),
             public_dns: o.host().to_owned(),
-            protocol_policy: input.protocol_policy.clone().unwrap_or_else(|| default_policy.to_owned()),
+            protocol_policy: input.protocol_policy.unwrap_or(default_policy),
             response_timeout_secs: timeout,
-            ip_address_type: input.ip_address_type.clone(),
+            ip_address_type: input.ip_address_type,
         })
     }
 
@@ -426,8 +429,8 @@ impl LightsailManager {
             default_behavior: req.default_behavior,
             cache_settings,
             cache_behaviors: req.cache_behaviors.clone(),
-            ip_address_type: req.ip_address_type.clone().unwrap_or_else(|| DEFAULT_IP_ADDRESS_TYPE.into()),
-            viewer_minimum_tls: req.viewer_minimum_tls.clone().unwrap_or_else(|| DEFAULT_VIEWER_TLS.into()),
+            ip_address_type: req.ip_address_type.unwrap_or(DEFAULT_IP_ADDRESS_TYPE),
+            viewer_minimum_tls: req.viewer_minimum_tls.unwrap_or(DEFAULT_VIEWER_TLS),
             default_root_object: req.default_root_object.clone(),
             custom_error_responses: req.custom_error_responses.clone(),
             certificate: certificate.as_ref().map(|(c, _)| c.clone()),
@@ -472,12 +475,14 @@ impl LightsailManager {
         for row in rows {
             match records::decode(&row.body) {
                 Ok(d) => items.push(self.view(d, &edges)),
-                Err(e) => tracing::error!(key = %row.key, error = %e, "skipping an unreadable distribution"),
+                Err(e) => {
+                    tracing::error!(key = %row.key, error = chain(&e), "skipping an unreadable distribution")
+                }
             }
         }
         let next_token = match rows.last() {
             Some(last) if more => {
-                Some(encode_token(&Cursor { created_ms: last.created_ms, id: last.key.id.clone() }, &f))
+                Some(encode_token(&Cursor { created_ms: last.created_ms, id: last.key.id.clone() }, &f)?)
             }
             _ => None,
         };
@@ -528,8 +533,8 @@ impl LightsailManager {
             if let Some(e) = change.is_enabled {
                 new.is_enabled = e;
             }
-            if let Some(t) = &change.viewer_minimum_tls {
-                new.viewer_minimum_tls = t.clone();
+            if let Some(t) = change.viewer_minimum_tls {
+                new.viewer_minimum_tls = t;
             }
             if let Some(o) = &change.default_root_object {
                 new.default_root_object = (!o.is_empty()).then(|| o.clone());
@@ -632,11 +637,7 @@ impl LightsailManager {
                 self.now_ms(),
             )?;
             writes.extend(op_writes);
-            match self.core.store.apply(writes).await {
-                Ok(_) => return Ok(Some(OperationView::as_answered(op))),
-                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
+            Ok(commit(self.core.store.as_ref(), writes).await?.then(|| OperationView::as_answered(op)))
         })
     }
 
@@ -657,17 +658,9 @@ impl LightsailManager {
                 expect,
             }];
             writes.extend(op_writes);
-            match self.core.store.apply(writes).await {
-                // As answered, the purge has just started.
-                Ok(_) => {
-                    return Ok(Some((
-                        CacheResetView { status: "InProgress", created_ms: now },
-                        OperationView::as_answered(op),
-                    )));
-                }
-                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
+            // As answered, the purge has just started.
+            let view = CacheResetView { status: CacheResetStatus::InProgress, created_ms: now };
+            Ok(commit(self.core.store.as_ref(), writes).await?.then(|| (view, OperationView::as_answered(op))))
         })
     }
 
@@ -677,7 +670,7 @@ impl LightsailManager {
         let (d, _) = self.load_distribution(owner, name).await?;
         let key = Key::new(CACHE_RESET_KIND, "", format!("{}/{name}", owner.account));
         let Some(row) = self.core.store.get(&key).await? else { return Ok(None) };
-        let reset: CacheResetRecord = records::decode(&row.body).map_err(LightsailError::Internal)?;
+        let reset: CacheResetRecord = records::decode(&row.body)?;
         if reset.distribution_id != d.id {
             return Ok(None); // left by an earlier distribution of the same name
         }

@@ -50,6 +50,8 @@ pub use settings::{Bundle, DeclaredOrigin, LightsailSettings};
 
 use carapace_acm::{AcmError, CertificateManager, Owner};
 use carapace_kernel::Core;
+use carapace_kernel::error::chain;
+use carapace_kernel::stored::RecordError;
 
 /// The only region with distribution APIs.
 pub const DISTRIBUTION_REGION: &str = "us-east-1";
@@ -91,17 +93,19 @@ pub enum LightsailError {
     /// The store failed. Never shown to a client.
     #[error(transparent)]
     Store(#[from] carapace_store::Error),
-    /// An internal failure (corrupt row). Never shown to a client.
+    /// An internal failure without an underlying error. Never shown to a client.
     #[error("internal: {0}")]
     Internal(String),
-    /// A record did not encode for storage. Never shown to a client.
-    #[error("internal: a {what} does not encode: {source}")]
-    Encode {
-        /// What the record is.
+    /// An internal failure caused by another error (a stored record, the certificate
+    /// engine, the random source), kept as its source so the log shows the whole chain.
+    /// Never shown to a client.
+    #[error("internal: {what}")]
+    Fault {
+        /// What was being done.
         what: &'static str,
-        /// Why.
+        /// Why it failed.
         #[source]
-        source: serde_json::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -152,8 +156,9 @@ impl LightsailError {
         )
     }
 
-    fn internal(what: impl std::fmt::Display) -> Self {
-        Self::Internal(what.to_string())
+    /// A `map_err` for a failure of `what`, keeping the error as the source.
+    pub(crate) fn fault<E: std::error::Error + Send + Sync + 'static>(what: &'static str) -> impl FnOnce(E) -> Self {
+        move |source| Self::Fault { what, source: Box::new(source) }
     }
 
     fn busy(what: &str) -> Self {
@@ -171,7 +176,7 @@ impl From<AcmError> for LightsailError {
         match e {
             AcmError::Store(e) => Self::Store(e),
             AcmError::Internal(e) => Self::Internal(e),
-            e @ AcmError::Fault { .. } => Self::Internal(e.chain()),
+            e @ AcmError::Fault { .. } => Self::Fault { what: "the certificate engine failed", source: Box::new(e) },
             AcmError::NotFound(arn) => Self::does_not_exist("Certificate", &arn),
             AcmError::LimitExceeded(m) => {
                 Self::invalid("LimitExceeded", m, "Delete certificates you no longer use, then try again.")
@@ -190,6 +195,13 @@ impl From<AcmError> for LightsailError {
             | AcmError::TooManyTags(m)
             | AcmError::Validation(m) => Self::invalid("InvalidInput", m, "Check your input and try again."),
         }
+    }
+}
+
+/// A stored record that does not decode or encode is an internal failure.
+impl From<RecordError> for LightsailError {
+    fn from(e: RecordError) -> Self {
+        Self::Fault { what: "a stored record", source: Box::new(e) }
     }
 }
 
@@ -282,7 +294,9 @@ impl LightsailManager {
             for row in &rows {
                 match records::decode::<T>(&row.body) {
                     Ok(v) => out.push(v),
-                    Err(e) => tracing::error!(key = %row.key, error = %e, "skipping an unreadable Lightsail row"),
+                    Err(e) => {
+                        tracing::error!(key = %row.key, error = chain(&e), "skipping an unreadable Lightsail row")
+                    }
                 }
             }
             match rows.last() {
@@ -304,14 +318,13 @@ pub fn check_distribution_region(owner: &Owner) -> Result<()> {
 pub(crate) fn random_alnum(n: usize) -> Result<String> {
     const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = vec![0u8; n];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| LightsailError::internal("random number generator failed"))?;
+    aws_lc_rs::rand::fill(&mut bytes).map_err(LightsailError::fault("drawing random bytes"))?;
     // 252 = 7 × 36: values at or above it would bias the alphabet, so they are re-drawn.
     let mut out = String::with_capacity(n);
     let mut i = 0;
     while out.len() < n {
         if i == bytes.len() {
-            aws_lc_rs::rand::fill(&mut bytes)
-                .map_err(|_| LightsailError::internal("random number generator failed"))?;
+            aws_lc_rs::rand::fill(&mut bytes).map_err(LightsailError::fault("drawing random bytes"))?;
             i = 0;
         }
         let b = bytes[i];

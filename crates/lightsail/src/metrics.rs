@@ -15,6 +15,7 @@ use carapace_store::{Cursor, Order, Scan};
 use super::records::{self, METRICS_KIND, MinuteCounters};
 use super::{LightsailError, LightsailManager, Result};
 use carapace_acm::Owner;
+use carapace_kernel::error::chain;
 
 /// Most datapoints one request may ask for (CloudWatch's limit).
 pub const MAX_DATAPOINTS: i64 = 1_440;
@@ -209,7 +210,9 @@ impl LightsailManager {
                 }
                 match records::decode::<MinuteCounters>(&row.body) {
                     Ok(c) => minutes.entry(row.created_ms).or_default().add(&c),
-                    Err(e) => tracing::error!(key = %row.key, error = %e, "skipping unreadable metric counters"),
+                    Err(e) => {
+                        tracing::error!(key = %row.key, error = chain(&e), "skipping unreadable metric counters")
+                    }
                 }
             }
             match rows.last() {

@@ -15,6 +15,7 @@
 //! GetOperationsForResource reads the per-resource copy of each record in the same order.
 
 use base64::Engine as _;
+use carapace_kernel::error::chain;
 use carapace_store::{Clause, Cursor, Key, Row, Write};
 
 use super::edge::LiveEdges;
@@ -147,9 +148,9 @@ struct PageToken {
 }
 
 /// Encodes a keyset position bound to `fingerprint` (scope and query).
-pub(crate) fn encode_token(cursor: &Cursor, fingerprint: &str) -> String {
+pub(crate) fn encode_token(cursor: &Cursor, fingerprint: &str) -> Result<String> {
     let t = PageToken { c: cursor.created_ms, i: cursor.id.clone(), f: fingerprint.to_owned() };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&t).unwrap_or_default())
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(carapace_kernel::stored::encode("page token", &t)?))
 }
 
 /// Decodes a page token made by [`encode_token`] for the same fingerprint.
@@ -179,7 +180,7 @@ impl LightsailManager {
     pub async fn get_operation(&self, owner: &Owner, id: &str) -> Result<OperationView> {
         let row = self.core.store.get(&Key::new(OPERATION_KIND, owner.scope(), id)).await?;
         let row = row.ok_or_else(|| LightsailError::does_not_exist("Operation", id))?;
-        let view = OperationView::stored(records::decode(&row.body).map_err(LightsailError::Internal)?);
+        let view = OperationView::stored(records::decode(&row.body)?);
         Ok(view.with_edges(&self.live_edges().await?))
     }
 
@@ -219,12 +220,14 @@ impl LightsailManager {
         for row in rows {
             match records::decode::<OperationRecord>(&row.body) {
                 Ok(r) => items.push(OperationView::stored(r).with_edges(&edges)),
-                Err(e) => tracing::error!(key = %row.key, error = %e, "skipping an unreadable operation"),
+                Err(e) => {
+                    tracing::error!(key = %row.key, error = chain(&e), "skipping an unreadable operation")
+                }
             }
         }
         let next_token = match rows.last() {
             Some(last) if more => {
-                Some(encode_token(&Cursor { created_ms: last.created_ms, id: last.key.id.clone() }, fingerprint))
+                Some(encode_token(&Cursor { created_ms: last.created_ms, id: last.key.id.clone() }, fingerprint)?)
             }
             _ => None,
         };

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::{Behavior, CacheSettings, CustomErrorResponse, PathBehavior};
 use carapace_acm::Tag;
+use carapace_kernel::stored::{self, RecordError};
 
 /// Lightsail certificates (the name → ACM certificate mapping and Lightsail's own fields).
 pub const CERTIFICATE_KIND: &str = "lightsail.certificate";
@@ -112,21 +113,97 @@ impl OperationType {
     }
 }
 
+/// `origin.protocolPolicy` (the model's `OriginProtocolPolicyEnum`): the scheme the edge
+/// uses towards the origin. Stored by its wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OriginProtocolPolicy {
+    /// `http-only`.
+    #[serde(rename = "http-only")]
+    HttpOnly,
+    /// `https-only`: the edge verifies the origin's certificate.
+    #[serde(rename = "https-only")]
+    HttpsOnly,
+}
+
+impl OriginProtocolPolicy {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HttpOnly => "http-only",
+            Self::HttpsOnly => "https-only",
+        }
+    }
+}
+
+/// `viewerMinimumTlsProtocolVersion` (the model's `ViewerMinimumTlsProtocolVersionEnum`):
+/// the oldest TLS version and ciphers a viewer may use. Stored by its wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewerMinimumTls {
+    /// `TLSv1.1_2016`.
+    #[serde(rename = "TLSv1.1_2016")]
+    Tls11_2016,
+    /// `TLSv1.2_2018`.
+    #[serde(rename = "TLSv1.2_2018")]
+    Tls12_2018,
+    /// `TLSv1.2_2019`.
+    #[serde(rename = "TLSv1.2_2019")]
+    Tls12_2019,
+    /// `TLSv1.2_2021`, Lightsail's default.
+    #[serde(rename = "TLSv1.2_2021")]
+    Tls12_2021,
+}
+
+impl ViewerMinimumTls {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tls11_2016 => "TLSv1.1_2016",
+            Self::Tls12_2018 => "TLSv1.2_2018",
+            Self::Tls12_2019 => "TLSv1.2_2019",
+            Self::Tls12_2021 => "TLSv1.2_2021",
+        }
+    }
+}
+
+/// `ipAddressType` of a distribution (the model's `IpAddressType`) and of its origin
+/// (`OriginIpAddressTypeEnum`, the same three values). Stored by its wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IpAddressType {
+    /// `dualstack`: IPv4 and IPv6, Lightsail's default for a distribution.
+    #[serde(rename = "dualstack")]
+    Dualstack,
+    /// `ipv4`.
+    #[serde(rename = "ipv4")]
+    Ipv4,
+    /// `ipv6`.
+    #[serde(rename = "ipv6")]
+    Ipv6,
+}
+
+impl IpAddressType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dualstack => "dualstack",
+            Self::Ipv4 => "ipv4",
+            Self::Ipv6 => "ipv6",
+        }
+    }
+}
+
 /// The body schema this build writes.
 pub const SCHEMA: u32 = 1;
 
 /// Decodes a stored body of any Lightsail kind.
-pub fn decode<T: serde::de::DeserializeOwned + Versioned>(body: &[u8]) -> Result<T, String> {
-    let v: T = serde_json::from_slice(body).map_err(|e| format!("{}: {e}", T::WHAT))?;
-    if v.schema() > SCHEMA {
-        return Err(format!("{} schema {} is newer than this build ({SCHEMA})", T::WHAT, v.schema()));
-    }
+pub fn decode<T: serde::de::DeserializeOwned + Versioned>(body: &[u8]) -> Result<T, RecordError> {
+    let v: T = stored::decode(T::WHAT, body)?;
+    stored::check_schema(T::WHAT, v.schema(), SCHEMA)?;
     Ok(v)
 }
 
 /// Encodes for storage. A record that does not encode is an error, never an empty body.
-pub fn encode<T: Serialize + Versioned>(v: &T) -> Result<Vec<u8>, super::LightsailError> {
-    serde_json::to_vec(v).map_err(|source| super::LightsailError::Encode { what: T::WHAT, source })
+pub fn encode<T: Serialize + Versioned>(v: &T) -> Result<Vec<u8>, RecordError> {
+    stored::encode(T::WHAT, v)
 }
 
 /// A stored body with a schema number.
@@ -188,13 +265,13 @@ pub struct OriginRecord {
     pub url: String,
     /// `originPublicDNS`: the URL's host.
     pub public_dns: String,
-    /// `http-only` or `https-only`: the scheme the edge uses towards the origin.
-    pub protocol_policy: String,
+    /// `protocolPolicy`: the scheme the edge uses towards the origin.
+    pub protocol_policy: OriginProtocolPolicy,
     /// Seconds the edge waits for the origin (1–60).
     pub response_timeout_secs: i32,
     /// `origin.ipAddressType`, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_address_type: Option<String>,
+    pub ip_address_type: Option<IpAddressType>,
 }
 
 /// The certificate attached to a distribution, as the edge finds its material.
@@ -266,9 +343,9 @@ pub struct DistributionRecord {
     #[serde(default)]
     pub cache_behaviors: Vec<PathBehavior>,
     /// `ipAddressType`.
-    pub ip_address_type: String,
+    pub ip_address_type: IpAddressType,
     /// `viewerMinimumTlsProtocolVersion`.
-    pub viewer_minimum_tls: String,
+    pub viewer_minimum_tls: ViewerMinimumTls,
     /// `defaultRootObject`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_root_object: Option<String>,
@@ -449,4 +526,48 @@ pub struct FailedChange {
     pub reason: String,
     /// When the edge first refused it, Unix milliseconds.
     pub at_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each enum's wire name is the name it is stored by.
+    #[test]
+    fn enums_are_stored_by_their_wire_names() {
+        fn stored<T: Serialize>(v: T) -> String {
+            serde_json::to_value(v).unwrap().as_str().unwrap().to_owned()
+        }
+        for p in [OriginProtocolPolicy::HttpOnly, OriginProtocolPolicy::HttpsOnly] {
+            assert_eq!(stored(p), p.as_str());
+        }
+        for t in [ViewerMinimumTls::Tls11_2016, ViewerMinimumTls::Tls12_2018, ViewerMinimumTls::Tls12_2019] {
+            assert_eq!(stored(t), t.as_str());
+        }
+        assert_eq!(stored(ViewerMinimumTls::Tls12_2021), ViewerMinimumTls::Tls12_2021.as_str());
+        for t in [IpAddressType::Dualstack, IpAddressType::Ipv4, IpAddressType::Ipv6] {
+            assert_eq!(stored(t), t.as_str());
+        }
+    }
+
+    /// A distribution stored with these members as strings loads into the enums; a value
+    /// outside them is refused, not guessed.
+    #[test]
+    fn stored_distributions_load_into_the_enums() {
+        let mut body = serde_json::to_value(crate::tests::sample_distribution()).unwrap();
+        assert_eq!(body["origin"]["protocol_policy"], "http-only");
+        assert_eq!(body["viewer_minimum_tls"], "TLSv1.2_2021");
+        assert_eq!(body["ip_address_type"], "dualstack");
+        body["origin"]["protocol_policy"] = "https-only".into();
+        body["origin"]["ip_address_type"] = "ipv6".into();
+        body["viewer_minimum_tls"] = "TLSv1.1_2016".into();
+        body["ip_address_type"] = "ipv4".into();
+        let d: DistributionRecord = decode(&serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(d.origin.protocol_policy, OriginProtocolPolicy::HttpsOnly);
+        assert_eq!(d.origin.ip_address_type, Some(IpAddressType::Ipv6));
+        assert_eq!(d.viewer_minimum_tls, ViewerMinimumTls::Tls11_2016);
+        assert_eq!(d.ip_address_type, IpAddressType::Ipv4);
+        body["origin"]["protocol_policy"] = "gopher-only".into();
+        assert!(decode::<DistributionRecord>(&serde_json::to_vec(&body).unwrap()).is_err());
+    }
 }

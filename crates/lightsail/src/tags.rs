@@ -69,7 +69,7 @@ impl LightsailManager {
         if owner.region == super::DISTRIBUTION_REGION && wants("Distribution") {
             let key = Key::new(DISTRIBUTION_KIND, "", format!("{}/{name}", owner.account));
             if let Some(row) = self.core.store.get(&key).await? {
-                let d: DistributionRecord = records::decode(&row.body).map_err(LightsailError::Internal)?;
+                let d: DistributionRecord = records::decode(&row.body)?;
                 if arn.is_none_or(|a| a == d.arn) {
                     return Ok(Target::Distribution(key));
                 }
@@ -78,7 +78,7 @@ impl LightsailManager {
         if wants("Certificate") {
             let key = Key::new(CERTIFICATE_KIND, owner.scope(), name);
             if let Some(row) = self.core.store.get(&key).await? {
-                let c: CertificateRecord = records::decode(&row.body).map_err(LightsailError::Internal)?;
+                let c: CertificateRecord = records::decode(&row.body)?;
                 if arn.is_none_or(|a| a == c.arn) {
                     return Ok(Target::Certificate(key));
                 }
@@ -131,12 +131,12 @@ impl LightsailManager {
             let Some(row) = self.core.store.get(key).await? else { return Ok(None) };
             let body = match target {
                 Target::Distribution(_) => {
-                    let mut d: DistributionRecord = records::decode(&row.body).map_err(LightsailError::Internal)?;
+                    let mut d: DistributionRecord = records::decode(&row.body)?;
                     change(&mut d.tags)?;
                     records::encode(&d)?
                 }
                 Target::Certificate(_) => {
-                    let mut c: CertificateRecord = records::decode(&row.body).map_err(LightsailError::Internal)?;
+                    let mut c: CertificateRecord = records::decode(&row.body)?;
                     change(&mut c.tags)?;
                     records::encode(&c)?
                 }
@@ -147,11 +147,9 @@ impl LightsailManager {
                 expect: Some(row.version),
             }];
             writes.extend(op_writes);
-            match self.core.store.apply(writes).await {
-                Ok(_) => return Ok(Some(vec![OperationView::as_answered(op)])),
-                Err(carapace_store::Error::Conflict(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
+            Ok(carapace_kernel::retry::commit(self.core.store.as_ref(), writes)
+                .await?
+                .then(|| vec![OperationView::as_answered(op)]))
         })
     }
 }

@@ -1,7 +1,10 @@
 //! Lightsail rules over a real SQLite store, a real CA and a hand-driven clock.
 
 use super::cache::{Behavior, CacheSettings};
-use super::records::{DistributionRecord, MinuteCounters, OriginRecord};
+use super::edge::{CacheResetStatus, DistributionStatus};
+use super::records::{
+    DistributionRecord, IpAddressType, MinuteCounters, OriginProtocolPolicy, OriginRecord, ViewerMinimumTls,
+};
 use super::*;
 use carapace_acm::AcmSettings;
 use carapace_acm::{ListQuery, Status};
@@ -61,15 +64,15 @@ pub(crate) fn sample_distribution() -> DistributionRecord {
             resource_type: "Instance".into(),
             url: "http://o".into(),
             public_dns: "o".into(),
-            protocol_policy: "http-only".into(),
+            protocol_policy: OriginProtocolPolicy::HttpOnly,
             response_timeout_secs: 30,
             ip_address_type: None,
         },
         default_behavior: Behavior::Cache,
         cache_settings: CacheSettings::default(),
         cache_behaviors: Vec::new(),
-        ip_address_type: "dualstack".into(),
-        viewer_minimum_tls: "TLSv1.2_2021".into(),
+        ip_address_type: IpAddressType::Dualstack,
+        viewer_minimum_tls: ViewerMinimumTls::Tls12_2021,
         default_root_object: None,
         custom_error_responses: Vec::new(),
         certificate: None,
@@ -144,7 +147,7 @@ async fn attach_claims_domains_and_blocks_deletion() {
     assert_eq!(env.ls.get_operation(&alice(), &op.record.id).await.unwrap().status, OperationStatus::Succeeded);
     assert!(d.record.domain_name.starts_with('d') && d.record.domain_name.ends_with(".cdn.carapace.internal"));
     assert_eq!(d.record.domain_name.len(), 14 + ".cdn.carapace.internal".len());
-    assert_eq!(d.status, "Deployed");
+    assert_eq!(d.status, DistributionStatus::Deployed);
     env.ls.create_distribution(&alice(), new_distribution("other")).await.unwrap();
     env.ls.attach_certificate(&alice(), "site", "cert-1").await.unwrap();
     let site = &env.ls.get_distributions(&alice(), Some("site"), None).await.unwrap().items[0].record;
@@ -180,8 +183,8 @@ async fn distribution_rules() {
     env.clock.advance(31 * 86_400_000);
     env.ls.update_distribution_bundle(&alice(), "x", "large_1_0").await.unwrap();
     let (reset, _) = env.ls.reset_distribution_cache(&alice(), "x").await.unwrap();
-    assert_eq!(reset.status, "InProgress");
-    assert_eq!(env.ls.latest_cache_reset(&alice(), "x").await.unwrap().unwrap().status, "Succeeded");
+    assert_eq!(reset.status, CacheResetStatus::InProgress);
+    assert_eq!(env.ls.latest_cache_reset(&alice(), "x").await.unwrap().unwrap().status, CacheResetStatus::Succeeded);
 }
 
 #[tokio::test]
@@ -277,7 +280,7 @@ async fn an_operation_fails_when_a_running_edge_refuses_its_configuration() {
         applied: [(id.clone(), 1)].into(),
         failed: [(
             id.clone(),
-            records::FailedChange { config_version: 2, reason: "origin protocolPolicy \"x\"".into(), at_ms: 7 },
+            records::FailedChange { config_version: 2, reason: "origin URL \"x\"".into(), at_ms: 7 },
         )]
         .into(),
         ..Default::default()
@@ -288,14 +291,14 @@ async fn an_operation_fails_when_a_running_edge_refuses_its_configuration() {
     let failed = env.ls.get_operation(&alice(), &updated.record.id).await.unwrap();
     assert_eq!(failed.status, OperationStatus::Failed);
     assert_eq!(failed.record.error_code.as_deref(), Some(operations::NOT_APPLIED));
-    assert_eq!(failed.record.error_details.as_deref(), Some("origin protocolPolicy \"x\""));
+    assert_eq!(failed.record.error_details.as_deref(), Some("origin URL \"x\""));
     assert_eq!(failed.status_changed_ms, 7);
     let listed = env.ls.get_operations_for_resource(&alice(), "site", None).await.unwrap();
     let failed_ids: Vec<&str> =
         listed.items.iter().filter(|o| o.status == OperationStatus::Failed).map(|o| o.record.id.as_str()).collect();
     assert_eq!((listed.items.len(), failed_ids), (3, vec![updated.record.id.as_str()]));
     let page = env.ls.get_distributions(&alice(), Some("site"), None).await.unwrap();
-    assert_eq!(page.items[0].status, "InProgress");
+    assert_eq!(page.items[0].status, DistributionStatus::InProgress);
 
     // Once the edge's report is older than the TTL, nothing holds the operation failed.
     env.clock.advance(edge::EDGE_NODE_TTL_MS + 1);
