@@ -330,3 +330,73 @@ def test_the_cli_creates_waits_and_describes(server):
     status = cli(server, "acm-pca", "describe-certificate-authority", "--certificate-authority-arn", arn,
                  "--query", "CertificateAuthority.Status", "--output", "text").strip()
     assert status == "PENDING_CERTIFICATE"
+
+
+def test_acm_private_certificates_are_signed_by_the_ca_exported_renewed_and_revoked_there(server):
+    client = pca(server)
+    acm = server.client("acm", key=ALICE, secret="pca-secret")
+    crl_config = {"Enabled": True, "S3BucketName": "acm-private", "ExpirationInDays": 7}
+    root = client.create_certificate_authority(
+        CertificateAuthorityType="ROOT",
+        CertificateAuthorityConfiguration=ca_config("EC_prime256v1", "SHA256WITHECDSA", "ACM Private Root"),
+        RevocationConfiguration={"CrlConfiguration": crl_config},
+    )["CertificateAuthorityArn"]
+    csr = client.get_certificate_authority_csr(CertificateAuthorityArn=root)["Csr"].encode()
+    got = issue_and_get(client, root, csr, "SHA256WITHECDSA", "RootCACertificate", {"Value": 5, "Type": "YEARS"})
+    client.import_certificate_authority_certificate(CertificateAuthorityArn=root, Certificate=got["Certificate"].encode())
+
+    arn = acm.request_certificate(
+        DomainName="svc.corp.internal", SubjectAlternativeNames=["api.corp.internal"], CertificateAuthorityArn=root
+    )["CertificateArn"]
+    acm.get_waiter("certificate_validated").wait(CertificateArn=arn, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    described = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    assert described["Type"] == "PRIVATE" and described["Status"] == "ISSUED", described
+    assert described["CertificateAuthorityArn"] == root
+    assert described["RenewalEligibility"] == "ELIGIBLE"
+    assert described["SubjectAlternativeNames"] == ["svc.corp.internal", "api.corp.internal"]
+
+    exported = acm.export_certificate(CertificateArn=arn, Passphrase=b"correct horse")
+    with tempfile.TemporaryDirectory() as d:
+        for name, text in [("root.pem", got["Certificate"]), ("leaf.pem", exported["Certificate"]),
+                           ("chain.pem", exported["CertificateChain"]), ("key.pem", exported["PrivateKey"])]:
+            with open(os.path.join(d, name), "w") as f:
+                f.write(text)
+        openssl("verify", "-CAfile", "root.pem", "-purpose", "sslserver", "leaf.pem", cwd=d)
+        key_pub = openssl("pkey", "-in", "key.pem", "-passin", "pass:correct horse", "-pubout", cwd=d).stdout
+        cert_pub = openssl("x509", "-in", "leaf.pem", "-noout", "-pubkey", cwd=d).stdout
+        assert key_pub == cert_pub
+        first_serial = described["Serial"]
+
+        # RenewCertificate renews now, signed by the same CA.
+        acm.renew_certificate(CertificateArn=arn)
+        deadline = time.time() + 15
+        while acm.describe_certificate(CertificateArn=arn)["Certificate"]["Serial"] == first_serial:
+            assert time.time() < deadline, "the private certificate was not renewed"
+            time.sleep(0.2)
+
+        # Revoking in ACM revokes at the CA: its CRL lists the certificate.
+        serial = acm.describe_certificate(CertificateArn=arn)["Certificate"]["Serial"].replace(":", "")
+        acm.revoke_certificate(CertificateArn=arn, RevocationReason="KEY_COMPROMISE")
+        assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["Status"] == "REVOKED"
+        url = f"/s3/acm-private/crl/{root.rsplit('/', 1)[1]}.crl"
+        deadline = time.time() + 15
+        while True:
+            try:
+                with open(os.path.join(d, "crl.der"), "wb") as f:
+                    f.write(fetch(server, BASE_URL + url))
+                text = openssl("crl", "-inform", "DER", "-in", "crl.der", "-noout", "-text", cwd=d).stdout
+                if serial.upper().lstrip("0") in text.replace(":", "").upper():
+                    break
+            except urllib.error.HTTPError:
+                pass
+            assert time.time() < deadline, "the CA's CRL does not list the revoked certificate"
+            time.sleep(0.2)
+
+    # A CA of another account is not found: the request fails with the reason ACM gives.
+    bob = server.client("acm", key=BOB, secret="pca-secret")
+    other = bob.request_certificate(DomainName="x.corp.internal", CertificateAuthorityArn=root)["CertificateArn"]
+    deadline = time.time() + 15
+    while (cert := bob.describe_certificate(CertificateArn=other)["Certificate"])["Status"] == "PENDING_VALIDATION":
+        assert time.time() < deadline
+        time.sleep(0.2)
+    assert cert["Status"] == "FAILED" and cert["FailureReason"] == "PCA_RESOURCE_NOT_FOUND", cert

@@ -159,6 +159,10 @@ pub(crate) fn failure(v: FailureReason) -> m::FailureReason {
         FailureReason::InvalidPublicDomain => m::FailureReason::InvalidPublicDomain,
         FailureReason::DomainValidationDenied => m::FailureReason::DomainValidationDenied,
         FailureReason::CaaError => m::FailureReason::CaaError,
+        FailureReason::PcaInvalidState => m::FailureReason::PcaInvalidState,
+        FailureReason::PcaResourceNotFound => m::FailureReason::PcaResourceNotFound,
+        FailureReason::PcaInvalidArgs => m::FailureReason::PcaInvalidArgs,
+        FailureReason::PcaRequestFailed => m::FailureReason::PcaRequestFailed,
         FailureReason::Other => m::FailureReason::Other,
     }
 }
@@ -255,8 +259,16 @@ pub(crate) fn tags_from(tags: Vec<m::Tag>) -> Vec<Tag> {
 
 pub(crate) fn domain_validation(d: &DomainValidation) -> m::DomainValidation {
     let Some(method_used) = d.method else {
-        // Imported certificates: the domain name only, as ACM shows them.
-        return m::DomainValidation { domain_name: d.domain_name.clone(), ..Default::default() };
+        // Imported certificates (no validation domain): the domain name only, as ACM shows
+        // them. Private ones, which nothing validates, show their domains pending until the
+        // CA has signed, so `certificate-validated` waits for them as for any other.
+        let private = !d.validation_domain.is_empty();
+        return m::DomainValidation {
+            domain_name: d.domain_name.clone(),
+            validation_domain: private.then(|| d.validation_domain.clone()),
+            validation_status: private.then(|| domain_status(d.status)),
+            ..Default::default()
+        };
     };
     m::DomainValidation {
         domain_name: d.domain_name.clone(),
@@ -336,7 +348,7 @@ pub(crate) fn detail(v: &CertificateView) -> m::CertificateDetail {
                 .map(|(name, oid)| m::ExtendedKeyUsage { name: Some(name), oid })
                 .collect(),
         ),
-        certificate_authority_arn: None,
+        certificate_authority_arn: r.certificate_authority_arn.clone(),
         renewal_eligibility: Some(eligibility(v.renewal_eligible)),
         options: Some(m::CertificateOptions {
             certificate_transparency_logging_preference: Some(if r.options.transparency_logging {

@@ -215,6 +215,7 @@ impl CertificateManager {
                 issuance: 1,
                 root_hierarchy: None,
                 certificate_usage: None,
+                certificate_authority_arn: None,
             };
             let material =
                 Material { schema: record::SCHEMA, certificate_pem: leaf.to_pem(), chain_pem, sealed_key, key_format };

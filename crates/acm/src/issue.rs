@@ -16,7 +16,7 @@ use carapace_store::{Key, Row, Write};
 
 use super::jobs::{AcmJob, AcmJobs, CertificateJob, IssueJob};
 use super::lifecycle;
-use super::record::{self, CertificateRecord, Material, RenewalStatus, X509Facts};
+use super::record::{self, CertificateRecord, FailureReason, Material, RenewalStatus, X509Facts};
 use super::state::{DomainStatus, Event, Status, transition};
 use super::{AcmError, CertificateManager, Loaded, record_put};
 use carapace_kernel::ca::{self, LeafRequest, ParsedCertificate, PrivateKey};
@@ -73,8 +73,10 @@ impl CertificateManager {
         if !self.issuance_wanted(&first, job) {
             return Ok(Outcome::Finished);
         }
-        let dev_approve = job.approve_all && self.core.settings.dev;
-        if !dev_approve && first.record.domains.iter().any(|d| d.status != DomainStatus::Success) {
+        // In `--dev` every domain is approved; a private CA validates none.
+        let approve_all_domains =
+            (job.approve_all && self.core.settings.dev) || first.record.certificate_authority_arn.is_some();
+        if !approve_all_domains && first.record.domains.iter().any(|d| d.status != DomainStatus::Success) {
             // Validation is not complete; the validation worker enqueues a new job when it is.
             return Ok(Outcome::Finished);
         }
@@ -85,7 +87,12 @@ impl CertificateManager {
         let names = first.record.sans.clone();
         let now = self.core.clock.now();
         let record = &first.record;
-        let validity_days = record.root_hierarchy.map_or(self.settings.validity_days, |h| h.validity_days());
+        let validity_days = match (&record.certificate_authority_arn, record.root_hierarchy) {
+            // ACM's private certificates are valid for 13 months (within their CA's validity).
+            (Some(_), _) => PRIVATE_VALIDITY_DAYS,
+            (None, Some(h)) => h.validity_days(),
+            (None, None) => self.settings.validity_days,
+        };
         let validity = time::Duration::days(i64::from(validity_days));
         let hierarchy = record.root_hierarchy.map(|h| h.ca_hierarchy()).unwrap_or_default();
         let usage = record.certificate_usage.map(|u| u.leaf_usage()).unwrap_or_default();
@@ -99,23 +106,36 @@ impl CertificateManager {
             serial: None,
             base_url: self.core.settings.base_url.clone(),
         };
-        let ca_handle = Arc::clone(&self.core.ca);
-        let (key, issued) = tokio::task::spawn_blocking(move || -> Result<_, ca::CaError> {
-            let key = ca::generate_key(algorithm)?;
-            let issued = ca_handle.issue_in(hierarchy, usage, &leaf, &key, now)?;
-            Ok((key, issued))
-        })
-        .await
-        .map_err(AcmError::fault("issuance task"))?
-        .map_err(AcmError::fault(format!("issuing {}", first.record.arn)))?;
-        let parsed = ca::parse_certificate(&issued.certificate_pem)
+        let signed = match &record.certificate_authority_arn {
+            Some(ca_arn) => match self.sign_private(job, ca_arn, &leaf, algorithm).await? {
+                Ok(signed) => signed,
+                Err(reason) => return self.fail_private(job, reason).await,
+            },
+            None => {
+                let ca_handle = Arc::clone(&self.core.ca);
+                tokio::task::spawn_blocking(move || -> Result<_, ca::CaError> {
+                    let key = ca::generate_key(algorithm)?;
+                    let issued = ca_handle.issue_in(hierarchy, usage, &leaf, &key, now)?;
+                    Ok(Signed {
+                        key,
+                        certificate_pem: issued.certificate_pem,
+                        chain_pem: issued.chain_pem,
+                        intermediate_id: Some(issued.intermediate_id),
+                    })
+                })
+                .await
+                .map_err(AcmError::fault("issuance task"))?
+                .map_err(AcmError::fault(format!("issuing {}", first.record.arn)))?
+            }
+        };
+        let parsed = ca::parse_certificate(&signed.certificate_pem)
             .map_err(AcmError::fault("reading the issued certificate"))?;
         let facts = facts(&parsed);
         let material = Material {
             schema: record::SCHEMA,
-            certificate_pem: issued.certificate_pem,
-            chain_pem: issued.chain_pem,
-            sealed_key: seal_key(&self.core, &key, &first.record.arn)?,
+            certificate_pem: signed.certificate_pem,
+            chain_pem: signed.chain_pem,
+            sealed_key: seal_key(&self.core, &signed.key, &first.record.arn)?,
             key_format: record::KeyFormat::Pkcs8Der,
         };
 
@@ -131,7 +151,7 @@ impl CertificateManager {
                 let record = &mut loaded.record;
                 let event = if record.status == Status::PendingValidation { Event::Issue } else { Event::Renew };
                 record.status = transition(record.status, event).map_err(AcmError::fault("issuance"))?;
-                if dev_approve {
+                if approve_all_domains {
                     for d in &mut record.domains {
                         d.status = DomainStatus::Success;
                     }
@@ -151,8 +171,12 @@ impl CertificateManager {
                     material_put(self, &job.scope, &job.id, loaded.created_ms, &material).await?,
                 ];
                 writes.extend(lifecycle::new_leaf_writes(self, &job.scope, &job.id, &loaded.record, action, now_ms)?);
-                if let Some(serial) = carapace_kernel::revocation::serial_from_display(&parsed.serial_hex) {
-                    writes.push(carapace_kernel::revocation::record_issued(&issued.intermediate_id, &serial, now_ms));
+                // Carapace's own CA records what it issued for its OCSP responder; a private
+                // CA keeps its own certificates.
+                if let (Some(intermediate), Some(serial)) =
+                    (&signed.intermediate_id, carapace_kernel::revocation::serial_from_display(&parsed.serial_hex))
+                {
+                    writes.push(carapace_kernel::revocation::record_issued(intermediate, &serial, now_ms));
                 }
                 match self.core.store.apply(writes).await {
                     Ok(_) => {
@@ -168,6 +192,78 @@ impl CertificateManager {
                 Ok(None)
             }
         )
+    }
+
+    /// Generates the key and has the private CA `ca_arn` sign it; `Err(reason)` when the CA
+    /// refuses, which fails the request (or the renewal) with that reason.
+    async fn sign_private(
+        &self,
+        job: &IssueJob,
+        ca_arn: &str,
+        leaf: &LeafRequest,
+        algorithm: ca::KeyAlgorithm,
+    ) -> Result<Result<Signed, FailureReason>, AcmError> {
+        let cas = self
+            .private_cas
+            .as_ref()
+            .ok_or_else(|| AcmError::internal("no AWS Private CA for a private certificate"))?;
+        let owner = super::Owner::from_scope(&job.scope).ok_or_else(|| AcmError::internal("bad scope"))?;
+        let (cn, names) = (leaf.common_name.clone(), leaf.sans.clone());
+        let (key, csr) = tokio::task::spawn_blocking(move || -> Result<_, ca::CaError> {
+            let key = ca::generate_key(algorithm)?;
+            let csr = ca::leaf_csr(&key, &cn, &names)?;
+            Ok((key, csr))
+        })
+        .await
+        .map_err(AcmError::fault("issuance task"))?
+        .map_err(AcmError::fault("a private certificate's key"))?;
+        let not_after_ms = (leaf.not_after.unix_timestamp_nanos() / 1_000_000) as i64;
+        use carapace_pca::PcaError as P;
+        let reason = match cas.sign_for_acm(&owner, ca_arn, &csr, not_after_ms).await {
+            Ok(issued) => {
+                return Ok(Ok(Signed {
+                    key,
+                    certificate_pem: issued.certificate_pem,
+                    chain_pem: issued.chain_pem,
+                    intermediate_id: None,
+                }));
+            }
+            Err(P::NotFound(_) | P::InvalidArn(_)) => FailureReason::PcaResourceNotFound,
+            Err(P::InvalidState(_)) => FailureReason::PcaInvalidState,
+            Err(P::InvalidArgs(_) | P::MalformedCsr(_)) => FailureReason::PcaInvalidArgs,
+            Err(e @ (P::Store(_) | P::Fault { .. } | P::ConcurrentModification(_))) => {
+                return Err(AcmError::fault(format!("private CA {ca_arn}"))(e));
+            }
+            Err(_) => FailureReason::PcaRequestFailed,
+        };
+        tracing::info!(ca = ca_arn, ?reason, "the private CA refused to sign");
+        Ok(Err(reason))
+    }
+
+    /// Fails a private certificate's issuance (or its renewal) for `reason`.
+    async fn fail_private(&self, job: &IssueJob, reason: FailureReason) -> Result<Outcome, AcmError> {
+        carapace_kernel::optimistic!(AcmError, AcmError::Conflict("certificate kept changing".into()), |_| {
+            let Some(mut loaded) = self.load_id(&job.scope, &job.id).await? else {
+                return Ok(Some(Outcome::Finished));
+            };
+            if !self.issuance_wanted(&loaded, job) {
+                return Ok(Some(Outcome::Finished));
+            }
+            let record = &mut loaded.record;
+            match &mut record.renewal {
+                Some(renewal) if record.status != Status::PendingValidation => {
+                    renewal.status = RenewalStatus::Failed;
+                    renewal.reason = Some(reason);
+                    renewal.updated_ms = self.now_ms();
+                }
+                _ => {
+                    record.status = transition(record.status, Event::Fail).map_err(AcmError::fault("failing"))?;
+                    record.failure_reason = Some(reason);
+                }
+            }
+            let writes = vec![record_put(&job.scope, &loaded, Some(loaded.version))?];
+            Ok(carapace_kernel::retry::commit(self.core.store.as_ref(), writes).await?.then_some(Outcome::Finished))
+        })
     }
 
     /// Whether the record still needs the issuance `job` produces.
@@ -241,6 +337,19 @@ impl CertificateManager {
         self.core.wake_workers();
         Ok(())
     }
+}
+
+/// How long ACM's private certificates are valid (13 months, as ACM issues them; capped by the
+/// CA's own validity).
+const PRIVATE_VALIDITY_DAYS: u32 = 395;
+
+/// A leaf signed with its new key, by Carapace's CA (with the issuing intermediate, for its
+/// OCSP responder) or by a private CA.
+struct Signed {
+    key: PrivateKey,
+    certificate_pem: String,
+    chain_pem: String,
+    intermediate_id: Option<String>,
 }
 
 /// The scope and id of a record, for jobs.

@@ -107,6 +107,7 @@ pub struct CertificateManager {
     secret: Arc<tokio::sync::OnceCell<ValidationSecret>>,
     usage_locks: Arc<quota::ScopeLocks>,
     checkers: Option<Checkers>,
+    private_cas: Option<carapace_pca::PrivateCas>,
 }
 
 impl CertificateManager {
@@ -119,7 +120,15 @@ impl CertificateManager {
             secret: Arc::new(tokio::sync::OnceCell::new()),
             usage_locks: Arc::default(),
             checkers: None,
+            private_cas: None,
         }
+    }
+
+    /// The manager that asks AWS Private CA's `cas` for private certificates
+    /// (RequestCertificate with `CertificateAuthorityArn`). Without them such a request is
+    /// refused.
+    pub fn with_private_cas(self, cas: carapace_pca::PrivateCas) -> Self {
+        Self { private_cas: Some(cas), ..self }
     }
 
     /// ACM's settings.

@@ -187,13 +187,52 @@ impl CertificateManager {
         Ok(())
     }
 
-    /// RevokeCertificate: only for exported certificates (as ACM). Records the reason and time
-    /// for the CRL and OCSP responder.
+    /// Revokes a private certificate at the AWS Private CA that signed it: it goes into that
+    /// CA's CRL. Revoked there already is done.
+    async fn revoke_at_ca(
+        &self,
+        owner: &Owner,
+        ca_arn: &str,
+        serial: &str,
+        reason: RevocationReason,
+    ) -> Result<(), AcmError> {
+        use carapace_pca::RevocationReason as Pca;
+        let cas = self.private_cas.as_ref().ok_or_else(|| AcmError::internal("no AWS Private CA"))?;
+        let reason = match reason {
+            RevocationReason::Unspecified => Pca::Unspecified,
+            RevocationReason::KeyCompromise => Pca::KeyCompromise,
+            RevocationReason::CaCompromise => Pca::CaCompromise,
+            RevocationReason::AffiliationChanged => Pca::AffiliationChanged,
+            RevocationReason::Superceded | RevocationReason::Superseded => Pca::Superseded,
+            RevocationReason::CessationOfOperation => Pca::CessationOfOperation,
+            RevocationReason::PrivilegeWithdrawn => Pca::PrivilegeWithdrawn,
+            RevocationReason::AACompromise => Pca::AaCompromise,
+            RevocationReason::CertificateHold | RevocationReason::RemoveFromCrl => {
+                return Err(AcmError::InvalidParameter(
+                    "AWS Private CA does not put certificates on hold: use another RevocationReason.".into(),
+                ));
+            }
+        };
+        match cas.revoke_certificate(owner, ca_arn, serial, reason).await {
+            Ok(()) | Err(carapace_pca::PcaError::RequestAlreadyProcessed(_)) => Ok(()),
+            Err(e) => Err(AcmError::fault(format!("revoking at {ca_arn}"))(e)),
+        }
+    }
+
+    /// RevokeCertificate: for exported certificates (as ACM) and private ones, which their CA
+    /// revokes. Records the reason and time for the CRL and OCSP responder.
     pub async fn revoke_certificate(&self, owner: &Owner, arn: &str, reason: RevocationReason) -> Result<(), AcmError> {
         // The CRL and OCSP index the revocation by the issuing intermediate (the leaf's
         // authority key id) and serial, both read off the certificate itself.
         let issued = self.load(owner, arn).await?;
-        let revocation_index = match issued.record.x509 {
+        let private = issued.record.cert_type == CertificateType::Private;
+        if let (Some(ca_arn), Some(x509)) = (&issued.record.certificate_authority_arn, &issued.record.x509)
+            && issued.record.status != Status::Revoked
+            && issued.record.in_use_by.is_empty()
+        {
+            self.revoke_at_ca(owner, ca_arn, &x509.serial, reason).await?;
+        }
+        let revocation_index = match issued.record.x509.as_ref().filter(|_| !private) {
             Some(_) => {
                 let material = self.material(owner, &issued.id).await?;
                 let leaf = carapace_kernel::ca::parse_certificate(&material.certificate_pem)
@@ -213,7 +252,7 @@ impl CertificateManager {
             if r.status == Status::Revoked {
                 return Err(AcmError::Conflict(format!("Certificate {arn} is already revoked.")));
             }
-            if !r.exported {
+            if !r.exported && !private {
                 return Err(AcmError::Validation(format!(
                     "Certificate {arn} cannot be revoked: only exported certificates can be revoked."
                 )));

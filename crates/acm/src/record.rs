@@ -33,7 +33,7 @@ pub enum CertificateType {
     AmazonIssued,
     /// Imported by its owner.
     Imported,
-    /// Issued by a private CA (not offered by Carapace; kept for the wire enum).
+    /// Signed by an AWS Private CA (`CertificateAuthorityArn`).
     Private,
 }
 
@@ -159,6 +159,14 @@ pub enum FailureReason {
     DomainValidationDenied,
     /// A CAA record forbids Carapace's CA.
     CaaError,
+    /// The private CA is not `ACTIVE` (or its certificate has lapsed).
+    PcaInvalidState,
+    /// The private CA does not exist for this account and Region.
+    PcaResourceNotFound,
+    /// The private CA refused what ACM asked it to sign.
+    PcaInvalidArgs,
+    /// The private CA failed to sign.
+    PcaRequestFailed,
     /// Anything else.
     Other,
 }
@@ -403,6 +411,9 @@ pub struct CertificateRecord {
     /// The EKU profile of an N2 certificate (`CertificateUsage`); absent for standard ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_usage: Option<super::CertificateUsage>,
+    /// The AWS Private CA that signs a private certificate; absent for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_authority_arn: Option<String>,
 }
 
 impl CertificateRecord {
@@ -414,9 +425,15 @@ impl CertificateRecord {
     /// `RenewalEligibility`: ACM renews issued, ACM-issued certificates that are in use or
     /// exported; imported certificates never.
     pub fn renewal_eligible(&self, now_ms: i64) -> bool {
-        self.cert_type == CertificateType::AmazonIssued
-            && self.status_at(now_ms) == Status::Issued
-            && (!self.in_use_by.is_empty() || self.exported || self.options.export)
+        let issued = self.status_at(now_ms) == Status::Issued;
+        match self.cert_type {
+            // Private certificates are renewed by their CA whether in use or not.
+            CertificateType::Private => issued,
+            CertificateType::AmazonIssued => {
+                issued && (!self.in_use_by.is_empty() || self.exported || self.options.export)
+            }
+            CertificateType::Imported => false,
+        }
     }
 
     /// Whether RenewCertificate may renew it (the status aside). The model's
@@ -425,7 +442,8 @@ impl CertificateRecord {
     /// ACM also renews those once exported. A public certificate that was never exported is
     /// renewed by managed renewal alone, whatever its `RenewalEligibility` says.
     pub fn renewable_on_request(&self) -> bool {
-        self.cert_type == CertificateType::AmazonIssued && self.options.export && self.exported
+        self.cert_type == CertificateType::Private
+            || (self.cert_type == CertificateType::AmazonIssued && self.options.export && self.exported)
     }
 
     /// Decodes a stored body.

@@ -153,12 +153,23 @@ impl CertificateManager {
         let settings = &self.core.settings;
         let acm = &self.settings;
         let certificate_usage = self.check_root_hierarchy(&req)?;
-        if req.certificate_authority_arn.is_some() {
-            return Err(AcmError::InvalidParameter(
-                "Carapace has no private certificate authorities: omit CertificateAuthorityArn to request a certificate from Carapace's CA."
-                    .into(),
-            ));
-        }
+        // A private certificate: signed by the AWS Private CA named, without validation.
+        let private_ca = match &req.certificate_authority_arn {
+            None => None,
+            Some(arn) => {
+                let is_ca_arn = arn.split(':').nth(2) == Some("acm-pca")
+                    && arn.rsplit_once(':').is_some_and(|(_, r)| r.starts_with("certificate-authority/"));
+                if !is_ca_arn {
+                    return Err(AcmError::InvalidParameter(format!(
+                        "CertificateAuthorityArn {arn} is not the ARN of an AWS Private CA certificate authority."
+                    )));
+                }
+                if self.private_cas.is_none() {
+                    return Err(AcmError::internal("this manager was built without AWS Private CA"));
+                }
+                Some(arn.clone())
+            }
+        };
         let key_algorithm = req.key_algorithm.unwrap_or(KeyAlgorithm::Rsa2048);
         if !REQUESTABLE.contains(&key_algorithm) {
             return Err(AcmError::InvalidParameter(format!(
@@ -204,6 +215,11 @@ impl CertificateManager {
                     http_redirect: None,
                     validation_emails: Vec::new(),
                 };
+                if private_ca.is_some() {
+                    // A private CA validates nothing: its domains succeed when it signs.
+                    dv.method = None;
+                    return dv;
+                }
                 match method {
                     ValidationMethod::Dns => dv.resource_record = Some(secret.dns_record(&owner.account, domain)),
                     ValidationMethod::Http => {
@@ -224,10 +240,10 @@ impl CertificateManager {
             domain_name: sans[0].clone(),
             sans,
             status: Status::PendingValidation,
-            cert_type: CertificateType::AmazonIssued,
+            cert_type: if private_ca.is_some() { CertificateType::Private } else { CertificateType::AmazonIssued },
             key_algorithm,
             key_pair_origin: KeyPairOrigin::AwsManaged,
-            validation_method: Some(method),
+            validation_method: if private_ca.is_some() { None } else { Some(method) },
             domains,
             options: Options {
                 transparency_logging: req.transparency_logging.unwrap_or(true),
@@ -251,6 +267,7 @@ impl CertificateManager {
             issuance: 0,
             root_hierarchy: req.root_hierarchy,
             certificate_usage,
+            certificate_authority_arn: private_ca.clone(),
         };
         let body = record.encode()?;
 
@@ -290,9 +307,17 @@ impl CertificateManager {
                         expect: None,
                     },
                     usage_put(&scope, &usage)?,
-                    AcmJob::TimeOut(CertificateJob { scope: scope.clone(), id: id.clone() }).enqueue(deadline)?,
                 ];
-                if settings.dev {
+                if private_ca.is_some() {
+                    // Signed at once by the private CA: nothing to validate, nothing to time out.
+                    let job = AcmJob::Issue(IssueJob {
+                        scope: scope.clone(),
+                        id: id.clone(),
+                        issuance: 1,
+                        approve_all: false,
+                    });
+                    writes.push(job.enqueue(now)?);
+                } else if settings.dev {
                     // Emulator mode: every domain is approved after a short delay, then issued.
                     let job = AcmJob::Issue(IssueJob {
                         scope: scope.clone(),
@@ -304,6 +329,11 @@ impl CertificateManager {
                 } else {
                     // Real validation: check records (DNS, HTTP) or send approval mail (EMAIL).
                     writes.extend(super::validate::initial_jobs(&scope, &id, method, &record.sans, now)?);
+                }
+                if private_ca.is_none() {
+                    writes.push(
+                        AcmJob::TimeOut(CertificateJob { scope: scope.clone(), id: id.clone() }).enqueue(deadline)?,
+                    );
                 }
                 if let Some(holder) = &req.held_by {
                     writes.extend(holder.writes.iter().cloned());

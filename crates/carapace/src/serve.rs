@@ -43,8 +43,9 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         None => config.acm.approval_listen,
     };
     let core = core(&app, &ca, &config, base_url);
-    let acm = CertificateManager::new(core.clone(), acm_settings(&config, approval_addr));
     let private_cas = carapace_pca::PrivateCas::new(core.clone(), config.pca_settings());
+    let acm = CertificateManager::new(core.clone(), acm_settings(&config, approval_addr))
+        .with_private_cas(private_cas.clone());
     let services: Vec<Arc<dyn ServiceHandler>> = vec![
         Arc::new(carapace_acm_api::Acm::new(acm.clone())),
         Arc::new(carapace_ds_api::Ds::new(core.clone(), config.ds_settings())),

@@ -80,6 +80,10 @@ fn failure(f: FailureReason) -> &'static str {
         FailureReason::InvalidPublicDomain => "INVALID_PUBLIC_DOMAIN",
         FailureReason::DomainValidationDenied => "DOMAIN_VALIDATION_DENIED",
         FailureReason::CaaError => "CAA_ERROR",
+        FailureReason::PcaInvalidState => "PCA_INVALID_STATE",
+        FailureReason::PcaResourceNotFound => "PCA_RESOURCE_NOT_FOUND",
+        FailureReason::PcaInvalidArgs => "PCA_INVALID_ARGS",
+        FailureReason::PcaRequestFailed => "PCA_REQUEST_FAILED",
         FailureReason::Other => "OTHER",
     }
 }

@@ -383,3 +383,52 @@ impl PrivateCas {
         signer.issue(csr, &issue).map_err(|e| PcaError::fault("signing a certificate", e))
     }
 }
+
+/// A private certificate signed for ACM ([`PrivateCas::sign_for_acm`]).
+#[derive(Debug, Clone)]
+pub struct AcmIssued {
+    /// The certificate, PEM.
+    pub certificate_pem: String,
+    /// The chain above it, PEM (the CA's certificate first).
+    pub chain_pem: String,
+    /// The certificate's serial, lower-case hex (what RevokeCertificate takes).
+    pub serial: String,
+}
+
+impl PrivateCas {
+    /// Signs a certificate for ACM's RequestCertificate (and its renewals) with the CA named
+    /// by `ca_arn`, which must belong to `requester`'s account and Region (no CA is shared
+    /// without resource policies). The CA signs with its own signing algorithm and
+    /// `EndEntityCertificate/V1`, valid until `not_after_ms`, within the CA's own validity.
+    pub async fn sign_for_acm(
+        &self,
+        requester: &Owner,
+        ca_arn: &str,
+        csr_pem: &str,
+        not_after_ms: i64,
+    ) -> Result<AcmIssued> {
+        let (ca, _) = self.authority(requester, ca_arn).await?;
+        let not_after = match ca.not_after_ms {
+            Some(ca_end) => not_after_ms.min(ca_end),
+            None => not_after_ms,
+        };
+        let request = IssueRequest {
+            ca_arn: ca_arn.to_owned(),
+            csr: csr_pem.as_bytes().to_vec(),
+            signing_algorithm: ca.signing_algorithm,
+            template_arn: None,
+            validity: Validity { value: not_after.div_euclid(1000), kind: crate::ValidityType::Absolute },
+            validity_not_before: None,
+            idempotency_token: None,
+            return_certificate: true,
+        };
+        let (arn, pem) = self.issue_certificate(requester, request).await?;
+        let (certificate_pem, chain) = self.get_certificate(requester, ca_arn, &arn).await?;
+        debug_assert_eq!(pem.as_deref(), Some(certificate_pem.as_str()));
+        Ok(AcmIssued {
+            certificate_pem,
+            chain_pem: chain.unwrap_or_default(),
+            serial: arn.rsplit('/').next().unwrap_or_default().to_owned(),
+        })
+    }
+}

@@ -39,7 +39,7 @@ use carapace_kernel::runtime::Core;
 use carapace_store::{Key, Row};
 
 pub use authorities::{NewAuthority, Validity, ValidityType};
-pub use certificates::{IssueRequest, RevocationReason};
+pub use certificates::{AcmIssued, IssueRequest, RevocationReason};
 use records::{CaRecord, CertificateRecord};
 
 /// Row kind of certificate authorities.

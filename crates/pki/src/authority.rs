@@ -31,7 +31,7 @@ use n2::N2;
 pub use n2::{Hierarchy, LeafUsage, N2Material};
 pub use private_ca::{
     CaCertificateProblem, Csr, NameAttribute, PrivateCertificate, PrivateIssue, PrivateSigner, Subject, Template,
-    ca_csr, certificate_public_key, check_ca_certificate,
+    ca_csr, certificate_public_key, check_ca_certificate, leaf_csr,
 };
 
 /// Version of the [`CaMaterial`] layout.

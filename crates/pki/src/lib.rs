@@ -38,7 +38,7 @@ pub use authority::{
     CaCertificateProblem, CaMaterial, CaProfile, CertificateAuthority, Csr, Hierarchy, IntermediateInfo,
     IntermediateMaterial, IssuedCertificate, LeafRequest, LeafUsage, N2Material, NameAttribute, PrivateCertificate,
     PrivateIssue, PrivateSigner, RevokedSerial, Subject, Template, ca_csr, certificate_public_key,
-    check_ca_certificate, random_serial,
+    check_ca_certificate, leaf_csr, random_serial,
 };
 pub use export::{PKCS8_PBKDF2_ITERATIONS, encrypt_pkcs8_pem};
 pub use keys::{KeyAlgorithm, KeyFamily, PrivateKey, SigningAlgorithm, UnknownKeyAlgorithm, generate_key};

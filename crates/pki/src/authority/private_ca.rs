@@ -148,6 +148,24 @@ pub fn ca_csr(key: &PrivateKey, signing: SigningAlgorithm, subject: &Subject) ->
     Ok(params.serialize_request(&signer)?.pem()?)
 }
 
+/// A certificate signing request (PEM) for a leaf key: the subject `CN=<common_name>` and a
+/// subject alternative name extension of `dns_names`, signed with the key's default
+/// algorithm. ACM asks for its private certificates this way.
+pub fn leaf_csr(key: &PrivateKey, common_name: &str, dns_names: &[String]) -> Result<String, CaError> {
+    let signer = Signer::new(key)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    params.subject_alt_names = dns_names
+        .iter()
+        .map(|n| {
+            rcgen::string::Ia5String::try_from(n.as_str())
+                .map(SanType::DnsName)
+                .map_err(|_| CaError::InvalidRequest(format!("{n:?} is not a valid DNS name")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(params.serialize_request(&signer)?.pem()?)
+}
+
 /// A certificate signing request, read and its signature verified.
 #[derive(Debug, Clone)]
 pub struct Csr {
