@@ -981,14 +981,7 @@ impl CertificateAuthority {
         let mut dn = rcgen::DistinguishedName::new();
         dn.push(DnType::CommonName, names[0].as_str());
         params.distinguished_name = dn;
-        params.subject_alt_names = names
-            .iter()
-            .map(|n| {
-                rcgen::string::Ia5String::try_from(n.as_str())
-                    .map(SanType::DnsName)
-                    .map_err(|_| CaError::InvalidRequest(format!("{n:?} is not a valid DNS name")))
-            })
-            .collect::<Result<_, _>>()?;
+        params.subject_alt_names = dns_sans(&names)?;
         params.subject_alt_names.extend(req.ip_addresses.iter().copied().map(SanType::IpAddress));
         params.not_before = not_before;
         params.not_after = not_after;
@@ -1080,6 +1073,18 @@ impl CertificateAuthority {
         };
         Ok(params.signed_by(&Issuer::from_params(issuer_params, signer))?.der().to_vec())
     }
+}
+
+/// Subject alternative names of DNS names.
+fn dns_sans(names: &[String]) -> Result<Vec<SanType>, CaError> {
+    names
+        .iter()
+        .map(|n| {
+            rcgen::string::Ia5String::try_from(n.as_str())
+                .map(SanType::DnsName)
+                .map_err(|_| CaError::InvalidRequest(format!("{n:?} is not a valid DNS name")))
+        })
+        .collect()
 }
 
 /// `t` without its fraction of a second.

@@ -23,8 +23,8 @@ use x509_parser::extensions::{GeneralName as ParsedName, ParsedExtension};
 use x509_parser::prelude::FromDer as _;
 
 use super::{
-    CaError, RevokedSerial, authority_info_access, crl_reason, der_integer_bytes, distinguished_name, issuer_params,
-    random_serial, whole_seconds,
+    CaError, RevokedSerial, authority_info_access, crl_reason, der_integer_bytes, distinguished_name, dns_sans,
+    issuer_params, random_serial, whole_seconds,
 };
 use crate::der;
 use crate::keys::{KeyAlgorithm, KeyFamily, PrivateKey, RawPublicKey, Signer, SigningAlgorithm};
@@ -155,14 +155,7 @@ pub fn leaf_csr(key: &PrivateKey, common_name: &str, dns_names: &[String]) -> Re
     let signer = Signer::new(key)?;
     let mut params = CertificateParams::default();
     params.distinguished_name.push(DnType::CommonName, common_name);
-    params.subject_alt_names = dns_names
-        .iter()
-        .map(|n| {
-            rcgen::string::Ia5String::try_from(n.as_str())
-                .map(SanType::DnsName)
-                .map_err(|_| CaError::InvalidRequest(format!("{n:?} is not a valid DNS name")))
-        })
-        .collect::<Result<_, _>>()?;
+    params.subject_alt_names = dns_sans(dns_names)?;
     Ok(params.serialize_request(&signer)?.pem()?)
 }
 
