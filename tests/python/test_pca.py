@@ -120,7 +120,7 @@ def test_a_two_level_hierarchy_verifies_with_its_crl_before_and_after_a_revocati
     sub = client.create_certificate_authority(
         CertificateAuthorityType="SUBORDINATE",
         CertificateAuthorityConfiguration=ca_config("RSA_2048", "SHA256WITHRSA", "Example Issuing CA"),
-        RevocationConfiguration={"CrlConfiguration": crl_config},
+        RevocationConfiguration={"CrlConfiguration": crl_config, "OcspConfiguration": {"Enabled": True}},
     )["CertificateAuthorityArn"]
     sub_id = sub.rsplit("/", 1)[1]
     assert client.describe_certificate_authority(CertificateAuthorityArn=sub)["CertificateAuthority"]["Status"] == (
@@ -154,6 +154,15 @@ def test_a_two_level_hierarchy_verifies_with_its_crl_before_and_after_a_revocati
         dp = openssl("x509", "-in", "leaf.pem", "-noout", "-ext", "crlDistributionPoints", cwd=d).stdout
         url = re.search(r"URI:(\S+)", dp).group(1)
         assert url == f"{BASE_URL}/s3/example-pki/crl/{sub_id}.crl", dp
+        aia = openssl("x509", "-in", "leaf.pem", "-noout", "-ocsp_uri", cwd=d).stdout.strip()
+        assert aia == f"{BASE_URL}/pca/ocsp", aia
+
+        def ocsp():
+            out = openssl("ocsp", "-issuer", "sub.pem", "-cert", "leaf.pem", "-url", server.endpoint + "/pca/ocsp",
+                          "-CAfile", "root.pem", "-verify_other", "sub.pem", cwd=d, check=False)
+            return out.stdout + out.stderr
+
+        assert "leaf.pem: good" in ocsp()
 
         def verify():
             with open(os.path.join(d, "crl.der"), "wb") as f:
@@ -191,6 +200,8 @@ def test_a_two_level_hierarchy_verifies_with_its_crl_before_and_after_a_revocati
             assert time.time() < deadline, "no new CRL after the revocation"
             time.sleep(0.2)
         assert out.returncode != 0 and "certificate revoked" in out.stdout + out.stderr, out.stdout + out.stderr
+        answer = ocsp()
+        assert "leaf.pem: revoked" in answer and "Reason: keyCompromise" in answer, answer
 
         # What Carapace signed passes pkilint's RFC 5280 lints.
         for name in files:
@@ -290,10 +301,10 @@ def test_errors_are_aws_errors(server):
         client.create_certificate_authority(
             CertificateAuthorityType="ROOT",
             CertificateAuthorityConfiguration=ca_config("EC_prime256v1", "SHA256WITHECDSA", "x"),
-            RevocationConfiguration={"OcspConfiguration": {"Enabled": True}},
+            RevocationConfiguration={"CrlConfiguration": {"Enabled": True, "S3BucketName": "pki-bucket", "CrlType": "PARTITIONED"}},
         )
     code, message = error_of(e)
-    assert code == "InvalidArgsException" and "OcspConfiguration" in message, message
+    assert code == "InvalidArgsException" and "PARTITIONED" in message, message
     # Another account sees nothing of Alice's.
     with pytest.raises(botocore.exceptions.ClientError) as e:
         pca(server, BOB).describe_certificate_authority(CertificateAuthorityArn=root)

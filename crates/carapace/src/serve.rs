@@ -89,7 +89,8 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let acm_manager = acm.clone().with_checkers(checkers);
     let workers = vec![
         tokio::spawn(
-            Worker::new(core.clone(), carapace_pca::jobs::PcaJobs(private_cas), observer.clone()).run(stop_rx.clone()),
+            Worker::new(core.clone(), carapace_pca::jobs::PcaJobs(private_cas.clone()), observer.clone())
+                .run(stop_rx.clone()),
         ),
         tokio::spawn(Worker::new(core.clone(), AcmJobs(acm_manager), observer.clone()).run(stop_rx.clone())),
         tokio::spawn(Worker::new(core.clone(), ds_checks, observer.clone()).run(stop_rx.clone())),
@@ -133,6 +134,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         // Kept answers are ~1 KiB: at most ~100 MiB however many certificates are asked about.
         ocsp_answers: carapace_kernel::revocation::OcspCache::new(100_000),
         buckets_dir: Some(config.buckets_dir()),
+        pca: Some(private_cas.clone()),
     });
     let approval_page = match approval_listener {
         Some(listener) => {

@@ -47,11 +47,16 @@ pub struct Front {
     /// The objects AWS Private CA writes to S3 buckets (`/s3/<bucket>/<key>`); `None`
     /// serves none.
     pub buckets_dir: Option<std::path::PathBuf>,
+    /// AWS Private CA, whose OCSP responder is `/pca/ocsp`.
+    pub pca: Option<carapace_pca::PrivateCas>,
 }
 
 /// Where HTTP validation content lives (the path of ACM's `RedirectTo`, see
 /// `carapace_acm::validation::ValidationSecret::http_redirect`).
 const ACM_VALIDATIONS_PREFIX: &str = "/acm-validations/";
+
+/// AWS Private CA's OCSP responder (`POST`, or `GET /pca/ocsp/<base64 request>`).
+const PCA_OCSP: &str = "/pca/ocsp";
 
 /// Where bucket objects are served (`/s3/<bucket>/<key>`).
 const BUCKETS_PREFIX: &str = "/s3/";
@@ -63,10 +68,11 @@ impl Front {
     async fn serve(self: Arc<Self>, req: Request<carapace_net::Body>) -> Response<Full<Bytes>> {
         let started = Instant::now();
         let path = req.uri().path().to_owned();
-        if req.method() == http::Method::POST && path == "/ocsp" {
+        if req.method() == http::Method::POST && (path == "/ocsp" || path == PCA_OCSP) {
             // RFC 6960 A.1: the DER request is the body. Requests are a few hundred bytes.
             let body = http_body_util::Limited::new(req.into_body(), MAX_OCSP_REQUEST).collect().await;
-            return self.ocsp(body.ok().map(|b| b.to_bytes().to_vec())).await;
+            let der = body.ok().map(|b| b.to_bytes().to_vec());
+            return if path == PCA_OCSP { self.pca_ocsp(der).await } else { self.ocsp(der).await };
         }
         if req.method() == http::Method::GET {
             match path.as_str() {
@@ -76,12 +82,14 @@ impl Front {
                 _ if path.starts_with("/ca/") && path.ends_with(".crt") => return self.ca_certificate(&path),
                 _ if path.starts_with("/crl/") && path.ends_with(".crl") => return self.crl(&path).await,
                 _ if path.starts_with(BUCKETS_PREFIX) => return self.bucket_object(&path).await,
-                _ if path.starts_with("/ocsp/") => {
+                _ if path.starts_with("/ocsp/") || path.starts_with("/pca/ocsp/") => {
                     // RFC 6960 A.1: GET /ocsp/<url-encoded base64 of the DER request>.
-                    let encoded = path.trim_start_matches("/ocsp/");
+                    let (prefix, private) =
+                        if path.starts_with("/ocsp/") { ("/ocsp/", false) } else { ("/pca/ocsp/", true) };
+                    let encoded = path.trim_start_matches(prefix);
                     let decoded = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
                     let der = base64::engine::general_purpose::STANDARD.decode(decoded.as_bytes()).ok();
-                    return self.ocsp(der).await;
+                    return if private { self.pca_ocsp(der).await } else { self.ocsp(der).await };
                 }
                 _ => {
                     if let Some((_, ctype, body)) = self.static_routes.iter().find(|(p, _, _)| *p == path) {
@@ -130,6 +138,16 @@ impl Front {
                 plain(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "Internal error\n".to_owned())
             }
         }
+    }
+
+    /// AWS Private CA's OCSP answers (see `carapace_pca::ocsp`).
+    async fn pca_ocsp(&self, der: Option<Vec<u8>>) -> Response<Full<Bytes>> {
+        let answer = match (&self.pca, der) {
+            (Some(pca), Some(der)) => pca.ocsp(&der).await,
+            (None, _) => carapace_kernel::ca::ocsp_failure(carapace_kernel::ca::OcspFailure::Unauthorized),
+            (_, None) => carapace_kernel::ca::ocsp_failure(carapace_kernel::ca::OcspFailure::MalformedRequest),
+        };
+        binary("application/ocsp-response", Bytes::from(answer))
     }
 
     /// `GET /s3/<bucket>/<key>`: an object AWS Private CA wrote to a bucket (a CRL, an audit

@@ -3,7 +3,7 @@
 use carapace_kernel::ca::{KeyAlgorithm, SigningAlgorithm};
 use carapace_model::Timestamp;
 use carapace_model::acm_pca as m;
-use carapace_pca::records::{CaStatus, CaSubject, CaType, CrlConfig, Revocation, UsageMode};
+use carapace_pca::records::{CaStatus, CaSubject, CaType, CrlConfig, OcspConfig, Revocation, UsageMode};
 use carapace_pca::{AuthorityView, PcaError, Validity, ValidityType};
 
 /// A key algorithm Carapace generates, or the value refused by name.
@@ -119,13 +119,12 @@ fn subject_dto(s: &CaSubject) -> m::ASN1Subject {
     }
 }
 
-/// A revocation configuration as the rules take it: OCSP and partitioned CRLs are refused by
-/// name.
+/// A revocation configuration as the rules take it: partitioned CRLs are refused by name.
 pub(crate) fn revocation(config: Option<m::RevocationConfiguration>) -> Result<Revocation, PcaError> {
     let Some(config) = config else { return Ok(Revocation::default()) };
-    if config.ocsp_configuration.as_ref().is_some_and(|o| o.enabled) {
-        return Err(unsupported("RevocationConfiguration.OcspConfiguration with Enabled true"));
-    }
+    let ocsp = config
+        .ocsp_configuration
+        .map(|o| OcspConfig { enabled: o.enabled, custom_cname: o.ocsp_custom_cname.filter(|c| !c.is_empty()) });
     let crl = match config.crl_configuration {
         None => None,
         Some(c) => {
@@ -143,7 +142,7 @@ pub(crate) fn revocation(config: Option<m::RevocationConfiguration>) -> Result<R
             })
         }
     };
-    Ok(Revocation { crl })
+    Ok(Revocation { crl, ocsp })
 }
 
 fn revocation_dto(r: &Revocation) -> m::RevocationConfiguration {
@@ -169,7 +168,10 @@ fn revocation_dto(r: &Revocation) -> m::RevocationConfiguration {
                 custom_path: c.custom_path.clone(),
             },
         }),
-        ocsp_configuration: Some(m::OcspConfiguration { enabled: false, ocsp_custom_cname: None }),
+        ocsp_configuration: Some(match &r.ocsp {
+            None => m::OcspConfiguration { enabled: false, ocsp_custom_cname: None },
+            Some(o) => m::OcspConfiguration { enabled: o.enabled, ocsp_custom_cname: o.custom_cname.clone() },
+        }),
     }
 }
 

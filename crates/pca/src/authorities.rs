@@ -339,6 +339,7 @@ impl PrivateCas {
             }
             let mut writes = vec![Write::Put { row: ca_row(owner, &record)?, expect: Some(version) }];
             writes.extend(crate::crl::publish_write(owner, &record, now)?);
+            writes.extend(self.issuer_writes(owner, &record.id, &der, now).await?);
             Ok(commit(self.core.store.as_ref(), writes).await?.then_some(()))
         })?;
         self.core.wake_workers();

@@ -378,7 +378,11 @@ impl PrivateCas {
             } else {
                 crate::crl::distribution_point(ca, &self.core.settings.base_url)
             },
-            ocsp_url: None,
+            ocsp_url: if template == Template::RootCa {
+                None
+            } else {
+                crate::ocsp::responder_url(ca, &self.core.settings.base_url)
+            },
         };
         signer.issue(csr, &issue).map_err(|e| PcaError::fault("signing a certificate", e))
     }

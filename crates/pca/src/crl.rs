@@ -24,9 +24,16 @@ use crate::{CA_KIND, CERTIFICATE_KIND, PcaError, PrivateCas, Result, ca_row, con
 const DEFAULT_EXPIRATION_DAYS: i32 = 7;
 const DAY_MS: i64 = 86_400_000;
 
-/// Checks a revocation configuration before it is stored. OCSP and partitioned CRLs are not
-/// in [`Revocation`]: the wire layer refuses them by name.
+/// Checks a revocation configuration before it is stored. Partitioned CRLs are not in
+/// [`Revocation`]: the wire layer refuses them by name.
 pub(crate) fn check_configuration(revocation: &Revocation) -> Result<()> {
+    if let Some(cname) = revocation.ocsp.as_ref().and_then(|o| o.custom_cname.as_deref()).filter(|c| !c.is_empty())
+        && (cname.contains("://") || !cname.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)))
+    {
+        return Err(PcaError::InvalidArgs(format!(
+            "RevocationConfiguration.OcspConfiguration: OcspCustomCname {cname} must be a host name without a protocol."
+        )));
+    }
     let Some(crl) = revocation.crl() else { return Ok(()) };
     let bucket = crl.bucket.as_deref().ok_or_else(|| {
         PcaError::InvalidArgs(

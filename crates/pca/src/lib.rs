@@ -21,6 +21,7 @@
 //! rows of kind [`TOKEN_KIND`].
 
 pub mod jobs;
+pub mod ocsp;
 pub mod permissions;
 pub mod records;
 pub mod reports;

@@ -159,12 +159,25 @@ pub struct CrlConfig {
     pub custom_path: Option<String>,
 }
 
+/// `OcspConfiguration`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OcspConfig {
+    /// Whether Carapace's responder answers for the CA.
+    pub enabled: bool,
+    /// The host name issued certificates name for the responder instead of Carapace's URL.
+    pub custom_cname: Option<String>,
+}
+
 /// `RevocationConfiguration`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Revocation {
     /// The CRL, if configured.
     pub crl: Option<CrlConfig>,
+    /// OCSP, if configured.
+    #[serde(default)]
+    pub ocsp: Option<OcspConfig>,
 }
 
 impl Revocation {

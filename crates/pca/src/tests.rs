@@ -10,7 +10,7 @@ use carapace_kernel::{Clock as _, Owner};
 
 use super::*;
 use crate::jobs::PcaJobs;
-use crate::records::{CaStatus, CaSubject, CaType, CrlConfig, Revocation, UsageMode};
+use crate::records::{CaStatus, CaSubject, CaType, CrlConfig, OcspConfig, Revocation, UsageMode};
 
 struct Fixture {
     cas: PrivateCas,
@@ -92,7 +92,7 @@ fn openssl(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hierarchy_built_through_the_rules_verifies_and_its_crl_follows_revocations() {
     let f = fixture();
     let root = f.root(Revocation::default()).await;
@@ -102,7 +102,8 @@ async fn a_hierarchy_built_through_the_rules_verifies_and_its_crl_follows_revoca
     // A subordinate that publishes a CRL into bucket `pki`.
     let crl = CrlConfig { enabled: true, bucket: Some("pki".into()), expiration_days: Some(7), ..Default::default() };
     let mut new = new_ca(CaType::Subordinate, KeyAlgorithm::Rsa2048, "Example Issuing");
-    new.revocation = Revocation { crl: Some(crl) };
+    let ocsp = OcspConfig { enabled: true, custom_cname: None };
+    new.revocation = Revocation { crl: Some(crl), ocsp: Some(ocsp) };
     let sub = f.cas.create_authority(&f.owner, new).await.unwrap();
     assert_eq!(f.cas.describe_authority(&f.owner, &sub).await.unwrap().status, CaStatus::PendingCertificate);
     let sub_csr = f.cas.authority_csr(&f.owner, &sub).await.unwrap();
@@ -183,8 +184,40 @@ async fn a_hierarchy_built_through_the_rules_verifies_and_its_crl_follows_revoca
     };
     let (ok, out) = verify(d);
     assert!(ok, "{out}");
-    let (_, text) = openssl(d, &["x509", "-in", "leaf.pem", "-noout", "-ext", "crlDistributionPoints"]);
+    let (_, text) =
+        openssl(d, &["x509", "-in", "leaf.pem", "-noout", "-ext", "crlDistributionPoints,authorityInfoAccess"]);
     assert!(text.contains("http://127.0.0.1:4566/s3/pki/crl/"), "{text}");
+    assert!(text.contains("OCSP - URI:http://127.0.0.1:4566/pca/ocsp"), "{text}");
+    // The responder answers `good`, signed by the subordinate.
+    let ocsp = |d: &std::path::Path| {
+        let (ok, out) =
+            openssl(d, &["ocsp", "-issuer", "sub.pem", "-cert", "leaf.pem", "-no_nonce", "-reqout", "req.der"]);
+        assert!(ok, "{out}");
+        let answer = futures_lite(f.cas.ocsp(&std::fs::read(d.join("req.der")).unwrap()));
+        std::fs::write(d.join("resp.der"), answer).unwrap();
+        openssl(
+            d,
+            &[
+                "ocsp",
+                "-respin",
+                "resp.der",
+                "-issuer",
+                "sub.pem",
+                "-cert",
+                "leaf.pem",
+                "-CAfile",
+                "root.pem",
+                "-verify_other",
+                "sub.pem",
+                "-attime",
+                &at,
+                "-validity_period",
+                "100000000",
+            ],
+        )
+    };
+    let (ok, out) = ocsp(d);
+    assert!(ok && out.contains("leaf.pem: good"), "{out}");
 
     // Revoked: the next CRL names it, once.
     let serial = leaf_serial(&leaf);
@@ -197,6 +230,13 @@ async fn a_hierarchy_built_through_the_rules_verifies_and_its_crl_follows_revoca
     std::fs::copy(&crl_path, d.join("crl.der")).unwrap();
     let (ok, out) = verify(d);
     assert!(!ok && out.contains("certificate revoked"), "{out}");
+    let (_, out) = ocsp(d);
+    assert!(out.contains("leaf.pem: revoked"), "{out}");
+}
+
+/// Runs a future to completion from synchronous test code inside the test's runtime.
+fn futures_lite<F: std::future::Future>(future: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
 }
 
 fn leaf_serial(pem: &str) -> String {

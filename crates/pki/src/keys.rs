@@ -616,6 +616,7 @@ enum SignerKind {
 pub(crate) struct Signer {
     kind: SignerKind,
     algorithm: KeyAlgorithm,
+    signing: SigningAlgorithm,
     signature: &'static rcgen::SignatureAlgorithm,
     public_bits: Vec<u8>,
 }
@@ -638,12 +639,17 @@ impl Signer {
                 SignerKind::Rsa(RsaKeyPair::from_pkcs8(key.pkcs8_der()).map_err(rejected)?, encoding)
             }
         };
-        Ok(Self { kind, algorithm: key.algorithm, signature, public_bits: key.public_bits.clone() })
+        Ok(Self { kind, algorithm: key.algorithm, signing, signature, public_bits: key.public_bits.clone() })
     }
 
     /// The signing key's algorithm.
     pub(crate) fn key_algorithm(&self) -> KeyAlgorithm {
         self.algorithm
+    }
+
+    /// What it signs with.
+    pub(crate) fn signing_algorithm(&self) -> SigningAlgorithm {
+        self.signing
     }
 }
 

@@ -42,7 +42,10 @@ pub use authority::{
 };
 pub use export::{PKCS8_PBKDF2_ITERATIONS, encrypt_pkcs8_pem};
 pub use keys::{KeyAlgorithm, KeyFamily, PrivateKey, SigningAlgorithm, UnknownKeyAlgorithm, generate_key};
-pub use ocsp::{MAX_OCSP_QUERIES, OcspFailure, OcspQuery, OcspRequest, OcspStatus, ocsp_failure};
+pub use ocsp::{
+    MAX_OCSP_QUERIES, OcspFailure, OcspQuery, OcspRequest, OcspStatus, ocsp_failure, ocsp_key_hashes,
+    parse_ocsp_request,
+};
 pub use parse::{
     ExtendedKeyUsage, ParsedCertificate, parse_certificate, parse_certificate_der, parse_certificates,
     private_key_matches, signed_by,

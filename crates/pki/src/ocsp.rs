@@ -10,6 +10,7 @@
 use x509_cert::der::asn1::{BitString, GeneralizedTime, Null, ObjectIdentifier, OctetString};
 use x509_cert::der::oid::db::rfc5912::{
     ECDSA_WITH_SHA_256, ECDSA_WITH_SHA_384, ECDSA_WITH_SHA_512, ID_SHA_1, ID_SHA_256, SHA_256_WITH_RSA_ENCRYPTION,
+    SHA_384_WITH_RSA_ENCRYPTION, SHA_512_WITH_RSA_ENCRYPTION,
 };
 use x509_cert::der::oid::db::rfc6960::ID_PKIX_OCSP_NONCE;
 use x509_cert::der::{Any, DateTime, Decode, Encode};
@@ -23,7 +24,7 @@ use x509_ocsp::{
 
 use super::CaError;
 use super::authority::CertificateAuthority;
-use super::keys::KeyAlgorithm;
+use super::keys::{Signer, SigningAlgorithm};
 use super::parse::x509;
 
 /// RFC 8954 §2.1: a responder must reject a nonce longer than 128 octets (or empty) with
@@ -154,19 +155,187 @@ fn digest(alg: &'static aws_lc_rs::digest::Algorithm, data: &[u8]) -> Vec<u8> {
     aws_lc_rs::digest::digest(alg, data).as_ref().to_vec()
 }
 
-/// The signature AlgorithmIdentifier for what `Signer` produces with a key of `algorithm`
-/// (RSA: PKCS#1 v1.5 with SHA-256, NULL parameters per RFC 4055 §5; ECDSA: the hash matching
-/// the curve, parameters absent per RFC 5758 §3.2).
-fn signature_algorithm(algorithm: KeyAlgorithm) -> AlgorithmIdentifierOwned {
+/// The signature AlgorithmIdentifier for what a `Signer` signing with `algorithm` produces
+/// (RSA: PKCS#1 v1.5, NULL parameters per RFC 4055 §5; ECDSA: parameters absent per RFC 5758
+/// §3.2).
+fn signature_algorithm(algorithm: SigningAlgorithm) -> AlgorithmIdentifierOwned {
+    let rsa = |oid| AlgorithmIdentifierOwned { oid, parameters: Some(Any::from(Null)) };
     let ecdsa = |oid| AlgorithmIdentifierOwned { oid, parameters: None };
     match algorithm {
-        KeyAlgorithm::Rsa1024 | KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-            AlgorithmIdentifierOwned { oid: SHA_256_WITH_RSA_ENCRYPTION, parameters: Some(Any::from(Null)) }
-        }
-        KeyAlgorithm::EcPrime256v1 => ecdsa(ECDSA_WITH_SHA_256),
-        KeyAlgorithm::EcSecp384r1 => ecdsa(ECDSA_WITH_SHA_384),
-        KeyAlgorithm::EcSecp521r1 => ecdsa(ECDSA_WITH_SHA_512),
+        SigningAlgorithm::Sha256WithRsa => rsa(SHA_256_WITH_RSA_ENCRYPTION),
+        SigningAlgorithm::Sha384WithRsa => rsa(SHA_384_WITH_RSA_ENCRYPTION),
+        SigningAlgorithm::Sha512WithRsa => rsa(SHA_512_WITH_RSA_ENCRYPTION),
+        SigningAlgorithm::Sha256WithEcdsa => ecdsa(ECDSA_WITH_SHA_256),
+        SigningAlgorithm::Sha384WithEcdsa => ecdsa(ECDSA_WITH_SHA_384),
+        SigningAlgorithm::Sha512WithEcdsa => ecdsa(ECDSA_WITH_SHA_512),
     }
+}
+
+/// A CertID's hash algorithm, `issuerNameHash` and `issuerKeyHash`.
+type CertIdHash = (ObjectIdentifier, Vec<u8>, Vec<u8>);
+
+/// The statuses must answer the queries one to one: anything else is the caller's bug.
+fn check_statuses(request: &OcspRequest, statuses: &[OcspStatus]) -> Result<(), CaError> {
+    if statuses.len() != request.queries.len() || request.cert_ids.len() != request.queries.len() {
+        return Err(CaError::InvalidRequest(format!(
+            "{} OCSP statuses for {} queries",
+            statuses.len(),
+            request.queries.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The CertID hashes (RFC 6960 §4.1.1) that name the issuer certificate `der`: SHA-1 and
+/// SHA-256 of its subject's DER and of its subjectPublicKey bits, as
+/// `(hash algorithm, issuerNameHash, issuerKeyHash)`.
+fn cert_id_hashes(der: &[u8]) -> Result<Vec<CertIdHash>, CaError> {
+    let cert = x509(der)?;
+    let name = cert.subject().as_raw();
+    let key = &cert.public_key().subject_public_key.data;
+    Ok([ID_SHA_1, ID_SHA_256]
+        .into_iter()
+        .filter_map(|oid| cert_id_digest(&oid).map(|alg| (oid, digest(alg, name), digest(alg, key))))
+        .collect())
+}
+
+/// The SHA-1 hash of the subjectPublicKey bits of the certificate `der`: the `issuerKeyHash`
+/// with which OCSP clients (OpenSSL, browsers) name its issuer, and its responderID byKey.
+fn ocsp_key_hash(der: &[u8]) -> Result<Vec<u8>, CaError> {
+    let cert = x509(der)?;
+    Ok(digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &cert.public_key().subject_public_key.data))
+}
+
+/// The `issuerKeyHash` values that name the issuer certificate `der` in a CertID, by hash:
+/// `[("sha1", …), ("sha256", …)]` (what [`OcspRequest::issuer_key_hash`] reports).
+pub fn ocsp_key_hashes(der: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>, CaError> {
+    Ok(cert_id_hashes(der)?
+        .into_iter()
+        .map(|(oid, _, key)| (if oid == ID_SHA_1 { "sha1" } else { "sha256" }, key))
+        .collect())
+}
+
+/// Parses a DER `OCSPRequest` (RFC 6960 §4.1.1) without matching its CertIDs to any issuer
+/// (each query's `intermediate_id` is `None`): what [`CertificateAuthority::parse_ocsp_request`]
+/// does for Carapace's own CA, for responders that find the issuer themselves
+/// ([`OcspRequest::issuer_key_hash`]). The same checks and failures.
+pub fn parse_ocsp_request(der: &[u8]) -> Result<OcspRequest, OcspFailure> {
+    let request = x509_ocsp::OcspRequest::from_der(der).map_err(|_| OcspFailure::MalformedRequest)?;
+    let tbs = request.tbs_request;
+    if tbs.request_list.is_empty() || tbs.request_list.len() > MAX_OCSP_QUERIES {
+        return Err(OcspFailure::MalformedRequest);
+    }
+    let nonce = tbs
+        .request_extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == ID_PKIX_OCSP_NONCE)
+        .map(|e| e.extn_value.as_bytes().to_vec());
+    if let Some(value) = &nonce {
+        // Old OpenSSL versions sent the nonce bytes without the inner OCTET STRING; take
+        // the value as the nonce then.
+        let len = OctetString::from_der(value).map_or(value.len(), |inner| inner.as_bytes().len());
+        if len == 0 || len > MAX_NONCE_LEN {
+            return Err(OcspFailure::MalformedRequest);
+        }
+    }
+    let cert_ids: Vec<CertId> = tbs.request_list.into_iter().map(|r| r.req_cert).collect();
+    let queries = cert_ids
+        .iter()
+        .map(|cid| OcspQuery { intermediate_id: None, serial: cid.serial_number.as_bytes().to_vec() })
+        .collect();
+    Ok(OcspRequest { queries, nonce, cert_ids })
+}
+
+impl OcspRequest {
+    /// The `issuerKeyHash` of the first CertID with the hash algorithm it uses (`"sha1"` or
+    /// `"sha256"`), or `None` for another hash.
+    pub fn issuer_key_hash(&self) -> Option<(&'static str, &[u8])> {
+        let cid = self.cert_ids.first()?;
+        let name = if cid.hash_algorithm.oid == ID_SHA_1 {
+            "sha1"
+        } else if cid.hash_algorithm.oid == ID_SHA_256 {
+            "sha256"
+        } else {
+            return None;
+        };
+        Some((name, cid.issuer_key_hash.as_bytes()))
+    }
+
+    /// Whether every CertID names the issuer certificate `der` (its name and key hashes).
+    pub fn names_issuer(&self, der: &[u8]) -> bool {
+        let Ok(hashes) = cert_id_hashes(der) else { return false };
+        self.cert_ids.iter().all(|cid| {
+            hashes.iter().any(|(oid, name, key)| {
+                *oid == cid.hash_algorithm.oid
+                    && name == cid.issuer_name_hash.as_bytes()
+                    && key == cid.issuer_key_hash.as_bytes()
+            })
+        })
+    }
+}
+
+/// A successful `OCSPResponse` (DER) answering `request` with `statuses`, signed by `signer`
+/// as the issuer certificate `signer_der` (responderID byKey, producedAt and thisUpdate
+/// `now`, nextUpdate `now + validity`, the request's CertIDs and nonce echoed, no
+/// certificates included).
+pub(crate) fn signed_response(
+    request: &OcspRequest,
+    statuses: &[OcspStatus],
+    signer: &Signer,
+    signer_der: &[u8],
+    now: time::OffsetDateTime,
+    validity: time::Duration,
+) -> Result<Vec<u8>, CaError> {
+    check_statuses(request, statuses)?;
+    let this_update = ocsp_time(now)?;
+    let next_update = ocsp_time(now + validity)?;
+    let responses = request
+        .cert_ids
+        .iter()
+        .zip(statuses)
+        .map(|(cert_id, status)| {
+            let cert_status = match *status {
+                OcspStatus::Good => CertStatus::good(),
+                OcspStatus::Unknown => CertStatus::unknown(),
+                OcspStatus::Revoked { at, reason_code } => CertStatus::revoked(RevokedInfo {
+                    revocation_time: ocsp_time(at)?,
+                    revocation_reason: reason_code.map(crl_reason).transpose()?,
+                }),
+            };
+            Ok(SingleResponse {
+                cert_id: cert_id.clone(),
+                cert_status,
+                this_update,
+                next_update: Some(next_update),
+                single_extensions: None,
+            })
+        })
+        .collect::<Result<Vec<_>, CaError>>()?;
+    let response_extensions = match &request.nonce {
+        Some(value) => Some(vec![Extension {
+            extn_id: ID_PKIX_OCSP_NONCE,
+            critical: false,
+            extn_value: OctetString::new(value.clone()).map_err(encoding_error)?,
+        }]),
+        None => None,
+    };
+    let tbs_response_data = ResponseData {
+        version: Version::V1,
+        responder_id: ResponderId::ByKey(OctetString::new(ocsp_key_hash(signer_der)?).map_err(encoding_error)?),
+        produced_at: this_update,
+        responses,
+        response_extensions,
+    };
+    let tbs = tbs_response_data.to_der().map_err(encoding_error)?;
+    let signature = rcgen::SigningKey::sign(signer, &tbs)?;
+    let basic = BasicOcspResponse {
+        tbs_response_data,
+        signature_algorithm: signature_algorithm(signer.signing_algorithm()),
+        signature: BitString::from_bytes(&signature).map_err(encoding_error)?,
+        certs: None,
+    };
+    OcspResponse::successful(basic).and_then(|r| r.to_der()).map_err(encoding_error)
 }
 
 /// An OCSP GeneralizedTime (whole seconds, UTC) for `t`.
@@ -206,12 +375,8 @@ impl CertificateAuthority {
     fn issuer_hashes(&self) -> Result<Vec<IssuerHashes<'_>>, CaError> {
         let mut all = Vec::new();
         for (id, der, _) in self.signing_intermediates() {
-            let cert = x509(der)?;
-            let name = cert.subject().as_raw();
-            let key = &cert.public_key().subject_public_key.data;
-            for hash_oid in [ID_SHA_1, ID_SHA_256] {
-                let Some(alg) = cert_id_digest(&hash_oid) else { continue };
-                all.push(IssuerHashes { id, hash_oid, name_hash: digest(alg, name), key_hash: digest(alg, key) });
+            for (hash_oid, name_hash, key_hash) in cert_id_hashes(der)? {
+                all.push(IssuerHashes { id, hash_oid, name_hash, key_hash });
             }
         }
         Ok(all)
@@ -226,42 +391,19 @@ impl CertificateAuthority {
     /// §2.1 says to reject (empty or over 128 octets); with [`OcspFailure::InternalError`] if
     /// our own certificates cannot be read.
     pub fn parse_ocsp_request(&self, der: &[u8]) -> Result<OcspRequest, OcspFailure> {
-        let request = x509_ocsp::OcspRequest::from_der(der).map_err(|_| OcspFailure::MalformedRequest)?;
-        let tbs = request.tbs_request;
-        if tbs.request_list.is_empty() || tbs.request_list.len() > MAX_OCSP_QUERIES {
-            return Err(OcspFailure::MalformedRequest);
-        }
-        let nonce = tbs
-            .request_extensions
-            .iter()
-            .flatten()
-            .find(|e| e.extn_id == ID_PKIX_OCSP_NONCE)
-            .map(|e| e.extn_value.as_bytes().to_vec());
-        if let Some(value) = &nonce {
-            // Old OpenSSL versions sent the nonce bytes without the inner OCTET STRING; take
-            // the value as the nonce then.
-            let len = OctetString::from_der(value).map_or(value.len(), |inner| inner.as_bytes().len());
-            if len == 0 || len > MAX_NONCE_LEN {
-                return Err(OcspFailure::MalformedRequest);
-            }
-        }
+        let mut request = parse_ocsp_request(der)?;
         let hashes = self.issuer_hashes().map_err(|_| OcspFailure::InternalError)?;
-        let cert_ids: Vec<CertId> = tbs.request_list.into_iter().map(|r| r.req_cert).collect();
-        let queries = cert_ids
-            .iter()
-            .map(|cid| OcspQuery {
-                intermediate_id: hashes
-                    .iter()
-                    .find(|h| {
-                        h.hash_oid == cid.hash_algorithm.oid
-                            && h.name_hash == cid.issuer_name_hash.as_bytes()
-                            && h.key_hash == cid.issuer_key_hash.as_bytes()
-                    })
-                    .map(|h| h.id.to_owned()),
-                serial: cid.serial_number.as_bytes().to_vec(),
-            })
-            .collect();
-        Ok(OcspRequest { queries, nonce, cert_ids })
+        for (query, cid) in request.queries.iter_mut().zip(&request.cert_ids) {
+            query.intermediate_id = hashes
+                .iter()
+                .find(|h| {
+                    h.hash_oid == cid.hash_algorithm.oid
+                        && h.name_hash == cid.issuer_name_hash.as_bytes()
+                        && h.key_hash == cid.issuer_key_hash.as_bytes()
+                })
+                .map(|h| h.id.to_owned());
+        }
+        Ok(request)
     }
 
     /// A successful `OCSPResponse` (DER) answering `request`, with `statuses[i]` the status of
@@ -286,13 +428,7 @@ impl CertificateAuthority {
         now: time::OffsetDateTime,
         validity: time::Duration,
     ) -> Result<Vec<u8>, CaError> {
-        if statuses.len() != request.queries.len() || request.cert_ids.len() != request.queries.len() {
-            return Err(CaError::InvalidRequest(format!(
-                "{} OCSP statuses for {} queries",
-                statuses.len(),
-                request.queries.len()
-            )));
-        }
+        check_statuses(request, statuses)?;
         let Some(signer_id) = request.queries.first().and_then(|q| q.intermediate_id.as_deref()) else {
             return Ok(ocsp_failure(OcspFailure::Unauthorized));
         };
@@ -306,57 +442,7 @@ impl CertificateAuthority {
             return Ok(ocsp_failure(OcspFailure::Unauthorized));
         };
 
-        let this_update = ocsp_time(now)?;
-        let next_update = ocsp_time(now + validity)?;
-        let responses = request
-            .cert_ids
-            .iter()
-            .zip(statuses)
-            .map(|(cert_id, status)| {
-                let cert_status = match *status {
-                    OcspStatus::Good => CertStatus::good(),
-                    OcspStatus::Unknown => CertStatus::unknown(),
-                    OcspStatus::Revoked { at, reason_code } => CertStatus::revoked(RevokedInfo {
-                        revocation_time: ocsp_time(at)?,
-                        revocation_reason: reason_code.map(crl_reason).transpose()?,
-                    }),
-                };
-                Ok(SingleResponse {
-                    cert_id: cert_id.clone(),
-                    cert_status,
-                    this_update,
-                    next_update: Some(next_update),
-                    single_extensions: None,
-                })
-            })
-            .collect::<Result<Vec<_>, CaError>>()?;
-        let response_extensions = match &request.nonce {
-            Some(value) => Some(vec![Extension {
-                extn_id: ID_PKIX_OCSP_NONCE,
-                critical: false,
-                extn_value: OctetString::new(value.clone()).map_err(encoding_error)?,
-            }]),
-            None => None,
-        };
-
-        let cert = x509(signer_der)?;
-        let key_hash = digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &cert.public_key().subject_public_key.data);
-        let tbs_response_data = ResponseData {
-            version: Version::V1,
-            responder_id: ResponderId::ByKey(OctetString::new(key_hash).map_err(encoding_error)?),
-            produced_at: this_update,
-            responses,
-            response_extensions,
-        };
-        let tbs = tbs_response_data.to_der().map_err(encoding_error)?;
-        let signature = rcgen::SigningKey::sign(signer, &tbs)?;
-        let basic = BasicOcspResponse {
-            tbs_response_data,
-            signature_algorithm: signature_algorithm(signer.key_algorithm()),
-            signature: BitString::from_bytes(&signature).map_err(encoding_error)?,
-            certs: None,
-        };
-        OcspResponse::successful(basic).and_then(|r| r.to_der()).map_err(encoding_error)
+        signed_response(request, statuses, signer, signer_der, now, validity)
     }
 }
 
@@ -371,7 +457,7 @@ mod tests {
 
     use super::*;
     use crate::crypto::MasterKey;
-    use crate::{KeyFamily, LeafRequest, PrivateKey, generate_key};
+    use crate::{KeyAlgorithm, KeyFamily, LeafRequest, PrivateKey, generate_key};
 
     struct Leaf {
         family: KeyFamily,

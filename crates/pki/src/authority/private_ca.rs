@@ -369,8 +369,8 @@ pub struct PrivateCertificate {
 pub struct PrivateSigner {
     signer: Signer,
     spki: Vec<u8>,
-    /// The CA certificate's issuer-side parameters; `None` before it has a certificate.
-    issuer: Option<CertificateParams>,
+    /// The CA certificate's issuer-side parameters and DER; `None` before it has a certificate.
+    issuer: Option<(CertificateParams, Vec<u8>)>,
 }
 
 impl PrivateSigner {
@@ -386,7 +386,7 @@ impl PrivateSigner {
                 if cert.public_key().raw != key.public_key_der() {
                     return Err(CaError::Material("the CA certificate does not hold the CA's key".into()));
                 }
-                Some(issuer_params(&cert, &signer)?)
+                Some((issuer_params(&cert, &signer)?, der.to_vec()))
             }
         };
         Ok(Self { signer, spki: key.public_key_der().to_vec(), issuer })
@@ -447,7 +447,7 @@ impl PrivateSigner {
                     "the root CA certificate template is only for a CA's own certificate".into(),
                 ));
             }
-            (Some(issuer), _) => {
+            (Some((issuer, _)), _) => {
                 params.use_authority_key_identifier_extension = true;
                 params.signed_by(&csr.public_key(), &Issuer::from_params(issuer, &self.signer))?
             }
@@ -470,7 +470,7 @@ impl PrivateSigner {
         this_update: OffsetDateTime,
         next_update: OffsetDateTime,
     ) -> Result<Vec<u8>, CaError> {
-        let issuer = self
+        let (issuer, _) = self
             .issuer
             .as_ref()
             .ok_or_else(|| CaError::InvalidRequest("a CA without a certificate signs no CRL".into()))?;
@@ -494,6 +494,27 @@ impl PrivateSigner {
             key_identifier_method: issuer.key_identifier_method.clone(),
         };
         Ok(params.signed_by(&Issuer::from_params(issuer, &self.signer))?.der().to_vec())
+    }
+}
+
+impl PrivateSigner {
+    /// An OCSP answer (RFC 6960) about certificates this CA issued, signed by the CA itself
+    /// (the issuer, so no responder certificate is included): `unauthorized` when the request
+    /// names another issuer.
+    pub fn ocsp_response(
+        &self,
+        request: &crate::OcspRequest,
+        statuses: &[crate::OcspStatus],
+        now: OffsetDateTime,
+        validity: time::Duration,
+    ) -> Result<Vec<u8>, CaError> {
+        let Some((_, der)) = &self.issuer else {
+            return Ok(crate::ocsp_failure(crate::OcspFailure::Unauthorized));
+        };
+        if !request.names_issuer(der) {
+            return Ok(crate::ocsp_failure(crate::OcspFailure::Unauthorized));
+        }
+        crate::ocsp::signed_response(request, statuses, &self.signer, der, now, validity)
     }
 }
 
