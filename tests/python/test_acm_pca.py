@@ -1,7 +1,7 @@
 """AWS Private CA (acm-pca) on the wire: both protocols the model lists — Smithy RPC v2 CBOR
 (current SDKs) and awsJson1.1 with target prefix `ACMPrivateCA` (older SDKs) — signed with
 the `acm-pca` signing name. Built operations answer through both; the operations not built
-yet (multi-Region replicas, CA associations, resource policies) answer
+yet (multi-Region replicas, CA associations) answer
 `NotImplementedException` (501) naming them, once their input passes the model's validation
 (input that does not is a `ValidationException`). Driven with boto3 built from
 models/acm-pca; test_pca.py drives the built operations end to end.
@@ -54,11 +54,8 @@ NOT_BUILT = [
     "CreateCertificateAuthorityAssociation",
     "CreateCertificateAuthorityReplica",
     "DeleteCertificateAuthorityAssociation",
-    "DeletePolicy",
-    "GetPolicy",
     "ListCertificateAuthorityAssociations",
     "ListCertificateAuthorityReplicas",
-    "PutPolicy",
 ]
 
 

@@ -305,10 +305,10 @@ def test_errors_are_aws_errors(server):
         )
     code, message = error_of(e)
     assert code == "InvalidArgsException" and "PARTITIONED" in message, message
-    # Another account sees nothing of Alice's.
+    # Another account may not read Alice's CA without her policy.
     with pytest.raises(botocore.exceptions.ClientError) as e:
         pca(server, BOB).describe_certificate_authority(CertificateAuthorityArn=root)
-    assert error_of(e)[0] == "ResourceNotFoundException"
+    assert error_of(e)[0] == "AccessDeniedException"
     # An ARN of the model's form that names no CA; one not of that form fails validation.
     with pytest.raises(botocore.exceptions.ClientError) as e:
         client.describe_certificate_authority(CertificateAuthorityArn="arn:aws:acm-pca:us-east-1:111111111111:template/x")
@@ -403,11 +403,77 @@ def test_acm_private_certificates_are_signed_by_the_ca_exported_renewed_and_revo
             assert time.time() < deadline, "the CA's CRL does not list the revoked certificate"
             time.sleep(0.2)
 
-    # A CA of another account is not found: the request fails with the reason ACM gives.
+    # Another account's CA, not shared: the request fails with the reason ACM gives.
     bob = server.client("acm", key=BOB, secret="pca-secret")
     other = bob.request_certificate(DomainName="x.corp.internal", CertificateAuthorityArn=root)["CertificateArn"]
     deadline = time.time() + 15
     while (cert := bob.describe_certificate(CertificateArn=other)["Certificate"])["Status"] == "PENDING_VALIDATION":
         assert time.time() < deadline
         time.sleep(0.2)
-    assert cert["Status"] == "FAILED" and cert["FailureReason"] == "PCA_RESOURCE_NOT_FOUND", cert
+    assert cert["Status"] == "FAILED" and cert["FailureReason"] == "PCA_ACCESS_DENIED", cert
+
+
+def test_a_policy_shares_a_ca_with_another_account(server):
+    alice, bob = pca(server), pca(server, BOB)
+    root = active_root(alice)
+    csr = alice.get_certificate_authority_csr(CertificateAuthorityArn=root)["Csr"].encode()
+    ask = dict(CertificateAuthorityArn=root, Csr=csr, SigningAlgorithm="SHA384WITHECDSA",
+               Validity={"Value": 30, "Type": "DAYS"})
+
+    # Without a policy Bob may not issue, nor see the CA.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        bob.issue_certificate(**ask)
+    assert error_of(e)[0] == "AccessDeniedException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        bob.describe_certificate_authority(CertificateAuthorityArn=root)
+    assert error_of(e)[0] == "AccessDeniedException"
+
+    # The shape AWS RAM's managed permission gives: issue end-entity certificates (the
+    # template condition), and read the CA and what it issued.
+    policy = json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "issue",
+                "Effect": "Allow",
+                "Principal": {"AWS": BOB},
+                "Action": "acm-pca:IssueCertificate",
+                "Resource": root,
+                "Condition": {"StringEquals": {"acm-pca:TemplateArn": TEMPLATE.format("EndEntityCertificate")}},
+            },
+            {
+                "Sid": "read",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{BOB}:root"},
+                "Action": ["acm-pca:GetCertificate", "acm-pca:DescribeCertificateAuthority",
+                           "acm-pca:GetCertificateAuthorityCertificate"],
+                "Resource": root,
+            },
+        ],
+    })
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        alice.put_policy(ResourceArn=root, Policy=json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*"}]}))
+    assert error_of(e)[0] == "InvalidPolicyException"
+    alice.put_policy(ResourceArn=root, Policy=policy)
+    assert json.loads(alice.get_policy(ResourceArn=root)["Policy"]) == json.loads(policy)
+
+    arn = bob.issue_certificate(**ask)["CertificateArn"]
+    bob.get_waiter("certificate_issued").wait(CertificateAuthorityArn=root, CertificateArn=arn,
+                                             WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert bob.get_certificate(CertificateAuthorityArn=root, CertificateArn=arn)["Certificate"].startswith("-----BEGIN")
+    assert bob.describe_certificate_authority(CertificateAuthorityArn=root)["CertificateAuthority"]["OwnerAccount"] == ALICE
+    # Only the templates the condition names.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        bob.issue_certificate(TemplateArn=TEMPLATE.format("SubordinateCACertificate_PathLen0"), **ask)
+    assert error_of(e)[0] == "AccessDeniedException"
+
+    # ACM in Bob's account gets private certificates from the shared CA.
+    acm = server.client("acm", key=BOB, secret="pca-secret")
+    cert = acm.request_certificate(DomainName="shared.corp.internal", CertificateAuthorityArn=root)["CertificateArn"]
+    acm.get_waiter("certificate_validated").wait(CertificateArn=cert, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert acm.describe_certificate(CertificateArn=cert)["Certificate"]["Status"] == "ISSUED"
+
+    alice.delete_policy(ResourceArn=root)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        bob.issue_certificate(**ask)
+    assert error_of(e)[0] == "AccessDeniedException"

@@ -163,6 +163,7 @@ pub(crate) fn failure(v: FailureReason) -> m::FailureReason {
         FailureReason::PcaResourceNotFound => m::FailureReason::PcaResourceNotFound,
         FailureReason::PcaInvalidArgs => m::FailureReason::PcaInvalidArgs,
         FailureReason::PcaRequestFailed => m::FailureReason::PcaRequestFailed,
+        FailureReason::PcaAccessDenied => m::FailureReason::PcaAccessDenied,
         FailureReason::Other => m::FailureReason::Other,
     }
 }

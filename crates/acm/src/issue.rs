@@ -230,6 +230,7 @@ impl CertificateManager {
             }
             Err(P::NotFound(_) | P::InvalidArn(_)) => FailureReason::PcaResourceNotFound,
             Err(P::InvalidState(_)) => FailureReason::PcaInvalidState,
+            Err(P::AccessDenied(_)) => FailureReason::PcaAccessDenied,
             Err(P::InvalidArgs(_) | P::MalformedCsr(_)) => FailureReason::PcaInvalidArgs,
             Err(e @ (P::Store(_) | P::Fault { .. } | P::ConcurrentModification(_))) => {
                 return Err(AcmError::fault(format!("private CA {ca_arn}"))(e));

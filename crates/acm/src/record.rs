@@ -167,6 +167,8 @@ pub enum FailureReason {
     PcaInvalidArgs,
     /// The private CA failed to sign.
     PcaRequestFailed,
+    /// The private CA is another account's, and its policy does not let this one issue.
+    PcaAccessDenied,
     /// Anything else.
     Other,
 }

@@ -84,6 +84,7 @@ fn failure(f: FailureReason) -> &'static str {
         FailureReason::PcaResourceNotFound => "PCA_RESOURCE_NOT_FOUND",
         FailureReason::PcaInvalidArgs => "PCA_INVALID_ARGS",
         FailureReason::PcaRequestFailed => "PCA_REQUEST_FAILED",
+        FailureReason::PcaAccessDenied => "PCA_ACCESS_DENIED",
         FailureReason::Other => "OTHER",
     }
 }

@@ -44,6 +44,8 @@ impl Error {
             PcaError::RequestAlreadyProcessed(_) => ErrorCode::RequestAlreadyProcessedException,
             PcaError::ConcurrentModification(_) => ErrorCode::ConcurrentModificationException,
             PcaError::PermissionAlreadyExists(_) => ErrorCode::PermissionAlreadyExistsException,
+            PcaError::InvalidPolicy(_) => ErrorCode::InvalidPolicyException,
+            PcaError::AccessDenied(_) => return WireError::access_denied(e.to_string()),
             PcaError::InvalidNextToken => ErrorCode::InvalidNextTokenException,
             PcaError::Store(_) | PcaError::Fault { .. } => {
                 let chain = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())

@@ -3,8 +3,8 @@
 //! The generated trait ([`carapace_model::acm_pca::Operations`]) decodes each call into its
 //! typed input; the methods here map it onto the rules ([`convert`]) and the answer back, and
 //! errors become wire errors once ([`error`]). Operations not written here — multi-Region
-//! replicas, CA associations, resource policies — answer the trait's default,
-//! `NotImplementedException` naming them.
+//! replicas and CA associations — answer the trait's default, `NotImplementedException`
+//! naming them.
 
 mod convert;
 mod error;
@@ -80,8 +80,8 @@ impl m::Operations for Pca {
         ctx: &RequestContext,
         input: m::ListCertificateAuthoritiesRequest,
     ) -> Result<m::ListCertificateAuthoritiesResponse> {
-        // No CA is shared with this account (resource policies are not built), so
-        // OTHER_ACCOUNTS lists none.
+        // CAs shared with this account are named by their owners' ARNs; Carapace keeps no
+        // index of them (AWS's comes from RAM), so OTHER_ACCOUNTS lists none.
         if input.resource_owner == Some(m::ResourceOwner::OtherAccounts) {
             return Ok(m::ListCertificateAuthoritiesResponse {
                 next_token: None,
@@ -309,6 +309,21 @@ impl m::Operations for Pca {
             })
             .collect();
         Ok(m::ListPermissionsResponse { next_token: page.next_token, permissions: Some(permissions) })
+    }
+
+    async fn put_policy(&self, ctx: &RequestContext, input: m::PutPolicyRequest) -> Result<()> {
+        self.cas.put_policy(&owner(ctx), &input.resource_arn, &input.policy).await?;
+        Ok(())
+    }
+
+    async fn get_policy(&self, ctx: &RequestContext, input: m::GetPolicyRequest) -> Result<m::GetPolicyResponse> {
+        let policy = self.cas.get_policy(&owner(ctx), &input.resource_arn).await?;
+        Ok(m::GetPolicyResponse { policy: Some(policy) })
+    }
+
+    async fn delete_policy(&self, ctx: &RequestContext, input: m::DeletePolicyRequest) -> Result<()> {
+        self.cas.delete_policy(&owner(ctx), &input.resource_arn).await?;
+        Ok(())
     }
 
     async fn delete_permission(&self, ctx: &RequestContext, input: m::DeletePermissionRequest) -> Result<()> {

@@ -175,6 +175,7 @@ impl PrivateCas {
             tags: new.tags,
             crl_number: 0,
             permissions: Vec::new(),
+            policy: None,
         };
         let row = ca_row(owner, &record)?;
         carapace_kernel::optimistic!(PcaError, contended(), |_attempt| {
@@ -210,9 +211,9 @@ impl PrivateCas {
         })
     }
 
-    /// DescribeCertificateAuthority.
+    /// DescribeCertificateAuthority (the caller's CA, or one shared with it).
     pub async fn describe_authority(&self, owner: &Owner, arn: &str) -> Result<AuthorityView> {
-        let (record, _) = self.authority(owner, arn).await?;
+        let (record, _, _) = self.shared_authority(owner, arn, "DescribeCertificateAuthority", None).await?;
         let status = record.status_at(self.now());
         Ok(AuthorityView { record, status })
     }
@@ -270,7 +271,7 @@ impl PrivateCas {
     /// GetCertificateAuthorityCertificate: the CA's certificate and, for a subordinate, its
     /// chain.
     pub async fn authority_certificate(&self, owner: &Owner, arn: &str) -> Result<(String, Option<String>)> {
-        let (record, _) = self.authority(owner, arn).await?;
+        let (record, _, _) = self.shared_authority(owner, arn, "GetCertificateAuthorityCertificate", None).await?;
         let status = record.status_at(self.now());
         match (record.status, record.certificate_pem) {
             (CaStatus::Deleted, _) | (_, None) => Err(PcaError::InvalidState(format!(

@@ -11,9 +11,7 @@ use carapace_store::{Key, Write};
 use crate::authorities::token_write;
 use crate::jobs::{IssueJob, PcaJob};
 use crate::records::{CaRecord, CaStatus, CaType, CertificateRecord, Issuance, Revoked, UsageMode};
-use crate::{
-    CERTIFICATE_KIND, PcaError, PrivateCas, Result, Validity, ca_id, certificate_row, contended, decode, time_of,
-};
+use crate::{CERTIFICATE_KIND, PcaError, PrivateCas, Result, Validity, certificate_row, contended, decode, time_of};
 
 /// How long IssueCertificate's idempotency token keeps answering the same certificate (AWS:
 /// one minute).
@@ -86,10 +84,10 @@ impl RevocationReason {
 impl PrivateCas {
     /// IssueCertificate: checks the request against the CA and the template and answers the
     /// certificate's ARN (and, with `return_certificate`, the certificate, signed at once);
-    /// otherwise the worker signs it.
-    pub async fn issue_certificate(&self, owner: &Owner, req: IssueRequest) -> Result<(String, Option<String>)> {
+    /// otherwise the worker signs it. The caller may be another account that the CA's policy
+    /// allows; the certificate is the CA's, kept in its owner's scope.
+    pub async fn issue_certificate(&self, caller: &Owner, req: IssueRequest) -> Result<(String, Option<String>)> {
         let now = self.now();
-        let scope = owner.scope();
         let template_arn = req.template_arn.clone().unwrap_or_else(|| DEFAULT_TEMPLATE.to_owned());
         let template = Template::from_arn(&template_arn).ok_or_else(|| {
             PcaError::InvalidArgs(format!(
@@ -97,9 +95,11 @@ impl PrivateCas {
             ))
         })?;
         let csr = Csr::parse(&req.csr).map_err(|e| PcaError::MalformedCsr(e.to_string()))?;
-        let token_id = |ca: &str, token: &str| format!("{ca}/{token}");
+        let token_id = |ca: &str, token: &str| format!("{ca}/{}/{token}", caller.account);
 
-        let (ca, _) = self.authority(owner, &req.ca_arn).await?;
+        let (ca, _, owner) =
+            self.shared_authority(caller, &req.ca_arn, "IssueCertificate", Some(&template_arn)).await?;
+        let (owner, scope) = (&owner, owner.scope());
         if let Some(token) = &req.idempotency_token
             && let (Some(arn), _) =
                 self.token(&scope, "issue", &token_id(&ca.id, token), now, ISSUE_TOKEN_WINDOW_MS).await?
@@ -224,14 +224,13 @@ impl PrivateCas {
         ca_arn: &str,
         certificate_arn: &str,
     ) -> Result<(String, Option<String>)> {
-        let ca_id = ca_id(owner, ca_arn)?.to_owned();
         let serial = certificate_arn
             .strip_prefix(ca_arn)
             .and_then(|rest| rest.strip_prefix("/certificate/"))
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
             .ok_or_else(|| PcaError::InvalidArn(format!("Invalid certificate ARN: {certificate_arn}")))?;
-        let (ca, _) = self.authority(owner, ca_arn).await?;
-        let key = Key::new(CERTIFICATE_KIND, owner.scope(), format!("{ca_id}/{serial}"));
+        let (ca, _, ca_owner) = self.shared_authority(owner, ca_arn, "GetCertificate", None).await?;
+        let key = Key::new(CERTIFICATE_KIND, ca_owner.scope(), format!("{}/{serial}", ca.id));
         let row = self
             .core
             .store
@@ -401,8 +400,8 @@ pub struct AcmIssued {
 
 impl PrivateCas {
     /// Signs a certificate for ACM's RequestCertificate (and its renewals) with the CA named
-    /// by `ca_arn`, which must belong to `requester`'s account and Region (no CA is shared
-    /// without resource policies). The CA signs with its own signing algorithm and
+    /// by `ca_arn`: `requester`'s own, or another account's in the same Region whose policy
+    /// lets it issue with `EndEntityCertificate/V1` and get certificates. The CA signs with its own signing algorithm and
     /// `EndEntityCertificate/V1`, valid until `not_after_ms`, within the CA's own validity.
     pub async fn sign_for_acm(
         &self,
@@ -411,7 +410,8 @@ impl PrivateCas {
         csr_pem: &str,
         not_after_ms: i64,
     ) -> Result<AcmIssued> {
-        let (ca, _) = self.authority(requester, ca_arn).await?;
+        let template = Some(DEFAULT_TEMPLATE);
+        let (ca, _, _) = self.shared_authority(requester, ca_arn, "IssueCertificate", template).await?;
         let not_after = match ca.not_after_ms {
             Some(ca_end) => not_after_ms.min(ca_end),
             None => not_after_ms,

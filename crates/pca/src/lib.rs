@@ -23,6 +23,7 @@
 pub mod jobs;
 pub mod ocsp;
 pub mod permissions;
+pub mod policy;
 pub mod records;
 pub mod reports;
 
@@ -117,6 +118,12 @@ pub enum PcaError {
     /// `ConcurrentModificationException`: a row too contended to write.
     #[error("{0}")]
     ConcurrentModification(String),
+    /// `InvalidPolicyException`.
+    #[error("{0}")]
+    InvalidPolicy(String),
+    /// `AccessDeniedException`: another account's CA whose policy does not allow the call.
+    #[error("{0}")]
+    AccessDenied(String),
     /// `PermissionAlreadyExistsException`.
     #[error("{0}")]
     PermissionAlreadyExists(String),
@@ -203,6 +210,33 @@ impl PrivateCas {
         Ok((record, row.version))
     }
 
+    /// The CA named by `arn` as `caller` may use it for `action` (with `template`, for
+    /// IssueCertificate): the caller's own, or another account's in the same Region whose
+    /// resource policy allows it ([`policy`]). Also gives the CA's owner, whose scope holds
+    /// its certificates.
+    async fn shared_authority(
+        &self,
+        caller: &Owner,
+        arn: &str,
+        action: &str,
+        template: Option<&str>,
+    ) -> Result<(CaRecord, u64, Owner)> {
+        let (ca_owner, _) = parse_ca_arn(arn)?;
+        if ca_owner.region != caller.region {
+            return Err(PcaError::NotFound(format!("Could not find certificate authority {arn}.")));
+        }
+        let (record, version) = self.authority(&ca_owner, arn).await?;
+        if ca_owner.account != caller.account
+            && !policy::allows(record.policy.as_deref(), arn, &caller.account, action, template)
+        {
+            return Err(PcaError::AccessDenied(format!(
+                "Account {} is not authorized to perform acm-pca:{action} on {arn}.",
+                caller.account
+            )));
+        }
+        Ok((record, version, ca_owner))
+    }
+
     /// The CA's private key, unsealed.
     fn key(&self, record: &CaRecord) -> Result<PrivateKey> {
         let sealed = base64::engine::general_purpose::STANDARD
@@ -217,9 +251,18 @@ impl PrivateCas {
     }
 }
 
-/// The id of the CA named by `arn`, which must be a CA ARN of `owner`'s account and region
-/// (`arn:<partition>:acm-pca:<region>:<account>:certificate-authority/<id>`).
+/// The id of the CA named by `arn`, which must be a CA ARN of `owner`'s account and Region.
 fn ca_id<'a>(owner: &Owner, arn: &'a str) -> Result<&'a str> {
+    let (ca_owner, id) = parse_ca_arn(arn)?;
+    if ca_owner != *owner {
+        return Err(PcaError::NotFound(format!("Could not find certificate authority {arn}.")));
+    }
+    Ok(id)
+}
+
+/// The owner and id of the CA named by `arn`
+/// (`arn:<partition>:acm-pca:<region>:<account>:certificate-authority/<id>`).
+fn parse_ca_arn(arn: &str) -> Result<(Owner, &str)> {
     let invalid = || PcaError::InvalidArn(format!("Invalid ARN: {arn}"));
     let mut parts = arn.splitn(6, ':');
     let (Some("arn"), Some(_partition), Some("acm-pca"), Some(region), Some(account), Some(resource)) =
@@ -231,10 +274,7 @@ fn ca_id<'a>(owner: &Owner, arn: &'a str) -> Result<&'a str> {
     if id.is_empty() || id.contains('/') {
         return Err(invalid());
     }
-    if region != owner.region || account != owner.account {
-        return Err(PcaError::NotFound(format!("Could not find certificate authority {arn}.")));
-    }
-    Ok(id)
+    Ok((Owner::new(account, region), id))
 }
 
 /// A CA's ARN.

@@ -75,7 +75,7 @@ impl PrivateCas {
         max: Option<i32>,
         next_token: Option<&str>,
     ) -> Result<Page<Permission>> {
-        let (record, _) = self.authority(owner, ca_arn).await?;
+        let (record, _, _) = self.shared_authority(owner, ca_arn, "ListPermissions", None).await?;
         let all = record.permissions;
         let start = match next_token {
             None => 0,

@@ -245,6 +245,9 @@ pub struct CaRecord {
     /// Permissions granted to ACM.
     #[serde(default)]
     pub permissions: Vec<crate::permissions::Permission>,
+    /// The resource policy, as given.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 impl CaRecord {

@@ -277,10 +277,12 @@ async fn the_lifecycle_follows_aws() {
     assert!(matches!(f.cas.restore_authority(&f.owner, &root).await, Err(PcaError::NotFound(_))));
     assert!(f.cas.list_authorities(&f.owner, None, None).await.unwrap().items.is_empty());
 
-    // Another account sees nothing.
+    // Another account may not read it without a policy; another Region does not see it.
     let other = Owner::new("444455556666", "us-east-1");
     let arn = f.cas.create_authority(&f.owner, new_ca(CaType::Root, KeyAlgorithm::EcPrime256v1, "Q")).await.unwrap();
-    assert!(matches!(f.cas.describe_authority(&other, &arn).await, Err(PcaError::NotFound(_))));
+    assert!(matches!(f.cas.describe_authority(&other, &arn).await, Err(PcaError::AccessDenied(_))));
+    let elsewhere = Owner::new(f.owner.account.clone(), "eu-west-1");
+    assert!(matches!(f.cas.describe_authority(&elsewhere, &arn).await, Err(PcaError::NotFound(_))));
 }
 
 #[tokio::test]

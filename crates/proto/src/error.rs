@@ -48,6 +48,12 @@ impl WireError {
         Self::client("ValidationException", message)
     }
 
+    /// `AccessDeniedException`, common to every service: the caller may not act on the
+    /// resource (another account's, not shared with it).
+    pub fn access_denied(message: impl Into<String>) -> Self {
+        Self::client("AccessDeniedException", message)
+    }
+
     /// `SerializationException`: the body is not a document of the right shape.
     pub fn serialization(message: impl Into<String>) -> Self {
         Self::client("SerializationException", message)
