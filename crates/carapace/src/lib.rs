@@ -5,6 +5,7 @@ pub mod app;
 pub mod approval;
 pub mod bench;
 pub mod bench_edge_sync;
+pub mod bench_pca;
 pub mod bench_scale;
 pub mod config;
 pub mod logging;

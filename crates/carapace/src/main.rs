@@ -73,6 +73,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// AWS Private CA's IssueCertificate (signed within the call) beside `cfssl serve`
+    /// signing the same requests, EC P-256 and RSA-2048, 1 and 16 clients.
+    Pca {
+        /// Measured seconds per server per round.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Alternating rounds (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Unauthenticated CRL GETs/s, the CRL signed for every GET (`crl_refresh_secs = 0`) and
     /// kept between revocations (the default).
     Crl {
@@ -350,6 +360,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Nodes { database_url, connections, seconds, rounds }) => {
             carapace::bench::nodes(&database_url, connections, seconds, rounds).await
         }
+        Command::Bench(BenchCommand::Pca { seconds, rounds }) => carapace::bench_pca::pca(seconds, rounds).await,
         Command::Bench(BenchCommand::Crl { connections, seconds, rounds, revoked }) => {
             carapace::bench::crl(connections, seconds, rounds, revoked).await
         }
