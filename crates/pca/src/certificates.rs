@@ -97,7 +97,7 @@ impl PrivateCas {
         let csr = Csr::parse(&req.csr).map_err(|e| PcaError::MalformedCsr(e.to_string()))?;
         let token_id = |ca: &str, token: &str| format!("{ca}/{}/{token}", caller.account);
 
-        let (ca, _, owner) =
+        let (ca, ca_version, owner) =
             self.shared_authority(caller, &req.ca_arn, "IssueCertificate", Some(&template_arn)).await?;
         let (owner, scope) = (&owner, owner.scope());
         if let Some(token) = &req.idempotency_token
@@ -189,7 +189,7 @@ impl PrivateCas {
         let mut writes = Vec::with_capacity(3);
         let mut pem = None;
         if req.return_certificate {
-            let signed = self.sign(&ca, &record, &csr, template)?;
+            let signed = self.sign(&ca, ca_version, &record, &csr, template)?;
             record.issuance = Issuance::Issued { pem: signed.pem.clone(), issued_ms: now };
             pem = Some(signed.pem);
         } else {
@@ -327,15 +327,16 @@ impl PrivateCas {
             let mut record: CertificateRecord = decode(&row)?;
             let Issuance::Pending { csr } = &record.issuance else { return Ok(Some(())) };
             let csr = hex::decode(csr).map_err(|e| PcaError::fault("a stored request", e))?;
-            let ca = self.core.store.get(&Key::new(crate::CA_KIND, scope, ca_id)).await?;
-            let outcome = match ca.as_ref().map(decode::<CaRecord>).transpose()? {
+            let ca_row = self.core.store.get(&Key::new(crate::CA_KIND, scope, ca_id)).await?;
+            let ca_version = ca_row.as_ref().map_or(0, |r| r.version);
+            let outcome = match ca_row.as_ref().map(decode::<CaRecord>).transpose()? {
                 None => Err("The certificate authority no longer exists.".to_owned()),
                 Some(ca) => match ca.status_at(now) {
                     CaStatus::Active | CaStatus::PendingCertificate => {
                         let csr = Csr::parse(&csr).map_err(|e| PcaError::fault("a stored request", e))?;
                         let template = Template::from_arn(&record.template_arn)
                             .ok_or_else(|| PcaError::fault("a stored template", "unknown template"))?;
-                        Ok(self.sign(&ca, &record, &csr, template)?)
+                        Ok(self.sign(&ca, ca_version, &record, &csr, template)?)
                     }
                     status => Err(format!("The certificate authority is {} and cannot sign.", status.as_str())),
                 },
@@ -349,24 +350,16 @@ impl PrivateCas {
         })
     }
 
-    /// Signs `record`'s request with `ca`.
+    /// Signs `record`'s request with `ca`, read at row version `ca_version`.
     fn sign(
         &self,
         ca: &CaRecord,
+        ca_version: u64,
         record: &CertificateRecord,
         csr: &Csr,
         template: Template,
     ) -> Result<PrivateCertificate> {
-        let ca_der = match &ca.certificate_pem {
-            Some(pem) => Some(
-                carapace_kernel::ca::parse_certificate(pem)
-                    .map_err(|e| PcaError::fault("reading a stored CA certificate", e))?
-                    .der,
-            ),
-            None => None,
-        };
-        let signer = PrivateSigner::new(&self.key(ca)?, record.signing_algorithm, ca_der.as_deref())
-            .map_err(|e| PcaError::fault("loading a CA to sign", e))?;
+        let signer = self.signer(ca, ca_version, record.signing_algorithm)?;
         let issue = PrivateIssue {
             template,
             not_before: time_of(record.not_before_ms),
@@ -384,6 +377,49 @@ impl PrivateCas {
             },
         };
         signer.issue(csr, &issue).map_err(|e| PcaError::fault("signing a certificate", e))
+    }
+}
+
+/// Loaded signers kept at once; past it the cache starts again (a process uses few CAs).
+const SIGNERS_KEPT: usize = 256;
+
+/// Signers by CA ARN, CA row version and signing algorithm.
+pub(crate) type SignerCache =
+    std::sync::Mutex<std::collections::HashMap<(String, u64, SigningAlgorithm), std::sync::Arc<PrivateSigner>>>;
+
+impl PrivateCas {
+    /// `ca`'s signer for `signing`: its key unsealed, its certificate read and checked, kept
+    /// while the CA's row stays at `ca_version` (any change to the CA — a new certificate, a
+    /// status — makes a new version, so a kept signer never outlives what it was made from).
+    fn signer(
+        &self,
+        ca: &CaRecord,
+        ca_version: u64,
+        signing: SigningAlgorithm,
+    ) -> Result<std::sync::Arc<PrivateSigner>> {
+        let key = (ca.arn.clone(), ca_version, signing);
+        let cached = self.signers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned();
+        if let Some(signer) = cached {
+            return Ok(signer);
+        }
+        let ca_der = match &ca.certificate_pem {
+            Some(pem) => Some(
+                carapace_kernel::ca::parse_certificate(pem)
+                    .map_err(|e| PcaError::fault("reading a stored CA certificate", e))?
+                    .der,
+            ),
+            None => None,
+        };
+        let signer = std::sync::Arc::new(
+            PrivateSigner::new(&self.key(ca)?, signing, ca_der.as_deref())
+                .map_err(|e| PcaError::fault("loading a CA to sign", e))?,
+        );
+        let mut signers = self.signers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if signers.len() >= SIGNERS_KEPT {
+            signers.clear();
+        }
+        signers.insert(key, signer.clone());
+        Ok(signer)
     }
 }
 

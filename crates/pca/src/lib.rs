@@ -179,12 +179,19 @@ pub struct PrivateCas {
     settings: std::sync::Arc<PcaSettings>,
     /// Publishes one CRL at a time in this process, so a CRL never overwrites a newer one.
     publishing: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// CA signers loaded for issuance (unsealing and loading a key costs more than signing).
+    signers: std::sync::Arc<certificates::SignerCache>,
 }
 
 impl PrivateCas {
     /// The rules over these handles.
     pub fn new(core: Core, settings: PcaSettings) -> Self {
-        Self { core, settings: std::sync::Arc::new(settings), publishing: Default::default() }
+        Self {
+            core,
+            settings: std::sync::Arc::new(settings),
+            publishing: Default::default(),
+            signers: Default::default(),
+        }
     }
 
     /// The settings.
