@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs moto's own test suites for ACM (tests/test_acm/test_acm.py) or Directory Service
-# (tests/test_ds/) of getmoto/moto against `carapace serve --dev`, in moto's server mode.
+# Runs moto's own test suites for ACM (tests/test_acm/test_acm.py), AWS Private CA
+# (tests/test_acmpca/test_acmpca.py) or Directory Service (tests/test_ds/) of getmoto/moto against `carapace serve --dev`, in moto's server mode.
 # Not part of CI or scripts/test.sh: it needs a moto checkout, and some of moto's tests
 # assert moto-only behaviour (the remaining failures, with reasons, are in
 # docs/behaviour.md, "moto's suites").
 #
-#   scripts/moto-suite.sh /path/to/moto acm|ds [extra pytest arguments]
+#   scripts/moto-suite.sh /path/to/moto acm|pca|ds [extra pytest arguments]
 #
 # e.g. scripts/moto-suite.sh ~/src/moto ds -k describe
 #
@@ -24,10 +24,11 @@
 #   MOTO_SUITE_KEEP   set to keep the servers' data and logs (the path is printed)
 set -euo pipefail
 
-usage() { echo "usage: $0 /path/to/moto-checkout acm|ds [pytest args...]" >&2; exit 2; }
+usage() { echo "usage: $0 /path/to/moto-checkout acm|pca|ds [pytest args...]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 case "$2" in
   acm) TESTS=tests/test_acm/test_acm.py ;;
+  pca) TESTS=tests/test_acmpca/test_acmpca.py ;;
   ds) TESTS=tests/test_ds/ ;;
   *) usage ;;
 esac

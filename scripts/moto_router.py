@@ -5,7 +5,7 @@ and POST /moto-api/reset before each test. Carapace speaks ACM, Directory Servic
 Lightsail only, while moto's DS tests also create VPCs and subnets through EC2. This router
 listens on 127.0.0.1 and sends
 
-  - requests signed for acm, ds or lightsail (the service of the SigV4 credential scope, in
+  - requests signed for acm, acm-pca, ds or lightsail (the service of the SigV4 credential scope, in
     the Authorization header or the X-Amz-Credential query parameter; unsigned ones by their
     X-Amz-Target prefix) to `carapace serve --dev`,
   - everything else to a `moto_server` it starts beside it,
@@ -34,7 +34,7 @@ import time
 import urllib.parse
 
 # Services Carapace answers, by SigV4 signing name and by X-Amz-Target prefix.
-CARAPACE_SERVICES = {"acm", "ds", "lightsail"}
+CARAPACE_SERVICES = {"acm", "acm-pca", "ds", "lightsail"}
 CARAPACE_TARGETS = ("CertificateManager.", "DirectoryService_20150416.", "Lightsail_20161128.")
 CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
 # Hop-by-hop headers (RFC 9110 §7.6.1) are not forwarded; the body is re-framed with

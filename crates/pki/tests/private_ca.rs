@@ -84,7 +84,7 @@ fn a_root_a_subordinate_and_a_leaf_verify_and_revoke_with_openssl() {
             "-subj",
             "/CN=app.internal",
             "-addext",
-            "subjectAltName=DNS:app.internal,DNS:api.internal,IP:10.0.0.7",
+            "subjectAltName=DNS:app.internal,DNS:api.internal,IP:10.0.0.7,email:ops@example.com,otherName:1.3.6.1.4.1.311.20.2.3;UTF8:ops@corp",
             "-out",
             "leaf.csr",
         ],
@@ -113,6 +113,11 @@ fn a_root_a_subordinate_and_a_leaf_verify_and_revoke_with_openssl() {
     };
     let (ok, out) = verify(&[]);
     assert!(ok, "{out}");
+    // Every requested name is passed through as requested.
+    let (_, text) = openssl(dir.path(), &["x509", "-in", "leaf.pem", "-noout", "-ext", "subjectAltName"]);
+    for name in ["DNS:app.internal", "IP Address:10.0.0.7", "email:ops@example.com", "othername: UPN::ops@corp"] {
+        assert!(text.contains(name), "{name}: {text}");
+    }
 
     // The subordinate's CRL, before and after the leaf is revoked.
     let crl = |revoked: &[RevokedSerial], number| {

@@ -14,12 +14,13 @@
 //! OCSP responder are those the CA's revocation configuration names.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint, CustomExtension,
+    DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, RevokedCertParams, SerialNumber,
 };
 use time::OffsetDateTime;
 use x509_parser::certification_request::X509CertificationRequest;
-use x509_parser::extensions::{GeneralName as ParsedName, ParsedExtension};
+use x509_parser::cri_attributes::ParsedCriAttribute;
+use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::FromDer as _;
 
 use super::{
@@ -167,14 +168,15 @@ pub struct Csr {
     public_bits: Vec<u8>,
     key_algorithm: KeyAlgorithm,
     subject: rcgen::DistinguishedName,
-    sans: Vec<SanType>,
+    /// The requested subjectAltName extension's value (DER), passed through as requested:
+    /// every GeneralName form, otherName included.
+    sans: Option<Vec<u8>>,
 }
 
 impl Csr {
     /// Reads a request, PEM (`CERTIFICATE REQUEST`, or `NEW CERTIFICATE REQUEST` as some tools
     /// write it) or DER, and verifies its signature. Its key must be RSA (2048 to 4096 bits) or
-    /// EC on P-256, P-384 or P-521; its subject alternative names may be DNS names, email
-    /// addresses, URIs and IP addresses.
+    /// EC on P-256, P-384 or P-521.
     pub fn parse(input: &[u8]) -> Result<Self, CaError> {
         let malformed = |why: &str| CaError::MalformedCsr(why.to_owned());
         if input.len() > MAX_CSR {
@@ -199,11 +201,13 @@ impl Csr {
             .filter(|k| *k != KeyAlgorithm::Rsa1024)
             .ok_or_else(|| malformed("the request's key is neither RSA 2048-4096 nor EC P-256, P-384 or P-521"))?;
         let subject = distinguished_name(&info.subject).map_err(|e| CaError::MalformedCsr(e.to_string()))?;
-        let mut sans = Vec::new();
-        for extension in request.requested_extensions().into_iter().flatten() {
-            if let ParsedExtension::SubjectAlternativeName(names) = extension {
-                for name in &names.general_names {
-                    sans.push(san(name)?);
+        let mut sans = None;
+        for attribute in info.iter_attributes() {
+            if let ParsedCriAttribute::ExtensionRequest(request) = attribute.parsed_attribute() {
+                for extension in &request.extensions {
+                    if let ParsedExtension::SubjectAlternativeName(_) = extension.parsed_extension() {
+                        sans = Some(extension.value.to_vec());
+                    }
                 }
             }
         }
@@ -235,22 +239,6 @@ impl Csr {
     fn public_key(&self) -> RawPublicKey<'_> {
         RawPublicKey::new(&self.public_bits, self.key_algorithm)
     }
-}
-
-/// A request's subject alternative name as rcgen writes it.
-fn san(name: &ParsedName<'_>) -> Result<SanType, CaError> {
-    let bad = |what: &str| CaError::MalformedCsr(format!("subject alternative name: {what}"));
-    Ok(match name {
-        ParsedName::DNSName(s) => SanType::DnsName((*s).try_into().map_err(|_| bad("invalid DNS name"))?),
-        ParsedName::RFC822Name(s) => SanType::Rfc822Name((*s).try_into().map_err(|_| bad("invalid email address"))?),
-        ParsedName::URI(s) => SanType::URI((*s).try_into().map_err(|_| bad("invalid URI"))?),
-        ParsedName::IPAddress(bytes) => match bytes.len() {
-            4 => SanType::IpAddress(std::net::IpAddr::from(<[u8; 4]>::try_from(*bytes).map_err(|_| bad("IP"))?)),
-            16 => SanType::IpAddress(std::net::IpAddr::from(<[u8; 16]>::try_from(*bytes).map_err(|_| bad("IP"))?)),
-            _ => return Err(bad("an IP address is 4 or 16 bytes")),
-        },
-        _ => return Err(bad("only DNS names, email addresses, URIs and IP addresses are supported")),
-    })
 }
 
 /// AWS Private CA's base certificate templates (`arn:aws:acm-pca:::template/<name>/V1`).
@@ -410,8 +398,14 @@ impl PrivateSigner {
         };
         let mut params = CertificateParams::default();
         params.distinguished_name = csr.subject.clone();
-        if !issue.template.is_ca() {
-            params.subject_alt_names = csr.sans.clone();
+        if !issue.template.is_ca()
+            && let Some(sans) = &csr.sans
+        {
+            // The request's extension as it is (RFC 5280 §4.2.1.6: critical when the subject
+            // is empty).
+            let mut extension = CustomExtension::from_oid_content(&[2, 5, 29, 17], sans.clone());
+            extension.set_criticality(csr.subject.iter().next().is_none());
+            params.custom_extensions.push(extension);
         }
         params.not_before = not_before;
         params.not_after = not_after;
