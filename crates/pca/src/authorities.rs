@@ -92,7 +92,12 @@ impl Validity {
                 let clock = time::Time::from_hms(h as u8, mi as u8, s as u8).map_err(|_| invalid())?;
                 time::PrimitiveDateTime::new(date, clock).assume_utc()
             }
-            ValidityType::Days => now.checked_add(time::Duration::days(self.value)).ok_or_else(invalid)?,
+            // `Value` is any positive long: out-of-range spans are invalid, never an overflow.
+            ValidityType::Days => self
+                .value
+                .checked_mul(86_400)
+                .and_then(|secs| now.checked_add(time::Duration::seconds(secs)))
+                .ok_or_else(invalid)?,
             ValidityType::Months => add_months(now, self.value).ok_or_else(invalid)?,
             ValidityType::Years => {
                 add_months(now, self.value.checked_mul(12).ok_or_else(invalid)?).ok_or_else(invalid)?
@@ -104,7 +109,7 @@ impl Validity {
 
 /// `t` plus `months` calendar months, the day clamped to the target month's length.
 fn add_months(t: time::OffsetDateTime, months: i64) -> Option<time::OffsetDateTime> {
-    let index = i64::from(t.year()) * 12 + i64::from(u8::from(t.month())) - 1 + months;
+    let index = (i64::from(t.year()) * 12 + i64::from(u8::from(t.month())) - 1).checked_add(months)?;
     let year = i32::try_from(index.div_euclid(12)).ok()?;
     let month = time::Month::try_from(u8::try_from(index.rem_euclid(12) + 1).ok()?).ok()?;
     let day = t.day().min(month.length(year));

@@ -362,6 +362,12 @@ fn validity_types_resolve() {
     assert_eq!(at(12, ValidityType::Months), 1_798_761_600_000);
     assert_eq!(at(1, ValidityType::Years), 1_798_761_600_000);
     assert!(Validity { value: 20271301000000, kind: ValidityType::EndDate }.resolve(now, "Validity").is_err());
+    // Any positive long is a well-formed `Value`: spans past the calendar are invalid, not a panic.
+    for kind in
+        [ValidityType::Days, ValidityType::Months, ValidityType::Years, ValidityType::Absolute, ValidityType::EndDate]
+    {
+        assert!(Validity { value: i64::MAX, kind }.resolve(now, "Validity").is_err(), "{kind:?}");
+    }
 }
 
 #[tokio::test]
