@@ -48,10 +48,7 @@ impl Error {
             PcaError::AccessDenied(_) => return WireError::access_denied(e.to_string()),
             PcaError::InvalidNextToken => ErrorCode::InvalidNextTokenException,
             PcaError::Store(_) | PcaError::Fault { .. } => {
-                let chain = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(": ");
+                let chain = carapace_kernel::error::chain(&e);
                 tracing::error!(request_id, operation = operation.as_str(), error = %chain, "AWS Private CA operation failed");
                 return WireError::internal();
             }

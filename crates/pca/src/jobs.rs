@@ -92,13 +92,7 @@ impl JobHandler for PcaJobs {
     }
 
     async fn run(&self, job: PcaJob, _attempts: u32) -> Result<Outcome, JobFailure> {
-        let failed = |e: crate::PcaError| {
-            let chain = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(": ");
-            JobFailure(chain)
-        };
+        let failed = |e: crate::PcaError| JobFailure(carapace_kernel::error::chain(&e));
         match job {
             PcaJob::Issue(j) => self.0.sign_pending(&j.scope, &j.ca_id, &j.serial).await.map_err(failed)?,
             PcaJob::PublishCrl(j) => {

@@ -290,11 +290,11 @@ fn ca_arn(owner: &Owner, id: &str) -> String {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(row: &Row) -> Result<T> {
-    serde_json::from_slice(&row.body).map_err(|e| PcaError::fault("decoding a stored row", e))
+    carapace_kernel::stored::decode("AWS Private CA row", &row.body).map_err(|e| PcaError::fault("a stored row", e))
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| PcaError::fault("encoding a row", e))
+    carapace_kernel::stored::encode("AWS Private CA row", value).map_err(|e| PcaError::fault("a row", e))
 }
 
 /// A CA's row.
