@@ -391,7 +391,7 @@ impl PrivateCas {
     /// `ca`'s signer for `signing`: its key unsealed, its certificate read and checked, kept
     /// while the CA's row stays at `ca_version` (any change to the CA — a new certificate, a
     /// status — makes a new version, so a kept signer never outlives what it was made from).
-    fn signer(
+    pub(crate) fn signer(
         &self,
         ca: &CaRecord,
         ca_version: u64,

@@ -6,7 +6,7 @@
 //! answered `revoked` as soon as RevokeCertificate returns.
 
 use carapace_kernel::Owner;
-use carapace_kernel::ca::{OcspFailure, OcspStatus, PrivateSigner, ocsp_failure, parse_ocsp_request};
+use carapace_kernel::ca::{OcspFailure, OcspStatus, ocsp_failure, parse_ocsp_request};
 use carapace_store::{Key, Row, Write};
 
 use crate::records::{CaRecord, CaStatus, CertificateRecord, Issuance};
@@ -65,7 +65,8 @@ impl PrivateCas {
         let text = String::from_utf8_lossy(&row.body).into_owned();
         let (scope, ca_id) = text.split_once(' ').ok_or(OcspFailure::InternalError)?;
         let ca_row = self.core.store.get(&Key::new(CA_KIND, scope, ca_id)).await.map_err(internal)?;
-        let ca: CaRecord = decode(&ca_row.ok_or(OcspFailure::Unauthorized)?).map_err(internal)?;
+        let ca_row = ca_row.ok_or(OcspFailure::Unauthorized)?;
+        let ca: CaRecord = decode(&ca_row).map_err(internal)?;
         let enabled = ca.revocation.ocsp.as_ref().is_some_and(|o| o.enabled);
         if !enabled || ca.status == CaStatus::Deleted {
             return Err(OcspFailure::Unauthorized.into());
@@ -90,11 +91,10 @@ impl PrivateCas {
             };
             statuses.push(status);
         }
-        let cert_der = carapace_kernel::ca::parse_certificate(ca.certificate_pem.as_deref().unwrap_or_default())
-            .map_err(internal)?
-            .der;
-        let signer = PrivateSigner::new(&self.key(&ca).map_err(internal)?, ca.signing_algorithm, Some(&cert_der))
-            .map_err(internal)?;
+        if ca.certificate_pem.is_none() {
+            return Err(OcspFailure::Unauthorized.into());
+        }
+        let signer = self.signer(&ca, ca_row.version, ca.signing_algorithm).map_err(internal)?;
         signer.ocsp_response(&request, &statuses, time_of(self.now()), ANSWER_VALIDITY).map_err(internal)
     }
 }
