@@ -477,3 +477,22 @@ def test_a_policy_shares_a_ca_with_another_account(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         bob.issue_certificate(**ask)
     assert error_of(e)[0] == "AccessDeniedException"
+
+
+def test_an_audit_report_is_written_served_and_waited_for(server):
+    client = pca(server)
+    root = active_root(client)
+    report = client.create_certificate_authority_audit_report(
+        CertificateAuthorityArn=root, S3BucketName="audit-reports", AuditReportResponseFormat="JSON"
+    )
+    client.get_waiter("audit_report_created").wait(
+        CertificateAuthorityArn=root, AuditReportId=report["AuditReportId"], WaiterConfig={"Delay": 1, "MaxAttempts": 10}
+    )
+    described = client.describe_certificate_authority_audit_report(
+        CertificateAuthorityArn=root, AuditReportId=report["AuditReportId"]
+    )
+    assert described["AuditReportStatus"] == "SUCCESS" and described["S3Key"] == report["S3Key"], described
+    lines = json.loads(fetch(server, f"{BASE_URL}/s3/audit-reports/{report['S3Key']}"))
+    # The root's own certificate, issued through the API.
+    assert len(lines) == 1 and lines[0]["certificateArn"].startswith(root + "/certificate/"), lines
+    assert lines[0]["templateArn"] == TEMPLATE.format("RootCACertificate"), lines
